@@ -1,0 +1,15 @@
+//! Rollcall's domain types and pure logic. Nothing here performs I/O: the store and
+//! the server build on these types, and the unit tests sit beside the code.
+
+pub mod audit_chain;
+pub mod email;
+pub mod rate;
+pub mod role;
+pub mod scope;
+pub mod secret;
+pub mod time;
+pub mod token;
+
+pub use email::Email;
+pub use role::Role;
+pub use scope::{Scope, ScopeSet};

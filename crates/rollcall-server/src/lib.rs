@@ -1,0 +1,148 @@
+//! Rollcall's HTTP API. One router module per API family under [`routes`]; the
+//! error body, extractors, authentication and rate limits are shared by all.
+//!
+//! [`serve`] takes a bound listener and a shutdown future, so the binary and the
+//! tests start servers the same way (tests bind port 0).
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod jobs;
+pub mod passwords;
+pub mod routes;
+pub mod setup;
+pub mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Request};
+use axum::Router;
+use rollcall_store::Store;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
+
+/// Server settings that are not account settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Largest request body accepted (413 above).
+    pub max_body_bytes: usize,
+    /// Lifetime of OAuth access tokens.
+    pub access_token_ttl: Duration,
+    /// How often the maintenance job (token clean-up, retention) runs.
+    pub maintenance_every: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_body_bytes: 16 * 1024 * 1024,
+            access_token_ttl: Duration::from_secs(3600),
+            maintenance_every: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub limiter: auth::Limiter,
+    pub config: ServerConfig,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
+        AppState(Arc::new(Inner {
+            store,
+            limiter: auth::Limiter::default(),
+            config,
+        }))
+    }
+}
+
+#[derive(Clone, Default)]
+struct RequestIds(Arc<AtomicU64>);
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
+        let n = self.0.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{}-{n}", rollcall_core::secret::random_hex(4));
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+/// The whole application: every route, the error normaliser, request ids, tracing.
+pub fn app(state: AppState) -> Router {
+    let max_body = state.config.max_body_bytes;
+    routes::router(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn(error::normalize_errors))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
+}
+
+/// Serves `state` on `listener` (over TLS when `tls` is given) until `shutdown`
+/// resolves, then lets requests in flight finish.
+pub async fn serve(
+    state: AppState,
+    listener: std::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let maintenance = tokio::spawn(jobs::maintenance_loop(state.clone()));
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = match tls {
+        Some(config) => {
+            axum_server::from_tcp_rustls(
+                listener,
+                axum_server::tls_rustls::RustlsConfig::from_config(config),
+            )
+            .handle(handle)
+            .serve(service)
+            .await
+        }
+        None => {
+            axum_server::from_tcp(listener)
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+    };
+    maintenance.abort();
+    result
+}

@@ -1,0 +1,484 @@
+//! `/admin/v1/consumers`, `/admin/v1/credentials` and `/admin/v1/settings` (SPEC §3).
+//! Every endpoint requires the `admin` scope; every change is audited by the store.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::Router;
+use rollcall_core::{secret, time, Email, Role, Scope, ScopeSet};
+use rollcall_store::admin::{
+    AccountSettings, Consumer, ConsumerPatch, Credential, CredentialKind, NewConsumer,
+    NewCredential, RateLimit, SettingsPatch,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::extract::{double_option, Json, NoQuery, Path, Query};
+use crate::{passwords, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/admin/v1/consumers",
+            get(list_consumers).post(create_consumer),
+        )
+        .route(
+            "/admin/v1/consumers/{id}",
+            get(get_consumer)
+                .patch(update_consumer)
+                .delete(delete_consumer),
+        )
+        .route(
+            "/admin/v1/credentials",
+            get(list_credentials).post(create_credential),
+        )
+        .route(
+            "/admin/v1/credentials/{id}",
+            axum::routing::delete(revoke_credential),
+        )
+        .route(
+            "/admin/v1/settings",
+            get(get_settings).patch(update_settings),
+        )
+}
+
+type JsonValue = axum::Json<Value>;
+
+fn parse_role(text: &str) -> ApiResult<Role> {
+    Role::parse(text).ok_or_else(|| {
+        ApiError::unprocessable(format!(
+            "role '{text}' is not one of superadmin, admin, viewer"
+        ))
+    })
+}
+
+fn check_groups(groups: &[i64]) -> ApiResult<()> {
+    if groups.iter().any(|g| *g < -1 || *g == 0) {
+        return Err(ApiError::unprocessable(
+            "viewableGroups holds group ids, or -1 for all groups",
+        ));
+    }
+    Ok(())
+}
+
+fn consumer_json(c: &Consumer, include_groups: bool) -> Value {
+    let mut v = json!({
+        "id": c.id,
+        "email": c.email,
+        "name": c.name,
+        "role": c.role.as_str(),
+        "allowedApps": c.allowed_apps,
+        "created": time::format_ms(c.created_ms),
+    });
+    if include_groups {
+        v["viewableGroups"] = json!(c.viewable_groups);
+    }
+    v
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ListConsumersQuery {
+    #[serde(default)]
+    include_viewable_groups: Option<bool>,
+}
+
+async fn list_consumers(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListConsumersQuery>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::Admin)?;
+    let include = q.include_viewable_groups.unwrap_or(false);
+    let users = state.store.consumers(caller.account_id).await?;
+    let users: Vec<Value> = users.iter().map(|c| consumer_json(c, include)).collect();
+    Ok(axum::Json(json!({"success": true, "consumers": users})))
+}
+
+async fn get_consumer(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Path(id): Path<i64>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::Admin)?;
+    let c = state.store.consumer(caller.account_id, id).await?;
+    Ok(axum::Json(
+        json!({"success": true, "consumer": consumer_json(&c, true)}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewConsumerBody {
+    email: String,
+    name: String,
+    role: String,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    viewable_groups: Option<Vec<i64>>,
+    #[serde(default)]
+    allowed_apps: Option<Vec<String>>,
+}
+
+async fn create_consumer(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Json(body): Json<NewConsumerBody>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::Admin)?;
+    let mut errors = Vec::new();
+    let email = Email::parse(&body.email)
+        .map_err(|m| errors.push(FieldError::field("email", m)))
+        .ok();
+    let name = body.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 {
+        errors.push(FieldError::field(
+            "name",
+            "name must have 1 to 200 characters",
+        ));
+    }
+    let role = parse_role(&body.role)
+        .map_err(|e| errors.push(FieldError::field("role", e.message)))
+        .ok();
+    if let Some(p) = &body.password {
+        if let Err(e) = passwords::check_strength(p) {
+            errors.push(FieldError::field("password", e.message));
+        }
+    }
+    let groups = body.viewable_groups.unwrap_or_else(|| vec![-1]);
+    if let Err(e) = check_groups(&groups) {
+        errors.push(FieldError::field("viewableGroups", e.message));
+    }
+    let (Some(email), Some(role), true) = (email, role, errors.is_empty()) else {
+        return Err(ApiError::invalid_items("the web user is not valid", errors));
+    };
+    let password_hash = match body.password {
+        Some(p) => Some(passwords::hash(p).await?),
+        None => None,
+    };
+    let id = state
+        .store
+        .create_consumer(
+            caller.account_id,
+            &caller.actor_email,
+            NewConsumer {
+                email,
+                name,
+                role,
+                password_hash,
+                viewable_groups: groups,
+                allowed_apps: body.allowed_apps,
+            },
+        )
+        .await?;
+    Ok(axum::Json(json!({"success": true, "id": id})))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ConsumerPatchBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    viewable_groups: Option<Vec<i64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    allowed_apps: Option<Option<Vec<String>>>,
+}
+
+async fn update_consumer(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Path(id): Path<i64>,
+    Json(body): Json<ConsumerPatchBody>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::Admin)?;
+    let role = body.role.as_deref().map(parse_role).transpose()?;
+    if let Some(groups) = &body.viewable_groups {
+        check_groups(groups)?;
+    }
+    let name = body.name.map(|n| n.trim().to_string());
+    if name
+        .as_ref()
+        .is_some_and(|n| n.is_empty() || n.chars().count() > 200)
+    {
+        return Err(ApiError::unprocessable(
+            "name must have 1 to 200 characters",
+        ));
+    }
+    let password_hash = match body.password {
+        Some(p) => {
+            passwords::check_strength(&p)?;
+            Some(passwords::hash(p).await?)
+        }
+        None => None,
+    };
+    state
+        .store
+        .update_consumer(
+            caller.account_id,
+            &caller.actor_email,
+            id,
+            ConsumerPatch {
+                name,
+                role,
+                password_hash,
+                viewable_groups: body.viewable_groups,
+                allowed_apps: body.allowed_apps,
+            },
+        )
+        .await?;
+    Ok(axum::Json(json!({"success": true})))
+}
+
+async fn delete_consumer(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Path(id): Path<i64>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::Admin)?;
+    state
+        .store
+        .delete_consumer(caller.account_id, &caller.actor_email, id)
+        .await?;
+    Ok(axum::Json(json!({"success": true})))
+}
+
+fn credential_json(c: &Credential) -> Value {
+    json!({
+        "id": c.id,
+        "type": c.kind.as_str(),
+        "name": c.name,
+        "consumerId": c.consumer_id,
+        "clientId": c.client_id,
+        "scopes": c.scopes.names(),
+        "createdBy": c.created_by,
+        "created": time::format_ms(c.created_ms),
+        "revoked": c.revoked_ms.map(time::format_ms),
+    })
+}
+
+async fn list_credentials(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::Admin)?;
+    let creds = state.store.credentials(caller.account_id).await?;
+    let creds: Vec<Value> = creds.iter().map(credential_json).collect();
+    Ok(axum::Json(json!({"success": true, "credentials": creds})))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewCredentialBody {
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+    #[serde(default)]
+    consumer_id: Option<i64>,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+}
+
+async fn create_credential(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Json(body): Json<NewCredentialBody>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::Admin)?;
+    let kind = CredentialKind::parse(&body.kind)
+        .ok_or_else(|| ApiError::unprocessable("type must be 'apiKey' or 'oauthClient'"))?;
+    let name = body.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::unprocessable(
+            "name must have 1 to 200 characters",
+        ));
+    }
+    match kind {
+        CredentialKind::ApiKey => {
+            if body.scopes.is_some() {
+                return Err(ApiError::unprocessable(
+                    "an API key carries the scopes of its web user's role; omit scopes",
+                ));
+            }
+            let consumer_id = body.consumer_id.ok_or_else(|| {
+                ApiError::unprocessable("consumerId (the web user the key acts as) is required")
+            })?;
+            let api_key = secret::generate("rk_");
+            let id = state
+                .store
+                .create_credential(
+                    caller.account_id,
+                    &caller.actor_email,
+                    NewCredential {
+                        kind,
+                        name,
+                        consumer_id: Some(consumer_id),
+                        client_id: None,
+                        secret_hash: secret::hash(&api_key),
+                        scopes: ScopeSet::default(),
+                    },
+                )
+                .await?;
+            Ok(axum::Json(
+                json!({"success": true, "id": id, "apiKey": api_key}),
+            ))
+        }
+        CredentialKind::OAuthClient => {
+            let names = body.scopes.unwrap_or_default();
+            if names.is_empty() {
+                return Err(ApiError::unprocessable(
+                    "scopes must name at least one scope",
+                ));
+            }
+            let scopes = ScopeSet::parse_names(names.iter().map(String::as_str))
+                .map_err(|bad| ApiError::unprocessable(format!("unknown scope '{bad}'")))?;
+            let client_id = format!("rc_{}", secret::random_hex(12));
+            let client_secret = secret::generate("rs_");
+            let id = state
+                .store
+                .create_credential(
+                    caller.account_id,
+                    &caller.actor_email,
+                    NewCredential {
+                        kind,
+                        name,
+                        consumer_id: None,
+                        client_id: Some(client_id.clone()),
+                        secret_hash: secret::hash(&client_secret),
+                        scopes,
+                    },
+                )
+                .await?;
+            Ok(axum::Json(json!({
+                "success": true, "id": id, "clientId": client_id, "clientSecret": client_secret,
+            })))
+        }
+    }
+}
+
+async fn revoke_credential(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Path(id): Path<i64>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::Admin)?;
+    state
+        .store
+        .revoke_credential(caller.account_id, &caller.actor_email, id)
+        .await?;
+    Ok(axum::Json(json!({"success": true})))
+}
+
+fn settings_json(s: &AccountSettings) -> Value {
+    json!({
+        "success": true,
+        "timeZone": s.time_zone,
+        "passiveLimitMinutes": s.passive_limit_minutes,
+        "activityRetentionDays": s.activity_retention_days,
+        "usageRetentionDays": s.usage_retention_days,
+        "rateLimit": s.rate_limit,
+    })
+}
+
+async fn get_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::Admin)?;
+    Ok(axum::Json(settings_json(
+        &state.store.settings(caller.account_id).await?,
+    )))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SettingsBody {
+    #[serde(default)]
+    time_zone: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    passive_limit_minutes: Option<Option<u32>>,
+    #[serde(default)]
+    activity_retention_days: Option<u32>,
+    #[serde(default)]
+    usage_retention_days: Option<u32>,
+    #[serde(default)]
+    rate_limit: Option<RateLimit>,
+}
+
+async fn update_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Json(body): Json<SettingsBody>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::Admin)?;
+    let mut errors = Vec::new();
+    if let Some(tz) = &body.time_zone {
+        if let Err(m) = time::parse_time_zone(tz) {
+            errors.push(FieldError::field("timeZone", m));
+        }
+    }
+    if let Some(Some(minutes)) = body.passive_limit_minutes {
+        if minutes > 24 * 60 {
+            errors.push(FieldError::field(
+                "passiveLimitMinutes",
+                "must be at most 1440 (or null for unlimited)",
+            ));
+        }
+    }
+    for (field, days) in [
+        ("activityRetentionDays", body.activity_retention_days),
+        ("usageRetentionDays", body.usage_retention_days),
+    ] {
+        if days.is_some_and(|d| !(1..=3650).contains(&d)) {
+            errors.push(FieldError::field(field, "must be between 1 and 3650 days"));
+        }
+    }
+    if let Some(rate) = &body.rate_limit {
+        if rate.per_second == 0
+            || rate.burst == 0
+            || rate.per_second > 1_000_000
+            || rate.burst > 1_000_000
+        {
+            errors.push(FieldError::field(
+                "rateLimit",
+                "perSecond and burst must be between 1 and 1000000",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid_items(
+            "the settings are not valid",
+            errors,
+        ));
+    }
+    let settings = state
+        .store
+        .update_settings(
+            caller.account_id,
+            &caller.actor_email,
+            SettingsPatch {
+                time_zone: body.time_zone,
+                passive_limit_minutes: body.passive_limit_minutes,
+                activity_retention_days: body.activity_retention_days,
+                usage_retention_days: body.usage_retention_days,
+                rate_limit: body.rate_limit,
+            },
+        )
+        .await?;
+    Ok(axum::Json(settings_json(&settings)))
+}

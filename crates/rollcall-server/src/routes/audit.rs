@@ -1,0 +1,122 @@
+//! `GET /services/pull/v1/customer/audit-events` (seed 002): a time range
+//! (`startTime` inclusive, `endTime` exclusive) paged 500 events at a time with a
+//! page token bound to the account and the range.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::Router;
+use rollcall_core::{time, token, Scope};
+use rollcall_store::audit::AuditPosition;
+use rollcall_store::now_ms;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Query;
+use crate::AppState;
+
+const PAGE_SIZE: usize = 500;
+const DAY_MS: i64 = 24 * 3600 * 1000;
+const OLDEST_START_MS: i64 = 180 * DAY_MS;
+const LONGEST_RANGE_MS: i64 = 30 * DAY_MS;
+const TOKEN_PURPOSE: &str = "audit-events";
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/services/pull/v1/customer/audit-events", get(audit_events))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AuditQuery {
+    start_time: Option<String>,
+    end_time: Option<String>,
+    page_token: Option<String>,
+}
+
+/// What a page token carries: the query it belongs to and where the last page ended.
+#[derive(Serialize, Deserialize)]
+struct PageToken {
+    account: i64,
+    start: i64,
+    end: i64,
+    after: AuditPosition,
+}
+
+fn required_instant(value: Option<&str>, name: &str) -> ApiResult<i64> {
+    let value = value.ok_or_else(|| ApiError::bad_request(format!("{name} is required")))?;
+    time::parse_instant_ms(value).map_err(|m| ApiError::bad_request(format!("{name}: {m}")))
+}
+
+async fn audit_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<axum::Json<Value>> {
+    caller.require(Scope::ReportRead)?;
+    let start = required_instant(q.start_time.as_deref(), "startTime")?;
+    let end = required_instant(q.end_time.as_deref(), "endTime")?;
+    if end <= start {
+        return Err(ApiError::bad_request(
+            "endTime must be later than startTime",
+        ));
+    }
+    if start < now_ms() - OLDEST_START_MS {
+        return Err(ApiError::bad_request(
+            "startTime may be at most 180 days ago",
+        ));
+    }
+    if end - start > LONGEST_RANGE_MS {
+        return Err(ApiError::bad_request(
+            "the range from startTime to endTime may be at most 30 days",
+        ));
+    }
+    let key = state.store.token_key();
+    let after = match q.page_token.as_deref() {
+        None => AuditPosition::before(start),
+        Some(text) => {
+            let t: PageToken = token::open(key, TOKEN_PURPOSE, text)
+                .map_err(|e| ApiError::bad_request(format!("pageToken: {e}")))?;
+            if t.account != caller.account_id || t.start != start || t.end != end {
+                return Err(ApiError::bad_request(
+                    "pageToken was issued for another startTime/endTime; repeat the original range",
+                ));
+            }
+            t.after
+        }
+    };
+    let mut events = state
+        .store
+        .audit_events(caller.account_id, after, end, PAGE_SIZE + 1)
+        .await?;
+    let more = events.len() > PAGE_SIZE;
+    events.truncate(PAGE_SIZE);
+    let mut body = json!({
+        "success": true,
+        "events": events.iter().map(|e| {
+            let mut v = json!({
+                "id": e.id,
+                "ts": time::format_ms(e.ts_ms),
+                "eventType": e.event_type,
+                "userId": e.user_id,
+            });
+            if let Some(p) = &e.properties {
+                v["eventProperties"] = p.clone();
+            }
+            v
+        }).collect::<Vec<_>>(),
+    });
+    if let (true, Some(last)) = (more, events.last()) {
+        let next = PageToken {
+            account: caller.account_id,
+            start,
+            end,
+            after: AuditPosition {
+                ts_ms: last.ts_ms,
+                seq: last.seq,
+            },
+        };
+        body["nextPageToken"] = json!(token::seal(key, TOKEN_PURPOSE, &next));
+    }
+    Ok(axum::Json(body))
+}

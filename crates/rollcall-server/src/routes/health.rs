@@ -1,0 +1,22 @@
+//! `/healthz` (the process is up) and `/readyz` (it can serve: the database answers).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+pub async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({"success": true, "status": "ok"}))
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}")))?;
+    Ok(axum::Json(json!({"success": true, "status": "ready"})))
+}

@@ -1,0 +1,33 @@
+//! The route table: public endpoints (health, OAuth token, login, signed
+//! downloads) and the authenticated API families.
+
+mod admin;
+mod audit;
+mod health;
+mod login;
+mod oauth;
+mod usage;
+mod workforce;
+
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::{auth, AppState};
+
+pub fn router(state: AppState) -> Router {
+    let public = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/oauth2/token", post(oauth::token))
+        .route("/ui/login", post(login::login))
+        .merge(usage::public_routes())
+        .merge(workforce::public_routes());
+    let api = Router::new()
+        .merge(admin::routes())
+        .merge(audit::routes())
+        .merge(usage::routes())
+        .merge(workforce::routes())
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    public.merge(api).with_state(state)
+}

@@ -1,0 +1,70 @@
+//! The storage error: what went wrong in terms a service can map to a response,
+//! without any HTTP type.
+
+/// One invalid item of a batch: its position, the field, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemError {
+    pub index: Option<usize>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The resource does not exist in this account.
+    #[error("{0}")]
+    NotFound(String),
+    /// The write conflicts with existing data (a duplicate name, say).
+    #[error("{0}")]
+    Conflict(String),
+    /// The payload is valid JSON but not acceptable (unknown event name, ...).
+    #[error("{message}")]
+    Invalid {
+        message: String,
+        items: Vec<ItemError>,
+    },
+    /// The database cannot be reached right now; the request may be retried.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else; details are logged, never shown.
+    #[error("internal storage error: {0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        StoreError::Invalid {
+            message: message.into(),
+            items: Vec::new(),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(code, _)
+                if code.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                StoreError::Conflict(format!("conflicts with existing data: {e}"))
+            }
+            rusqlite::Error::SqliteFailure(code, _)
+                if matches!(
+                    code.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Internal(format!("stored JSON is unreadable: {e}"))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;

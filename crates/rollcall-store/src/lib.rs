@@ -1,0 +1,41 @@
+//! Rollcall's storage layer: the `Store` traits, one per API family, and their
+//! backends. `sqlite` is the embedded, encrypted default. No HTTP types live here;
+//! every method takes validated core types and scopes itself to one account.
+//!
+//! Writes that an administrator performs record their audit event in the same
+//! transaction (SPEC §6), so each backend appends to the audit chain itself.
+
+pub mod admin;
+pub mod audit;
+pub mod auth;
+pub mod error;
+pub mod sqlite;
+pub mod usage;
+pub mod workforce;
+
+pub use admin::AdminStore;
+pub use audit::AuditStore;
+pub use auth::AuthStore;
+pub use error::{StoreError, StoreResult};
+pub use usage::UsageStore;
+pub use workforce::WorkforceStore;
+
+/// Everything a server needs from a backend.
+#[async_trait::async_trait]
+pub trait Store: AuthStore + AdminStore + AuditStore + UsageStore + WorkforceStore {
+    /// The key that signs page tokens, cursors and download links; shared by every
+    /// server process on the same database.
+    fn token_key(&self) -> &[u8];
+    /// Whether the database answers (for `/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+    /// How many accounts exist (a first start with none creates one).
+    async fn account_count(&self) -> StoreResult<u64>;
+}
+
+/// The wall clock in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

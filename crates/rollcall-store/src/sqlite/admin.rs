@@ -1,0 +1,459 @@
+//! Accounts, settings, web users and credentials in SQLite.
+
+use async_trait::async_trait;
+use rollcall_core::ScopeSet;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::json;
+
+use super::auth::{parse_role, parse_scopes};
+use super::{audit, SqliteStore};
+use crate::admin::{
+    AccountSettings, AdminStore, Consumer, ConsumerPatch, Credential, CredentialKind, NewAccount,
+    NewConsumer, NewCredential, RateLimit, SettingsPatch,
+};
+use crate::audit::AuditEntry;
+use crate::{now_ms, StoreError, StoreResult};
+
+pub(crate) fn load_settings(conn: &Connection, account_id: i64) -> StoreResult<AccountSettings> {
+    conn.prepare_cached(
+        "SELECT time_zone, passive_limit_minutes, activity_retention_days, usage_retention_days,
+                rate_per_second, rate_burst FROM accounts WHERE id = ?1",
+    )?
+    .query_row([account_id], |r| {
+        Ok(AccountSettings {
+            time_zone: r.get(0)?,
+            passive_limit_minutes: r.get(1)?,
+            activity_retention_days: r.get(2)?,
+            usage_retention_days: r.get(3)?,
+            rate_limit: RateLimit {
+                per_second: r.get(4)?,
+                burst: r.get(5)?,
+            },
+        })
+    })
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound(format!("account {account_id} does not exist")))
+}
+
+fn consumer_row(r: &Row<'_>) -> rusqlite::Result<Consumer> {
+    let groups: String = r.get(4)?;
+    let apps: Option<String> = r.get(5)?;
+    Ok(Consumer {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        name: r.get(2)?,
+        role: parse_role(&r.get::<_, String>(3)?)?,
+        viewable_groups: serde_json::from_str(&groups).unwrap_or_default(),
+        allowed_apps: apps.and_then(|a| serde_json::from_str(&a).ok()),
+        created_ms: r.get(6)?,
+    })
+}
+
+const CONSUMER_COLUMNS: &str =
+    "id, email, name, role, viewable_groups, allowed_apps, created_ms FROM consumers";
+
+fn find_consumer(conn: &Connection, account_id: i64, id: i64) -> StoreResult<Consumer> {
+    conn.prepare_cached(&format!(
+        "SELECT {CONSUMER_COLUMNS} WHERE account_id = ?1 AND id = ?2"
+    ))?
+    .query_row([account_id, id], consumer_row)
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound(format!("web user {id} does not exist")))
+}
+
+fn insert_consumer(
+    conn: &Connection,
+    account_id: i64,
+    actor: &str,
+    new: &NewConsumer,
+) -> StoreResult<i64> {
+    let exists: bool = conn
+        .prepare_cached("SELECT count(*) FROM consumers WHERE account_id = ?1 AND email = ?2")?
+        .query_row(params![account_id, new.email.as_str()], |r| {
+            r.get::<_, i64>(0)
+        })?
+        > 0;
+    if exists {
+        return Err(StoreError::Conflict(format!(
+            "a web user with email {} already exists",
+            new.email
+        )));
+    }
+    conn.prepare_cached(
+        "INSERT INTO consumers (account_id, email, name, role, password_hash, viewable_groups, allowed_apps, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        account_id,
+        new.email.as_str(),
+        new.name,
+        new.role.as_str(),
+        new.password_hash,
+        serde_json::to_string(&new.viewable_groups)?,
+        new.allowed_apps.as_ref().map(serde_json::to_string).transpose()?,
+        now_ms()
+    ])?;
+    let id = conn.last_insert_rowid();
+    audit::append(
+        conn,
+        account_id,
+        actor,
+        &AuditEntry::with(
+            "AdminAddedUser",
+            json!({
+                "provisionedUserId": new.email.as_str(),
+                "roles": [new.role.as_str()],
+                "allowedApps": new.allowed_apps.clone().unwrap_or_default(),
+            }),
+        ),
+    )?;
+    Ok(id)
+}
+
+fn insert_credential(
+    conn: &Connection,
+    account_id: i64,
+    actor: &str,
+    new: &NewCredential,
+) -> StoreResult<i64> {
+    if let Some(consumer_id) = new.consumer_id {
+        find_consumer(conn, account_id, consumer_id)?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO credentials (account_id, kind, name, consumer_id, created_by, client_id, secret_hash, scopes, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        account_id,
+        new.kind.as_str(),
+        new.name,
+        new.consumer_id,
+        actor,
+        new.client_id,
+        new.secret_hash,
+        new.scopes.to_oauth_string(),
+        now_ms()
+    ])?;
+    let id = conn.last_insert_rowid();
+    audit::append(
+        conn,
+        account_id,
+        actor,
+        &AuditEntry::with(
+            "CredentialCreated",
+            json!({"credentialId": id, "type": new.kind.as_str(), "name": new.name,
+                   "scopes": new.scopes.names()}),
+        ),
+    )?;
+    Ok(id)
+}
+
+#[async_trait]
+impl AdminStore for SqliteStore {
+    async fn create_account(&self, new: NewAccount) -> StoreResult<(i64, i64)> {
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached("INSERT INTO accounts (name, created_ms) VALUES (?1, ?2)")?
+                    .execute(params![new.name, now_ms()])?;
+                let account_id = conn.last_insert_rowid();
+                let actor = new.superadmin.email.as_str().to_string();
+                let user_id = insert_consumer(conn, account_id, &actor, &new.superadmin)?;
+                insert_credential(
+                    conn,
+                    account_id,
+                    &actor,
+                    &NewCredential {
+                        kind: CredentialKind::ApiKey,
+                        name: "initial API key".into(),
+                        consumer_id: Some(user_id),
+                        client_id: None,
+                        secret_hash: new.api_key_hash.clone(),
+                        scopes: ScopeSet::all(),
+                    },
+                )?;
+                insert_credential(
+                    conn,
+                    account_id,
+                    &actor,
+                    &NewCredential {
+                        kind: CredentialKind::OAuthClient,
+                        name: "initial OAuth client".into(),
+                        consumer_id: None,
+                        client_id: Some(new.client_id.clone()),
+                        secret_hash: new.client_secret_hash.clone(),
+                        scopes: ScopeSet::all(),
+                    },
+                )?;
+                Ok((account_id, user_id))
+            })
+            .await
+    }
+
+    async fn settings(&self, account_id: i64) -> StoreResult<AccountSettings> {
+        self.db
+            .read(move |conn| load_settings(conn, account_id))
+            .await
+    }
+
+    async fn update_settings(
+        &self,
+        account_id: i64,
+        actor: &str,
+        patch: SettingsPatch,
+    ) -> StoreResult<AccountSettings> {
+        let actor = actor.to_string();
+        self.db
+            .write(move |conn| {
+                let mut s = load_settings(conn, account_id)?;
+                let mut changed = serde_json::Map::new();
+                if let Some(tz) = patch.time_zone {
+                    changed.insert("timeZone".into(), json!(tz));
+                    s.time_zone = tz;
+                }
+                if let Some(limit) = patch.passive_limit_minutes {
+                    changed.insert("passiveLimitMinutes".into(), json!(limit));
+                    s.passive_limit_minutes = limit;
+                }
+                if let Some(days) = patch.activity_retention_days {
+                    changed.insert("activityRetentionDays".into(), json!(days));
+                    s.activity_retention_days = days;
+                }
+                if let Some(days) = patch.usage_retention_days {
+                    changed.insert("usageRetentionDays".into(), json!(days));
+                    s.usage_retention_days = days;
+                }
+                if let Some(rate) = patch.rate_limit {
+                    changed.insert("rateLimit".into(), json!(rate));
+                    s.rate_limit = rate;
+                }
+                conn.prepare_cached(
+                    "UPDATE accounts SET time_zone = ?2, passive_limit_minutes = ?3,
+                        activity_retention_days = ?4, usage_retention_days = ?5,
+                        rate_per_second = ?6, rate_burst = ?7 WHERE id = ?1",
+                )?
+                .execute(params![
+                    account_id,
+                    s.time_zone,
+                    s.passive_limit_minutes,
+                    s.activity_retention_days,
+                    s.usage_retention_days,
+                    s.rate_limit.per_second,
+                    s.rate_limit.burst
+                ])?;
+                audit::append(
+                    conn,
+                    account_id,
+                    &actor,
+                    &AuditEntry::with("SettingsChanged", serde_json::Value::Object(changed)),
+                )?;
+                Ok(s)
+            })
+            .await
+    }
+
+    async fn consumers(&self, account_id: i64) -> StoreResult<Vec<Consumer>> {
+        self.db
+            .read(move |conn| {
+                let rows = conn
+                    .prepare_cached(&format!(
+                        "SELECT {CONSUMER_COLUMNS} WHERE account_id = ?1 ORDER BY id"
+                    ))?
+                    .query_map([account_id], consumer_row)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn consumer(&self, account_id: i64, id: i64) -> StoreResult<Consumer> {
+        self.db
+            .read(move |conn| find_consumer(conn, account_id, id))
+            .await
+    }
+
+    async fn create_consumer(
+        &self,
+        account_id: i64,
+        actor: &str,
+        new: NewConsumer,
+    ) -> StoreResult<i64> {
+        let actor = actor.to_string();
+        self.db
+            .write(move |conn| insert_consumer(conn, account_id, &actor, &new))
+            .await
+    }
+
+    async fn update_consumer(
+        &self,
+        account_id: i64,
+        actor: &str,
+        id: i64,
+        patch: ConsumerPatch,
+    ) -> StoreResult<()> {
+        let actor = actor.to_string();
+        self.db
+            .write(move |conn| {
+                let mut c = find_consumer(conn, account_id, id)?;
+                let access_changed = patch.role.is_some_and(|r| r != c.role)
+                    || patch.viewable_groups.is_some()
+                    || patch.allowed_apps.is_some();
+                if let Some(name) = patch.name {
+                    c.name = name;
+                }
+                if let Some(role) = patch.role {
+                    c.role = role;
+                }
+                if let Some(groups) = patch.viewable_groups {
+                    c.viewable_groups = groups;
+                }
+                if let Some(apps) = patch.allowed_apps {
+                    c.allowed_apps = apps;
+                }
+                conn.prepare_cached(
+                    "UPDATE consumers SET name = ?3, role = ?4, viewable_groups = ?5, allowed_apps = ?6,
+                        password_hash = COALESCE(?7, password_hash)
+                     WHERE account_id = ?1 AND id = ?2",
+                )?
+                .execute(params![
+                    account_id,
+                    id,
+                    c.name,
+                    c.role.as_str(),
+                    serde_json::to_string(&c.viewable_groups)?,
+                    c.allowed_apps.as_ref().map(serde_json::to_string).transpose()?,
+                    patch.password_hash
+                ])?;
+                if access_changed {
+                    audit::append(
+                        conn,
+                        account_id,
+                        &actor,
+                        &AuditEntry::with(
+                            "AdminUpdatedUserRole",
+                            json!({
+                                "provisionedUserId": c.email,
+                                "roles": [c.role.as_str()],
+                                "viewableGroups": c.viewable_groups,
+                                "allowedApps": c.allowed_apps.clone().unwrap_or_default(),
+                            }),
+                        ),
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn delete_consumer(&self, account_id: i64, actor: &str, id: i64) -> StoreResult<()> {
+        let actor = actor.to_string();
+        self.db
+            .write(move |conn| {
+                let c = find_consumer(conn, account_id, id)?;
+                conn.prepare_cached(
+                    "UPDATE credentials SET revoked_ms = ?3
+                     WHERE account_id = ?1 AND consumer_id = ?2 AND revoked_ms IS NULL",
+                )?
+                .execute(params![account_id, id, now_ms()])?;
+                conn.prepare_cached(
+                    "UPDATE credentials SET consumer_id = NULL WHERE account_id = ?1 AND consumer_id = ?2",
+                )?
+                .execute(params![account_id, id])?;
+                conn.prepare_cached("DELETE FROM consumers WHERE account_id = ?1 AND id = ?2")?
+                    .execute(params![account_id, id])?;
+                audit::append(
+                    conn,
+                    account_id,
+                    &actor,
+                    &AuditEntry::with("AdminRemovedUser", json!({"deprovisionedUserId": c.email})),
+                )
+            })
+            .await
+    }
+
+    async fn credentials(&self, account_id: i64) -> StoreResult<Vec<Credential>> {
+        self.db
+            .read(move |conn| {
+                let rows = conn
+                    .prepare_cached(
+                        "SELECT c.id, c.kind, c.name, c.consumer_id, c.client_id, c.scopes, c.created_by,
+                                c.created_ms, c.revoked_ms, u.role
+                         FROM credentials c LEFT JOIN consumers u ON u.id = c.consumer_id
+                         WHERE c.account_id = ?1 ORDER BY c.id",
+                    )?
+                    .query_map([account_id], |r| {
+                        let kind = CredentialKind::parse(&r.get::<_, String>(1)?)
+                            .unwrap_or(CredentialKind::ApiKey);
+                        let role: Option<String> = r.get(9)?;
+                        let scopes = match (kind, role) {
+                            (CredentialKind::ApiKey, Some(role)) => parse_role(&role)?.scopes(),
+                            (CredentialKind::ApiKey, None) => ScopeSet::default(),
+                            (CredentialKind::OAuthClient, _) => {
+                                parse_scopes(&r.get::<_, String>(5)?)
+                            }
+                        };
+                        Ok(Credential {
+                            id: r.get(0)?,
+                            kind,
+                            name: r.get(2)?,
+                            consumer_id: r.get(3)?,
+                            client_id: r.get(4)?,
+                            scopes,
+                            created_by: r.get(6)?,
+                            created_ms: r.get(7)?,
+                            revoked_ms: r.get(8)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn create_credential(
+        &self,
+        account_id: i64,
+        actor: &str,
+        new: NewCredential,
+    ) -> StoreResult<i64> {
+        let actor = actor.to_string();
+        self.db
+            .write(move |conn| insert_credential(conn, account_id, &actor, &new))
+            .await
+    }
+
+    async fn revoke_credential(&self, account_id: i64, actor: &str, id: i64) -> StoreResult<()> {
+        let actor = actor.to_string();
+        self.db
+            .write(move |conn| {
+                let name: String = conn
+                    .prepare_cached(
+                        "SELECT name FROM credentials WHERE account_id = ?1 AND id = ?2 AND revoked_ms IS NULL",
+                    )?
+                    .query_row([account_id, id], |r| r.get(0))
+                    .optional()?
+                    .ok_or_else(|| StoreError::NotFound(format!("credential {id} does not exist")))?;
+                conn.prepare_cached("UPDATE credentials SET revoked_ms = ?3 WHERE account_id = ?1 AND id = ?2")?
+                    .execute(params![account_id, id, now_ms()])?;
+                conn.prepare_cached("DELETE FROM access_tokens WHERE credential_id = ?1")?
+                    .execute([id])?;
+                audit::append(
+                    conn,
+                    account_id,
+                    &actor,
+                    &AuditEntry::with("CredentialRevoked", json!({"credentialId": id, "name": name})),
+                )
+            })
+            .await
+    }
+
+    async fn maintenance(&self, now_ms: i64) -> StoreResult<()> {
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached("DELETE FROM access_tokens WHERE expires_ms <= ?1")?
+                    .execute([now_ms])?;
+                super::workforce::apply_retention(conn, now_ms)?;
+                Ok(())
+            })
+            .await
+    }
+}

@@ -1,0 +1,195 @@
+//! Credential look-ups for every request, OAuth tokens and logins.
+
+use async_trait::async_trait;
+use rollcall_core::{Role, ScopeSet};
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::{audit, SqliteStore};
+use crate::admin::RateLimit;
+use crate::audit::AuditEntry;
+use crate::auth::{AuthStore, LoginCandidate, OAuthClient, Principal};
+use crate::{StoreError, StoreResult};
+
+pub(crate) fn parse_scopes(text: &str) -> ScopeSet {
+    ScopeSet::parse_names(text.split_whitespace()).unwrap_or_default()
+}
+
+pub(crate) fn parse_role(text: &str) -> rusqlite::Result<Role> {
+    Role::parse(text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, "role".into())
+    })
+}
+
+/// `[-1]` (or containing -1) means every group.
+pub(crate) fn group_restriction(groups: Vec<i64>) -> Option<Vec<i64>> {
+    if groups.contains(&-1) {
+        None
+    } else {
+        Some(groups)
+    }
+}
+
+fn api_key_principal(r: &Row<'_>) -> rusqlite::Result<Principal> {
+    let role = parse_role(&r.get::<_, String>(3)?)?;
+    let groups: String = r.get(4)?;
+    let apps: Option<String> = r.get(5)?;
+    let groups: Vec<i64> = serde_json::from_str(&groups).unwrap_or_default();
+    let apps: Option<Vec<String>> = apps.and_then(|a| serde_json::from_str(&a).ok());
+    let sees_all = role.sees_everything();
+    Ok(Principal {
+        account_id: r.get(1)?,
+        credential_id: r.get(0)?,
+        actor_email: r.get(2)?,
+        role,
+        scopes: role.scopes(),
+        viewable_groups: if sees_all {
+            None
+        } else {
+            group_restriction(groups)
+        },
+        allowed_apps: if sees_all { None } else { apps },
+        rate_limit: RateLimit {
+            per_second: r.get(6)?,
+            burst: r.get(7)?,
+        },
+    })
+}
+
+fn token_principal(r: &Row<'_>) -> rusqlite::Result<Principal> {
+    Ok(Principal {
+        account_id: r.get(1)?,
+        credential_id: r.get(0)?,
+        actor_email: r.get(2)?,
+        role: Role::Admin,
+        scopes: parse_scopes(&r.get::<_, String>(3)?),
+        viewable_groups: None,
+        allowed_apps: None,
+        rate_limit: RateLimit {
+            per_second: r.get(4)?,
+            burst: r.get(5)?,
+        },
+    })
+}
+
+#[async_trait]
+impl AuthStore for SqliteStore {
+    async fn principal(&self, secret_hash: &str, now_ms: i64) -> StoreResult<Option<Principal>> {
+        let hash = secret_hash.to_string();
+        self.db
+            .read(move |conn| {
+                let by_key = conn
+                    .prepare_cached(
+                        "SELECT c.id, c.account_id, u.email, u.role, u.viewable_groups, u.allowed_apps,
+                                a.rate_per_second, a.rate_burst
+                         FROM credentials c
+                         JOIN consumers u ON u.id = c.consumer_id
+                         JOIN accounts a ON a.id = c.account_id
+                         WHERE c.secret_hash = ?1 AND c.kind = 'apiKey' AND c.revoked_ms IS NULL",
+                    )?
+                    .query_row([&hash], api_key_principal)
+                    .optional()?;
+                if by_key.is_some() {
+                    return Ok(by_key);
+                }
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT c.id, c.account_id, c.created_by, t.scopes, a.rate_per_second, a.rate_burst
+                         FROM access_tokens t
+                         JOIN credentials c ON c.id = t.credential_id
+                         JOIN accounts a ON a.id = c.account_id
+                         WHERE t.token_hash = ?1 AND t.expires_ms > ?2 AND c.revoked_ms IS NULL",
+                    )?
+                    .query_row(params![hash, now_ms], token_principal)
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn oauth_client(&self, client_id: &str) -> StoreResult<Option<OAuthClient>> {
+        let client_id = client_id.to_string();
+        self.db
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT id, account_id, secret_hash, scopes FROM credentials
+                         WHERE client_id = ?1 AND kind = 'oauthClient' AND revoked_ms IS NULL",
+                    )?
+                    .query_row([client_id], |r| {
+                        Ok(OAuthClient {
+                            credential_id: r.get(0)?,
+                            account_id: r.get(1)?,
+                            secret_hash: r.get(2)?,
+                            scopes: parse_scopes(&r.get::<_, String>(3)?),
+                        })
+                    })
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn issue_access_token(
+        &self,
+        credential_id: i64,
+        token_hash: &str,
+        scopes: ScopeSet,
+        expires_ms: i64,
+    ) -> StoreResult<()> {
+        let hash = token_hash.to_string();
+        self.db
+            .write(move |conn| {
+                let live: bool = conn
+                    .prepare_cached(
+                        "SELECT count(*) FROM credentials WHERE id = ?1 AND revoked_ms IS NULL",
+                    )?
+                    .query_row([credential_id], |r| r.get::<_, i64>(0))?
+                    > 0;
+                if !live {
+                    return Err(StoreError::NotFound("the client was revoked".into()));
+                }
+                conn.prepare_cached(
+                    "INSERT INTO access_tokens (token_hash, credential_id, scopes, expires_ms)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    hash,
+                    credential_id,
+                    scopes.to_oauth_string(),
+                    expires_ms
+                ])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn login_candidates(&self, email: &str) -> StoreResult<Vec<LoginCandidate>> {
+        let email = email.to_lowercase();
+        self.db
+            .read(move |conn| {
+                let rows = conn
+                    .prepare_cached(
+                        "SELECT account_id, id, email, password_hash FROM consumers
+                         WHERE email = ?1 AND password_hash IS NOT NULL ORDER BY account_id",
+                    )?
+                    .query_map([email], |r| {
+                        Ok(LoginCandidate {
+                            account_id: r.get(0)?,
+                            consumer_id: r.get(1)?,
+                            email: r.get(2)?,
+                            password_hash: r.get(3)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn record_login(&self, account_id: i64, email: &str) -> StoreResult<()> {
+        let email = email.to_string();
+        self.db
+            .write(move |conn| {
+                audit::append(conn, account_id, &email, &AuditEntry::new("LoggedIn"))
+            })
+            .await
+    }
+}

@@ -1,0 +1,224 @@
+//! Connections to the encrypted database: one writer thread with group commit, and
+//! a pool of readers.
+//!
+//! Every write is a closure run by the writer thread inside its own savepoint; the
+//! writer takes as many queued closures as are waiting, runs them in one
+//! transaction and commits once, so concurrent requests share one fsync. A closure
+//! that fails rolls back only its own savepoint. Callers get their result only
+//! after the commit, so an acknowledged write is durable.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{oneshot, Semaphore};
+
+use super::key::DatabaseKey;
+use crate::{StoreError, StoreResult};
+
+type Completion = Box<dyn FnOnce(Option<String>) + Send>;
+/// Run with the writer's connection inside an open transaction, or with the reason
+/// no transaction could be opened.
+type Job = Box<dyn FnOnce(Result<&Connection, String>) -> Completion + Send>;
+
+/// Most closures one transaction takes before it commits.
+const MAX_GROUP: usize = 256;
+const READERS: usize = 4;
+
+/// Handle to the database; cheap to share behind an `Arc`.
+pub struct Db {
+    jobs: Mutex<mpsc::Sender<Job>>,
+    readers: Arc<ReaderPool>,
+}
+
+struct ReaderPool {
+    idle: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+    path: PathBuf,
+    key: DatabaseKey,
+}
+
+fn open_connection(path: &Path, key: &DatabaseKey, flags: OpenFlags) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.execute_batch(&format!("PRAGMA key = {};", key.pragma_value()))?;
+    // Reading the schema fails here, not later, when the key is wrong.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+        .map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot open {} with this key (wrong ROLLCALL_DB_KEY or key file?): {e}",
+                path.display()
+            ))
+        })?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -16384;",
+    )?;
+    Ok(conn)
+}
+
+impl Db {
+    pub fn open(path: &Path, key: DatabaseKey) -> StoreResult<Db> {
+        let writer = open_connection(
+            path,
+            &key,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        writer.execute_batch("PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 4000;")?;
+        let (sender, receiver) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("rollcall-writer".into())
+            .spawn(move || writer_loop(writer, receiver))
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+        Ok(Db {
+            jobs: Mutex::new(sender),
+            readers: Arc::new(ReaderPool {
+                idle: Mutex::new(Vec::new()),
+                permits: Semaphore::new(READERS),
+                path: path.to_path_buf(),
+                key,
+            }),
+        })
+    }
+
+    /// Runs `f` in the writer's transaction; resolves after the commit.
+    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
+        let job: Job = Box::new(move |conn| {
+            match conn
+                .map_err(|e| StoreError::Unavailable(format!("cannot begin a transaction: {e}")))
+                .and_then(|conn| run_in_savepoint(conn, f))
+            {
+                Ok(value) => Box::new(move |commit_error: Option<String>| {
+                    let _ = tx.send(match commit_error {
+                        None => Ok(value),
+                        Some(e) => Err(StoreError::Unavailable(format!("commit failed: {e}"))),
+                    });
+                }),
+                Err(e) => Box::new(move |_| {
+                    let _ = tx.send(Err(e));
+                }),
+            }
+        });
+        self.jobs
+            .lock()
+            .map_err(|_| StoreError::Internal("writer queue poisoned".into()))?
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Internal("the writer dropped a job".into()))?
+    }
+
+    /// Runs `f` on a reader connection inside one read transaction (a consistent snapshot).
+    pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let pool = Arc::clone(&self.readers);
+        let _permit = pool
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Internal("reader pool closed".into()))?;
+        let pool2 = Arc::clone(&pool);
+        tokio::task::spawn_blocking(move || {
+            let conn = match pool2.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+                Some(conn) => conn,
+                None => open_connection(
+                    &pool2.path,
+                    &pool2.key,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?,
+            };
+            let result = (|| {
+                let tx = conn.unchecked_transaction()?;
+                let value = f(&tx)?;
+                tx.finish()?;
+                Ok(value)
+            })();
+            if let Ok(mut idle) = pool2.idle.lock() {
+                idle.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("reader task failed: {e}")))?
+    }
+}
+
+fn run_in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    conn.execute_batch("SAVEPOINT job")?;
+    let outcome = catch_unwind(AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|_| Err(StoreError::Internal("a write panicked".into())));
+    match outcome {
+        Ok(value) => {
+            conn.execute_batch("RELEASE job")?;
+            Ok(value)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            Err(e)
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            tracing::error!(error = %e, "cannot begin a write transaction");
+            first(Err(e.to_string()))(None);
+            continue;
+        }
+        let mut completions = vec![first(Ok(&conn))];
+        while completions.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => completions.push(job(Ok(&conn))),
+                Err(_) => break,
+            }
+        }
+        let commit_error = conn.execute_batch("COMMIT").err().map(|e| {
+            tracing::error!(error = %e, "commit failed");
+            let _ = conn.execute_batch("ROLLBACK");
+            e.to_string()
+        });
+        for complete in completions {
+            complete(commit_error.clone());
+        }
+    }
+}
+
+/// A random secret kept in the database, created on first use.
+pub(crate) fn server_secret(conn: &Connection, name: &str) -> StoreResult<Vec<u8>> {
+    use rusqlite::OptionalExtension;
+    let existing: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT value FROM server_secrets WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(value) = existing {
+        return Ok(value);
+    }
+    let value = hex::decode(rollcall_core::secret::random_hex(32))
+        .map_err(|e| StoreError::Internal(e.to_string()))?;
+    conn.execute(
+        "INSERT INTO server_secrets (name, value) VALUES (?1, ?2)",
+        rusqlite::params![name, value],
+    )?;
+    Ok(value)
+}

@@ -1,0 +1,1 @@
+-- Custom-app usage (SPEC §4); filled in by the usage capability.

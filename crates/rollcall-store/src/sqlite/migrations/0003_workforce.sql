@@ -1,0 +1,1 @@
+-- Workforce activity (SPEC §5); filled in by the workforce capability.

@@ -1,0 +1,79 @@
+//! The embedded backend: SQLite encrypted with SQLCipher, in WAL mode, with one
+//! writer thread that groups concurrent writes into one transaction (group commit)
+//! and a small pool of reader connections.
+
+mod admin;
+pub(crate) mod audit;
+mod auth;
+mod db;
+mod key;
+mod migrations;
+mod usage;
+mod workforce;
+
+use std::path::{Path, PathBuf};
+
+pub use db::Db;
+pub use key::DatabaseKey;
+
+use crate::{Store, StoreError, StoreResult};
+
+/// The database file inside a data directory.
+pub const DB_FILE: &str = "rollcall.db";
+
+/// The embedded store.
+pub struct SqliteStore {
+    pub(crate) db: Db,
+    token_key: Vec<u8>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the encrypted database in `data_dir` and runs
+    /// its migrations.
+    pub async fn open(data_dir: &Path, key: DatabaseKey) -> StoreResult<SqliteStore> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let db = Db::open(&path, key)?;
+        db.write(migrations::run).await?;
+        let token_key = db
+            .write(|conn| db::server_secret(conn, "token_key"))
+            .await?;
+        Ok(SqliteStore {
+            db,
+            token_key,
+            path,
+        })
+    }
+
+    /// Where the database file lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    fn token_key(&self) -> &[u8] {
+        &self.token_key
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.db
+            .read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
+    async fn account_count(&self) -> StoreResult<u64> {
+        self.db
+            .read(|conn| {
+                Ok(
+                    conn.query_row("SELECT count(*) FROM accounts", [], |r| r.get::<_, i64>(0))?
+                        as u64,
+                )
+            })
+            .await
+    }
+}

@@ -1,0 +1,1 @@
+//! Foundation: credentials, administration, errors, audit, rate limits, TLS.

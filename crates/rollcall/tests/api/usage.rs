@@ -1,0 +1,1 @@
+//! Custom-app usage through the HTTP API (issue: usage).

@@ -1,0 +1,1 @@
+//! Workforce activity through the HTTP API (issue: workforce).

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every check and every test, as CI does: formatting, lints, and the whole
+# test suite. Installs what the build needs when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v cc >/dev/null || need_apt+=(build-essential)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+[ -f /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "installing ${need_apt[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+    cargo install --locked cargo-nextest
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo nextest run --workspace --no-fail-fast
