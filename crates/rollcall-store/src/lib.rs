@@ -9,6 +9,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod money;
 pub mod sqlite;
 pub mod usage;
 pub mod workforce;
@@ -17,12 +18,15 @@ pub use admin::AdminStore;
 pub use audit::AuditStore;
 pub use auth::AuthStore;
 pub use error::{StoreError, StoreResult};
+pub use money::MoneyStore;
 pub use usage::UsageStore;
 pub use workforce::WorkforceStore;
 
 /// Everything a server needs from a backend.
 #[async_trait::async_trait]
-pub trait Store: AuthStore + AdminStore + AuditStore + UsageStore + WorkforceStore {
+pub trait Store:
+    AuthStore + AdminStore + AuditStore + UsageStore + WorkforceStore + MoneyStore
+{
     /// The key that signs page tokens, cursors and download links; shared by every
     /// server process on the same database.
     fn token_key(&self) -> &[u8];

@@ -5,6 +5,7 @@ mod admin;
 mod audit;
 mod health;
 mod login;
+mod money;
 mod oauth;
 mod usage;
 mod workforce;
@@ -27,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(audit::routes())
         .merge(usage::routes())
+        .merge(money::routes())
         .merge(workforce::routes())
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     public.merge(api).with_state(state)

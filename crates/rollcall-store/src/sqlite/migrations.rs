@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_foundation.sql"),
     include_str!("migrations/0002_usage.sql"),
     include_str!("migrations/0003_workforce.sql"),
+    include_str!("migrations/0004_money.sql"),
 ];
 
 pub(crate) fn run(conn: &Connection) -> StoreResult<()> {

@@ -8,6 +8,7 @@ mod auth;
 mod db;
 mod key;
 mod migrations;
+mod money;
 mod usage;
 mod workforce;
 

@@ -3,5 +3,6 @@
 
 mod common;
 mod foundation;
+mod money;
 mod usage;
 mod workforce;

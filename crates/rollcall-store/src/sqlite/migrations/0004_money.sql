@@ -1,0 +1,1 @@
+-- Money (SPEC §4): spend records, contracts, contract files; filled in by the money capability.

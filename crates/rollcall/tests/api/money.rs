@@ -1,0 +1,1 @@
+//! Money (finance, spend, contracts) through the HTTP API (issue: usage, part 5).
