@@ -82,7 +82,8 @@ impl TestServer {
         Client::new(&self.base, secret)
     }
 
-    pub async fn stop(mut self) {
+    /// Stops serving; the data directory stays until the server is dropped.
+    pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
