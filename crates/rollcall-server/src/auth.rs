@@ -7,9 +7,11 @@
 //! request, so a revocation is refused at once by every server process.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
 use std::sync::Mutex;
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -131,6 +133,44 @@ pub async fn authenticate(
     response
 }
 
+/// Requests per second (and burst) one client address may make to the
+/// unauthenticated credential endpoints (token, login): slows password guessing.
+const PUBLIC_PER_SECOND: u32 = 10;
+const PUBLIC_BURST: u32 = 30;
+
+/// Rate-limits the public credential endpoints by client address.
+pub async fn limit_by_address(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    peer.ip().hash(&mut hasher);
+    let decision =
+        state
+            .address_limiter
+            .check(hasher.finish() as i64, PUBLIC_PER_SECOND, PUBLIC_BURST);
+    let mut response = if decision.allowed {
+        next.run(request).await
+    } else {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many attempts from this address; retry in {} s",
+                decision.retry_after_secs
+            ),
+        )
+        .with_header(
+            header::RETRY_AFTER,
+            HeaderValue::from(decision.retry_after_secs),
+        )
+        .into_response()
+    };
+    write_rate_headers(response.headers_mut(), &decision);
+    response
+}
+
 fn write_rate_headers(headers: &mut HeaderMap, d: &Decision) {
     for (name, value) in [
         ("ratelimit-limit", u64::from(d.limit)),
@@ -141,7 +181,7 @@ fn write_rate_headers(headers: &mut HeaderMap, d: &Decision) {
     }
 }
 
-/// Token buckets per credential. They live in this process: with N processes
+/// Token buckets per credential (or per client address). They live in this process: with N processes
 /// behind a load balancer, a credential may reach up to N times its rate.
 #[derive(Default)]
 pub struct Limiter {

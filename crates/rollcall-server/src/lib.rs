@@ -57,6 +57,7 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub store: Arc<dyn Store>,
     pub limiter: auth::Limiter,
+    pub address_limiter: auth::Limiter,
     pub config: ServerConfig,
 }
 
@@ -72,6 +73,7 @@ impl AppState {
         AppState(Arc::new(Inner {
             store,
             limiter: auth::Limiter::default(),
+            address_limiter: auth::Limiter::default(),
             config,
         }))
     }

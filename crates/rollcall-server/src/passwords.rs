@@ -4,9 +4,17 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
+use tokio::sync::Semaphore;
+
 use crate::error::ApiError;
 
+/// Each argon2 run holds ~19 MiB for tens of milliseconds; bounding how many run at
+/// once keeps a burst of logins from exhausting memory (a process-wide resource,
+/// hence process-wide).
+static SLOTS: Semaphore = Semaphore::const_new(4);
+
 pub async fn hash(password: String) -> Result<String, ApiError> {
+    let _slot = SLOTS.acquire().await.map_err(ApiError::internal)?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -19,6 +27,9 @@ pub async fn hash(password: String) -> Result<String, ApiError> {
 }
 
 pub async fn verify(password: String, stored: String) -> bool {
+    let Ok(_slot) = SLOTS.acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored)
             .map(|h| {

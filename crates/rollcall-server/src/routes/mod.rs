@@ -17,11 +17,14 @@ use axum::Router;
 use crate::{auth, AppState};
 
 pub fn router(state: AppState) -> Router {
+    let credential_endpoints = Router::new()
+        .route("/oauth2/token", post(oauth::token))
+        .route("/ui/login", post(login::login))
+        .route_layer(from_fn_with_state(state.clone(), auth::limit_by_address));
     let public = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/oauth2/token", post(oauth::token))
-        .route("/ui/login", post(login::login))
+        .merge(credential_endpoints)
         .merge(usage::public_routes())
         .merge(workforce::public_routes());
     let api = Router::new()

@@ -1125,3 +1125,27 @@ async fn serves_https_with_a_configured_certificate() {
     std::fs::write(&key_path, other.key_pair.serialize_pem()).unwrap();
     assert!(rollcall_server::tls::server_config(&cert_path, &key_path).is_err());
 }
+
+#[tokio::test]
+async fn password_guessing_is_rate_limited_by_address() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let http = http_client();
+    let attempts: Vec<_> = (0..60)
+        .map(|_| {
+            let request = http
+                .post(format!("{}/ui/login", server.base))
+                .json(&json!({"email": account.creds.email, "password": "not the password"}));
+            tokio::spawn(async move { request.send().await.unwrap().status() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.unwrap());
+    }
+    assert!(statuses.contains(&StatusCode::UNAUTHORIZED));
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+}
