@@ -38,6 +38,8 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Benchmark: start a server, push a synthetic account, time every report.
+    Bench(BenchArgs),
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -67,6 +69,25 @@ enum AuditCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// About 1% of the default scale (what CI runs to prove the harness works).
+    #[arg(long, conflicts_with = "scale")]
+    quick: bool,
+    /// Multiply the default scale (10M usage events, 5M activity records) by this.
+    #[arg(long)]
+    scale: Option<f64>,
+    /// Concurrent push clients.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Calls of each report (default 50; 10 with --quick).
+    #[arg(long)]
+    repeat: Option<usize>,
+    /// Write the figures as JSON to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -134,6 +155,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 print_credentials(&creds);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => {
+            let scale = match (args.quick, args.scale) {
+                (true, _) => rollcall_bench::Scale::scaled(0.01),
+                (false, Some(f)) => rollcall_bench::Scale::scaled(f),
+                (false, None) => rollcall_bench::Scale::full(),
+            };
+            rollcall_bench::run(rollcall_bench::Options {
+                scale,
+                server_bin: std::env::current_exe()?,
+                database_url: None,
+                clients: args.clients,
+                repeat: args.repeat.unwrap_or(if args.quick { 10 } else { 50 }),
+                out: args.out,
+            })
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {

@@ -1,0 +1,208 @@
+//! The HTTP side of the harness: defining the account, concurrent pushes of
+//! prepared bodies, admin actions, report calls and the activity-log cursor scan.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+use crate::data::{Body, Dataset};
+use crate::Throughput;
+
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Api {
+    pub fn new(base: &str, key: &str) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            base: base.to_string(),
+            key: key.to_string(),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<Value> {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{}", self.base, path))
+            .bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!("{method} {path} answered {status}: {text}");
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get_ok(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> anyhow::Result<Value> {
+        self.send(method, path, Some(serde_json::to_vec(body)?))
+            .await
+    }
+
+    /// Lifts the account's rate limit so that the harness measures the server, not the limiter.
+    pub async fn unlimit(&self) -> anyhow::Result<()> {
+        self.json(
+            reqwest::Method::PATCH,
+            "/admin/v1/settings",
+            &json!({"rateLimit": {"perSecond": 1_000_000, "burst": 1_000_000}}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Defines the apps, pushes the org chart and the provisioned users; returns the app ids.
+    pub async fn define(&self, data: &Dataset) -> anyhow::Result<Vec<String>> {
+        let mut ids = Vec::new();
+        for app in data.app_definitions() {
+            let created = self
+                .json(
+                    reqwest::Method::POST,
+                    "/services/push/v1/customer/apps",
+                    &app,
+                )
+                .await?;
+            ids.push(created["appId"].as_str().context("no appId")?.to_string());
+        }
+        let snapshot = self
+            .json(
+                reqwest::Method::POST,
+                "/services/push/v1/customer/org-chart",
+                &json!({"orgChartName": "bench"}),
+            )
+            .await?;
+        let id = snapshot["id"].clone();
+        let id = id
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| id.to_string());
+        let pages = data.org_chart_pages();
+        let last = pages.len().saturating_sub(1);
+        for (i, users) in pages.into_iter().enumerate() {
+            self.json(
+                reqwest::Method::PUT,
+                &format!("/services/push/v1/customer/org-chart/{id}"),
+                &json!({"hasMore": i < last, "users": users}),
+            )
+            .await?;
+        }
+        for (app, users) in data.provisioned_user_pages(&ids) {
+            self.json(
+                reqwest::Method::POST,
+                &format!("/services/push/v1/customer/apps/{app}/users"),
+                &json!({"provisionedUsers": users}),
+            )
+            .await?;
+        }
+        Ok(ids)
+    }
+
+    /// POSTs every body with `clients` concurrent clients; sums `field` of the answers.
+    pub async fn push_all(
+        &self,
+        bodies: &Arc<Vec<Body>>,
+        clients: usize,
+        field: &'static str,
+    ) -> anyhow::Result<u64> {
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..clients.max(1) {
+            let (api, bodies, next) = (self.clone(), Arc::clone(bodies), Arc::clone(&next));
+            tasks.push(tokio::spawn(async move {
+                let mut total = 0u64;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else {
+                        return Ok::<u64, anyhow::Error>(total);
+                    };
+                    let answer = api
+                        .send(reqwest::Method::POST, &body.path, Some(body.bytes()))
+                        .await?;
+                    total += answer[field].as_u64().unwrap_or(0);
+                }
+            }));
+        }
+        let mut total = 0;
+        for task in tasks {
+            total += task.await??;
+        }
+        Ok(total)
+    }
+
+    /// `n` audited admin actions from `clients` concurrent clients.
+    pub async fn audit_actions(&self, n: usize, clients: usize) -> anyhow::Result<()> {
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..clients.max(1) {
+            let (api, next) = (self.clone(), Arc::clone(&next));
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return Ok::<(), anyhow::Error>(());
+                    }
+                    api.json(
+                        reqwest::Method::PATCH,
+                        "/admin/v1/settings",
+                        &json!({"usageRetentionDays": 700 + (i % 30)}),
+                    )
+                    .await?;
+                }
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        Ok(())
+    }
+
+    /// Follows the activity-log cursor from `start_date` until a page comes back empty.
+    pub async fn cursor_scan(&self, start_date: &str) -> anyhow::Result<Throughput> {
+        let started = Instant::now();
+        let mut path = format!("/reports/v2/activitylog?startDate={start_date}&pageSize=1000");
+        let mut records = 0u64;
+        loop {
+            let page = self.get_ok(&path).await?;
+            let rows = page["activity"].as_array().map(Vec::len).unwrap_or(0);
+            if rows == 0 {
+                break;
+            }
+            records += rows as u64;
+            let cursor = page["cursor"].as_str().context("no cursor")?;
+            path = format!("/reports/v2/activitylog?cursor={cursor}&pageSize=1000");
+        }
+        Ok(Throughput::new(
+            "activity log full cursor scan",
+            records,
+            started,
+        ))
+    }
+}

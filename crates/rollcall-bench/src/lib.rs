@@ -1,0 +1,186 @@
+//! The benchmark harness behind `rollcall bench`: it starts a Rollcall server as a
+//! child process, creates a synthetic account at a chosen scale, pushes it over
+//! HTTP with several concurrent clients (request bodies prepared before timing
+//! starts), then times every report and prints a table and JSON.
+//!
+//! Timings are never asserted anywhere; the `--quick` scale only proves the harness
+//! works end to end.
+
+mod client;
+mod data;
+mod measure;
+mod server;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde::Serialize;
+
+pub use data::Scale;
+use measure::{Percentiles, Timings};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub scale: Scale,
+    /// The `rollcall` executable to serve with.
+    pub server_bin: PathBuf,
+    /// Run on PostgreSQL instead of the embedded store.
+    pub database_url: Option<String>,
+    /// Concurrent push clients.
+    pub clients: usize,
+    /// Calls of each report.
+    pub repeat: usize,
+    /// Where to write the JSON figures.
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub scale: Scale,
+    pub backend: String,
+    pub ingest: Vec<Throughput>,
+    pub reports: Vec<Percentiles>,
+    pub cursor_scan: Throughput,
+    pub server_peak_rss_mb: f64,
+    pub disk_bytes: u64,
+    pub disk_bytes_per_usage_event: f64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Throughput {
+    pub name: String,
+    pub items: u64,
+    pub seconds: f64,
+    pub per_second: f64,
+}
+
+impl Throughput {
+    fn new(name: &str, items: u64, started: Instant) -> Self {
+        let seconds = started.elapsed().as_secs_f64();
+        Throughput {
+            name: name.to_string(),
+            items,
+            seconds,
+            per_second: items as f64 / seconds.max(1e-9),
+        }
+    }
+}
+
+/// Runs the whole benchmark and returns its figures (also printed and written as JSON).
+pub async fn run(options: Options) -> anyhow::Result<Report> {
+    let scale = options.scale.clone();
+    eprintln!("bench: generating the synthetic account ({scale:?})");
+    let dataset = data::Dataset::generate(&scale);
+    let server = server::Server::start(&options).await?;
+    let api = client::Api::new(&server.base, &server.api_key);
+    api.unlimit().await?;
+
+    eprintln!(
+        "bench: defining {} apps and {} employees",
+        scale.apps, scale.employees
+    );
+    let app_ids = api.define(&dataset).await?;
+    let usage_bodies = dataset.usage_bodies(&app_ids);
+    let activity_bodies = dataset.activity_bodies();
+
+    eprintln!("bench: pushing {} usage events", dataset.usage_events);
+    let started = Instant::now();
+    let accepted = api
+        .push_all(&usage_bodies, options.clients, "accepted")
+        .await
+        .context("pushing usage events")?;
+    let usage = Throughput::new("usage events", accepted, started);
+    drop(usage_bodies);
+    let usage_disk = server.disk_bytes();
+
+    eprintln!(
+        "bench: pushing {} activity records",
+        dataset.activity_records
+    );
+    let started = Instant::now();
+    let accepted = api
+        .push_all(&activity_bodies, options.clients, "accepted")
+        .await
+        .context("pushing activity")?;
+    let activity = Throughput::new("activity records", accepted, started);
+    drop(activity_bodies);
+
+    eprintln!("bench: writing {} audit events", scale.audit_events);
+    let started = Instant::now();
+    api.audit_actions(scale.audit_events, options.clients)
+        .await?;
+    let audit = Throughput::new(
+        "audit events (admin actions)",
+        scale.audit_events as u64,
+        started,
+    );
+
+    eprintln!("bench: timing reports ({} calls each)", options.repeat);
+    let mut timings = Timings::default();
+    let queries = dataset.report_queries(&app_ids);
+    for (name, path) in &queries {
+        for _ in 0..options.repeat {
+            let started = Instant::now();
+            api.get_ok(path)
+                .await
+                .with_context(|| format!("report {name}"))?;
+            timings.record(name, started.elapsed());
+        }
+    }
+    let cursor_scan = api.cursor_scan(&dataset.activity_log_start()).await?;
+
+    let report = Report {
+        backend: if options.database_url.is_some() {
+            "postgres"
+        } else {
+            "embedded"
+        }
+        .into(),
+        scale,
+        ingest: vec![usage, activity, audit],
+        reports: timings.percentiles(),
+        cursor_scan,
+        server_peak_rss_mb: server.peak_rss_mb(),
+        disk_bytes: server.disk_bytes(),
+        disk_bytes_per_usage_event: usage_disk as f64 / dataset.usage_events.max(1) as f64,
+    };
+    server.stop().await;
+    print_table(&report);
+    if let Some(out) = &options.out {
+        std::fs::write(out, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(report)
+}
+
+fn print_table(r: &Report) {
+    println!("\nRollcall benchmark ({} store)", r.backend);
+    println!(
+        "{:<40} {:>12} {:>10} {:>14}",
+        "ingest", "items", "seconds", "items/s"
+    );
+    for t in r.ingest.iter().chain(std::iter::once(&r.cursor_scan)) {
+        println!(
+            "{:<40} {:>12} {:>10.2} {:>14.0}",
+            t.name, t.items, t.seconds, t.per_second
+        );
+    }
+    println!(
+        "\n{:<40} {:>8} {:>10} {:>10}",
+        "report", "calls", "p50 ms", "p99 ms"
+    );
+    for p in &r.reports {
+        println!(
+            "{:<40} {:>8} {:>10.2} {:>10.2}",
+            p.name, p.calls, p.p50_ms, p.p99_ms
+        );
+    }
+    println!(
+        "\nserver peak RSS {:.0} MB; {} bytes on disk; {:.1} bytes per usage event (rollups included)",
+        r.server_peak_rss_mb, r.disk_bytes, r.disk_bytes_per_usage_event
+    );
+}

@@ -1,0 +1,121 @@
+//! The server under test: a `rollcall serve` child process on a fresh data
+//! directory, with its first account's API key, peak RSS and size on disk.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use anyhow::{bail, Context};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::Options;
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub api_key: String,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub async fn start(options: &Options) -> anyhow::Result<Server> {
+        let dir = tempfile::tempdir()?;
+        let mut init = Command::new(&options.server_bin);
+        init.args(["admin", "init", "--json", "--data-dir"])
+            .arg(dir.path());
+        if let Some(url) = &options.database_url {
+            init.args(["--database-url", url]);
+        }
+        let out = init.output().await.context("running rollcall admin init")?;
+        if !out.status.success() {
+            bail!(
+                "rollcall admin init failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let creds: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let api_key = creds["apiKey"].as_str().context("no apiKey")?.to_string();
+
+        let mut serve = Command::new(&options.server_bin);
+        serve
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(url) = &options.database_url {
+            serve.args(["--database-url", url]);
+        }
+        let mut child = serve.spawn().context("starting rollcall serve")?;
+        let mut lines = BufReader::new(child.stderr.take().context("no stderr")?).lines();
+        let base = loop {
+            match lines.next_line().await? {
+                Some(line) => {
+                    if let Some(addr) = line.strip_prefix("rollcall listening on ") {
+                        break addr.to_string();
+                    }
+                }
+                None => bail!("rollcall serve exited before listening"),
+            }
+        };
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("server: {line}");
+            }
+        });
+        if let Some(pid) = child.id() {
+            eprintln!("bench: server pid {pid} at {base} (attach a profiler with: perf record -g -p {pid})");
+        }
+        Ok(Server {
+            child,
+            base,
+            api_key,
+            dir,
+        })
+    }
+
+    /// Peak resident memory of the server process so far (VmHWM).
+    pub fn peak_rss_mb(&self) -> f64 {
+        let Some(pid) = self.child.id() else {
+            return 0.0;
+        };
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    }
+
+    /// Bytes of every file in the data directory.
+    pub fn disk_bytes(&self) -> u64 {
+        dir_size(self.dir.path())
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+        }
+        let _ = self.child.wait().await;
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
