@@ -4,5 +4,6 @@
 mod common;
 mod foundation;
 mod money;
+mod robustness;
 mod usage;
 mod workforce;
