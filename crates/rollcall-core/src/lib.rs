@@ -9,6 +9,8 @@ pub mod scope;
 pub mod secret;
 pub mod time;
 pub mod token;
+pub mod usage;
+pub mod usage_report;
 
 pub use email::Email;
 pub use role::Role;

@@ -1,7 +1,199 @@
 //! Custom-app usage (SPEC §4): connected apps, usage events, provisioned users, the
-//! org chart, money, and the insights read from rollups.
+//! org chart, and the rollup data the insights are computed from.
+//!
+//! The maths of the insights lives in `rollcall_core::usage_report`; a backend only
+//! hands over the rollup rows of one app ([`InsightData`]), so every backend computes
+//! the same figures.
 
 use async_trait::async_trait;
+use rollcall_core::usage::AppDefinition;
+use rollcall_core::usage_report::{ActivityRow, Employee};
+use rollcall_core::Email;
+
+use crate::StoreResult;
+
+/// A connected app as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppRecord {
+    pub app_id: String,
+    /// `connected` or `disconnected`.
+    pub status: String,
+    pub definition: AppDefinition,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+impl AppRecord {
+    pub fn is_connected(&self) -> bool {
+        self.status == "connected"
+    }
+}
+
+/// One validated usage event of a push; `index` is its place in the request.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub index: usize,
+    pub ts_ms: i64,
+    pub email: Email,
+    pub event_name: String,
+    /// The local day number (account time zone) of `ts_ms`.
+    pub day: i32,
+}
+
+/// What a push stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PushOutcome {
+    pub accepted: u64,
+    pub duplicates: u64,
+}
+
+/// A user holding access to an app.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProvisionedUser {
+    pub app_user_id: String,
+    /// Lower-cased.
+    pub email: String,
+    pub username: Option<String>,
+    pub license: Option<String>,
+}
+
+/// Which provisioned users a DELETE removes.
+#[derive(Debug, Clone, Default)]
+pub struct UserSelection {
+    pub app_user_ids: Vec<String>,
+    pub emails: Vec<String>,
+}
+
+/// The account's current org chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrgChart {
+    pub id: i64,
+    pub name: String,
+    pub custom_fields: Vec<String>,
+    pub people: Vec<Employee>,
+    pub completed_ms: i64,
+}
+
+/// What a PUT of org-chart users did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrgPage {
+    /// People in the snapshot after this page.
+    pub people: u64,
+    /// Whether the snapshot is now the current org chart.
+    pub current: bool,
+}
+
+/// Everything the insights of one app are computed from.
+#[derive(Debug, Clone)]
+pub struct InsightData {
+    pub app: AppRecord,
+    /// Rollup rows of periods `>= from_period`.
+    pub rows: Vec<ActivityRow>,
+    pub provisioned: Vec<ProvisionedUser>,
+    pub org: Option<OrgChart>,
+}
 
 #[async_trait]
-pub trait UsageStore: Send + Sync {}
+pub trait UsageStore: Send + Sync {
+    /// Defines an app; records `AppConnected`.
+    async fn create_app(
+        &self,
+        account_id: i64,
+        actor: &str,
+        definition: AppDefinition,
+    ) -> StoreResult<AppRecord>;
+    async fn list_apps(&self, account_id: i64) -> StoreResult<Vec<AppRecord>>;
+    /// `NotFound` for an unknown app or another account's.
+    async fn app(&self, account_id: i64, app_id: &str) -> StoreResult<AppRecord>;
+    /// Replaces the definition (pushed data is kept); records `AppUpdated`.
+    async fn update_app(
+        &self,
+        account_id: i64,
+        actor: &str,
+        app_id: &str,
+        definition: AppDefinition,
+    ) -> StoreResult<AppRecord>;
+    /// Stops accepting data; records `AppDisconnected`.
+    async fn disconnect_app(
+        &self,
+        account_id: i64,
+        actor: &str,
+        app_id: &str,
+    ) -> StoreResult<AppRecord>;
+    /// Removes the app and its usage data; records `AppRemoved`.
+    async fn delete_app(&self, account_id: i64, actor: &str, app_id: &str) -> StoreResult<()>;
+
+    /// Stores events (ignoring ones already stored) and their rollups, all or nothing.
+    /// Unknown event names or a disconnected app: `Invalid`.
+    async fn push_events(
+        &self,
+        account_id: i64,
+        app_id: &str,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<PushOutcome>;
+
+    /// Inserts or replaces provisioned users by `appUserId`; returns how many were written.
+    async fn upsert_provisioned(
+        &self,
+        account_id: i64,
+        app_id: &str,
+        users: Vec<ProvisionedUser>,
+    ) -> StoreResult<u64>;
+    /// Users ordered by `appUserId`, after `after`, and the total count.
+    async fn provisioned_page(
+        &self,
+        account_id: i64,
+        app_id: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<(Vec<ProvisionedUser>, u64)>;
+    /// Removes the selected users (all when `None`); returns how many.
+    async fn delete_provisioned(
+        &self,
+        account_id: i64,
+        app_id: &str,
+        selection: Option<UserSelection>,
+    ) -> StoreResult<u64>;
+
+    /// Starts an org-chart snapshot; returns its id.
+    async fn start_org_chart(
+        &self,
+        account_id: i64,
+        name: String,
+        custom_fields: Vec<String>,
+    ) -> StoreResult<i64>;
+    /// Adds people to an open snapshot; `has_more == false` makes it current and
+    /// records `UploadedOrgData`.
+    async fn add_org_people(
+        &self,
+        account_id: i64,
+        actor: &str,
+        snapshot_id: i64,
+        people: Vec<Employee>,
+        has_more: bool,
+    ) -> StoreResult<OrgPage>;
+    /// Replaces the org chart in one step (CSV upload); records `UploadedOrgData`.
+    async fn replace_org_chart(
+        &self,
+        account_id: i64,
+        actor: &str,
+        name: String,
+        custom_fields: Vec<String>,
+        people: Vec<Employee>,
+    ) -> StoreResult<i64>;
+    /// The custom fields a snapshot was started with (`NotFound` unless it is open).
+    async fn open_org_chart_fields(
+        &self,
+        account_id: i64,
+        snapshot_id: i64,
+    ) -> StoreResult<Vec<String>>;
+    async fn org_chart(&self, account_id: i64) -> StoreResult<Option<OrgChart>>;
+
+    /// The rollups (periods `>= from_period`), provisioned users and org chart of an app.
+    async fn insight_data(
+        &self,
+        account_id: i64,
+        app_id: &str,
+        from_period: i32,
+    ) -> StoreResult<InsightData>;
+}

@@ -1,0 +1,312 @@
+//! Custom-app usage, pure parts (SPEC §4): app definitions and their validation,
+//! and the day arithmetic of the activity rollups.
+//!
+//! Rollups keep, per (app, event, email, period of 32 local days), a bitmask of the
+//! days on which that email did that event. A period is `day_number.div_euclid(32)`
+//! and a day's bit is `day_number.rem_euclid(32)`; OR-ing rows is idempotent, so a
+//! re-pushed or late event needs no special care, and feature-group figures are
+//! derived at query time by OR-ing the rows of the group's events (regrouping
+//! applies to the past at once).
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+/// Days per rollup period (one bit each in a 32-bit mask).
+pub const PERIOD_DAYS: i32 = 32;
+/// Longest description of an event definition.
+pub const MAX_DESCRIPTION: usize = 255;
+/// Most items in one push request (events, provisioned users, org-chart users).
+pub const MAX_BATCH: usize = 1000;
+/// The rolling windows insights accept.
+pub const ROLLING_WINDOWS: [u32; 5] = [1, 7, 30, 60, 90];
+
+/// The period and bit of a day number.
+pub fn period_of(day: i32) -> (i32, u32) {
+    (
+        day.div_euclid(PERIOD_DAYS),
+        day.rem_euclid(PERIOD_DAYS) as u32,
+    )
+}
+
+/// The first day of a period.
+pub fn period_start(period: i32) -> i32 {
+    period.saturating_mul(PERIOD_DAYS)
+}
+
+/// The bits of `period` that fall inside the days `from..=to`.
+pub fn window_mask(period: i32, from: i32, to: i32) -> u32 {
+    let start = period_start(period);
+    let end = start + PERIOD_DAYS - 1;
+    let lo = from.max(start);
+    let hi = to.min(end);
+    if lo > hi {
+        return 0;
+    }
+    let width = (hi - lo + 1) as u32;
+    let ones = if width >= 32 {
+        u32::MAX
+    } else {
+        (1u32 << width) - 1
+    };
+    ones << (lo - start) as u32
+}
+
+/// Whether a bitmask row of `period` has a day in `from..=to`.
+pub fn active_in(period: i32, bits: u32, from: i32, to: i32) -> bool {
+    bits & window_mask(period, from, to) != 0
+}
+
+/// The number of active days of a row inside `from..=to`.
+pub fn days_in(period: i32, bits: u32, from: i32, to: i32) -> u32 {
+    (bits & window_mask(period, from, to)).count_ones()
+}
+
+/// `part / whole` as a percentage rounded to one decimal (0 when `whole` is 0).
+pub fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        return 0.0;
+    }
+    (part as f64 * 1000.0 / whole as f64).round() / 10.0
+}
+
+/// What kind of action an event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventType {
+    Login,
+    Consume,
+    Produce,
+    Admin,
+    Other,
+}
+
+/// One event an app reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventDefinition {
+    pub event_name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default = "default_event_type")]
+    pub event_type: EventType,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub min_license_tier: Option<String>,
+}
+
+fn default_event_type() -> EventType {
+    EventType::Other
+}
+
+/// A licence tier of an app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LicenseTier {
+    pub name: String,
+    pub tier: i64,
+    #[serde(default)]
+    pub features: Vec<String>,
+    #[serde(default)]
+    pub annual_cost: Option<f64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+}
+
+/// The whole definition of a connected app, as pushed and as returned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppDefinition {
+    pub name: String,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub sso: bool,
+    #[serde(default)]
+    pub events: Vec<EventDefinition>,
+    #[serde(default)]
+    pub license_tiers: Vec<LicenseTier>,
+}
+
+/// One problem of a definition: the field (JSON path) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+fn problem(field: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+impl AppDefinition {
+    /// Every problem of the definition; empty when it is acceptable.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        if self.name.trim().is_empty() {
+            out.push(problem("name", "the app needs a non-empty name"));
+        }
+        if self.name.len() > 200 {
+            out.push(problem("name", "the name is longer than 200 characters"));
+        }
+        let mut tiers = HashSet::new();
+        for (i, t) in self.license_tiers.iter().enumerate() {
+            if t.name.trim().is_empty() {
+                out.push(problem(
+                    format!("licenseTiers[{i}].name"),
+                    "a tier needs a name",
+                ));
+            } else if !tiers.insert(t.name.as_str()) {
+                out.push(problem(
+                    format!("licenseTiers[{i}].name"),
+                    format!("tier '{}' is defined twice", t.name),
+                ));
+            }
+            if let Some(cost) = t.annual_cost {
+                if !cost.is_finite() || cost < 0.0 {
+                    out.push(problem(
+                        format!("licenseTiers[{i}].annualCost"),
+                        "annualCost must be a number of 0 or more",
+                    ));
+                }
+            }
+            if let Some(c) = &t.currency {
+                if c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_uppercase()) {
+                    out.push(problem(
+                        format!("licenseTiers[{i}].currency"),
+                        "currency must be an ISO 4217 code such as USD",
+                    ));
+                }
+            }
+        }
+        let mut names = HashSet::new();
+        for (i, e) in self.events.iter().enumerate() {
+            if e.event_name.trim().is_empty() {
+                out.push(problem(
+                    format!("events[{i}].eventName"),
+                    "eventName must not be empty",
+                ));
+            } else if !names.insert(e.event_name.as_str()) {
+                out.push(problem(
+                    format!("events[{i}].eventName"),
+                    format!("event '{}' is defined twice", e.event_name),
+                ));
+            }
+            if e.description
+                .as_ref()
+                .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION)
+            {
+                out.push(problem(
+                    format!("events[{i}].description"),
+                    format!("the description is longer than {MAX_DESCRIPTION} characters"),
+                ));
+            }
+            for (j, g) in e.groups.iter().enumerate() {
+                if g.trim().is_empty() {
+                    out.push(problem(
+                        format!("events[{i}].groups[{j}]"),
+                        "a feature group name must not be empty",
+                    ));
+                }
+            }
+            if let Some(tier) = &e.min_license_tier {
+                if !self.license_tiers.iter().any(|t| &t.name == tier) {
+                    out.push(problem(
+                        format!("events[{i}].minLicenseTier"),
+                        format!("'{tier}' is not one of the app's licenseTiers"),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// The tier named `name`.
+    pub fn tier(&self, name: &str) -> Option<&LicenseTier> {
+        self.license_tiers.iter().find(|t| t.name == name)
+    }
+
+    /// Every feature group of the app, in first-definition order.
+    pub fn groups(&self) -> Vec<String> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for e in &self.events {
+            for g in &e.groups {
+                if seen.insert(g.as_str()) {
+                    out.push(g.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The currency licence costs are shown in (the first tier that names one).
+    pub fn currency(&self) -> String {
+        self.license_tiers
+            .iter()
+            .find_map(|t| t.currency.clone())
+            .unwrap_or_else(|| "USD".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_split_days_into_32_bit_masks() {
+        assert_eq!(period_of(0), (0, 0));
+        assert_eq!(period_of(33), (1, 1));
+        assert_eq!(period_of(-1), (-1, 31));
+        assert_eq!(period_start(2), 64);
+    }
+
+    #[test]
+    fn window_masks_cover_exactly_the_window() {
+        assert_eq!(window_mask(0, 0, 31), u32::MAX);
+        assert_eq!(window_mask(0, 2, 4), 0b11100);
+        assert_eq!(window_mask(1, 0, 31), 0);
+        assert_eq!(window_mask(1, 30, 33), 0b11);
+        assert_eq!(window_mask(0, 30, 33), 0b11 << 30);
+        assert!(active_in(0, 1 << 5, 5, 5));
+        assert!(!active_in(0, 1 << 5, 6, 10));
+        assert_eq!(days_in(0, 0b1011, 0, 1), 2);
+    }
+
+    #[test]
+    fn percent_rounds_to_one_decimal() {
+        assert_eq!(percent(5, 6), 83.3);
+        assert_eq!(percent(5, 8), 62.5);
+        assert_eq!(percent(10, 14), 71.4);
+        assert_eq!(percent(1, 0), 0.0);
+    }
+
+    #[test]
+    fn definitions_name_every_problem() {
+        let def: AppDefinition = serde_json::from_value(serde_json::json!({
+            "name": "Mail",
+            "events": [
+                {"eventName": "created", "groups": ["Sent"], "minLicenseTier": "Gold"},
+                {"eventName": "created", "description": "x".repeat(256)}
+            ],
+            "licenseTiers": [{"name": "Basic", "tier": 0, "annualCost": -1.0}]
+        }))
+        .unwrap();
+        let fields: Vec<_> = def.problems().into_iter().map(|p| p.field).collect();
+        assert_eq!(
+            fields,
+            vec![
+                "licenseTiers[0].annualCost",
+                "events[0].minLicenseTier",
+                "events[1].eventName",
+                "events[1].description"
+            ]
+        );
+        assert_eq!(def.groups(), vec!["Sent".to_string()]);
+    }
+}

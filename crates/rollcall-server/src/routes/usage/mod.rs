@@ -1,0 +1,49 @@
+//! Developer API and insights of custom-app usage (SPEC §4).
+//!
+//! - [`apps`]: app definitions, usage events and provisioned users (push side);
+//! - [`org`]: org-chart snapshots, the CSV upload and the signed CSV download;
+//! - [`insights`]: the `/pull/...` reports computed from the rollups.
+
+mod apps;
+mod insights;
+mod org;
+
+use axum::Router;
+use jiff::tz::TimeZone;
+use rollcall_core::time;
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+
+/// Authenticated routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(apps::routes())
+        .merge(org::routes())
+        .merge(insights::routes())
+}
+
+/// Routes authenticated by their own signature (download links).
+pub fn public_routes() -> Router<AppState> {
+    org::public_routes()
+}
+
+/// The account's time zone (reports count on its local days).
+async fn account_zone(state: &AppState, account_id: i64) -> ApiResult<TimeZone> {
+    let settings = state.store.settings(account_id).await?;
+    time::parse_time_zone(&settings.time_zone).map_err(ApiError::internal)
+}
+
+/// A JSON value as an optional trimmed string (numbers become their text).
+fn opt_text(v: Option<&Value>) -> Result<Option<String>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            Ok((!s.is_empty()).then(|| s.to_string()))
+        }
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err("must be a string".into()),
+    }
+}

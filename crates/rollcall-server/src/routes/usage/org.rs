@@ -1,0 +1,554 @@
+//! The org chart (SPEC §4): snapshots pushed in pages (`POST` then `PUT …{id}` until
+//! `hasMore: false`), the one-shot CSV upload, and the signed, expiring CSV download
+//! link (served without a credential: the link's signature is the credential).
+
+use std::collections::{BTreeMap, HashSet};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use rollcall_core::usage::MAX_BATCH;
+use rollcall_core::usage_report::{Employee, ORG_FIELDS};
+use rollcall_core::{time, token, Email, Scope};
+use rollcall_store::audit::AuditEntry;
+use rollcall_store::now_ms;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::opt_text;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::extract::{Json, NoQuery, Path, Query};
+use crate::AppState;
+
+const MAX_CUSTOM_FIELDS: usize = 5;
+const LINK_PURPOSE: &str = "org-chart-download";
+const LINK_TTL_MS: i64 = 15 * 60 * 1000;
+const DOWNLOAD_PATH: &str = "/services/push/v1/customer/org-chart/download";
+/// Every standard column, in CSV order.
+const STANDARD: [&str; 9] = [
+    "email",
+    "firstName",
+    "lastName",
+    "team",
+    "location",
+    "title",
+    "managerEmail",
+    "costCenter",
+    "additionalEmails",
+];
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/services/push/v1/customer/org-chart",
+            post(start_snapshot).get(download_link),
+        )
+        .route("/services/push/v1/customer/org-chart/{id}", put(put_users))
+        .route("/services/push/v1/customer/org-chart/csv", post(upload_csv))
+}
+
+pub fn public_routes() -> Router<AppState> {
+    Router::new().route(DOWNLOAD_PATH, get(download))
+}
+
+/// `customFieldsConfig`: names as strings or `{"name": …}` objects, at most 5.
+fn custom_fields(config: Option<&Value>) -> Result<Vec<String>, ApiError> {
+    let items = match config {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "customFieldsConfig must be an array of field names",
+            ))
+        }
+    };
+    let mut names = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let name = match item {
+            Value::String(s) => Some(s.trim().to_string()),
+            Value::Object(o) => o
+                .get("name")
+                .or_else(|| o.get("fieldName"))
+                .and_then(Value::as_str)
+                .map(|s| s.trim().to_string()),
+            _ => None,
+        };
+        let Some(name) = name.filter(|n| !n.is_empty()) else {
+            return Err(ApiError::invalid_items(
+                "customFieldsConfig is not valid",
+                vec![FieldError::item(
+                    i,
+                    "customFieldsConfig",
+                    "each custom field needs a name",
+                )],
+            ));
+        };
+        if STANDARD.contains(&name.as_str()) || names.contains(&name) {
+            return Err(ApiError::invalid_items(
+                "customFieldsConfig is not valid",
+                vec![FieldError::item(
+                    i,
+                    "customFieldsConfig",
+                    format!("'{name}' is a standard field or named twice"),
+                )],
+            ));
+        }
+        names.push(name);
+    }
+    if names.len() > MAX_CUSTOM_FIELDS {
+        return Err(ApiError::unprocessable(format!(
+            "{} custom fields; an org chart has at most {MAX_CUSTOM_FIELDS}",
+            names.len()
+        )));
+    }
+    Ok(names)
+}
+
+/// One employee from a JSON object; `custom` are the snapshot's custom field names.
+fn employee(obj: &Map<String, Value>, custom: &[String]) -> Result<Employee, (String, String)> {
+    let text = |field: &str| {
+        opt_text(obj.get(field)).map_err(|m| (field.to_string(), format!("{field} {m}")))
+    };
+    let email =
+        text("email")?.ok_or_else(|| ("email".to_string(), "email is required".to_string()))?;
+    let email = Email::parse(&email).map_err(|m| ("email".to_string(), m.to_string()))?;
+    let manager = match text("managerEmail")? {
+        None => None,
+        Some(m) => Some(
+            Email::parse(&m)
+                .map_err(|e| ("managerEmail".to_string(), format!("managerEmail: {e}")))?
+                .into_string(),
+        ),
+    };
+    let aliases: Vec<String> = match obj.get("additionalEmails") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => s
+            .split([';', ',', '|'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(String::from))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                (
+                    "additionalEmails".to_string(),
+                    "additionalEmails must be an array of emails".to_string(),
+                )
+            })?,
+        Some(_) => {
+            return Err((
+                "additionalEmails".into(),
+                "additionalEmails must be an array of emails".into(),
+            ))
+        }
+    };
+    let mut additional = Vec::new();
+    for a in aliases {
+        let a = Email::parse(&a)
+            .map_err(|m| ("additionalEmails".to_string(), format!("'{a}': {m}")))?
+            .into_string();
+        if a != email.as_str() && !additional.contains(&a) {
+            additional.push(a);
+        }
+    }
+    let mut custom_fields = BTreeMap::new();
+    if let Some(extra) = obj.get("customFields") {
+        let Some(extra) = extra.as_object() else {
+            return Err((
+                "customFields".into(),
+                "customFields must be an object".into(),
+            ));
+        };
+        for (k, v) in extra {
+            if !custom.contains(k) {
+                return Err((
+                    "customFields".into(),
+                    format!("'{k}' is not a custom field of this org chart (declare it in customFieldsConfig)"),
+                ));
+            }
+            if let Some(v) = opt_text(Some(v)).map_err(|m| (k.clone(), format!("{k} {m}")))? {
+                custom_fields.insert(k.clone(), v);
+            }
+        }
+    }
+    for (k, v) in obj {
+        if STANDARD.contains(&k.as_str()) || k == "customFields" {
+            continue;
+        }
+        if !custom.contains(k) {
+            return Err((
+                k.clone(),
+                format!(
+                    "unknown field '{k}'; custom fields must be declared in customFieldsConfig"
+                ),
+            ));
+        }
+        if let Some(v) = opt_text(Some(v)).map_err(|m| (k.clone(), format!("{k} {m}")))? {
+            custom_fields.insert(k.clone(), v);
+        }
+    }
+    Ok(Employee {
+        email: email.into_string(),
+        first_name: text("firstName")?,
+        last_name: text("lastName")?,
+        team: text("team")?,
+        location: text("location")?,
+        title: text("title")?,
+        manager_email: manager,
+        cost_center: text("costCenter")?,
+        additional_emails: additional,
+        custom_fields,
+    })
+}
+
+async fn start_snapshot(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Json(body): Json<Value>,
+) -> ApiResult<axum::Json<Value>> {
+    caller.require(Scope::ConnectorWrite)?;
+    let name = match body.get("orgChartName") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+        _ => {
+            return Err(ApiError::unprocessable(
+                "orgChartName (a non-empty string) is required",
+            ))
+        }
+    };
+    if let Some(obj) = body.as_object() {
+        if let Some(k) = obj
+            .keys()
+            .find(|k| !["orgChartName", "customFieldsConfig"].contains(&k.as_str()))
+        {
+            return Err(ApiError::unprocessable(format!(
+                "unknown field '{k}' (expected orgChartName, customFieldsConfig)"
+            )));
+        }
+    }
+    let fields = custom_fields(body.get("customFieldsConfig"))?;
+    let id = state
+        .store
+        .start_org_chart(caller.account_id, name, fields)
+        .await?;
+    Ok(axum::Json(json!({"success": true, "id": id})))
+}
+
+async fn put_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    _: NoQuery,
+    Json(body): Json<Value>,
+) -> ApiResult<axum::Json<Value>> {
+    caller.require(Scope::ConnectorWrite)?;
+    let Some(has_more) = body.get("hasMore").and_then(Value::as_bool) else {
+        return Err(ApiError::unprocessable(
+            "hasMore (true or false) is required",
+        ));
+    };
+    let Some(items) = body.get("users").and_then(Value::as_array) else {
+        return Err(ApiError::unprocessable("users (an array) is required"));
+    };
+    if items.len() > MAX_BATCH {
+        return Err(ApiError::unprocessable(format!(
+            "{} users in one request; send at most {MAX_BATCH}",
+            items.len()
+        )));
+    }
+    let custom = state
+        .store
+        .open_org_chart_fields(caller.account_id, id)
+        .await?;
+    let mut errors = Vec::new();
+    let mut people = Vec::with_capacity(items.len());
+    let mut seen = HashSet::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(obj) = item.as_object() else {
+            errors.push(FieldError::item(
+                i,
+                "user",
+                "each user must be a JSON object",
+            ));
+            continue;
+        };
+        match employee(obj, &custom) {
+            Ok(p) => {
+                if !seen.insert(p.email.clone()) {
+                    errors.push(FieldError::item(
+                        i,
+                        "email",
+                        format!("{} appears twice in this request", p.email),
+                    ));
+                }
+                people.push(p);
+            }
+            Err((field, message)) => errors.push(FieldError::item(i, field, message)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid_items(
+            "some users are invalid; nothing of this request was stored",
+            errors,
+        ));
+    }
+    let page = state
+        .store
+        .add_org_people(caller.account_id, &caller.actor_email, id, people, has_more)
+        .await?;
+    Ok(axum::Json(json!({
+        "success": true,
+        "id": id,
+        "numUsers": page.people,
+        "current": page.current,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CsvQuery {
+    org_chart_name: Option<String>,
+}
+
+/// Parses an org-chart CSV: the header names the fields (standard names, any
+/// other column is a custom field); a bad row is reported with its line number.
+fn parse_csv(bytes: &[u8]) -> ApiResult<(Vec<String>, Vec<Employee>)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let headers = reader
+        .headers()
+        .map_err(|e| {
+            ApiError::unprocessable(format!("line 1: the header row cannot be read: {e}"))
+        })?
+        .clone();
+    let mut columns = Vec::with_capacity(headers.len());
+    let mut custom = Vec::new();
+    for h in headers.iter() {
+        let known = STANDARD.iter().find(|s| s.eq_ignore_ascii_case(h));
+        let name = match known {
+            Some(s) => s.to_string(),
+            None if h.is_empty() => {
+                return Err(ApiError::unprocessable("line 1: a column has no name"))
+            }
+            None => {
+                custom.push(h.to_string());
+                h.to_string()
+            }
+        };
+        if columns.contains(&name) {
+            return Err(ApiError::unprocessable(format!(
+                "line 1: the column '{name}' appears twice"
+            )));
+        }
+        columns.push(name);
+    }
+    if !columns.iter().any(|c| c == "email") {
+        return Err(ApiError::unprocessable(
+            "line 1: the header row needs an 'email' column",
+        ));
+    }
+    if custom.len() > MAX_CUSTOM_FIELDS {
+        return Err(ApiError::unprocessable(format!(
+            "line 1: {} custom columns ({}); an org chart has at most {MAX_CUSTOM_FIELDS}",
+            custom.len(),
+            custom.join(", ")
+        )));
+    }
+    let mut errors = Vec::new();
+    let mut people = Vec::new();
+    let mut seen = HashSet::new();
+    for (row_index, record) in reader.records().enumerate() {
+        // Line numbers count the header as line 1.
+        let fallback_line = row_index + 2;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(fallback_line, |p| p.line() as usize);
+                errors.push(FieldError {
+                    field: Some(format!("line {line}")),
+                    index: Some(line),
+                    message: format!("line {line}: {e}"),
+                });
+                continue;
+            }
+        };
+        let line = record
+            .position()
+            .map_or(fallback_line, |p| p.line() as usize);
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let mut obj = Map::new();
+        for (name, value) in columns.iter().zip(record.iter()) {
+            if !value.is_empty() {
+                obj.insert(name.clone(), Value::String(value.to_string()));
+            }
+        }
+        match employee(&obj, &custom) {
+            Ok(p) => {
+                if !seen.insert(p.email.clone()) {
+                    errors.push(FieldError {
+                        field: Some("email".into()),
+                        index: Some(line),
+                        message: format!("line {line}: {} appears twice", p.email),
+                    });
+                }
+                people.push(p);
+            }
+            Err((field, message)) => errors.push(FieldError {
+                field: Some(field),
+                index: Some(line),
+                message: format!("line {line}: {message}"),
+            }),
+        }
+    }
+    if !errors.is_empty() {
+        let first = errors[0].message.clone();
+        return Err(ApiError::invalid_items(
+            format!("the CSV has invalid rows (index = line number), nothing was stored; first: {first}"),
+            errors,
+        ));
+    }
+    Ok((custom, people))
+}
+
+async fn upload_csv(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<CsvQuery>,
+    body: Bytes,
+) -> ApiResult<axum::Json<Value>> {
+    caller.require(Scope::ConnectorWrite)?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::unprocessable(
+            "the body is empty; send the org chart as CSV with a header row",
+        ));
+    }
+    let (custom, people) = parse_csv(&body)?;
+    let n = people.len();
+    let name = q
+        .org_chart_name
+        .unwrap_or_else(|| format!("CSV upload {}", time::format_ms(now_ms())));
+    let id = state
+        .store
+        .replace_org_chart(caller.account_id, &caller.actor_email, name, custom, people)
+        .await?;
+    Ok(axum::Json(
+        json!({"success": true, "id": id, "numUsers": n}),
+    ))
+}
+
+/// What a download link carries.
+#[derive(Serialize, Deserialize)]
+struct Link {
+    account: i64,
+    actor: String,
+    expires: i64,
+}
+
+async fn download_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    _: NoQuery,
+) -> ApiResult<axum::Json<Value>> {
+    caller.require(Scope::ReportRead)?;
+    if state.store.org_chart(caller.account_id).await?.is_none() {
+        return Err(ApiError::not_found("no org chart has been uploaded yet"));
+    }
+    let expires = now_ms() + LINK_TTL_MS;
+    let token = token::seal(
+        state.store.token_key(),
+        LINK_PURPOSE,
+        &Link {
+            account: caller.account_id,
+            actor: caller.actor_email.clone(),
+            expires,
+        },
+    );
+    let path = format!("{DOWNLOAD_PATH}?token={token}");
+    // An absolute URL when the Host is known (scheme from a proxy's header, else http).
+    let url = match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        Some(host) => {
+            let scheme = headers
+                .get("x-forwarded-proto")
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("http");
+            format!("{scheme}://{host}{path}")
+        }
+        None => path,
+    };
+    Ok(axum::Json(json!({
+        "success": true,
+        "downloadUrl": url,
+        "expiresAt": time::format_ms(expires),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DownloadQuery {
+    token: String,
+}
+
+async fn download(
+    State(state): State<AppState>,
+    Query(q): Query<DownloadQuery>,
+) -> ApiResult<Response> {
+    let link: Link = token::open(state.store.token_key(), LINK_PURPOSE, &q.token)
+        .map_err(|e| ApiError::unauthorized(format!("this download link is not valid: {e}")))?;
+    if link.expires < now_ms() {
+        return Err(ApiError::unauthorized(
+            "this download link has expired; ask for a new one with GET /services/push/v1/customer/org-chart",
+        ));
+    }
+    let Some(org) = state.store.org_chart(link.account).await? else {
+        return Err(ApiError::not_found("no org chart has been uploaded yet"));
+    };
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<&str> = STANDARD.to_vec();
+    header.extend(org.custom_fields.iter().map(String::as_str));
+    out.write_record(&header).map_err(ApiError::internal)?;
+    for p in &org.people {
+        let mut row = vec![p.email.clone()];
+        for f in ["firstName", "lastName"].into_iter().chain(ORG_FIELDS) {
+            row.push(p.field(f).unwrap_or_default().to_string());
+        }
+        row.push(p.additional_emails.join(";"));
+        for c in &org.custom_fields {
+            row.push(p.custom_fields.get(c).cloned().unwrap_or_default());
+        }
+        out.write_record(&row).map_err(ApiError::internal)?;
+    }
+    let bytes = out.into_inner().map_err(ApiError::internal)?;
+    state
+        .store
+        .record_audit(
+            link.account,
+            &link.actor,
+            AuditEntry::with(
+                "DownloadedOrgData",
+                json!({"orgChartId": org.id, "users": org.people.len()}),
+            ),
+        )
+        .await?;
+    let mut response = bytes.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    response.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"org-chart.csv\""),
+    );
+    Ok(response)
+}
