@@ -9,6 +9,7 @@ pub mod scope;
 pub mod secret;
 pub mod time;
 pub mod token;
+pub mod workforce;
 
 pub use email::Email;
 pub use role::Role;
