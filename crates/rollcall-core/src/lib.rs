@@ -11,6 +11,7 @@ pub mod time;
 pub mod token;
 pub mod usage;
 pub mod usage_report;
+pub mod workforce;
 
 pub use email::Email;
 pub use role::Role;

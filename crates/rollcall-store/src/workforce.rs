@@ -2,6 +2,294 @@
 //! classifications, working hours and the activity log.
 
 use async_trait::async_trait;
+use rollcall_core::workforce::{ClassificationSet, SplitSeconds};
+
+use crate::StoreResult;
+
+/// The computer an agent runs on, as it describes itself.
+#[derive(Debug, Clone)]
+pub struct ComputerInfo {
+    pub name: String,
+    pub primary_domain: String,
+    pub os: String,
+    /// Validated IANA zone; `None` = the account's.
+    pub time_zone: Option<String>,
+    pub private_ip: String,
+    pub public_ip: String,
+}
+
+/// The OS login (`loginDomain\name`) an agent reports.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub login_domain: String,
+    pub name: String,
+}
+
+/// One validated foreground-window interval.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    /// After clock-skew correction.
+    pub start_ms: i64,
+    /// As sent; with (computer, session, executable) the record's identity.
+    pub raw_start_ms: i64,
+    pub duration_s: i64,
+    pub executable: String,
+    pub description: String,
+    pub url: Option<String>,
+    /// Domain of `url`, when it has one.
+    pub website: Option<String>,
+    pub idle: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActivityBatch {
+    pub computer: ComputerInfo,
+    pub client: ClientInfo,
+    pub session: i64,
+    pub records: Vec<NewRecord>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestOutcome {
+    pub accepted: u64,
+    pub duplicates: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct WfClient {
+    pub id: i64,
+    pub login_domain: String,
+    pub name: String,
+    pub alias: Option<String>,
+    pub employee_email: Option<String>,
+    pub groups: Vec<i64>,
+    pub first_log_ms: i64,
+    pub last_log_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct WfComputer {
+    pub id: i64,
+    pub name: String,
+    pub primary_domain: String,
+    pub alias: Option<String>,
+    pub os: String,
+    pub time_zone: Option<String>,
+    pub private_ip: String,
+    pub public_ip: String,
+    pub groups: Vec<i64>,
+    pub first_log_ms: i64,
+    pub last_log_ms: i64,
+}
+
+/// `None` leaves a field as it is; `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ClientPatch {
+    pub alias: Option<Option<String>>,
+    pub employee_email: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ComputerPatch {
+    pub alias: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub id: i64,
+    pub name: String,
+    pub clients: Vec<i64>,
+    pub computers: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GroupPatch {
+    pub name: Option<String>,
+    pub clients: Option<Vec<i64>>,
+    pub computers: Option<Vec<i64>>,
+}
+
+/// Which rows a report covers: the request's filter and the caller's groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Scoping {
+    pub client_id: Option<i64>,
+    pub computer_id: Option<i64>,
+    pub group_id: Option<i64>,
+    /// A viewer's groups; `None` = every group.
+    #[serde(skip)]
+    pub viewable_groups: Option<Vec<i64>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Perspective {
+    Users,
+    Computers,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkingHoursQuery {
+    pub perspective: Perspective,
+    pub from_day: i32,
+    pub to_day: i32,
+    pub page: u32,
+    pub page_size: u32,
+    pub scoping: Scoping,
+}
+
+/// One working-hours row: one (user, date) or (computer, date).
+#[derive(Debug, Clone)]
+pub struct WorkingHoursRow {
+    pub day: i32,
+    /// The client (users view) or computer (computers view).
+    pub id: i64,
+    pub name: String,
+    pub groups: Vec<i64>,
+    /// Computers used (users view) or users seen (computers view).
+    pub others: Vec<i64>,
+    pub first_activity_ms: Option<i64>,
+    pub last_activity_ms: Option<i64>,
+    pub last_activity_log_ms: i64,
+    pub active: SplitSeconds,
+    pub passive: SplitSeconds,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkingHoursPage {
+    pub rows: Vec<WorkingHoursRow>,
+    pub total: u64,
+}
+
+/// Where an activity-log read resumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogPosition {
+    /// Last delivered log id.
+    pub after: i64,
+    /// Rows up to this id were visible at the first request and are bounded by
+    /// its dates; later rows are delivered whatever their date.
+    pub watermark: i64,
+    pub from_day: i32,
+    pub to_day: Option<i32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActivityLogQuery {
+    /// `None`: a first request; the store sets the watermark.
+    pub position: Option<LogPosition>,
+    pub from_day: i32,
+    pub to_day: Option<i32>,
+    pub limit: u32,
+    pub min_duration: Option<i64>,
+    pub max_duration: Option<i64>,
+    pub scoping: Scoping,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogRow {
+    pub log_id: i64,
+    pub productivity: i8,
+    pub start_ms: i64,
+    pub computer_id: i64,
+    pub computer: String,
+    pub primary_domain: String,
+    pub private_ip: String,
+    pub public_ip: String,
+    pub login_domain: String,
+    pub user: String,
+    pub user_id: i64,
+    pub session: i64,
+    pub duration_s: i64,
+    pub application_id: i64,
+    pub website_id: Option<i64>,
+    pub executable: String,
+    pub description: String,
+    pub url: Option<String>,
+    pub idle: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActivityLogPage {
+    pub rows: Vec<LogRow>,
+    /// The position after this page (the same as the request's when it is empty).
+    pub position: LogPosition,
+}
 
 #[async_trait]
-pub trait WorkforceStore: Send + Sync {}
+pub trait WorkforceStore: Send + Sync {
+    /// Stores a validated batch with its rollups; registers the computer and client.
+    async fn ingest_activity(
+        &self,
+        account_id: i64,
+        batch: ActivityBatch,
+    ) -> StoreResult<IngestOutcome>;
+
+    async fn wf_clients(&self, account_id: i64, scoping: Scoping) -> StoreResult<Vec<WfClient>>;
+    async fn wf_client(&self, account_id: i64, scoping: Scoping, id: i64) -> StoreResult<WfClient>;
+    async fn update_wf_client(
+        &self,
+        account_id: i64,
+        id: i64,
+        patch: ClientPatch,
+    ) -> StoreResult<WfClient>;
+    async fn wf_computers(&self, account_id: i64, scoping: Scoping)
+        -> StoreResult<Vec<WfComputer>>;
+    async fn wf_computer(
+        &self,
+        account_id: i64,
+        scoping: Scoping,
+        id: i64,
+    ) -> StoreResult<WfComputer>;
+    async fn update_wf_computer(
+        &self,
+        account_id: i64,
+        id: i64,
+        patch: ComputerPatch,
+    ) -> StoreResult<WfComputer>;
+
+    /// Groups the caller may see (`viewable` `None` = all).
+    async fn groups(&self, account_id: i64, viewable: Option<Vec<i64>>) -> StoreResult<Vec<Group>>;
+    async fn group(
+        &self,
+        account_id: i64,
+        viewable: Option<Vec<i64>>,
+        id: i64,
+    ) -> StoreResult<Group>;
+    /// Records `GroupChanged`.
+    async fn create_group(
+        &self,
+        account_id: i64,
+        actor: &str,
+        name: String,
+        clients: Vec<i64>,
+        computers: Vec<i64>,
+    ) -> StoreResult<i64>;
+    /// Records `GroupChanged`.
+    async fn update_group(
+        &self,
+        account_id: i64,
+        actor: &str,
+        id: i64,
+        patch: GroupPatch,
+    ) -> StoreResult<Group>;
+    /// Records `GroupChanged`.
+    async fn delete_group(&self, account_id: i64, actor: &str, id: i64) -> StoreResult<()>;
+
+    async fn classifications(&self, account_id: i64) -> StoreResult<ClassificationSet>;
+    /// Replaces the whole set (already normalized); records `ClassificationChanged`.
+    async fn put_classifications(
+        &self,
+        account_id: i64,
+        actor: &str,
+        set: ClassificationSet,
+    ) -> StoreResult<()>;
+
+    async fn working_hours(
+        &self,
+        account_id: i64,
+        query: WorkingHoursQuery,
+    ) -> StoreResult<WorkingHoursPage>;
+    async fn activity_log(
+        &self,
+        account_id: i64,
+        query: ActivityLogQuery,
+    ) -> StoreResult<ActivityLogPage>;
+}

@@ -1,15 +1,1195 @@
 //! Agent ingest, workforce administration, working hours and the activity log (SPEC §5).
+//!
+//! - `POST /agent/v1/activity` (`activity.write`): a batch is validated whole (422
+//!   naming each bad record), clock skew is corrected from `sentAt`, and the store
+//!   writes records and rollups in one transaction.
+//! - `/admin/v1/clients`, `/computers`, `/groups`, `/classifications`: reads need
+//!   `report.read` (or `admin`), changes need `admin`.
+//! - `/reports/v2/workinghours/{users,computers}` and `/reports/v2/activitylog`
+//!   (`report.read`) with the Live Data API's parameters and JSON models.
+//!
+//! A viewer's `viewableGroups` scope every read here.
 
+use axum::extract::State;
+use axum::routing::{get, post};
 use axum::Router;
+use rollcall_core::workforce::{website_domain, ClassificationSet, SplitSeconds, MAX_DURATION_S};
+use rollcall_core::{time, token, Email, Scope};
+use rollcall_store::now_ms;
+use rollcall_store::workforce::{
+    ActivityBatch, ActivityLogQuery, ClientInfo, ClientPatch, ComputerInfo, ComputerPatch, Group,
+    GroupPatch, LogPosition, NewRecord, Perspective, Scoping, WfClient, WfComputer,
+    WorkingHoursQuery,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
 
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::extract::{double_option, Json, NoQuery, Path, Query};
 use crate::AppState;
+
+/// Most records one agent request may carry.
+pub const MAX_RECORDS: usize = 5_000;
+/// Clock skew tolerated before records are shifted.
+const SKEW_TOLERANCE_MS: i64 = 60_000;
+const DEFAULT_PAGE_SIZE: u32 = 150;
+const MAX_PAGE_SIZE: u32 = 1_000;
+const CURSOR_PURPOSE: &str = "workforce.activitylog.v1";
+
+type JsonValue = axum::Json<Value>;
 
 /// Authenticated routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/agent/v1/activity", post(ingest))
+        .route("/admin/v1/clients", get(list_clients))
+        .route(
+            "/admin/v1/clients/{id}",
+            get(get_client).patch(patch_client),
+        )
+        .route("/admin/v1/computers", get(list_computers))
+        .route(
+            "/admin/v1/computers/{id}",
+            get(get_computer).patch(patch_computer),
+        )
+        .route("/admin/v1/groups", get(list_groups).post(create_group))
+        .route(
+            "/admin/v1/groups/{id}",
+            get(get_group).patch(patch_group).delete(delete_group),
+        )
+        .route(
+            "/admin/v1/classifications",
+            get(get_classifications).put(put_classifications),
+        )
+        .route("/reports/v2/workinghours/users", get(working_hours_users))
+        .route(
+            "/reports/v2/workinghours/computers",
+            get(working_hours_computers),
+        )
+        .route("/reports/v2/activitylog", get(activity_log))
 }
 
-/// Routes that authenticate themselves.
+/// Routes that authenticate themselves (none in this family yet).
 pub fn public_routes() -> Router<AppState> {
     Router::new()
+}
+
+fn require_read(caller: &Caller) -> ApiResult<()> {
+    if caller.scopes.contains(Scope::Admin) {
+        return Ok(());
+    }
+    caller.require(Scope::ReportRead)
+}
+
+fn viewer_scoping(caller: &Caller) -> Scoping {
+    Scoping {
+        viewable_groups: caller.viewable_groups.clone(),
+        ..Scoping::default()
+    }
+}
+
+// ---------------------------------------------------------------- ingest
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AgentComputer {
+    name: String,
+    #[serde(default)]
+    primary_domain: Option<String>,
+    #[serde(default)]
+    os: Option<String>,
+    #[serde(default)]
+    time_zone: Option<String>,
+    #[serde(default)]
+    private_ip: Option<String>,
+    #[serde(default)]
+    public_ip: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AgentClient {
+    #[serde(default)]
+    login_domain: Option<String>,
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AgentBody {
+    #[serde(default)]
+    sent_at: Option<String>,
+    computer: AgentComputer,
+    client: AgentClient,
+    session: i64,
+    records: Vec<Value>,
+}
+
+fn text(value: Option<String>, field: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
+    let v = value.unwrap_or_default().trim().to_string();
+    if v.chars().count() > max {
+        errors.push(FieldError::field(
+            field,
+            format!("must have at most {max} characters"),
+        ));
+    }
+    v
+}
+
+const RECORD_FIELDS: [&str; 6] = [
+    "start",
+    "duration",
+    "executable",
+    "description",
+    "url",
+    "idle",
+];
+
+/// Validates one record; `shift_ms` is the clock-skew correction.
+fn parse_record(
+    index: usize,
+    value: &Value,
+    shift_ms: i64,
+    errors: &mut Vec<FieldError>,
+) -> Option<NewRecord> {
+    let before = errors.len();
+    let Some(obj) = value.as_object() else {
+        errors.push(FieldError::item(index, "record", "must be a JSON object"));
+        return None;
+    };
+    for key in obj.keys() {
+        if !RECORD_FIELDS.contains(&key.as_str()) {
+            errors.push(FieldError::item(
+                index,
+                key.clone(),
+                format!("unknown field; a record has {}", RECORD_FIELDS.join(", ")),
+            ));
+        }
+    }
+    let raw_start_ms = match obj.get("start").and_then(Value::as_str) {
+        Some(s) => time::parse_instant_ms(s)
+            .map_err(|m| errors.push(FieldError::item(index, "start", m)))
+            .ok(),
+        None => {
+            errors.push(FieldError::item(
+                index,
+                "start",
+                "start is required: an RFC 3339 instant such as 2026-11-20T08:01:00Z",
+            ));
+            None
+        }
+    };
+    let duration_s = match obj.get("duration").and_then(Value::as_i64) {
+        Some(d) if (0..=MAX_DURATION_S).contains(&d) => Some(d),
+        _ => {
+            errors.push(FieldError::item(
+                index,
+                "duration",
+                format!("duration must be whole seconds between 0 and {MAX_DURATION_S}"),
+            ));
+            None
+        }
+    };
+    let executable = match obj.get("executable").and_then(Value::as_str).map(str::trim) {
+        Some(e) if !e.is_empty() && e.chars().count() <= 260 => Some(e.to_string()),
+        _ => {
+            errors.push(FieldError::item(
+                index,
+                "executable",
+                "executable must be a string of 1 to 260 characters",
+            ));
+            None
+        }
+    };
+    let description = match obj.get("description") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) if s.chars().count() <= 2_000 => s.clone(),
+        Some(_) => {
+            errors.push(FieldError::item(
+                index,
+                "description",
+                "description must be a string of at most 2000 characters",
+            ));
+            String::new()
+        }
+    };
+    let (url, website) = match obj.get("url") {
+        None | Some(Value::Null) => (None, None),
+        Some(Value::String(s)) if s.trim().is_empty() => (None, None),
+        Some(Value::String(s)) if s.chars().count() <= 4_000 => match website_domain(s) {
+            Some(domain) => (Some(s.clone()), Some(domain)),
+            None => {
+                errors.push(FieldError::item(index, "url", "url has no host name"));
+                (None, None)
+            }
+        },
+        Some(_) => {
+            errors.push(FieldError::item(
+                index,
+                "url",
+                "url must be a string of at most 4000 characters, or null",
+            ));
+            (None, None)
+        }
+    };
+    let idle = match obj.get("idle") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            errors.push(FieldError::item(
+                index,
+                "idle",
+                "idle must be true or false",
+            ));
+            false
+        }
+    };
+    if errors.len() > before {
+        return None;
+    }
+    let (raw_start_ms, duration_s, executable) = (raw_start_ms?, duration_s?, executable?);
+    Some(NewRecord {
+        start_ms: raw_start_ms.saturating_add(shift_ms),
+        raw_start_ms,
+        duration_s,
+        executable,
+        description,
+        url,
+        website,
+        idle,
+    })
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Json(body): Json<AgentBody>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::ActivityWrite)?;
+    let now = now_ms();
+    let mut errors = Vec::new();
+    let shift_ms = match &body.sent_at {
+        None => 0,
+        Some(s) => match time::parse_instant_ms(s) {
+            Ok(sent) if (now - sent).abs() > SKEW_TOLERANCE_MS => now - sent,
+            Ok(_) => 0,
+            Err(m) => {
+                errors.push(FieldError::field("sentAt", m));
+                0
+            }
+        },
+    };
+    let c = body.computer;
+    let name = text(Some(c.name), "computer.name", 200, &mut errors);
+    if name.is_empty() {
+        errors.push(FieldError::field("computer.name", "must not be empty"));
+    }
+    let time_zone = match c.time_zone.map(|t| t.trim().to_string()) {
+        Some(tz) if !tz.is_empty() => match time::parse_time_zone(&tz) {
+            Ok(_) => Some(tz),
+            Err(m) => {
+                errors.push(FieldError::field("computer.timeZone", m));
+                None
+            }
+        },
+        _ => None,
+    };
+    let computer = ComputerInfo {
+        name,
+        primary_domain: text(c.primary_domain, "computer.primaryDomain", 200, &mut errors),
+        os: text(c.os, "computer.os", 200, &mut errors),
+        time_zone,
+        private_ip: text(c.private_ip, "computer.privateIp", 64, &mut errors),
+        public_ip: text(c.public_ip, "computer.publicIp", 64, &mut errors),
+    };
+    let client = ClientInfo {
+        login_domain: text(
+            body.client.login_domain,
+            "client.loginDomain",
+            200,
+            &mut errors,
+        ),
+        name: text(Some(body.client.name), "client.name", 200, &mut errors),
+    };
+    if client.name.is_empty() {
+        errors.push(FieldError::field("client.name", "must not be empty"));
+    }
+    if body.session < 0 {
+        errors.push(FieldError::field("session", "must be 0 or more"));
+    }
+    if body.records.len() > MAX_RECORDS {
+        return Err(ApiError::unprocessable(format!(
+            "a request carries at most {MAX_RECORDS} records; this one has {}: split it",
+            body.records.len()
+        )));
+    }
+    let settings = state.store.settings(caller.account_id).await?;
+    let oldest_ms = now - i64::from(settings.activity_retention_days) * 86_400_000;
+    let newest_ms = now + 86_400_000;
+    let mut records = Vec::with_capacity(body.records.len());
+    for (index, value) in body.records.iter().enumerate() {
+        if let Some(r) = parse_record(index, value, shift_ms, &mut errors) {
+            if r.start_ms < oldest_ms {
+                errors.push(FieldError::item(
+                    index,
+                    "start",
+                    format!(
+                        "older than the account's activity retention of {} days",
+                        settings.activity_retention_days
+                    ),
+                ));
+            } else if r.start_ms > newest_ms {
+                errors.push(FieldError::item(
+                    index,
+                    "start",
+                    "more than one day in the future",
+                ));
+            } else {
+                records.push(r);
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid_items(
+            format!(
+                "the batch is not valid ({} problem(s)); nothing was stored",
+                errors.len()
+            ),
+            errors,
+        ));
+    }
+    let outcome = state
+        .store
+        .ingest_activity(
+            caller.account_id,
+            ActivityBatch {
+                computer,
+                client,
+                session: body.session,
+                records,
+            },
+        )
+        .await?;
+    Ok(axum::Json(json!({
+        "success": true,
+        "accepted": outcome.accepted,
+        "duplicates": outcome.duplicates,
+        "skewCorrectionSeconds": shift_ms / 1000,
+    })))
+}
+
+// ---------------------------------------------------------------- clients and computers
+
+fn client_json(c: &WfClient) -> Value {
+    json!({
+        "id": c.id,
+        "loginDomain": c.login_domain,
+        "name": c.name,
+        "alias": c.alias,
+        "email": c.employee_email,
+        "groups": c.groups,
+        "firstLog": time::format_ms(c.first_log_ms),
+        "lastLog": time::format_ms(c.last_log_ms),
+    })
+}
+
+fn computer_json(c: &WfComputer) -> Value {
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "primaryDomain": c.primary_domain,
+        "alias": c.alias,
+        "os": c.os,
+        "timeZone": c.time_zone,
+        "privateIp": c.private_ip,
+        "publicIp": c.public_ip,
+        "groups": c.groups,
+        "firstLog": time::format_ms(c.first_log_ms),
+        "lastLog": time::format_ms(c.last_log_ms),
+    })
+}
+
+async fn list_clients(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+) -> ApiResult<JsonValue> {
+    require_read(&caller)?;
+    let clients = state
+        .store
+        .wf_clients(caller.account_id, viewer_scoping(&caller))
+        .await?;
+    let clients: Vec<Value> = clients.iter().map(client_json).collect();
+    Ok(axum::Json(json!({"success": true, "clients": clients})))
+}
+
+async fn get_client(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Path(id): Path<i64>,
+) -> ApiResult<JsonValue> {
+    require_read(&caller)?;
+    let c = state
+        .store
+        .wf_client(caller.account_id, viewer_scoping(&caller), id)
+        .await?;
+    Ok(axum::Json(
+        json!({"success": true, "client": client_json(&c)}),
+    ))
+}
+
+fn clean_alias(alias: Option<Option<String>>) -> ApiResult<Option<Option<String>>> {
+    Ok(match alias {
+        Some(Some(a)) => {
+            let a = a.trim().to_string();
+            if a.chars().count() > 200 {
+                return Err(ApiError::unprocessable(
+                    "alias must have at most 200 characters",
+                ));
+            }
+            Some((!a.is_empty()).then_some(a))
+        }
+        other => other,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ClientPatchBody {
+    #[serde(default, deserialize_with = "double_option")]
+    alias: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    email: Option<Option<String>>,
+}
+
+async fn patch_client(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Path(id): Path<i64>,
+    Json(body): Json<ClientPatchBody>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::Admin)?;
+    let employee_email = match body.email {
+        Some(Some(e)) => Some(Some(
+            Email::parse(&e)
+                .map_err(|m| {
+                    ApiError::invalid_items(
+                        "the email is not valid",
+                        vec![FieldError::field("email", m)],
+                    )
+                })?
+                .as_str()
+                .to_string(),
+        )),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let c = state
+        .store
+        .update_wf_client(
+            caller.account_id,
+            id,
+            ClientPatch {
+                alias: clean_alias(body.alias)?,
+                employee_email,
+            },
+        )
+        .await?;
+    Ok(axum::Json(
+        json!({"success": true, "client": client_json(&c)}),
+    ))
+}
+
+async fn list_computers(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+) -> ApiResult<JsonValue> {
+    require_read(&caller)?;
+    let computers = state
+        .store
+        .wf_computers(caller.account_id, viewer_scoping(&caller))
+        .await?;
+    let computers: Vec<Value> = computers.iter().map(computer_json).collect();
+    Ok(axum::Json(json!({"success": true, "computers": computers})))
+}
+
+async fn get_computer(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Path(id): Path<i64>,
+) -> ApiResult<JsonValue> {
+    require_read(&caller)?;
+    let c = state
+        .store
+        .wf_computer(caller.account_id, viewer_scoping(&caller), id)
+        .await?;
+    Ok(axum::Json(
+        json!({"success": true, "computer": computer_json(&c)}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ComputerPatchBody {
+    #[serde(default, deserialize_with = "double_option")]
+    alias: Option<Option<String>>,
+}
+
+async fn patch_computer(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Path(id): Path<i64>,
+    Json(body): Json<ComputerPatchBody>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::Admin)?;
+    let c = state
+        .store
+        .update_wf_computer(
+            caller.account_id,
+            id,
+            ComputerPatch {
+                alias: clean_alias(body.alias)?,
+            },
+        )
+        .await?;
+    Ok(axum::Json(
+        json!({"success": true, "computer": computer_json(&c)}),
+    ))
+}
+
+// ---------------------------------------------------------------- groups
+
+fn group_json(g: &Group) -> Value {
+    json!({"id": g.id, "name": g.name, "clients": g.clients, "computers": g.computers})
+}
+
+fn group_name(name: &str) -> ApiResult<String> {
+    let name = name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::invalid_items(
+            "the group is not valid",
+            vec![FieldError::field(
+                "name",
+                "name must have 1 to 200 characters",
+            )],
+        ));
+    }
+    Ok(name)
+}
+
+async fn list_groups(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+) -> ApiResult<JsonValue> {
+    require_read(&caller)?;
+    let groups = state
+        .store
+        .groups(caller.account_id, caller.viewable_groups.clone())
+        .await?;
+    let groups: Vec<Value> = groups.iter().map(group_json).collect();
+    Ok(axum::Json(json!({"success": true, "groups": groups})))
+}
+
+async fn get_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Path(id): Path<i64>,
+) -> ApiResult<JsonValue> {
+    require_read(&caller)?;
+    let g = state
+        .store
+        .group(caller.account_id, caller.viewable_groups.clone(), id)
+        .await?;
+    Ok(axum::Json(
+        json!({"success": true, "group": group_json(&g)}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewGroupBody {
+    name: String,
+    #[serde(default)]
+    clients: Vec<i64>,
+    #[serde(default)]
+    computers: Vec<i64>,
+}
+
+async fn create_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Json(body): Json<NewGroupBody>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::Admin)?;
+    let name = group_name(&body.name)?;
+    let id = state
+        .store
+        .create_group(
+            caller.account_id,
+            &caller.actor_email,
+            name,
+            body.clients,
+            body.computers,
+        )
+        .await?;
+    Ok(axum::Json(json!({"success": true, "id": id})))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GroupPatchBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    clients: Option<Vec<i64>>,
+    #[serde(default)]
+    computers: Option<Vec<i64>>,
+}
+
+async fn patch_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Path(id): Path<i64>,
+    Json(body): Json<GroupPatchBody>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::Admin)?;
+    let name = body.name.as_deref().map(group_name).transpose()?;
+    let g = state
+        .store
+        .update_group(
+            caller.account_id,
+            &caller.actor_email,
+            id,
+            GroupPatch {
+                name,
+                clients: body.clients,
+                computers: body.computers,
+            },
+        )
+        .await?;
+    Ok(axum::Json(
+        json!({"success": true, "group": group_json(&g)}),
+    ))
+}
+
+async fn delete_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Path(id): Path<i64>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::Admin)?;
+    state
+        .store
+        .delete_group(caller.account_id, &caller.actor_email, id)
+        .await?;
+    Ok(axum::Json(json!({"success": true})))
+}
+
+// ---------------------------------------------------------------- classifications
+
+async fn get_classifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+) -> ApiResult<JsonValue> {
+    require_read(&caller)?;
+    let set = state.store.classifications(caller.account_id).await?;
+    let mut body = serde_json::to_value(&set).map_err(ApiError::internal)?;
+    body["success"] = json!(true);
+    Ok(axum::Json(body))
+}
+
+async fn put_classifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Json(mut set): Json<ClassificationSet>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::Admin)?;
+    let problems = set.normalize();
+    if !problems.is_empty() {
+        return Err(ApiError::invalid_items(
+            "the classifications are not valid; nothing was changed",
+            problems
+                .into_iter()
+                .map(|(field, message)| FieldError::field(field, message))
+                .collect(),
+        ));
+    }
+    state
+        .store
+        .put_classifications(caller.account_id, &caller.actor_email, set)
+        .await?;
+    Ok(axum::Json(json!({"success": true})))
+}
+
+// ---------------------------------------------------------------- report parameters
+
+/// The filter parameters shared by the reports. Numbers arrive as strings so
+/// that a bad value gets a message naming the parameter.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct FilterParams {
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    group_id: Option<String>,
+    #[serde(default)]
+    computer_id: Option<String>,
+    #[serde(default)]
+    device_id: Option<String>,
+}
+
+fn parse_int(name: &str, value: &str) -> ApiResult<i64> {
+    value
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| ApiError::bad_request(format!("{name} must be an integer, got '{value}'")))
+}
+
+fn parse_page_size(value: Option<&str>) -> ApiResult<u32> {
+    match value {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
+            _ => Err(ApiError::bad_request(format!(
+                "pageSize must be an integer from 1 to {MAX_PAGE_SIZE}, got '{v}'"
+            ))),
+        },
+    }
+}
+
+fn parse_day(name: &str, value: &str) -> ApiResult<i32> {
+    time::parse_date(value)
+        .map(time::day_number)
+        .map_err(|m| ApiError::bad_request(format!("{name}: {m}")))
+}
+
+impl FilterParams {
+    /// At most one of user (client), group and computer; `-1` means all.
+    fn scoping(&self) -> ApiResult<Scoping> {
+        let mut given: Vec<(&str, i64)> = Vec::new();
+        for (name, value) in [
+            ("userId", &self.user_id),
+            ("clientId", &self.client_id),
+            ("groupId", &self.group_id),
+            ("computerId", &self.computer_id),
+            ("deviceId", &self.device_id),
+        ] {
+            if let Some(v) = value {
+                let n = parse_int(name, v)?;
+                if n != -1 {
+                    if n <= 0 {
+                        return Err(ApiError::bad_request(format!(
+                            "{name} must be a positive id (or -1 for all), got {n}"
+                        )));
+                    }
+                    given.push((name, n));
+                }
+            }
+        }
+        if given.len() > 1 {
+            let names: Vec<&str> = given.iter().map(|g| g.0).collect();
+            return Err(ApiError::bad_request(format!(
+                "send at most one of userId, groupId and computerId; got {}",
+                names.join(" and ")
+            )));
+        }
+        let mut s = Scoping::default();
+        if let Some((name, id)) = given.first() {
+            match *name {
+                "userId" | "clientId" => s.client_id = Some(*id),
+                "groupId" => s.group_id = Some(*id),
+                _ => s.computer_id = Some(*id),
+            }
+        }
+        Ok(s)
+    }
+}
+
+// ---------------------------------------------------------------- working hours
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct WorkingHoursParams {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    page: Option<String>,
+    #[serde(default)]
+    page_size: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    group_id: Option<String>,
+    #[serde(default)]
+    computer_id: Option<String>,
+    #[serde(default)]
+    device_id: Option<String>,
+}
+
+fn split_json(s: &SplitSeconds) -> Value {
+    json!({"productive": s.productive, "unproductive": s.unproductive,
+           "undefined": s.undefined, "total": s.total})
+}
+
+async fn working_hours(
+    state: AppState,
+    caller: Caller,
+    p: WorkingHoursParams,
+    perspective: Perspective,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::ReportRead)?;
+    let from = p
+        .from
+        .as_deref()
+        .ok_or_else(|| ApiError::bad_request("from is required (YYYY-MM-DD)"))?;
+    let to =
+        p.to.as_deref()
+            .ok_or_else(|| ApiError::bad_request("to is required (YYYY-MM-DD, inclusive)"))?;
+    let (from_day, to_day) = (parse_day("from", from)?, parse_day("to", to)?);
+    if to_day < from_day {
+        return Err(ApiError::bad_request("to must not be before from"));
+    }
+    if to_day - from_day > 366 {
+        return Err(ApiError::bad_request(
+            "from and to may be at most 366 days apart",
+        ));
+    }
+    let page = match p.page.as_deref() {
+        None => 1,
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(n) if (1..=1_000_000).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "page must be an integer from 1, got '{v}'"
+                )))
+            }
+        },
+    };
+    let page_size = parse_page_size(p.page_size.as_deref())?;
+    let mut scoping = FilterParams {
+        user_id: p.user_id,
+        client_id: p.client_id,
+        group_id: p.group_id,
+        computer_id: p.computer_id,
+        device_id: p.device_id,
+    }
+    .scoping()?;
+    scoping.viewable_groups = caller.viewable_groups.clone();
+    let result = state
+        .store
+        .working_hours(
+            caller.account_id,
+            WorkingHoursQuery {
+                perspective,
+                from_day,
+                to_day,
+                page,
+                page_size,
+                scoping,
+            },
+        )
+        .await?;
+    let rows: Vec<Value> = result
+        .rows
+        .iter()
+        .map(|r| {
+            let mut row = Map::new();
+            row.insert(
+                "date".into(),
+                json!(time::date_of_day_number(r.day).to_string()),
+            );
+            match perspective {
+                Perspective::Users => {
+                    row.insert("userid".into(), json!(r.id));
+                    row.insert("user".into(), json!(r.name));
+                    row.insert("computers".into(), json!(r.others));
+                }
+                Perspective::Computers => {
+                    row.insert("computerid".into(), json!(r.id));
+                    row.insert("computer".into(), json!(r.name));
+                    row.insert("users".into(), json!(r.others));
+                }
+            }
+            row.insert("groups".into(), json!(r.groups));
+            row.insert(
+                "firstActivity".into(),
+                json!(r.first_activity_ms.map(time::format_ms)),
+            );
+            row.insert(
+                "lastActivity".into(),
+                json!(r.last_activity_ms.map(time::format_ms)),
+            );
+            row.insert(
+                "lastActivityLog".into(),
+                json!(time::format_ms(r.last_activity_log_ms)),
+            );
+            row.insert("activeTime".into(), split_json(&r.active));
+            row.insert("passiveTime".into(), split_json(&r.passive));
+            row.insert("totalTime".into(), json!(r.active.total + r.passive.total));
+            Value::Object(row)
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "success": true,
+        "activity": rows,
+        "total": result.total,
+        "page": page,
+        "pageSize": page_size,
+    })))
+}
+
+async fn working_hours_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<WorkingHoursParams>,
+) -> ApiResult<JsonValue> {
+    working_hours(state, caller, p, Perspective::Users).await
+}
+
+async fn working_hours_computers(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<WorkingHoursParams>,
+) -> ApiResult<JsonValue> {
+    working_hours(state, caller, p, Perspective::Computers).await
+}
+
+// ---------------------------------------------------------------- activity log
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ActivityLogParams {
+    #[serde(default)]
+    start_date: Option<String>,
+    #[serde(default)]
+    end_date: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    page_size: Option<String>,
+    #[serde(default)]
+    min_duration: Option<String>,
+    #[serde(default)]
+    max_duration: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    group_id: Option<String>,
+    #[serde(default)]
+    computer_id: Option<String>,
+    #[serde(default)]
+    device_id: Option<String>,
+}
+
+/// What a cursor carries: the account, the filters it was made for, and the
+/// last delivered position.
+#[derive(Serialize, Deserialize, PartialEq, Eq, Clone)]
+struct CursorPayload {
+    a: i64,
+    u: Option<i64>,
+    g: Option<i64>,
+    c: Option<i64>,
+    min: Option<i64>,
+    max: Option<i64>,
+    p: LogPosition,
+}
+
+async fn activity_log(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<ActivityLogParams>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::ReportRead)?;
+    let page_size = parse_page_size(p.page_size.as_deref())?;
+    let filters_given = [
+        &p.user_id,
+        &p.client_id,
+        &p.group_id,
+        &p.computer_id,
+        &p.device_id,
+        &p.min_duration,
+        &p.max_duration,
+    ]
+    .iter()
+    .any(|v| v.is_some());
+    let mut scoping = FilterParams {
+        user_id: p.user_id,
+        client_id: p.client_id,
+        group_id: p.group_id,
+        computer_id: p.computer_id,
+        device_id: p.device_id,
+    }
+    .scoping()?;
+    let min_duration = p
+        .min_duration
+        .as_deref()
+        .map(|v| parse_int("minDuration", v))
+        .transpose()?;
+    let max_duration = p
+        .max_duration
+        .as_deref()
+        .map(|v| parse_int("maxDuration", v))
+        .transpose()?;
+    if let (Some(min), Some(max)) = (min_duration, max_duration) {
+        if min > max {
+            return Err(ApiError::bad_request(
+                "minDuration must not exceed maxDuration",
+            ));
+        }
+    }
+    let requested = CursorPayload {
+        a: caller.account_id,
+        u: scoping.client_id,
+        g: scoping.group_id,
+        c: scoping.computer_id,
+        min: min_duration,
+        max: max_duration,
+        p: LogPosition {
+            after: 0,
+            watermark: 0,
+            from_day: 0,
+            to_day: None,
+        },
+    };
+    let key = state.store.token_key();
+    let (payload, position, from_day, to_day) = match p.cursor.as_deref() {
+        Some(c) => {
+            let payload: CursorPayload = token::open(key, CURSOR_PURPOSE, c).map_err(|e| {
+                ApiError::bad_request(format!("cursor is not valid: {e}; start again without it"))
+            })?;
+            if payload.a != caller.account_id {
+                return Err(ApiError::bad_request(
+                    "cursor was not issued for this account; start again without it",
+                ));
+            }
+            if filters_given
+                && (payload.u, payload.g, payload.c, payload.min, payload.max)
+                    != (
+                        requested.u,
+                        requested.g,
+                        requested.c,
+                        requested.min,
+                        requested.max,
+                    )
+            {
+                return Err(ApiError::bad_request(
+                    "the filters differ from the ones the cursor was issued for; \
+                     send the same filters, or start again without a cursor",
+                ));
+            }
+            let position = payload.p;
+            (payload, Some(position), position.from_day, position.to_day)
+        }
+        None => {
+            let from_day = match p.start_date.as_deref() {
+                Some(d) => parse_day("startDate", d)?,
+                None => {
+                    let settings = state.store.settings(caller.account_id).await?;
+                    let tz =
+                        time::parse_time_zone(&settings.time_zone).map_err(ApiError::internal)?;
+                    time::day_number(time::local_date(now_ms(), &tz))
+                }
+            };
+            let to_day = p
+                .end_date
+                .as_deref()
+                .map(|d| parse_day("endDate", d))
+                .transpose()?;
+            if to_day.is_some_and(|t| t < from_day) {
+                return Err(ApiError::bad_request(
+                    "endDate must not be before startDate",
+                ));
+            }
+            (requested, None, from_day, to_day)
+        }
+    };
+    scoping.client_id = payload.u;
+    scoping.group_id = payload.g;
+    scoping.computer_id = payload.c;
+    scoping.viewable_groups = caller.viewable_groups.clone();
+    let page = state
+        .store
+        .activity_log(
+            caller.account_id,
+            ActivityLogQuery {
+                position,
+                from_day,
+                to_day,
+                limit: page_size,
+                min_duration: payload.min,
+                max_duration: payload.max,
+                scoping,
+            },
+        )
+        .await?;
+    let cursor = match (&p.cursor, page.rows.is_empty()) {
+        // Nothing new: the same cursor comes back.
+        (Some(c), true) => c.clone(),
+        _ => token::seal(
+            key,
+            CURSOR_PURPOSE,
+            &CursorPayload {
+                p: page.position,
+                ..payload
+            },
+        ),
+    };
+    let rows: Vec<Value> = page
+        .rows
+        .iter()
+        .map(|r| {
+            json!({
+                "logId": r.log_id,
+                "productivity": r.productivity,
+                "popupAlarm": null,
+                "emailAlarm": null,
+                "externalNotificationAlarm": null,
+                "terminate": null,
+                "date": time::format_ms(r.start_ms),
+                "computerId": r.computer_id,
+                "computer": r.computer,
+                "primaryDomain": r.primary_domain,
+                "privateIp": r.private_ip,
+                "publicIp": r.public_ip,
+                "loginDomain": r.login_domain,
+                "user": r.user,
+                "userId": r.user_id,
+                "session": r.session,
+                "duration": r.duration_s,
+                "applicationId": r.application_id,
+                "websiteId": r.website_id,
+                "executable": r.executable,
+                "description": r.description,
+                "url": r.url,
+                "idle": r.idle,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "success": true,
+        "activity": rows,
+        "cursor": cursor,
+    })))
 }

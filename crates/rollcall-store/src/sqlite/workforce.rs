@@ -1,16 +1,1156 @@
-//! Workforce activity in SQLite.
+//! Workforce activity in SQLite: ingest with its per-day rollups (one write
+//! closure per agent batch), clients, computers, groups, the classification set,
+//! working hours (read from the rollups only) and the activity log (a log-id
+//! cursor over the raw records).
+//!
+//! Scoping (a filter of the request and a viewer's groups) is applied to every
+//! (client, computer) pair: a pair is in a group when its client or its computer
+//! is a member.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
-use rusqlite::Connection;
+use rollcall_core::time;
+use rollcall_core::workforce::{
+    passive_ms, split_at_local_midnight, Activity, ClassificationSet, Classifier, Piece, Split,
+};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::json;
 
-use super::SqliteStore;
-use crate::workforce::WorkforceStore;
-use crate::StoreResult;
+use super::{audit, SqliteStore};
+use crate::audit::AuditEntry;
+use crate::error::ItemError;
+use crate::workforce::{
+    ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch, ComputerPatch, Group,
+    GroupPatch, IngestOutcome, LogPosition, LogRow, Perspective, Scoping, WfClient, WfComputer,
+    WorkforceStore, WorkingHoursPage, WorkingHoursQuery, WorkingHoursRow,
+};
+use crate::{now_ms, StoreError, StoreResult};
+
+const KIND_CLIENT: &str = "c";
+const KIND_COMPUTER: &str = "m";
+
+/// The scoping condition on a table aliased `t` with `client_id`/`computer_id`
+/// columns. Parameters: ?101 client, ?102 computer, ?103 group, ?104 viewable
+/// groups (JSON array or NULL), ?100 account.
+const SCOPE_SQL: &str = "
+    AND (?101 IS NULL OR t.client_id = ?101)
+    AND (?102 IS NULL OR t.computer_id = ?102)
+    AND (?103 IS NULL
+         OR t.client_id IN (SELECT member_id FROM wf_group_members
+                            WHERE group_id = ?103 AND kind = 'c' AND account_id = ?100)
+         OR t.computer_id IN (SELECT member_id FROM wf_group_members
+                              WHERE group_id = ?103 AND kind = 'm' AND account_id = ?100))
+    AND (?104 IS NULL
+         OR t.client_id IN (SELECT member_id FROM wf_group_members
+                            WHERE account_id = ?100 AND kind = 'c'
+                              AND group_id IN (SELECT value FROM json_each(?104)))
+         OR t.computer_id IN (SELECT member_id FROM wf_group_members
+                              WHERE account_id = ?100 AND kind = 'm'
+                                AND group_id IN (SELECT value FROM json_each(?104))))";
+
+fn viewable_json(v: &Option<Vec<i64>>) -> Option<String> {
+    v.as_ref().map(|g| json!(g).to_string())
+}
+
+/// Binds the scoping parameters (?100..?104) of [`SCOPE_SQL`].
+fn bind_scope(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    account_id: i64,
+    s: &Scoping,
+) -> rusqlite::Result<()> {
+    stmt.raw_bind_parameter(100, account_id)?;
+    stmt.raw_bind_parameter(101, s.client_id)?;
+    stmt.raw_bind_parameter(102, s.computer_id)?;
+    stmt.raw_bind_parameter(103, s.group_id)?;
+    stmt.raw_bind_parameter(104, viewable_json(&s.viewable_groups))?;
+    Ok(())
+}
+
+fn member_groups(conn: &Connection, account_id: i64, kind: &str, id: i64) -> StoreResult<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT group_id FROM wf_group_members
+         WHERE account_id = ?1 AND kind = ?2 AND member_id = ?3 ORDER BY group_id",
+    )?;
+    let rows = stmt.query_map(params![account_id, kind, id], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn visible(groups: &[i64], viewable: &Option<Vec<i64>>) -> bool {
+    viewable
+        .as_ref()
+        .is_none_or(|v| groups.iter().any(|g| v.contains(g)))
+}
+
+fn load_classifier(conn: &Connection, account_id: i64) -> StoreResult<Classifier> {
+    Ok(Classifier::new(&load_classifications(conn, account_id)?))
+}
+
+fn load_classifications(conn: &Connection, account_id: i64) -> StoreResult<ClassificationSet> {
+    let body: Option<String> = conn
+        .prepare_cached("SELECT body FROM wf_classifications WHERE account_id = ?1")?
+        .query_row([account_id], |r| r.get(0))
+        .optional()?;
+    Ok(match body {
+        Some(b) => serde_json::from_str(&b)?,
+        None => ClassificationSet::default(),
+    })
+}
+
+/// Classifies activities for clients, caching the activity names and each
+/// client's first group for the duration of one read.
+struct Classify<'c> {
+    conn: &'c Connection,
+    account_id: i64,
+    classifier: Classifier,
+    activities: HashMap<i64, Activity>,
+    first_group: HashMap<i64, Option<i64>>,
+}
+
+impl<'c> Classify<'c> {
+    fn new(conn: &'c Connection, account_id: i64) -> StoreResult<Self> {
+        Ok(Classify {
+            conn,
+            account_id,
+            classifier: load_classifier(conn, account_id)?,
+            activities: HashMap::new(),
+            first_group: HashMap::new(),
+        })
+    }
+
+    fn productivity(&mut self, client_id: i64, activity_id: i64) -> StoreResult<i8> {
+        if !self.activities.contains_key(&activity_id) {
+            let (kind, key): (String, String) = self
+                .conn
+                .prepare_cached("SELECT kind, key FROM wf_activities WHERE id = ?1")?
+                .query_row([activity_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let activity = if kind == "w" {
+                Activity::Website(key)
+            } else {
+                Activity::Application(key)
+            };
+            self.activities.insert(activity_id, activity);
+        }
+        if !self.first_group.contains_key(&client_id) {
+            let g: Option<i64> = self
+                .conn
+                .prepare_cached(
+                    "SELECT min(group_id) FROM wf_group_members
+                     WHERE account_id = ?1 AND kind = 'c' AND member_id = ?2",
+                )?
+                .query_row(params![self.account_id, client_id], |r| r.get(0))?;
+            self.first_group.insert(client_id, g);
+        }
+        let group = self.first_group.get(&client_id).copied().flatten();
+        Ok(self
+            .activities
+            .get(&activity_id)
+            .map_or(0, |a| self.classifier.classify(group, a)))
+    }
+}
+
+fn activity_id(conn: &Connection, account_id: i64, kind: &str, key: &str) -> StoreResult<i64> {
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO wf_activities (account_id, kind, key) VALUES (?1, ?2, ?3)
+             ON CONFLICT (account_id, kind, key) DO UPDATE SET key = excluded.key
+             RETURNING id",
+        )?
+        .query_row(params![account_id, kind, key], |r| r.get(0))?)
+}
+
+#[derive(Default)]
+struct SpanAcc {
+    first_active: Option<i64>,
+    last_active: Option<i64>,
+    last_any: i64,
+}
+
+/// Stores one batch; `pieces[i]` are record i's parts per local date.
+fn write_batch(
+    conn: &Connection,
+    account_id: i64,
+    batch: &ActivityBatch,
+    pieces: &[Vec<Piece>],
+) -> StoreResult<IngestOutcome> {
+    let first = batch.records.iter().map(|r| r.start_ms).min().unwrap_or(0);
+    let last = batch
+        .records
+        .iter()
+        .map(|r| r.start_ms + r.duration_s * 1000)
+        .max()
+        .unwrap_or(0);
+    let c = &batch.computer;
+    let computer_id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO wf_computers (account_id, name, primary_domain, os, time_zone,
+                 private_ip, public_ip, first_log_ms, last_log_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (account_id, primary_domain, name) DO UPDATE SET
+                 os = excluded.os, time_zone = excluded.time_zone,
+                 private_ip = excluded.private_ip, public_ip = excluded.public_ip,
+                 first_log_ms = min(first_log_ms, excluded.first_log_ms),
+                 last_log_ms = max(last_log_ms, excluded.last_log_ms)
+             RETURNING id",
+        )?
+        .query_row(
+            params![
+                account_id,
+                c.name,
+                c.primary_domain,
+                c.os,
+                c.time_zone,
+                c.private_ip,
+                c.public_ip,
+                first,
+                last
+            ],
+            |r| r.get(0),
+        )?;
+    let client_id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO wf_clients (account_id, login_domain, name, first_log_ms, last_log_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (account_id, login_domain, name) DO UPDATE SET
+                 first_log_ms = min(first_log_ms, excluded.first_log_ms),
+                 last_log_ms = max(last_log_ms, excluded.last_log_ms)
+             RETURNING id",
+        )?
+        .query_row(
+            params![
+                account_id,
+                batch.client.login_domain,
+                batch.client.name,
+                first,
+                last
+            ],
+            |r| r.get(0),
+        )?;
+
+    let mut ids: HashMap<(&str, String), i64> = HashMap::new();
+    let mut active: HashMap<(i32, i64), i64> = HashMap::new();
+    let mut idle: HashMap<(i32, i64, i64, i64), i64> = HashMap::new();
+    let mut spans: BTreeMap<i32, SpanAcc> = BTreeMap::new();
+    let mut outcome = IngestOutcome {
+        accepted: 0,
+        duplicates: 0,
+    };
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO wf_records (account_id, computer_id, client_id, session, start_ms,
+             raw_start_ms, duration_s, day, end_day, executable, description, url, app_id,
+             website_id, idle)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+         ON CONFLICT (account_id, computer_id, session, raw_start_ms, executable) DO NOTHING",
+    )?;
+    for (record, parts) in batch.records.iter().zip(pieces) {
+        let exe_key = record.executable.to_lowercase();
+        let app_id = match ids.get(&("a", exe_key.clone())) {
+            Some(id) => *id,
+            None => {
+                let id = activity_id(conn, account_id, "a", &exe_key)?;
+                ids.insert(("a", exe_key), id);
+                id
+            }
+        };
+        let website_id = match &record.website {
+            None => None,
+            Some(domain) => Some(match ids.get(&("w", domain.clone())) {
+                Some(id) => *id,
+                None => {
+                    let id = activity_id(conn, account_id, "w", domain)?;
+                    ids.insert(("w", domain.clone()), id);
+                    id
+                }
+            }),
+        };
+        let (Some(first_piece), Some(last_piece)) = (parts.first(), parts.last()) else {
+            continue;
+        };
+        let inserted = insert.execute(params![
+            account_id,
+            computer_id,
+            client_id,
+            batch.session,
+            record.start_ms,
+            record.raw_start_ms,
+            record.duration_s,
+            first_piece.day,
+            last_piece.day,
+            record.executable,
+            record.description,
+            record.url,
+            app_id,
+            website_id,
+            record.idle
+        ])?;
+        if inserted == 0 {
+            outcome.duplicates += 1;
+            continue;
+        }
+        outcome.accepted += 1;
+        let activity = website_id.unwrap_or(app_id);
+        for p in parts {
+            let len = p.end_ms - p.start_ms;
+            let span = spans.entry(p.day).or_default();
+            span.last_any = span.last_any.max(p.end_ms);
+            if record.idle {
+                if len > 0 {
+                    *idle.entry((p.day, activity, p.offset_ms, len)).or_default() += 1;
+                }
+            } else {
+                *active.entry((p.day, activity)).or_default() += len;
+                span.first_active =
+                    Some(span.first_active.map_or(p.start_ms, |f| f.min(p.start_ms)));
+                span.last_active = Some(span.last_active.map_or(p.end_ms, |l| l.max(p.end_ms)));
+            }
+        }
+    }
+    let mut up_active = conn.prepare_cached(
+        "INSERT INTO wf_day_active (account_id, day, client_id, computer_id, activity_id, ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT DO UPDATE SET ms = ms + excluded.ms",
+    )?;
+    for ((day, activity), ms) in active {
+        up_active.execute(params![
+            account_id,
+            day,
+            client_id,
+            computer_id,
+            activity,
+            ms
+        ])?;
+    }
+    let mut up_idle = conn.prepare_cached(
+        "INSERT INTO wf_day_idle (account_id, day, client_id, computer_id, activity_id,
+             offset_ms, len_ms, n)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT DO UPDATE SET n = n + excluded.n",
+    )?;
+    for ((day, activity, offset, len), n) in idle {
+        up_idle.execute(params![
+            account_id,
+            day,
+            client_id,
+            computer_id,
+            activity,
+            offset,
+            len,
+            n
+        ])?;
+    }
+    let mut up_span = conn.prepare_cached(
+        "INSERT INTO wf_day_span (account_id, day, client_id, computer_id, first_active_ms,
+             last_active_ms, last_any_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT DO UPDATE SET
+             first_active_ms = CASE WHEN first_active_ms IS NULL THEN excluded.first_active_ms
+                                    WHEN excluded.first_active_ms IS NULL THEN first_active_ms
+                                    ELSE min(first_active_ms, excluded.first_active_ms) END,
+             last_active_ms = max(coalesce(last_active_ms, excluded.last_active_ms),
+                                  coalesce(excluded.last_active_ms, last_active_ms)),
+             last_any_ms = max(last_any_ms, excluded.last_any_ms)",
+    )?;
+    for (day, s) in spans {
+        up_span.execute(params![
+            account_id,
+            day,
+            client_id,
+            computer_id,
+            s.first_active,
+            s.last_active,
+            s.last_any
+        ])?;
+    }
+    Ok(outcome)
+}
+
+fn client_row(conn: &Connection, account_id: i64, r: &rusqlite::Row<'_>) -> StoreResult<WfClient> {
+    let id: i64 = r.get(0)?;
+    Ok(WfClient {
+        id,
+        login_domain: r.get(1)?,
+        name: r.get(2)?,
+        alias: r.get(3)?,
+        employee_email: r.get(4)?,
+        first_log_ms: r.get(5)?,
+        last_log_ms: r.get(6)?,
+        groups: member_groups(conn, account_id, KIND_CLIENT, id)?,
+    })
+}
+
+const CLIENT_SQL: &str = "SELECT id, login_domain, name, alias, employee_email, first_log_ms,
+    last_log_ms FROM wf_clients WHERE account_id = ?1";
+
+fn list_clients(conn: &Connection, account_id: i64, id: Option<i64>) -> StoreResult<Vec<WfClient>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{CLIENT_SQL} AND (?2 IS NULL OR id = ?2) ORDER BY id"
+    ))?;
+    let mut rows = stmt.query(params![account_id, id])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(client_row(conn, account_id, r)?);
+    }
+    Ok(out)
+}
+
+const COMPUTER_SQL: &str = "SELECT id, name, primary_domain, alias, os, time_zone, private_ip,
+    public_ip, first_log_ms, last_log_ms FROM wf_computers WHERE account_id = ?1";
+
+fn list_computers(
+    conn: &Connection,
+    account_id: i64,
+    id: Option<i64>,
+) -> StoreResult<Vec<WfComputer>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{COMPUTER_SQL} AND (?2 IS NULL OR id = ?2) ORDER BY id"
+    ))?;
+    let mut rows = stmt.query(params![account_id, id])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        out.push(WfComputer {
+            id,
+            name: r.get(1)?,
+            primary_domain: r.get(2)?,
+            alias: r.get(3)?,
+            os: r.get(4)?,
+            time_zone: r.get(5)?,
+            private_ip: r.get(6)?,
+            public_ip: r.get(7)?,
+            first_log_ms: r.get(8)?,
+            last_log_ms: r.get(9)?,
+            groups: member_groups(conn, account_id, KIND_COMPUTER, id)?,
+        });
+    }
+    Ok(out)
+}
+
+fn load_group(conn: &Connection, account_id: i64, id: i64) -> StoreResult<Group> {
+    let name: String = conn
+        .prepare_cached("SELECT name FROM wf_groups WHERE account_id = ?1 AND id = ?2")?
+        .query_row([account_id, id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("group {id} does not exist")))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT kind, member_id FROM wf_group_members WHERE group_id = ?1 ORDER BY kind, member_id",
+    )?;
+    let mut clients = Vec::new();
+    let mut computers = Vec::new();
+    for row in stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (kind, member) = row?;
+        if kind == KIND_CLIENT {
+            clients.push(member);
+        } else {
+            computers.push(member);
+        }
+    }
+    Ok(Group {
+        id,
+        name,
+        clients,
+        computers,
+    })
+}
+
+/// Replaces a group's members of one kind after checking they exist in the account.
+fn set_members(
+    conn: &Connection,
+    account_id: i64,
+    group_id: i64,
+    kind: &str,
+    ids: &[i64],
+) -> StoreResult<()> {
+    let (table, field) = if kind == KIND_CLIENT {
+        ("wf_clients", "clients")
+    } else {
+        ("wf_computers", "computers")
+    };
+    let mut items = Vec::new();
+    {
+        let mut exists = conn.prepare_cached(&format!(
+            "SELECT count(*) FROM {table} WHERE account_id = ?1 AND id = ?2"
+        ))?;
+        for (index, id) in ids.iter().enumerate() {
+            if exists.query_row([account_id, *id], |r| r.get::<_, i64>(0))? == 0 {
+                items.push(ItemError {
+                    index: Some(index),
+                    field: Some(field.into()),
+                    message: format!("{field} id {id} does not exist"),
+                });
+            }
+        }
+    }
+    if !items.is_empty() {
+        return Err(StoreError::Invalid {
+            message: format!("the group names {field} that do not exist"),
+            items,
+        });
+    }
+    conn.prepare_cached("DELETE FROM wf_group_members WHERE group_id = ?1 AND kind = ?2")?
+        .execute(params![group_id, kind])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO wf_group_members (account_id, group_id, kind, member_id)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for id in ids {
+        insert.execute(params![account_id, group_id, kind, id])?;
+    }
+    Ok(())
+}
+
+fn check_group_name(
+    conn: &Connection,
+    account_id: i64,
+    name: &str,
+    except: i64,
+) -> StoreResult<()> {
+    let taken: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM wf_groups WHERE account_id = ?1 AND name = ?2 AND id <> ?3",
+        )?
+        .query_row(params![account_id, name, except], |r| r.get(0))?;
+    if taken > 0 {
+        return Err(StoreError::Conflict(format!(
+            "a group named '{name}' already exists"
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct RowAcc {
+    others: BTreeSet<i64>,
+    first_active: Option<i64>,
+    last_active: Option<i64>,
+    last_any: i64,
+    active: Split,
+    passive: Split,
+}
+
+fn working_hours(
+    conn: &Connection,
+    account_id: i64,
+    q: &WorkingHoursQuery,
+) -> StoreResult<WorkingHoursPage> {
+    let settings = super::admin::load_settings(conn, account_id)?;
+    let limit_ms = settings
+        .passive_limit_minutes
+        .map(|m| i64::from(m) * 60_000);
+    let key_col = match q.perspective {
+        Perspective::Users => "client_id",
+        Perspective::Computers => "computer_id",
+    };
+    let total: i64 = {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT count(*) FROM (SELECT 1 FROM wf_day_span t
+             WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {SCOPE_SQL}
+             GROUP BY t.day, t.{key_col})"
+        ))?;
+        stmt.raw_bind_parameter(1, q.from_day)?;
+        stmt.raw_bind_parameter(2, q.to_day)?;
+        bind_scope(&mut stmt, account_id, &q.scoping)?;
+        let mut rows = stmt.raw_query();
+        match rows.next()? {
+            Some(r) => r.get(0)?,
+            None => 0,
+        }
+    };
+    let mut keys: Vec<(i32, i64)> = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT t.day, t.{key_col} FROM wf_day_span t
+             WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {SCOPE_SQL}
+             GROUP BY t.day, t.{key_col} ORDER BY t.day, t.{key_col} LIMIT ?3 OFFSET ?4"
+        ))?;
+        stmt.raw_bind_parameter(1, q.from_day)?;
+        stmt.raw_bind_parameter(2, q.to_day)?;
+        stmt.raw_bind_parameter(3, i64::from(q.page_size))?;
+        stmt.raw_bind_parameter(
+            4,
+            i64::from(q.page.saturating_sub(1)) * i64::from(q.page_size),
+        )?;
+        bind_scope(&mut stmt, account_id, &q.scoping)?;
+        let mut rows = stmt.raw_query();
+        while let Some(r) = rows.next()? {
+            keys.push((r.get(0)?, r.get(1)?));
+        }
+    }
+    let (Some(first), Some(last)) = (keys.first().copied(), keys.last().copied()) else {
+        return Ok(WorkingHoursPage {
+            rows: Vec::new(),
+            total: total as u64,
+        });
+    };
+    let wanted: HashSet<(i32, i64)> = keys.iter().copied().collect();
+    let mut acc: HashMap<(i32, i64), RowAcc> = HashMap::new();
+    let pick = |client: i64, computer: i64| match q.perspective {
+        Perspective::Users => (client, computer),
+        Perspective::Computers => (computer, client),
+    };
+    {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT t.day, t.client_id, t.computer_id, t.first_active_ms, t.last_active_ms,
+                    t.last_any_ms
+             FROM wf_day_span t WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {SCOPE_SQL}"
+        ))?;
+        stmt.raw_bind_parameter(1, first.0)?;
+        stmt.raw_bind_parameter(2, last.0)?;
+        bind_scope(&mut stmt, account_id, &q.scoping)?;
+        let mut rows = stmt.raw_query();
+        while let Some(r) = rows.next()? {
+            let (key, other) = pick(r.get(1)?, r.get(2)?);
+            let k = (r.get::<_, i32>(0)?, key);
+            if !wanted.contains(&k) {
+                continue;
+            }
+            let a = acc.entry(k).or_default();
+            a.others.insert(other);
+            let fa: Option<i64> = r.get(3)?;
+            let la: Option<i64> = r.get(4)?;
+            if let Some(fa) = fa {
+                a.first_active = Some(a.first_active.map_or(fa, |x| x.min(fa)));
+            }
+            if let Some(la) = la {
+                a.last_active = Some(a.last_active.map_or(la, |x| x.max(la)));
+            }
+            a.last_any = a.last_any.max(r.get(5)?);
+        }
+    }
+    let mut classify = Classify::new(conn, account_id)?;
+    {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT t.day, t.client_id, t.computer_id, t.activity_id, t.ms
+             FROM wf_day_active t WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {SCOPE_SQL}"
+        ))?;
+        stmt.raw_bind_parameter(1, first.0)?;
+        stmt.raw_bind_parameter(2, last.0)?;
+        bind_scope(&mut stmt, account_id, &q.scoping)?;
+        let mut rows = stmt.raw_query();
+        while let Some(r) = rows.next()? {
+            let client: i64 = r.get(1)?;
+            let (key, _) = pick(client, r.get(2)?);
+            let k = (r.get::<_, i32>(0)?, key);
+            if !wanted.contains(&k) {
+                continue;
+            }
+            let p = classify.productivity(client, r.get(3)?)?;
+            acc.entry(k).or_default().active.add(p, r.get(4)?);
+        }
+    }
+    {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT t.day, t.client_id, t.computer_id, t.activity_id, t.offset_ms, t.len_ms, t.n
+             FROM wf_day_idle t WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {SCOPE_SQL}"
+        ))?;
+        stmt.raw_bind_parameter(1, first.0)?;
+        stmt.raw_bind_parameter(2, last.0)?;
+        bind_scope(&mut stmt, account_id, &q.scoping)?;
+        let mut rows = stmt.raw_query();
+        while let Some(r) = rows.next()? {
+            let client: i64 = r.get(1)?;
+            let (key, _) = pick(client, r.get(2)?);
+            let k = (r.get::<_, i32>(0)?, key);
+            if !wanted.contains(&k) {
+                continue;
+            }
+            let ms = passive_ms(r.get(4)?, r.get(5)?, limit_ms) * r.get::<_, i64>(6)?;
+            if ms == 0 {
+                continue;
+            }
+            let p = classify.productivity(client, r.get(3)?)?;
+            acc.entry(k).or_default().passive.add(p, ms);
+        }
+    }
+    let mut names: HashMap<i64, (String, Vec<i64>)> = HashMap::new();
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        let a = acc.remove(&k).unwrap_or_default();
+        if !names.contains_key(&k.1) {
+            let entry = match q.perspective {
+                Perspective::Users => list_clients(conn, account_id, Some(k.1))?
+                    .into_iter()
+                    .next()
+                    .map(|c| (client_name(&c), c.groups)),
+                Perspective::Computers => list_computers(conn, account_id, Some(k.1))?
+                    .into_iter()
+                    .next()
+                    .map(|c| (c.alias.clone().unwrap_or(c.name), c.groups)),
+            };
+            names.insert(k.1, entry.unwrap_or_default());
+        }
+        let (name, groups) = names.get(&k.1).cloned().unwrap_or_default();
+        out.push(WorkingHoursRow {
+            day: k.0,
+            id: k.1,
+            name,
+            groups,
+            others: a.others.into_iter().collect(),
+            first_activity_ms: a.first_active,
+            last_activity_ms: a.last_active,
+            last_activity_log_ms: a.last_any,
+            active: a.active.seconds(),
+            passive: a.passive.seconds(),
+        });
+    }
+    Ok(WorkingHoursPage {
+        rows: out,
+        total: total as u64,
+    })
+}
+
+/// `alias`, else `loginDomain\name`.
+fn client_name(c: &WfClient) -> String {
+    c.alias
+        .clone()
+        .unwrap_or_else(|| format!("{}\\{}", c.login_domain, c.name))
+}
+
+fn activity_log(
+    conn: &Connection,
+    account_id: i64,
+    q: &ActivityLogQuery,
+) -> StoreResult<ActivityLogPage> {
+    let position = match q.position {
+        Some(p) => p,
+        None => {
+            let watermark: i64 = conn
+                .prepare_cached("SELECT coalesce(max(log_id), 0) FROM wf_records")?
+                .query_row([], |r| r.get(0))?;
+            LogPosition {
+                after: 0,
+                watermark,
+                from_day: q.from_day,
+                to_day: q.to_day,
+            }
+        }
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT t.log_id, t.client_id, t.computer_id, t.session, t.start_ms, t.duration_s,
+                t.executable, t.description, t.url, t.app_id, t.website_id, t.idle,
+                c.name, c.primary_domain, c.private_ip, c.public_ip, u.login_domain, u.name
+         FROM wf_records t
+         JOIN wf_computers c ON c.id = t.computer_id
+         JOIN wf_clients u ON u.id = t.client_id
+         WHERE t.account_id = ?100 AND t.log_id > ?1
+           AND (t.log_id > ?2 OR (t.day >= ?3 AND (?4 IS NULL OR t.day <= ?4)))
+           AND (?5 IS NULL OR t.duration_s >= ?5)
+           AND (?6 IS NULL OR t.duration_s <= ?6)
+           {SCOPE_SQL}
+         ORDER BY t.log_id LIMIT ?7"
+    ))?;
+    stmt.raw_bind_parameter(1, position.after)?;
+    stmt.raw_bind_parameter(2, position.watermark)?;
+    stmt.raw_bind_parameter(3, position.from_day)?;
+    stmt.raw_bind_parameter(4, position.to_day)?;
+    stmt.raw_bind_parameter(5, q.min_duration)?;
+    stmt.raw_bind_parameter(6, q.max_duration)?;
+    stmt.raw_bind_parameter(7, i64::from(q.limit))?;
+    bind_scope(&mut stmt, account_id, &q.scoping)?;
+    let mut classify = Classify::new(conn, account_id)?;
+    let mut out = Vec::new();
+    let mut rows = stmt.raw_query();
+    while let Some(r) = rows.next()? {
+        let client_id: i64 = r.get(1)?;
+        let app_id: i64 = r.get(9)?;
+        let website_id: Option<i64> = r.get(10)?;
+        out.push(LogRow {
+            log_id: r.get(0)?,
+            productivity: classify.productivity(client_id, website_id.unwrap_or(app_id))?,
+            start_ms: r.get(4)?,
+            computer_id: r.get(2)?,
+            computer: r.get(12)?,
+            primary_domain: r.get(13)?,
+            private_ip: r.get(14)?,
+            public_ip: r.get(15)?,
+            login_domain: r.get(16)?,
+            user: r.get(17)?,
+            user_id: client_id,
+            session: r.get(3)?,
+            duration_s: r.get(5)?,
+            application_id: app_id,
+            website_id,
+            executable: r.get(6)?,
+            description: r.get(7)?,
+            url: r.get(8)?,
+            idle: r.get(11)?,
+        });
+    }
+    let position = match out.last() {
+        Some(last) => LogPosition {
+            after: last.log_id,
+            ..position
+        },
+        // Nothing (new): the position stays; on a first request it moves to the
+        // watermark, since nothing at or below it matched the dates.
+        None if q.position.is_none() => LogPosition {
+            after: position.watermark,
+            ..position
+        },
+        None => position,
+    };
+    Ok(ActivityLogPage {
+        rows: out,
+        position,
+    })
+}
 
 #[async_trait]
-impl WorkforceStore for SqliteStore {}
+impl WorkforceStore for SqliteStore {
+    async fn ingest_activity(
+        &self,
+        account_id: i64,
+        batch: ActivityBatch,
+    ) -> StoreResult<IngestOutcome> {
+        let zone_name = match &batch.computer.time_zone {
+            Some(tz) => tz.clone(),
+            None => {
+                self.db
+                    .read(move |conn| Ok(super::admin::load_settings(conn, account_id)?.time_zone))
+                    .await?
+            }
+        };
+        let tz = time::parse_time_zone(&zone_name).map_err(StoreError::invalid)?;
+        // Splitting happens here, not on the writer thread.
+        let pieces: Vec<Vec<Piece>> = batch
+            .records
+            .iter()
+            .map(|r| split_at_local_midnight(r.start_ms, r.duration_s * 1000, &tz))
+            .collect();
+        self.db
+            .write(move |conn| write_batch(conn, account_id, &batch, &pieces))
+            .await
+    }
 
-/// Deletes activity older than each account's `activityRetentionDays`.
-pub(crate) fn apply_retention(_conn: &Connection, _now_ms: i64) -> StoreResult<()> {
+    async fn wf_clients(&self, account_id: i64, scoping: Scoping) -> StoreResult<Vec<WfClient>> {
+        self.db
+            .read(move |conn| {
+                Ok(list_clients(conn, account_id, None)?
+                    .into_iter()
+                    .filter(|c| visible(&c.groups, &scoping.viewable_groups))
+                    .collect())
+            })
+            .await
+    }
+
+    async fn wf_client(&self, account_id: i64, scoping: Scoping, id: i64) -> StoreResult<WfClient> {
+        self.db
+            .read(move |conn| {
+                list_clients(conn, account_id, Some(id))?
+                    .into_iter()
+                    .find(|c| visible(&c.groups, &scoping.viewable_groups))
+                    .ok_or_else(|| StoreError::NotFound(format!("client {id} does not exist")))
+            })
+            .await
+    }
+
+    async fn update_wf_client(
+        &self,
+        account_id: i64,
+        id: i64,
+        patch: ClientPatch,
+    ) -> StoreResult<WfClient> {
+        self.db
+            .write(move |conn| {
+                if list_clients(conn, account_id, Some(id))?.is_empty() {
+                    return Err(StoreError::NotFound(format!("client {id} does not exist")));
+                }
+                if let Some(alias) = &patch.alias {
+                    conn.prepare_cached("UPDATE wf_clients SET alias = ?1 WHERE id = ?2")?
+                        .execute(params![alias, id])?;
+                }
+                if let Some(email) = &patch.employee_email {
+                    conn.prepare_cached("UPDATE wf_clients SET employee_email = ?1 WHERE id = ?2")?
+                        .execute(params![email, id])?;
+                }
+                list_clients(conn, account_id, Some(id))?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| StoreError::NotFound(format!("client {id} does not exist")))
+            })
+            .await
+    }
+
+    async fn wf_computers(
+        &self,
+        account_id: i64,
+        scoping: Scoping,
+    ) -> StoreResult<Vec<WfComputer>> {
+        self.db
+            .read(move |conn| {
+                Ok(list_computers(conn, account_id, None)?
+                    .into_iter()
+                    .filter(|c| visible(&c.groups, &scoping.viewable_groups))
+                    .collect())
+            })
+            .await
+    }
+
+    async fn wf_computer(
+        &self,
+        account_id: i64,
+        scoping: Scoping,
+        id: i64,
+    ) -> StoreResult<WfComputer> {
+        self.db
+            .read(move |conn| {
+                list_computers(conn, account_id, Some(id))?
+                    .into_iter()
+                    .find(|c| visible(&c.groups, &scoping.viewable_groups))
+                    .ok_or_else(|| StoreError::NotFound(format!("computer {id} does not exist")))
+            })
+            .await
+    }
+
+    async fn update_wf_computer(
+        &self,
+        account_id: i64,
+        id: i64,
+        patch: ComputerPatch,
+    ) -> StoreResult<WfComputer> {
+        self.db
+            .write(move |conn| {
+                if list_computers(conn, account_id, Some(id))?.is_empty() {
+                    return Err(StoreError::NotFound(format!(
+                        "computer {id} does not exist"
+                    )));
+                }
+                if let Some(alias) = &patch.alias {
+                    conn.prepare_cached("UPDATE wf_computers SET alias = ?1 WHERE id = ?2")?
+                        .execute(params![alias, id])?;
+                }
+                list_computers(conn, account_id, Some(id))?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| StoreError::NotFound(format!("computer {id} does not exist")))
+            })
+            .await
+    }
+
+    async fn groups(&self, account_id: i64, viewable: Option<Vec<i64>>) -> StoreResult<Vec<Group>> {
+        self.db
+            .read(move |conn| {
+                let ids: Vec<i64> = conn
+                    .prepare_cached("SELECT id FROM wf_groups WHERE account_id = ?1 ORDER BY id")?
+                    .query_map([account_id], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                ids.into_iter()
+                    .filter(|id| viewable.as_ref().is_none_or(|v| v.contains(id)))
+                    .map(|id| load_group(conn, account_id, id))
+                    .collect()
+            })
+            .await
+    }
+
+    async fn group(
+        &self,
+        account_id: i64,
+        viewable: Option<Vec<i64>>,
+        id: i64,
+    ) -> StoreResult<Group> {
+        if viewable.as_ref().is_some_and(|v| !v.contains(&id)) {
+            return Err(StoreError::NotFound(format!("group {id} does not exist")));
+        }
+        self.db
+            .read(move |conn| load_group(conn, account_id, id))
+            .await
+    }
+
+    async fn create_group(
+        &self,
+        account_id: i64,
+        actor: &str,
+        name: String,
+        clients: Vec<i64>,
+        computers: Vec<i64>,
+    ) -> StoreResult<i64> {
+        let actor = actor.to_string();
+        self.db
+            .write(move |conn| {
+                check_group_name(conn, account_id, &name, 0)?;
+                let id: i64 = conn
+                    .prepare_cached(
+                        "INSERT INTO wf_groups (account_id, name, created_ms) VALUES (?1, ?2, ?3)
+                         RETURNING id",
+                    )?
+                    .query_row(params![account_id, name, now_ms()], |r| r.get(0))?;
+                set_members(conn, account_id, id, KIND_CLIENT, &clients)?;
+                set_members(conn, account_id, id, KIND_COMPUTER, &computers)?;
+                audit::append(
+                    conn,
+                    account_id,
+                    &actor,
+                    &AuditEntry::with(
+                        "GroupChanged",
+                        json!({"action": "created", "groupId": id, "name": name,
+                               "clients": clients, "computers": computers}),
+                    ),
+                )?;
+                Ok(id)
+            })
+            .await
+    }
+
+    async fn update_group(
+        &self,
+        account_id: i64,
+        actor: &str,
+        id: i64,
+        patch: GroupPatch,
+    ) -> StoreResult<Group> {
+        let actor = actor.to_string();
+        self.db
+            .write(move |conn| {
+                load_group(conn, account_id, id)?;
+                if let Some(name) = &patch.name {
+                    check_group_name(conn, account_id, name, id)?;
+                    conn.prepare_cached("UPDATE wf_groups SET name = ?1 WHERE id = ?2")?
+                        .execute(params![name, id])?;
+                }
+                if let Some(clients) = &patch.clients {
+                    set_members(conn, account_id, id, KIND_CLIENT, clients)?;
+                }
+                if let Some(computers) = &patch.computers {
+                    set_members(conn, account_id, id, KIND_COMPUTER, computers)?;
+                }
+                let group = load_group(conn, account_id, id)?;
+                audit::append(
+                    conn,
+                    account_id,
+                    &actor,
+                    &AuditEntry::with(
+                        "GroupChanged",
+                        json!({"action": "updated", "groupId": id, "name": group.name,
+                               "clients": group.clients, "computers": group.computers}),
+                    ),
+                )?;
+                Ok(group)
+            })
+            .await
+    }
+
+    async fn delete_group(&self, account_id: i64, actor: &str, id: i64) -> StoreResult<()> {
+        let actor = actor.to_string();
+        self.db
+            .write(move |conn| {
+                let group = load_group(conn, account_id, id)?;
+                conn.prepare_cached("DELETE FROM wf_group_members WHERE group_id = ?1")?
+                    .execute([id])?;
+                conn.prepare_cached("DELETE FROM wf_groups WHERE id = ?1")?
+                    .execute([id])?;
+                audit::append(
+                    conn,
+                    account_id,
+                    &actor,
+                    &AuditEntry::with(
+                        "GroupChanged",
+                        json!({"action": "deleted", "groupId": id, "name": group.name}),
+                    ),
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn classifications(&self, account_id: i64) -> StoreResult<ClassificationSet> {
+        self.db
+            .read(move |conn| load_classifications(conn, account_id))
+            .await
+    }
+
+    async fn put_classifications(
+        &self,
+        account_id: i64,
+        actor: &str,
+        set: ClassificationSet,
+    ) -> StoreResult<()> {
+        let actor = actor.to_string();
+        let body = serde_json::to_string(&set)
+            .map_err(|e| StoreError::Internal(format!("cannot encode classifications: {e}")))?;
+        self.db
+            .write(move |conn| {
+                let mut items = Vec::new();
+                let mut exists = conn.prepare_cached(
+                    "SELECT count(*) FROM wf_groups WHERE account_id = ?1 AND id = ?2",
+                )?;
+                for (index, o) in set.group_overrides.iter().enumerate() {
+                    if exists.query_row([account_id, o.group_id], |r| r.get::<_, i64>(0))? == 0 {
+                        items.push(ItemError {
+                            index: Some(index),
+                            field: Some("groupOverrides.groupId".into()),
+                            message: format!("group {} does not exist", o.group_id),
+                        });
+                    }
+                }
+                if !items.is_empty() {
+                    return Err(StoreError::Invalid {
+                        message: "group overrides name groups that do not exist".into(),
+                        items,
+                    });
+                }
+                conn.prepare_cached(
+                    "INSERT INTO wf_classifications (account_id, body, updated_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (account_id) DO UPDATE SET body = excluded.body,
+                         updated_ms = excluded.updated_ms",
+                )?
+                .execute(params![account_id, body, now_ms()])?;
+                audit::append(
+                    conn,
+                    account_id,
+                    &actor,
+                    &AuditEntry::with(
+                        "ClassificationChanged",
+                        json!({"applications": set.applications.len(),
+                               "websites": set.websites.len(),
+                               "rules": set.rules.len(),
+                               "groupOverrides": set.group_overrides.len()}),
+                    ),
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn working_hours(
+        &self,
+        account_id: i64,
+        query: WorkingHoursQuery,
+    ) -> StoreResult<WorkingHoursPage> {
+        self.db
+            .read(move |conn| working_hours(conn, account_id, &query))
+            .await
+    }
+
+    async fn activity_log(
+        &self,
+        account_id: i64,
+        query: ActivityLogQuery,
+    ) -> StoreResult<ActivityLogPage> {
+        self.db
+            .read(move |conn| activity_log(conn, account_id, &query))
+            .await
+    }
+}
+
+/// Deletes activity older than each account's `activityRetentionDays`: whole
+/// local days before the cut-off day go from the rollups, and raw records whose
+/// last day is before it, so the reports and the log agree with what remains.
+pub(crate) fn apply_retention(conn: &Connection, now_ms: i64) -> StoreResult<()> {
+    let accounts: Vec<(i64, String, i64)> = conn
+        .prepare_cached("SELECT id, time_zone, activity_retention_days FROM accounts")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for (account_id, zone, days) in accounts {
+        let tz = time::parse_time_zone(&zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let cutoff_ms = now_ms.saturating_sub(days.saturating_mul(86_400_000));
+        let cutoff_day = time::day_number(time::local_date(cutoff_ms, &tz));
+        conn.prepare_cached("DELETE FROM wf_records WHERE account_id = ?1 AND end_day < ?2")?
+            .execute(params![account_id, cutoff_day])?;
+        for table in ["wf_day_span", "wf_day_active", "wf_day_idle"] {
+            conn.prepare_cached(&format!(
+                "DELETE FROM {table} WHERE account_id = ?1 AND day < ?2"
+            ))?
+            .execute(params![account_id, cutoff_day])?;
+        }
+    }
     Ok(())
 }
