@@ -521,3 +521,184 @@ impl MoneyStore for SqliteStore {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::DatabaseKey;
+
+    fn spend(signature: &str, app: &str, created_ms: i64, units: i64) -> SpendRecord {
+        SpendRecord {
+            signature_id: signature.into(),
+            app_id: app.into(),
+            created_ms,
+            amount_units: units,
+            currency: "USD".into(),
+            kind: SpendKind::Expense,
+            vendor: None,
+            identifier: None,
+            name: None,
+            category: None,
+        }
+    }
+
+    fn contract(id: &str, app: &str) -> Contract {
+        Contract {
+            contract_id: id.into(),
+            app_id: app.into(),
+            vendor: None,
+            start_date: "2026-01-01".into(),
+            end_date: "2026-12-31".into(),
+            licenses_purchased: 1,
+            annual_cost_units: 10_000,
+            currency: "USD".into(),
+        }
+    }
+
+    async fn store_with_accounts() -> (tempfile::TempDir, SqliteStore, i64, i64) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = DatabaseKey::resolve(None, dir.path()).expect("key");
+        let store = SqliteStore::open(dir.path(), key).await.expect("open");
+        let (a, b) = store
+            .db
+            .write(|conn| {
+                let add = |name: &str| -> StoreResult<i64> {
+                    conn.execute(
+                        "INSERT INTO accounts (name, created_ms) VALUES (?1, 0)",
+                        [name],
+                    )?;
+                    Ok(conn.last_insert_rowid())
+                };
+                Ok((add("a")?, add("b")?))
+            })
+            .await
+            .expect("accounts");
+        (dir, store, a, b)
+    }
+
+    #[tokio::test]
+    async fn deleting_an_app_removes_its_money_and_nothing_else() {
+        let (_dir, store, a, b) = store_with_accounts().await;
+        for account in [a, b] {
+            store
+                .put_spend(
+                    account,
+                    "t@example.com",
+                    SpendSource::FinanceJson,
+                    vec![spend("s1", "mail", 10, 5), spend("s2", "chat", 10, 7)],
+                )
+                .await
+                .expect("spend");
+            store
+                .put_contracts(
+                    account,
+                    "t@example.com",
+                    vec![contract("c-mail", "mail"), contract("c-chat", "chat")],
+                )
+                .await
+                .expect("contracts");
+            for c in ["c-mail", "c-chat"] {
+                store
+                    .add_contract_file(
+                        account,
+                        "t@example.com",
+                        NewContractFile {
+                            contract_id: c.into(),
+                            name: None,
+                            bytes: b"%PDF-1.4\n%%EOF".to_vec(),
+                        },
+                    )
+                    .await
+                    .expect("file");
+            }
+        }
+        store
+            .db
+            .write(move |conn| delete_app_money(conn, a, "mail"))
+            .await
+            .expect("delete");
+
+        let apps = |records: Vec<SpendRecord>| -> Vec<String> {
+            records.into_iter().map(|r| r.app_id).collect()
+        };
+        assert_eq!(
+            apps(store.spend_records(a, None).await.expect("read")),
+            ["chat"]
+        );
+        assert_eq!(store.spend_records(b, None).await.expect("read").len(), 2);
+        let contracts = store.contracts(a, None).await.expect("read");
+        assert_eq!(contracts.len(), 1);
+        assert_eq!(contracts[0].contract_id, "c-chat");
+        assert_eq!(store.contracts(b, None).await.expect("read").len(), 2);
+        assert!(matches!(
+            store.contract_files(a, "c-mail").await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(
+            store
+                .contract_files(a, "c-chat")
+                .await
+                .expect("files")
+                .len(),
+            1
+        );
+        assert_eq!(
+            store
+                .contract_files(b, "c-mail")
+                .await
+                .expect("files")
+                .len(),
+            1
+        );
+        let orphans: i64 = store
+            .db
+            .read(move |conn| {
+                Ok(conn.query_row(
+                    "SELECT count(*) FROM contract_files WHERE account_id = ?1 AND contract_id = 'c-mail'",
+                    [a],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .expect("count");
+        assert_eq!(orphans, 0);
+        assert!(store
+            .spend_totals(a, "mail", 0, 100)
+            .await
+            .expect("totals")
+            .is_empty());
+        assert_eq!(
+            store
+                .spend_totals(a, "chat", 0, 100)
+                .await
+                .expect("totals")
+                .len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn app_filters_limit_what_is_read() {
+        let (_dir, store, a, _) = store_with_accounts().await;
+        store
+            .put_spend(
+                a,
+                "t@example.com",
+                SpendSource::Csv,
+                vec![spend("s1", "mail", 10, 5), spend("s2", "chat", 10, 7)],
+            )
+            .await
+            .expect("spend");
+        let only_mail = store
+            .spend_records(a, Some(vec!["mail".into()]))
+            .await
+            .expect("read");
+        assert_eq!(only_mail.len(), 1);
+        assert_eq!(only_mail[0].signature_id, "s1");
+        assert!(store
+            .spend_records(a, Some(vec![]))
+            .await
+            .expect("read")
+            .is_empty());
+    }
+}
