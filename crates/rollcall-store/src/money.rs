@@ -2,8 +2,60 @@
 //! and contract PDF files, and the summaries that app insights show.
 
 use async_trait::async_trait;
+use rollcall_core::money::{Contract, SpendRecord};
 
 use crate::StoreResult;
+
+/// Where spend records came from; a CSV upload is audited (`UploadedSpendCsv`),
+/// a finance JSON push is not (the seed has no event for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpendSource {
+    FinanceJson,
+    Csv,
+}
+
+/// What an idempotent upsert did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpsertCounts {
+    /// Records stored: new ones plus those that replaced a different version.
+    pub accepted: usize,
+    /// Of `accepted`, those that replaced a stored record with the same key.
+    pub replaced: usize,
+    /// Records identical to what was already stored (nothing changed).
+    pub duplicates: usize,
+}
+
+/// A contract file's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractFile {
+    pub file_id: String,
+    pub contract_id: String,
+    /// The app of the contract (for per-app permission checks).
+    pub app_id: String,
+    pub name: String,
+    pub size: i64,
+    /// Hex SHA-256 of the bytes.
+    pub sha256: String,
+    pub uploaded_ms: i64,
+}
+
+/// A new contract file, already checked to be a PDF within the size limit.
+#[derive(Debug, Clone)]
+pub struct NewContractFile {
+    pub contract_id: String,
+    /// `None`: named after the contract.
+    pub name: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// The outcome of storing a contract file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    pub file: ContractFile,
+    /// True when the contract already had a file with the same bytes, which is
+    /// returned instead of a copy (so a retried upload stores one file).
+    pub duplicate: bool,
+}
 
 /// The contract that applies to an app, as app insights show it.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,4 +96,60 @@ pub trait MoneyStore: Send + Sync {
         from_ms: i64,
         to_ms: i64,
     ) -> StoreResult<Vec<SpendTotal>>;
+
+    /// Upserts spend records by `signatureId` (a record with the same id but other
+    /// content replaces the stored one) in one transaction; a CSV upload records
+    /// `UploadedSpendCsv` in it.
+    async fn put_spend(
+        &self,
+        account_id: i64,
+        actor: &str,
+        source: SpendSource,
+        records: Vec<SpendRecord>,
+    ) -> StoreResult<UpsertCounts>;
+    /// Every spend record of the account (of `apps` only, when given), ordered by
+    /// `created` then `signatureId`.
+    async fn spend_records(
+        &self,
+        account_id: i64,
+        apps: Option<Vec<String>>,
+    ) -> StoreResult<Vec<SpendRecord>>;
+    /// Upserts contracts by `contractId` in one transaction and records
+    /// `UploadedContractCsv` in it.
+    async fn put_contracts(
+        &self,
+        account_id: i64,
+        actor: &str,
+        contracts: Vec<Contract>,
+    ) -> StoreResult<UpsertCounts>;
+    /// Every contract of the account (of `apps` only, when given), by `contractId`.
+    async fn contracts(
+        &self,
+        account_id: i64,
+        apps: Option<Vec<String>>,
+    ) -> StoreResult<Vec<Contract>>;
+    /// One contract; `NotFound` when the account has none with this id.
+    async fn contract(&self, account_id: i64, contract_id: &str) -> StoreResult<Contract>;
+    /// Attaches a PDF to a contract and records `UploadedContractFile` in the same
+    /// transaction; `NotFound` for an unknown contract.
+    async fn add_contract_file(
+        &self,
+        account_id: i64,
+        actor: &str,
+        file: NewContractFile,
+    ) -> StoreResult<StoredFile>;
+    /// The files of a contract, oldest first; `NotFound` for an unknown contract.
+    async fn contract_files(
+        &self,
+        account_id: i64,
+        contract_id: &str,
+    ) -> StoreResult<Vec<ContractFile>>;
+    /// One file's metadata and bytes; `NotFound` unless it belongs to this
+    /// contract of this account.
+    async fn contract_file(
+        &self,
+        account_id: i64,
+        contract_id: &str,
+        file_id: &str,
+    ) -> StoreResult<(ContractFile, Vec<u8>)>;
 }
