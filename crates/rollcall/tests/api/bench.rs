@@ -1,0 +1,48 @@
+//! The benchmark harness works end to end at its `--quick` scale. Figures are
+//! printed, never asserted: this only proves every stage ran and stored everything.
+
+use serde_json::Value;
+
+#[tokio::test]
+async fn quick_benchmark_runs_every_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bench.json");
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .args(["bench", "--quick", "--repeat", "2", "--out"])
+        .arg(&out)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("Rollcall benchmark"), "{stdout}");
+    let figures: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let scale = &figures["scale"];
+    let ingest = figures["ingest"].as_array().unwrap();
+    assert_eq!(
+        ingest[0]["items"], scale["usageEvents"],
+        "every usage event accepted"
+    );
+    let per_computer =
+        scale["activityRecords"].as_u64().unwrap() / scale["computers"].as_u64().unwrap();
+    assert_eq!(
+        ingest[1]["items"].as_u64().unwrap(),
+        per_computer * scale["computers"].as_u64().unwrap(),
+        "every activity record accepted"
+    );
+    let reports = figures["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 11, "{reports:?}");
+    assert!(reports
+        .iter()
+        .all(|r| r["calls"] == 2 && r["p50Ms"].as_f64().unwrap() > 0.0));
+    assert_eq!(
+        figures["cursorScan"]["items"], ingest[1]["items"],
+        "the cursor scan sees every record"
+    );
+    assert!(figures["serverPeakRssMb"].as_f64().unwrap() > 1.0);
+    assert!(figures["diskBytesPerUsageEvent"].as_f64().unwrap() > 0.0);
+}
