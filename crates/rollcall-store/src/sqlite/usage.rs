@@ -124,6 +124,80 @@ fn email_id(conn: &Connection, account_id: i64, email: &str) -> StoreResult<i64>
     Ok(conn.last_insert_rowid())
 }
 
+/// Rows per multi-row statement: one statement for many rows costs much less per
+/// row than one execution each.
+const CHUNK: usize = 64;
+
+/// `head` + `(?,…),(?,…)…` for `rows` rows of `N` columns + `tail`.
+fn multi_row_sql<const N: usize>(head: &str, tail: &str, rows: usize) -> String {
+    let one = format!("({})", vec!["?"; N].join(","));
+    format!("{head}{}{tail}", vec![one; rows].join(","))
+}
+
+/// Inserts integer rows in chunks of [`CHUNK`] (the rest one by one, so the
+/// statement cache holds two statements); returns the rows changed.
+fn insert_rows<const N: usize>(
+    conn: &Connection,
+    head: &str,
+    tail: &str,
+    rows: &[[i64; N]],
+) -> StoreResult<usize> {
+    let mut changed = 0;
+    let mut chunks = rows.chunks_exact(CHUNK);
+    if chunks.len() > 0 {
+        let mut stmt = conn.prepare_cached(&multi_row_sql::<N>(head, tail, CHUNK))?;
+        for chunk in &mut chunks {
+            changed += stmt.execute(rusqlite::params_from_iter(chunk.iter().flatten()))?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut stmt = conn.prepare_cached(&multi_row_sql::<N>(head, tail, 1))?;
+        for row in rest {
+            changed += stmt.execute(rusqlite::params_from_iter(row.iter()))?;
+        }
+    }
+    Ok(changed)
+}
+
+/// The ids of `emails`, interning the new ones: known ids are looked up
+/// [`CHUNK`] at a time.
+fn email_ids<'a>(
+    conn: &Connection,
+    account_id: i64,
+    emails: impl Iterator<Item = &'a str>,
+) -> StoreResult<HashMap<&'a str, i64>> {
+    let mut wanted: Vec<&str> = emails.collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut ids: HashMap<&str, i64> = HashMap::with_capacity(wanted.len());
+    let mut chunks = wanted.chunks_exact(CHUNK);
+    if chunks.len() > 0 {
+        let sql = format!(
+            "SELECT email, id FROM usage_emails WHERE account_id = ? AND email IN ({})",
+            vec!["?"; CHUNK].join(",")
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        for chunk in &mut chunks {
+            let params = std::iter::once(&account_id as &dyn rusqlite::ToSql)
+                .chain(chunk.iter().map(|e| e as &dyn rusqlite::ToSql));
+            let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+            while let Some(r) = rows.next()? {
+                let email: String = r.get(0)?;
+                if let Ok(i) = chunk.binary_search(&email.as_str()) {
+                    ids.insert(chunk[i], r.get(1)?);
+                }
+            }
+        }
+    }
+    for e in wanted {
+        if !ids.contains_key(e) {
+            ids.insert(e, email_id(conn, account_id, e)?);
+        }
+    }
+    Ok(ids)
+}
+
 fn provisioned_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProvisionedUser> {
     Ok(ProvisionedUser {
         app_user_id: r.get(0)?,
@@ -403,21 +477,15 @@ impl UsageStore for SqliteStore {
                         items: unknown,
                     });
                 }
-                let mut emails: HashMap<&str, i64> = HashMap::new();
-                for e in &events {
-                    if !emails.contains_key(e.email.as_str()) {
-                        let id = email_id(conn, account_id, e.email.as_str())?;
-                        emails.insert(e.email.as_str(), id);
-                    }
-                }
+                let emails = email_ids(conn, account_id, events.iter().map(|e| e.email.as_str()))?;
                 // Raw rows in key order (time first) so the B-tree appends.
-                let mut raw: Vec<(i64, i64, i64)> = Vec::with_capacity(events.len());
+                let mut raw: Vec<[i64; 5]> = Vec::with_capacity(events.len());
                 // (period, event, email) -> (bits, last_ms), in rollup key order.
                 let mut rollup: BTreeMap<(i32, i64, i64), (u32, i64)> = BTreeMap::new();
                 for e in &events {
                     let event_id = names.get(&e.event_name).copied().unwrap_or(0);
                     let email_id = emails.get(e.email.as_str()).copied().unwrap_or(0);
-                    raw.push((e.ts_ms, email_id, event_id));
+                    raw.push([account_id, app, e.ts_ms, email_id, event_id]);
                     let (period, bit) = usage::period_of(e.day);
                     let slot = rollup
                         .entry((period, event_id, email_id))
@@ -426,28 +494,30 @@ impl UsageStore for SqliteStore {
                     slot.1 = slot.1.max(e.ts_ms);
                 }
                 raw.sort_unstable();
-                let mut outcome = PushOutcome::default();
-                let mut insert = conn.prepare_cached(
-                    "INSERT OR IGNORE INTO usage_events (account_id, app, ts_ms, email_id, event_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?;
-                for (ts, email, event) in raw {
-                    if insert.execute(params![account_id, app, ts, email, event])? == 1 {
-                        outcome.accepted += 1;
-                    } else {
-                        outcome.duplicates += 1;
-                    }
-                }
+                let accepted = insert_rows(
+                    conn,
+                    "INSERT OR IGNORE INTO usage_events (account_id, app, ts_ms, email_id, event_id) VALUES ",
+                    "",
+                    &raw,
+                )? as u64;
+                let outcome = PushOutcome {
+                    accepted,
+                    duplicates: raw.len() as u64 - accepted,
+                };
                 // OR-ing bitmasks is idempotent, so duplicates need no special case.
-                let mut upsert = conn.prepare_cached(
-                    "INSERT INTO usage_activity (account_id, app, period, event_id, email_id, bits, last_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (account_id, app, period, event_id, email_id) DO UPDATE SET
+                let rows: Vec<[i64; 7]> = rollup
+                    .into_iter()
+                    .map(|((period, event, email), (bits, last))| {
+                        [account_id, app, i64::from(period), event, email, i64::from(bits), last]
+                    })
+                    .collect();
+                insert_rows(
+                    conn,
+                    "INSERT INTO usage_activity (account_id, app, period, event_id, email_id, bits, last_ms) VALUES ",
+                    " ON CONFLICT (account_id, app, period, event_id, email_id) DO UPDATE SET
                        bits = bits | excluded.bits, last_ms = max(last_ms, excluded.last_ms)",
+                    &rows,
                 )?;
-                for ((period, event, email), (bits, last)) in rollup {
-                    upsert.execute(params![account_id, app, period, event, email, bits, last])?;
-                }
                 Ok(outcome)
             })
             .await
