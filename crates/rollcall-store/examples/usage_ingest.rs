@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
-use rollcall_core::usage::AppDefinition;
+use rollcall_core::usage::{self, AppDefinition};
+use rollcall_core::usage_report::{self, Directory, Employee, EventFilter, Member};
 use rollcall_core::{secret, time, Email, Role};
 use rollcall_store::admin::{NewAccount, NewConsumer};
 use rollcall_store::sqlite::{DatabaseKey, SqliteStore};
@@ -107,8 +108,58 @@ async fn run(total: usize, employees: usize) -> Result<(), Box<dyn std::error::E
     }
     let secs = began.elapsed().as_secs_f64();
     let read_began = Instant::now();
-    let data = store.insight_data(account, &app, i32::MIN / 2).await?;
+    let data = store
+        .insight_data(account, &app, i32::MIN / 2, None)
+        .await?;
     let read_ms = read_began.elapsed().as_secs_f64() * 1000.0;
+    // Engagement by team (store read + maths), as the route computes it.
+    let people: Vec<Employee> = (0..employees)
+        .map(|i| Employee {
+            email: format!("user{i}@bench.test"),
+            team: Some(format!("team{}", i % 20)),
+            ..Employee::default()
+        })
+        .collect();
+    store
+        .replace_org_chart(
+            account,
+            "admin@bench.test",
+            "bench".into(),
+            Vec::new(),
+            people,
+        )
+        .await?;
+    let today = time::day_number(time::local_date(rollcall_store::now_ms(), &tz));
+    let mut engagement_p50 = serde_json::Map::new();
+    for window in [7, 30, 90] {
+        let mut samples = Vec::new();
+        for _ in 0..15 {
+            let t0 = Instant::now();
+            let from = today - window + 1;
+            let data = store
+                .insight_data(account, &app, usage::period_of(from).0, Some("g0".into()))
+                .await?;
+            let dir: Arc<Directory> = data.org.map(|o| o.directory).unwrap_or_default();
+            let filter = EventFilter::for_group(&data.app.definition, Some("g0"))?;
+            let t = usage_report::timelines(&data.rows, &dir, &filter);
+            let members: Vec<Member> = dir
+                .people
+                .iter()
+                .map(|p| Member {
+                    key: p.email.clone(),
+                    value: p.field("team").map(String::from),
+                })
+                .collect();
+            let e = usage_report::engagement(&members, &t, from, today);
+            std::hint::black_box(e);
+            samples.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+        samples.sort_by(f64::total_cmp);
+        engagement_p50.insert(
+            format!("{window}d"),
+            serde_json::json!(samples[samples.len() / 2]),
+        );
+    }
     let bytes: u64 = std::fs::read_dir(dir.path())?
         .filter_map(Result::ok)
         .filter_map(|e| e.metadata().ok())
@@ -125,6 +176,7 @@ async fn run(total: usize, employees: usize) -> Result<(), Box<dyn std::error::E
             "bytesPerEvent": bytes as f64 / accepted.max(1) as f64,
             "rollupRows": data.rows.len(),
             "fullRollupReadMs": read_ms,
+            "engagementByTeamP50Ms": engagement_p50,
         })
     );
     Ok(())

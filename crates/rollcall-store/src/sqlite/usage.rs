@@ -3,10 +3,11 @@
 //! the same transaction as the raw insert, provisioned users and org-chart snapshots.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use rollcall_core::usage::{self, AppDefinition};
-use rollcall_core::usage_report::{ActivityRow, Employee};
+use rollcall_core::usage_report::{ActivityRow, Directory, Employee};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
 
@@ -207,6 +208,13 @@ fn provisioned_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProvisionedUser> {
     })
 }
 
+/// Completed org charts, shared between requests: a snapshot never changes once
+/// current, so (database, account, snapshot id, completion time) identifies its
+/// content for good. Bounded; cleared when full.
+type OrgKey = (std::path::PathBuf, i64, i64, i64);
+static ORG_CACHE: OnceLock<Mutex<HashMap<OrgKey, Arc<Directory>>>> = OnceLock::new();
+const ORG_CACHE_ENTRIES: usize = 64;
+
 fn load_org(conn: &Connection, account_id: i64) -> StoreResult<Option<OrgChart>> {
     let head: Option<(i64, String, String, Option<i64>)> = conn
         .prepare_cached(
@@ -220,21 +228,45 @@ fn load_org(conn: &Connection, account_id: i64) -> StoreResult<Option<OrgChart>>
     let Some((id, name, fields, completed)) = head else {
         return Ok(None);
     };
-    let mut stmt = conn.prepare_cached(
-        "SELECT person FROM usage_org_people WHERE account_id = ?1 AND snapshot = ?2 ORDER BY email",
-    )?;
-    let mut people = Vec::new();
-    let mut rows = stmt.query(params![account_id, id])?;
-    while let Some(row) = rows.next()? {
-        let text: String = row.get(0)?;
-        people.push(serde_json::from_str::<Employee>(&text)?);
-    }
+    let completed_ms = completed.unwrap_or(0);
+    let key: OrgKey = (
+        conn.path()
+            .map(std::path::PathBuf::from)
+            .unwrap_or_default(),
+        account_id,
+        id,
+        completed_ms,
+    );
+    let cache = ORG_CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let cached = cache.lock().ok().and_then(|c| c.get(&key).cloned());
+    let directory = match cached {
+        Some(d) => d,
+        None => {
+            let mut stmt = conn.prepare_cached(
+                "SELECT person FROM usage_org_people WHERE account_id = ?1 AND snapshot = ?2 ORDER BY email",
+            )?;
+            let mut people = Vec::new();
+            let mut rows = stmt.query(params![account_id, id])?;
+            while let Some(row) = rows.next()? {
+                let text: String = row.get(0)?;
+                people.push(serde_json::from_str::<Employee>(&text)?);
+            }
+            let d = Arc::new(Directory::new(people));
+            if let Ok(mut c) = cache.lock() {
+                if c.len() >= ORG_CACHE_ENTRIES {
+                    c.clear();
+                }
+                c.insert(key, Arc::clone(&d));
+            }
+            d
+        }
+    };
     Ok(Some(OrgChart {
         id,
         name,
         custom_fields: serde_json::from_str(&fields)?,
-        people,
-        completed_ms: completed.unwrap_or(0),
+        directory,
+        completed_ms,
     }))
 }
 
@@ -756,6 +788,7 @@ impl UsageStore for SqliteStore {
         account_id: i64,
         app_id: &str,
         from_period: i32,
+        group: Option<String>,
     ) -> StoreResult<InsightData> {
         let app_id = app_id.to_string();
         self.db
@@ -773,11 +806,29 @@ impl UsageStore for SqliteStore {
                 }
                 let mut rows = Vec::new();
                 {
-                    let mut stmt = conn.prepare_cached(
-                        "SELECT a.period, a.event_id, e.email, a.bits, a.last_ms
+                    let base = "SELECT a.period, a.event_id, e.email, a.bits, a.last_ms
                          FROM usage_activity a JOIN usage_emails e ON e.id = a.email_id
-                         WHERE a.account_id = ?1 AND a.app = ?2 AND a.period >= ?3",
-                    )?;
+                         WHERE a.account_id = ?1 AND a.app = ?2 AND a.period >= ?3";
+                    // Only the group's events: their ids are integers from this
+                    // database, so they go into the SQL text as literals.
+                    let mut stmt = match &group {
+                        None => conn.prepare_cached(base)?,
+                        Some(g) => {
+                            let ids: Vec<String> = names
+                                .iter()
+                                .filter(|(_, name)| {
+                                    rec.definition.events.iter().any(|e| {
+                                        &e.event_name == *name && e.groups.iter().any(|x| x == g)
+                                    })
+                                })
+                                .map(|(id, _)| id.to_string())
+                                .collect();
+                            conn.prepare_cached(&format!(
+                                "{base} AND a.event_id IN ({})",
+                                if ids.is_empty() { "NULL".to_string() } else { ids.join(",") }
+                            ))?
+                        }
+                    };
                     let mut q = stmt.query(params![account_id, app, from_period])?;
                     while let Some(r) = q.next()? {
                         let event_id: i64 = r.get(1)?;

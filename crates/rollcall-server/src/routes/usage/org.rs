@@ -518,7 +518,7 @@ async fn download(
     let mut header: Vec<&str> = STANDARD.to_vec();
     header.extend(org.custom_fields.iter().map(String::as_str));
     out.write_record(&header).map_err(ApiError::internal)?;
-    for p in &org.people {
+    for p in &org.directory.people {
         let mut row = vec![p.email.clone()];
         for f in ["firstName", "lastName"].into_iter().chain(ORG_FIELDS) {
             row.push(p.field(f).unwrap_or_default().to_string());
@@ -537,7 +537,7 @@ async fn download(
             &link.actor,
             AuditEntry::with(
                 "DownloadedOrgData",
-                json!({"orgChartId": org.id, "users": org.people.len()}),
+                json!({"orgChartId": org.id, "users": org.directory.people.len()}),
             ),
         )
         .await?;
