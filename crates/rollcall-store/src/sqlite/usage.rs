@@ -1,6 +1,15 @@
 //! Custom-app usage in SQLite: apps, interned event names and emails, raw events in
 //! a time-ordered table, the per-(period, event, email) day-bitmask rollup written in
 //! the same transaction as the raw insert, provisioned users and org-chart snapshots.
+//!
+//! Write path of a batch: intern emails (looked up 64 at a time), insert raw rows in
+//! key order with multi-row `INSERT OR IGNORE` (the changed-row count gives
+//! `accepted`), then OR the batch's (period, event, email) bitmasks into the rollup
+//! with multi-row upserts in key order. Measured with `examples/usage_ingest`
+//! (release, this 2-core machine, 1M events over 90 days, 4 concurrent pushers):
+//! about 50 bytes on disk per event with rollups; ~300k events/s with 100
+//! employees but ~75-90k events/s with 10k, where the rollup upserts land all over
+//! the current period's rows and each commit rewrites many pages.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};

@@ -735,7 +735,7 @@ async fn the_signed_download_link_works_is_audited_and_refuses_alteration() {
     let server = TestServer::start().await;
     let account = server.account().await;
     let c = &account.client;
-    let csv = "email,firstName,lastName,team,additionalEmails,Division\n\
+    let csv = "\u{feff}email,firstName,lastName,team,additionalEmails,Division\n\
                Ana@Corp.com,Ana,Diaz,Sales,ana.d@corp.com;ad@corp.com,North\n\
                bo@corp.com,Bo,Li,Support,,\n";
     let (status, body) = c

@@ -320,6 +320,8 @@ struct CsvQuery {
 /// Parses an org-chart CSV: the header names the fields (standard names, any
 /// other column is a custom field); a bad row is reported with its line number.
 fn parse_csv(bytes: &[u8]) -> ApiResult<(Vec<String>, Vec<Employee>)> {
+    // Spreadsheet exports often start with a byte-order mark.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .trim(csv::Trim::All)
