@@ -2,7 +2,8 @@
 //! events (N employees, 10 events, spread over 90 days, arriving roughly in time
 //! order) through `UsageStore::push_events` from several concurrent tasks, then
 //! times a full insight read and prints events/s and bytes on disk per event as
-//! JSON. Run: `cargo run --release -p rollcall-store --example usage_ingest -- [events] [employees]`.
+//! JSON (`BREAKDOWN=1` also prints the store-read part of each engagement sample).
+//! Run: `cargo run --release -p rollcall-store --example usage_ingest -- [events] [employees]`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -139,6 +140,13 @@ async fn run(total: usize, employees: usize) -> Result<(), Box<dyn std::error::E
             let data = store
                 .insight_data(account, &app, usage::period_of(from).0, Some("g0".into()))
                 .await?;
+            if std::env::var("BREAKDOWN").is_ok() {
+                eprintln!(
+                    "{window}d: store read {:.1} ms, {} rows",
+                    t0.elapsed().as_secs_f64() * 1000.0,
+                    data.rows.len()
+                );
+            }
             let dir: Arc<Directory> = data.org.map(|o| o.directory).unwrap_or_default();
             let filter = EventFilter::for_group(&data.app.definition, Some("g0"))?;
             let t = usage_report::timelines(&data.rows, &dir, &filter);
