@@ -90,6 +90,13 @@ async fn load(
         .await?)
 }
 
+/// The oldest local day that can hold usage: events older than the account's
+/// usage retention are refused, so "whole history" starts there.
+async fn oldest_day(state: &AppState, caller: &Caller, tz: &TimeZone) -> ApiResult<i32> {
+    let settings = state.store.settings(caller.account_id).await?;
+    Ok(today(tz) - settings.usage_retention_days.min(100_000) as i32 - 1)
+}
+
 fn directory(data: &InsightData) -> Arc<Directory> {
     data.org
         .as_ref()
@@ -404,7 +411,14 @@ async fn users(
         "after",
     )?;
     // Whole history, so that Inactive and NeverUsed can be told apart.
-    let data = load(&state, &caller, &app_id, i32::MIN / 2, None).await?;
+    let data = load(
+        &state,
+        &caller,
+        &app_id,
+        oldest_day(&state, &caller, &tz).await?,
+        None,
+    )
+    .await?;
     let def = &data.app.definition;
     let dir = directory(&data);
     let all = usage_report::timelines(&data.rows, &dir, &EventFilter::Any);
@@ -622,7 +636,14 @@ async fn inactive_users(
         "pageToken",
     )?;
     // Whole history: lastActivity may be older than the window.
-    let data = load(&state, &caller, &app_id, i32::MIN / 2, q.group.as_deref()).await?;
+    let data = load(
+        &state,
+        &caller,
+        &app_id,
+        oldest_day(&state, &caller, &tz).await?,
+        q.group.as_deref(),
+    )
+    .await?;
     let def = &data.app.definition;
     let filter = group_filter(def, q.group.as_deref())?;
     let dir = directory(&data);
