@@ -7,7 +7,9 @@
 
 use async_trait::async_trait;
 use rollcall_core::usage::AppDefinition;
-use rollcall_core::usage_report::{ActivityRow, Employee};
+use std::sync::Arc;
+
+use rollcall_core::usage_report::{ActivityRow, Directory, Employee};
 use rollcall_core::Email;
 
 use crate::StoreResult;
@@ -65,12 +67,13 @@ pub struct UserSelection {
 }
 
 /// The account's current org chart.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct OrgChart {
     pub id: i64,
     pub name: String,
     pub custom_fields: Vec<String>,
-    pub people: Vec<Employee>,
+    /// The people, indexed by every email; shared, since a completed snapshot never changes.
+    pub directory: Arc<Directory>,
     pub completed_ms: i64,
 }
 
@@ -87,7 +90,7 @@ pub struct OrgPage {
 #[derive(Debug, Clone)]
 pub struct InsightData {
     pub app: AppRecord,
-    /// Rollup rows of periods `>= from_period`.
+    /// Rollup rows of periods `>= from_period` (of the requested group's events only).
     pub rows: Vec<ActivityRow>,
     pub provisioned: Vec<ProvisionedUser>,
     pub org: Option<OrgChart>,
@@ -189,11 +192,13 @@ pub trait UsageStore: Send + Sync {
     ) -> StoreResult<Vec<String>>;
     async fn org_chart(&self, account_id: i64) -> StoreResult<Option<OrgChart>>;
 
-    /// The rollups (periods `>= from_period`), provisioned users and org chart of an app.
+    /// The rollups (periods `>= from_period`; only the events of feature group
+    /// `group` when given), provisioned users and org chart of an app.
     async fn insight_data(
         &self,
         account_id: i64,
         app_id: &str,
         from_period: i32,
+        group: Option<String>,
     ) -> StoreResult<InsightData>;
 }

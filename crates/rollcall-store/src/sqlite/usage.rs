@@ -1,12 +1,22 @@
 //! Custom-app usage in SQLite: apps, interned event names and emails, raw events in
 //! a time-ordered table, the per-(period, event, email) day-bitmask rollup written in
 //! the same transaction as the raw insert, provisioned users and org-chart snapshots.
+//!
+//! Write path of a batch: intern emails (looked up 64 at a time), insert raw rows in
+//! key order with multi-row `INSERT OR IGNORE` (the changed-row count gives
+//! `accepted`), then OR the batch's (period, event, email) bitmasks into the rollup
+//! with multi-row upserts in key order. Measured with `examples/usage_ingest`
+//! (release, this 2-core machine, 1M events over 90 days, 4 concurrent pushers):
+//! about 50 bytes on disk per event with rollups; ~300k events/s with 100
+//! employees but ~75-90k events/s with 10k, where the rollup upserts land all over
+//! the current period's rows and each commit rewrites many pages.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use rollcall_core::usage::{self, AppDefinition};
-use rollcall_core::usage_report::{ActivityRow, Employee};
+use rollcall_core::usage_report::{ActivityRow, Directory, Employee};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
 
@@ -124,6 +134,80 @@ fn email_id(conn: &Connection, account_id: i64, email: &str) -> StoreResult<i64>
     Ok(conn.last_insert_rowid())
 }
 
+/// Rows per multi-row statement: one statement for many rows costs much less per
+/// row than one execution each.
+const CHUNK: usize = 64;
+
+/// `head` + `(?,…),(?,…)…` for `rows` rows of `N` columns + `tail`.
+fn multi_row_sql<const N: usize>(head: &str, tail: &str, rows: usize) -> String {
+    let one = format!("({})", vec!["?"; N].join(","));
+    format!("{head}{}{tail}", vec![one; rows].join(","))
+}
+
+/// Inserts integer rows in chunks of [`CHUNK`] (the rest one by one, so the
+/// statement cache holds two statements); returns the rows changed.
+fn insert_rows<const N: usize>(
+    conn: &Connection,
+    head: &str,
+    tail: &str,
+    rows: &[[i64; N]],
+) -> StoreResult<usize> {
+    let mut changed = 0;
+    let mut chunks = rows.chunks_exact(CHUNK);
+    if chunks.len() > 0 {
+        let mut stmt = conn.prepare_cached(&multi_row_sql::<N>(head, tail, CHUNK))?;
+        for chunk in &mut chunks {
+            changed += stmt.execute(rusqlite::params_from_iter(chunk.iter().flatten()))?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut stmt = conn.prepare_cached(&multi_row_sql::<N>(head, tail, 1))?;
+        for row in rest {
+            changed += stmt.execute(rusqlite::params_from_iter(row.iter()))?;
+        }
+    }
+    Ok(changed)
+}
+
+/// The ids of `emails`, interning the new ones: known ids are looked up
+/// [`CHUNK`] at a time.
+fn email_ids<'a>(
+    conn: &Connection,
+    account_id: i64,
+    emails: impl Iterator<Item = &'a str>,
+) -> StoreResult<HashMap<&'a str, i64>> {
+    let mut wanted: Vec<&str> = emails.collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut ids: HashMap<&str, i64> = HashMap::with_capacity(wanted.len());
+    let mut chunks = wanted.chunks_exact(CHUNK);
+    if chunks.len() > 0 {
+        let sql = format!(
+            "SELECT email, id FROM usage_emails WHERE account_id = ? AND email IN ({})",
+            vec!["?"; CHUNK].join(",")
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        for chunk in &mut chunks {
+            let params = std::iter::once(&account_id as &dyn rusqlite::ToSql)
+                .chain(chunk.iter().map(|e| e as &dyn rusqlite::ToSql));
+            let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+            while let Some(r) = rows.next()? {
+                let email: String = r.get(0)?;
+                if let Ok(i) = chunk.binary_search(&email.as_str()) {
+                    ids.insert(chunk[i], r.get(1)?);
+                }
+            }
+        }
+    }
+    for e in wanted {
+        if !ids.contains_key(e) {
+            ids.insert(e, email_id(conn, account_id, e)?);
+        }
+    }
+    Ok(ids)
+}
+
 fn provisioned_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProvisionedUser> {
     Ok(ProvisionedUser {
         app_user_id: r.get(0)?,
@@ -132,6 +216,13 @@ fn provisioned_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProvisionedUser> {
         license: r.get(3)?,
     })
 }
+
+/// Completed org charts, shared between requests: a snapshot never changes once
+/// current, so (database, account, snapshot id, completion time) identifies its
+/// content for good. Bounded; cleared when full.
+type OrgKey = (std::path::PathBuf, i64, i64, i64);
+static ORG_CACHE: OnceLock<Mutex<HashMap<OrgKey, Arc<Directory>>>> = OnceLock::new();
+const ORG_CACHE_ENTRIES: usize = 64;
 
 fn load_org(conn: &Connection, account_id: i64) -> StoreResult<Option<OrgChart>> {
     let head: Option<(i64, String, String, Option<i64>)> = conn
@@ -146,21 +237,45 @@ fn load_org(conn: &Connection, account_id: i64) -> StoreResult<Option<OrgChart>>
     let Some((id, name, fields, completed)) = head else {
         return Ok(None);
     };
-    let mut stmt = conn.prepare_cached(
-        "SELECT person FROM usage_org_people WHERE account_id = ?1 AND snapshot = ?2 ORDER BY email",
-    )?;
-    let mut people = Vec::new();
-    let mut rows = stmt.query(params![account_id, id])?;
-    while let Some(row) = rows.next()? {
-        let text: String = row.get(0)?;
-        people.push(serde_json::from_str::<Employee>(&text)?);
-    }
+    let completed_ms = completed.unwrap_or(0);
+    let key: OrgKey = (
+        conn.path()
+            .map(std::path::PathBuf::from)
+            .unwrap_or_default(),
+        account_id,
+        id,
+        completed_ms,
+    );
+    let cache = ORG_CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let cached = cache.lock().ok().and_then(|c| c.get(&key).cloned());
+    let directory = match cached {
+        Some(d) => d,
+        None => {
+            let mut stmt = conn.prepare_cached(
+                "SELECT person FROM usage_org_people WHERE account_id = ?1 AND snapshot = ?2 ORDER BY email",
+            )?;
+            let mut people = Vec::new();
+            let mut rows = stmt.query(params![account_id, id])?;
+            while let Some(row) = rows.next()? {
+                let text: String = row.get(0)?;
+                people.push(serde_json::from_str::<Employee>(&text)?);
+            }
+            let d = Arc::new(Directory::new(people));
+            if let Ok(mut c) = cache.lock() {
+                if c.len() >= ORG_CACHE_ENTRIES {
+                    c.clear();
+                }
+                c.insert(key, Arc::clone(&d));
+            }
+            d
+        }
+    };
     Ok(Some(OrgChart {
         id,
         name,
         custom_fields: serde_json::from_str(&fields)?,
-        people,
-        completed_ms: completed.unwrap_or(0),
+        directory,
+        completed_ms,
     }))
 }
 
@@ -403,21 +518,15 @@ impl UsageStore for SqliteStore {
                         items: unknown,
                     });
                 }
-                let mut emails: HashMap<&str, i64> = HashMap::new();
-                for e in &events {
-                    if !emails.contains_key(e.email.as_str()) {
-                        let id = email_id(conn, account_id, e.email.as_str())?;
-                        emails.insert(e.email.as_str(), id);
-                    }
-                }
+                let emails = email_ids(conn, account_id, events.iter().map(|e| e.email.as_str()))?;
                 // Raw rows in key order (time first) so the B-tree appends.
-                let mut raw: Vec<(i64, i64, i64)> = Vec::with_capacity(events.len());
+                let mut raw: Vec<[i64; 5]> = Vec::with_capacity(events.len());
                 // (period, event, email) -> (bits, last_ms), in rollup key order.
                 let mut rollup: BTreeMap<(i32, i64, i64), (u32, i64)> = BTreeMap::new();
                 for e in &events {
                     let event_id = names.get(&e.event_name).copied().unwrap_or(0);
                     let email_id = emails.get(e.email.as_str()).copied().unwrap_or(0);
-                    raw.push((e.ts_ms, email_id, event_id));
+                    raw.push([account_id, app, e.ts_ms, email_id, event_id]);
                     let (period, bit) = usage::period_of(e.day);
                     let slot = rollup
                         .entry((period, event_id, email_id))
@@ -426,28 +535,30 @@ impl UsageStore for SqliteStore {
                     slot.1 = slot.1.max(e.ts_ms);
                 }
                 raw.sort_unstable();
-                let mut outcome = PushOutcome::default();
-                let mut insert = conn.prepare_cached(
-                    "INSERT OR IGNORE INTO usage_events (account_id, app, ts_ms, email_id, event_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?;
-                for (ts, email, event) in raw {
-                    if insert.execute(params![account_id, app, ts, email, event])? == 1 {
-                        outcome.accepted += 1;
-                    } else {
-                        outcome.duplicates += 1;
-                    }
-                }
+                let accepted = insert_rows(
+                    conn,
+                    "INSERT OR IGNORE INTO usage_events (account_id, app, ts_ms, email_id, event_id) VALUES ",
+                    "",
+                    &raw,
+                )? as u64;
+                let outcome = PushOutcome {
+                    accepted,
+                    duplicates: raw.len() as u64 - accepted,
+                };
                 // OR-ing bitmasks is idempotent, so duplicates need no special case.
-                let mut upsert = conn.prepare_cached(
-                    "INSERT INTO usage_activity (account_id, app, period, event_id, email_id, bits, last_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (account_id, app, period, event_id, email_id) DO UPDATE SET
+                let rows: Vec<[i64; 7]> = rollup
+                    .into_iter()
+                    .map(|((period, event, email), (bits, last))| {
+                        [account_id, app, i64::from(period), event, email, i64::from(bits), last]
+                    })
+                    .collect();
+                insert_rows(
+                    conn,
+                    "INSERT INTO usage_activity (account_id, app, period, event_id, email_id, bits, last_ms) VALUES ",
+                    " ON CONFLICT (account_id, app, period, event_id, email_id) DO UPDATE SET
                        bits = bits | excluded.bits, last_ms = max(last_ms, excluded.last_ms)",
+                    &rows,
                 )?;
-                for ((period, event, email), (bits, last)) in rollup {
-                    upsert.execute(params![account_id, app, period, event, email, bits, last])?;
-                }
                 Ok(outcome)
             })
             .await
@@ -686,6 +797,7 @@ impl UsageStore for SqliteStore {
         account_id: i64,
         app_id: &str,
         from_period: i32,
+        group: Option<String>,
     ) -> StoreResult<InsightData> {
         let app_id = app_id.to_string();
         self.db
@@ -703,11 +815,29 @@ impl UsageStore for SqliteStore {
                 }
                 let mut rows = Vec::new();
                 {
-                    let mut stmt = conn.prepare_cached(
-                        "SELECT a.period, a.event_id, e.email, a.bits, a.last_ms
+                    let base = "SELECT a.period, a.event_id, e.email, a.bits, a.last_ms
                          FROM usage_activity a JOIN usage_emails e ON e.id = a.email_id
-                         WHERE a.account_id = ?1 AND a.app = ?2 AND a.period >= ?3",
-                    )?;
+                         WHERE a.account_id = ?1 AND a.app = ?2 AND a.period >= ?3";
+                    // Only the group's events: their ids are integers from this
+                    // database, so they go into the SQL text as literals.
+                    let mut stmt = match &group {
+                        None => conn.prepare_cached(base)?,
+                        Some(g) => {
+                            let ids: Vec<String> = names
+                                .iter()
+                                .filter(|(_, name)| {
+                                    rec.definition.events.iter().any(|e| {
+                                        &e.event_name == *name && e.groups.iter().any(|x| x == g)
+                                    })
+                                })
+                                .map(|(id, _)| id.to_string())
+                                .collect();
+                            conn.prepare_cached(&format!(
+                                "{base} AND a.event_id IN ({})",
+                                if ids.is_empty() { "NULL".to_string() } else { ids.join(",") }
+                            ))?
+                        }
+                    };
                     let mut q = stmt.query(params![account_id, app, from_period])?;
                     while let Some(r) = q.next()? {
                         let event_id: i64 = r.get(1)?;

@@ -465,6 +465,10 @@ async fn an_alias_email_counts_for_its_person() {
         .find(|u| u["email"] == "ana@corp.com")
         .unwrap();
     assert_eq!(ana["status"], "Active");
+    assert_eq!(ana["activeDays"], 1);
+    assert_eq!(ana["groups"][0]["group"], "Sent an Email");
+    assert_eq!(ana["groups"][0]["activeDays"], 1);
+    assert_eq!(ana["groups"][1]["activeDays"], 0);
     assert_eq!(ana["team"], "Sales");
     let bo = body["users"]
         .as_array()
@@ -731,7 +735,7 @@ async fn the_signed_download_link_works_is_audited_and_refuses_alteration() {
     let server = TestServer::start().await;
     let account = server.account().await;
     let c = &account.client;
-    let csv = "email,firstName,lastName,team,additionalEmails,Division\n\
+    let csv = "\u{feff}email,firstName,lastName,team,additionalEmails,Division\n\
                Ana@Corp.com,Ana,Diaz,Sales,ana.d@corp.com;ad@corp.com,North\n\
                bo@corp.com,Bo,Li,Support,,\n";
     let (status, body) = c
@@ -948,4 +952,125 @@ async fn app_definitions_are_validated_and_listed() {
         .get(&format!("/pull/v1/apps/{app}/engagement?colour=red"))
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn app_summaries_and_the_users_report_page_with_a_cursor() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let app = mail_app(c).await;
+    let t = today("UTC");
+    let events: Vec<(i64, String, &str)> = (1..=5)
+        .map(|i| (noon(t - 2, "UTC"), format!("u{i}@corp.com"), "created"))
+        .collect();
+    let refs: Vec<(i64, &str, &str)> = events
+        .iter()
+        .map(|(a, b, c)| (*a, b.as_str(), *c))
+        .collect();
+    push_ok(c, &app, &refs).await;
+    push_ok(c, &app, &[(noon(t - 40, "UTC"), "old@corp.com", "read")]).await;
+    let (status, body) = c
+        .post(
+            &format!("/services/push/v1/customer/apps/{app}/users"),
+            &json!({"provisionedUsers": [{"appUserId": "n1", "email": "never@corp.com", "license": "Basic"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, v3) = c.get("/pull/v3/apps").await;
+    assert_eq!(status, StatusCode::OK, "{v3}");
+    assert_eq!(v3["AsOfDate"], date(t - 1));
+    let a = &v3["apps"][0];
+    assert_eq!(a["appId"], app.as_str());
+    assert_eq!(a["name"], "Mail");
+    assert_eq!(a["status"], "connected");
+    assert_eq!(a["category"], "Communication");
+    assert_eq!(a["provisionedUsers"], 1);
+    assert_eq!(a["activeUsers"], 5);
+    assert_eq!(a["licensesPurchased"], Value::Null);
+    assert_eq!(a["annualCost"], json!({"amount": 60.0, "currency": "USD"}));
+
+    // 7 users: 5 active, old@ inactive, never@ never used; pages of 3.
+    let mut seen = Vec::new();
+    let mut path = format!("/pull/v1/apps/{app}/users?rollingWindow=30&pageSize=3");
+    loop {
+        let (status, body) = c.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["numUsers"], 7);
+        for u in body["users"].as_array().unwrap() {
+            seen.push((
+                u["email"].as_str().unwrap().to_string(),
+                u["status"].as_str().unwrap().to_string(),
+            ));
+        }
+        match body["nextPageToken"].as_str() {
+            Some(next) => {
+                path = format!("/pull/v1/apps/{app}/users?rollingWindow=30&pageSize=3&after={next}")
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7);
+    assert!(seen.contains(&("old@corp.com".into(), "Inactive".into())));
+    assert!(seen.contains(&("never@corp.com".into(), "NeverUsed".into())));
+    assert_eq!(seen.iter().filter(|(_, s)| s == "Active").count(), 5);
+    // A cursor of another query is refused.
+    let (_, first) = c
+        .get(&format!(
+            "/pull/v1/apps/{app}/users?rollingWindow=30&pageSize=3"
+        ))
+        .await;
+    let next = first["nextPageToken"].as_str().unwrap();
+    let (status, body) = c
+        .get(&format!(
+            "/pull/v1/apps/{app}/users?rollingWindow=7&pageSize=3&after={next}"
+        ))
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_full_batch_of_1000_is_stored_once_and_1001_is_refused() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let app = mail_app(c).await;
+    let base = now() - 10 * DAY;
+    let emails: Vec<String> = (0..300).map(|i| format!("person{i}@corp.com")).collect();
+    let events: Vec<(i64, &str, &str)> = (0..1000)
+        .map(|i| {
+            (
+                base + i as i64 * 60_000,
+                emails[i % 300].as_str(),
+                SENT[i % 4],
+            )
+        })
+        .collect();
+    let body = push_ok(c, &app, &events).await;
+    assert_eq!(
+        (body["accepted"].clone(), body["duplicates"].clone()),
+        (json!(1000), json!(0))
+    );
+    let body = push_ok(c, &app, &events).await;
+    assert_eq!(
+        (body["accepted"].clone(), body["duplicates"].clone()),
+        (json!(0), json!(1000))
+    );
+    // Half new, half old, in another order.
+    let mut mixed: Vec<(i64, &str, &str)> = events[500..].to_vec();
+    mixed.extend((0..500).map(|i| (base - 1 - i as i64, emails[i % 300].as_str(), "read")));
+    mixed.reverse();
+    let body = push_ok(c, &app, &mixed).await;
+    assert_eq!(
+        (body["accepted"].clone(), body["duplicates"].clone()),
+        (json!(500), json!(500))
+    );
+    let e = engagement(c, &app, "group=Sent%20an%20Email&rollingWindow=30").await;
+    assert_eq!(e["total"]["outsidePopulation"], 300);
+    let too_many: Vec<(i64, &str, &str)> = (0..1001)
+        .map(|i| (base + i as i64, "a@corp.com", "read"))
+        .collect();
+    let (status, body) = push(c, &app, &too_many).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
 }

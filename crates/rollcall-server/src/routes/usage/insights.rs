@@ -4,6 +4,7 @@
 //! `rollcall_core::usage_report`; days are local days of the account's time zone.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -79,22 +80,28 @@ async fn load(
     caller: &Caller,
     app_id: &str,
     from_day: i32,
+    group: Option<&str>,
 ) -> ApiResult<InsightData> {
     caller.require_app(app_id)?;
     let (period, _) = usage::period_of(from_day);
     Ok(state
         .store
-        .insight_data(caller.account_id, app_id, period)
+        .insight_data(caller.account_id, app_id, period, group.map(String::from))
         .await?)
 }
 
-fn directory(data: &InsightData) -> Directory {
-    Directory::new(
-        data.org
-            .as_ref()
-            .map(|o| o.people.clone())
-            .unwrap_or_default(),
-    )
+/// The oldest local day that can hold usage: events older than the account's
+/// usage retention are refused, so "whole history" starts there.
+async fn oldest_day(state: &AppState, caller: &Caller, tz: &TimeZone) -> ApiResult<i32> {
+    let settings = state.store.settings(caller.account_id).await?;
+    Ok(today(tz) - settings.usage_retention_days.min(100_000) as i32 - 1)
+}
+
+fn directory(data: &InsightData) -> Arc<Directory> {
+    data.org
+        .as_ref()
+        .map(|o| Arc::clone(&o.directory))
+        .unwrap_or_default()
 }
 
 /// A licence's annual cost, when the licence names a tier with a cost.
@@ -198,7 +205,7 @@ async fn app_summaries(
         if !caller.may_see_app(&app.app_id) {
             continue;
         }
-        let data = load(&state, &caller, &app.app_id, as_of - 29).await?;
+        let data = load(&state, &caller, &app.app_id, as_of - 29, None).await?;
         let dir = directory(&data);
         let t = usage_report::timelines(&data.rows, &dir, &EventFilter::Any);
         let s = summarise(&state, caller.account_id, &data, &t, as_of).await?;
@@ -227,7 +234,7 @@ async fn app_details(
     caller.require(Scope::AppsRead)?;
     let tz = account_zone(&state, caller.account_id).await?;
     let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(&tz) - 1)?;
-    let data = load(&state, &caller, &app_id, as_of - 29).await?;
+    let data = load(&state, &caller, &app_id, as_of - 29, None).await?;
     let dir = directory(&data);
     let t = usage_report::timelines(&data.rows, &dir, &EventFilter::Any);
     let s = summarise(&state, caller.account_id, &data, &t, as_of).await?;
@@ -404,7 +411,14 @@ async fn users(
         "after",
     )?;
     // Whole history, so that Inactive and NeverUsed can be told apart.
-    let data = load(&state, &caller, &app_id, i32::MIN / 2).await?;
+    let data = load(
+        &state,
+        &caller,
+        &app_id,
+        oldest_day(&state, &caller, &tz).await?,
+        None,
+    )
+    .await?;
     let def = &data.app.definition;
     let dir = directory(&data);
     let all = usage_report::timelines(&data.rows, &dir, &EventFilter::Any);
@@ -542,7 +556,7 @@ async fn engagement(
     let which = check_population(q.population.as_deref(), "employees")?;
     let by = q.by.clone().unwrap_or_else(|| "team".to_string());
     let from = as_of - w + 1;
-    let data = load(&state, &caller, &app_id, from).await?;
+    let data = load(&state, &caller, &app_id, from, q.group.as_deref()).await?;
     let custom = data
         .org
         .as_ref()
@@ -622,7 +636,14 @@ async fn inactive_users(
         "pageToken",
     )?;
     // Whole history: lastActivity may be older than the window.
-    let data = load(&state, &caller, &app_id, i32::MIN / 2).await?;
+    let data = load(
+        &state,
+        &caller,
+        &app_id,
+        oldest_day(&state, &caller, &tz).await?,
+        q.group.as_deref(),
+    )
+    .await?;
     let def = &data.app.definition;
     let filter = group_filter(def, q.group.as_deref())?;
     let dir = directory(&data);
@@ -761,7 +782,7 @@ async fn trend(
             "from..to spans more than {MAX_TREND_DAYS} days; ask for a shorter range"
         )));
     }
-    let data = load(&state, &caller, &app_id, from - 29).await?;
+    let data = load(&state, &caller, &app_id, from - 29, q.group.as_deref()).await?;
     let filter = group_filter(&data.app.definition, q.group.as_deref())?;
     let dir = directory(&data);
     let t = usage_report::timelines(&data.rows, &dir, &filter);
@@ -797,7 +818,7 @@ async fn rightsizing(
     let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(&tz))?;
     let w = window(q.rolling_window, 90)?;
     let from = as_of - w + 1;
-    let data = load(&state, &caller, &app_id, from).await?;
+    let data = load(&state, &caller, &app_id, from, None).await?;
     let def = &data.app.definition;
     let dir = directory(&data);
     // Per person, the events used in the window.

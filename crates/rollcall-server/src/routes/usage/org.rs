@@ -320,6 +320,8 @@ struct CsvQuery {
 /// Parses an org-chart CSV: the header names the fields (standard names, any
 /// other column is a custom field); a bad row is reported with its line number.
 fn parse_csv(bytes: &[u8]) -> ApiResult<(Vec<String>, Vec<Employee>)> {
+    // Spreadsheet exports often start with a byte-order mark.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .trim(csv::Trim::All)
@@ -518,7 +520,7 @@ async fn download(
     let mut header: Vec<&str> = STANDARD.to_vec();
     header.extend(org.custom_fields.iter().map(String::as_str));
     out.write_record(&header).map_err(ApiError::internal)?;
-    for p in &org.people {
+    for p in &org.directory.people {
         let mut row = vec![p.email.clone()];
         for f in ["firstName", "lastName"].into_iter().chain(ORG_FIELDS) {
             row.push(p.field(f).unwrap_or_default().to_string());
@@ -537,7 +539,7 @@ async fn download(
             &link.actor,
             AuditEntry::with(
                 "DownloadedOrgData",
-                json!({"orgChartId": org.id, "users": org.people.len()}),
+                json!({"orgChartId": org.id, "users": org.directory.people.len()}),
             ),
         )
         .await?;
