@@ -26,6 +26,12 @@
 //!   PDF (422 otherwise) → `{success, fileId, name, size, sha256, duplicate}`;
 //!   uploading the same bytes to the same contract again returns the existing file
 //!   (`duplicate: true`) so a retry stores one copy. Audited `UploadedContractFile`.
+//! - `GET /services/push/v1/customer/contracts[?appId=…]` (`report.read`): the
+//!   contracts as JSON, `{success, contracts: [{contractId, appId, vendor,
+//!   startDate, endDate, licensesPurchased, annualCost, currency}]}`;
+//!   `GET …/contracts/{contractId}` one contract with its `files` (as below).
+//!   Reading JSON is not a download, so it is not audited. (A contract whose id
+//!   is literally `csv` is reachable through the CSV and its files only.)
 //! - `GET …/contracts/{contractId}/files` (`report.read`): `{success, contractId,
 //!   files: [{fileId, name, size, sha256, uploaded}]}`.
 //! - `GET …/contracts/{contractId}/files/{fileId}` (`report.read`): the PDF bytes,
@@ -50,7 +56,7 @@ use rollcall_core::money::{
 };
 use rollcall_core::{time, Scope};
 use rollcall_store::audit::AuditEntry;
-use rollcall_store::money::{NewContractFile, SpendSource, UpsertCounts};
+use rollcall_store::money::{ContractFile, NewContractFile, SpendSource, UpsertCounts};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -76,6 +82,11 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/services/push/v1/customer/contracts/csv",
             post(upload_contracts_csv).get(download_contracts_csv),
+        )
+        .route("/services/push/v1/customer/contracts", get(list_contracts))
+        .route(
+            "/services/push/v1/customer/contracts/{contractId}",
+            get(get_contract),
         )
         .route(
             "/services/push/v1/customer/contracts/{contractId}/files",
@@ -663,18 +674,7 @@ async fn list_contract_files(
         .store
         .contract_files(caller.account_id, &contract_id)
         .await?;
-    let files: Vec<Value> = files
-        .iter()
-        .map(|f| {
-            json!({
-                "fileId": f.file_id,
-                "name": f.name,
-                "size": f.size,
-                "sha256": f.sha256,
-                "uploaded": time::format_ms(f.uploaded_ms),
-            })
-        })
-        .collect();
+    let files: Vec<Value> = files.iter().map(file_json).collect();
     Ok(axum::Json(json!({
         "success": true,
         "contractId": contract_id,
@@ -726,4 +726,71 @@ async fn download_contract_file(
             .insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(response)
+}
+
+fn contract_json(c: &Contract) -> Value {
+    json!({
+        "contractId": c.contract_id,
+        "appId": c.app_id,
+        "vendor": c.vendor,
+        "startDate": c.start_date,
+        "endDate": c.end_date,
+        "licensesPurchased": c.licenses_purchased,
+        "annualCost": money::units_to_f64(c.annual_cost_units),
+        "currency": c.currency,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ContractsQuery {
+    app_id: Option<String>,
+}
+
+async fn list_contracts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ContractsQuery>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::ReportRead)?;
+    let apps = match q.app_id {
+        Some(app_id) => {
+            check_id("app", &app_id)?;
+            caller.require_app(&app_id)?;
+            Some(vec![app_id])
+        }
+        None => caller.allowed_apps.clone(),
+    };
+    let contracts = state.store.contracts(caller.account_id, apps).await?;
+    Ok(axum::Json(json!({
+        "success": true,
+        "contracts": contracts.iter().map(contract_json).collect::<Vec<_>>(),
+    })))
+}
+
+async fn get_contract(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Path(contract_id): Path<String>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::ReportRead)?;
+    let contract = visible_contract(&state, &caller, &contract_id).await?;
+    let files = state
+        .store
+        .contract_files(caller.account_id, &contract_id)
+        .await?;
+    let mut body = contract_json(&contract);
+    body["files"] = files.iter().map(file_json).collect();
+    Ok(axum::Json(json!({"success": true, "contract": body})))
+}
+
+fn file_json(f: &ContractFile) -> Value {
+    json!({
+        "fileId": f.file_id,
+        "name": f.name,
+        "size": f.size,
+        "sha256": f.sha256,
+        "uploaded": time::format_ms(f.uploaded_ms),
+    })
 }

@@ -709,3 +709,87 @@ async fn contract_summary_and_spend_totals_read_what_was_uploaded() {
         .expect("totals")
         .is_empty());
 }
+
+#[tokio::test]
+async fn contracts_read_as_json_with_their_files() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    with_contracts(&account).await;
+    let (status, body) = post_raw(
+        &account.client,
+        &format!("{}?name=signed.pdf", files_path("c-2026")),
+        "application/pdf",
+        pdf("signed"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, body) = account
+        .client
+        .get("/services/push/v1/customer/contracts")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ids: Vec<&str> = body["contracts"]
+        .as_array()
+        .expect("contracts")
+        .iter()
+        .filter_map(|c| c["contractId"].as_str())
+        .collect();
+    assert_eq!(ids, ["c-2025", "c-2026", "c-chat"], "{body}");
+    let (status, body) = account
+        .client
+        .get("/services/push/v1/customer/contracts?appId=chat")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["contracts"],
+        json!([{"contractId": "c-chat", "appId": "chat", "vendor": null,
+                "startDate": "2026-03-01", "endDate": "2027-02-28",
+                "licensesPurchased": 10, "annualCost": 999.99, "currency": "EUR"}])
+    );
+    let (status, body) = account
+        .client
+        .get("/services/push/v1/customer/contracts?colour=red")
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+
+    let (status, body) = account
+        .client
+        .get("/services/push/v1/customer/contracts/c-2026")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["contract"]["annualCost"], 5000.5);
+    assert_eq!(body["contract"]["files"][0]["name"], "signed.pdf", "{body}");
+    let (status, body) = account
+        .client
+        .get("/services/push/v1/customer/contracts/none")
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+
+    // A viewer limited to mail neither lists nor reads chat's contract.
+    let (_, viewer) = account
+        .user_with_key("viewer", json!({"allowedApps": ["mail"]}))
+        .await;
+    let (status, body) = viewer.get("/services/push/v1/customer/contracts").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["contracts"].as_array().map(Vec::len),
+        Some(2),
+        "{body}"
+    );
+    let (status, body) = viewer
+        .get("/services/push/v1/customer/contracts?appId=chat")
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) = viewer
+        .get("/services/push/v1/customer/contracts/c-chat")
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    // Reading JSON is not a download: no audit event.
+    let events = audit_types(&account).await;
+    assert_eq!(
+        count_type(&events, "DownloadedContractCsv"),
+        0,
+        "{events:?}"
+    );
+}
