@@ -10,8 +10,9 @@
 //!   accepted and replaced). The same `signatureId` twice in one batch with
 //!   different content is a 422.
 //! - `POST|GET /services/push/v1/customer/spend/csv` and `…/contracts/csv`
-//!   (`connector.write` / `report.read`): the CSV layouts are documented in
-//!   [`rollcall_core::money`]. An upload is validated whole: a bad header is a 422
+//!   (`connector.write` / `report.read`): the CSV file is the raw request body
+//!   (`content-type: text/csv`; a multipart form is refused with a hint); the
+//!   CSV layouts are documented in [`rollcall_core::money`]. An upload is validated whole: a bad header is a 422
 //!   saying which columns are unknown or missing; each bad row is named in
 //!   `errors[]` with `index` = its line number in the file (the header is line 1)
 //!   and nothing is stored. Rows upsert by `signatureId` / `contractId`, so
@@ -214,6 +215,7 @@ fn parse_csv<T>(
     build: impl Fn(&[Option<&str>]) -> Result<T, Vec<FieldProblem>>,
 ) -> ApiResult<Vec<(u64, T)>> {
     let mut reader = csv::ReaderBuilder::new()
+        .delimiter(money::sniff_delimiter(bytes))
         .has_headers(false)
         .flexible(true)
         .from_reader(bytes);
@@ -380,6 +382,24 @@ fn check_apps<T>(caller: &Caller, rows: &[(u64, T)], app: impl Fn(&T) -> &str) -
     }
 }
 
+/// The raw CSV body; a multipart form is refused with a hint, since its framing
+/// would otherwise be reported as bad columns.
+fn csv_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+    if is_multipart(headers) {
+        return Err(ApiError::unprocessable(
+            "send the CSV file itself as the request body (content-type text/csv), not as a multipart form",
+        ));
+    }
+    body_bytes(body)
+}
+
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("multipart/"))
+}
+
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -400,10 +420,11 @@ async fn upload_spend_csv(
     State(state): State<AppState>,
     caller: Caller,
     _: NoQuery,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<JsonValue> {
     caller.require(Scope::ConnectorWrite)?;
-    let bytes = body_bytes(body)?;
+    let bytes = csv_body(&headers, body)?;
     let rows = parse_csv(&bytes, SPEND_COLUMNS, SPEND_REQUIRED, |v| {
         let at = |i: usize| v.get(i).copied().flatten();
         money::validate_spend(&SpendFields {
@@ -440,10 +461,11 @@ async fn upload_contracts_csv(
     State(state): State<AppState>,
     caller: Caller,
     _: NoQuery,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<JsonValue> {
     caller.require(Scope::ConnectorWrite)?;
-    let bytes = body_bytes(body)?;
+    let bytes = csv_body(&headers, body)?;
     let rows = parse_csv(&bytes, CONTRACT_COLUMNS, CONTRACT_REQUIRED, |v| {
         let at = |i: usize| v.get(i).copied().flatten();
         money::validate_contract(&ContractFields {
@@ -629,12 +651,7 @@ async fn upload_contract_file(
         .map(money::check_file_name)
         .transpose()
         .map_err(|m| ApiError::bad_request(format!("name: {m}")))?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if content_type.starts_with("multipart/") {
+    if is_multipart(&headers) {
         return Err(ApiError::unprocessable(
             "send the PDF file itself as the request body with content-type application/pdf, not as a multipart form",
         ));

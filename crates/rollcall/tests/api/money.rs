@@ -793,3 +793,31 @@ async fn contracts_read_as_json_with_their_files() {
         "{events:?}"
     );
 }
+
+#[tokio::test]
+async fn spreadsheet_exports_upload_and_forms_get_a_hint() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    // A semicolon-separated export with a decimal point kept as written.
+    let upload = "signatureId;appId;created;amount;currency;type\r\n\
+                  s-1;mail;1767225600000;19.99;CHF;expense\r\n";
+    let (status, body) = post_raw(&account.client, SPEND_CSV, "text/csv", upload.into()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(get_csv(&account.client, SPEND_CSV)
+        .await
+        .contains("s-1,mail,1767225600000,19.99,CHF,expense"));
+
+    let (status, body) = post_raw(
+        &account.client,
+        CONTRACTS_CSV,
+        "multipart/form-data; boundary=x",
+        b"--x\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\ncontractId\r\n--x--\r\n"
+            .to_vec(),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("multipart"),
+        "{body}"
+    );
+}
