@@ -19,7 +19,8 @@
 //!   re-uploading a file is idempotent → `{success, rows, accepted, replaced,
 //!   duplicates}`; audited `UploadedSpendCsv` / `UploadedContractCsv`. A download
 //!   is `text/csv` of everything stored (normalised: amounts as plain decimals,
-//!   `created` in Unix ms), limited to the apps the caller may see; audited
+//!   `created` in Unix ms), limited to the apps the caller may see, or to one
+//!   with `?appId=`; audited
 //!   `DownloadedSpendCsv` / `DownloadedContractCsv`.
 //! - `POST /services/push/v1/customer/contracts/{contractId}/files[?name=…]`
 //!   (`connector.write`): the raw PDF as the request body (`content-type:
@@ -524,12 +525,13 @@ fn write_csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> ApiRes
 async fn download_spend_csv(
     State(state): State<AppState>,
     caller: Caller,
-    _: NoQuery,
+    Query(q): Query<ContractsQuery>,
 ) -> ApiResult<Response> {
     caller.require(Scope::ReportRead)?;
+    let apps = visible_apps(&caller, q.app_id.clone())?;
     let records = state
         .store
-        .spend_records(caller.account_id, caller.allowed_apps.clone())
+        .spend_records(caller.account_id, apps.clone())
         .await?;
     let n = records.len();
     let bytes = write_csv(
@@ -554,7 +556,10 @@ async fn download_spend_csv(
         .record_audit(
             caller.account_id,
             &caller.actor_email,
-            AuditEntry::with("DownloadedSpendCsv", json!({"rows": n})),
+            AuditEntry::with(
+                "DownloadedSpendCsv",
+                download_properties(n, q.app_id.as_deref()),
+            ),
         )
         .await?;
     Ok(csv_response("spend.csv", bytes))
@@ -563,12 +568,13 @@ async fn download_spend_csv(
 async fn download_contracts_csv(
     State(state): State<AppState>,
     caller: Caller,
-    _: NoQuery,
+    Query(q): Query<ContractsQuery>,
 ) -> ApiResult<Response> {
     caller.require(Scope::ReportRead)?;
+    let apps = visible_apps(&caller, q.app_id.clone())?;
     let contracts = state
         .store
-        .contracts(caller.account_id, caller.allowed_apps.clone())
+        .contracts(caller.account_id, apps.clone())
         .await?;
     let n = contracts.len();
     let bytes = write_csv(
@@ -591,7 +597,10 @@ async fn download_contracts_csv(
         .record_audit(
             caller.account_id,
             &caller.actor_email,
-            AuditEntry::with("DownloadedContractCsv", json!({"rows": n})),
+            AuditEntry::with(
+                "DownloadedContractCsv",
+                download_properties(n, q.app_id.as_deref()),
+            ),
         )
         .await?;
     Ok(csv_response("contracts.csv", bytes))
@@ -770,14 +779,7 @@ async fn list_contracts(
     Query(q): Query<ContractsQuery>,
 ) -> ApiResult<JsonValue> {
     caller.require(Scope::ReportRead)?;
-    let apps = match q.app_id {
-        Some(app_id) => {
-            check_id("app", &app_id)?;
-            caller.require_app(&app_id)?;
-            Some(vec![app_id])
-        }
-        None => caller.allowed_apps.clone(),
-    };
+    let apps = visible_apps(&caller, q.app_id.clone())?;
     let contracts = state.store.contracts(caller.account_id, apps).await?;
     Ok(axum::Json(json!({
         "success": true,
@@ -810,4 +812,26 @@ fn file_json(f: &ContractFile) -> Value {
         "sha256": f.sha256,
         "uploaded": time::format_ms(f.uploaded_ms),
     })
+}
+
+/// The apps a read covers: the one asked for (404 unless the caller may see it),
+/// else every app the caller may see (`None` = all).
+fn visible_apps(caller: &Caller, app_id: Option<String>) -> ApiResult<Option<Vec<String>>> {
+    match app_id {
+        Some(app_id) => {
+            check_id("app", &app_id)?;
+            caller.require_app(&app_id)?;
+            Ok(Some(vec![app_id]))
+        }
+        None => Ok(caller.allowed_apps.clone()),
+    }
+}
+
+/// What a CSV download's audit event says: how many rows, and the app asked for.
+fn download_properties(rows: usize, app_id: Option<&str>) -> Value {
+    let mut properties = json!({"rows": rows});
+    if let Some(app) = app_id {
+        properties["appId"] = json!(app);
+    }
+    properties
 }

@@ -821,3 +821,51 @@ async fn spreadsheet_exports_upload_and_forms_get_a_hint() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn downloads_can_be_narrowed_to_one_app() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    with_contracts(&account).await;
+    let upload = "signatureId,appId,created,amount,currency,type\n\
+                  m-1,mail,1,1,USD,invoice\nc-1,chat,2,2,USD,invoice\n";
+    let (status, body) = post_raw(&account.client, SPEND_CSV, "text/csv", upload.into()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let spend = get_csv(&account.client, &format!("{SPEND_CSV}?appId=chat")).await;
+    assert_eq!(
+        spend,
+        "signatureId,appId,created,amount,currency,type,vendor,identifier,name,category\n\
+         c-1,chat,2,2.00,USD,invoice,,,,\n"
+    );
+    let contracts = get_csv(&account.client, &format!("{CONTRACTS_CSV}?appId=mail")).await;
+    assert_eq!(contracts.lines().count(), 3, "{contracts}");
+    let (status, body) = account.client.get(&format!("{SPEND_CSV}?app=chat")).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+    let events = audit_types(&account).await;
+    let (_, download) = events
+        .iter()
+        .find(|(t, _)| t == "DownloadedSpendCsv")
+        .expect("audited");
+    assert_eq!(
+        download["eventProperties"],
+        json!({"rows": 1, "appId": "chat"})
+    );
+}
+
+#[tokio::test]
+async fn a_csv_with_many_bad_rows_lists_the_first_hundred() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let mut upload = String::from("signatureId,appId,created,amount,currency,type\n");
+    for i in 0..250 {
+        upload.push_str(&format!("s{i},mail,1,1,XXX1,invoice\n"));
+    }
+    let (status, body) = post_raw(&account.client, SPEND_CSV, "text/csv", upload.into()).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"].as_array().map(Vec::len), Some(100), "{body}");
+    assert_eq!(body["errors"][99]["index"], 101);
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("250"),
+        "{body}"
+    );
+}
