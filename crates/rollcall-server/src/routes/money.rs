@@ -12,16 +12,16 @@
 //! - `POST|GET /services/push/v1/customer/spend/csv` and `…/contracts/csv`
 //!   (`connector.write` / `report.read`): the CSV file is the raw request body
 //!   (`content-type: text/csv`; a multipart form is refused with a hint); the
-//!   CSV layouts are documented in [`rollcall_core::money`]. An upload is validated whole: a bad header is a 422
-//!   saying which columns are unknown or missing; each bad row is named in
+//!   CSV layouts are documented in [`rollcall_core::money`]. An upload is
+//!   validated whole: a bad header is a 422 saying which columns are unknown or
+//!   missing; each bad row is named in
 //!   `errors[]` with `index` = its line number in the file (the header is line 1)
 //!   and nothing is stored. Rows upsert by `signatureId` / `contractId`, so
 //!   re-uploading a file is idempotent → `{success, rows, accepted, replaced,
 //!   duplicates}`; audited `UploadedSpendCsv` / `UploadedContractCsv`. A download
 //!   is `text/csv` of everything stored (normalised: amounts as plain decimals,
 //!   `created` in Unix ms), limited to the apps the caller may see, or to one
-//!   with `?appId=`; audited
-//!   `DownloadedSpendCsv` / `DownloadedContractCsv`.
+//!   with `?appId=`; audited `DownloadedSpendCsv` / `DownloadedContractCsv`.
 //! - `POST /services/push/v1/customer/contracts/{contractId}/files[?name=…]`
 //!   (`connector.write`): the raw PDF as the request body (`content-type:
 //!   application/pdf`, not multipart), at most 10 MiB (413 above), checked to be a
@@ -41,6 +41,11 @@
 //!
 //! An unknown contract or file, another account's, or one of an app the caller
 //! may not see, is a 404.
+//!
+//! The seed gives these six audit events no properties; Rollcall adds some so the
+//! log says what moved: `{rows, accepted, duplicates}` for CSV uploads, `{rows,
+//! appId?}` for CSV downloads, `{contractId, appId, fileId, name, size?}` for
+//! files. A rejected upload stores nothing and records no event.
 
 use std::collections::HashMap;
 
