@@ -9,8 +9,9 @@
 //! 4217 minor unit, which has at most three) and at most 100 billion in
 //! magnitude per record.
 //!
-//! CSV layouts (the header row names the columns, in any order, matched without
-//! regard to case; a column not listed here, or a required one missing, is
+//! CSV layouts (UTF-8, comma-separated — or semicolon/tab-separated when the
+//! header row has no comma; the header row names the columns, in any order,
+//! matched without regard to case; a column not listed here, or a required one missing, is
 //! rejected; the download writes every column in this order, so a downloaded file
 //! uploads again unchanged):
 //!
@@ -242,6 +243,23 @@ pub fn map_columns(
             problems.join("; "),
             known.join(",")
         ))
+    }
+}
+
+/// The field separator of a CSV upload, judged from its header row: `,` unless
+/// the header has no comma but semicolons (spreadsheets in many European locales
+/// export that way) or tabs.
+pub fn sniff_delimiter(bytes: &[u8]) -> u8 {
+    let header = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let has = |c: u8| header.contains(&c);
+    if has(b',') {
+        b','
+    } else if has(b';') {
+        b';'
+    } else if has(b'\t') {
+        b'\t'
+    } else {
+        b','
     }
 }
 
@@ -900,6 +918,15 @@ mod tests {
             map_columns(&["signatureId", "colour"], SPEND_COLUMNS, SPEND_REQUIRED).unwrap_err();
         assert!(err.contains("colour") && err.contains("appId"), "{err}");
         assert!(map_columns(&["appId", "appId"], SPEND_COLUMNS, &[]).is_err());
+    }
+
+    #[test]
+    fn delimiters_are_sniffed_from_the_header() {
+        assert_eq!(sniff_delimiter(b"a,b;c\n1;2"), b',');
+        assert_eq!(sniff_delimiter(b"a;b;c\n1,5;2"), b';');
+        assert_eq!(sniff_delimiter(b"a\tb\n"), b'\t');
+        assert_eq!(sniff_delimiter(b"signatureId"), b',');
+        assert_eq!(sniff_delimiter(b""), b',');
     }
 
     #[test]

@@ -10,22 +10,30 @@
 //!   accepted and replaced). The same `signatureId` twice in one batch with
 //!   different content is a 422.
 //! - `POST|GET /services/push/v1/customer/spend/csv` and `…/contracts/csv`
-//!   (`connector.write` / `report.read`): the CSV layouts are documented in
-//!   [`rollcall_core::money`]. An upload is validated whole: a bad header is a 422
-//!   saying which columns are unknown or missing; each bad row is named in
+//!   (`connector.write` / `report.read`): the CSV file is the raw request body
+//!   (`content-type: text/csv`; a multipart form is refused with a hint); the
+//!   CSV layouts are documented in [`rollcall_core::money`]. An upload is
+//!   validated whole: a bad header is a 422 saying which columns are unknown or
+//!   missing; each bad row is named in
 //!   `errors[]` with `index` = its line number in the file (the header is line 1)
 //!   and nothing is stored. Rows upsert by `signatureId` / `contractId`, so
 //!   re-uploading a file is idempotent → `{success, rows, accepted, replaced,
 //!   duplicates}`; audited `UploadedSpendCsv` / `UploadedContractCsv`. A download
 //!   is `text/csv` of everything stored (normalised: amounts as plain decimals,
-//!   `created` in Unix ms), limited to the apps the caller may see; audited
-//!   `DownloadedSpendCsv` / `DownloadedContractCsv`.
+//!   `created` in Unix ms), limited to the apps the caller may see, or to one
+//!   with `?appId=`; audited `DownloadedSpendCsv` / `DownloadedContractCsv`.
 //! - `POST /services/push/v1/customer/contracts/{contractId}/files[?name=…]`
 //!   (`connector.write`): the raw PDF as the request body (`content-type:
 //!   application/pdf`, not multipart), at most 10 MiB (413 above), checked to be a
 //!   PDF (422 otherwise) → `{success, fileId, name, size, sha256, duplicate}`;
 //!   uploading the same bytes to the same contract again returns the existing file
 //!   (`duplicate: true`) so a retry stores one copy. Audited `UploadedContractFile`.
+//! - `GET /services/push/v1/customer/contracts[?appId=…]` (`report.read`): the
+//!   contracts as JSON, `{success, contracts: [{contractId, appId, vendor,
+//!   startDate, endDate, licensesPurchased, annualCost, currency}]}`;
+//!   `GET …/contracts/{contractId}` one contract with its `files` (as below).
+//!   Reading JSON is not a download, so it is not audited. (A contract whose id
+//!   is literally `csv` is reachable through the CSV and its files only.)
 //! - `GET …/contracts/{contractId}/files` (`report.read`): `{success, contractId,
 //!   files: [{fileId, name, size, sha256, uploaded}]}`.
 //! - `GET …/contracts/{contractId}/files/{fileId}` (`report.read`): the PDF bytes,
@@ -33,6 +41,11 @@
 //!
 //! An unknown contract or file, another account's, or one of an app the caller
 //! may not see, is a 404.
+//!
+//! The seed gives these six audit events no properties; Rollcall adds some so the
+//! log says what moved: `{rows, accepted, duplicates}` for CSV uploads, `{rows,
+//! appId?}` for CSV downloads, `{contractId, appId, fileId, name, size?}` for
+//! files. A rejected upload stores nothing and records no event.
 
 use std::collections::HashMap;
 
@@ -50,7 +63,7 @@ use rollcall_core::money::{
 };
 use rollcall_core::{time, Scope};
 use rollcall_store::audit::AuditEntry;
-use rollcall_store::money::{NewContractFile, SpendSource, UpsertCounts};
+use rollcall_store::money::{ContractFile, NewContractFile, SpendSource, UpsertCounts};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -76,6 +89,11 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/services/push/v1/customer/contracts/csv",
             post(upload_contracts_csv).get(download_contracts_csv),
+        )
+        .route("/services/push/v1/customer/contracts", get(list_contracts))
+        .route(
+            "/services/push/v1/customer/contracts/{contractId}",
+            get(get_contract),
         )
         .route(
             "/services/push/v1/customer/contracts/{contractId}/files",
@@ -203,6 +221,7 @@ fn parse_csv<T>(
     build: impl Fn(&[Option<&str>]) -> Result<T, Vec<FieldProblem>>,
 ) -> ApiResult<Vec<(u64, T)>> {
     let mut reader = csv::ReaderBuilder::new()
+        .delimiter(money::sniff_delimiter(bytes))
         .has_headers(false)
         .flexible(true)
         .from_reader(bytes);
@@ -369,6 +388,24 @@ fn check_apps<T>(caller: &Caller, rows: &[(u64, T)], app: impl Fn(&T) -> &str) -
     }
 }
 
+/// The raw CSV body; a multipart form is refused with a hint, since its framing
+/// would otherwise be reported as bad columns.
+fn csv_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+    if is_multipart(headers) {
+        return Err(ApiError::unprocessable(
+            "send the CSV file itself as the request body (content-type text/csv), not as a multipart form",
+        ));
+    }
+    body_bytes(body)
+}
+
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("multipart/"))
+}
+
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -389,10 +426,11 @@ async fn upload_spend_csv(
     State(state): State<AppState>,
     caller: Caller,
     _: NoQuery,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<JsonValue> {
     caller.require(Scope::ConnectorWrite)?;
-    let bytes = body_bytes(body)?;
+    let bytes = csv_body(&headers, body)?;
     let rows = parse_csv(&bytes, SPEND_COLUMNS, SPEND_REQUIRED, |v| {
         let at = |i: usize| v.get(i).copied().flatten();
         money::validate_spend(&SpendFields {
@@ -429,10 +467,11 @@ async fn upload_contracts_csv(
     State(state): State<AppState>,
     caller: Caller,
     _: NoQuery,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<JsonValue> {
     caller.require(Scope::ConnectorWrite)?;
-    let bytes = body_bytes(body)?;
+    let bytes = csv_body(&headers, body)?;
     let rows = parse_csv(&bytes, CONTRACT_COLUMNS, CONTRACT_REQUIRED, |v| {
         let at = |i: usize| v.get(i).copied().flatten();
         money::validate_contract(&ContractFields {
@@ -491,12 +530,13 @@ fn write_csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> ApiRes
 async fn download_spend_csv(
     State(state): State<AppState>,
     caller: Caller,
-    _: NoQuery,
+    Query(q): Query<ContractsQuery>,
 ) -> ApiResult<Response> {
     caller.require(Scope::ReportRead)?;
+    let apps = visible_apps(&caller, q.app_id.clone())?;
     let records = state
         .store
-        .spend_records(caller.account_id, caller.allowed_apps.clone())
+        .spend_records(caller.account_id, apps.clone())
         .await?;
     let n = records.len();
     let bytes = write_csv(
@@ -521,7 +561,10 @@ async fn download_spend_csv(
         .record_audit(
             caller.account_id,
             &caller.actor_email,
-            AuditEntry::with("DownloadedSpendCsv", json!({"rows": n})),
+            AuditEntry::with(
+                "DownloadedSpendCsv",
+                download_properties(n, q.app_id.as_deref()),
+            ),
         )
         .await?;
     Ok(csv_response("spend.csv", bytes))
@@ -530,12 +573,13 @@ async fn download_spend_csv(
 async fn download_contracts_csv(
     State(state): State<AppState>,
     caller: Caller,
-    _: NoQuery,
+    Query(q): Query<ContractsQuery>,
 ) -> ApiResult<Response> {
     caller.require(Scope::ReportRead)?;
+    let apps = visible_apps(&caller, q.app_id.clone())?;
     let contracts = state
         .store
-        .contracts(caller.account_id, caller.allowed_apps.clone())
+        .contracts(caller.account_id, apps.clone())
         .await?;
     let n = contracts.len();
     let bytes = write_csv(
@@ -558,7 +602,10 @@ async fn download_contracts_csv(
         .record_audit(
             caller.account_id,
             &caller.actor_email,
-            AuditEntry::with("DownloadedContractCsv", json!({"rows": n})),
+            AuditEntry::with(
+                "DownloadedContractCsv",
+                download_properties(n, q.app_id.as_deref()),
+            ),
         )
         .await?;
     Ok(csv_response("contracts.csv", bytes))
@@ -618,12 +665,7 @@ async fn upload_contract_file(
         .map(money::check_file_name)
         .transpose()
         .map_err(|m| ApiError::bad_request(format!("name: {m}")))?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if content_type.starts_with("multipart/") {
+    if is_multipart(&headers) {
         return Err(ApiError::unprocessable(
             "send the PDF file itself as the request body with content-type application/pdf, not as a multipart form",
         ));
@@ -663,18 +705,7 @@ async fn list_contract_files(
         .store
         .contract_files(caller.account_id, &contract_id)
         .await?;
-    let files: Vec<Value> = files
-        .iter()
-        .map(|f| {
-            json!({
-                "fileId": f.file_id,
-                "name": f.name,
-                "size": f.size,
-                "sha256": f.sha256,
-                "uploaded": time::format_ms(f.uploaded_ms),
-            })
-        })
-        .collect();
+    let files: Vec<Value> = files.iter().map(file_json).collect();
     Ok(axum::Json(json!({
         "success": true,
         "contractId": contract_id,
@@ -726,4 +757,86 @@ async fn download_contract_file(
             .insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(response)
+}
+
+fn contract_json(c: &Contract) -> Value {
+    json!({
+        "contractId": c.contract_id,
+        "appId": c.app_id,
+        "vendor": c.vendor,
+        "startDate": c.start_date,
+        "endDate": c.end_date,
+        "licensesPurchased": c.licenses_purchased,
+        "annualCost": money::units_to_f64(c.annual_cost_units),
+        "currency": c.currency,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ContractsQuery {
+    app_id: Option<String>,
+}
+
+async fn list_contracts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ContractsQuery>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::ReportRead)?;
+    let apps = visible_apps(&caller, q.app_id.clone())?;
+    let contracts = state.store.contracts(caller.account_id, apps).await?;
+    Ok(axum::Json(json!({
+        "success": true,
+        "contracts": contracts.iter().map(contract_json).collect::<Vec<_>>(),
+    })))
+}
+
+async fn get_contract(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+    Path(contract_id): Path<String>,
+) -> ApiResult<JsonValue> {
+    caller.require(Scope::ReportRead)?;
+    let contract = visible_contract(&state, &caller, &contract_id).await?;
+    let files = state
+        .store
+        .contract_files(caller.account_id, &contract_id)
+        .await?;
+    let mut body = contract_json(&contract);
+    body["files"] = files.iter().map(file_json).collect();
+    Ok(axum::Json(json!({"success": true, "contract": body})))
+}
+
+fn file_json(f: &ContractFile) -> Value {
+    json!({
+        "fileId": f.file_id,
+        "name": f.name,
+        "size": f.size,
+        "sha256": f.sha256,
+        "uploaded": time::format_ms(f.uploaded_ms),
+    })
+}
+
+/// The apps a read covers: the one asked for (404 unless the caller may see it),
+/// else every app the caller may see (`None` = all).
+fn visible_apps(caller: &Caller, app_id: Option<String>) -> ApiResult<Option<Vec<String>>> {
+    match app_id {
+        Some(app_id) => {
+            check_id("app", &app_id)?;
+            caller.require_app(&app_id)?;
+            Ok(Some(vec![app_id]))
+        }
+        None => Ok(caller.allowed_apps.clone()),
+    }
+}
+
+/// What a CSV download's audit event says: how many rows, and the app asked for.
+fn download_properties(rows: usize, app_id: Option<&str>) -> Value {
+    let mut properties = json!({"rows": rows});
+    if let Some(app) = app_id {
+        properties["appId"] = json!(app);
+    }
+    properties
 }

@@ -709,3 +709,163 @@ async fn contract_summary_and_spend_totals_read_what_was_uploaded() {
         .expect("totals")
         .is_empty());
 }
+
+#[tokio::test]
+async fn contracts_read_as_json_with_their_files() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    with_contracts(&account).await;
+    let (status, body) = post_raw(
+        &account.client,
+        &format!("{}?name=signed.pdf", files_path("c-2026")),
+        "application/pdf",
+        pdf("signed"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, body) = account
+        .client
+        .get("/services/push/v1/customer/contracts")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ids: Vec<&str> = body["contracts"]
+        .as_array()
+        .expect("contracts")
+        .iter()
+        .filter_map(|c| c["contractId"].as_str())
+        .collect();
+    assert_eq!(ids, ["c-2025", "c-2026", "c-chat"], "{body}");
+    let (status, body) = account
+        .client
+        .get("/services/push/v1/customer/contracts?appId=chat")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["contracts"],
+        json!([{"contractId": "c-chat", "appId": "chat", "vendor": null,
+                "startDate": "2026-03-01", "endDate": "2027-02-28",
+                "licensesPurchased": 10, "annualCost": 999.99, "currency": "EUR"}])
+    );
+    let (status, body) = account
+        .client
+        .get("/services/push/v1/customer/contracts?colour=red")
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+
+    let (status, body) = account
+        .client
+        .get("/services/push/v1/customer/contracts/c-2026")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["contract"]["annualCost"], 5000.5);
+    assert_eq!(body["contract"]["files"][0]["name"], "signed.pdf", "{body}");
+    let (status, body) = account
+        .client
+        .get("/services/push/v1/customer/contracts/none")
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+
+    // A viewer limited to mail neither lists nor reads chat's contract.
+    let (_, viewer) = account
+        .user_with_key("viewer", json!({"allowedApps": ["mail"]}))
+        .await;
+    let (status, body) = viewer.get("/services/push/v1/customer/contracts").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["contracts"].as_array().map(Vec::len),
+        Some(2),
+        "{body}"
+    );
+    let (status, body) = viewer
+        .get("/services/push/v1/customer/contracts?appId=chat")
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) = viewer
+        .get("/services/push/v1/customer/contracts/c-chat")
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    // Reading JSON is not a download: no audit event.
+    let events = audit_types(&account).await;
+    assert_eq!(
+        count_type(&events, "DownloadedContractCsv"),
+        0,
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn spreadsheet_exports_upload_and_forms_get_a_hint() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    // A semicolon-separated export with a decimal point kept as written.
+    let upload = "signatureId;appId;created;amount;currency;type\r\n\
+                  s-1;mail;1767225600000;19.99;CHF;expense\r\n";
+    let (status, body) = post_raw(&account.client, SPEND_CSV, "text/csv", upload.into()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(get_csv(&account.client, SPEND_CSV)
+        .await
+        .contains("s-1,mail,1767225600000,19.99,CHF,expense"));
+
+    let (status, body) = post_raw(
+        &account.client,
+        CONTRACTS_CSV,
+        "multipart/form-data; boundary=x",
+        b"--x\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\ncontractId\r\n--x--\r\n"
+            .to_vec(),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("multipart"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn downloads_can_be_narrowed_to_one_app() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    with_contracts(&account).await;
+    let upload = "signatureId,appId,created,amount,currency,type\n\
+                  m-1,mail,1,1,USD,invoice\nc-1,chat,2,2,USD,invoice\n";
+    let (status, body) = post_raw(&account.client, SPEND_CSV, "text/csv", upload.into()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let spend = get_csv(&account.client, &format!("{SPEND_CSV}?appId=chat")).await;
+    assert_eq!(
+        spend,
+        "signatureId,appId,created,amount,currency,type,vendor,identifier,name,category\n\
+         c-1,chat,2,2.00,USD,invoice,,,,\n"
+    );
+    let contracts = get_csv(&account.client, &format!("{CONTRACTS_CSV}?appId=mail")).await;
+    assert_eq!(contracts.lines().count(), 3, "{contracts}");
+    let (status, body) = account.client.get(&format!("{SPEND_CSV}?app=chat")).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+    let events = audit_types(&account).await;
+    let (_, download) = events
+        .iter()
+        .find(|(t, _)| t == "DownloadedSpendCsv")
+        .expect("audited");
+    assert_eq!(
+        download["eventProperties"],
+        json!({"rows": 1, "appId": "chat"})
+    );
+}
+
+#[tokio::test]
+async fn a_csv_with_many_bad_rows_lists_the_first_hundred() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let mut upload = String::from("signatureId,appId,created,amount,currency,type\n");
+    for i in 0..250 {
+        upload.push_str(&format!("s{i},mail,1,1,XXX1,invoice\n"));
+    }
+    let (status, body) = post_raw(&account.client, SPEND_CSV, "text/csv", upload.into()).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"].as_array().map(Vec::len), Some(100), "{body}");
+    assert_eq!(body["errors"][99]["index"], 101);
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("250"),
+        "{body}"
+    );
+}
