@@ -155,6 +155,12 @@ async fn push_finance(
     caller.require(Scope::ConnectorWrite)?;
     check_id("app", &app_id)?;
     caller.require_app(&app_id)?;
+    let app = state.store.app(caller.account_id, &app_id).await?;
+    if app.status != "connected" {
+        return Err(ApiError::unprocessable(format!(
+            "app {app_id} is disconnected and accepts no data"
+        )));
+    }
     if body.records.is_empty() || body.records.len() > MAX_FINANCE_BATCH {
         return Err(ApiError::unprocessable(format!(
             "records must hold 1 to {MAX_FINANCE_BATCH} records, got {}; split larger batches",
@@ -365,11 +371,24 @@ fn check_repeats<T: PartialEq>(
     }
 }
 
-/// Rows naming an app the caller may not see are rejected as if the app did not exist.
-fn check_apps<T>(caller: &Caller, rows: &[(u64, T)], app: impl Fn(&T) -> &str) -> ApiResult<()> {
+/// Rows naming an app that does not exist in the account, or that the caller may
+/// not see, are rejected (the latter as if the app did not exist).
+async fn check_apps<T>(
+    state: &AppState,
+    caller: &Caller,
+    rows: &[(u64, T)],
+    app: impl Fn(&T) -> &str,
+) -> ApiResult<()> {
+    let known: std::collections::HashSet<String> = state
+        .store
+        .list_apps(caller.account_id)
+        .await?
+        .into_iter()
+        .map(|a| a.app_id)
+        .collect();
     let errors: Vec<FieldError> = rows
         .iter()
-        .filter(|(_, row)| !caller.may_see_app(app(row)))
+        .filter(|(_, row)| !known.contains(app(row)) || !caller.may_see_app(app(row)))
         .map(|(line, row)| {
             FieldError::item(
                 *line as usize,
@@ -447,7 +466,7 @@ async fn upload_spend_csv(
         })
     })?;
     check_repeats(&rows, "signatureId", |r: &SpendRecord| &r.signature_id)?;
-    check_apps(&caller, &rows, |r: &SpendRecord| &r.app_id)?;
+    check_apps(&state, &caller, &rows, |r: &SpendRecord| &r.app_id).await?;
     let n = rows.len();
     let counts = state
         .store
@@ -486,7 +505,7 @@ async fn upload_contracts_csv(
         })
     })?;
     check_repeats(&rows, "contractId", |c: &Contract| &c.contract_id)?;
-    check_apps(&caller, &rows, |c: &Contract| &c.app_id)?;
+    check_apps(&state, &caller, &rows, |c: &Contract| &c.app_id).await?;
     let n = rows.len();
     let counts = state
         .store

@@ -19,7 +19,6 @@ use crate::{now_ms, StoreError, StoreResult};
 /// Deletes an app's spend records, contracts and their files. Called by the app
 /// removal inside its own write transaction (SPEC §4: removing an app removes all
 /// its data).
-#[allow(dead_code)] // wired into app removal when the apps family is merged
 pub(crate) fn delete_app_money(
     conn: &Connection,
     account_id: i64,

@@ -472,6 +472,7 @@ impl UsageStore for SqliteStore {
                 }
                 conn.prepare_cached("DELETE FROM usage_apps WHERE account_id = ?1 AND id = ?2")?
                     .execute(params![account_id, app])?;
+                super::money::delete_app_money(conn, account_id, &app_id)?;
                 audit_app(conn, account_id, &actor, "AppRemoved", &rec)
             })
             .await
