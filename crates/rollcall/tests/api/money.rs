@@ -1,7 +1,10 @@
 //! Money (finance, spend, contracts) through the HTTP API (issue: usage, part 5):
 //! finance JSON idempotency and whole-batch validation, spend and contract CSV
 //! round trips with their audit events, contract PDF files, permissions and
-//! tenant isolation, and the summaries app insights read from the store.
+//! tenant isolation, the summaries app insights read from the store, and the
+//! tie to apps: money names apps created through the API (unknown → 404 or a
+//! 422 naming the CSV line, disconnected → 422), and removing an app removes
+//! its spend, contracts and contract files.
 
 use reqwest::{Method, StatusCode};
 use rollcall_store::MoneyStore;
@@ -9,12 +12,57 @@ use serde_json::{json, Value};
 
 use crate::common::{assert_error, Account, Client, TestServer};
 
-const FINANCE: &str = "/services/push/v1/customer/apps/mail/finance";
+const APPS: &str = "/services/push/v1/customer/apps";
 const SPEND_CSV: &str = "/services/push/v1/customer/spend/csv";
 const CONTRACTS_CSV: &str = "/services/push/v1/customer/contracts/csv";
 
 fn files_path(contract: &str) -> String {
     format!("/services/push/v1/customer/contracts/{contract}/files")
+}
+
+fn finance_path(app: &str) -> String {
+    format!("{APPS}/{app}/finance")
+}
+
+/// Defines an app named `name` with one event and returns its `appId`: money must
+/// name an app that exists in the account.
+async fn create_app(client: &Client, name: &str) -> String {
+    let (status, body) = client
+        .post(
+            APPS,
+            &json!({"name": name, "events": [{"eventName": "created", "eventType": "Produce",
+                                                "groups": ["Sent an Email"]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["appId"].as_str().expect("appId").to_string()
+}
+
+/// The two apps a test's money belongs to.
+struct Apps {
+    mail: String,
+    chat: String,
+}
+
+impl Apps {
+    async fn create(account: &Account) -> Apps {
+        Apps {
+            mail: create_app(&account.client, "Mail").await,
+            chat: create_app(&account.client, "Chat").await,
+        }
+    }
+
+    /// A CSV template with its `<mail>` and `<chat>` placeholders replaced by the app ids.
+    fn fill(&self, template: &str) -> String {
+        template
+            .replace("<mail>", &self.mail)
+            .replace("<chat>", &self.chat)
+    }
+
+    /// The finance push path of the mail app.
+    fn finance(&self) -> String {
+        finance_path(&self.mail)
+    }
 }
 
 fn record(signature: &str, amount: Value, currency: &str) -> Value {
@@ -103,22 +151,32 @@ fn pdf(marker: &str) -> Vec<u8> {
 
 const CONTRACTS: &str =
     "contractId,appId,vendor,startDate,endDate,licensesPurchased,annualCost,currency\n\
-c-2025,mail,Acme Mail,2025-01-01,2025-12-31,40,4000,USD\n\
-c-2026,mail,Acme Mail,2026-01-01,2026-12-31,50,5000.5,USD\n\
-c-chat,chat,,2026-03-01,2027-02-28,10,999.99,EUR\n";
+c-2025,<mail>,Acme Mail,2025-01-01,2025-12-31,40,4000,USD\n\
+c-2026,<mail>,Acme Mail,2026-01-01,2026-12-31,50,5000.5,USD\n\
+c-chat,<chat>,,2026-03-01,2027-02-28,10,999.99,EUR\n";
 
-async fn with_contracts(account: &Account) {
-    let (status, body) =
-        post_raw(&account.client, CONTRACTS_CSV, "text/csv", CONTRACTS.into()).await;
+/// Creates the mail and chat apps and uploads [`CONTRACTS`] for them.
+async fn with_contracts(account: &Account) -> Apps {
+    let apps = Apps::create(account).await;
+    let (status, body) = post_raw(
+        &account.client,
+        CONTRACTS_CSV,
+        "text/csv",
+        apps.fill(CONTRACTS).into(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    apps
 }
 
 #[tokio::test]
 async fn finance_records_are_idempotent_by_signature_id() {
     let server = TestServer::start().await;
     let account = server.account().await;
+    let apps = Apps::create(&account).await;
+    let finance = apps.finance();
     let batch = json!({"records": [record("s-1", json!(12.34), "USD"), record("s-2", json!("100"), "EUR")]});
-    let (status, body) = account.client.post(FINANCE, &batch).await;
+    let (status, body) = account.client.post(&finance, &batch).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["success"], true);
     assert_eq!(
@@ -127,7 +185,7 @@ async fn finance_records_are_idempotent_by_signature_id() {
     );
 
     // The same batch again (a client retrying after a timeout) stores nothing new.
-    let (status, body) = account.client.post(FINANCE, &batch).await;
+    let (status, body) = account.client.post(&finance, &batch).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         (body["accepted"].as_u64(), body["duplicates"].as_u64()),
@@ -137,7 +195,7 @@ async fn finance_records_are_idempotent_by_signature_id() {
     // Same signatureId, other content: replaces the stored record.
     let changed =
         json!({"records": [record("s-1", json!(20), "USD"), record("s-2", json!(100), "EUR")]});
-    let (status, body) = account.client.post(FINANCE, &changed).await;
+    let (status, body) = account.client.post(&finance, &changed).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         (
@@ -153,13 +211,21 @@ async fn finance_records_are_idempotent_by_signature_id() {
     assert_eq!(lines.len(), 3, "{csv}");
     assert!(
         lines.contains(
-            &"s-1,mail,1767225600000,20.00,USD,invoice,Acme,INV-1,Mail licences,Software"
+            &apps
+                .fill(
+                    "s-1,<mail>,1767225600000,20.00,USD,invoice,Acme,INV-1,Mail licences,Software"
+                )
+                .as_str()
         ),
         "{csv}"
     );
     assert!(
         lines.contains(
-            &"s-2,mail,1767225600000,100.00,EUR,invoice,Acme,INV-1,Mail licences,Software"
+            &apps
+                .fill(
+                    "s-2,<mail>,1767225600000,100.00,EUR,invoice,Acme,INV-1,Mail licences,Software"
+                )
+                .as_str()
         ),
         "{csv}"
     );
@@ -168,7 +234,7 @@ async fn finance_records_are_idempotent_by_signature_id() {
     let (status, body) = account
         .client
         .post(
-            FINANCE,
+            &finance,
             &json!({"records": [record("s-9", json!(1), "USD"), record("s-9", json!(2), "USD")]}),
         )
         .await;
@@ -180,12 +246,13 @@ async fn finance_records_are_idempotent_by_signature_id() {
 async fn a_finance_batch_with_a_bad_currency_is_rejected_whole() {
     let server = TestServer::start().await;
     let account = server.account().await;
+    let finance = Apps::create(&account).await.finance();
     let batch = json!({"records": [
         record("ok-1", json!(10), "USD"),
         record("bad-1", json!(10), "usd"),
         record("bad-2", json!(10), "ABC"),
     ]});
-    let (status, body) = account.client.post(FINANCE, &batch).await;
+    let (status, body) = account.client.post(&finance, &batch).await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     let errors = body["errors"].as_array().expect("errors");
     let named: Vec<(u64, &str)> = errors
@@ -204,20 +271,20 @@ async fn a_finance_batch_with_a_bad_currency_is_rejected_whole() {
     assert_eq!(csv.lines().count(), 1, "{csv}");
 
     // Other shapes of bad input.
-    let (status, body) = account.client.post(FINANCE, &json!({"records": []})).await;
+    let (status, body) = account.client.post(&finance, &json!({"records": []})).await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     let too_many: Vec<Value> = (0..1001)
         .map(|i| record(&format!("s{i}"), json!(1), "USD"))
         .collect();
     let (status, body) = account
         .client
-        .post(FINANCE, &json!({"records": too_many}))
+        .post(&finance, &json!({"records": too_many}))
         .await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, body) = account
         .client
         .post(
-            FINANCE,
+            &finance,
             &json!({"records": [{"signatureId": "x", "created": "soon", "amount": 1,
                                             "currency": "USD", "type": "gift"}]}),
         )
@@ -230,13 +297,20 @@ async fn a_finance_batch_with_a_bad_currency_is_rejected_whole() {
 async fn spend_csv_round_trips_and_both_directions_are_audited() {
     let server = TestServer::start().await;
     let account = server.account().await;
+    let apps = Apps::create(&account).await;
     // Columns in another order and case, a byte order mark, quoted commas, optional
     // columns left out, and an ISO timestamp for `created`.
     let upload = "\u{feff}AppId,signatureId,created,amount,currency,type,vendor,name\n\
-                  mail,inv-1,1767225600000,1200.5,USD,invoice,\"Acme, Inc.\",Annual\n\
-                  chat,exp-1,2026-02-01T00:00:00Z,-15,EUR,Expense,,\n\
+                  <mail>,inv-1,1767225600000,1200.5,USD,invoice,\"Acme, Inc.\",Annual\n\
+                  <chat>,exp-1,2026-02-01T00:00:00Z,-15,EUR,Expense,,\n\
                   \n";
-    let (status, body) = post_raw(&account.client, SPEND_CSV, "text/csv", upload.into()).await;
+    let (status, body) = post_raw(
+        &account.client,
+        SPEND_CSV,
+        "text/csv",
+        apps.fill(upload).into(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         (body["rows"].as_u64(), body["accepted"].as_u64()),
@@ -247,9 +321,11 @@ async fn spend_csv_round_trips_and_both_directions_are_audited() {
     let csv = get_csv(&account.client, SPEND_CSV).await;
     assert_eq!(
         csv,
-        "signatureId,appId,created,amount,currency,type,vendor,identifier,name,category\n\
-         inv-1,mail,1767225600000,1200.50,USD,invoice,\"Acme, Inc.\",,Annual,\n\
-         exp-1,chat,1769904000000,-15.00,EUR,expense,,,,\n"
+        apps.fill(
+            "signatureId,appId,created,amount,currency,type,vendor,identifier,name,category\n\
+             inv-1,<mail>,1767225600000,1200.50,USD,invoice,\"Acme, Inc.\",,Annual,\n\
+             exp-1,<chat>,1769904000000,-15.00,EUR,expense,,,,\n"
+        )
     );
 
     // The download uploads again unchanged: every row is a duplicate.
@@ -280,13 +356,20 @@ async fn spend_csv_round_trips_and_both_directions_are_audited() {
 async fn a_spend_csv_with_bad_rows_names_their_lines_and_stores_nothing() {
     let server = TestServer::start().await;
     let account = server.account().await;
+    let apps = Apps::create(&account).await;
     let upload = "signatureId,appId,created,amount,currency,type\n\
-                  ok-1,mail,1767225600000,10,USD,invoice\n\
-                  bad-1,mail,1767225600000,10.123456,USD,invoice\n\
-                  ok-2,mail,1767225600000,10,USD,expense\n\
-                  bad-2,mail,1767225600000,10,USD,gift\n\
-                  bad-3,mail,1767225600000,10,USD\n";
-    let (status, body) = post_raw(&account.client, SPEND_CSV, "text/csv", upload.into()).await;
+                  ok-1,<mail>,1767225600000,10,USD,invoice\n\
+                  bad-1,<mail>,1767225600000,10.123456,USD,invoice\n\
+                  ok-2,<mail>,1767225600000,10,USD,expense\n\
+                  bad-2,<mail>,1767225600000,10,USD,gift\n\
+                  bad-3,<mail>,1767225600000,10,USD\n";
+    let (status, body) = post_raw(
+        &account.client,
+        SPEND_CSV,
+        "text/csv",
+        apps.fill(upload).into(),
+    )
+    .await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     let errors = body["errors"].as_array().expect("errors");
     let lines: Vec<u64> = errors.iter().filter_map(|e| e["index"].as_u64()).collect();
@@ -313,7 +396,7 @@ async fn a_spend_csv_with_bad_rows_names_their_lines_and_stores_nothing() {
         &account.client,
         SPEND_CSV,
         "text/csv",
-        "signatureId,appId,colour\nx,mail,red\n".into(),
+        apps.fill("signatureId,appId,colour\nx,<mail>,red\n").into(),
     )
     .await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
@@ -330,9 +413,11 @@ async fn a_spend_csv_with_bad_rows_names_their_lines_and_stores_nothing() {
         &account.client,
         SPEND_CSV,
         "text/csv",
-        "signatureId,appId,created,amount,currency,type\n\
-         a,mail,1,1,USD,invoice\na,mail,1,2,USD,invoice\n"
-            .into(),
+        apps.fill(
+            "signatureId,appId,created,amount,currency,type\n\
+             a,<mail>,1,1,USD,invoice\na,<mail>,1,2,USD,invoice\n",
+        )
+        .into(),
     )
     .await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
@@ -343,19 +428,21 @@ async fn a_spend_csv_with_bad_rows_names_their_lines_and_stores_nothing() {
 async fn contracts_csv_round_trips_and_is_audited() {
     let server = TestServer::start().await;
     let account = server.account().await;
-    with_contracts(&account).await;
+    let apps = with_contracts(&account).await;
     let csv = get_csv(&account.client, CONTRACTS_CSV).await;
     assert_eq!(
         csv,
-        "contractId,appId,vendor,startDate,endDate,licensesPurchased,annualCost,currency\n\
-         c-2025,mail,Acme Mail,2025-01-01,2025-12-31,40,4000.00,USD\n\
-         c-2026,mail,Acme Mail,2026-01-01,2026-12-31,50,5000.50,USD\n\
-         c-chat,chat,,2026-03-01,2027-02-28,10,999.99,EUR\n"
+        apps.fill(
+            "contractId,appId,vendor,startDate,endDate,licensesPurchased,annualCost,currency\n\
+             c-2025,<mail>,Acme Mail,2025-01-01,2025-12-31,40,4000.00,USD\n\
+             c-2026,<mail>,Acme Mail,2026-01-01,2026-12-31,50,5000.50,USD\n\
+             c-chat,<chat>,,2026-03-01,2027-02-28,10,999.99,EUR\n"
+        )
     );
     // Re-uploading is idempotent; a changed row replaces its contract.
     let changed = csv.replace(
-        "c-chat,chat,,2026-03-01,2027-02-28,10,",
-        "c-chat,chat,,2026-03-01,2027-02-28,12,",
+        &apps.fill("c-chat,<chat>,,2026-03-01,2027-02-28,10,"),
+        &apps.fill("c-chat,<chat>,,2026-03-01,2027-02-28,12,"),
     );
     let (status, body) = post_raw(
         &account.client,
@@ -381,10 +468,12 @@ async fn contracts_csv_round_trips_and_is_audited() {
         &account.client,
         CONTRACTS_CSV,
         "text/csv",
-        "contractId,appId,startDate,endDate,licensesPurchased,annualCost,currency\n\
-         c-new,mail,2027-01-01,2027-12-31,5,10,USD\n\
-         c-bad,mail,2027-12-31,2027-01-01,5,10,USD\n"
-            .into(),
+        apps.fill(
+            "contractId,appId,startDate,endDate,licensesPurchased,annualCost,currency\n\
+             c-new,<mail>,2027-01-01,2027-12-31,5,10,USD\n\
+             c-bad,<mail>,2027-12-31,2027-01-01,5,10,USD\n",
+        )
+        .into(),
     )
     .await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
@@ -590,17 +679,26 @@ async fn another_accounts_contract_file_is_not_found() {
 async fn a_key_without_connector_write_cannot_upload() {
     let server = TestServer::start().await;
     let account = server.account().await;
-    with_contracts(&account).await;
+    let apps = with_contracts(&account).await;
     let (_, viewer) = account.user_with_key("viewer", json!({})).await;
     let (status, body) =
         post_raw(&viewer, &files_path("c-2026"), "application/pdf", pdf("v")).await;
     assert_error(status, &body, StatusCode::FORBIDDEN);
     let (status, body) = post_raw(&viewer, SPEND_CSV, "text/csv", "signatureId\n".into()).await;
     assert_error(status, &body, StatusCode::FORBIDDEN);
-    let (status, body) = post_raw(&viewer, CONTRACTS_CSV, "text/csv", CONTRACTS.into()).await;
+    let (status, body) = post_raw(
+        &viewer,
+        CONTRACTS_CSV,
+        "text/csv",
+        apps.fill(CONTRACTS).into(),
+    )
+    .await;
     assert_error(status, &body, StatusCode::FORBIDDEN);
     let (status, body) = viewer
-        .post(FINANCE, &json!({"records": [record("v", json!(1), "USD")]}))
+        .post(
+            &apps.finance(),
+            &json!({"records": [record("v", json!(1), "USD")]}),
+        )
         .await;
     assert_error(status, &body, StatusCode::FORBIDDEN);
     // It may read, though.
@@ -611,7 +709,7 @@ async fn a_key_without_connector_write_cannot_upload() {
 async fn a_viewer_limited_to_some_apps_sees_only_their_money() {
     let server = TestServer::start().await;
     let account = server.account().await;
-    with_contracts(&account).await;
+    let apps = with_contracts(&account).await;
     let (status, body) = post_raw(
         &account.client,
         &files_path("c-chat"),
@@ -626,7 +724,7 @@ async fn a_viewer_limited_to_some_apps_sees_only_their_money() {
         body["fileId"].as_str().expect("fileId")
     );
     let (_, viewer) = account
-        .user_with_key("viewer", json!({"allowedApps": ["mail"]}))
+        .user_with_key("viewer", json!({"allowedApps": [apps.mail]}))
         .await;
     let csv = get_csv(&viewer, CONTRACTS_CSV).await;
     assert!(csv.contains("c-2026") && !csv.contains("c-chat"), "{csv}");
@@ -640,11 +738,11 @@ async fn a_viewer_limited_to_some_apps_sees_only_their_money() {
 async fn contract_summary_and_spend_totals_read_what_was_uploaded() {
     let server = TestServer::start().await;
     let account = server.account().await;
-    with_contracts(&account).await;
+    let apps = with_contracts(&account).await;
     let store = &server.store;
 
     let in_force = store
-        .contract_summary(account.id(), "mail", "2026-06-01")
+        .contract_summary(account.id(), &apps.mail, "2026-06-01")
         .await
         .expect("summary")
         .expect("a contract");
@@ -654,14 +752,14 @@ async fn contract_summary_and_spend_totals_read_what_was_uploaded() {
     assert_eq!(in_force.currency, "USD");
     assert_eq!(in_force.vendor.as_deref(), Some("Acme Mail"));
     let earlier = store
-        .contract_summary(account.id(), "mail", "2025-03-01")
+        .contract_summary(account.id(), &apps.mail, "2025-03-01")
         .await
         .expect("summary")
         .expect("a contract");
     assert_eq!(earlier.contract_id, "c-2025");
     // No contract in force: the one that ends last.
     let after = store
-        .contract_summary(account.id(), "mail", "2030-01-01")
+        .contract_summary(account.id(), &apps.mail, "2030-01-01")
         .await
         .expect("summary")
         .expect("a contract");
@@ -676,7 +774,7 @@ async fn contract_summary_and_spend_totals_read_what_was_uploaded() {
     let other = server.account().await;
     assert_eq!(
         store
-            .contract_summary(other.id(), "mail", "2026-06-01")
+            .contract_summary(other.id(), &apps.mail, "2026-06-01")
             .await
             .expect("summary"),
         None
@@ -689,22 +787,22 @@ async fn contract_summary_and_spend_totals_read_what_was_uploaded() {
         {"signatureId": "c", "created": t0 + 2, "amount": "7.5", "currency": "EUR", "type": "expense"},
         {"signatureId": "d", "created": t0 + 3, "amount": 1000, "currency": "USD", "type": "invoice"},
     ]});
-    let (status, body) = account.client.post(FINANCE, &batch).await;
+    let (status, body) = account.client.post(&apps.finance(), &batch).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let totals = store
-        .spend_totals(account.id(), "mail", t0, t0 + 3)
+        .spend_totals(account.id(), &apps.mail, t0, t0 + 3)
         .await
         .expect("totals");
     let totals: Vec<(String, f64)> = totals.into_iter().map(|t| (t.currency, t.amount)).collect();
     // Exact decimal sums: 0.1 + 0.2 is 0.3, and `created` = to_ms is excluded.
     assert_eq!(totals, [("EUR".to_string(), 7.5), ("USD".to_string(), 0.3)]);
     assert!(store
-        .spend_totals(account.id(), "chat", t0, t0 + 10)
+        .spend_totals(account.id(), &apps.chat, t0, t0 + 10)
         .await
         .expect("totals")
         .is_empty());
     assert!(store
-        .spend_totals(other.id(), "mail", t0, t0 + 10)
+        .spend_totals(other.id(), &apps.mail, t0, t0 + 10)
         .await
         .expect("totals")
         .is_empty());
@@ -714,7 +812,7 @@ async fn contract_summary_and_spend_totals_read_what_was_uploaded() {
 async fn contracts_read_as_json_with_their_files() {
     let server = TestServer::start().await;
     let account = server.account().await;
-    with_contracts(&account).await;
+    let apps = with_contracts(&account).await;
     let (status, body) = post_raw(
         &account.client,
         &format!("{}?name=signed.pdf", files_path("c-2026")),
@@ -738,12 +836,15 @@ async fn contracts_read_as_json_with_their_files() {
     assert_eq!(ids, ["c-2025", "c-2026", "c-chat"], "{body}");
     let (status, body) = account
         .client
-        .get("/services/push/v1/customer/contracts?appId=chat")
+        .get(&format!(
+            "/services/push/v1/customer/contracts?appId={}",
+            apps.chat
+        ))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         body["contracts"],
-        json!([{"contractId": "c-chat", "appId": "chat", "vendor": null,
+        json!([{"contractId": "c-chat", "appId": apps.chat, "vendor": null,
                 "startDate": "2026-03-01", "endDate": "2027-02-28",
                 "licensesPurchased": 10, "annualCost": 999.99, "currency": "EUR"}])
     );
@@ -768,7 +869,7 @@ async fn contracts_read_as_json_with_their_files() {
 
     // A viewer limited to mail neither lists nor reads chat's contract.
     let (_, viewer) = account
-        .user_with_key("viewer", json!({"allowedApps": ["mail"]}))
+        .user_with_key("viewer", json!({"allowedApps": [apps.mail]}))
         .await;
     let (status, body) = viewer.get("/services/push/v1/customer/contracts").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -778,7 +879,10 @@ async fn contracts_read_as_json_with_their_files() {
         "{body}"
     );
     let (status, body) = viewer
-        .get("/services/push/v1/customer/contracts?appId=chat")
+        .get(&format!(
+            "/services/push/v1/customer/contracts?appId={}",
+            apps.chat
+        ))
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND);
     let (status, body) = viewer
@@ -798,14 +902,21 @@ async fn contracts_read_as_json_with_their_files() {
 async fn spreadsheet_exports_upload_and_forms_get_a_hint() {
     let server = TestServer::start().await;
     let account = server.account().await;
+    let apps = Apps::create(&account).await;
     // A semicolon-separated export with a decimal point kept as written.
     let upload = "signatureId;appId;created;amount;currency;type\r\n\
-                  s-1;mail;1767225600000;19.99;CHF;expense\r\n";
-    let (status, body) = post_raw(&account.client, SPEND_CSV, "text/csv", upload.into()).await;
+                  s-1;<mail>;1767225600000;19.99;CHF;expense\r\n";
+    let (status, body) = post_raw(
+        &account.client,
+        SPEND_CSV,
+        "text/csv",
+        apps.fill(upload).into(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(get_csv(&account.client, SPEND_CSV)
         .await
-        .contains("s-1,mail,1767225600000,19.99,CHF,expense"));
+        .contains(&apps.fill("s-1,<mail>,1767225600000,19.99,CHF,expense")));
 
     let (status, body) = post_raw(
         &account.client,
@@ -826,20 +937,35 @@ async fn spreadsheet_exports_upload_and_forms_get_a_hint() {
 async fn downloads_can_be_narrowed_to_one_app() {
     let server = TestServer::start().await;
     let account = server.account().await;
-    with_contracts(&account).await;
+    let apps = with_contracts(&account).await;
     let upload = "signatureId,appId,created,amount,currency,type\n\
-                  m-1,mail,1,1,USD,invoice\nc-1,chat,2,2,USD,invoice\n";
-    let (status, body) = post_raw(&account.client, SPEND_CSV, "text/csv", upload.into()).await;
+                  m-1,<mail>,1,1,USD,invoice\nc-1,<chat>,2,2,USD,invoice\n";
+    let (status, body) = post_raw(
+        &account.client,
+        SPEND_CSV,
+        "text/csv",
+        apps.fill(upload).into(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let spend = get_csv(&account.client, &format!("{SPEND_CSV}?appId=chat")).await;
+    let spend = get_csv(&account.client, &format!("{SPEND_CSV}?appId={}", apps.chat)).await;
     assert_eq!(
         spend,
-        "signatureId,appId,created,amount,currency,type,vendor,identifier,name,category\n\
-         c-1,chat,2,2.00,USD,invoice,,,,\n"
+        apps.fill(
+            "signatureId,appId,created,amount,currency,type,vendor,identifier,name,category\n\
+             c-1,<chat>,2,2.00,USD,invoice,,,,\n"
+        )
     );
-    let contracts = get_csv(&account.client, &format!("{CONTRACTS_CSV}?appId=mail")).await;
+    let contracts = get_csv(
+        &account.client,
+        &format!("{CONTRACTS_CSV}?appId={}", apps.mail),
+    )
+    .await;
     assert_eq!(contracts.lines().count(), 3, "{contracts}");
-    let (status, body) = account.client.get(&format!("{SPEND_CSV}?app=chat")).await;
+    let (status, body) = account
+        .client
+        .get(&format!("{SPEND_CSV}?app={}", apps.chat))
+        .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);
     let events = audit_types(&account).await;
     let (_, download) = events
@@ -848,7 +974,7 @@ async fn downloads_can_be_narrowed_to_one_app() {
         .expect("audited");
     assert_eq!(
         download["eventProperties"],
-        json!({"rows": 1, "appId": "chat"})
+        json!({"rows": 1, "appId": apps.chat})
     );
 }
 
@@ -856,9 +982,10 @@ async fn downloads_can_be_narrowed_to_one_app() {
 async fn a_csv_with_many_bad_rows_lists_the_first_hundred() {
     let server = TestServer::start().await;
     let account = server.account().await;
+    let apps = Apps::create(&account).await;
     let mut upload = String::from("signatureId,appId,created,amount,currency,type\n");
     for i in 0..250 {
-        upload.push_str(&format!("s{i},mail,1,1,XXX1,invoice\n"));
+        upload.push_str(&format!("s{i},{},1,1,XXX1,invoice\n", apps.mail));
     }
     let (status, body) = post_raw(&account.client, SPEND_CSV, "text/csv", upload.into()).await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
@@ -868,4 +995,246 @@ async fn a_csv_with_many_bad_rows_lists_the_first_hundred() {
         body["message"].as_str().unwrap_or("").contains("250"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn finance_for_an_unknown_app_is_not_found() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let other = server.account().await;
+    let theirs = create_app(&other.client, "Mail").await;
+    let batch = json!({"records": [record("s-1", json!(1), "USD")]});
+    let (status, body) = account.client.post(&finance_path("nope"), &batch).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("nope"),
+        "{body}"
+    );
+    // Another account's app does not exist here either.
+    let (status, body) = account.client.post(&finance_path(&theirs), &batch).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    assert_eq!(get_csv(&account.client, SPEND_CSV).await.lines().count(), 1);
+    assert_eq!(get_csv(&other.client, SPEND_CSV).await.lines().count(), 1);
+}
+
+#[tokio::test]
+async fn finance_for_a_disconnected_app_is_rejected_and_its_history_kept() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let apps = Apps::create(&account).await;
+    let (status, body) = account
+        .client
+        .post(
+            &apps.finance(),
+            &json!({"records": [record("before", json!(5), "USD")]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = account
+        .client
+        .post(&format!("{APPS}/{}/disconnect", apps.mail), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, body) = account
+        .client
+        .post(
+            &apps.finance(),
+            &json!({"records": [record("after", json!(6), "USD")]}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("disconnected"),
+        "{body}"
+    );
+    // The record pushed before the disconnection stays; the rejected one is not stored.
+    let csv = get_csv(&account.client, SPEND_CSV).await;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[1].starts_with(&format!("before,{},", apps.mail)),
+        "{csv}"
+    );
+    // The other, still connected, app keeps accepting records.
+    let (status, body) = account
+        .client
+        .post(
+            &finance_path(&apps.chat),
+            &json!({"records": [record("chat-1", json!(7), "USD")]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn csv_rows_naming_an_unknown_app_are_named_by_line_and_nothing_is_stored() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let other = server.account().await;
+    let apps = Apps::create(&account).await;
+    let theirs = create_app(&other.client, "Mail").await;
+    let upload = format!(
+        "signatureId,appId,created,amount,currency,type\n\
+         ok-1,{mail},1767225600000,10,USD,invoice\n\
+         bad-1,nope,1767225600000,10,USD,invoice\n\
+         ok-2,{chat},1767225600000,10,USD,expense\n\
+         bad-2,{theirs},1767225600000,10,USD,invoice\n",
+        mail = apps.mail,
+        chat = apps.chat,
+    );
+    let (status, body) = post_raw(&account.client, SPEND_CSV, "text/csv", upload.into()).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let errors = body["errors"].as_array().expect("errors");
+    let named: Vec<(u64, &str)> = errors
+        .iter()
+        .map(|e| {
+            (
+                e["index"].as_u64().unwrap_or(0),
+                e["field"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(named, [(3, "appId"), (5, "appId")], "{body}");
+    let first = errors[0]["message"].as_str().unwrap_or("");
+    assert!(first.contains("line 3") && first.contains("nope"), "{body}");
+    // Nothing of the file was stored, not even its good rows, and no upload was audited.
+    assert_eq!(get_csv(&account.client, SPEND_CSV).await.lines().count(), 1);
+    assert_eq!(
+        count_type(&audit_types(&account).await, "UploadedSpendCsv"),
+        0
+    );
+
+    // The same for contracts.
+    let contracts = apps.fill(
+        "contractId,appId,startDate,endDate,licensesPurchased,annualCost,currency\n\
+         c-ok,<mail>,2026-01-01,2026-12-31,5,10,USD\n\
+         c-bad,nope,2026-01-01,2026-12-31,5,10,USD\n",
+    );
+    let (status, body) =
+        post_raw(&account.client, CONTRACTS_CSV, "text/csv", contracts.into()).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(body["errors"][0]["index"], 3, "{body}");
+    assert_eq!(body["errors"][0]["field"], "appId", "{body}");
+    assert_eq!(
+        get_csv(&account.client, CONTRACTS_CSV)
+            .await
+            .lines()
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn removing_an_app_removes_its_money_and_keeps_the_other_apps() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let apps = with_contracts(&account).await;
+    let upload = apps.fill(
+        "signatureId,appId,created,amount,currency,type\n\
+         m-1,<mail>,1,1,USD,invoice\nc-1,<chat>,2,2,USD,invoice\n",
+    );
+    let (status, body) = post_raw(&account.client, SPEND_CSV, "text/csv", upload.into()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = account
+        .client
+        .post(
+            &apps.finance(),
+            &json!({"records": [record("m-2", json!(3), "USD")]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut files = Vec::new();
+    for contract in ["c-2026", "c-chat"] {
+        let (status, body) = post_raw(
+            &account.client,
+            &files_path(contract),
+            "application/pdf",
+            pdf(contract),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        files.push(format!(
+            "{}/{}",
+            files_path(contract),
+            body["fileId"].as_str().expect("fileId")
+        ));
+    }
+
+    let (status, body) = account
+        .client
+        .delete(&format!("{APPS}/{}", apps.mail))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Spend: only chat's row is left.
+    assert_eq!(
+        get_csv(&account.client, SPEND_CSV).await,
+        apps.fill(
+            "signatureId,appId,created,amount,currency,type,vendor,identifier,name,category\n\
+             c-1,<chat>,2,2.00,USD,invoice,,,,\n"
+        )
+    );
+    // Every record above lies in 1970-01-01 .. 2033-05-18.
+    let (from, to) = (0, 2_000_000_000_000);
+    let store = &server.store;
+    assert!(store
+        .spend_totals(account.id(), &apps.mail, from, to)
+        .await
+        .expect("totals")
+        .is_empty());
+    assert_eq!(
+        store
+            .spend_totals(account.id(), &apps.chat, from, to)
+            .await
+            .expect("totals")
+            .len(),
+        1
+    );
+
+    // Contracts: only chat's is left; mail's and its file are gone.
+    assert_eq!(
+        get_csv(&account.client, CONTRACTS_CSV).await,
+        apps.fill(
+            "contractId,appId,vendor,startDate,endDate,licensesPurchased,annualCost,currency\n\
+             c-chat,<chat>,,2026-03-01,2027-02-28,10,999.99,EUR\n"
+        )
+    );
+    for contract in ["c-2025", "c-2026"] {
+        let (status, body) = account
+            .client
+            .get(&format!("/services/push/v1/customer/contracts/{contract}"))
+            .await;
+        assert_error(status, &body, StatusCode::NOT_FOUND);
+    }
+    assert_eq!(
+        store
+            .contract_summary(account.id(), &apps.mail, "2026-06-01")
+            .await
+            .expect("summary"),
+        None
+    );
+    let (status, body) = account.client.get(&files[0]).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) = account.client.get(&files_path("c-2026")).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    // Chat's file still downloads, byte for byte.
+    let (status, _, bytes) = get_bytes(&account.client, &files[1]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(bytes, pdf("c-chat"));
+
+    // The removed app takes no more money.
+    let (status, body) = account
+        .client
+        .post(
+            &apps.finance(),
+            &json!({"records": [record("m-3", json!(3), "USD")]}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    assert_eq!(count_type(&audit_types(&account).await, "AppRemoved"), 1);
 }
