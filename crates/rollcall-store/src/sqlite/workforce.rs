@@ -665,7 +665,7 @@ fn working_hours(
     let mut out = Vec::with_capacity(keys.len());
     for k in keys {
         let a = acc.remove(&k).unwrap_or_default();
-        if !names.contains_key(&k.1) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(k.1) {
             let entry = match q.perspective {
                 Perspective::Users => list_clients(conn, account_id, Some(k.1))?
                     .into_iter()
@@ -676,7 +676,7 @@ fn working_hours(
                     .next()
                     .map(|c| (c.alias.clone().unwrap_or(c.name), c.groups)),
             };
-            names.insert(k.1, entry.unwrap_or_default());
+            slot.insert(entry.unwrap_or_default());
         }
         let (name, groups) = names.get(&k.1).cloned().unwrap_or_default();
         out.push(WorkingHoursRow {
