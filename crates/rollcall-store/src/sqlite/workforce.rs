@@ -705,6 +705,25 @@ fn client_name(c: &WfClient) -> String {
         .unwrap_or_else(|| format!("{}\\{}", c.login_domain, c.name))
 }
 
+/// The activity-log page query: ?1 after, ?2 watermark, ?3/?4 day bounds,
+/// ?5/?6 duration bounds, ?7 limit, plus the scoping parameters.
+fn log_sql() -> String {
+    format!(
+        "SELECT t.log_id, t.client_id, t.computer_id, t.session, t.start_ms, t.duration_s,
+                t.executable, t.description, t.url, t.app_id, t.website_id, t.idle,
+                c.name, c.primary_domain, c.private_ip, c.public_ip, u.login_domain, u.name
+         FROM wf_records t INDEXED BY wf_records_log
+         JOIN wf_computers c ON c.id = t.computer_id
+         JOIN wf_clients u ON u.id = t.client_id
+         WHERE t.account_id = ?100 AND t.log_id > ?1
+           AND (t.log_id > ?2 OR (t.day >= ?3 AND (?4 IS NULL OR t.day <= ?4)))
+           AND (?5 IS NULL OR t.duration_s >= ?5)
+           AND (?6 IS NULL OR t.duration_s <= ?6)
+           {SCOPE_SQL}
+         ORDER BY t.log_id LIMIT ?7"
+    )
+}
+
 fn activity_log(
     conn: &Connection,
     account_id: i64,
@@ -716,28 +735,23 @@ fn activity_log(
             let watermark: i64 = conn
                 .prepare_cached("SELECT coalesce(max(log_id), 0) FROM wf_records")?
                 .query_row([], |r| r.get(0))?;
+            // Start just before the first record of the dates, so the walk by
+            // log id does not cross the account's older history.
+            let first: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT min(log_id) FROM wf_records
+                     WHERE account_id = ?1 AND day >= ?2 AND (?3 IS NULL OR day <= ?3)",
+                )?
+                .query_row(params![account_id, q.from_day, q.to_day], |r| r.get(0))?;
             LogPosition {
-                after: 0,
+                after: first.map_or(watermark, |f| (f - 1).min(watermark)),
                 watermark,
                 from_day: q.from_day,
                 to_day: q.to_day,
             }
         }
     };
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT t.log_id, t.client_id, t.computer_id, t.session, t.start_ms, t.duration_s,
-                t.executable, t.description, t.url, t.app_id, t.website_id, t.idle,
-                c.name, c.primary_domain, c.private_ip, c.public_ip, u.login_domain, u.name
-         FROM wf_records t
-         JOIN wf_computers c ON c.id = t.computer_id
-         JOIN wf_clients u ON u.id = t.client_id
-         WHERE t.account_id = ?100 AND t.log_id > ?1
-           AND (t.log_id > ?2 OR (t.day >= ?3 AND (?4 IS NULL OR t.day <= ?4)))
-           AND (?5 IS NULL OR t.duration_s >= ?5)
-           AND (?6 IS NULL OR t.duration_s <= ?6)
-           {SCOPE_SQL}
-         ORDER BY t.log_id LIMIT ?7"
-    ))?;
+    let mut stmt = conn.prepare_cached(&log_sql())?;
     stmt.raw_bind_parameter(1, position.after)?;
     stmt.raw_bind_parameter(2, position.watermark)?;
     stmt.raw_bind_parameter(3, position.from_day)?;
@@ -1153,4 +1167,40 @@ pub(crate) fn apply_retention(conn: &Connection, now_ms: i64) -> StoreResult<()>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::DatabaseKey;
+
+    /// The activity log must walk the records by log id (a range on an
+    /// index), never sort an account's whole history for each page.
+    #[tokio::test]
+    async fn the_log_query_walks_the_account_log_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DatabaseKey::resolve(None, dir.path()).unwrap();
+        let store = SqliteStore::open(dir.path(), key).await.unwrap();
+        let plan = store
+            .db
+            .read(|conn| {
+                let sql = format!("EXPLAIN QUERY PLAN {}", log_sql());
+                let mut stmt = conn.prepare(&sql)?;
+                let mut rows = stmt.raw_query();
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    out.push(r.get::<_, String>(3)?);
+                }
+                Ok(out)
+            })
+            .await
+            .unwrap();
+        let text = plan.join("\n");
+        println!("{text}");
+        assert!(
+            text.contains("USING INDEX wf_records_log (account_id=? AND log_id>?)"),
+            "{text}"
+        );
+        assert!(!text.contains("TEMP B-TREE"), "{text}");
+    }
 }

@@ -400,6 +400,10 @@ async fn users_and_computers_views_agree() {
 async fn the_cursor_delivers_every_record_once_while_agents_write() {
     let server = TestServer::start().await;
     let account = server.account().await;
+    // The reader polls as fast as it can; the default rate limit would stop it.
+    account
+        .settings(json!({"rateLimit": {"perSecond": 1000000, "burst": 1000000}}))
+        .await;
     let c = account.client.clone();
     let start_day = days_ago(3);
     let writer = {

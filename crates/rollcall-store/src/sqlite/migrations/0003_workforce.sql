@@ -86,6 +86,9 @@ CREATE TABLE wf_records (
     idle INTEGER NOT NULL,
     UNIQUE (account_id, computer_id, session, raw_start_ms, executable)
 );
+-- The activity log walks (account_id, log_id); a first request finds where its
+-- dates start through (account_id, day, log_id).
+CREATE INDEX wf_records_log ON wf_records(account_id, log_id);
 CREATE INDEX wf_records_day ON wf_records(account_id, day, log_id);
 CREATE INDEX wf_records_end_day ON wf_records(account_id, end_day);
 
