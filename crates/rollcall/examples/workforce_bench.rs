@@ -1,0 +1,187 @@
+//! Workforce load figures, through the HTTP API of a server on a loopback port over
+//! a temporary data directory: activity ingest (records/s), working-hours page
+//! latency, activity-log page latency and full cursor scan (records/s).
+//!
+//! `cargo run --release -p rollcall --example workforce_bench -- [records] [computers] [days]`
+//! (defaults 500000 500 30). Prints one JSON object.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rollcall_server::setup::init_account;
+use rollcall_server::{AppState, ServerConfig};
+use rollcall_store::sqlite::{DatabaseKey, SqliteStore};
+use rollcall_store::Store;
+use serde_json::{json, Value};
+
+const BATCH: usize = 5_000;
+const SENDERS: usize = 4;
+
+fn arg(n: usize, default: u64) -> u64 {
+    std::env::args()
+        .nth(n)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
+
+fn p50(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let records = arg(1, 500_000);
+    let computers = arg(2, 500).max(1);
+    let days = arg(3, 30).max(1);
+    let dir = tempfile::tempdir()?;
+    let key = DatabaseKey::resolve(None, dir.path())?;
+    let store = Arc::new(SqliteStore::open(dir.path(), key).await?);
+    let creds = init_account(store.as_ref(), None).await?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let state = AppState::new(store.clone() as Arc<dyn Store>, ServerConfig::default());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(rollcall_server::serve(state, listener, None, async {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let auth = format!("Bearer {}", creds.api_key);
+    let patch = json!({"rateLimit": {"perSecond": 1000000, "burst": 1000000}});
+    http.patch(format!("{base}/admin/v1/settings"))
+        .header("authorization", &auth)
+        .json(&patch)
+        .send()
+        .await?
+        .error_for_status()?;
+
+    // Bodies are built before the clock starts: the figure is the server's.
+    let now_s = jiff::Timestamp::now().as_second();
+    let start_s = now_s - (days as i64) * 86_400;
+    let per_computer = records / computers;
+    let mut bodies: Vec<Value> = Vec::new();
+    for c in 0..computers {
+        let mut recs = Vec::new();
+        for i in 0..per_computer {
+            let day = (i * days) / per_computer.max(1);
+            let t = start_s + (day as i64) * 86_400 + 8 * 3600 + (i as i64 % 2_000) * 20;
+            let idle = i % 7 == 0;
+            let url = (i % 3 == 0).then(|| format!("https://site{}.example/page", i % 50));
+            recs.push(json!({
+                "start": jiff::Timestamp::from_second(t)?.to_string(),
+                "duration": 20, "executable": format!("app{}.exe", i % 40),
+                "description": format!("window {i}"), "url": url, "idle": idle}));
+            if recs.len() == BATCH || i + 1 == per_computer {
+                bodies.push(json!({
+                    "computer": {"name": format!("PC-{c}"), "primaryDomain": "corp", "os": "Windows 11",
+                                 "timeZone": "Europe/Berlin", "privateIp": "10.0.0.1", "publicIp": "203.0.113.1"},
+                    "client": {"loginDomain": "CORP", "name": format!("user{c}")},
+                    "session": 1,
+                    "records": std::mem::take(&mut recs),
+                }));
+            }
+        }
+    }
+    let bodies: Vec<Vec<u8>> = bodies
+        .iter()
+        .map(serde_json::to_vec)
+        .collect::<Result<_, _>>()?;
+    let total_records = per_computer * computers;
+    let queue = Arc::new(std::sync::Mutex::new(bodies));
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..SENDERS {
+        let (queue, http, base, auth) = (queue.clone(), http.clone(), base.clone(), auth.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop());
+                let Some(body) = next else { break };
+                let r = http
+                    .post(format!("{base}/agent/v1/activity"))
+                    .header("authorization", &auth)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status().is_success(), "ingest failed: {}", r.text().await?);
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let ingest_s = t0.elapsed().as_secs_f64();
+
+    let get = |path: String| {
+        let (http, auth, base) = (http.clone(), auth.clone(), base.clone());
+        async move {
+            let t = Instant::now();
+            let v: Value = http
+                .get(format!("{base}{path}"))
+                .header("authorization", &auth)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            anyhow::Ok((t.elapsed().as_secs_f64() * 1000.0, v))
+        }
+    };
+    let day = jiff::Timestamp::from_second(start_s + 10 * 86_400)?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let mut wh = Vec::new();
+    for i in 0..50 {
+        let page = i % computers.div_ceil(150) + 1;
+        let (ms, v) = get(format!(
+            "/reports/v2/workinghours/users?from={day}&to={day}&page={page}"
+        ))
+        .await?;
+        anyhow::ensure!(v["activity"].as_array().is_some_and(|a| !a.is_empty()), "{v}");
+        wh.push(ms);
+    }
+    let mut wh_month = Vec::new();
+    for _ in 0..10 {
+        let (ms, _) = get(format!(
+            "/reports/v2/workinghours/computers?from={}&to={}&pageSize=1000",
+            jiff::Timestamp::from_second(start_s)?.to_zoned(jiff::tz::TimeZone::UTC).date(),
+            jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date()
+        ))
+        .await?;
+        wh_month.push(ms);
+    }
+    let first_day = jiff::Timestamp::from_second(start_s - 86_400)?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let t_scan = Instant::now();
+    let (mut ms, mut v) = get(format!("/reports/v2/activitylog?startDate={first_day}&pageSize=1000")).await?;
+    let mut log = vec![ms];
+    let mut scanned = v["activity"].as_array().map_or(0, Vec::len);
+    loop {
+        let cursor = v["cursor"].as_str().unwrap_or_default().to_string();
+        (ms, v) = get(format!("/reports/v2/activitylog?cursor={cursor}&pageSize=1000")).await?;
+        let n = v["activity"].as_array().map_or(0, Vec::len);
+        if n == 0 {
+            break;
+        }
+        log.push(ms);
+        scanned += n;
+    }
+    let scan_s = t_scan.elapsed().as_secs_f64();
+    let report = json!({
+        "records": total_records,
+        "computers": computers,
+        "days": days,
+        "ingestRecordsPerSecond": (total_records as f64 / ingest_s).round(),
+        "workingHoursDayPageP50Ms": p50(wh),
+        "workingHoursMonthPage1000P50Ms": p50(wh_month),
+        "activityLogPage1000P50Ms": p50(log),
+        "cursorScanRecords": scanned,
+        "cursorScanRecordsPerSecond": (scanned as f64 / scan_s).round(),
+    });
+    println!("{report}");
+    let _ = stop.send(());
+    let _ = server.await;
+    Ok(())
+}
