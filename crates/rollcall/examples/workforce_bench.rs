@@ -2,8 +2,8 @@
 //! a temporary data directory: activity ingest (records/s), working-hours page
 //! latency, activity-log page latency and full cursor scan (records/s).
 //!
-//! `cargo run --release -p rollcall --example workforce_bench -- [records] [computers] [days]`
-//! (defaults 500000 500 30). Prints one JSON object.
+//! `cargo run --release -p rollcall --example workforce_bench -- [records] [computers] [days] [working-hours requests]`
+//! (defaults 500000 500 30 50). Prints one JSON object.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
     let records = arg(1, 500_000);
     let computers = arg(2, 500).max(1);
     let days = arg(3, 30).max(1);
+    let wh_iterations = arg(4, 50).max(1);
     let dir = tempfile::tempdir()?;
     let key = DatabaseKey::resolve(None, dir.path())?;
     let store = Arc::new(SqliteStore::open(dir.path(), key).await?);
@@ -103,7 +104,11 @@ async fn main() -> anyhow::Result<()> {
                     .body(body)
                     .send()
                     .await?;
-                anyhow::ensure!(r.status().is_success(), "ingest failed: {}", r.text().await?);
+                anyhow::ensure!(
+                    r.status().is_success(),
+                    "ingest failed: {}",
+                    r.text().await?
+                );
             }
             anyhow::Ok(())
         }));
@@ -132,21 +137,28 @@ async fn main() -> anyhow::Result<()> {
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date();
     let mut wh = Vec::new();
-    for i in 0..50 {
+    for i in 0..wh_iterations {
         let page = i % computers.div_ceil(150) + 1;
         let (ms, v) = get(format!(
             "/reports/v2/workinghours/users?from={day}&to={day}&page={page}"
         ))
         .await?;
-        anyhow::ensure!(v["activity"].as_array().is_some_and(|a| !a.is_empty()), "{v}");
+        anyhow::ensure!(
+            v["activity"].as_array().is_some_and(|a| !a.is_empty()),
+            "{v}"
+        );
         wh.push(ms);
     }
     let mut wh_month = Vec::new();
     for _ in 0..10 {
         let (ms, _) = get(format!(
             "/reports/v2/workinghours/computers?from={}&to={}&pageSize=1000",
-            jiff::Timestamp::from_second(start_s)?.to_zoned(jiff::tz::TimeZone::UTC).date(),
-            jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date()
+            jiff::Timestamp::from_second(start_s)?
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date(),
+            jiff::Timestamp::now()
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date()
         ))
         .await?;
         wh_month.push(ms);
@@ -155,12 +167,18 @@ async fn main() -> anyhow::Result<()> {
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date();
     let t_scan = Instant::now();
-    let (mut ms, mut v) = get(format!("/reports/v2/activitylog?startDate={first_day}&pageSize=1000")).await?;
+    let (mut ms, mut v) = get(format!(
+        "/reports/v2/activitylog?startDate={first_day}&pageSize=1000"
+    ))
+    .await?;
     let mut log = vec![ms];
     let mut scanned = v["activity"].as_array().map_or(0, Vec::len);
     loop {
         let cursor = v["cursor"].as_str().unwrap_or_default().to_string();
-        (ms, v) = get(format!("/reports/v2/activitylog?cursor={cursor}&pageSize=1000")).await?;
+        (ms, v) = get(format!(
+            "/reports/v2/activitylog?cursor={cursor}&pageSize=1000"
+        ))
+        .await?;
         let n = v["activity"].as_array().map_or(0, Vec::len);
         if n == 0 {
             break;

@@ -105,6 +105,7 @@ struct Classify<'c> {
     classifier: Classifier,
     activities: HashMap<i64, Activity>,
     first_group: HashMap<i64, Option<i64>>,
+    cache: HashMap<(i64, i64), i8>,
 }
 
 impl<'c> Classify<'c> {
@@ -115,10 +116,14 @@ impl<'c> Classify<'c> {
             classifier: load_classifier(conn, account_id)?,
             activities: HashMap::new(),
             first_group: HashMap::new(),
+            cache: HashMap::new(),
         })
     }
 
     fn productivity(&mut self, client_id: i64, activity_id: i64) -> StoreResult<i8> {
+        if let Some(p) = self.cache.get(&(client_id, activity_id)) {
+            return Ok(*p);
+        }
         if !self.activities.contains_key(&activity_id) {
             let (kind, key): (String, String) = self
                 .conn
@@ -142,10 +147,12 @@ impl<'c> Classify<'c> {
             self.first_group.insert(client_id, g);
         }
         let group = self.first_group.get(&client_id).copied().flatten();
-        Ok(self
+        let p = self
             .activities
             .get(&activity_id)
-            .map_or(0, |a| self.classifier.classify(group, a)))
+            .map_or(0, |a| self.classifier.classify(group, a));
+        self.cache.insert((client_id, activity_id), p);
+        Ok(p)
     }
 }
 
@@ -517,6 +524,38 @@ fn check_group_name(
     Ok(())
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Rollup {
+    Span,
+    Active,
+    Idle,
+}
+
+/// Reads one rollup between a page's first (?1 day, ?3 key) and last (?2 day,
+/// ?4 key), in scope. The row-value range lets SQLite seek straight to the page:
+/// the primary key serves the users view, a (day, computer) index the computers view.
+fn rollup_sql(rollup: Rollup, perspective: Perspective) -> String {
+    let (table, columns) = match rollup {
+        Rollup::Span => (
+            "wf_day_span",
+            "t.first_active_ms, t.last_active_ms, t.last_any_ms",
+        ),
+        Rollup::Active => ("wf_day_active", "t.activity_id, t.ms"),
+        Rollup::Idle => ("wf_day_idle", "t.activity_id, t.offset_ms, t.len_ms, t.n"),
+    };
+    let (key_col, index) = match perspective {
+        Perspective::Users => ("client_id", String::new()),
+        // Without statistics the planner prefers the primary key's day prefix.
+        Perspective::Computers => ("computer_id", format!("INDEXED BY {table}_computer")),
+    };
+    format!(
+        "SELECT t.day, t.client_id, t.computer_id, {columns}
+         FROM {table} t {index} WHERE t.account_id = ?100
+           AND (t.day, t.{key_col}) >= (?1, ?3) AND (t.day, t.{key_col}) <= (?2, ?4)
+           {SCOPE_SQL}"
+    )
+}
+
 #[derive(Default)]
 struct RowAcc {
     others: BTreeSet<i64>,
@@ -581,6 +620,8 @@ fn working_hours(
             total: total as u64,
         });
     };
+    // The rollups below are read between the page's first and last (day, key),
+    // which is exactly this page's keys in scope; `wanted` is a safety net.
     let wanted: HashSet<(i32, i64)> = keys.iter().copied().collect();
     let mut acc: HashMap<(i32, i64), RowAcc> = HashMap::new();
     let pick = |client: i64, computer: i64| match q.perspective {
@@ -588,13 +629,11 @@ fn working_hours(
         Perspective::Computers => (computer, client),
     };
     {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT t.day, t.client_id, t.computer_id, t.first_active_ms, t.last_active_ms,
-                    t.last_any_ms
-             FROM wf_day_span t WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {SCOPE_SQL}"
-        ))?;
+        let mut stmt = conn.prepare_cached(&rollup_sql(Rollup::Span, q.perspective))?;
         stmt.raw_bind_parameter(1, first.0)?;
         stmt.raw_bind_parameter(2, last.0)?;
+        stmt.raw_bind_parameter(3, first.1)?;
+        stmt.raw_bind_parameter(4, last.1)?;
         bind_scope(&mut stmt, account_id, &q.scoping)?;
         let mut rows = stmt.raw_query();
         while let Some(r) = rows.next()? {
@@ -618,12 +657,11 @@ fn working_hours(
     }
     let mut classify = Classify::new(conn, account_id)?;
     {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT t.day, t.client_id, t.computer_id, t.activity_id, t.ms
-             FROM wf_day_active t WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {SCOPE_SQL}"
-        ))?;
+        let mut stmt = conn.prepare_cached(&rollup_sql(Rollup::Active, q.perspective))?;
         stmt.raw_bind_parameter(1, first.0)?;
         stmt.raw_bind_parameter(2, last.0)?;
+        stmt.raw_bind_parameter(3, first.1)?;
+        stmt.raw_bind_parameter(4, last.1)?;
         bind_scope(&mut stmt, account_id, &q.scoping)?;
         let mut rows = stmt.raw_query();
         while let Some(r) = rows.next()? {
@@ -638,12 +676,11 @@ fn working_hours(
         }
     }
     {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT t.day, t.client_id, t.computer_id, t.activity_id, t.offset_ms, t.len_ms, t.n
-             FROM wf_day_idle t WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {SCOPE_SQL}"
-        ))?;
+        let mut stmt = conn.prepare_cached(&rollup_sql(Rollup::Idle, q.perspective))?;
         stmt.raw_bind_parameter(1, first.0)?;
         stmt.raw_bind_parameter(2, last.0)?;
+        stmt.raw_bind_parameter(3, first.1)?;
+        stmt.raw_bind_parameter(4, last.1)?;
         bind_scope(&mut stmt, account_id, &q.scoping)?;
         let mut rows = stmt.raw_query();
         while let Some(r) = rows.next()? {
@@ -1202,5 +1239,39 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("TEMP B-TREE"), "{text}");
+    }
+
+    /// A working-hours page reads only its own rows of each rollup.
+    #[tokio::test]
+    async fn rollup_reads_seek_to_the_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DatabaseKey::resolve(None, dir.path()).unwrap();
+        let store = SqliteStore::open(dir.path(), key).await.unwrap();
+        for perspective in [Perspective::Users, Perspective::Computers] {
+            for rollup in [Rollup::Span, Rollup::Active, Rollup::Idle] {
+                let sql = rollup_sql(rollup, perspective);
+                let plan = store
+                    .db
+                    .read(move |conn| {
+                        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                        let mut rows = stmt.raw_query();
+                        let mut out = Vec::new();
+                        while let Some(r) = rows.next()? {
+                            out.push(r.get::<_, String>(3)?);
+                        }
+                        Ok(out.join("\n"))
+                    })
+                    .await
+                    .unwrap();
+                let key_col = match perspective {
+                    Perspective::Users => "client_id",
+                    Perspective::Computers => "computer_id",
+                };
+                assert!(
+                    plan.contains(&format!("(day,{key_col})>(?,?) AND (day,{key_col})<(?,?)")),
+                    "{rollup:?} {perspective:?}: {plan}"
+                );
+            }
+        }
     }
 }

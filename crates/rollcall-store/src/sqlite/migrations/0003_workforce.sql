@@ -117,6 +117,9 @@ CREATE TABLE wf_day_active (
     ms INTEGER NOT NULL,
     PRIMARY KEY (account_id, day, client_id, computer_id, activity_id)
 ) WITHOUT ROWID;
+-- Rollup rows are few per batch, so these indexes cost ingest little; they let
+-- a computers-view page read only its own (day, computer) range.
+CREATE INDEX wf_day_active_computer ON wf_day_active(account_id, day, computer_id);
 
 -- Idle stretches as a histogram: how many pieces of stretches of the activity
 -- start `offset_ms` into their stretch and last `len_ms` on this day. The passive
@@ -132,3 +135,4 @@ CREATE TABLE wf_day_idle (
     n INTEGER NOT NULL,
     PRIMARY KEY (account_id, day, client_id, computer_id, activity_id, offset_ms, len_ms)
 ) WITHOUT ROWID;
+CREATE INDEX wf_day_idle_computer ON wf_day_idle(account_id, day, computer_id);
