@@ -698,23 +698,10 @@ fn working_hours(
             acc.entry(k).or_default().passive.add(p, ms);
         }
     }
-    let mut names: HashMap<i64, (String, Vec<i64>)> = HashMap::new();
+    let names = row_names(conn, account_id, q.perspective, &keys)?;
     let mut out = Vec::with_capacity(keys.len());
     for k in keys {
         let a = acc.remove(&k).unwrap_or_default();
-        if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(k.1) {
-            let entry = match q.perspective {
-                Perspective::Users => list_clients(conn, account_id, Some(k.1))?
-                    .into_iter()
-                    .next()
-                    .map(|c| (client_name(&c), c.groups)),
-                Perspective::Computers => list_computers(conn, account_id, Some(k.1))?
-                    .into_iter()
-                    .next()
-                    .map(|c| (c.alias.clone().unwrap_or(c.name), c.groups)),
-            };
-            slot.insert(entry.unwrap_or_default());
-        }
         let (name, groups) = names.get(&k.1).cloned().unwrap_or_default();
         out.push(WorkingHoursRow {
             day: k.0,
@@ -735,11 +722,49 @@ fn working_hours(
     })
 }
 
-/// `alias`, else `loginDomain\name`.
-fn client_name(c: &WfClient) -> String {
-    c.alias
-        .clone()
-        .unwrap_or_else(|| format!("{}\\{}", c.login_domain, c.name))
+/// Names and group ids of a page's users (or computers), in two queries.
+fn row_names(
+    conn: &Connection,
+    account_id: i64,
+    perspective: Perspective,
+    keys: &[(i32, i64)],
+) -> StoreResult<HashMap<i64, (String, Vec<i64>)>> {
+    let ids: BTreeSet<i64> = keys.iter().map(|k| k.1).collect();
+    let ids = json!(ids).to_string();
+    let (sql, kind) = match perspective {
+        Perspective::Users => (
+            "SELECT id, coalesce(alias, login_domain || '\\' || name) FROM wf_clients
+             WHERE account_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+            KIND_CLIENT,
+        ),
+        Perspective::Computers => (
+            "SELECT id, coalesce(alias, name) FROM wf_computers
+             WHERE account_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+            KIND_COMPUTER,
+        ),
+    };
+    let mut names: HashMap<i64, (String, Vec<i64>)> = HashMap::new();
+    let mut stmt = conn.prepare_cached(sql)?;
+    for row in stmt.query_map(params![account_id, ids], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })? {
+        let (id, name) = row?;
+        names.insert(id, (name, Vec::new()));
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT member_id, group_id FROM wf_group_members
+         WHERE account_id = ?1 AND kind = ?2 AND member_id IN (SELECT value FROM json_each(?3))
+         ORDER BY member_id, group_id",
+    )?;
+    for row in stmt.query_map(params![account_id, kind, ids], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+    })? {
+        let (id, group) = row?;
+        if let Some(entry) = names.get_mut(&id) {
+            entry.1.push(group);
+        }
+    }
+    Ok(names)
 }
 
 /// The activity-log page query: ?1 after, ?2 watermark, ?3/?4 day bounds,

@@ -166,6 +166,7 @@ async fn a_day_computed_by_hand_in_berlin() {
     assert_eq!(first["lastActivity"], local(zone, d1, 0, 0));
     assert!(first["userid"].as_i64().unwrap() > 0);
     assert_eq!(first["computers"].as_array().unwrap().len(), 1);
+    assert_eq!(first["user"], "CORP\\jdoe");
 
     let second = row_for(&rows, d1);
     assert_eq!(secs(second, "activeTime", "productive"), 1200);
@@ -923,6 +924,10 @@ async fn clients_computers_and_groups_are_administered() {
     assert_eq!(status, StatusCode::OK);
     let (status, body) = c.get(&format!("/admin/v1/groups/{group}")).await;
     assert_error(status, &body, StatusCode::NOT_FOUND);
+    // A deleted group's id is never given to a new group.
+    let (status, g) = c.post("/admin/v1/groups", &json!({"name": "Next"})).await;
+    assert_eq!(status, StatusCode::OK, "{g}");
+    assert!(g["id"].as_i64().unwrap() > group);
     assert!(
         computers_rows(c, &format!("from={d}&to={d}&groupId={group}"))
             .await

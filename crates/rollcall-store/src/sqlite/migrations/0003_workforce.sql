@@ -29,8 +29,11 @@ CREATE TABLE wf_clients (
     UNIQUE (account_id, login_domain, name)
 );
 
+-- AUTOINCREMENT: a deleted group's id is never reused, so a viewer's
+-- viewableGroups or a classification override naming it cannot come to mean a
+-- new group.
 CREATE TABLE wf_groups (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id INTEGER NOT NULL,
     name TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
