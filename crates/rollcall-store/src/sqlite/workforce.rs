@@ -1219,8 +1219,12 @@ pub(crate) fn apply_retention(conn: &Connection, now_ms: i64) -> StoreResult<()>
         let tz = time::parse_time_zone(&zone).unwrap_or(jiff::tz::TimeZone::UTC);
         let cutoff_ms = now_ms.saturating_sub(days.saturating_mul(86_400_000));
         let cutoff_day = time::day_number(time::local_date(cutoff_ms, &tz));
-        conn.prepare_cached("DELETE FROM wf_records WHERE account_id = ?1 AND end_day < ?2")?
-            .execute(params![account_id, cutoff_day])?;
+        // A record ends at most a week after its start, so `day` (indexed) finds
+        // every candidate; `end_day` keeps those that reach into retained days.
+        conn.prepare_cached(
+            "DELETE FROM wf_records WHERE account_id = ?1 AND day < ?2 AND end_day < ?2",
+        )?
+        .execute(params![account_id, cutoff_day])?;
         for table in ["wf_day_span", "wf_day_active", "wf_day_idle"] {
             conn.prepare_cached(&format!(
                 "DELETE FROM {table} WHERE account_id = ?1 AND day < ?2"

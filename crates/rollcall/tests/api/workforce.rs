@@ -983,3 +983,43 @@ async fn retention_deletes_old_activity_and_reports_agree() {
         .await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn an_idle_stretch_across_midnight_spends_its_passive_limit_once() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let d = days_ago(4);
+    let d1 = d.tomorrow().unwrap();
+    let zone = "Asia/Tokyo";
+    // 12 idle minutes from 23:58: 2 before midnight, 10 after; limit 5.
+    push(
+        c,
+        &batch(
+            "JP-1",
+            zone,
+            "kenji",
+            vec![record(&local(zone, d, 23, 58), 12, "excel.exe", None, true)],
+        ),
+    )
+    .await;
+    let rows = computers_rows(c, &format!("from={d}&to={d1}")).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(secs(row_for(&rows, d), "passiveTime", "undefined"), 120);
+    assert_eq!(secs(row_for(&rows, d1), "passiveTime", "undefined"), 180);
+    // An idle-only day has no active span but does have a last log.
+    assert_eq!(row_for(&rows, d1)["firstActivity"], Value::Null);
+    assert_eq!(
+        row_for(&rows, d1)["lastActivityLog"],
+        local(zone, d1, 0, 10)
+    );
+    account.settings(json!({"passiveLimitMinutes": 1})).await;
+    let rows = computers_rows(c, &format!("from={d}&to={d1}")).await;
+    assert_eq!(secs(row_for(&rows, d), "passiveTime", "total"), 60);
+    assert_eq!(
+        rows.len(),
+        2,
+        "a day whose passive time is spent still has its row"
+    );
+    assert_eq!(secs(row_for(&rows, d1), "passiveTime", "total"), 0);
+}

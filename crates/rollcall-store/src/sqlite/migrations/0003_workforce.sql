@@ -90,10 +90,9 @@ CREATE TABLE wf_records (
     UNIQUE (account_id, computer_id, session, raw_start_ms, executable)
 );
 -- The activity log walks (account_id, log_id); a first request finds where its
--- dates start through (account_id, day, log_id).
+-- dates start, and retention what to delete, through (account_id, day, log_id).
 CREATE INDEX wf_records_log ON wf_records(account_id, log_id);
 CREATE INDEX wf_records_day ON wf_records(account_id, day, log_id);
-CREATE INDEX wf_records_end_day ON wf_records(account_id, end_day);
 
 -- Rollups, kept in the ingest transaction. Milliseconds, so that splitting at
 -- midnight stays exact; reports round to seconds.
