@@ -180,13 +180,19 @@ fn write_batch(
     batch: &ActivityBatch,
     pieces: &[Vec<Piece>],
 ) -> StoreResult<IngestOutcome> {
-    let first = batch.records.iter().map(|r| r.start_ms).min().unwrap_or(0);
+    // An empty batch still registers its computer and client, seen now.
+    let first = batch
+        .records
+        .iter()
+        .map(|r| r.start_ms)
+        .min()
+        .unwrap_or_else(now_ms);
     let last = batch
         .records
         .iter()
         .map(|r| r.start_ms + r.duration_s * 1000)
         .max()
-        .unwrap_or(0);
+        .unwrap_or(first);
     let c = &batch.computer;
     let computer_id: i64 = conn
         .prepare_cached(
