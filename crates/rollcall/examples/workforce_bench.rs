@@ -11,7 +11,8 @@ use std::time::Instant;
 use rollcall_server::setup::init_account;
 use rollcall_server::{AppState, ServerConfig};
 use rollcall_store::sqlite::{DatabaseKey, SqliteStore};
-use rollcall_store::Store;
+use rollcall_store::workforce::{Perspective, Scoping, WorkingHoursQuery};
+use rollcall_store::{Store, WorkforceStore};
 use serde_json::{json, Value};
 
 const BATCH: usize = 5_000;
@@ -149,6 +150,28 @@ async fn main() -> anyhow::Result<()> {
         );
         wh.push(ms);
     }
+    // The same pages straight from the store: the report's own cost, without
+    // HTTP, authentication and JSON.
+    let mut wh_store = Vec::new();
+    let day_number = rollcall_core::time::day_number(day);
+    for i in 0..wh_iterations {
+        let t = Instant::now();
+        let page = store
+            .working_hours(
+                creds.account_id,
+                WorkingHoursQuery {
+                    perspective: Perspective::Users,
+                    from_day: day_number,
+                    to_day: day_number,
+                    page: (i % computers.div_ceil(150) + 1) as u32,
+                    page_size: 150,
+                    scoping: Scoping::default(),
+                },
+            )
+            .await?;
+        anyhow::ensure!(!page.rows.is_empty(), "empty store page");
+        wh_store.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
     let mut wh_month = Vec::new();
     for _ in 0..10 {
         let (ms, _) = get(format!(
@@ -193,6 +216,7 @@ async fn main() -> anyhow::Result<()> {
         "days": days,
         "ingestRecordsPerSecond": (total_records as f64 / ingest_s).round(),
         "workingHoursDayPageP50Ms": p50(wh),
+        "workingHoursStoreDayPageP50Ms": p50(wh_store),
         "workingHoursMonthPage1000P50Ms": p50(wh_month),
         "activityLogPage1000P50Ms": p50(log),
         "cursorScanRecords": scanned,
