@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use async_trait::async_trait;
 use rollcall_core::time;
 use rollcall_core::workforce::{
-    passive_ms, split_at_local_midnight, Activity, ClassificationSet, Classifier, Piece, Split,
+    passive_ms, Activity, ClassificationSet, Classifier, DaySplitter, Piece, Split,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
@@ -240,7 +240,8 @@ fn write_batch(
             |r| r.get(0),
         )?;
 
-    let mut ids: HashMap<(&str, String), i64> = HashMap::new();
+    let mut app_ids: HashMap<String, i64> = HashMap::new();
+    let mut site_ids: HashMap<String, i64> = HashMap::new();
     let mut active: HashMap<(i32, i64), i64> = HashMap::new();
     let mut idle: HashMap<(i32, i64, i64, i64), i64> = HashMap::new();
     let mut spans: BTreeMap<i32, SpanAcc> = BTreeMap::new();
@@ -257,21 +258,21 @@ fn write_batch(
     )?;
     for (record, parts) in batch.records.iter().zip(pieces) {
         let exe_key = record.executable.to_lowercase();
-        let app_id = match ids.get(&("a", exe_key.clone())) {
+        let app_id = match app_ids.get(&exe_key) {
             Some(id) => *id,
             None => {
                 let id = activity_id(conn, account_id, "a", &exe_key)?;
-                ids.insert(("a", exe_key), id);
+                app_ids.insert(exe_key, id);
                 id
             }
         };
         let website_id = match &record.website {
             None => None,
-            Some(domain) => Some(match ids.get(&("w", domain.clone())) {
+            Some(domain) => Some(match site_ids.get(domain) {
                 Some(id) => *id,
                 None => {
                     let id = activity_id(conn, account_id, "w", domain)?;
-                    ids.insert(("w", domain.clone()), id);
+                    site_ids.insert(domain.clone(), id);
                     id
                 }
             }),
@@ -893,10 +894,11 @@ impl WorkforceStore for SqliteStore {
         };
         let tz = time::parse_time_zone(&zone_name).map_err(StoreError::invalid)?;
         // Splitting happens here, not on the writer thread.
+        let mut splitter = DaySplitter::new(tz);
         let pieces: Vec<Vec<Piece>> = batch
             .records
             .iter()
-            .map(|r| split_at_local_midnight(r.start_ms, r.duration_s * 1000, &tz))
+            .map(|r| splitter.split(r.start_ms, r.duration_s * 1000))
             .collect();
         self.db
             .write(move |conn| write_batch(conn, account_id, &batch, &pieces))
