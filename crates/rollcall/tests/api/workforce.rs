@@ -658,6 +658,8 @@ async fn a_viewer_sees_only_its_groups() {
     assert_eq!(list["clients"].as_array().unwrap().len(), 1);
     let (_, groups) = viewer.get("/admin/v1/groups").await;
     assert_eq!(groups["groups"].as_array().unwrap().len(), 1);
+    let (status, _) = viewer.get("/admin/v1/classifications").await;
+    assert_eq!(status, StatusCode::OK);
     // A viewer reads but does not administer.
     let (status, body) = viewer
         .post("/admin/v1/groups", &json!({"name": "Mine"}))
@@ -1028,4 +1030,54 @@ async fn an_idle_stretch_across_midnight_spends_its_passive_limit_once() {
         "a day whose passive time is spent still has its row"
     );
     assert_eq!(secs(row_for(&rows, d1), "passiveTime", "total"), 0);
+}
+
+#[tokio::test]
+async fn an_agent_credential_pushes_but_cannot_read_reports() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let (status, cred) = account
+        .client
+        .post(
+            "/admin/v1/credentials",
+            &json!({"type": "oauthClient", "name": "agents", "scopes": ["activity.write"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cred}");
+    let http = crate::common::http_client();
+    let response = http
+        .post(format!("{}/oauth2/token", server.base))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", cred["clientId"].as_str().unwrap()),
+            ("client_secret", cred["clientSecret"].as_str().unwrap()),
+            ("scope", "activity.write"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let token: Value = response.json().await.unwrap();
+    let agent = server.client(token["access_token"].as_str().unwrap());
+    // A week-old backlog is accepted and lands on its own day.
+    let d = days_ago(7);
+    push(
+        &agent,
+        &batch(
+            "AG-1",
+            "UTC",
+            "a",
+            vec![record(&local("UTC", d, 9, 0), 10, "a.exe", None, false)],
+        ),
+    )
+    .await;
+    let (status, body) = agent
+        .get(&format!("/reports/v2/workinghours/users?from={d}&to={d}"))
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let (status, body) = agent.get("/reports/v2/activitylog").await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let rows = users_rows(&account.client, &format!("from={d}&to={d}")).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(secs(&rows[0], "activeTime", "total"), 600);
 }
