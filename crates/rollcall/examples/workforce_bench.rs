@@ -11,7 +11,10 @@ use std::time::Instant;
 use rollcall_server::setup::init_account;
 use rollcall_server::{AppState, ServerConfig};
 use rollcall_store::sqlite::{DatabaseKey, SqliteStore};
-use rollcall_store::workforce::{ActivityLogQuery, Perspective, Scoping, WorkingHoursQuery};
+use rollcall_store::workforce::{
+    ActivityBatch, ActivityLogQuery, ClientInfo, ComputerInfo, NewRecord, Perspective, Scoping,
+    WorkingHoursQuery,
+};
 use rollcall_store::{Store, WorkforceStore};
 use serde_json::{json, Value};
 
@@ -118,6 +121,65 @@ async fn main() -> anyhow::Result<()> {
         t.await??;
     }
     let ingest_s = t0.elapsed().as_secs_f64();
+
+    // The same data straight into the store, for a second account: the writer's
+    // own rate, without HTTP and JSON.
+    let store_account = init_account(store.as_ref(), None).await?.account_id;
+    let mut batches = Vec::new();
+    for c in 0..computers {
+        let mut recs = Vec::new();
+        for i in 0..per_computer {
+            let day = (i * days) / per_computer.max(1);
+            let t = start_s + (day as i64) * 86_400 + 8 * 3600 + (i as i64 % 2_000) * 20;
+            let website = (i % 3 == 0).then(|| format!("site{}.example", i % 50));
+            recs.push(NewRecord {
+                start_ms: t * 1000,
+                raw_start_ms: t * 1000,
+                duration_s: 20,
+                executable: format!("app{}.exe", i % 40),
+                description: format!("window {i}"),
+                url: website.as_ref().map(|w| format!("https://{w}/page")),
+                website,
+                idle: i % 7 == 0,
+            });
+            if recs.len() == BATCH || i + 1 == per_computer {
+                batches.push(ActivityBatch {
+                    computer: ComputerInfo {
+                        name: format!("PC-{c}"),
+                        primary_domain: "corp".into(),
+                        os: "Windows 11".into(),
+                        time_zone: Some("Europe/Berlin".into()),
+                        private_ip: "10.0.0.1".into(),
+                        public_ip: "203.0.113.1".into(),
+                    },
+                    client: ClientInfo {
+                        login_domain: "CORP".into(),
+                        name: format!("user{c}"),
+                    },
+                    session: 1,
+                    records: std::mem::take(&mut recs),
+                });
+            }
+        }
+    }
+    let queue = Arc::new(std::sync::Mutex::new(batches));
+    let t_store_ingest = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..SENDERS {
+        let (queue, store) = (queue.clone(), store.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop());
+                let Some(batch) = next else { break };
+                store.ingest_activity(store_account, batch).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let store_ingest_s = t_store_ingest.elapsed().as_secs_f64();
 
     let get = |path: String| {
         let (http, auth, base) = (http.clone(), auth.clone(), base.clone());
@@ -264,6 +326,7 @@ async fn main() -> anyhow::Result<()> {
         "computers": computers,
         "days": days,
         "ingestRecordsPerSecond": (total_records as f64 / ingest_s).round(),
+        "storeIngestRecordsPerSecond": (total_records as f64 / store_ingest_s).round(),
         "workingHoursDayPageP50Ms": p50(wh),
         "workingHoursStoreDayPageP50Ms": p50(wh_store),
         "workingHoursMonthPage1000P50Ms": p50(wh_month),
