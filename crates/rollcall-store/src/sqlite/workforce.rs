@@ -7,7 +7,7 @@
 //! (client, computer) pair: a pair is in a group when its client or its computer
 //! is a member.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use rollcall_core::time;
@@ -628,9 +628,21 @@ fn working_hours(
         });
     };
     // The rollups below are read between the page's first and last (day, key),
-    // which is exactly this page's keys in scope; `wanted` is a safety net.
-    let wanted: HashSet<(i32, i64)> = keys.iter().copied().collect();
-    let mut acc: HashMap<(i32, i64), RowAcc> = HashMap::new();
+    // which is exactly this page's keys in scope; `slots` is a safety net. Rows
+    // come grouped by key, so the last key's slot is remembered.
+    let slots: HashMap<(i32, i64), usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let mut accs: Vec<RowAcc> = keys.iter().map(|_| RowAcc::default()).collect();
+    let mut recent: Option<((i32, i64), Option<usize>)> = None;
+    let mut slot_of = |k: (i32, i64)| -> Option<usize> {
+        match recent {
+            Some((lk, slot)) if lk == k => slot,
+            _ => {
+                let slot = slots.get(&k).copied();
+                recent = Some((k, slot));
+                slot
+            }
+        }
+    };
     let pick = |client: i64, computer: i64| match q.perspective {
         Perspective::Users => (client, computer),
         Perspective::Computers => (computer, client),
@@ -646,10 +658,9 @@ fn working_hours(
         while let Some(r) = rows.next()? {
             let (key, other) = pick(r.get(1)?, r.get(2)?);
             let k = (r.get::<_, i32>(0)?, key);
-            if !wanted.contains(&k) {
+            let Some(a) = slot_of(k).and_then(|i| accs.get_mut(i)) else {
                 continue;
-            }
-            let a = acc.entry(k).or_default();
+            };
             a.others.insert(other);
             let fa: Option<i64> = r.get(3)?;
             let la: Option<i64> = r.get(4)?;
@@ -675,11 +686,11 @@ fn working_hours(
             let client: i64 = r.get(1)?;
             let (key, _) = pick(client, r.get(2)?);
             let k = (r.get::<_, i32>(0)?, key);
-            if !wanted.contains(&k) {
+            let Some(a) = slot_of(k).and_then(|i| accs.get_mut(i)) else {
                 continue;
-            }
+            };
             let p = classify.productivity(client, r.get(3)?)?;
-            acc.entry(k).or_default().active.add(p, r.get(4)?);
+            a.active.add(p, r.get(4)?);
         }
     }
     {
@@ -694,21 +705,20 @@ fn working_hours(
             let client: i64 = r.get(1)?;
             let (key, _) = pick(client, r.get(2)?);
             let k = (r.get::<_, i32>(0)?, key);
-            if !wanted.contains(&k) {
+            let Some(a) = slot_of(k).and_then(|i| accs.get_mut(i)) else {
                 continue;
-            }
+            };
             let ms = passive_ms(r.get(4)?, r.get(5)?, limit_ms) * r.get::<_, i64>(6)?;
             if ms == 0 {
                 continue;
             }
             let p = classify.productivity(client, r.get(3)?)?;
-            acc.entry(k).or_default().passive.add(p, ms);
+            a.passive.add(p, ms);
         }
     }
     let names = row_names(conn, account_id, q.perspective, &keys)?;
     let mut out = Vec::with_capacity(keys.len());
-    for k in keys {
-        let a = acc.remove(&k).unwrap_or_default();
+    for (k, a) in keys.into_iter().zip(accs) {
         let (name, groups) = names.get(&k.1).cloned().unwrap_or_default();
         out.push(WorkingHoursRow {
             day: k.0,
