@@ -784,6 +784,39 @@ fn row_names(
     Ok(names)
 }
 
+/// The smallest log id of the account's records dated `from_day..=to_day`.
+/// One index seek per day that has records, rather than a walk over every
+/// record of the range.
+fn first_log_id(
+    conn: &Connection,
+    account_id: i64,
+    from_day: i32,
+    to_day: Option<i32>,
+) -> StoreResult<Option<i64>> {
+    let bounds: (Option<i32>, Option<i32>) = conn
+        .prepare_cached(
+            "SELECT (SELECT min(day) FROM wf_records WHERE account_id = ?1 AND day >= ?2),
+                    (SELECT max(day) FROM wf_records WHERE account_id = ?1)",
+        )?
+        .query_row(params![account_id, from_day], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let (Some(lo), Some(hi)) = bounds else {
+        return Ok(None);
+    };
+    let hi = to_day.map_or(hi, |t| t.min(hi));
+    let mut best: Option<i64> = None;
+    let mut stmt = conn
+        .prepare_cached("SELECT min(log_id) FROM wf_records WHERE account_id = ?1 AND day = ?2")?;
+    for day in lo..=hi {
+        let id: Option<i64> = stmt.query_row(params![account_id, day], |r| r.get(0))?;
+        if let Some(id) = id {
+            best = Some(best.map_or(id, |b| b.min(id)));
+        }
+    }
+    Ok(best)
+}
+
 /// The activity-log page query: ?1 after, ?2 watermark, ?3/?4 day bounds,
 /// ?5/?6 duration bounds, ?7 limit, plus the scoping parameters.
 fn log_sql() -> String {
@@ -816,12 +849,7 @@ fn activity_log(
                 .query_row([], |r| r.get(0))?;
             // Start just before the first record of the dates, so the walk by
             // log id does not cross the account's older history.
-            let first: Option<i64> = conn
-                .prepare_cached(
-                    "SELECT min(log_id) FROM wf_records
-                     WHERE account_id = ?1 AND day >= ?2 AND (?3 IS NULL OR day <= ?3)",
-                )?
-                .query_row(params![account_id, q.from_day, q.to_day], |r| r.get(0))?;
+            let first = first_log_id(conn, account_id, q.from_day, q.to_day)?;
             LogPosition {
                 after: first.map_or(watermark, |f| (f - 1).min(watermark)),
                 watermark,
