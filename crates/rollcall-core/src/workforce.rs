@@ -2,6 +2,13 @@
 //! midnight, passive-limit arithmetic, website domains from URLs, executable
 //! globs, the classification set with its precedence, and the working-hours row
 //! maths. The store and the server build on these; nothing here performs I/O.
+//!
+//! Idle stretches: each idle record is one stretch; contiguous idle records are
+//! not merged. Merging exactly would need the neighbours of every late or
+//! retried record at ingest and would make a stretch's passive time depend on
+//! arrival order; an agent that reports one record per idle period (as agents
+//! do) gets the exact figure. A stretch split at local midnight spends its
+//! `passiveLimitMinutes` once: each piece knows its offset into the stretch.
 
 use std::collections::HashMap;
 
@@ -56,6 +63,49 @@ pub fn split_at_local_midnight(start_ms: i64, duration_ms: i64, tz: &TimeZone) -
         cursor = piece_end;
     }
     pieces
+}
+
+/// Splits many records in one zone, remembering the last local day's bounds so
+/// that the common case (a record inside the day of the one before) needs no
+/// time-zone arithmetic.
+pub struct DaySplitter {
+    tz: TimeZone,
+    /// (first instant of the day, next local midnight, day number)
+    day: Option<(i64, i64, i32)>,
+}
+
+impl DaySplitter {
+    pub fn new(tz: TimeZone) -> Self {
+        DaySplitter { tz, day: None }
+    }
+
+    /// The same pieces as [`split_at_local_midnight`].
+    pub fn split(&mut self, start_ms: i64, duration_ms: i64) -> Vec<Piece> {
+        let end_ms = start_ms.saturating_add(duration_ms.max(0));
+        if let Some((from, to, day)) = self.day {
+            if start_ms >= from && end_ms <= to && start_ms < to {
+                return vec![Piece {
+                    day,
+                    start_ms,
+                    end_ms,
+                    offset_ms: 0,
+                }];
+            }
+        }
+        let pieces = split_at_local_midnight(start_ms, duration_ms, &self.tz);
+        if let Some(first) = pieces.first() {
+            let date = time::date_of_day_number(first.day);
+            let from = time::start_of_day_ms(date, &self.tz);
+            let to = date
+                .tomorrow()
+                .map(|d| time::start_of_day_ms(d, &self.tz))
+                .unwrap_or(i64::MIN);
+            if from <= first.start_ms && to > first.start_ms {
+                self.day = Some((from, to, first.day));
+            }
+        }
+        pieces
+    }
 }
 
 /// Passive milliseconds of one piece of an idle stretch: the part of
@@ -445,6 +495,23 @@ mod tests {
         assert_eq!(one.len(), 1);
         let week = split_at_local_midnight(start, MAX_DURATION_S * 1000, &berlin);
         assert_eq!(week.len(), 8);
+    }
+
+    #[test]
+    fn the_day_splitter_agrees_with_the_plain_split() {
+        let berlin = parse_time_zone("Europe/Berlin").unwrap();
+        let mut splitter = DaySplitter::new(berlin.clone());
+        // Across the DST change of 2026-10-25 and several midnights.
+        let base = parse_instant_ms("2026-10-24T20:00:00Z").unwrap();
+        for i in 0..400i64 {
+            let start = base + i * 7 * 60_000;
+            let duration = (i % 5) * 20 * 60_000;
+            assert_eq!(
+                splitter.split(start, duration),
+                split_at_local_midnight(start, duration, &berlin),
+                "record {i}"
+            );
+        }
     }
 
     #[test]

@@ -7,12 +7,12 @@
 //! (client, computer) pair: a pair is in a group when its client or its computer
 //! is a member.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use rollcall_core::time;
 use rollcall_core::workforce::{
-    passive_ms, split_at_local_midnight, Activity, ClassificationSet, Classifier, Piece, Split,
+    passive_ms, Activity, ClassificationSet, Classifier, DaySplitter, Piece, Split,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
@@ -105,6 +105,7 @@ struct Classify<'c> {
     classifier: Classifier,
     activities: HashMap<i64, Activity>,
     first_group: HashMap<i64, Option<i64>>,
+    cache: HashMap<(i64, i64), i8>,
 }
 
 impl<'c> Classify<'c> {
@@ -115,10 +116,14 @@ impl<'c> Classify<'c> {
             classifier: load_classifier(conn, account_id)?,
             activities: HashMap::new(),
             first_group: HashMap::new(),
+            cache: HashMap::new(),
         })
     }
 
     fn productivity(&mut self, client_id: i64, activity_id: i64) -> StoreResult<i8> {
+        if let Some(p) = self.cache.get(&(client_id, activity_id)) {
+            return Ok(*p);
+        }
         if !self.activities.contains_key(&activity_id) {
             let (kind, key): (String, String) = self
                 .conn
@@ -142,10 +147,12 @@ impl<'c> Classify<'c> {
             self.first_group.insert(client_id, g);
         }
         let group = self.first_group.get(&client_id).copied().flatten();
-        Ok(self
+        let p = self
             .activities
             .get(&activity_id)
-            .map_or(0, |a| self.classifier.classify(group, a)))
+            .map_or(0, |a| self.classifier.classify(group, a));
+        self.cache.insert((client_id, activity_id), p);
+        Ok(p)
     }
 }
 
@@ -173,13 +180,19 @@ fn write_batch(
     batch: &ActivityBatch,
     pieces: &[Vec<Piece>],
 ) -> StoreResult<IngestOutcome> {
-    let first = batch.records.iter().map(|r| r.start_ms).min().unwrap_or(0);
+    // An empty batch still registers its computer and client, seen now.
+    let first = batch
+        .records
+        .iter()
+        .map(|r| r.start_ms)
+        .min()
+        .unwrap_or_else(now_ms);
     let last = batch
         .records
         .iter()
         .map(|r| r.start_ms + r.duration_s * 1000)
         .max()
-        .unwrap_or(0);
+        .unwrap_or(first);
     let c = &batch.computer;
     let computer_id: i64 = conn
         .prepare_cached(
@@ -227,7 +240,8 @@ fn write_batch(
             |r| r.get(0),
         )?;
 
-    let mut ids: HashMap<(&str, String), i64> = HashMap::new();
+    let mut app_ids: HashMap<String, i64> = HashMap::new();
+    let mut site_ids: HashMap<String, i64> = HashMap::new();
     let mut active: HashMap<(i32, i64), i64> = HashMap::new();
     let mut idle: HashMap<(i32, i64, i64, i64), i64> = HashMap::new();
     let mut spans: BTreeMap<i32, SpanAcc> = BTreeMap::new();
@@ -244,21 +258,21 @@ fn write_batch(
     )?;
     for (record, parts) in batch.records.iter().zip(pieces) {
         let exe_key = record.executable.to_lowercase();
-        let app_id = match ids.get(&("a", exe_key.clone())) {
+        let app_id = match app_ids.get(&exe_key) {
             Some(id) => *id,
             None => {
                 let id = activity_id(conn, account_id, "a", &exe_key)?;
-                ids.insert(("a", exe_key), id);
+                app_ids.insert(exe_key, id);
                 id
             }
         };
         let website_id = match &record.website {
             None => None,
-            Some(domain) => Some(match ids.get(&("w", domain.clone())) {
+            Some(domain) => Some(match site_ids.get(domain) {
                 Some(id) => *id,
                 None => {
                     let id = activity_id(conn, account_id, "w", domain)?;
-                    ids.insert(("w", domain.clone()), id);
+                    site_ids.insert(domain.clone(), id);
                     id
                 }
             }),
@@ -517,6 +531,38 @@ fn check_group_name(
     Ok(())
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Rollup {
+    Span,
+    Active,
+    Idle,
+}
+
+/// Reads one rollup between a page's first (?1 day, ?3 key) and last (?2 day,
+/// ?4 key), in scope. The row-value range lets SQLite seek straight to the page:
+/// the primary key serves the users view, a (day, computer) index the computers view.
+fn rollup_sql(rollup: Rollup, perspective: Perspective) -> String {
+    let (table, columns) = match rollup {
+        Rollup::Span => (
+            "wf_day_span",
+            "t.first_active_ms, t.last_active_ms, t.last_any_ms",
+        ),
+        Rollup::Active => ("wf_day_active", "t.activity_id, t.ms"),
+        Rollup::Idle => ("wf_day_idle", "t.activity_id, t.offset_ms, t.len_ms, t.n"),
+    };
+    let (key_col, index) = match perspective {
+        Perspective::Users => ("client_id", String::new()),
+        // Without statistics the planner prefers the primary key's day prefix.
+        Perspective::Computers => ("computer_id", format!("INDEXED BY {table}_computer")),
+    };
+    format!(
+        "SELECT t.day, t.client_id, t.computer_id, {columns}
+         FROM {table} t {index} WHERE t.account_id = ?100
+           AND (t.day, t.{key_col}) >= (?1, ?3) AND (t.day, t.{key_col}) <= (?2, ?4)
+           {SCOPE_SQL}"
+    )
+}
+
 #[derive(Default)]
 struct RowAcc {
     others: BTreeSet<i64>,
@@ -581,29 +627,40 @@ fn working_hours(
             total: total as u64,
         });
     };
-    let wanted: HashSet<(i32, i64)> = keys.iter().copied().collect();
-    let mut acc: HashMap<(i32, i64), RowAcc> = HashMap::new();
+    // The rollups below are read between the page's first and last (day, key),
+    // which is exactly this page's keys in scope; `slots` is a safety net. Rows
+    // come grouped by key, so the last key's slot is remembered.
+    let slots: HashMap<(i32, i64), usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let mut accs: Vec<RowAcc> = keys.iter().map(|_| RowAcc::default()).collect();
+    let mut recent: Option<((i32, i64), Option<usize>)> = None;
+    let mut slot_of = |k: (i32, i64)| -> Option<usize> {
+        match recent {
+            Some((lk, slot)) if lk == k => slot,
+            _ => {
+                let slot = slots.get(&k).copied();
+                recent = Some((k, slot));
+                slot
+            }
+        }
+    };
     let pick = |client: i64, computer: i64| match q.perspective {
         Perspective::Users => (client, computer),
         Perspective::Computers => (computer, client),
     };
     {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT t.day, t.client_id, t.computer_id, t.first_active_ms, t.last_active_ms,
-                    t.last_any_ms
-             FROM wf_day_span t WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {SCOPE_SQL}"
-        ))?;
+        let mut stmt = conn.prepare_cached(&rollup_sql(Rollup::Span, q.perspective))?;
         stmt.raw_bind_parameter(1, first.0)?;
         stmt.raw_bind_parameter(2, last.0)?;
+        stmt.raw_bind_parameter(3, first.1)?;
+        stmt.raw_bind_parameter(4, last.1)?;
         bind_scope(&mut stmt, account_id, &q.scoping)?;
         let mut rows = stmt.raw_query();
         while let Some(r) = rows.next()? {
             let (key, other) = pick(r.get(1)?, r.get(2)?);
             let k = (r.get::<_, i32>(0)?, key);
-            if !wanted.contains(&k) {
+            let Some(a) = slot_of(k).and_then(|i| accs.get_mut(i)) else {
                 continue;
-            }
-            let a = acc.entry(k).or_default();
+            };
             a.others.insert(other);
             let fa: Option<i64> = r.get(3)?;
             let la: Option<i64> = r.get(4)?;
@@ -618,66 +675,50 @@ fn working_hours(
     }
     let mut classify = Classify::new(conn, account_id)?;
     {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT t.day, t.client_id, t.computer_id, t.activity_id, t.ms
-             FROM wf_day_active t WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {SCOPE_SQL}"
-        ))?;
+        let mut stmt = conn.prepare_cached(&rollup_sql(Rollup::Active, q.perspective))?;
         stmt.raw_bind_parameter(1, first.0)?;
         stmt.raw_bind_parameter(2, last.0)?;
+        stmt.raw_bind_parameter(3, first.1)?;
+        stmt.raw_bind_parameter(4, last.1)?;
         bind_scope(&mut stmt, account_id, &q.scoping)?;
         let mut rows = stmt.raw_query();
         while let Some(r) = rows.next()? {
             let client: i64 = r.get(1)?;
             let (key, _) = pick(client, r.get(2)?);
             let k = (r.get::<_, i32>(0)?, key);
-            if !wanted.contains(&k) {
+            let Some(a) = slot_of(k).and_then(|i| accs.get_mut(i)) else {
                 continue;
-            }
+            };
             let p = classify.productivity(client, r.get(3)?)?;
-            acc.entry(k).or_default().active.add(p, r.get(4)?);
+            a.active.add(p, r.get(4)?);
         }
     }
     {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT t.day, t.client_id, t.computer_id, t.activity_id, t.offset_ms, t.len_ms, t.n
-             FROM wf_day_idle t WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {SCOPE_SQL}"
-        ))?;
+        let mut stmt = conn.prepare_cached(&rollup_sql(Rollup::Idle, q.perspective))?;
         stmt.raw_bind_parameter(1, first.0)?;
         stmt.raw_bind_parameter(2, last.0)?;
+        stmt.raw_bind_parameter(3, first.1)?;
+        stmt.raw_bind_parameter(4, last.1)?;
         bind_scope(&mut stmt, account_id, &q.scoping)?;
         let mut rows = stmt.raw_query();
         while let Some(r) = rows.next()? {
             let client: i64 = r.get(1)?;
             let (key, _) = pick(client, r.get(2)?);
             let k = (r.get::<_, i32>(0)?, key);
-            if !wanted.contains(&k) {
+            let Some(a) = slot_of(k).and_then(|i| accs.get_mut(i)) else {
                 continue;
-            }
+            };
             let ms = passive_ms(r.get(4)?, r.get(5)?, limit_ms) * r.get::<_, i64>(6)?;
             if ms == 0 {
                 continue;
             }
             let p = classify.productivity(client, r.get(3)?)?;
-            acc.entry(k).or_default().passive.add(p, ms);
+            a.passive.add(p, ms);
         }
     }
-    let mut names: HashMap<i64, (String, Vec<i64>)> = HashMap::new();
+    let names = row_names(conn, account_id, q.perspective, &keys)?;
     let mut out = Vec::with_capacity(keys.len());
-    for k in keys {
-        let a = acc.remove(&k).unwrap_or_default();
-        if !names.contains_key(&k.1) {
-            let entry = match q.perspective {
-                Perspective::Users => list_clients(conn, account_id, Some(k.1))?
-                    .into_iter()
-                    .next()
-                    .map(|c| (client_name(&c), c.groups)),
-                Perspective::Computers => list_computers(conn, account_id, Some(k.1))?
-                    .into_iter()
-                    .next()
-                    .map(|c| (c.alias.clone().unwrap_or(c.name), c.groups)),
-            };
-            names.insert(k.1, entry.unwrap_or_default());
-        }
+    for (k, a) in keys.into_iter().zip(accs) {
         let (name, groups) = names.get(&k.1).cloned().unwrap_or_default();
         out.push(WorkingHoursRow {
             day: k.0,
@@ -698,11 +739,101 @@ fn working_hours(
     })
 }
 
-/// `alias`, else `loginDomain\name`.
-fn client_name(c: &WfClient) -> String {
-    c.alias
-        .clone()
-        .unwrap_or_else(|| format!("{}\\{}", c.login_domain, c.name))
+/// Names and group ids of a page's users (or computers), in two queries.
+fn row_names(
+    conn: &Connection,
+    account_id: i64,
+    perspective: Perspective,
+    keys: &[(i32, i64)],
+) -> StoreResult<HashMap<i64, (String, Vec<i64>)>> {
+    let ids: BTreeSet<i64> = keys.iter().map(|k| k.1).collect();
+    let ids = json!(ids).to_string();
+    let (sql, kind) = match perspective {
+        Perspective::Users => (
+            "SELECT id, coalesce(alias, login_domain || '\\' || name) FROM wf_clients
+             WHERE account_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+            KIND_CLIENT,
+        ),
+        Perspective::Computers => (
+            "SELECT id, coalesce(alias, name) FROM wf_computers
+             WHERE account_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+            KIND_COMPUTER,
+        ),
+    };
+    let mut names: HashMap<i64, (String, Vec<i64>)> = HashMap::new();
+    let mut stmt = conn.prepare_cached(sql)?;
+    for row in stmt.query_map(params![account_id, ids], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })? {
+        let (id, name) = row?;
+        names.insert(id, (name, Vec::new()));
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT member_id, group_id FROM wf_group_members
+         WHERE account_id = ?1 AND kind = ?2 AND member_id IN (SELECT value FROM json_each(?3))
+         ORDER BY member_id, group_id",
+    )?;
+    for row in stmt.query_map(params![account_id, kind, ids], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+    })? {
+        let (id, group) = row?;
+        if let Some(entry) = names.get_mut(&id) {
+            entry.1.push(group);
+        }
+    }
+    Ok(names)
+}
+
+/// The smallest log id of the account's records dated `from_day..=to_day`.
+/// One index seek per day that has records, rather than a walk over every
+/// record of the range.
+fn first_log_id(
+    conn: &Connection,
+    account_id: i64,
+    from_day: i32,
+    to_day: Option<i32>,
+) -> StoreResult<Option<i64>> {
+    let bounds: (Option<i32>, Option<i32>) = conn
+        .prepare_cached(
+            "SELECT (SELECT min(day) FROM wf_records WHERE account_id = ?1 AND day >= ?2),
+                    (SELECT max(day) FROM wf_records WHERE account_id = ?1)",
+        )?
+        .query_row(params![account_id, from_day], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let (Some(lo), Some(hi)) = bounds else {
+        return Ok(None);
+    };
+    let hi = to_day.map_or(hi, |t| t.min(hi));
+    let mut best: Option<i64> = None;
+    let mut stmt = conn
+        .prepare_cached("SELECT min(log_id) FROM wf_records WHERE account_id = ?1 AND day = ?2")?;
+    for day in lo..=hi {
+        let id: Option<i64> = stmt.query_row(params![account_id, day], |r| r.get(0))?;
+        if let Some(id) = id {
+            best = Some(best.map_or(id, |b| b.min(id)));
+        }
+    }
+    Ok(best)
+}
+
+/// The activity-log page query: ?1 after, ?2 watermark, ?3/?4 day bounds,
+/// ?5/?6 duration bounds, ?7 limit, plus the scoping parameters.
+fn log_sql() -> String {
+    format!(
+        "SELECT t.log_id, t.client_id, t.computer_id, t.session, t.start_ms, t.duration_s,
+                t.executable, t.description, t.url, t.app_id, t.website_id, t.idle,
+                c.name, c.primary_domain, c.private_ip, c.public_ip, u.login_domain, u.name
+         FROM wf_records t INDEXED BY wf_records_log
+         JOIN wf_computers c ON c.id = t.computer_id
+         JOIN wf_clients u ON u.id = t.client_id
+         WHERE t.account_id = ?100 AND t.log_id > ?1
+           AND (t.log_id > ?2 OR (t.day >= ?3 AND (?4 IS NULL OR t.day <= ?4)))
+           AND (?5 IS NULL OR t.duration_s >= ?5)
+           AND (?6 IS NULL OR t.duration_s <= ?6)
+           {SCOPE_SQL}
+         ORDER BY t.log_id LIMIT ?7"
+    )
 }
 
 fn activity_log(
@@ -716,28 +847,18 @@ fn activity_log(
             let watermark: i64 = conn
                 .prepare_cached("SELECT coalesce(max(log_id), 0) FROM wf_records")?
                 .query_row([], |r| r.get(0))?;
+            // Start just before the first record of the dates, so the walk by
+            // log id does not cross the account's older history.
+            let first = first_log_id(conn, account_id, q.from_day, q.to_day)?;
             LogPosition {
-                after: 0,
+                after: first.map_or(watermark, |f| (f - 1).min(watermark)),
                 watermark,
                 from_day: q.from_day,
                 to_day: q.to_day,
             }
         }
     };
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT t.log_id, t.client_id, t.computer_id, t.session, t.start_ms, t.duration_s,
-                t.executable, t.description, t.url, t.app_id, t.website_id, t.idle,
-                c.name, c.primary_domain, c.private_ip, c.public_ip, u.login_domain, u.name
-         FROM wf_records t
-         JOIN wf_computers c ON c.id = t.computer_id
-         JOIN wf_clients u ON u.id = t.client_id
-         WHERE t.account_id = ?100 AND t.log_id > ?1
-           AND (t.log_id > ?2 OR (t.day >= ?3 AND (?4 IS NULL OR t.day <= ?4)))
-           AND (?5 IS NULL OR t.duration_s >= ?5)
-           AND (?6 IS NULL OR t.duration_s <= ?6)
-           {SCOPE_SQL}
-         ORDER BY t.log_id LIMIT ?7"
-    ))?;
+    let mut stmt = conn.prepare_cached(&log_sql())?;
     stmt.raw_bind_parameter(1, position.after)?;
     stmt.raw_bind_parameter(2, position.watermark)?;
     stmt.raw_bind_parameter(3, position.from_day)?;
@@ -811,10 +932,11 @@ impl WorkforceStore for SqliteStore {
         };
         let tz = time::parse_time_zone(&zone_name).map_err(StoreError::invalid)?;
         // Splitting happens here, not on the writer thread.
+        let mut splitter = DaySplitter::new(tz);
         let pieces: Vec<Vec<Piece>> = batch
             .records
             .iter()
-            .map(|r| split_at_local_midnight(r.start_ms, r.duration_s * 1000, &tz))
+            .map(|r| splitter.split(r.start_ms, r.duration_s * 1000))
             .collect();
         self.db
             .write(move |conn| write_batch(conn, account_id, &batch, &pieces))
@@ -1143,8 +1265,12 @@ pub(crate) fn apply_retention(conn: &Connection, now_ms: i64) -> StoreResult<()>
         let tz = time::parse_time_zone(&zone).unwrap_or(jiff::tz::TimeZone::UTC);
         let cutoff_ms = now_ms.saturating_sub(days.saturating_mul(86_400_000));
         let cutoff_day = time::day_number(time::local_date(cutoff_ms, &tz));
-        conn.prepare_cached("DELETE FROM wf_records WHERE account_id = ?1 AND end_day < ?2")?
-            .execute(params![account_id, cutoff_day])?;
+        // A record ends at most a week after its start, so `day` (indexed) finds
+        // every candidate; `end_day` keeps those that reach into retained days.
+        conn.prepare_cached(
+            "DELETE FROM wf_records WHERE account_id = ?1 AND day < ?2 AND end_day < ?2",
+        )?
+        .execute(params![account_id, cutoff_day])?;
         for table in ["wf_day_span", "wf_day_active", "wf_day_idle"] {
             conn.prepare_cached(&format!(
                 "DELETE FROM {table} WHERE account_id = ?1 AND day < ?2"
@@ -1153,4 +1279,74 @@ pub(crate) fn apply_retention(conn: &Connection, now_ms: i64) -> StoreResult<()>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::DatabaseKey;
+
+    /// The activity log must walk the records by log id (a range on an
+    /// index), never sort an account's whole history for each page.
+    #[tokio::test]
+    async fn the_log_query_walks_the_account_log_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DatabaseKey::resolve(None, dir.path()).unwrap();
+        let store = SqliteStore::open(dir.path(), key).await.unwrap();
+        let plan = store
+            .db
+            .read(|conn| {
+                let sql = format!("EXPLAIN QUERY PLAN {}", log_sql());
+                let mut stmt = conn.prepare(&sql)?;
+                let mut rows = stmt.raw_query();
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    out.push(r.get::<_, String>(3)?);
+                }
+                Ok(out)
+            })
+            .await
+            .unwrap();
+        let text = plan.join("\n");
+        println!("{text}");
+        assert!(
+            text.contains("USING INDEX wf_records_log (account_id=? AND log_id>?)"),
+            "{text}"
+        );
+        assert!(!text.contains("TEMP B-TREE"), "{text}");
+    }
+
+    /// A working-hours page reads only its own rows of each rollup.
+    #[tokio::test]
+    async fn rollup_reads_seek_to_the_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DatabaseKey::resolve(None, dir.path()).unwrap();
+        let store = SqliteStore::open(dir.path(), key).await.unwrap();
+        for perspective in [Perspective::Users, Perspective::Computers] {
+            for rollup in [Rollup::Span, Rollup::Active, Rollup::Idle] {
+                let sql = rollup_sql(rollup, perspective);
+                let plan = store
+                    .db
+                    .read(move |conn| {
+                        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                        let mut rows = stmt.raw_query();
+                        let mut out = Vec::new();
+                        while let Some(r) = rows.next()? {
+                            out.push(r.get::<_, String>(3)?);
+                        }
+                        Ok(out.join("\n"))
+                    })
+                    .await
+                    .unwrap();
+                let key_col = match perspective {
+                    Perspective::Users => "client_id",
+                    Perspective::Computers => "computer_id",
+                };
+                assert!(
+                    plan.contains(&format!("(day,{key_col})>(?,?) AND (day,{key_col})<(?,?)")),
+                    "{rollup:?} {perspective:?}: {plan}"
+                );
+            }
+        }
+    }
 }

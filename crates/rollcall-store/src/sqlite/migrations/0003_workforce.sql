@@ -29,8 +29,11 @@ CREATE TABLE wf_clients (
     UNIQUE (account_id, login_domain, name)
 );
 
+-- AUTOINCREMENT: a deleted group's id is never reused, so a viewer's
+-- viewableGroups or a classification override naming it cannot come to mean a
+-- new group.
 CREATE TABLE wf_groups (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id INTEGER NOT NULL,
     name TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
@@ -86,8 +89,10 @@ CREATE TABLE wf_records (
     idle INTEGER NOT NULL,
     UNIQUE (account_id, computer_id, session, raw_start_ms, executable)
 );
+-- The activity log walks (account_id, log_id); a first request finds where its
+-- dates start, and retention what to delete, through (account_id, day, log_id).
+CREATE INDEX wf_records_log ON wf_records(account_id, log_id);
 CREATE INDEX wf_records_day ON wf_records(account_id, day, log_id);
-CREATE INDEX wf_records_end_day ON wf_records(account_id, end_day);
 
 -- Rollups, kept in the ingest transaction. Milliseconds, so that splitting at
 -- midnight stays exact; reports round to seconds.
@@ -114,6 +119,9 @@ CREATE TABLE wf_day_active (
     ms INTEGER NOT NULL,
     PRIMARY KEY (account_id, day, client_id, computer_id, activity_id)
 ) WITHOUT ROWID;
+-- Rollup rows are few per batch, so these indexes cost ingest little; they let
+-- a computers-view page read only its own (day, computer) range.
+CREATE INDEX wf_day_active_computer ON wf_day_active(account_id, day, computer_id);
 
 -- Idle stretches as a histogram: how many pieces of stretches of the activity
 -- start `offset_ms` into their stretch and last `len_ms` on this day. The passive
@@ -129,3 +137,4 @@ CREATE TABLE wf_day_idle (
     n INTEGER NOT NULL,
     PRIMARY KEY (account_id, day, client_id, computer_id, activity_id, offset_ms, len_ms)
 ) WITHOUT ROWID;
+CREATE INDEX wf_day_idle_computer ON wf_day_idle(account_id, day, computer_id);
