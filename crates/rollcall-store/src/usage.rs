@@ -111,6 +111,17 @@ pub struct InsightQuery {
     pub last_activity: bool,
     /// Whether to load the provisioned users.
     pub provisioned: bool,
+    /// Whether to summarise the provisioned users ([`ProvisionedSummary`]).
+    pub provisioned_summary: bool,
+}
+
+/// Counts over an app's provisioned users (cached until they or the org chart change).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProvisionedSummary {
+    /// Distinct people (aliases resolved through the org chart).
+    pub people: u64,
+    /// Users per licence name (users without a licence are not counted).
+    pub per_license: std::collections::BTreeMap<String, u64>,
 }
 
 /// The bitmap of the email ids that did `event` on local day `day` (`event` is
@@ -134,6 +145,8 @@ pub struct InsightData {
     /// Email id -> latest event timestamp in the app (when asked for).
     pub last_ms: HashMap<u32, i64>,
     pub provisioned: Vec<ProvisionedUser>,
+    /// When asked for.
+    pub provisioned_summary: Arc<ProvisionedSummary>,
     pub org: Option<OrgChart>,
 }
 

@@ -31,7 +31,7 @@ use crate::audit::AuditEntry;
 use crate::error::ItemError;
 use crate::usage::{
     AppRecord, DayBits, EventSel, InsightData, InsightQuery, NewEvent, OrgChart, OrgPage,
-    ProvisionedUser, PushOutcome, UsageStore, UserSelection,
+    ProvisionedSummary, ProvisionedUser, PushOutcome, UsageStore, UserSelection,
 };
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -230,6 +230,13 @@ fn email_ids<'a>(
         .collect();
     intern_emails(conn, account_id, &new, &mut ids)?;
     Ok(ids)
+}
+
+/// Marks the app's provisioned users as changed (invalidates cached summaries).
+fn bump_provisioned(conn: &Connection, app: i64) -> StoreResult<()> {
+    conn.prepare_cached("UPDATE usage_apps SET prov_version = prov_version + 1 WHERE id = ?1")?
+        .execute([app])?;
+    Ok(())
 }
 
 fn provisioned_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProvisionedUser> {
@@ -650,6 +657,7 @@ impl UsageStore for SqliteStore {
                         now
                     ])? as u64;
                 }
+                bump_provisioned(conn, app)?;
                 Ok(n)
             })
             .await
@@ -697,6 +705,7 @@ impl UsageStore for SqliteStore {
         self.db
             .write(move |conn| {
                 let (app, _) = load_app(conn, account_id, &app_id)?;
+                bump_provisioned(conn, app)?;
                 let Some(sel) = selection else {
                     return Ok(conn
                         .prepare_cached(
@@ -916,6 +925,11 @@ impl UsageStore for SqliteStore {
                 let org = load_org(conn, account_id)?;
                 let emails = email_table(conn, account_id)?;
                 let resolver = resolver(conn, account_id, org.as_ref(), &emails);
+                let provisioned_summary = if query.provisioned_summary {
+                    provisioned_summary(conn, account_id, app, &rec, org.as_ref())?
+                } else {
+                    Arc::default()
+                };
                 Ok(InsightData {
                     app: rec,
                     days,
@@ -923,6 +937,7 @@ impl UsageStore for SqliteStore {
                     resolver,
                     last_ms,
                     provisioned,
+                    provisioned_summary,
                     org,
                 })
             })
@@ -1012,4 +1027,64 @@ fn resolver(
         }
     }
     r
+}
+
+/// Provisioned summaries per (database, account, public app id, provisioned version,
+/// org snapshot, completion): all of them change whenever the summary may. Bounded;
+/// cleared when full.
+type SummaryKey = (std::path::PathBuf, i64, String, i64, i64, i64);
+static SUMMARY_CACHE: OnceLock<Mutex<HashMap<SummaryKey, Arc<ProvisionedSummary>>>> =
+    OnceLock::new();
+const SUMMARY_CACHE_ENTRIES: usize = 4096;
+
+fn provisioned_summary(
+    conn: &Connection,
+    account_id: i64,
+    app: i64,
+    rec: &AppRecord,
+    org: Option<&OrgChart>,
+) -> StoreResult<Arc<ProvisionedSummary>> {
+    let version: i64 = conn
+        .prepare_cached("SELECT prov_version FROM usage_apps WHERE id = ?1")?
+        .query_row([app], |r| r.get(0))?;
+    let (snap, done) = org.map_or((0, 0), |o| (o.id, o.completed_ms));
+    let key: SummaryKey = (
+        db_path(conn),
+        account_id,
+        rec.app_id.clone(),
+        version,
+        snap,
+        done,
+    );
+    let cache = SUMMARY_CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(s) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(s);
+    }
+    let empty = Directory::default();
+    let dir = org.map_or(&empty, |o| o.directory.as_ref());
+    let mut people = std::collections::HashSet::new();
+    let mut per_license = BTreeMap::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT email, license FROM usage_provisioned WHERE account_id = ?1 AND app = ?2",
+    )?;
+    let mut rows = stmt.query(params![account_id, app])?;
+    while let Some(r) = rows.next()? {
+        let email: String = r.get(0)?;
+        let license: Option<String> = r.get(1)?;
+        people.insert(dir.resolve(&email).to_string());
+        if let Some(l) = license {
+            *per_license.entry(l).or_insert(0) += 1;
+        }
+    }
+    let summary = Arc::new(ProvisionedSummary {
+        people: people.len() as u64,
+        per_license,
+    });
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= SUMMARY_CACHE_ENTRIES {
+            c.clear();
+        }
+        c.insert(key, Arc::clone(&summary));
+    }
+    Ok(summary)
 }

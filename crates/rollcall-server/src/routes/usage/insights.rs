@@ -188,21 +188,16 @@ async fn summarise(
     as_of: i32,
 ) -> ApiResult<Summary> {
     let def = &data.app.definition;
-    let dir = directory(data);
-    let provisioned: HashSet<&str> = data
-        .provisioned
-        .iter()
-        .map(|u| dir.resolve(&u.email))
-        .collect();
+    let ps = &data.provisioned_summary;
     let active = active_between(data, as_of - 29, as_of).count();
     let contract = state
         .store
         .contract_summary(account_id, &data.app.app_id, &date_text(as_of))
         .await?;
-    let tier_cost: f64 = data
-        .provisioned
+    let tier_cost: f64 = ps
+        .per_license
         .iter()
-        .filter_map(|u| licence_cost(def, u.license.as_deref()))
+        .filter_map(|(l, &n)| licence_cost(def, Some(l)).map(|c| c * n as f64))
         .sum();
     let has_tier_costs = def.license_tiers.iter().any(|t| t.annual_cost.is_some());
     let (annual_cost, currency) = match &contract {
@@ -211,7 +206,7 @@ async fn summarise(
         None => (None, def.currency()),
     };
     Ok(Summary {
-        provisioned: provisioned.len() as u64,
+        provisioned: ps.people,
         active,
         licenses_purchased: contract.as_ref().map(|c| c.licenses_purchased),
         annual_cost,
@@ -266,7 +261,8 @@ async fn app_summaries(
                 to_day: as_of,
                 events: EventSel::Any,
                 last_activity: false,
-                provisioned: true,
+                provisioned: false,
+                provisioned_summary: true,
             },
         )
         .await?;
@@ -305,7 +301,8 @@ async fn app_details(
             to_day: as_of,
             events: EventSel::Any,
             last_activity: false,
-            provisioned: true,
+            provisioned: false,
+            provisioned_summary: true,
         },
     )
     .await?;
@@ -344,12 +341,7 @@ async fn app_details(
         .iter()
         .map(|x| json!({"amount": x.amount, "currency": x.currency}))
         .collect::<Vec<_>>());
-    let mut per_tier: HashMap<&str, u64> = HashMap::new();
-    for u in &data.provisioned {
-        if let Some(l) = u.license.as_deref() {
-            *per_tier.entry(l).or_default() += 1;
-        }
-    }
+    let per_tier = &data.provisioned_summary.per_license;
     body["licenseTiers"] = json!(def
         .license_tiers
         .iter()
@@ -495,6 +487,7 @@ async fn users(
             events: EventSel::All,
             last_activity: true,
             provisioned: true,
+            provisioned_summary: false,
         },
     )
     .await?;
@@ -669,6 +662,7 @@ async fn engagement(
             events: sel(q.group.as_deref()),
             last_activity: false,
             provisioned: which == "provisioned",
+            provisioned_summary: false,
         },
     )
     .await?;
@@ -765,6 +759,7 @@ async fn inactive_users(
             events: sel(q.group.as_deref()),
             last_activity: true,
             provisioned: true,
+            provisioned_summary: false,
         },
     )
     .await?;
@@ -928,6 +923,7 @@ async fn trend(
             events: sel(q.group.as_deref()),
             last_activity: false,
             provisioned: false,
+            provisioned_summary: false,
         },
     )
     .await?;
@@ -975,6 +971,7 @@ async fn rightsizing(
             events: EventSel::All,
             last_activity: false,
             provisioned: true,
+            provisioned_summary: false,
         },
     )
     .await?;

@@ -10,7 +10,9 @@ CREATE TABLE usage_apps (
     status TEXT NOT NULL,                 -- connected | disconnected
     definition TEXT NOT NULL,             -- the AppDefinition as JSON
     created_ms INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL
+    updated_ms INTEGER NOT NULL,
+    -- Bumped by every change of the provisioned users (keys cached summaries).
+    prov_version INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX usage_apps_account ON usage_apps(account_id, app_id);
 
