@@ -183,17 +183,57 @@ fn insert_rows<const N: usize>(
     Ok(changed)
 }
 
-/// The ids of `emails`, interning the new ones: known ids are looked up
-/// [`CHUNK`] at a time.
+/// Email ids known to be committed, per (database, account): filled only once a
+/// push's write has resolved (after its COMMIT), and email rows are never removed,
+/// so the writer may trust them without a lookup. Bounded; cleared when full.
+static COMMITTED_IDS: OnceLock<Mutex<HashMap<AccountKey, HashMap<String, i64>>>> = OnceLock::new();
+const COMMITTED_MAX: usize = 1_000_000;
+
+fn committed_ids() -> &'static Mutex<HashMap<AccountKey, HashMap<String, i64>>> {
+    COMMITTED_IDS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Remembers ids a resolved (committed) write used.
+fn remember_committed(key: AccountKey, ids: Vec<(String, i64)>) {
+    if ids.is_empty() {
+        return;
+    }
+    if let Ok(mut c) = committed_ids().lock() {
+        let total: usize = c.values().map(HashMap::len).sum();
+        if total + ids.len() > COMMITTED_MAX {
+            c.clear();
+        }
+        c.entry(key).or_default().extend(ids);
+    }
+}
+
+/// (email, id) pairs a write used that are not yet known to be committed.
+type Fresh = Vec<(String, i64)>;
+
+/// The ids of `emails`, interning the new ones: committed ids come from memory,
+/// others are looked up [`CHUNK`] at a time. Also returns the ids not yet known to
+/// be committed (to remember once the write resolves).
 fn email_ids<'a>(
     conn: &Connection,
     account_id: i64,
     emails: impl Iterator<Item = &'a str>,
-) -> StoreResult<HashMap<&'a str, i64>> {
+) -> StoreResult<(HashMap<&'a str, i64>, Fresh)> {
     let mut wanted: Vec<&str> = emails.collect();
     wanted.sort_unstable();
     wanted.dedup();
     let mut ids: HashMap<&str, i64> = HashMap::with_capacity(wanted.len());
+    if let Ok(c) = committed_ids().lock() {
+        if let Some(known) = c.get(&(db_path(conn), account_id)) {
+            wanted.retain(|e| match known.get(*e) {
+                Some(&id) => {
+                    ids.insert(e, id);
+                    false
+                }
+                None => true,
+            });
+        }
+    }
+
     let mut chunks = wanted.chunks_exact(CHUNK);
     if chunks.len() > 0 {
         let sql = format!(
@@ -225,11 +265,16 @@ fn email_ids<'a>(
         }
     }
     let new: Vec<&str> = wanted
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|e| !ids.contains_key(e))
         .collect();
     intern_emails(conn, account_id, &new, &mut ids)?;
-    Ok(ids)
+    let fresh = wanted
+        .iter()
+        .filter_map(|e| ids.get(e).map(|&id| (e.to_string(), id)))
+        .collect();
+    Ok((ids, fresh))
 }
 
 /// Marks the app's provisioned users as changed (invalidates cached summaries).
@@ -517,7 +562,8 @@ impl UsageStore for SqliteStore {
         events: Vec<NewEvent>,
     ) -> StoreResult<PushOutcome> {
         let app_id = app_id.to_string();
-        self.db
+        let (outcome, fresh, path) = self
+            .db
             .write(move |conn| {
                 let (app, rec) = load_app(conn, account_id, &app_id)?;
                 if !rec.is_connected() {
@@ -551,7 +597,8 @@ impl UsageStore for SqliteStore {
                         items: unknown,
                     });
                 }
-                let emails = email_ids(conn, account_id, events.iter().map(|e| e.email.as_str()))?;
+                let (emails, fresh) =
+                    email_ids(conn, account_id, events.iter().map(|e| e.email.as_str()))?;
                 // Raw rows in key order (time first) so the B-tree appends.
                 let mut raw: Vec<[i64; 5]> = Vec::with_capacity(events.len());
                 // (event, day) -> email ids; event 0 is "any event".
@@ -617,9 +664,12 @@ impl UsageStore for SqliteStore {
                        WHERE excluded.last_ms > usage_last.last_ms",
                     &rows,
                 )?;
-                Ok(outcome)
+                Ok((outcome, fresh, db_path(conn)))
             })
-            .await
+            .await?;
+        // The write resolved after its COMMIT: these ids are durable now.
+        remember_committed((path, account_id), fresh);
+        Ok(outcome)
     }
 
     async fn upsert_provisioned(
