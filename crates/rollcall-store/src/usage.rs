@@ -144,7 +144,8 @@ pub struct InsightData {
     pub resolver: Arc<Resolver>,
     /// Email id -> latest event timestamp in the app (when asked for).
     pub last_ms: HashMap<u32, i64>,
-    pub provisioned: Vec<ProvisionedUser>,
+    /// Ordered by `appUserId`; shared (cached until the users change).
+    pub provisioned: Arc<Vec<ProvisionedUser>>,
     /// When asked for.
     pub provisioned_summary: Arc<ProvisionedSummary>,
     pub org: Option<OrgChart>,

@@ -187,7 +187,8 @@ fn insert_rows<const N: usize>(
 /// push's write has resolved (after its COMMIT), and email rows are never removed,
 /// so the writer may trust them without a lookup. Bounded; cleared when full.
 static COMMITTED_IDS: OnceLock<Mutex<HashMap<AccountKey, HashMap<String, i64>>>> = OnceLock::new();
-const COMMITTED_MAX: usize = 1_000_000;
+// About 80 bytes each: at most ~25 MB.
+const COMMITTED_MAX: usize = 300_000;
 
 fn committed_ids() -> &'static Mutex<HashMap<AccountKey, HashMap<String, i64>>> {
     COMMITTED_IDS.get_or_init(|| Mutex::new(HashMap::new()))
@@ -963,14 +964,9 @@ impl UsageStore for SqliteStore {
                     }
                 }
                 let provisioned = if query.provisioned {
-                    conn.prepare_cached(
-                        "SELECT app_user_id, email, username, license FROM usage_provisioned
-                         WHERE account_id = ?1 AND app = ?2 ORDER BY app_user_id",
-                    )?
-                    .query_map(params![account_id, app], provisioned_row)?
-                    .collect::<Result<Vec<_>, _>>()?
+                    provisioned_users(conn, account_id, app, &rec)?
                 } else {
-                    Vec::new()
+                    Arc::default()
                 };
                 let org = load_org(conn, account_id)?;
                 let emails = email_table(conn, account_id)?;
@@ -1137,4 +1133,41 @@ fn provisioned_summary(
         c.insert(key, Arc::clone(&summary));
     }
     Ok(summary)
+}
+
+/// Provisioned user lists per (database, account, public app id, provisioned
+/// version). Bounded; cleared when full.
+type ProvKey = (std::path::PathBuf, i64, String, i64);
+static PROV_CACHE: OnceLock<Mutex<HashMap<ProvKey, Arc<Vec<ProvisionedUser>>>>> = OnceLock::new();
+const PROV_CACHE_ENTRIES: usize = 256;
+
+fn provisioned_users(
+    conn: &Connection,
+    account_id: i64,
+    app: i64,
+    rec: &AppRecord,
+) -> StoreResult<Arc<Vec<ProvisionedUser>>> {
+    let version: i64 = conn
+        .prepare_cached("SELECT prov_version FROM usage_apps WHERE id = ?1")?
+        .query_row([app], |r| r.get(0))?;
+    let key: ProvKey = (db_path(conn), account_id, rec.app_id.clone(), version);
+    let cache = PROV_CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(p) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(p);
+    }
+    let users = Arc::new(
+        conn.prepare_cached(
+            "SELECT app_user_id, email, username, license FROM usage_provisioned
+             WHERE account_id = ?1 AND app = ?2 ORDER BY app_user_id",
+        )?
+        .query_map(params![account_id, app], provisioned_row)?
+        .collect::<Result<Vec<_>, _>>()?,
+    );
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= PROV_CACHE_ENTRIES {
+            c.clear();
+        }
+        c.insert(key, Arc::clone(&users));
+    }
+    Ok(users)
 }

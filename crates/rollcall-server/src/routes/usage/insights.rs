@@ -506,7 +506,7 @@ async fn users(
         })
         .collect();
     let mut provisioned: HashMap<&str, &ProvisionedUser> = HashMap::new();
-    for u in &data.provisioned {
+    for u in data.provisioned.iter() {
         provisioned.entry(dir.resolve(&u.email)).or_insert(u);
     }
     let mut keys: Vec<&str> = match source {
@@ -775,10 +775,18 @@ async fn inactive_users(
         HashMap::new()
     };
     let mut licences: HashMap<&str, &ProvisionedUser> = HashMap::new();
-    for u in &data.provisioned {
+    for u in data.provisioned.iter() {
         licences.entry(dir.resolve(&u.email)).or_insert(u);
     }
-    let mut inactive: BTreeMap<&str, Value> = BTreeMap::new();
+    // Per inactive key: (person, provisioned user, licence cost, last activity);
+    // JSON is built only for what is returned.
+    type Row<'a> = (
+        Option<&'a usage_report::Employee>,
+        Option<&'a ProvisionedUser>,
+        Option<f64>,
+        Option<i64>,
+    );
+    let mut inactive: BTreeMap<&str, Row<'_>> = BTreeMap::new();
     let mut savings = 0.0;
     for m in population(&data, &dir, &which, "team") {
         if inactive.contains_key(m.key) || m.slot.is_some_and(|s| active.contains(s)) {
@@ -791,25 +799,23 @@ async fn inactive_users(
         } else {
             overall
         };
-        let p = dir.person(m.key);
-        let pu = licences.get(m.key);
-        let license = pu.and_then(|u| u.license.clone());
-        let cost = licence_cost(def, license.as_deref());
+        let pu = licences.get(m.key).copied();
+        let cost = licence_cost(def, pu.and_then(|u| u.license.as_deref()));
         savings += cost.unwrap_or(0.0);
-        inactive.insert(
-            m.key,
-            json!({
-                "email": m.key,
-                "appUserId": pu.map(|u| u.app_user_id.clone()),
-                "firstName": p.and_then(|p| p.first_name.clone()),
-                "lastName": p.and_then(|p| p.last_name.clone()),
-                "team": p.and_then(|p| p.team.clone()),
-                "license": license,
-                "lastActivity": last_ms.map(time::format_ms),
-                "annualCost": cost,
-            }),
-        );
+        inactive.insert(m.key, (dir.person(m.key), pu, cost, last_ms));
     }
+    let to_json = |key: &str, (p, pu, cost, last_ms): &Row<'_>| {
+        json!({
+            "email": key,
+            "appUserId": pu.map(|u| u.app_user_id.clone()),
+            "firstName": p.and_then(|p| p.first_name.clone()),
+            "lastName": p.and_then(|p| p.last_name.clone()),
+            "team": p.and_then(|p| p.team.clone()),
+            "license": pu.and_then(|u| u.license.clone()),
+            "lastActivity": last_ms.map(time::format_ms),
+            "annualCost": cost,
+        })
+    };
     let currency = def.currency();
     if wants_csv(&headers) {
         let mut out = csv::Writer::from_writer(Vec::new());
@@ -823,7 +829,8 @@ async fn inactive_users(
             "annualCost",
         ];
         out.write_record(cols).map_err(ApiError::internal)?;
-        for u in inactive.values() {
+        for (key, row) in &inactive {
+            let u = to_json(key, row);
             let row: Vec<String> = cols
                 .iter()
                 .map(|c| match &u[*c] {
@@ -858,7 +865,7 @@ async fn inactive_users(
         return Ok(response);
     }
     let total = inactive.len();
-    let rest: Vec<(&&str, &Value)> = match &after {
+    let rest: Vec<(&&str, &Row<'_>)> = match &after {
         Some(a) => inactive
             .range::<&str, _>((
                 std::ops::Bound::Excluded(a.as_str()),
@@ -867,7 +874,7 @@ async fn inactive_users(
             .collect(),
         None => inactive.iter().collect(),
     };
-    let page: Vec<(&&str, &Value)> = rest.iter().take(size as usize).cloned().collect();
+    let page: Vec<(&&str, &Row<'_>)> = rest.iter().take(size as usize).cloned().collect();
     let mut body = json!({
         "success": true,
         "appId": app_id,
@@ -876,7 +883,7 @@ async fn inactive_users(
         "asOfDate": date_text(as_of),
         "population": which,
         "numUsers": total,
-        "users": page.iter().map(|(_, v)| (*v).clone()).collect::<Vec<_>>(),
+        "users": page.iter().map(|(k, row)| to_json(k, row)).collect::<Vec<_>>(),
         "potentialSavings": {"amount": round2(savings), "currency": currency},
     });
     if rest.len() > page.len() {
@@ -992,7 +999,7 @@ async fn rightsizing(
     let mut users = Vec::new();
     let mut savings = 0.0;
     let mut seen = HashSet::new();
-    for u in &data.provisioned {
+    for u in data.provisioned.iter() {
         let key = dir.resolve(&u.email).to_string();
         let Some(held) = u.license.as_deref().and_then(|l| def.tier(l)) else {
             continue;
