@@ -11,6 +11,7 @@ pub mod secret;
 pub mod time;
 pub mod token;
 pub mod usage;
+pub mod usage_bits;
 pub mod usage_report;
 pub mod workforce;
 

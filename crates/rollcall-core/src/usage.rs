@@ -1,66 +1,22 @@
 //! Custom-app usage, pure parts (SPEC §4): app definitions and their validation,
-//! and the day arithmetic of the activity rollups.
+//! batch limits and rolling windows.
 //!
-//! Rollups keep, per (app, event, email, period of 32 local days), a bitmask of the
-//! days on which that email did that event. A period is `day_number.div_euclid(32)`
-//! and a day's bit is `day_number.rem_euclid(32)`; OR-ing rows is idempotent, so a
-//! re-pushed or late event needs no special care, and feature-group figures are
-//! derived at query time by OR-ing the rows of the group's events (regrouping
-//! applies to the past at once).
+//! The activity rollups (per (app, event, local day) bitmaps of active email ids)
+//! and the figures over them live in [`crate::usage_bits`]: setting a bit is
+//! idempotent, so a re-pushed or late event needs no special care, and
+//! feature-group figures are derived at query time by OR-ing the bitmaps of the
+//! group's events (regrouping applies to the past at once).
 
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-/// Days per rollup period (one bit each in a 32-bit mask).
-pub const PERIOD_DAYS: i32 = 32;
 /// Longest description of an event definition.
 pub const MAX_DESCRIPTION: usize = 255;
 /// Most items in one push request (events, provisioned users, org-chart users).
 pub const MAX_BATCH: usize = 1000;
 /// The rolling windows insights accept.
 pub const ROLLING_WINDOWS: [u32; 5] = [1, 7, 30, 60, 90];
-
-/// The period and bit of a day number.
-pub fn period_of(day: i32) -> (i32, u32) {
-    (
-        day.div_euclid(PERIOD_DAYS),
-        day.rem_euclid(PERIOD_DAYS) as u32,
-    )
-}
-
-/// The first day of a period.
-pub fn period_start(period: i32) -> i32 {
-    period.saturating_mul(PERIOD_DAYS)
-}
-
-/// The bits of `period` that fall inside the days `from..=to`.
-pub fn window_mask(period: i32, from: i32, to: i32) -> u32 {
-    let start = period_start(period);
-    let end = start + PERIOD_DAYS - 1;
-    let lo = from.max(start);
-    let hi = to.min(end);
-    if lo > hi {
-        return 0;
-    }
-    let width = (hi - lo + 1) as u32;
-    let ones = if width >= 32 {
-        u32::MAX
-    } else {
-        (1u32 << width) - 1
-    };
-    ones << (lo - start) as u32
-}
-
-/// Whether a bitmask row of `period` has a day in `from..=to`.
-pub fn active_in(period: i32, bits: u32, from: i32, to: i32) -> bool {
-    bits & window_mask(period, from, to) != 0
-}
-
-/// The number of active days of a row inside `from..=to`.
-pub fn days_in(period: i32, bits: u32, from: i32, to: i32) -> u32 {
-    (bits & window_mask(period, from, to)).count_ones()
-}
 
 /// `part / whole` as a percentage rounded to one decimal (0 when `whole` is 0).
 pub fn percent(part: u64, whole: u64) -> f64 {
@@ -257,26 +213,6 @@ impl AppDefinition {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn periods_split_days_into_32_bit_masks() {
-        assert_eq!(period_of(0), (0, 0));
-        assert_eq!(period_of(33), (1, 1));
-        assert_eq!(period_of(-1), (-1, 31));
-        assert_eq!(period_start(2), 64);
-    }
-
-    #[test]
-    fn window_masks_cover_exactly_the_window() {
-        assert_eq!(window_mask(0, 0, 31), u32::MAX);
-        assert_eq!(window_mask(0, 2, 4), 0b11100);
-        assert_eq!(window_mask(1, 0, 31), 0);
-        assert_eq!(window_mask(1, 30, 33), 0b11);
-        assert_eq!(window_mask(0, 30, 33), 0b11 << 30);
-        assert!(active_in(0, 1 << 5, 5, 5));
-        assert!(!active_in(0, 1 << 5, 6, 10));
-        assert_eq!(days_in(0, 0b1011, 0, 1), 2);
-    }
 
     #[test]
     fn percent_rounds_to_one_decimal() {

@@ -1,16 +1,19 @@
 //! Custom-app usage (SPEC §4): connected apps, usage events, provisioned users, the
 //! org chart, and the rollup data the insights are computed from.
 //!
-//! The maths of the insights lives in `rollcall_core::usage_report`; a backend only
-//! hands over the rollup rows of one app ([`InsightData`]), so every backend computes
+//! The maths of the insights lives in `rollcall_core::usage_bits`; a backend only
+//! hands over the per-(event, day) activity bitmaps of one app, the account's email
+//! table and the org chart's resolver ([`InsightData`]), so every backend computes
 //! the same figures.
 
 use async_trait::async_trait;
 use rollcall_core::usage::AppDefinition;
 use std::sync::Arc;
 
-use rollcall_core::usage_report::{ActivityRow, Directory, Employee};
+use rollcall_core::usage_bits::{EmailTable, Resolver};
+use rollcall_core::usage_report::{Directory, Employee};
 use rollcall_core::Email;
+use std::collections::HashMap;
 
 use crate::StoreResult;
 
@@ -86,13 +89,65 @@ pub struct OrgPage {
     pub current: bool,
 }
 
+/// Which events' bitmaps an insight needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventSel {
+    /// The per-day OR of all events (one bitmap per day).
+    Any,
+    /// Every event's own bitmaps.
+    All,
+    /// The bitmaps of the events of one feature group.
+    Group(String),
+}
+
+/// What an insight asks of the store.
+#[derive(Debug, Clone)]
+pub struct InsightQuery {
+    /// Local days `from_day..=to_day`.
+    pub from_day: i32,
+    pub to_day: i32,
+    pub events: EventSel,
+    /// Whether to load the exact latest timestamp per email.
+    pub last_activity: bool,
+    /// Whether to load the provisioned users.
+    pub provisioned: bool,
+    /// Whether to summarise the provisioned users ([`ProvisionedSummary`]).
+    pub provisioned_summary: bool,
+}
+
+/// Counts over an app's provisioned users (cached until they or the org chart change).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProvisionedSummary {
+    /// Distinct people (aliases resolved through the org chart).
+    pub people: u64,
+    /// Users per licence name (users without a licence are not counted).
+    pub per_license: std::collections::BTreeMap<String, u64>,
+}
+
+/// The bitmap of the email ids that did `event` on local day `day` (`event` is
+/// empty for [`EventSel::Any`]).
+#[derive(Debug, Clone)]
+pub struct DayBits {
+    pub event: String,
+    pub day: i32,
+    pub bits: Vec<u8>,
+}
+
 /// Everything the insights of one app are computed from.
 #[derive(Debug, Clone)]
 pub struct InsightData {
     pub app: AppRecord,
-    /// Rollup rows of periods `>= from_period` (of the requested group's events only).
-    pub rows: Vec<ActivityRow>,
-    pub provisioned: Vec<ProvisionedUser>,
+    pub days: Vec<DayBits>,
+    /// The account's emails (at least every id the bitmaps hold).
+    pub emails: Arc<EmailTable>,
+    /// Email id -> person of `org` (everyone is their own person without one).
+    pub resolver: Arc<Resolver>,
+    /// Email id -> latest event timestamp in the app (when asked for).
+    pub last_ms: HashMap<u32, i64>,
+    /// Ordered by `appUserId`; shared (cached until the users change).
+    pub provisioned: Arc<Vec<ProvisionedUser>>,
+    /// When asked for.
+    pub provisioned_summary: Arc<ProvisionedSummary>,
     pub org: Option<OrgChart>,
 }
 
@@ -192,13 +247,12 @@ pub trait UsageStore: Send + Sync {
     ) -> StoreResult<Vec<String>>;
     async fn org_chart(&self, account_id: i64) -> StoreResult<Option<OrgChart>>;
 
-    /// The rollups (periods `>= from_period`; only the events of feature group
-    /// `group` when given), provisioned users and org chart of an app.
+    /// The activity bitmaps, email table, resolver, provisioned users and org chart
+    /// an insight of an app needs.
     async fn insight_data(
         &self,
         account_id: i64,
         app_id: &str,
-        from_period: i32,
-        group: Option<String>,
+        query: InsightQuery,
     ) -> StoreResult<InsightData>;
 }

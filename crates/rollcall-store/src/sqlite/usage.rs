@@ -1,22 +1,27 @@
 //! Custom-app usage in SQLite: apps, interned event names and emails, raw events in
-//! a time-ordered table, the per-(period, event, email) day-bitmask rollup written in
-//! the same transaction as the raw insert, provisioned users and org-chart snapshots.
+//! a time-ordered table, the per-(event, local day) bitmaps of active email ids and
+//! the per-(app, email) latest timestamp, written in the same transaction as the raw
+//! insert, provisioned users and org-chart snapshots.
 //!
-//! Write path of a batch: intern emails (looked up 64 at a time), insert raw rows in
-//! key order with multi-row `INSERT OR IGNORE` (the changed-row count gives
-//! `accepted`), then OR the batch's (period, event, email) bitmasks into the rollup
-//! with multi-row upserts in key order. Measured with `examples/usage_ingest`
-//! (release, this 2-core machine, 1M events over 90 days, 4 concurrent pushers):
-//! about 50 bytes on disk per event with rollups; ~300k events/s with 100
-//! employees but ~75-90k events/s with 10k, where the rollup upserts land all over
-//! the current period's rows and each commit rewrites many pages.
+//! Write path of a batch: intern emails (looked up 64 at a time; new ones get the
+//! account's next dense id), insert raw rows in key order with multi-row `INSERT OR
+//! IGNORE` (the changed-row count gives `accepted`), read-modify-write the batch's
+//! few distinct (event, day) bitmaps (plus the per-day "any event" bitmap, event 0),
+//! and upsert the latest timestamps in email order. A batch thus dirties a handful of
+//! pages instead of one rollup row per (event, email).
+//!
+//! Read path: the account's email table and the org chart's email-id → person
+//! resolver are cached in memory (the first is append-only and refreshed with
+//! `id >= cached`, the second is keyed by snapshot, which never changes once
+//! current), so reports do no string joins.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
-use rollcall_core::usage::{self, AppDefinition};
-use rollcall_core::usage_report::{ActivityRow, Directory, Employee};
+use rollcall_core::usage::AppDefinition;
+use rollcall_core::usage_bits::{self, EmailTable, Resolver};
+use rollcall_core::usage_report::{Directory, Employee};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
 
@@ -25,8 +30,8 @@ use super::SqliteStore;
 use crate::audit::AuditEntry;
 use crate::error::ItemError;
 use crate::usage::{
-    AppRecord, InsightData, NewEvent, OrgChart, OrgPage, ProvisionedUser, PushOutcome, UsageStore,
-    UserSelection,
+    AppRecord, DayBits, EventSel, InsightData, InsightQuery, NewEvent, OrgChart, OrgPage,
+    ProvisionedSummary, ProvisionedUser, PushOutcome, UsageStore, UserSelection,
 };
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -120,18 +125,26 @@ fn audit_app(
     )
 }
 
-/// The id of an email, interning it when new.
-fn email_id(conn: &Connection, account_id: i64, email: &str) -> StoreResult<i64> {
-    let existing: Option<i64> = conn
-        .prepare_cached("SELECT id FROM usage_emails WHERE account_id = ?1 AND email = ?2")?
-        .query_row(params![account_id, email], |r| r.get(0))
-        .optional()?;
-    if let Some(id) = existing {
-        return Ok(id);
+/// Interns new emails with the account's next dense ids.
+fn intern_emails<'a>(
+    conn: &Connection,
+    account_id: i64,
+    new: &[&'a str],
+    ids: &mut HashMap<&'a str, i64>,
+) -> StoreResult<()> {
+    if new.is_empty() {
+        return Ok(());
     }
-    conn.prepare_cached("INSERT INTO usage_emails (account_id, email) VALUES (?1, ?2)")?
-        .execute(params![account_id, email])?;
-    Ok(conn.last_insert_rowid())
+    let next: i64 = conn
+        .prepare_cached("SELECT coalesce(max(id), -1) + 1 FROM usage_emails WHERE account_id = ?1")?
+        .query_row([account_id], |r| r.get(0))?;
+    let mut stmt = conn
+        .prepare_cached("INSERT INTO usage_emails (account_id, id, email) VALUES (?1, ?2, ?3)")?;
+    for (id, e) in (next..).zip(new) {
+        stmt.execute(params![account_id, id, e])?;
+        ids.insert(e, id);
+    }
+    Ok(())
 }
 
 /// Rows per multi-row statement: one statement for many rows costs much less per
@@ -170,17 +183,58 @@ fn insert_rows<const N: usize>(
     Ok(changed)
 }
 
-/// The ids of `emails`, interning the new ones: known ids are looked up
-/// [`CHUNK`] at a time.
+/// Email ids known to be committed, per (database, account): filled only once a
+/// push's write has resolved (after its COMMIT), and email rows are never removed,
+/// so the writer may trust them without a lookup. Bounded; cleared when full.
+static COMMITTED_IDS: OnceLock<Mutex<HashMap<AccountKey, HashMap<String, i64>>>> = OnceLock::new();
+// About 80 bytes each: at most ~25 MB.
+const COMMITTED_MAX: usize = 300_000;
+
+fn committed_ids() -> &'static Mutex<HashMap<AccountKey, HashMap<String, i64>>> {
+    COMMITTED_IDS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Remembers ids a resolved (committed) write used.
+fn remember_committed(key: AccountKey, ids: Vec<(String, i64)>) {
+    if ids.is_empty() {
+        return;
+    }
+    if let Ok(mut c) = committed_ids().lock() {
+        let total: usize = c.values().map(HashMap::len).sum();
+        if total + ids.len() > COMMITTED_MAX {
+            c.clear();
+        }
+        c.entry(key).or_default().extend(ids);
+    }
+}
+
+/// (email, id) pairs a write used that are not yet known to be committed.
+type Fresh = Vec<(String, i64)>;
+
+/// The ids of `emails`, interning the new ones: committed ids come from memory,
+/// others are looked up [`CHUNK`] at a time. Also returns the ids not yet known to
+/// be committed (to remember once the write resolves).
 fn email_ids<'a>(
     conn: &Connection,
     account_id: i64,
     emails: impl Iterator<Item = &'a str>,
-) -> StoreResult<HashMap<&'a str, i64>> {
+) -> StoreResult<(HashMap<&'a str, i64>, Fresh)> {
     let mut wanted: Vec<&str> = emails.collect();
     wanted.sort_unstable();
     wanted.dedup();
     let mut ids: HashMap<&str, i64> = HashMap::with_capacity(wanted.len());
+    if let Ok(c) = committed_ids().lock() {
+        if let Some(known) = c.get(&(db_path(conn), account_id)) {
+            wanted.retain(|e| match known.get(*e) {
+                Some(&id) => {
+                    ids.insert(e, id);
+                    false
+                }
+                None => true,
+            });
+        }
+    }
+
     let mut chunks = wanted.chunks_exact(CHUNK);
     if chunks.len() > 0 {
         let sql = format!(
@@ -200,12 +254,35 @@ fn email_ids<'a>(
             }
         }
     }
-    for e in wanted {
-        if !ids.contains_key(e) {
-            ids.insert(e, email_id(conn, account_id, e)?);
+    // The rest of the last chunk one by one; then intern what is still unknown.
+    let mut one =
+        conn.prepare_cached("SELECT id FROM usage_emails WHERE account_id = ?1 AND email = ?2")?;
+    for e in chunks.remainder() {
+        if let Some(id) = one
+            .query_row(params![account_id, e], |r| r.get(0))
+            .optional()?
+        {
+            ids.insert(e, id);
         }
     }
-    Ok(ids)
+    let new: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|e| !ids.contains_key(e))
+        .collect();
+    intern_emails(conn, account_id, &new, &mut ids)?;
+    let fresh = wanted
+        .iter()
+        .filter_map(|e| ids.get(e).map(|&id| (e.to_string(), id)))
+        .collect();
+    Ok((ids, fresh))
+}
+
+/// Marks the app's provisioned users as changed (invalidates cached summaries).
+fn bump_provisioned(conn: &Connection, app: i64) -> StoreResult<()> {
+    conn.prepare_cached("UPDATE usage_apps SET prov_version = prov_version + 1 WHERE id = ?1")?
+        .execute([app])?;
+    Ok(())
 }
 
 fn provisioned_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProvisionedUser> {
@@ -461,7 +538,8 @@ impl UsageStore for SqliteStore {
                 let (app, rec) = load_app(conn, account_id, &app_id)?;
                 for table in [
                     "usage_events",
-                    "usage_activity",
+                    "usage_day_bits",
+                    "usage_last",
                     "usage_provisioned",
                     "usage_event_names",
                 ] {
@@ -485,7 +563,8 @@ impl UsageStore for SqliteStore {
         events: Vec<NewEvent>,
     ) -> StoreResult<PushOutcome> {
         let app_id = app_id.to_string();
-        self.db
+        let (outcome, fresh, path) = self
+            .db
             .write(move |conn| {
                 let (app, rec) = load_app(conn, account_id, &app_id)?;
                 if !rec.is_connected() {
@@ -519,21 +598,24 @@ impl UsageStore for SqliteStore {
                         items: unknown,
                     });
                 }
-                let emails = email_ids(conn, account_id, events.iter().map(|e| e.email.as_str()))?;
+                let (emails, fresh) =
+                    email_ids(conn, account_id, events.iter().map(|e| e.email.as_str()))?;
                 // Raw rows in key order (time first) so the B-tree appends.
                 let mut raw: Vec<[i64; 5]> = Vec::with_capacity(events.len());
-                // (period, event, email) -> (bits, last_ms), in rollup key order.
-                let mut rollup: BTreeMap<(i32, i64, i64), (u32, i64)> = BTreeMap::new();
+                // (event, day) -> email ids; event 0 is "any event".
+                let mut days: BTreeMap<(i64, i32), Vec<u32>> = BTreeMap::new();
+                let mut last: BTreeMap<i64, i64> = BTreeMap::new();
                 for e in &events {
                     let event_id = names.get(&e.event_name).copied().unwrap_or(0);
                     let email_id = emails.get(e.email.as_str()).copied().unwrap_or(0);
                     raw.push([account_id, app, e.ts_ms, email_id, event_id]);
-                    let (period, bit) = usage::period_of(e.day);
-                    let slot = rollup
-                        .entry((period, event_id, email_id))
-                        .or_insert((0, i64::MIN));
-                    slot.0 |= 1 << bit;
-                    slot.1 = slot.1.max(e.ts_ms);
+                    let id = u32::try_from(email_id).map_err(|_| {
+                        StoreError::Internal(format!("email id {email_id} out of range"))
+                    })?;
+                    days.entry((event_id, e.day)).or_default().push(id);
+                    days.entry((0, e.day)).or_default().push(id);
+                    let l = last.entry(email_id).or_insert(i64::MIN);
+                    *l = (*l).max(e.ts_ms);
                 }
                 raw.sort_unstable();
                 let accepted = insert_rows(
@@ -546,23 +628,49 @@ impl UsageStore for SqliteStore {
                     accepted,
                     duplicates: raw.len() as u64 - accepted,
                 };
-                // OR-ing bitmasks is idempotent, so duplicates need no special case.
-                let rows: Vec<[i64; 7]> = rollup
+                // Setting bits is idempotent, so duplicates need no special case; an
+                // unchanged bitmap is not rewritten.
+                let mut read = conn.prepare_cached(
+                    "SELECT bits FROM usage_day_bits
+                     WHERE account_id = ?1 AND app = ?2 AND event_id = ?3 AND day = ?4",
+                )?;
+                let mut write = conn.prepare_cached(
+                    "INSERT OR REPLACE INTO usage_day_bits (account_id, app, event_id, day, bits)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for ((event_id, day), ids) in days {
+                    let mut bits: Vec<u8> = read
+                        .query_row(params![account_id, app, event_id, day], |r| r.get(0))
+                        .optional()?
+                        .unwrap_or_default();
+                    let mut changed = bits.is_empty();
+                    for id in ids {
+                        if !usage_bits::get(&bits, id) {
+                            usage_bits::set(&mut bits, id);
+                            changed = true;
+                        }
+                    }
+                    if changed {
+                        write.execute(params![account_id, app, event_id, day, bits])?;
+                    }
+                }
+                let rows: Vec<[i64; 4]> = last
                     .into_iter()
-                    .map(|((period, event, email), (bits, last))| {
-                        [account_id, app, i64::from(period), event, email, i64::from(bits), last]
-                    })
+                    .map(|(email, ms)| [account_id, app, email, ms])
                     .collect();
                 insert_rows(
                     conn,
-                    "INSERT INTO usage_activity (account_id, app, period, event_id, email_id, bits, last_ms) VALUES ",
-                    " ON CONFLICT (account_id, app, period, event_id, email_id) DO UPDATE SET
-                       bits = bits | excluded.bits, last_ms = max(last_ms, excluded.last_ms)",
+                    "INSERT INTO usage_last (account_id, app, email_id, last_ms) VALUES ",
+                    " ON CONFLICT (account_id, app, email_id) DO UPDATE SET last_ms = excluded.last_ms
+                       WHERE excluded.last_ms > usage_last.last_ms",
                     &rows,
                 )?;
-                Ok(outcome)
+                Ok((outcome, fresh, db_path(conn)))
             })
-            .await
+            .await?;
+        // The write resolved after its COMMIT: these ids are durable now.
+        remember_committed((path, account_id), fresh);
+        Ok(outcome)
     }
 
     async fn upsert_provisioned(
@@ -600,6 +708,7 @@ impl UsageStore for SqliteStore {
                         now
                     ])? as u64;
                 }
+                bump_provisioned(conn, app)?;
                 Ok(n)
             })
             .await
@@ -647,6 +756,7 @@ impl UsageStore for SqliteStore {
         self.db
             .write(move |conn| {
                 let (app, _) = load_app(conn, account_id, &app_id)?;
+                bump_provisioned(conn, app)?;
                 let Some(sel) = selection else {
                     return Ok(conn
                         .prepare_cached(
@@ -797,75 +907,267 @@ impl UsageStore for SqliteStore {
         &self,
         account_id: i64,
         app_id: &str,
-        from_period: i32,
-        group: Option<String>,
+        query: InsightQuery,
     ) -> StoreResult<InsightData> {
         let app_id = app_id.to_string();
         self.db
             .read(move |conn| {
                 let (app, rec) = load_app(conn, account_id, &app_id)?;
-                let mut names: HashMap<i64, String> = HashMap::new();
-                {
+                let mut names: Vec<(i64, String)> = Vec::new();
+                match &query.events {
+                    EventSel::Any => names.push((0, String::new())),
+                    sel => {
+                        let mut stmt = conn.prepare_cached(
+                            "SELECT event_id, name FROM usage_event_names WHERE account_id = ?1 AND app = ?2",
+                        )?;
+                        let mut rows = stmt.query(params![account_id, app])?;
+                        while let Some(r) = rows.next()? {
+                            let (id, name): (i64, String) = (r.get(0)?, r.get(1)?);
+                            let wanted = match sel {
+                                EventSel::Group(g) => rec.definition.events.iter().any(|e| {
+                                    e.event_name == name && e.groups.iter().any(|x| x == g)
+                                }),
+                                _ => true,
+                            };
+                            if wanted {
+                                names.push((id, name));
+                            }
+                        }
+                    }
+                }
+                let mut days = Vec::new();
+                if query.from_day <= query.to_day {
                     let mut stmt = conn.prepare_cached(
-                        "SELECT event_id, name FROM usage_event_names WHERE account_id = ?1 AND app = ?2",
+                        "SELECT day, bits FROM usage_day_bits
+                         WHERE account_id = ?1 AND app = ?2 AND event_id = ?3 AND day BETWEEN ?4 AND ?5",
+                    )?;
+                    for (id, name) in &names {
+                        let mut rows =
+                            stmt.query(params![account_id, app, id, query.from_day, query.to_day])?;
+                        while let Some(r) = rows.next()? {
+                            days.push(DayBits {
+                                event: name.clone(),
+                                day: r.get(0)?,
+                                bits: r.get(1)?,
+                            });
+                        }
+                    }
+                }
+                let mut last_ms = HashMap::new();
+                if query.last_activity {
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT email_id, last_ms FROM usage_last WHERE account_id = ?1 AND app = ?2",
                     )?;
                     let mut rows = stmt.query(params![account_id, app])?;
                     while let Some(r) = rows.next()? {
-                        names.insert(r.get(0)?, r.get(1)?);
+                        last_ms.insert(r.get::<_, u32>(0)?, r.get(1)?);
                     }
                 }
-                let mut rows = Vec::new();
-                {
-                    let base = "SELECT a.period, a.event_id, e.email, a.bits, a.last_ms
-                         FROM usage_activity a JOIN usage_emails e ON e.id = a.email_id
-                         WHERE a.account_id = ?1 AND a.app = ?2 AND a.period >= ?3";
-                    // Only the group's events: their ids are integers from this
-                    // database, so they go into the SQL text as literals.
-                    let mut stmt = match &group {
-                        None => conn.prepare_cached(base)?,
-                        Some(g) => {
-                            let ids: Vec<String> = names
-                                .iter()
-                                .filter(|(_, name)| {
-                                    rec.definition.events.iter().any(|e| {
-                                        &e.event_name == *name && e.groups.iter().any(|x| x == g)
-                                    })
-                                })
-                                .map(|(id, _)| id.to_string())
-                                .collect();
-                            conn.prepare_cached(&format!(
-                                "{base} AND a.event_id IN ({})",
-                                if ids.is_empty() { "NULL".to_string() } else { ids.join(",") }
-                            ))?
-                        }
-                    };
-                    let mut q = stmt.query(params![account_id, app, from_period])?;
-                    while let Some(r) = q.next()? {
-                        let event_id: i64 = r.get(1)?;
-                        rows.push(ActivityRow {
-                            period: r.get(0)?,
-                            event: names.get(&event_id).cloned().unwrap_or_default(),
-                            email: r.get(2)?,
-                            bits: r.get::<_, i64>(3)? as u32,
-                            last_ms: r.get(4)?,
-                        });
-                    }
-                }
-                let provisioned = conn
-                    .prepare_cached(
-                        "SELECT app_user_id, email, username, license FROM usage_provisioned
-                         WHERE account_id = ?1 AND app = ?2 ORDER BY app_user_id",
-                    )?
-                    .query_map(params![account_id, app], provisioned_row)?
-                    .collect::<Result<Vec<_>, _>>()?;
+                let provisioned = if query.provisioned {
+                    provisioned_users(conn, account_id, app, &rec)?
+                } else {
+                    Arc::default()
+                };
                 let org = load_org(conn, account_id)?;
+                let emails = email_table(conn, account_id)?;
+                let resolver = resolver(conn, account_id, org.as_ref(), &emails);
+                let provisioned_summary = if query.provisioned_summary {
+                    provisioned_summary(conn, account_id, app, &rec, org.as_ref())?
+                } else {
+                    Arc::default()
+                };
                 Ok(InsightData {
                     app: rec,
-                    rows,
+                    days,
+                    emails,
+                    resolver,
+                    last_ms,
                     provisioned,
+                    provisioned_summary,
                     org,
                 })
             })
             .await
     }
+}
+
+/// The account's email tables, shared between requests (append-only: refreshed with
+/// the rows past the cached ones). Bounded by accounts; cleared when full.
+type AccountKey = (std::path::PathBuf, i64);
+static EMAIL_CACHE: OnceLock<Mutex<HashMap<AccountKey, Arc<EmailTable>>>> = OnceLock::new();
+const EMAIL_CACHE_ACCOUNTS: usize = 64;
+
+fn db_path(conn: &Connection) -> std::path::PathBuf {
+    conn.path()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default()
+}
+
+/// The account's email table, covering at least every email this read transaction sees.
+fn email_table(conn: &Connection, account_id: i64) -> StoreResult<Arc<EmailTable>> {
+    let key: AccountKey = (db_path(conn), account_id);
+    let cache = EMAIL_CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let cached = cache
+        .lock()
+        .ok()
+        .and_then(|c| c.get(&key).cloned())
+        .unwrap_or_default();
+    let mut more: Vec<(u32, String)> = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, email FROM usage_emails WHERE account_id = ?1 AND id >= ?2 ORDER BY id",
+        )?;
+        let mut rows = stmt.query(params![account_id, cached.len() as i64])?;
+        while let Some(r) = rows.next()? {
+            more.push((r.get(0)?, r.get(1)?));
+        }
+    }
+    if more.is_empty() {
+        return Ok(cached);
+    }
+    let table = Arc::new(cached.with_more(more));
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= EMAIL_CACHE_ACCOUNTS && !c.contains_key(&key) {
+            c.clear();
+        }
+        // Another request may have cached a longer table meanwhile; keep the longest.
+        let keep = c.get(&key).is_some_and(|t| t.len() >= table.len());
+        if !keep {
+            c.insert(key, Arc::clone(&table));
+        }
+    }
+    Ok(table)
+}
+
+/// Email-id → person resolvers per (database, account, org snapshot, completion);
+/// extended as the email table grows. Bounded; cleared when full.
+type ResolverKey = (std::path::PathBuf, i64, i64, i64);
+static RESOLVER_CACHE: OnceLock<Mutex<HashMap<ResolverKey, Arc<Resolver>>>> = OnceLock::new();
+
+fn resolver(
+    conn: &Connection,
+    account_id: i64,
+    org: Option<&OrgChart>,
+    emails: &EmailTable,
+) -> Arc<Resolver> {
+    let empty = Directory::default();
+    let (dir, snap, done) = match org {
+        Some(o) => (o.directory.as_ref(), o.id, o.completed_ms),
+        None => (&empty, 0, 0),
+    };
+    let key: ResolverKey = (db_path(conn), account_id, snap, done);
+    let cache = RESOLVER_CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let cached = cache.lock().ok().and_then(|c| c.get(&key).cloned());
+    let r = match cached {
+        Some(r) if r.covered() >= emails.len() => return r,
+        Some(r) => Arc::new(r.extended(dir, emails)),
+        None => Arc::new(Resolver::new(dir, emails)),
+    };
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= ORG_CACHE_ENTRIES && !c.contains_key(&key) {
+            c.clear();
+        }
+        let keep = c.get(&key).is_some_and(|x| x.covered() >= r.covered());
+        if !keep {
+            c.insert(key, Arc::clone(&r));
+        }
+    }
+    r
+}
+
+/// Provisioned summaries per (database, account, public app id, provisioned version,
+/// org snapshot, completion): all of them change whenever the summary may. Bounded;
+/// cleared when full.
+type SummaryKey = (std::path::PathBuf, i64, String, i64, i64, i64);
+static SUMMARY_CACHE: OnceLock<Mutex<HashMap<SummaryKey, Arc<ProvisionedSummary>>>> =
+    OnceLock::new();
+const SUMMARY_CACHE_ENTRIES: usize = 4096;
+
+fn provisioned_summary(
+    conn: &Connection,
+    account_id: i64,
+    app: i64,
+    rec: &AppRecord,
+    org: Option<&OrgChart>,
+) -> StoreResult<Arc<ProvisionedSummary>> {
+    let version: i64 = conn
+        .prepare_cached("SELECT prov_version FROM usage_apps WHERE id = ?1")?
+        .query_row([app], |r| r.get(0))?;
+    let (snap, done) = org.map_or((0, 0), |o| (o.id, o.completed_ms));
+    let key: SummaryKey = (
+        db_path(conn),
+        account_id,
+        rec.app_id.clone(),
+        version,
+        snap,
+        done,
+    );
+    let cache = SUMMARY_CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(s) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(s);
+    }
+    let empty = Directory::default();
+    let dir = org.map_or(&empty, |o| o.directory.as_ref());
+    let mut people = std::collections::HashSet::new();
+    let mut per_license = BTreeMap::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT email, license FROM usage_provisioned WHERE account_id = ?1 AND app = ?2",
+    )?;
+    let mut rows = stmt.query(params![account_id, app])?;
+    while let Some(r) = rows.next()? {
+        let email: String = r.get(0)?;
+        let license: Option<String> = r.get(1)?;
+        people.insert(dir.resolve(&email).to_string());
+        if let Some(l) = license {
+            *per_license.entry(l).or_insert(0) += 1;
+        }
+    }
+    let summary = Arc::new(ProvisionedSummary {
+        people: people.len() as u64,
+        per_license,
+    });
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= SUMMARY_CACHE_ENTRIES {
+            c.clear();
+        }
+        c.insert(key, Arc::clone(&summary));
+    }
+    Ok(summary)
+}
+
+/// Provisioned user lists per (database, account, public app id, provisioned
+/// version). Bounded; cleared when full.
+type ProvKey = (std::path::PathBuf, i64, String, i64);
+static PROV_CACHE: OnceLock<Mutex<HashMap<ProvKey, Arc<Vec<ProvisionedUser>>>>> = OnceLock::new();
+const PROV_CACHE_ENTRIES: usize = 256;
+
+fn provisioned_users(
+    conn: &Connection,
+    account_id: i64,
+    app: i64,
+    rec: &AppRecord,
+) -> StoreResult<Arc<Vec<ProvisionedUser>>> {
+    let version: i64 = conn
+        .prepare_cached("SELECT prov_version FROM usage_apps WHERE id = ?1")?
+        .query_row([app], |r| r.get(0))?;
+    let key: ProvKey = (db_path(conn), account_id, rec.app_id.clone(), version);
+    let cache = PROV_CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(p) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(p);
+    }
+    let users = Arc::new(
+        conn.prepare_cached(
+            "SELECT app_user_id, email, username, license FROM usage_provisioned
+             WHERE account_id = ?1 AND app = ?2 ORDER BY app_user_id",
+        )?
+        .query_map(params![account_id, app], provisioned_row)?
+        .collect::<Result<Vec<_>, _>>()?,
+    );
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= PROV_CACHE_ENTRIES {
+            c.clear();
+        }
+        c.insert(key, Arc::clone(&users));
+    }
+    Ok(users)
 }

@@ -1074,3 +1074,100 @@ async fn a_full_batch_of_1000_is_stored_once_and_1001_is_refused() {
     let (status, body) = push(c, &app, &too_many).await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn email_ids_are_per_account_and_reports_never_mix_tenants() {
+    let server = TestServer::start().await;
+    let (a, b) = (server.account().await, server.account().await);
+    let t = today("UTC");
+    let app_a = mail_app(&a.client).await;
+    let app_b = mail_app(&b.client).await;
+    // Both accounts' first emails get the same small ids; the bitmaps must still
+    // resolve to each account's own people.
+    push_ok(
+        &b.client,
+        &app_b,
+        &[(noon(t - 1, "UTC"), "zed@b.com", "read")],
+    )
+    .await;
+    push_ok(
+        &a.client,
+        &app_a,
+        &[
+            (noon(t - 1, "UTC"), "ann@a.com", "read"),
+            (noon(t - 2, "UTC"), "bob@a.com", "created"),
+        ],
+    )
+    .await;
+    let (status, body) = a
+        .client
+        .get(&format!("/pull/v1/apps/{app_a}/users?dataSource=events"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let emails: Vec<&str> = body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, vec!["ann@a.com", "bob@a.com"]);
+    let (status, body) = b
+        .client
+        .get(&format!("/pull/v1/apps/{app_b}/users?dataSource=events"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["numUsers"], 1);
+    assert_eq!(body["users"][0]["email"], "zed@b.com");
+    assert_eq!(
+        body["users"][0]["lastActivity"],
+        time::format_ms(noon(t - 1, "UTC"))
+    );
+    let e = engagement(&a.client, &app_a, "rollingWindow=7").await;
+    assert_eq!(e["total"]["outsidePopulation"], 2);
+    let e = engagement(&b.client, &app_b, "rollingWindow=7&group=Read").await;
+    assert_eq!(e["total"]["outsidePopulation"], 1);
+}
+
+#[tokio::test]
+async fn per_group_last_activity_is_exact_when_the_groups_event_is_the_latest() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let app = mail_app(c).await;
+    let t = today("UTC");
+    let latest = noon(t - 1, "UTC") + 17;
+    push_ok(
+        c,
+        &app,
+        &[
+            (noon(t - 3, "UTC"), "ann@corp.com", "read"),
+            (latest, "ann@corp.com", "created"),
+            (noon(t - 5, "UTC"), "ann@corp.com", "created"),
+        ],
+    )
+    .await;
+    let (status, body) = c.get(&format!("/pull/v1/apps/{app}/users")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ann = &body["users"][0];
+    assert_eq!(ann["lastActivity"], time::format_ms(latest));
+    assert_eq!(ann["activeDays"], 3);
+    let group = |name: &str| {
+        ann["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["group"] == name)
+            .unwrap()
+            .clone()
+    };
+    let sent = group("Sent an Email");
+    assert_eq!(sent["lastActivity"], time::format_ms(latest));
+    assert_eq!(sent["activeDays"], 2);
+    // Not the latest event overall: the group's last day is still exact.
+    let read = group("Read");
+    assert_eq!(read["activeDays"], 1);
+    assert!(read["lastActivity"]
+        .as_str()
+        .unwrap()
+        .starts_with(&date(t - 3)));
+}

@@ -1,7 +1,8 @@
 //! Insights (SPEC §4 "pull"): app summaries and details, per-user usage, engagement
 //! by an org field, inactive users (JSON or CSV), the DAU/WAU/MAU trend and licence
-//! right-sizing. Every figure comes from the rollups through
-//! `rollcall_core::usage_report`; days are local days of the account's time zone.
+//! right-sizing. Every figure comes from the per-(event, day) activity bitmaps through
+//! `rollcall_core::usage_bits`, counted per person (aliases resolved by email id);
+//! days are local days of the account's time zone.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -13,11 +14,12 @@ use axum::routing::get;
 use axum::Router;
 use jiff::tz::TimeZone;
 use rollcall_core::usage::{self, AppDefinition, ROLLING_WINDOWS};
-use rollcall_core::usage_report::{self, Directory, EventFilter, Member, Timeline, ORG_FIELDS};
+use rollcall_core::usage_bits::{self, DailyPeople, Member, SlotSet};
+use rollcall_core::usage_report::{self, Directory, EventFilter, ORG_FIELDS};
 use rollcall_core::{time, token, Scope};
 use rollcall_store::audit::AuditEntry;
 use rollcall_store::now_ms;
-use rollcall_store::usage::{AppRecord, InsightData, ProvisionedUser};
+use rollcall_store::usage::{AppRecord, EventSel, InsightData, InsightQuery, ProvisionedUser};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -74,20 +76,74 @@ fn group_filter(def: &AppDefinition, group: Option<&str>) -> ApiResult<EventFilt
     EventFilter::for_group(def, group).map_err(ApiError::bad_request)
 }
 
-/// The app's rollups from `from_day` on, after the caller's checks.
+/// Far enough in the future to cover any stored day ("whole history" reads).
+const LAST_DAY: i32 = i32::MAX / 2;
+
+/// What an insight needs of the app, after the caller's checks.
 async fn load(
     state: &AppState,
     caller: &Caller,
     app_id: &str,
-    from_day: i32,
-    group: Option<&str>,
+    query: InsightQuery,
 ) -> ApiResult<InsightData> {
     caller.require_app(app_id)?;
-    let (period, _) = usage::period_of(from_day);
     Ok(state
         .store
-        .insight_data(caller.account_id, app_id, period, group.map(String::from))
+        .insight_data(caller.account_id, app_id, query)
         .await?)
+}
+
+/// The bitmaps of the group's events (every event when `group` is `None`).
+fn sel(group: Option<&str>) -> EventSel {
+    match group {
+        Some(g) => EventSel::Group(g.to_string()),
+        None => EventSel::Any,
+    }
+}
+
+/// The people active on at least one day of `from..=to` (of the loaded events).
+fn active_between(data: &InsightData, from: i32, to: i32) -> SlotSet {
+    let mut bits = Vec::new();
+    for b in data.days.iter().filter(|b| (from..=to).contains(&b.day)) {
+        usage_bits::or_into(&mut bits, &b.bits);
+    }
+    data.resolver.persons(&bits)
+}
+
+/// Per day of `from..=to`, the people active that day on the events `filter` keeps.
+fn daily(data: &InsightData, filter: &EventFilter, from: i32, to: i32) -> DailyPeople {
+    let mut per_day: BTreeMap<i32, Vec<u8>> = BTreeMap::new();
+    for b in data.days.iter().filter(|b| {
+        (from..=to).contains(&b.day) && (b.event.is_empty() || filter.matches(&b.event))
+    }) {
+        usage_bits::or_into(per_day.entry(b.day).or_default(), &b.bits);
+    }
+    per_day
+        .into_iter()
+        .map(|(d, bits)| (d, data.resolver.persons(&bits)))
+        .collect()
+}
+
+/// Per person (slot), the latest event timestamp.
+fn person_last_ms(data: &InsightData) -> HashMap<usize, i64> {
+    let mut out: HashMap<usize, i64> = HashMap::with_capacity(data.last_ms.len());
+    for (&id, &ms) in &data.last_ms {
+        let e = out.entry(data.resolver.slot_of_id(id)).or_insert(ms);
+        *e = (*e).max(ms);
+    }
+    out
+}
+
+/// The latest activity of a person on a feature group: the group's last active day
+/// comes from the bitmaps; the timestamp is the person's exact latest one when it
+/// falls on that day, else the start of that day (the store keeps exact timestamps
+/// per (app, email), not per event).
+fn group_last_ms(last_day: Option<i32>, overall_ms: Option<i64>, tz: &TimeZone) -> Option<i64> {
+    let day = last_day?;
+    match overall_ms {
+        Some(ms) if time::day_number(time::local_date(ms, tz)) == day => Some(ms),
+        _ => Some(time::start_of_day_ms(time::date_of_day_number(day), tz)),
+    }
 }
 
 /// The oldest local day that can hold usage: events older than the account's
@@ -129,28 +185,19 @@ async fn summarise(
     state: &AppState,
     account_id: i64,
     data: &InsightData,
-    timelines: &HashMap<String, Timeline>,
     as_of: i32,
 ) -> ApiResult<Summary> {
     let def = &data.app.definition;
-    let dir = directory(data);
-    let provisioned: HashSet<&str> = data
-        .provisioned
-        .iter()
-        .map(|u| dir.resolve(&u.email))
-        .collect();
-    let active = timelines
-        .values()
-        .filter(|t| t.active(as_of - 29, as_of))
-        .count() as u64;
+    let ps = &data.provisioned_summary;
+    let active = active_between(data, as_of - 29, as_of).count();
     let contract = state
         .store
         .contract_summary(account_id, &data.app.app_id, &date_text(as_of))
         .await?;
-    let tier_cost: f64 = data
-        .provisioned
+    let tier_cost: f64 = ps
+        .per_license
         .iter()
-        .filter_map(|u| licence_cost(def, u.license.as_deref()))
+        .filter_map(|(l, &n)| licence_cost(def, Some(l)).map(|c| c * n as f64))
         .sum();
     let has_tier_costs = def.license_tiers.iter().any(|t| t.annual_cost.is_some());
     let (annual_cost, currency) = match &contract {
@@ -159,7 +206,7 @@ async fn summarise(
         None => (None, def.currency()),
     };
     Ok(Summary {
-        provisioned: provisioned.len() as u64,
+        provisioned: ps.people,
         active,
         licenses_purchased: contract.as_ref().map(|c| c.licenses_purchased),
         annual_cost,
@@ -205,10 +252,21 @@ async fn app_summaries(
         if !caller.may_see_app(&app.app_id) {
             continue;
         }
-        let data = load(&state, &caller, &app.app_id, as_of - 29, None).await?;
-        let dir = directory(&data);
-        let t = usage_report::timelines(&data.rows, &dir, &EventFilter::Any);
-        let s = summarise(&state, caller.account_id, &data, &t, as_of).await?;
+        let data = load(
+            &state,
+            &caller,
+            &app.app_id,
+            InsightQuery {
+                from_day: as_of - 29,
+                to_day: as_of,
+                events: EventSel::Any,
+                last_activity: false,
+                provisioned: false,
+                provisioned_summary: true,
+            },
+        )
+        .await?;
+        let s = summarise(&state, caller.account_id, &data, as_of).await?;
         apps.push(summary_json(&data.app, &s));
     }
     Ok(axum::Json(json!({
@@ -234,11 +292,23 @@ async fn app_details(
     caller.require(Scope::AppsRead)?;
     let tz = account_zone(&state, caller.account_id).await?;
     let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(&tz) - 1)?;
-    let data = load(&state, &caller, &app_id, as_of - 29, None).await?;
-    let dir = directory(&data);
-    let t = usage_report::timelines(&data.rows, &dir, &EventFilter::Any);
-    let s = summarise(&state, caller.account_id, &data, &t, as_of).await?;
-    let activity = usage_report::activity_on(&t, as_of);
+    let data = load(
+        &state,
+        &caller,
+        &app_id,
+        InsightQuery {
+            from_day: as_of - 29,
+            to_day: as_of,
+            events: EventSel::Any,
+            last_activity: false,
+            provisioned: false,
+            provisioned_summary: true,
+        },
+    )
+    .await?;
+    let s = summarise(&state, caller.account_id, &data, as_of).await?;
+    let activity =
+        usage_bits::activity_on(&daily(&data, &EventFilter::Any, as_of - 29, as_of), as_of);
     let year_start = time::start_of_day_ms(time::date_of_day_number(as_of).first_of_year(), &tz);
     let spend = state
         .store
@@ -271,12 +341,7 @@ async fn app_details(
         .iter()
         .map(|x| json!({"amount": x.amount, "currency": x.currency}))
         .collect::<Vec<_>>());
-    let mut per_tier: HashMap<&str, u64> = HashMap::new();
-    for u in &data.provisioned {
-        if let Some(l) = u.license.as_deref() {
-            *per_tier.entry(l).or_default() += 1;
-        }
-    }
+    let per_tier = &data.provisioned_summary.per_license;
     body["licenseTiers"] = json!(def
         .license_tiers
         .iter()
@@ -410,50 +475,72 @@ async fn users(
         q.after.as_deref(),
         "after",
     )?;
-    // Whole history, so that Inactive and NeverUsed can be told apart.
+    // Whole history, so that Inactive and NeverUsed can be told apart and each
+    // group's last activity found.
     let data = load(
         &state,
         &caller,
         &app_id,
-        oldest_day(&state, &caller, &tz).await?,
-        None,
+        InsightQuery {
+            from_day: oldest_day(&state, &caller, &tz).await?,
+            to_day: LAST_DAY,
+            events: EventSel::All,
+            last_activity: true,
+            provisioned: true,
+            provisioned_summary: false,
+        },
     )
     .await?;
     let def = &data.app.definition;
     let dir = directory(&data);
-    let all = usage_report::timelines(&data.rows, &dir, &EventFilter::Any);
-    let groups = def.groups();
-    let per_group: Vec<(String, HashMap<String, Timeline>)> = groups
-        .iter()
+    let (emails, resolver) = (&data.emails, &data.resolver);
+    let last = person_last_ms(&data);
+    let all = daily(&data, &EventFilter::Any, from, as_of);
+    let per_group: Vec<(String, DailyPeople)> = def
+        .groups()
+        .into_iter()
         .map(|g| {
-            let f = EventFilter::for_group(def, Some(g)).unwrap_or(EventFilter::Any);
-            (g.clone(), usage_report::timelines(&data.rows, &dir, &f))
+            let f = EventFilter::for_group(def, Some(&g)).unwrap_or(EventFilter::Any);
+            let d = daily(&data, &f, i32::MIN, LAST_DAY);
+            (g, d)
         })
         .collect();
-    let mut provisioned: HashMap<String, &ProvisionedUser> = HashMap::new();
-    for u in &data.provisioned {
-        provisioned
-            .entry(dir.resolve(&u.email).to_string())
-            .or_insert(u);
+    let mut provisioned: HashMap<&str, &ProvisionedUser> = HashMap::new();
+    for u in data.provisioned.iter() {
+        provisioned.entry(dir.resolve(&u.email)).or_insert(u);
     }
-    let mut keys: Vec<String> = match source {
-        "provisioned" => provisioned.keys().cloned().collect(),
-        "events" => all.keys().cloned().collect(),
-        "employees" => dir.people.iter().map(|p| p.email.clone()).collect(),
-        _ => provisioned.keys().chain(all.keys()).cloned().collect(),
+    let mut keys: Vec<&str> = match source {
+        "provisioned" => provisioned.keys().copied().collect(),
+        "events" => last
+            .keys()
+            .map(|&s| resolver.key(s, &dir, emails))
+            .collect(),
+        "employees" => dir.people.iter().map(|p| p.email.as_str()).collect(),
+        _ => provisioned
+            .keys()
+            .copied()
+            .chain(last.keys().map(|&s| resolver.key(s, &dir, emails)))
+            .collect(),
     };
     keys.sort_unstable();
     keys.dedup();
     let start = match &after {
-        Some(a) => keys.partition_point(|k| k <= a),
+        Some(a) => keys.partition_point(|k| *k <= a.as_str()),
         None => 0,
     };
-    let page: Vec<&String> = keys.iter().skip(start).take(size as usize).collect();
+    let page: Vec<&str> = keys
+        .iter()
+        .skip(start)
+        .take(size as usize)
+        .copied()
+        .collect();
     let mut out = Vec::with_capacity(page.len());
     for key in &page {
-        let t = all.get(*key);
-        let status = match t {
-            Some(t) if t.active(from, as_of) => "Active",
+        let slot = resolver.slot_of_email(&dir, emails, key);
+        let last_ms = slot.and_then(|s| last.get(&s).copied());
+        let days = |d: &DailyPeople| slot.map_or(0, |s| usage_bits::active_days(d, from, as_of, s));
+        let status = match last_ms {
+            _ if days(&all) > 0 => "Active",
             Some(_) => "Inactive",
             None => "NeverUsed",
         };
@@ -465,14 +552,16 @@ async fn users(
             "license": p.and_then(|u| u.license.clone()),
             "provisioned": p.is_some(),
             "status": status,
-            "lastActivity": t.and_then(|t| t.last_ms).map(time::format_ms),
-            "activeDays": t.map_or(0, |t| t.days(from, as_of)),
-            "groups": per_group.iter().map(|(g, tl)| {
-                let t = tl.get(*key);
+            "lastActivity": last_ms.map(time::format_ms),
+            "activeDays": days(&all),
+            "groups": per_group.iter().map(|(g, d)| {
+                let last_day = slot.and_then(|s| {
+                    d.iter().rev().find(|(_, set)| set.contains(s)).map(|(&day, _)| day)
+                });
                 json!({
                     "group": g,
-                    "activeDays": t.map_or(0, |t| t.days(from, as_of)),
-                    "lastActivity": t.and_then(|t| t.last_ms).map(time::format_ms),
+                    "activeDays": days(d),
+                    "lastActivity": group_last_ms(last_day, last_ms, &tz).map(time::format_ms),
                 })
             }).collect::<Vec<_>>(),
         });
@@ -496,27 +585,34 @@ async fn users(
     Ok(axum::Json(body))
 }
 
-/// The population members and their value of `by`.
-fn population(data: &InsightData, dir: &Directory, which: &str, by: &str) -> Vec<Member> {
-    let value = |key: &str| dir.person(key).and_then(|p| p.field(by)).map(String::from);
+/// The population members, their slots and their value of `by`.
+fn population<'a>(
+    data: &'a InsightData,
+    dir: &'a Directory,
+    which: &str,
+    by: &str,
+) -> Vec<Member<'a>> {
     match which {
         "provisioned" => data
             .provisioned
             .iter()
             .map(|u| {
-                let key = dir.resolve(&u.email).to_string();
+                let key = dir.resolve(&u.email);
                 Member {
-                    value: value(&key),
                     key,
+                    slot: data.resolver.slot_of_email(dir, &data.emails, key),
+                    value: dir.person(key).and_then(|p| p.field(by)),
                 }
             })
             .collect(),
         _ => dir
             .people
             .iter()
-            .map(|p| Member {
-                key: p.email.clone(),
-                value: p.field(by).map(String::from),
+            .enumerate()
+            .map(|(i, p)| Member {
+                key: p.email.as_str(),
+                slot: Some(i),
+                value: p.field(by),
             })
             .collect(),
     }
@@ -556,7 +652,20 @@ async fn engagement(
     let which = check_population(q.population.as_deref(), "employees")?;
     let by = q.by.clone().unwrap_or_else(|| "team".to_string());
     let from = as_of - w + 1;
-    let data = load(&state, &caller, &app_id, from, q.group.as_deref()).await?;
+    let data = load(
+        &state,
+        &caller,
+        &app_id,
+        InsightQuery {
+            from_day: from,
+            to_day: as_of,
+            events: sel(q.group.as_deref()),
+            last_activity: false,
+            provisioned: which == "provisioned",
+            provisioned_summary: false,
+        },
+    )
+    .await?;
     let custom = data
         .org
         .as_ref()
@@ -568,11 +677,10 @@ async fn engagement(
             custom.iter().map(|c| format!(", {c}")).collect::<String>()
         )));
     }
-    let filter = group_filter(&data.app.definition, q.group.as_deref())?;
+    group_filter(&data.app.definition, q.group.as_deref())?;
     let dir = directory(&data);
-    let t = usage_report::timelines(&data.rows, &dir, &filter);
     let members = population(&data, &dir, &which, &by);
-    let e = usage_report::engagement(&members, &t, from, as_of);
+    let e = usage_bits::engagement(&members, &active_between(&data, from, as_of));
     Ok(axum::Json(json!({
         "success": true,
         "appId": app_id,
@@ -635,50 +743,79 @@ async fn inactive_users(
         q.page_token.as_deref(),
         "pageToken",
     )?;
-    // Whole history: lastActivity may be older than the window.
+    // Whole history of the group: its lastActivity may be older than the window.
+    // Without a group the exact per-email latest timestamps suffice.
     let data = load(
         &state,
         &caller,
         &app_id,
-        oldest_day(&state, &caller, &tz).await?,
-        q.group.as_deref(),
+        InsightQuery {
+            from_day: if q.group.is_some() {
+                oldest_day(&state, &caller, &tz).await?
+            } else {
+                from
+            },
+            to_day: if q.group.is_some() { LAST_DAY } else { as_of },
+            events: sel(q.group.as_deref()),
+            last_activity: true,
+            provisioned: true,
+            provisioned_summary: false,
+        },
     )
     .await?;
     let def = &data.app.definition;
-    let filter = group_filter(def, q.group.as_deref())?;
+    group_filter(def, q.group.as_deref())?;
     let dir = directory(&data);
-    let t = usage_report::timelines(&data.rows, &dir, &filter);
-    let mut licences: HashMap<String, &ProvisionedUser> = HashMap::new();
-    for u in &data.provisioned {
-        licences
-            .entry(dir.resolve(&u.email).to_string())
-            .or_insert(u);
+    let active = active_between(&data, from, as_of);
+    let last = person_last_ms(&data);
+    // The group's last active day per person (only needed with a group).
+    let group_days = if q.group.is_some() {
+        usage_bits::last_days(&daily(&data, &EventFilter::Any, i32::MIN, LAST_DAY))
+    } else {
+        HashMap::new()
+    };
+    let mut licences: HashMap<&str, &ProvisionedUser> = HashMap::new();
+    for u in data.provisioned.iter() {
+        licences.entry(dir.resolve(&u.email)).or_insert(u);
     }
-    let mut inactive: BTreeMap<String, Value> = BTreeMap::new();
+    // Per inactive key: (person, provisioned user, licence cost, last activity);
+    // JSON is built only for what is returned.
+    type Row<'a> = (
+        Option<&'a usage_report::Employee>,
+        Option<&'a ProvisionedUser>,
+        Option<f64>,
+        Option<i64>,
+    );
+    let mut inactive: BTreeMap<&str, Row<'_>> = BTreeMap::new();
     let mut savings = 0.0;
     for m in population(&data, &dir, &which, "team") {
-        if inactive.contains_key(&m.key) || t.get(&m.key).is_some_and(|t| t.active(from, as_of)) {
+        if inactive.contains_key(m.key) || m.slot.is_some_and(|s| active.contains(s)) {
             continue;
         }
-        let p = dir.person(&m.key);
-        let pu = licences.get(&m.key);
-        let license = pu.and_then(|u| u.license.clone());
-        let cost = licence_cost(def, license.as_deref());
+        let overall = m.slot.and_then(|s| last.get(&s).copied());
+        let last_ms = if q.group.is_some() {
+            let day = m.slot.and_then(|s| group_days.get(&s).copied());
+            group_last_ms(day, overall, &tz)
+        } else {
+            overall
+        };
+        let pu = licences.get(m.key).copied();
+        let cost = licence_cost(def, pu.and_then(|u| u.license.as_deref()));
         savings += cost.unwrap_or(0.0);
-        inactive.insert(
-            m.key.clone(),
-            json!({
-                "email": m.key,
-                "appUserId": pu.map(|u| u.app_user_id.clone()),
-                "firstName": p.and_then(|p| p.first_name.clone()),
-                "lastName": p.and_then(|p| p.last_name.clone()),
-                "team": p.and_then(|p| p.team.clone()),
-                "license": license,
-                "lastActivity": t.get(&m.key).and_then(|t| t.last_ms).map(time::format_ms),
-                "annualCost": cost,
-            }),
-        );
+        inactive.insert(m.key, (dir.person(m.key), pu, cost, last_ms));
     }
+    let to_json = |key: &str, (p, pu, cost, last_ms): &Row<'_>| {
+        json!({
+            "email": key,
+            "appUserId": pu.map(|u| u.app_user_id.clone()),
+            "firstName": p.and_then(|p| p.first_name.clone()),
+            "lastName": p.and_then(|p| p.last_name.clone()),
+            "team": p.and_then(|p| p.team.clone()),
+            "license": pu.and_then(|u| u.license.clone()),
+            "lastActivity": last_ms.map(time::format_ms),
+            "annualCost": cost,
+        })
+    };
     let currency = def.currency();
     if wants_csv(&headers) {
         let mut out = csv::Writer::from_writer(Vec::new());
@@ -692,7 +829,8 @@ async fn inactive_users(
             "annualCost",
         ];
         out.write_record(cols).map_err(ApiError::internal)?;
-        for u in inactive.values() {
+        for (key, row) in &inactive {
+            let u = to_json(key, row);
             let row: Vec<String> = cols
                 .iter()
                 .map(|c| match &u[*c] {
@@ -727,16 +865,16 @@ async fn inactive_users(
         return Ok(response);
     }
     let total = inactive.len();
-    let rest: Vec<(&String, &Value)> = match &after {
+    let rest: Vec<(&&str, &Row<'_>)> = match &after {
         Some(a) => inactive
-            .range::<String, _>((
-                std::ops::Bound::Excluded(a.clone()),
+            .range::<&str, _>((
+                std::ops::Bound::Excluded(a.as_str()),
                 std::ops::Bound::Unbounded,
             ))
             .collect(),
         None => inactive.iter().collect(),
     };
-    let page: Vec<(&String, &Value)> = rest.iter().take(size as usize).cloned().collect();
+    let page: Vec<(&&str, &Row<'_>)> = rest.iter().take(size as usize).cloned().collect();
     let mut body = json!({
         "success": true,
         "appId": app_id,
@@ -745,7 +883,7 @@ async fn inactive_users(
         "asOfDate": date_text(as_of),
         "population": which,
         "numUsers": total,
-        "users": page.iter().map(|(_, v)| (*v).clone()).collect::<Vec<_>>(),
+        "users": page.iter().map(|(k, row)| to_json(k, row)).collect::<Vec<_>>(),
         "potentialSavings": {"amount": round2(savings), "currency": currency},
     });
     if rest.len() > page.len() {
@@ -782,11 +920,23 @@ async fn trend(
             "from..to spans more than {MAX_TREND_DAYS} days; ask for a shorter range"
         )));
     }
-    let data = load(&state, &caller, &app_id, from - 29, q.group.as_deref()).await?;
-    let filter = group_filter(&data.app.definition, q.group.as_deref())?;
-    let dir = directory(&data);
-    let t = usage_report::timelines(&data.rows, &dir, &filter);
-    let series: Vec<Value> = usage_report::trend(&t, from, to)
+    let data = load(
+        &state,
+        &caller,
+        &app_id,
+        InsightQuery {
+            from_day: from - 29,
+            to_day: to,
+            events: sel(q.group.as_deref()),
+            last_activity: false,
+            provisioned: false,
+            provisioned_summary: false,
+        },
+    )
+    .await?;
+    group_filter(&data.app.definition, q.group.as_deref())?;
+    let d = daily(&data, &EventFilter::Any, from - 29, to);
+    let series: Vec<Value> = usage_bits::trend(&d, from, to)
         .into_iter()
         .map(|d| json!({"date": date_text(d.day), "dau": d.dau, "wau": d.wau, "mau": d.mau}))
         .collect();
@@ -818,23 +968,38 @@ async fn rightsizing(
     let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(&tz))?;
     let w = window(q.rolling_window, 90)?;
     let from = as_of - w + 1;
-    let data = load(&state, &caller, &app_id, from, None).await?;
+    let data = load(
+        &state,
+        &caller,
+        &app_id,
+        InsightQuery {
+            from_day: from,
+            to_day: as_of,
+            events: EventSel::All,
+            last_activity: false,
+            provisioned: true,
+            provisioned_summary: false,
+        },
+    )
+    .await?;
     let def = &data.app.definition;
     let dir = directory(&data);
-    // Per person, the events used in the window.
-    let mut used: HashMap<String, HashSet<String>> = HashMap::new();
-    for r in &data.rows {
-        if usage::active_in(r.period, r.bits, from, as_of) {
-            used.entry(dir.resolve(&r.email).to_string())
-                .or_default()
-                .insert(r.event.clone());
+    // Per event, the email ids that did it in the window; then per person, the events.
+    let mut per_event: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
+    for b in data.days.iter().filter(|b| (from..=as_of).contains(&b.day)) {
+        usage_bits::or_into(per_event.entry(b.event.as_str()).or_default(), &b.bits);
+    }
+    let mut used: HashMap<usize, HashSet<String>> = HashMap::new();
+    for (event, bits) in &per_event {
+        for slot in data.resolver.persons(bits).iter() {
+            used.entry(slot).or_default().insert(event.to_string());
         }
     }
     let empty = HashSet::new();
     let mut users = Vec::new();
     let mut savings = 0.0;
     let mut seen = HashSet::new();
-    for u in &data.provisioned {
+    for u in data.provisioned.iter() {
         let key = dir.resolve(&u.email).to_string();
         let Some(held) = u.license.as_deref().and_then(|l| def.tier(l)) else {
             continue;
@@ -842,7 +1007,11 @@ async fn rightsizing(
         if !seen.insert(key.clone()) {
             continue;
         }
-        let events = used.get(&key).unwrap_or(&empty);
+        let events = data
+            .resolver
+            .slot_of_email(&dir, &data.emails, &key)
+            .and_then(|s| used.get(&s))
+            .unwrap_or(&empty);
         let Some(needed) = usage_report::needed_tier(def, events) else {
             continue;
         };

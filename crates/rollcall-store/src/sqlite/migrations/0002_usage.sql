@@ -10,7 +10,9 @@ CREATE TABLE usage_apps (
     status TEXT NOT NULL,                 -- connected | disconnected
     definition TEXT NOT NULL,             -- the AppDefinition as JSON
     created_ms INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL
+    updated_ms INTEGER NOT NULL,
+    -- Bumped by every change of the provisioned users (keys cached summaries).
+    prov_version INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX usage_apps_account ON usage_apps(account_id, app_id);
 
@@ -27,13 +29,15 @@ CREATE TABLE usage_event_names (
     UNIQUE (account_id, app, name)
 ) WITHOUT ROWID;
 
--- Emails interned per account (lower-cased).
+-- Emails interned per account (lower-cased); ids are dense per account from 0, so
+-- they index the activity bitmaps.
 CREATE TABLE usage_emails (
-    id INTEGER PRIMARY KEY,
     account_id INTEGER NOT NULL,
+    id INTEGER NOT NULL,
     email TEXT NOT NULL,
+    PRIMARY KEY (account_id, id),
     UNIQUE (account_id, email)
-);
+) WITHOUT ROWID;
 
 -- Raw usage events, time-ordered so that inserts append; the key is the event's
 -- identity (timestamp, email, eventName), so a re-push is ignored.
@@ -46,17 +50,25 @@ CREATE TABLE usage_events (
     PRIMARY KEY (account_id, app, ts_ms, email_id, event_id)
 ) WITHOUT ROWID;
 
--- Rollup: per (app, 32-day period, event, email) the local days with activity as a
--- bitmask, and the latest timestamp. Period-first keeps recent writes together.
-CREATE TABLE usage_activity (
+-- Rollup: per (app, event, local day) the bitmap of the email ids active that day
+-- (bit `id` of byte `id / 8`); event_id 0 holds the OR of all events of the day.
+-- A batch of events touches only its few distinct (event, day) rows.
+CREATE TABLE usage_day_bits (
     account_id INTEGER NOT NULL,
     app INTEGER NOT NULL,
-    period INTEGER NOT NULL,
     event_id INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    bits BLOB NOT NULL,
+    PRIMARY KEY (account_id, app, event_id, day)
+) WITHOUT ROWID;
+
+-- The exact latest event timestamp per (app, email).
+CREATE TABLE usage_last (
+    account_id INTEGER NOT NULL,
+    app INTEGER NOT NULL,
     email_id INTEGER NOT NULL,
-    bits INTEGER NOT NULL,
     last_ms INTEGER NOT NULL,
-    PRIMARY KEY (account_id, app, period, event_id, email_id)
+    PRIMARY KEY (account_id, app, email_id)
 ) WITHOUT ROWID;
 
 -- Provisioned users: the app's current user list, keyed by the app's own user id.

@@ -1,0 +1,421 @@
+//! Activity bitmaps of custom-app usage (SPEC §4 insights): per (app, event, local
+//! day) the set of email ids active that day, as a little-endian bitmap BLOB of
+//! `ceil((max_id + 1) / 8)` bytes; the per-account email table (id → email, ids are
+//! dense small integers); the [`Resolver`] that maps email ids to people of the org
+//! chart (aliases count for their person) as dense "slots"; and the figures
+//! (engagement, DAU/WAU/MAU) computed over slot sets, without string work.
+//!
+//! Slots: `0..n_people` are the people of the org chart (by index in the
+//! [`Directory`]); `n_people + id` is an email outside the org chart (its own person).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::usage;
+use crate::usage_report::{DayActivity, Directory, Engagement, Segment, Total};
+
+/// Sets bit `id` of a bitmap blob, growing it on demand.
+pub fn set(bits: &mut Vec<u8>, id: u32) {
+    let byte = (id / 8) as usize;
+    if bits.len() <= byte {
+        bits.resize(byte + 1, 0);
+    }
+    bits[byte] |= 1 << (id % 8);
+}
+
+/// Whether bit `id` of a bitmap blob is set.
+pub fn get(bits: &[u8], id: u32) -> bool {
+    bits.get((id / 8) as usize)
+        .is_some_and(|b| b & (1 << (id % 8)) != 0)
+}
+
+/// `acc |= other`, growing `acc` on demand.
+pub fn or_into(acc: &mut Vec<u8>, other: &[u8]) {
+    if acc.len() < other.len() {
+        acc.resize(other.len(), 0);
+    }
+    for (a, b) in acc.iter_mut().zip(other) {
+        *a |= *b;
+    }
+}
+
+/// Calls `f` with every set id of a bitmap blob, in increasing order.
+pub fn for_each(bits: &[u8], mut f: impl FnMut(u32)) {
+    for (i, &b) in bits.iter().enumerate() {
+        let mut b = b;
+        while b != 0 {
+            let bit = b.trailing_zeros();
+            f(i as u32 * 8 + bit);
+            b &= b - 1;
+        }
+    }
+}
+
+/// The account's interned emails: id → email (ids are dense from 0) and back.
+#[derive(Debug, Default, Clone)]
+pub struct EmailTable {
+    emails: Vec<String>,
+    by_email: HashMap<String, u32>,
+}
+
+impl EmailTable {
+    /// The table extended by rows `(id, email)` with ids from `self.len()` on, in id
+    /// order; a gap (which committed data never has) is filled with empty emails.
+    pub fn with_more(&self, more: Vec<(u32, String)>) -> EmailTable {
+        let mut t = self.clone();
+        for (id, email) in more {
+            while (t.emails.len() as u32) < id {
+                t.emails.push(String::new());
+            }
+            if t.emails.len() as u32 == id {
+                t.by_email.insert(email.clone(), id);
+                t.emails.push(email);
+            }
+        }
+        t
+    }
+    pub fn len(&self) -> usize {
+        self.emails.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.emails.is_empty()
+    }
+    pub fn id(&self, email: &str) -> Option<u32> {
+        self.by_email.get(email).copied()
+    }
+    pub fn email(&self, id: u32) -> Option<&str> {
+        self.emails.get(id as usize).map(String::as_str)
+    }
+}
+
+/// A set of slots (people).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlotSet(Vec<u64>);
+
+impl SlotSet {
+    pub fn with_slots(n: usize) -> SlotSet {
+        SlotSet(vec![0; n.div_ceil(64)])
+    }
+    pub fn insert(&mut self, slot: usize) {
+        let w = slot / 64;
+        if self.0.len() <= w {
+            self.0.resize(w + 1, 0);
+        }
+        self.0[w] |= 1 << (slot % 64);
+    }
+    pub fn contains(&self, slot: usize) -> bool {
+        self.0
+            .get(slot / 64)
+            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+    }
+    pub fn count(&self) -> u64 {
+        self.0.iter().map(|w| u64::from(w.count_ones())).sum()
+    }
+    pub fn or_with(&mut self, other: &SlotSet) {
+        if self.0.len() < other.0.len() {
+            self.0.resize(other.0.len(), 0);
+        }
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a |= *b;
+        }
+    }
+    /// The slots, in increasing order.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(i, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                if w == 0 {
+                    return None;
+                }
+                let bit = w.trailing_zeros() as usize;
+                w &= w - 1;
+                Some(i * 64 + bit)
+            })
+        })
+    }
+}
+
+const NO_PERSON: u32 = u32::MAX;
+
+/// Email id → slot, for one org chart and a prefix of the email table.
+#[derive(Debug, Clone, Default)]
+pub struct Resolver {
+    person: Vec<u32>,
+    n_people: usize,
+}
+
+impl Resolver {
+    pub fn new(dir: &Directory, emails: &EmailTable) -> Resolver {
+        let r = Resolver {
+            person: Vec::new(),
+            n_people: dir.people.len(),
+        };
+        r.extended(dir, emails)
+    }
+
+    /// The resolver covering emails added to the table since it was built.
+    pub fn extended(&self, dir: &Directory, emails: &EmailTable) -> Resolver {
+        let mut r = self.clone();
+        for id in r.person.len()..emails.len() {
+            let p = emails
+                .email(id as u32)
+                .and_then(|e| dir.index_of(e))
+                .map_or(NO_PERSON, |i| i as u32);
+            r.person.push(p);
+        }
+        r
+    }
+
+    /// How many email ids it covers.
+    pub fn covered(&self) -> usize {
+        self.person.len()
+    }
+
+    pub fn slot_of_id(&self, id: u32) -> usize {
+        match self.person.get(id as usize) {
+            Some(&p) if p != NO_PERSON => p as usize,
+            _ => self.n_people + id as usize,
+        }
+    }
+
+    /// The slot of an email (primary, alias or outside the org chart); `None` when
+    /// the email never had usage and is not in the org chart.
+    pub fn slot_of_email(
+        &self,
+        dir: &Directory,
+        emails: &EmailTable,
+        email: &str,
+    ) -> Option<usize> {
+        dir.index_of(email)
+            .or_else(|| emails.id(email).map(|id| self.slot_of_id(id)))
+    }
+
+    /// The key a slot is reported under: the person's primary email or the email.
+    pub fn key<'a>(&self, slot: usize, dir: &'a Directory, emails: &'a EmailTable) -> &'a str {
+        if slot < self.n_people {
+            dir.people.get(slot).map_or("", |p| p.email.as_str())
+        } else {
+            emails.email((slot - self.n_people) as u32).unwrap_or("")
+        }
+    }
+
+    /// The people whose emails are set in a bitmap blob.
+    pub fn persons(&self, bits: &[u8]) -> SlotSet {
+        let mut s = SlotSet::with_slots(self.n_people + bits.len() * 8);
+        self.add_persons(&mut s, bits);
+        s
+    }
+
+    pub fn add_persons(&self, s: &mut SlotSet, bits: &[u8]) {
+        for_each(bits, |id| s.insert(self.slot_of_id(id)));
+    }
+}
+
+/// One member of a population: its key, slot (none when it never had usage) and
+/// value of `by`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member<'a> {
+    pub key: &'a str,
+    pub slot: Option<usize>,
+    pub value: Option<&'a str>,
+}
+
+/// Engagement of `members`: per value, how many are in `active`. Members are unique
+/// by key (the first occurrence wins); active people outside the members are counted
+/// as `outside_population`.
+pub fn engagement(members: &[Member<'_>], active: &SlotSet) -> Engagement {
+    let mut seen_slots = SlotSet::default();
+    let mut seen_keys: HashSet<&str> = HashSet::new();
+    let mut by_value: BTreeMap<Option<&str>, (u64, u64)> = BTreeMap::new();
+    let (mut population, mut active_members) = (0u64, 0u64);
+    for m in members {
+        let fresh = match m.slot {
+            Some(s) => {
+                let fresh = !seen_slots.contains(s);
+                seen_slots.insert(s);
+                fresh
+            }
+            None => seen_keys.insert(m.key),
+        };
+        if !fresh {
+            continue;
+        }
+        let is_active = m.slot.is_some_and(|s| active.contains(s));
+        let entry = by_value.entry(m.value).or_insert((0, 0));
+        entry.0 += 1;
+        population += 1;
+        if is_active {
+            entry.1 += 1;
+            active_members += 1;
+        }
+    }
+    let outside_population = active.iter().filter(|&s| !seen_slots.contains(s)).count() as u64;
+    let mut segments: Vec<Segment> = by_value
+        .into_iter()
+        .map(|(value, (p, a))| Segment {
+            value: value.map(String::from),
+            population: p,
+            active: a,
+            percent: usage::percent(a, p),
+        })
+        .collect();
+    // BTreeMap puts None first; people without a value read better last.
+    segments.sort_by(|a, b| match (&a.value, &b.value) {
+        (None, None) => std::cmp::Ordering::Equal,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (Some(x), Some(y)) => x.cmp(y),
+    });
+    Engagement {
+        total: Total {
+            population,
+            active: active_members,
+            percent: usage::percent(active_members, population),
+            outside_population,
+        },
+        segments,
+    }
+}
+
+/// The people active on each day: day → slots.
+pub type DailyPeople = BTreeMap<i32, SlotSet>;
+
+/// The people active on at least one day of `from..=to`.
+pub fn active_between(daily: &DailyPeople, from: i32, to: i32) -> SlotSet {
+    let mut s = SlotSet::default();
+    if from <= to {
+        for set in daily.range(from..=to).map(|(_, s)| s) {
+            s.or_with(set);
+        }
+    }
+    s
+}
+
+/// DAU, WAU (7 days) and MAU (30 days) ending on `day`.
+pub fn activity_on(daily: &DailyPeople, day: i32) -> DayActivity {
+    DayActivity {
+        day,
+        dau: active_between(daily, day, day).count(),
+        wau: active_between(daily, day - 6, day).count(),
+        mau: active_between(daily, day - 29, day).count(),
+    }
+}
+
+/// The daily series of DAU/WAU/MAU for `from..=to`.
+pub fn trend(daily: &DailyPeople, from: i32, to: i32) -> Vec<DayActivity> {
+    (from..=to).map(|d| activity_on(daily, d)).collect()
+}
+
+/// Per slot, the number of days of `from..=to` on which it was active.
+pub fn active_days(daily: &DailyPeople, from: i32, to: i32, slot: usize) -> u32 {
+    if from > to {
+        return 0;
+    }
+    daily
+        .range(from..=to)
+        .filter(|(_, s)| s.contains(slot))
+        .count() as u32
+}
+
+/// Per slot, the latest day on which it was active.
+pub fn last_days(daily: &DailyPeople) -> HashMap<usize, i32> {
+    let mut out = HashMap::new();
+    for (&day, set) in daily.iter().rev() {
+        for slot in set.iter() {
+            out.entry(slot).or_insert(day);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usage_report::Employee;
+
+    fn person(email: &str, team: Option<&str>, aliases: &[&str]) -> Employee {
+        Employee {
+            email: email.into(),
+            team: team.map(String::from),
+            additional_emails: aliases.iter().map(|a| a.to_string()).collect(),
+            ..Employee::default()
+        }
+    }
+
+    fn table(emails: &[&str]) -> EmailTable {
+        EmailTable::default().with_more(
+            emails
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (i as u32, e.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn bitmaps_grow_and_iterate_in_order() {
+        let mut b = Vec::new();
+        set(&mut b, 9);
+        set(&mut b, 0);
+        assert_eq!(b.len(), 2);
+        assert!(get(&b, 9) && get(&b, 0) && !get(&b, 1) && !get(&b, 100));
+        let mut acc = vec![0b10];
+        or_into(&mut acc, &b);
+        let mut ids = Vec::new();
+        for_each(&acc, |i| ids.push(i));
+        assert_eq!(ids, vec![0, 1, 9]);
+    }
+
+    #[test]
+    fn aliases_count_for_their_person_and_strangers_are_outside() {
+        let dir = Directory::new(vec![
+            person("ana@x.com", Some("Sales"), &["ana.d@x.com"]),
+            person("bo@x.com", Some("Sales"), &[]),
+            person("cy@x.com", None, &[]),
+        ]);
+        let emails = table(&["ana.d@x.com", "bo@x.com", "zed@x.com", "ana@x.com"]);
+        let r = Resolver::new(&dir, &emails);
+        assert_eq!(r.slot_of_id(0), 0);
+        assert_eq!(r.slot_of_id(3), 0);
+        assert_eq!(r.key(r.slot_of_id(2), &dir, &emails), "zed@x.com");
+        let mut bits = Vec::new();
+        set(&mut bits, 0);
+        set(&mut bits, 3);
+        set(&mut bits, 2);
+        let active = r.persons(&bits);
+        assert_eq!(active.count(), 2);
+        let members: Vec<Member<'_>> = dir
+            .people
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Member {
+                key: &p.email,
+                slot: Some(i),
+                value: p.field("team"),
+            })
+            .collect();
+        let e = engagement(&members, &active);
+        assert_eq!(e.total.population, 3);
+        assert_eq!(e.total.active, 1);
+        assert_eq!(e.total.outside_population, 1);
+        assert_eq!(e.segments[0].value.as_deref(), Some("Sales"));
+        assert_eq!(e.segments[0].percent, 50.0);
+        assert_eq!(e.segments[1].value, None);
+    }
+
+    #[test]
+    fn trend_counts_daily_weekly_and_monthly_users() {
+        let mut daily = DailyPeople::new();
+        let mut a = SlotSet::default();
+        a.insert(0);
+        daily.insert(100, a.clone());
+        let mut b = SlotSet::default();
+        b.insert(1);
+        daily.insert(95, b);
+        let s = trend(&daily, 100, 101);
+        assert_eq!((s[0].dau, s[0].wau, s[0].mau), (1, 2, 2));
+        assert_eq!((s[1].dau, s[1].wau, s[1].mau), (0, 2, 2));
+        assert_eq!(activity_on(&daily, 102).wau, 1);
+        assert_eq!(active_days(&daily, 90, 110, 0), 1);
+        assert_eq!(last_days(&daily)[&1], 95);
+    }
+}
