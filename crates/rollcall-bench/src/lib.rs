@@ -34,6 +34,8 @@ pub struct Options {
     pub repeat: usize,
     /// Where to write the JSON figures.
     pub out: Option<PathBuf>,
+    /// Keep the loaded server running after the run (for profiling) until Ctrl-C.
+    pub hold: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -148,8 +150,15 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         disk_bytes: server.disk_bytes(),
         disk_bytes_per_usage_event: usage_disk as f64 / dataset.usage_events.max(1) as f64,
     };
-    server.stop().await;
     print_table(&report);
+    if options.hold {
+        eprintln!(
+            "bench: holding the server at {} (API key {}); Ctrl-C stops it",
+            server.base, server.api_key
+        );
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    server.stop().await;
     if let Some(out) = &options.out {
         std::fs::write(out, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("writing {}", out.display()))?;

@@ -88,6 +88,9 @@ struct BenchArgs {
     /// Write the figures as JSON to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Keep the loaded server running afterwards (to profile or explore it) until Ctrl-C.
+    #[arg(long)]
+    hold: bool,
 }
 
 #[derive(Args)]
@@ -170,6 +173,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 clients: args.clients,
                 repeat: args.repeat.unwrap_or(if args.quick { 10 } else { 50 }),
                 out: args.out,
+                hold: args.hold,
             })
             .await?;
             Ok(ExitCode::SUCCESS)
