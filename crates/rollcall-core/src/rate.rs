@@ -27,6 +27,12 @@ impl TokenBucket {
         }
     }
 
+    /// When the bucket was last used; a bucket idle long enough is full again and
+    /// can be forgotten.
+    pub fn last_used_ms(&self) -> i64 {
+        self.last_ms
+    }
+
     pub fn take(&mut self, per_second: u32, burst: u32, now_ms: i64) -> Decision {
         let rate = f64::from(per_second.max(1));
         let capacity = f64::from(burst.max(1));

@@ -192,8 +192,10 @@ impl Limiter {
     pub fn check(&self, credential_id: i64, per_second: u32, burst: u32) -> Decision {
         let now = now_ms();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() > 100_000 {
-            buckets.clear();
+        if buckets.len() > 10_000 {
+            // A bucket idle for a minute has refilled whenever burst ≤ 60 × perSecond;
+            // forgetting one at worst hands its credential a full burst again.
+            buckets.retain(|_, b| now - b.last_used_ms() < 60_000);
         }
         buckets
             .entry(credential_id)
