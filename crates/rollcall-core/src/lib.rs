@@ -3,6 +3,7 @@
 
 pub mod audit_chain;
 pub mod email;
+pub mod fxhash;
 pub mod money;
 pub mod rate;
 pub mod role;

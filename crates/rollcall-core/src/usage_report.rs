@@ -3,10 +3,11 @@
 //! figures, feature-group filters and licence right-sizing. The figures themselves
 //! are computed over activity bitmaps in `usage_bits`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::fxhash::FxHashMap;
 use crate::usage::{self, AppDefinition};
 
 /// The org fields `by` may name, besides the account's custom fields.
@@ -51,12 +52,12 @@ impl Employee {
 #[derive(Debug, Default)]
 pub struct Directory {
     pub people: Vec<Employee>,
-    by_email: HashMap<String, usize>,
+    by_email: FxHashMap<String, usize>,
 }
 
 impl Directory {
     pub fn new(people: Vec<Employee>) -> Directory {
-        let mut by_email = HashMap::with_capacity(people.len());
+        let mut by_email = FxHashMap::with_capacity_and_hasher(people.len(), Default::default());
         for (i, p) in people.iter().enumerate() {
             by_email.insert(p.email.clone(), i);
         }

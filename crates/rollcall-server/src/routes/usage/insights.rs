@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use jiff::tz::TimeZone;
+use rollcall_core::fxhash::FxHashMap;
 use rollcall_core::usage::{self, AppDefinition, ROLLING_WINDOWS};
 use rollcall_core::usage_bits::{self, DailyPeople, Member, SlotSet};
 use rollcall_core::usage_report::{self, Directory, EventFilter, ORG_FIELDS};
@@ -125,8 +126,8 @@ fn daily(data: &InsightData, filter: &EventFilter, from: i32, to: i32) -> DailyP
 }
 
 /// Per person (slot), the latest event timestamp.
-fn person_last_ms(data: &InsightData) -> HashMap<usize, i64> {
-    let mut out: HashMap<usize, i64> = HashMap::with_capacity(data.last_ms.len());
+fn person_last_ms(data: &InsightData) -> FxHashMap<usize, i64> {
+    let mut out = FxHashMap::with_capacity_and_hasher(data.last_ms.len(), Default::default());
     for (&id, &ms) in &data.last_ms {
         let e = out.entry(data.resolver.slot_of_id(id)).or_insert(ms);
         *e = (*e).max(ms);
