@@ -8,6 +8,7 @@
 //! Slots: `0..n_people` are the people of the org chart (by index in the
 //! [`Directory`]); `n_people + id` is an email outside the org chart (its own person).
 
+use crate::fxhash::FxHashMap;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::usage;
@@ -54,7 +55,7 @@ pub fn for_each(bits: &[u8], mut f: impl FnMut(u32)) {
 #[derive(Debug, Default, Clone)]
 pub struct EmailTable {
     emails: Vec<String>,
-    by_email: HashMap<String, u32>,
+    by_email: FxHashMap<String, u32>,
 }
 
 impl EmailTable {

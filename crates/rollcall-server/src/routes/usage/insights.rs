@@ -506,7 +506,7 @@ async fn users(
             (g, d)
         })
         .collect();
-    let mut provisioned: HashMap<&str, &ProvisionedUser> = HashMap::new();
+    let mut provisioned: FxHashMap<&str, &ProvisionedUser> = FxHashMap::default();
     for u in data.provisioned.iter() {
         provisioned.entry(dir.resolve(&u.email)).or_insert(u);
     }
@@ -775,7 +775,7 @@ async fn inactive_users(
     } else {
         HashMap::new()
     };
-    let mut licences: HashMap<&str, &ProvisionedUser> = HashMap::new();
+    let mut licences: FxHashMap<&str, &ProvisionedUser> = FxHashMap::default();
     for u in data.provisioned.iter() {
         licences.entry(dir.resolve(&u.email)).or_insert(u);
     }
