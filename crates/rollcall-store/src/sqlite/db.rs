@@ -62,6 +62,8 @@ fn open_connection(path: &Path, key: &DatabaseKey, flags: OpenFlags) -> StoreRes
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -16384;",
     )?;
+    // Reports prepare a statement per combination of filters; keep them all.
+    conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
 }
 

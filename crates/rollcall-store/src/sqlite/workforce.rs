@@ -33,37 +33,60 @@ const KIND_COMPUTER: &str = "m";
 /// The scoping condition on a table aliased `t` with `client_id`/`computer_id`
 /// columns. Parameters: ?101 client, ?102 computer, ?103 group, ?104 viewable
 /// groups (JSON array or NULL), ?100 account.
-const SCOPE_SQL: &str = "
-    AND (?101 IS NULL OR t.client_id = ?101)
-    AND (?102 IS NULL OR t.computer_id = ?102)
-    AND (?103 IS NULL
-         OR t.client_id IN (SELECT member_id FROM wf_group_members
-                            WHERE group_id = ?103 AND kind = 'c' AND account_id = ?100)
-         OR t.computer_id IN (SELECT member_id FROM wf_group_members
-                              WHERE group_id = ?103 AND kind = 'm' AND account_id = ?100))
-    AND (?104 IS NULL
-         OR t.client_id IN (SELECT member_id FROM wf_group_members
-                            WHERE account_id = ?100 AND kind = 'c'
-                              AND group_id IN (SELECT value FROM json_each(?104)))
-         OR t.computer_id IN (SELECT member_id FROM wf_group_members
-                              WHERE account_id = ?100 AND kind = 'm'
-                                AND group_id IN (SELECT value FROM json_each(?104))))";
+/// The scoping conditions on rollup alias `t`, with only the clauses a query needs
+/// (absent filters cost nothing per row). Parameters ?100..?104 as [`bind_scope`].
+fn scope_sql(s: &Scoping) -> String {
+    let mut sql = String::new();
+    if s.client_id.is_some() {
+        sql.push_str(" AND t.client_id = ?101");
+    }
+    if s.computer_id.is_some() {
+        sql.push_str(" AND t.computer_id = ?102");
+    }
+    if s.group_id.is_some() {
+        sql.push_str(
+            " AND (t.client_id IN (SELECT member_id FROM wf_group_members
+                                   WHERE group_id = ?103 AND kind = 'c' AND account_id = ?100)
+                OR t.computer_id IN (SELECT member_id FROM wf_group_members
+                                     WHERE group_id = ?103 AND kind = 'm' AND account_id = ?100))",
+        );
+    }
+    if s.viewable_groups.is_some() {
+        sql.push_str(
+            " AND (t.client_id IN (SELECT member_id FROM wf_group_members
+                                   WHERE account_id = ?100 AND kind = 'c'
+                                     AND group_id IN (SELECT value FROM json_each(?104)))
+                OR t.computer_id IN (SELECT member_id FROM wf_group_members
+                                     WHERE account_id = ?100 AND kind = 'm'
+                                       AND group_id IN (SELECT value FROM json_each(?104))))",
+        );
+    }
+    sql
+}
 
 fn viewable_json(v: &Option<Vec<i64>>) -> Option<String> {
     v.as_ref().map(|g| json!(g).to_string())
 }
 
-/// Binds the scoping parameters (?100..?104) of [`SCOPE_SQL`].
+/// Binds the account (?100) and the scoping parameters that [`scope_sql`] used.
 fn bind_scope(
     stmt: &mut rusqlite::CachedStatement<'_>,
     account_id: i64,
     s: &Scoping,
 ) -> rusqlite::Result<()> {
     stmt.raw_bind_parameter(100, account_id)?;
-    stmt.raw_bind_parameter(101, s.client_id)?;
-    stmt.raw_bind_parameter(102, s.computer_id)?;
-    stmt.raw_bind_parameter(103, s.group_id)?;
-    stmt.raw_bind_parameter(104, viewable_json(&s.viewable_groups))?;
+    if let Some(id) = s.client_id {
+        stmt.raw_bind_parameter(101, id)?;
+    }
+    if let Some(id) = s.computer_id {
+        stmt.raw_bind_parameter(102, id)?;
+    }
+    if let Some(id) = s.group_id {
+        stmt.raw_bind_parameter(103, id)?;
+    }
+    if let Some(groups) = viewable_json(&s.viewable_groups) {
+        stmt.raw_bind_parameter(104, groups)?;
+    }
     Ok(())
 }
 
@@ -541,7 +564,7 @@ enum Rollup {
 /// Reads one rollup between a page's first (?1 day, ?3 key) and last (?2 day,
 /// ?4 key), in scope. The row-value range lets SQLite seek straight to the page:
 /// the primary key serves the users view, a (day, computer) index the computers view.
-fn rollup_sql(rollup: Rollup, perspective: Perspective) -> String {
+fn rollup_sql(rollup: Rollup, perspective: Perspective, scoping: &Scoping) -> String {
     let (table, columns) = match rollup {
         Rollup::Span => (
             "wf_day_span",
@@ -559,7 +582,8 @@ fn rollup_sql(rollup: Rollup, perspective: Perspective) -> String {
         "SELECT t.day, t.client_id, t.computer_id, {columns}
          FROM {table} t {index} WHERE t.account_id = ?100
            AND (t.day, t.{key_col}) >= (?1, ?3) AND (t.day, t.{key_col}) <= (?2, ?4)
-           {SCOPE_SQL}"
+           {}",
+        scope_sql(scoping)
     )
 }
 
@@ -589,8 +613,9 @@ fn working_hours(
     let total: i64 = {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT count(*) FROM (SELECT 1 FROM wf_day_span t
-             WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {SCOPE_SQL}
-             GROUP BY t.day, t.{key_col})"
+             WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {}
+             GROUP BY t.day, t.{key_col})",
+            scope_sql(&q.scoping)
         ))?;
         stmt.raw_bind_parameter(1, q.from_day)?;
         stmt.raw_bind_parameter(2, q.to_day)?;
@@ -605,8 +630,9 @@ fn working_hours(
     {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT t.day, t.{key_col} FROM wf_day_span t
-             WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {SCOPE_SQL}
-             GROUP BY t.day, t.{key_col} ORDER BY t.day, t.{key_col} LIMIT ?3 OFFSET ?4"
+             WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {}
+             GROUP BY t.day, t.{key_col} ORDER BY t.day, t.{key_col} LIMIT ?3 OFFSET ?4",
+            scope_sql(&q.scoping)
         ))?;
         stmt.raw_bind_parameter(1, q.from_day)?;
         stmt.raw_bind_parameter(2, q.to_day)?;
@@ -648,7 +674,7 @@ fn working_hours(
         Perspective::Computers => (computer, client),
     };
     {
-        let mut stmt = conn.prepare_cached(&rollup_sql(Rollup::Span, q.perspective))?;
+        let mut stmt = conn.prepare_cached(&rollup_sql(Rollup::Span, q.perspective, &q.scoping))?;
         stmt.raw_bind_parameter(1, first.0)?;
         stmt.raw_bind_parameter(2, last.0)?;
         stmt.raw_bind_parameter(3, first.1)?;
@@ -675,7 +701,8 @@ fn working_hours(
     }
     let mut classify = Classify::new(conn, account_id)?;
     {
-        let mut stmt = conn.prepare_cached(&rollup_sql(Rollup::Active, q.perspective))?;
+        let mut stmt =
+            conn.prepare_cached(&rollup_sql(Rollup::Active, q.perspective, &q.scoping))?;
         stmt.raw_bind_parameter(1, first.0)?;
         stmt.raw_bind_parameter(2, last.0)?;
         stmt.raw_bind_parameter(3, first.1)?;
@@ -694,7 +721,7 @@ fn working_hours(
         }
     }
     {
-        let mut stmt = conn.prepare_cached(&rollup_sql(Rollup::Idle, q.perspective))?;
+        let mut stmt = conn.prepare_cached(&rollup_sql(Rollup::Idle, q.perspective, &q.scoping))?;
         stmt.raw_bind_parameter(1, first.0)?;
         stmt.raw_bind_parameter(2, last.0)?;
         stmt.raw_bind_parameter(3, first.1)?;
@@ -819,7 +846,7 @@ fn first_log_id(
 
 /// The activity-log page query: ?1 after, ?2 watermark, ?3/?4 day bounds,
 /// ?5/?6 duration bounds, ?7 limit, plus the scoping parameters.
-fn log_sql() -> String {
+fn log_sql(scoping: &Scoping) -> String {
     format!(
         "SELECT t.log_id, t.client_id, t.computer_id, t.session, t.start_ms, t.duration_s,
                 t.executable, t.description, t.url, t.app_id, t.website_id, t.idle,
@@ -831,8 +858,9 @@ fn log_sql() -> String {
            AND (t.log_id > ?2 OR (t.day >= ?3 AND (?4 IS NULL OR t.day <= ?4)))
            AND (?5 IS NULL OR t.duration_s >= ?5)
            AND (?6 IS NULL OR t.duration_s <= ?6)
-           {SCOPE_SQL}
-         ORDER BY t.log_id LIMIT ?7"
+           {}
+         ORDER BY t.log_id LIMIT ?7",
+        scope_sql(scoping)
     )
 }
 
@@ -858,7 +886,7 @@ fn activity_log(
             }
         }
     };
-    let mut stmt = conn.prepare_cached(&log_sql())?;
+    let mut stmt = conn.prepare_cached(&log_sql(&q.scoping))?;
     stmt.raw_bind_parameter(1, position.after)?;
     stmt.raw_bind_parameter(2, position.watermark)?;
     stmt.raw_bind_parameter(3, position.from_day)?;
@@ -1296,7 +1324,7 @@ mod tests {
         let plan = store
             .db
             .read(|conn| {
-                let sql = format!("EXPLAIN QUERY PLAN {}", log_sql());
+                let sql = format!("EXPLAIN QUERY PLAN {}", log_sql(&Scoping::default()));
                 let mut stmt = conn.prepare(&sql)?;
                 let mut rows = stmt.raw_query();
                 let mut out = Vec::new();
@@ -1324,7 +1352,7 @@ mod tests {
         let store = SqliteStore::open(dir.path(), key).await.unwrap();
         for perspective in [Perspective::Users, Perspective::Computers] {
             for rollup in [Rollup::Span, Rollup::Active, Rollup::Idle] {
-                let sql = rollup_sql(rollup, perspective);
+                let sql = rollup_sql(rollup, perspective, &Scoping::default());
                 let plan = store
                     .db
                     .read(move |conn| {
