@@ -1,8 +1,6 @@
 //! Test harness: start a server on port 0 over a fresh data directory, create
 //! accounts, and a small typed client that returns (status, JSON body).
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
