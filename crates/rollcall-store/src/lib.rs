@@ -1,5 +1,6 @@
 //! Rollcall's storage layer: the `Store` traits, one per API family, and their
-//! backends. `sqlite` is the embedded, encrypted default. No HTTP types live here;
+//! backends. `sqlite` is the embedded, encrypted default; `postgres` serves many
+//! processes sharing one database. No HTTP types live here;
 //! every method takes validated core types and scopes itself to one account.
 //!
 //! Writes that an administrator performs record their audit event in the same
@@ -10,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod money;
+pub mod postgres;
 pub mod sqlite;
 pub mod usage;
 pub mod workforce;

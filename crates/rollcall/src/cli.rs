@@ -1,4 +1,4 @@
-//! Command-line interface: `serve`, `admin init`, `audit verify`. Every flag also
+//! Command-line interface: `serve`, `migrate`, `admin init`, `audit verify`, `bench`. Every flag also
 //! reads a `ROLLCALL_*` environment variable; flags win.
 
 use std::net::SocketAddr;
@@ -11,8 +11,9 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use rollcall_server::{setup, AppState, ServerConfig};
 use rollcall_store::audit::ChainReport;
+use rollcall_store::postgres::{PgOptions, PgStore};
 use rollcall_store::sqlite::{DatabaseKey, SqliteStore};
-use rollcall_store::{AuditStore, Store};
+use rollcall_store::Store;
 
 #[derive(Parser)]
 #[command(name = "rollcall", version, about = "Self-hosted usage analytics")]
@@ -33,6 +34,11 @@ pub struct Cli {
 enum Command {
     /// Serve the API.
     Serve(ServeArgs),
+    /// Apply pending database migrations and exit (`serve` also applies them).
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Administration without a running server.
     Admin {
         #[command(subcommand)]
@@ -98,6 +104,25 @@ struct DbArgs {
     /// Directory of the embedded database and its key file.
     #[arg(long, env = "ROLLCALL_DATA_DIR", default_value = "./rollcall-data")]
     data_dir: PathBuf,
+    /// Use PostgreSQL instead of the embedded database: `postgres://user:pw@host/db?sslmode=require`.
+    #[arg(long, env = "ROLLCALL_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Most PostgreSQL connections this process opens.
+    #[arg(long, env = "ROLLCALL_DATABASE_POOL_SIZE", default_value_t = 16)]
+    database_pool_size: usize,
+    /// PEM file of CA certificates trusted for PostgreSQL's TLS certificate (besides the system's).
+    #[arg(long, env = "ROLLCALL_DATABASE_CA")]
+    database_ca: Option<PathBuf>,
+}
+
+impl DbArgs {
+    fn pg_options(&self) -> Option<PgOptions> {
+        self.database_url.as_ref().map(|url| PgOptions {
+            url: url.clone(),
+            pool_size: self.database_pool_size,
+            ca_file: self.database_ca.clone(),
+        })
+    }
 }
 
 #[derive(Args)]
@@ -137,7 +162,14 @@ pub fn init_logging(cli: &Cli) {
     }
 }
 
-async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<SqliteStore>> {
+async fn open_store(db: &DbArgs) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(options) = db.pg_options() {
+        let store = PgStore::open(&options)
+            .await
+            .context("cannot open the PostgreSQL database")?;
+        return Ok(Arc::new(store));
+    }
+    let data_dir: &Path = &db.data_dir;
     let key = DatabaseKey::resolve(std::env::var("ROLLCALL_DB_KEY").ok(), data_dir)?;
     let store = SqliteStore::open(data_dir, key)
         .await
@@ -148,10 +180,28 @@ async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<SqliteStore>> {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Migrate { db } => {
+            match db.pg_options() {
+                Some(options) => {
+                    let ran = PgStore::migrate(&options)
+                        .await
+                        .context("cannot migrate the PostgreSQL database")?;
+                    println!("applied {ran} migrations");
+                }
+                None => {
+                    open_store(&db).await?;
+                    println!(
+                        "the embedded database in {} is up to date",
+                        db.data_dir.display()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Admin {
             command: AdminCommand::Init { db, email, json },
         } => {
-            let store = open_store(&db.data_dir).await?;
+            let store = open_store(&db).await?;
             let creds = setup::init_account(store.as_ref(), email.as_deref()).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&creds)?);
@@ -181,7 +231,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify { db },
         } => {
-            let store = open_store(&db.data_dir).await?;
+            let store = open_store(&db).await?;
             match store.verify_audit_chain().await? {
                 ChainReport::Intact { accounts, events } => {
                     println!("audit chain intact: {events} events in {accounts} accounts");
@@ -227,7 +277,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             args.listen
         );
     }
-    let store = open_store(&args.db.data_dir).await?;
+    let store = open_store(&args.db).await?;
     if store.account_count().await? == 0 {
         let creds = setup::init_account(store.as_ref(), None).await?;
         print_credentials(&creds);

@@ -4,7 +4,7 @@
 
 mod admin;
 pub(crate) mod audit;
-mod auth;
+pub(crate) mod auth;
 mod db;
 mod key;
 mod migrations;

@@ -1,0 +1,485 @@
+//! Accounts, settings, web users and credentials in PostgreSQL.
+
+use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
+use rollcall_core::ScopeSet;
+use serde_json::json;
+use tokio_postgres::Row;
+
+use super::auth::{parse_role, rate_limit};
+use super::{audit, PgStore};
+use crate::admin::{
+    AccountSettings, AdminStore, Consumer, ConsumerPatch, Credential, CredentialKind, NewAccount,
+    NewConsumer, NewCredential, SettingsPatch,
+};
+use crate::audit::AuditEntry;
+use crate::sqlite::auth::parse_scopes;
+use crate::{now_ms, StoreError, StoreResult};
+
+pub(crate) async fn load_settings(
+    client: &impl GenericClient,
+    account_id: i64,
+) -> StoreResult<AccountSettings> {
+    let row = client
+        .query_opt(
+            "SELECT time_zone, passive_limit_minutes, activity_retention_days, usage_retention_days,
+                    rate_per_second, rate_burst FROM accounts WHERE id = $1",
+            &[&account_id],
+        )
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("account {account_id} does not exist")))?;
+    Ok(AccountSettings {
+        time_zone: row.get(0),
+        passive_limit_minutes: row.get::<_, Option<i64>>(1).map(|m| m as u32),
+        activity_retention_days: row.get::<_, i64>(2) as u32,
+        usage_retention_days: row.get::<_, i64>(3) as u32,
+        rate_limit: rate_limit(&row, 4, 5),
+    })
+}
+
+fn consumer_row(r: &Row) -> StoreResult<Consumer> {
+    Ok(Consumer {
+        id: r.get(0),
+        email: r.get(1),
+        name: r.get(2),
+        role: parse_role(r.get(3))?,
+        viewable_groups: serde_json::from_str(r.get(4)).unwrap_or_default(),
+        allowed_apps: r
+            .get::<_, Option<&str>>(5)
+            .and_then(|a| serde_json::from_str(a).ok()),
+        created_ms: r.get(6),
+    })
+}
+
+const CONSUMER_COLUMNS: &str =
+    "id, email, name, role, viewable_groups, allowed_apps, created_ms FROM consumers";
+
+async fn find_consumer(
+    client: &impl GenericClient,
+    account_id: i64,
+    id: i64,
+) -> StoreResult<Consumer> {
+    let row = client
+        .query_opt(
+            &format!("SELECT {CONSUMER_COLUMNS} WHERE account_id = $1 AND id = $2"),
+            &[&account_id, &id],
+        )
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("web user {id} does not exist")))?;
+    consumer_row(&row)
+}
+
+async fn insert_consumer(
+    tx: &impl GenericClient,
+    account_id: i64,
+    actor: &str,
+    new: &NewConsumer,
+) -> StoreResult<i64> {
+    let row = tx
+        .query_opt(
+            "INSERT INTO consumers (account_id, email, name, role, password_hash, viewable_groups, allowed_apps, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (account_id, email) DO NOTHING RETURNING id",
+            &[
+                &account_id,
+                &new.email.as_str(),
+                &new.name,
+                &new.role.as_str(),
+                &new.password_hash,
+                &serde_json::to_string(&new.viewable_groups)?,
+                &new.allowed_apps.as_ref().map(serde_json::to_string).transpose()?,
+                &now_ms(),
+            ],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Err(StoreError::Conflict(format!(
+            "a web user with email {} already exists",
+            new.email
+        )));
+    };
+    let id: i64 = row.get(0);
+    audit::append(
+        tx,
+        account_id,
+        actor,
+        &AuditEntry::with(
+            "AdminAddedUser",
+            json!({
+                "provisionedUserId": new.email.as_str(),
+                "roles": [new.role.as_str()],
+                "allowedApps": new.allowed_apps.clone().unwrap_or_default(),
+            }),
+        ),
+    )
+    .await?;
+    Ok(id)
+}
+
+async fn insert_credential(
+    tx: &impl GenericClient,
+    account_id: i64,
+    actor: &str,
+    new: &NewCredential,
+) -> StoreResult<i64> {
+    if let Some(consumer_id) = new.consumer_id {
+        find_consumer(tx, account_id, consumer_id).await?;
+    }
+    let row = tx
+        .query_one(
+            "INSERT INTO credentials (account_id, kind, name, consumer_id, created_by, client_id, secret_hash, scopes, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            &[
+                &account_id,
+                &new.kind.as_str(),
+                &new.name,
+                &new.consumer_id,
+                &actor,
+                &new.client_id,
+                &new.secret_hash,
+                &new.scopes.to_oauth_string(),
+                &now_ms(),
+            ],
+        )
+        .await?;
+    let id: i64 = row.get(0);
+    audit::append(
+        tx,
+        account_id,
+        actor,
+        &AuditEntry::with(
+            "CredentialCreated",
+            json!({"credentialId": id, "type": new.kind.as_str(), "name": new.name,
+                   "scopes": new.scopes.names()}),
+        ),
+    )
+    .await?;
+    Ok(id)
+}
+
+#[async_trait]
+impl AdminStore for PgStore {
+    async fn create_account(&self, new: NewAccount) -> StoreResult<(i64, i64)> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let account_id: i64 = tx
+            .query_one(
+                "INSERT INTO accounts (name, created_ms) VALUES ($1, $2) RETURNING id",
+                &[&new.name, &now_ms()],
+            )
+            .await?
+            .get(0);
+        let actor = new.superadmin.email.as_str().to_string();
+        let user_id = insert_consumer(&tx, account_id, &actor, &new.superadmin).await?;
+        for credential in [
+            NewCredential {
+                kind: CredentialKind::ApiKey,
+                name: "initial API key".into(),
+                consumer_id: Some(user_id),
+                client_id: None,
+                secret_hash: new.api_key_hash.clone(),
+                scopes: ScopeSet::all(),
+            },
+            NewCredential {
+                kind: CredentialKind::OAuthClient,
+                name: "initial OAuth client".into(),
+                consumer_id: None,
+                client_id: Some(new.client_id.clone()),
+                secret_hash: new.client_secret_hash.clone(),
+                scopes: ScopeSet::all(),
+            },
+        ] {
+            insert_credential(&tx, account_id, &actor, &credential).await?;
+        }
+        tx.commit().await?;
+        Ok((account_id, user_id))
+    }
+
+    async fn settings(&self, account_id: i64) -> StoreResult<AccountSettings> {
+        load_settings(&self.client().await?, account_id).await
+    }
+
+    async fn update_settings(
+        &self,
+        account_id: i64,
+        actor: &str,
+        patch: SettingsPatch,
+    ) -> StoreResult<AccountSettings> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // Lock the account row so two concurrent patches do not undo each other.
+        tx.execute(
+            "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE",
+            &[&account_id],
+        )
+        .await?;
+        let mut s = load_settings(&tx, account_id).await?;
+        let mut changed = serde_json::Map::new();
+        if let Some(tz) = patch.time_zone {
+            changed.insert("timeZone".into(), json!(tz));
+            s.time_zone = tz;
+        }
+        if let Some(limit) = patch.passive_limit_minutes {
+            changed.insert("passiveLimitMinutes".into(), json!(limit));
+            s.passive_limit_minutes = limit;
+        }
+        if let Some(days) = patch.activity_retention_days {
+            changed.insert("activityRetentionDays".into(), json!(days));
+            s.activity_retention_days = days;
+        }
+        if let Some(days) = patch.usage_retention_days {
+            changed.insert("usageRetentionDays".into(), json!(days));
+            s.usage_retention_days = days;
+        }
+        if let Some(rate) = patch.rate_limit {
+            changed.insert("rateLimit".into(), json!(rate));
+            s.rate_limit = rate;
+        }
+        tx.execute(
+            "UPDATE accounts SET time_zone = $2, passive_limit_minutes = $3,
+                activity_retention_days = $4, usage_retention_days = $5,
+                rate_per_second = $6, rate_burst = $7 WHERE id = $1",
+            &[
+                &account_id,
+                &s.time_zone,
+                &s.passive_limit_minutes.map(i64::from),
+                &i64::from(s.activity_retention_days),
+                &i64::from(s.usage_retention_days),
+                &i64::from(s.rate_limit.per_second),
+                &i64::from(s.rate_limit.burst),
+            ],
+        )
+        .await?;
+        audit::append(
+            &tx,
+            account_id,
+            actor,
+            &AuditEntry::with("SettingsChanged", serde_json::Value::Object(changed)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(s)
+    }
+
+    async fn consumers(&self, account_id: i64) -> StoreResult<Vec<Consumer>> {
+        let client = self.client().await?;
+        client
+            .query(
+                &format!("SELECT {CONSUMER_COLUMNS} WHERE account_id = $1 ORDER BY id"),
+                &[&account_id],
+            )
+            .await?
+            .iter()
+            .map(consumer_row)
+            .collect()
+    }
+
+    async fn consumer(&self, account_id: i64, id: i64) -> StoreResult<Consumer> {
+        find_consumer(&self.client().await?, account_id, id).await
+    }
+
+    async fn create_consumer(
+        &self,
+        account_id: i64,
+        actor: &str,
+        new: NewConsumer,
+    ) -> StoreResult<i64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let id = insert_consumer(&tx, account_id, actor, &new).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn update_consumer(
+        &self,
+        account_id: i64,
+        actor: &str,
+        id: i64,
+        patch: ConsumerPatch,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "SELECT 1 FROM consumers WHERE account_id = $1 AND id = $2 FOR UPDATE",
+            &[&account_id, &id],
+        )
+        .await?;
+        let mut c = find_consumer(&tx, account_id, id).await?;
+        let access_changed = patch.role.is_some_and(|r| r != c.role)
+            || patch.viewable_groups.is_some()
+            || patch.allowed_apps.is_some();
+        if let Some(name) = patch.name {
+            c.name = name;
+        }
+        if let Some(role) = patch.role {
+            c.role = role;
+        }
+        if let Some(groups) = patch.viewable_groups {
+            c.viewable_groups = groups;
+        }
+        if let Some(apps) = patch.allowed_apps {
+            c.allowed_apps = apps;
+        }
+        tx.execute(
+            "UPDATE consumers SET name = $3, role = $4, viewable_groups = $5, allowed_apps = $6,
+                password_hash = COALESCE($7, password_hash)
+             WHERE account_id = $1 AND id = $2",
+            &[
+                &account_id,
+                &id,
+                &c.name,
+                &c.role.as_str(),
+                &serde_json::to_string(&c.viewable_groups)?,
+                &c.allowed_apps
+                    .as_ref()
+                    .map(serde_json::to_string)
+                    .transpose()?,
+                &patch.password_hash,
+            ],
+        )
+        .await?;
+        if access_changed {
+            audit::append(
+                &tx,
+                account_id,
+                actor,
+                &AuditEntry::with(
+                    "AdminUpdatedUserRole",
+                    json!({
+                        "provisionedUserId": c.email,
+                        "roles": [c.role.as_str()],
+                        "viewableGroups": c.viewable_groups,
+                        "allowedApps": c.allowed_apps.clone().unwrap_or_default(),
+                    }),
+                ),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_consumer(&self, account_id: i64, actor: &str, id: i64) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let c = find_consumer(&tx, account_id, id).await?;
+        tx.execute(
+            "UPDATE credentials SET revoked_ms = $3
+             WHERE account_id = $1 AND consumer_id = $2 AND revoked_ms IS NULL",
+            &[&account_id, &id, &now_ms()],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE credentials SET consumer_id = NULL WHERE account_id = $1 AND consumer_id = $2",
+            &[&account_id, &id],
+        )
+        .await?;
+        let deleted = tx
+            .execute(
+                "DELETE FROM consumers WHERE account_id = $1 AND id = $2",
+                &[&account_id, &id],
+            )
+            .await?;
+        if deleted == 0 {
+            return Err(StoreError::NotFound(format!(
+                "web user {id} does not exist"
+            )));
+        }
+        audit::append(
+            &tx,
+            account_id,
+            actor,
+            &AuditEntry::with("AdminRemovedUser", json!({"deprovisionedUserId": c.email})),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn credentials(&self, account_id: i64) -> StoreResult<Vec<Credential>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT c.id, c.kind, c.name, c.consumer_id, c.client_id, c.scopes, c.created_by,
+                        c.created_ms, c.revoked_ms, u.role
+                 FROM credentials c LEFT JOIN consumers u ON u.id = c.consumer_id
+                 WHERE c.account_id = $1 ORDER BY c.id",
+                &[&account_id],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let kind = CredentialKind::parse(r.get(1)).unwrap_or(CredentialKind::ApiKey);
+                let scopes = match (kind, r.get::<_, Option<&str>>(9)) {
+                    (CredentialKind::ApiKey, Some(role)) => parse_role(role)?.scopes(),
+                    (CredentialKind::ApiKey, None) => ScopeSet::default(),
+                    (CredentialKind::OAuthClient, _) => parse_scopes(r.get(5)),
+                };
+                Ok(Credential {
+                    id: r.get(0),
+                    kind,
+                    name: r.get(2),
+                    consumer_id: r.get(3),
+                    client_id: r.get(4),
+                    scopes,
+                    created_by: r.get(6),
+                    created_ms: r.get(7),
+                    revoked_ms: r.get(8),
+                })
+            })
+            .collect()
+    }
+
+    async fn create_credential(
+        &self,
+        account_id: i64,
+        actor: &str,
+        new: NewCredential,
+    ) -> StoreResult<i64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let id = insert_credential(&tx, account_id, actor, &new).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn revoke_credential(&self, account_id: i64, actor: &str, id: i64) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let name: String = tx
+            .query_opt(
+                "UPDATE credentials SET revoked_ms = $3
+                 WHERE account_id = $1 AND id = $2 AND revoked_ms IS NULL RETURNING name",
+                &[&account_id, &id, &now_ms()],
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("credential {id} does not exist")))?
+            .get(0);
+        tx.execute("DELETE FROM access_tokens WHERE credential_id = $1", &[&id])
+            .await?;
+        audit::append(
+            &tx,
+            account_id,
+            actor,
+            &AuditEntry::with(
+                "CredentialRevoked",
+                json!({"credentialId": id, "name": name}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn maintenance(&self, now_ms: i64) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM access_tokens WHERE expires_ms <= $1",
+                &[&now_ms],
+            )
+            .await?;
+        super::workforce::apply_retention(&client, now_ms).await
+    }
+}

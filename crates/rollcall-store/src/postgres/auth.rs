@@ -1,0 +1,167 @@
+//! Credential look-ups for every request, OAuth tokens and logins. Each request
+//! reads its credential from the database, so a revocation made through any
+//! process is refused by every process on its next request.
+
+use async_trait::async_trait;
+use rollcall_core::{Role, ScopeSet};
+use tokio_postgres::Row;
+
+use super::{audit, PgStore};
+use crate::admin::RateLimit;
+use crate::audit::AuditEntry;
+use crate::auth::{AuthStore, LoginCandidate, OAuthClient, Principal};
+use crate::sqlite::auth::{group_restriction, parse_scopes};
+use crate::{StoreError, StoreResult};
+
+pub(crate) fn parse_role(text: &str) -> StoreResult<Role> {
+    Role::parse(text).ok_or_else(|| StoreError::Internal(format!("unknown stored role {text}")))
+}
+
+pub(crate) fn rate_limit(r: &Row, per_second: usize, burst: usize) -> RateLimit {
+    RateLimit {
+        per_second: r.get::<_, i64>(per_second) as u32,
+        burst: r.get::<_, i64>(burst) as u32,
+    }
+}
+
+fn api_key_principal(r: &Row) -> StoreResult<Principal> {
+    let role = parse_role(r.get(3))?;
+    let groups: Vec<i64> = serde_json::from_str(r.get(4)).unwrap_or_default();
+    let apps: Option<Vec<String>> = r
+        .get::<_, Option<&str>>(5)
+        .and_then(|a| serde_json::from_str(a).ok());
+    let sees_all = role.sees_everything();
+    Ok(Principal {
+        account_id: r.get(1),
+        credential_id: r.get(0),
+        actor_email: r.get(2),
+        role,
+        scopes: role.scopes(),
+        viewable_groups: if sees_all {
+            None
+        } else {
+            group_restriction(groups)
+        },
+        allowed_apps: if sees_all { None } else { apps },
+        rate_limit: rate_limit(r, 6, 7),
+    })
+}
+
+fn token_principal(r: &Row) -> Principal {
+    Principal {
+        account_id: r.get(1),
+        credential_id: r.get(0),
+        actor_email: r.get(2),
+        role: Role::Admin,
+        scopes: parse_scopes(r.get(3)),
+        viewable_groups: None,
+        allowed_apps: None,
+        rate_limit: rate_limit(r, 4, 5),
+    }
+}
+
+#[async_trait]
+impl AuthStore for PgStore {
+    async fn principal(&self, secret_hash: &str, now_ms: i64) -> StoreResult<Option<Principal>> {
+        let client = self.client().await?;
+        let by_key = client
+            .prepare_cached(
+                "SELECT c.id, c.account_id, u.email, u.role, u.viewable_groups, u.allowed_apps,
+                        a.rate_per_second, a.rate_burst
+                 FROM credentials c
+                 JOIN consumers u ON u.id = c.consumer_id
+                 JOIN accounts a ON a.id = c.account_id
+                 WHERE c.secret_hash = $1 AND c.kind = 'apiKey' AND c.revoked_ms IS NULL",
+            )
+            .await?;
+        if let Some(row) = client.query_opt(&by_key, &[&secret_hash]).await? {
+            return api_key_principal(&row).map(Some);
+        }
+        let by_token = client
+            .prepare_cached(
+                "SELECT c.id, c.account_id, c.created_by, t.scopes, a.rate_per_second, a.rate_burst
+                 FROM access_tokens t
+                 JOIN credentials c ON c.id = t.credential_id
+                 JOIN accounts a ON a.id = c.account_id
+                 WHERE t.token_hash = $1 AND t.expires_ms > $2 AND c.revoked_ms IS NULL",
+            )
+            .await?;
+        Ok(client
+            .query_opt(&by_token, &[&secret_hash, &now_ms])
+            .await?
+            .map(|r| token_principal(&r)))
+    }
+
+    async fn oauth_client(&self, client_id: &str) -> StoreResult<Option<OAuthClient>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT id, account_id, secret_hash, scopes FROM credentials
+                 WHERE client_id = $1 AND kind = 'oauthClient' AND revoked_ms IS NULL",
+                &[&client_id],
+            )
+            .await?;
+        Ok(row.map(|r| OAuthClient {
+            credential_id: r.get(0),
+            account_id: r.get(1),
+            secret_hash: r.get(2),
+            scopes: parse_scopes(r.get(3)),
+        }))
+    }
+
+    async fn issue_access_token(
+        &self,
+        credential_id: i64,
+        token_hash: &str,
+        scopes: ScopeSet,
+        expires_ms: i64,
+    ) -> StoreResult<()> {
+        let client = self.client().await?;
+        // One statement: the token is stored only while the client is not revoked,
+        // so a revocation racing the token endpoint cannot leave a live token.
+        let inserted = client
+            .execute(
+                "INSERT INTO access_tokens (token_hash, credential_id, scopes, expires_ms)
+                 SELECT $1, id, $3, $4 FROM credentials WHERE id = $2 AND revoked_ms IS NULL",
+                &[
+                    &token_hash,
+                    &credential_id,
+                    &scopes.to_oauth_string(),
+                    &expires_ms,
+                ],
+            )
+            .await?;
+        if inserted == 0 {
+            return Err(StoreError::NotFound("the client was revoked".into()));
+        }
+        Ok(())
+    }
+
+    async fn login_candidates(&self, email: &str) -> StoreResult<Vec<LoginCandidate>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT account_id, id, email, password_hash FROM consumers
+                 WHERE email = $1 AND password_hash IS NOT NULL ORDER BY account_id",
+                &[&email.to_lowercase()],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| LoginCandidate {
+                account_id: r.get(0),
+                consumer_id: r.get(1),
+                email: r.get(2),
+                password_hash: r.get(3),
+            })
+            .collect())
+    }
+
+    async fn record_login(&self, account_id: i64, email: &str) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        audit::append(&tx, account_id, email, &AuditEntry::new("LoggedIn")).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

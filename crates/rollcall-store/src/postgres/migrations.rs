@@ -1,0 +1,62 @@
+//! Embedded PostgreSQL migrations, applied in order by whichever process gets the
+//! migration lock first; `schema_migrations` records which have run.
+
+use deadpool_postgres::Object;
+
+use crate::StoreResult;
+
+/// Held (as a session advisory lock) while migrating, so processes starting
+/// together do not race.
+const MIGRATION_LOCK: i64 = 0x726f_6c6c_6361_6c6c; // "rollcall"
+
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("migrations/0001_foundation.sql")),
+    (2, include_str!("migrations/0002_usage.sql")),
+    (3, include_str!("migrations/0003_workforce.sql")),
+    (4, include_str!("migrations/0004_money.sql")),
+];
+
+/// Applies pending migrations; returns how many ran.
+pub(super) async fn run(client: &mut Object) -> StoreResult<usize> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let outcome = apply(client).await;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    outcome
+}
+
+async fn apply(client: &mut Object) -> StoreResult<usize> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version INTEGER PRIMARY KEY,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )
+        .await?;
+    let applied: Vec<i32> = client
+        .query("SELECT version FROM schema_migrations", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut ran = 0;
+    for (version, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        let tx = client.transaction().await?;
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[version],
+        )
+        .await?;
+        tx.commit().await?;
+        ran += 1;
+    }
+    Ok(ran)
+}

@@ -1,0 +1,103 @@
+//! The PostgreSQL backend, for running many `rollcall serve` processes on one
+//! database. Nothing another process needs lives only in one process's memory:
+//! credentials are looked up per request, caches are keyed by versions read from
+//! the database in the same transaction, and the places where order matters take
+//! a per-account lock until commit:
+//!
+//! - the audit chain head (`audit_heads` row, `FOR UPDATE`), so chain order, time
+//!   order and commit order agree and page tokens stay exact;
+//! - activity ingest (see `workforce`), so activity-log ids are handed out in
+//!   commit order and a cursor never passes a row that becomes visible later.
+//!
+//! Connections come from a deadpool pool; a connection the server closed (a
+//! restart, say) is replaced on the next checkout, and requests meanwhile fail
+//! with `StoreError::Unavailable` (503).
+
+mod admin;
+mod audit;
+mod auth;
+mod connect;
+mod migrations;
+mod money;
+mod usage;
+mod workforce;
+
+use deadpool_postgres::{Object, Pool};
+
+pub use connect::PgOptions;
+
+use crate::{Store, StoreError, StoreResult};
+
+/// The PostgreSQL store.
+pub struct PgStore {
+    pool: Pool,
+    token_key: Vec<u8>,
+}
+
+impl PgStore {
+    /// Connects, applies any pending migrations (one process at a time) and
+    /// loads the shared token key.
+    pub async fn open(options: &PgOptions) -> StoreResult<PgStore> {
+        let pool = connect::pool(options)?;
+        let mut client = checkout(&pool).await?;
+        migrations::run(&mut client).await?;
+        let token_key = server_secret(&client, "token_key").await?;
+        drop(client);
+        Ok(PgStore { pool, token_key })
+    }
+
+    /// Applies pending migrations and returns how many ran (`rollcall migrate`).
+    pub async fn migrate(options: &PgOptions) -> StoreResult<usize> {
+        let pool = connect::pool(options)?;
+        let mut client = checkout(&pool).await?;
+        migrations::run(&mut client).await
+    }
+
+    /// A pooled connection.
+    pub(crate) async fn client(&self) -> StoreResult<Object> {
+        checkout(&self.pool).await
+    }
+}
+
+async fn checkout(pool: &Pool) -> StoreResult<Object> {
+    pool.get()
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("cannot get a PostgreSQL connection: {e}")))
+}
+
+/// A random secret kept in the database, created by whichever process asks first.
+async fn server_secret(client: &Object, name: &str) -> StoreResult<Vec<u8>> {
+    let fresh = hex::decode(rollcall_core::secret::random_hex(32))
+        .map_err(|e| StoreError::Internal(e.to_string()))?;
+    client
+        .execute(
+            "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            &[&name, &fresh],
+        )
+        .await?;
+    let row = client
+        .query_one("SELECT value FROM server_secrets WHERE name = $1", &[&name])
+        .await?;
+    Ok(row.get(0))
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    fn token_key(&self) -> &[u8] {
+        &self.token_key
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.client().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    async fn account_count(&self) -> StoreResult<u64> {
+        let row = self
+            .client()
+            .await?
+            .query_one("SELECT count(*) FROM accounts", &[])
+            .await?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+}
