@@ -1,0 +1,508 @@
+//! Agent ingest: one transaction per batch, serialized per account by the
+//! workforce advisory lock (taken first, so log ids are handed out in commit
+//! order; see the module doc of `workforce`). Every table is written with one
+//! multi-row statement per batch: the computer and client upserts, the
+//! activities, the records (`unnest … ON CONFLICT DO NOTHING RETURNING`, whose
+//! rows are exactly the records accepted), then the three rollups, added to only
+//! for the records that were inserted. Independent statements are pipelined.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use deadpool_postgres::GenericClient;
+use rollcall_core::workforce::Piece;
+
+use super::INGEST_LOCK;
+use crate::workforce::{ActivityBatch, IngestOutcome, NewRecord};
+use crate::{now_ms, StoreError, StoreResult};
+
+/// Stores one batch inside `tx`; `pieces[i]` are record i's parts per local date.
+pub(super) async fn write_batch(
+    tx: &impl GenericClient,
+    account_id: i64,
+    batch: &ActivityBatch,
+    pieces: &[Vec<Piece>],
+) -> StoreResult<IngestOutcome> {
+    // The lock comes first, alone: every later statement of the transaction,
+    // and every id it takes, is then ordered after the previous ingest's commit.
+    let stmt = tx
+        .prepare_cached("SELECT pg_advisory_xact_lock($1, $2)")
+        .await?;
+    tx.execute(&stmt, &[&INGEST_LOCK, &lock_key(account_id)])
+        .await?;
+    let keys = ActivityKeys::of(&batch.records);
+    let ((computer_id, client_id), activity_ids) =
+        tokio::try_join!(register(tx, account_id, batch), keys.upsert(tx, account_id))?;
+
+    // Records without pieces are skipped (as in the embedded store); a record
+    // repeated inside the batch is a duplicate of its first occurrence.
+    let mut outcome = IngestOutcome {
+        accepted: 0,
+        duplicates: 0,
+    };
+    let mut seen = HashSet::new();
+    let mut candidates = Vec::with_capacity(batch.records.len());
+    for (record, parts) in batch.records.iter().zip(pieces) {
+        if parts.is_empty() {
+            continue;
+        }
+        if !seen.insert((record.raw_start_ms, record.executable.as_str())) {
+            outcome.duplicates += 1;
+            continue;
+        }
+        candidates.push(Candidate {
+            record,
+            parts,
+            app_id: id_of(&activity_ids, app_key(record))?,
+            website_id: site_key(record)
+                .map(|k| id_of(&activity_ids, k))
+                .transpose()?,
+        });
+    }
+    let inserted =
+        insert_records(tx, account_id, computer_id, client_id, batch, &candidates).await?;
+    let accepted = inserted.iter().filter(|new| **new).count();
+    outcome.accepted = accepted as u64;
+    outcome.duplicates += (candidates.len() - accepted) as u64;
+
+    let mut rollups = Rollups::default();
+    for (c, _) in candidates.iter().zip(&inserted).filter(|(_, new)| **new) {
+        rollups.add(c);
+    }
+    rollups
+        .write(tx, account_id, client_id, computer_id)
+        .await?;
+    Ok(outcome)
+}
+
+/// The advisory-lock key of an account (the two-int form; ids beyond `i32`
+/// wrap, which only makes two accounts share a lock).
+pub(super) fn lock_key(account_id: i64) -> i32 {
+    account_id as i32
+}
+
+/// Upserts the batch's computer and client (pipelined); returns their ids. An
+/// empty batch still registers them, seen now.
+async fn register(
+    tx: &impl GenericClient,
+    account_id: i64,
+    batch: &ActivityBatch,
+) -> Result<(i64, i64), tokio_postgres::Error> {
+    let first = batch
+        .records
+        .iter()
+        .map(|r| r.start_ms)
+        .min()
+        .unwrap_or_else(now_ms);
+    let last = batch
+        .records
+        .iter()
+        .map(|r| r.start_ms + r.duration_s * 1000)
+        .max()
+        .unwrap_or(first);
+    let c = &batch.computer;
+    let computer = async {
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO wf_computers AS t (account_id, name, primary_domain, os, time_zone,
+                     private_ip, public_ip, first_log_ms, last_log_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (account_id, lower(primary_domain), lower(name)) DO UPDATE SET
+                     os = excluded.os, time_zone = excluded.time_zone,
+                     private_ip = excluded.private_ip, public_ip = excluded.public_ip,
+                     first_log_ms = LEAST(t.first_log_ms, excluded.first_log_ms),
+                     last_log_ms = GREATEST(t.last_log_ms, excluded.last_log_ms)
+                 RETURNING id",
+            )
+            .await?;
+        tx.query_one(
+            &stmt,
+            &[
+                &account_id,
+                &c.name,
+                &c.primary_domain,
+                &c.os,
+                &c.time_zone,
+                &c.private_ip,
+                &c.public_ip,
+                &first,
+                &last,
+            ],
+        )
+        .await
+    };
+    let client = async {
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO wf_clients AS t (account_id, login_domain, name, first_log_ms,
+                     last_log_ms)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (account_id, lower(login_domain), lower(name)) DO UPDATE SET
+                     first_log_ms = LEAST(t.first_log_ms, excluded.first_log_ms),
+                     last_log_ms = GREATEST(t.last_log_ms, excluded.last_log_ms)
+                 RETURNING id",
+            )
+            .await?;
+        tx.query_one(
+            &stmt,
+            &[
+                &account_id,
+                &batch.client.login_domain,
+                &batch.client.name,
+                &first,
+                &last,
+            ],
+        )
+        .await
+    };
+    let (computer, client) = tokio::try_join!(computer, client)?;
+    Ok((computer.get(0), client.get(0)))
+}
+
+/// An activity: kind `a` (lower-cased executable) or `w` (website domain).
+type ActivityKey = (&'static str, String);
+
+fn app_key(r: &NewRecord) -> ActivityKey {
+    ("a", r.executable.to_lowercase())
+}
+
+fn site_key(r: &NewRecord) -> Option<ActivityKey> {
+    r.website.as_ref().map(|d| ("w", d.clone()))
+}
+
+fn id_of(ids: &HashMap<ActivityKey, i64>, key: ActivityKey) -> StoreResult<i64> {
+    ids.get(&key)
+        .copied()
+        .ok_or_else(|| StoreError::Internal(format!("no id for activity {key:?}")))
+}
+
+/// The distinct activities of a batch, sorted.
+struct ActivityKeys {
+    keys: Vec<ActivityKey>,
+}
+
+impl ActivityKeys {
+    fn of(records: &[NewRecord]) -> Self {
+        let mut set: HashSet<ActivityKey> = HashSet::new();
+        for r in records {
+            set.insert(app_key(r));
+            set.extend(site_key(r));
+        }
+        let mut keys: Vec<ActivityKey> = set.into_iter().collect();
+        keys.sort();
+        ActivityKeys { keys }
+    }
+
+    /// Inserts the new activities and returns every key's id, in one statement:
+    /// the CTE's inserted rows plus the rows that already existed (the outer
+    /// query's snapshot does not see the CTE's inserts, so none is counted twice).
+    async fn upsert(
+        &self,
+        tx: &impl GenericClient,
+        account_id: i64,
+    ) -> Result<HashMap<ActivityKey, i64>, tokio_postgres::Error> {
+        if self.keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let kinds: Vec<&str> = self.keys.iter().map(|k| k.0).collect();
+        let names: Vec<&str> = self.keys.iter().map(|k| k.1.as_str()).collect();
+        let stmt = tx
+            .prepare_cached(
+                "WITH input AS (SELECT * FROM unnest($2::text[], $3::text[]) AS u(kind, key)),
+                 ins AS (
+                     INSERT INTO wf_activities (account_id, kind, key)
+                     SELECT $1, kind, key FROM input
+                     ON CONFLICT (account_id, kind, key) DO NOTHING
+                     RETURNING id, kind, key)
+                 SELECT id, kind, key FROM ins
+                 UNION ALL
+                 SELECT a.id, a.kind, a.key FROM wf_activities a
+                 JOIN input USING (kind, key) WHERE a.account_id = $1",
+            )
+            .await?;
+        let rows = tx.query(&stmt, &[&account_id, &kinds, &names]).await?;
+        let mut ids = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let kind = if row.get::<_, &str>(1) == "w" {
+                "w"
+            } else {
+                "a"
+            };
+            ids.insert((kind, row.get::<_, String>(2)), row.get::<_, i64>(0));
+        }
+        Ok(ids)
+    }
+}
+
+/// A record that will be offered to the insert.
+struct Candidate<'b> {
+    record: &'b NewRecord,
+    parts: &'b [Piece],
+    app_id: i64,
+    website_id: Option<i64>,
+}
+
+/// Inserts the candidates with one statement, in batch order (so their log
+/// ids are too); returns, for each candidate, whether it was new.
+async fn insert_records(
+    tx: &impl GenericClient,
+    account_id: i64,
+    computer_id: i64,
+    client_id: i64,
+    batch: &ActivityBatch,
+    candidates: &[Candidate<'_>],
+) -> StoreResult<Vec<bool>> {
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let col = |f: fn(&Candidate<'_>) -> i64| candidates.iter().map(f).collect::<Vec<i64>>();
+    let start = col(|c| c.record.start_ms);
+    let raw_start = col(|c| c.record.raw_start_ms);
+    let duration = col(|c| c.record.duration_s);
+    let app = col(|c| c.app_id);
+    let day: Vec<i32> = candidates.iter().map(|c| c.parts[0].day).collect();
+    let end_day: Vec<i32> = candidates
+        .iter()
+        .map(|c| c.parts[c.parts.len() - 1].day)
+        .collect();
+    let exe: Vec<&str> = candidates
+        .iter()
+        .map(|c| c.record.executable.as_str())
+        .collect();
+    let description: Vec<&str> = candidates
+        .iter()
+        .map(|c| c.record.description.as_str())
+        .collect();
+    let url: Vec<Option<&str>> = candidates.iter().map(|c| c.record.url.as_deref()).collect();
+    let website: Vec<Option<i64>> = candidates.iter().map(|c| c.website_id).collect();
+    let idle: Vec<bool> = candidates.iter().map(|c| c.record.idle).collect();
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO wf_records (account_id, computer_id, client_id, session, start_ms,
+                 raw_start_ms, duration_s, day, end_day, executable, description, url, app_id,
+                 website_id, idle)
+             SELECT $1, $2, $3, $4, u.start_ms, u.raw_start_ms, u.duration_s, u.day, u.end_day,
+                 u.executable, u.description, u.url, u.app_id, u.website_id, u.idle
+             FROM unnest($5::bigint[], $6::bigint[], $7::bigint[], $8::int[], $9::int[],
+                         $10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[],
+                         $15::bool[])
+                 WITH ORDINALITY AS u(start_ms, raw_start_ms, duration_s, day, end_day,
+                                      executable, description, url, app_id, website_id, idle,
+                                      ord)
+             ORDER BY u.ord
+             ON CONFLICT (account_id, computer_id, session, raw_start_ms, executable) DO NOTHING
+             RETURNING raw_start_ms, executable",
+        )
+        .await?;
+    let rows = tx
+        .query(
+            &stmt,
+            &[
+                &account_id,
+                &computer_id,
+                &client_id,
+                &batch.session,
+                &start,
+                &raw_start,
+                &duration,
+                &day,
+                &end_day,
+                &exe,
+                &description,
+                &url,
+                &app,
+                &website,
+                &idle,
+            ],
+        )
+        .await?;
+    // Candidates are distinct by (raw start, executable): the identity within
+    // the batch's computer and session.
+    let slot: HashMap<(i64, &str), usize> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ((c.record.raw_start_ms, c.record.executable.as_str()), i))
+        .collect();
+    let mut new = vec![false; candidates.len()];
+    for row in &rows {
+        if let Some(i) = slot.get(&(row.get::<_, i64>(0), row.get::<_, &str>(1))) {
+            new[*i] = true;
+        }
+    }
+    Ok(new)
+}
+
+#[derive(Default)]
+struct SpanAcc {
+    first_active: Option<i64>,
+    last_active: Option<i64>,
+    last_any: i64,
+}
+
+/// The batch's additions to the rollups, keyed in primary-key order so the
+/// upserts lock rows in a consistent order.
+#[derive(Default)]
+struct Rollups {
+    active: BTreeMap<(i32, i64), i64>,
+    idle: BTreeMap<(i32, i64, i64, i64), i64>,
+    spans: BTreeMap<i32, SpanAcc>,
+}
+
+impl Rollups {
+    fn add(&mut self, c: &Candidate<'_>) {
+        let activity = c.website_id.unwrap_or(c.app_id);
+        for p in c.parts {
+            let len = p.end_ms - p.start_ms;
+            let span = self.spans.entry(p.day).or_default();
+            span.last_any = span.last_any.max(p.end_ms);
+            if c.record.idle {
+                if len > 0 {
+                    *self
+                        .idle
+                        .entry((p.day, activity, p.offset_ms, len))
+                        .or_default() += 1;
+                }
+            } else {
+                *self.active.entry((p.day, activity)).or_default() += len;
+                span.first_active =
+                    Some(span.first_active.map_or(p.start_ms, |f| f.min(p.start_ms)));
+                span.last_active = Some(span.last_active.map_or(p.end_ms, |l| l.max(p.end_ms)));
+            }
+        }
+    }
+
+    /// Adds to the three rollups, one pipelined statement each.
+    async fn write(
+        &self,
+        tx: &impl GenericClient,
+        account_id: i64,
+        client_id: i64,
+        computer_id: i64,
+    ) -> StoreResult<()> {
+        tokio::try_join!(
+            self.write_active(tx, account_id, client_id, computer_id),
+            self.write_idle(tx, account_id, client_id, computer_id),
+            self.write_spans(tx, account_id, client_id, computer_id),
+        )?;
+        Ok(())
+    }
+
+    async fn write_active(
+        &self,
+        tx: &impl GenericClient,
+        account_id: i64,
+        client_id: i64,
+        computer_id: i64,
+    ) -> Result<(), tokio_postgres::Error> {
+        if self.active.is_empty() {
+            return Ok(());
+        }
+        let day: Vec<i32> = self.active.keys().map(|k| k.0).collect();
+        let activity: Vec<i64> = self.active.keys().map(|k| k.1).collect();
+        let ms: Vec<i64> = self.active.values().copied().collect();
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO wf_day_active AS t (account_id, day, client_id, computer_id,
+                     activity_id, ms)
+                 SELECT $1, u.day, $2, $3, u.activity_id, u.ms
+                 FROM unnest($4::int[], $5::bigint[], $6::bigint[]) AS u(day, activity_id, ms)
+                 ON CONFLICT (account_id, day, client_id, computer_id, activity_id)
+                 DO UPDATE SET ms = t.ms + excluded.ms",
+            )
+            .await?;
+        tx.execute(
+            &stmt,
+            &[&account_id, &client_id, &computer_id, &day, &activity, &ms],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn write_idle(
+        &self,
+        tx: &impl GenericClient,
+        account_id: i64,
+        client_id: i64,
+        computer_id: i64,
+    ) -> Result<(), tokio_postgres::Error> {
+        if self.idle.is_empty() {
+            return Ok(());
+        }
+        let day: Vec<i32> = self.idle.keys().map(|k| k.0).collect();
+        let activity: Vec<i64> = self.idle.keys().map(|k| k.1).collect();
+        let offset: Vec<i64> = self.idle.keys().map(|k| k.2).collect();
+        let len: Vec<i64> = self.idle.keys().map(|k| k.3).collect();
+        let n: Vec<i64> = self.idle.values().copied().collect();
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO wf_day_idle AS t (account_id, day, client_id, computer_id,
+                     activity_id, offset_ms, len_ms, n)
+                 SELECT $1, u.day, $2, $3, u.activity_id, u.offset_ms, u.len_ms, u.n
+                 FROM unnest($4::int[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
+                     AS u(day, activity_id, offset_ms, len_ms, n)
+                 ON CONFLICT (account_id, day, client_id, computer_id, activity_id, offset_ms,
+                              len_ms)
+                 DO UPDATE SET n = t.n + excluded.n",
+            )
+            .await?;
+        tx.execute(
+            &stmt,
+            &[
+                &account_id,
+                &client_id,
+                &computer_id,
+                &day,
+                &activity,
+                &offset,
+                &len,
+                &n,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn write_spans(
+        &self,
+        tx: &impl GenericClient,
+        account_id: i64,
+        client_id: i64,
+        computer_id: i64,
+    ) -> Result<(), tokio_postgres::Error> {
+        if self.spans.is_empty() {
+            return Ok(());
+        }
+        let day: Vec<i32> = self.spans.keys().copied().collect();
+        let first: Vec<Option<i64>> = self.spans.values().map(|s| s.first_active).collect();
+        let last: Vec<Option<i64>> = self.spans.values().map(|s| s.last_active).collect();
+        let any: Vec<i64> = self.spans.values().map(|s| s.last_any).collect();
+        // LEAST and GREATEST ignore NULLs: a day without active time keeps NULL
+        // until an active record arrives.
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO wf_day_span AS t (account_id, day, client_id, computer_id,
+                     first_active_ms, last_active_ms, last_any_ms)
+                 SELECT $1, u.day, $2, $3, u.first_active_ms, u.last_active_ms, u.last_any_ms
+                 FROM unnest($4::int[], $5::bigint[], $6::bigint[], $7::bigint[])
+                     AS u(day, first_active_ms, last_active_ms, last_any_ms)
+                 ON CONFLICT (account_id, day, client_id, computer_id) DO UPDATE SET
+                     first_active_ms = LEAST(t.first_active_ms, excluded.first_active_ms),
+                     last_active_ms = GREATEST(t.last_active_ms, excluded.last_active_ms),
+                     last_any_ms = GREATEST(t.last_any_ms, excluded.last_any_ms)",
+            )
+            .await?;
+        tx.execute(
+            &stmt,
+            &[
+                &account_id,
+                &client_id,
+                &computer_id,
+                &day,
+                &first,
+                &last,
+                &any,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+}

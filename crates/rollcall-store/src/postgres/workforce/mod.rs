@@ -1,0 +1,306 @@
+//! Workforce activity on PostgreSQL: agent ingest with its per-day rollups
+//! (`ingest`), clients, computers, groups and the classification set
+//! (`directory`), working hours and the activity log (`reports`), and the
+//! statement builder, scoping and classification they share (`sql`).
+//!
+//! # Many processes, one database
+//!
+//! - **Ingest is serialized per account.** Each ingest transaction's first
+//!   statement is `pg_advisory_xact_lock(INGEST_LOCK, account)`; the lock is held
+//!   until the transaction ends, and PostgreSQL releases it only after the commit
+//!   is visible to other sessions.
+//! - **Log ids are in commit order per account.** `wf_records.log_id` comes from
+//!   an identity sequence (CACHE 1, so ids increase across sessions). An ingest
+//!   takes its ids only after it holds the account's lock, that is after the
+//!   previous ingest of the account committed and became visible, so every id it
+//!   takes is greater than every id of the account that any snapshot can already
+//!   see, and a snapshot always sees a prefix (by id) of the account's records.
+//!   A log cursor ("last delivered id") therefore never passes a record that
+//!   becomes visible later: each committed record is delivered exactly once. A
+//!   plain sequence without the lock would not do: ids are taken before commit,
+//!   so a smaller id could become visible after a cursor had passed it.
+//! - **The watermark is per account** (the account's newest log id when the
+//!   first request is made): other accounts' ids are not ordered against this
+//!   account's commits. The rest of the cursor is as in the embedded store: rows
+//!   up to the watermark are bounded by the first request's dates, later rows
+//!   (late records included) are delivered whatever their date, and a page that
+//!   finds nothing returns the position it was given.
+//! - **Counts are exact.** Records are inserted with one `unnest … ON CONFLICT DO
+//!   NOTHING RETURNING` statement per batch, so the returned rows are exactly
+//!   the records accepted, even when the same batch is retried concurrently
+//!   through another process (which waits for the lock and then sees the first
+//!   commit). The rollups are added to (`ms = t.ms + excluded.ms`) only for those
+//!   rows, in primary-key order.
+//! - **Administration** locks what it reads before writing: a group being
+//!   changed or deleted `FOR UPDATE`, the groups a classification set overrides
+//!   `FOR SHARE`. Audit events are appended in the same transaction.
+//! - **Reads** of a report page run in one read-only REPEATABLE READ
+//!   transaction, so its queries agree with each other.
+//! - **No cache.** Nothing is kept in process memory between requests; the
+//!   classification set is one small row read with each report page.
+//! - **Retention** deletes one account's old records and rollups in one
+//!   statement, so reports and the log agree with what remains.
+
+mod directory;
+mod ingest;
+mod reports;
+mod sql;
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Object, Transaction};
+use rollcall_core::time;
+use rollcall_core::workforce::{ClassificationSet, DaySplitter, Piece};
+use tokio_postgres::IsolationLevel;
+
+use super::PgStore;
+use crate::workforce::{
+    ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch, ComputerPatch, Group,
+    GroupPatch, IngestOutcome, Scoping, WfClient, WfComputer, WorkforceStore, WorkingHoursPage,
+    WorkingHoursQuery,
+};
+use crate::{StoreError, StoreResult};
+
+/// The family's advisory-lock class, the first key of the two-int form
+/// (ASCII "WORK"); the second is the account id.
+const INGEST_LOCK: i32 = 0x574f_524b;
+
+/// A read-only transaction with one snapshot for all its queries.
+async fn snapshot(client: &mut Object) -> StoreResult<Transaction<'_>> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?)
+}
+
+#[async_trait]
+impl WorkforceStore for PgStore {
+    async fn ingest_activity(
+        &self,
+        account_id: i64,
+        batch: ActivityBatch,
+    ) -> StoreResult<IngestOutcome> {
+        let mut client = self.client().await?;
+        let zone_name = match &batch.computer.time_zone {
+            Some(tz) => tz.clone(),
+            None => {
+                super::admin::load_settings(&client, account_id)
+                    .await?
+                    .time_zone
+            }
+        };
+        let tz = time::parse_time_zone(&zone_name).map_err(StoreError::invalid)?;
+        let mut splitter = DaySplitter::new(tz);
+        let pieces: Vec<Vec<Piece>> = batch
+            .records
+            .iter()
+            .map(|r| splitter.split(r.start_ms, r.duration_s * 1000))
+            .collect();
+        let tx = client.transaction().await?;
+        let outcome = ingest::write_batch(&tx, account_id, &batch, &pieces).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn wf_clients(&self, account_id: i64, scoping: Scoping) -> StoreResult<Vec<WfClient>> {
+        let client = self.client().await?;
+        Ok(directory::list_clients(&client, account_id, None)
+            .await?
+            .into_iter()
+            .filter(|c| sql::visible(&c.groups, &scoping.viewable_groups))
+            .collect())
+    }
+
+    async fn wf_client(&self, account_id: i64, scoping: Scoping, id: i64) -> StoreResult<WfClient> {
+        let client = self.client().await?;
+        directory::list_clients(&client, account_id, Some(id))
+            .await?
+            .into_iter()
+            .find(|c| sql::visible(&c.groups, &scoping.viewable_groups))
+            .ok_or_else(|| StoreError::NotFound(format!("client {id} does not exist")))
+    }
+
+    async fn update_wf_client(
+        &self,
+        account_id: i64,
+        id: i64,
+        patch: ClientPatch,
+    ) -> StoreResult<WfClient> {
+        let client = self.client().await?;
+        directory::update_client(&client, account_id, id, &patch).await
+    }
+
+    async fn wf_computers(
+        &self,
+        account_id: i64,
+        scoping: Scoping,
+    ) -> StoreResult<Vec<WfComputer>> {
+        let client = self.client().await?;
+        Ok(directory::list_computers(&client, account_id, None)
+            .await?
+            .into_iter()
+            .filter(|c| sql::visible(&c.groups, &scoping.viewable_groups))
+            .collect())
+    }
+
+    async fn wf_computer(
+        &self,
+        account_id: i64,
+        scoping: Scoping,
+        id: i64,
+    ) -> StoreResult<WfComputer> {
+        let client = self.client().await?;
+        directory::list_computers(&client, account_id, Some(id))
+            .await?
+            .into_iter()
+            .find(|c| sql::visible(&c.groups, &scoping.viewable_groups))
+            .ok_or_else(|| StoreError::NotFound(format!("computer {id} does not exist")))
+    }
+
+    async fn update_wf_computer(
+        &self,
+        account_id: i64,
+        id: i64,
+        patch: ComputerPatch,
+    ) -> StoreResult<WfComputer> {
+        let client = self.client().await?;
+        directory::update_computer(&client, account_id, id, &patch).await
+    }
+
+    async fn groups(&self, account_id: i64, viewable: Option<Vec<i64>>) -> StoreResult<Vec<Group>> {
+        let client = self.client().await?;
+        Ok(directory::list_groups(&client, account_id)
+            .await?
+            .into_iter()
+            .filter(|g| viewable.as_ref().is_none_or(|v| v.contains(&g.id)))
+            .collect())
+    }
+
+    async fn group(
+        &self,
+        account_id: i64,
+        viewable: Option<Vec<i64>>,
+        id: i64,
+    ) -> StoreResult<Group> {
+        if viewable.as_ref().is_some_and(|v| !v.contains(&id)) {
+            return Err(StoreError::NotFound(format!("group {id} does not exist")));
+        }
+        directory::load_group(&self.client().await?, account_id, id).await
+    }
+
+    async fn create_group(
+        &self,
+        account_id: i64,
+        actor: &str,
+        name: String,
+        clients: Vec<i64>,
+        computers: Vec<i64>,
+    ) -> StoreResult<i64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let id =
+            directory::create_group(&tx, account_id, actor, &name, &clients, &computers).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn update_group(
+        &self,
+        account_id: i64,
+        actor: &str,
+        id: i64,
+        patch: GroupPatch,
+    ) -> StoreResult<Group> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let group = directory::update_group(&tx, account_id, actor, id, &patch).await?;
+        tx.commit().await?;
+        Ok(group)
+    }
+
+    async fn delete_group(&self, account_id: i64, actor: &str, id: i64) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        directory::delete_group(&tx, account_id, actor, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn classifications(&self, account_id: i64) -> StoreResult<ClassificationSet> {
+        sql::load_classifications(&self.client().await?, account_id).await
+    }
+
+    async fn put_classifications(
+        &self,
+        account_id: i64,
+        actor: &str,
+        set: ClassificationSet,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        directory::put_classifications(&tx, account_id, actor, &set).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn working_hours(
+        &self,
+        account_id: i64,
+        query: WorkingHoursQuery,
+    ) -> StoreResult<WorkingHoursPage> {
+        let mut client = self.client().await?;
+        let tx = snapshot(&mut client).await?;
+        let page = reports::working_hours(&tx, account_id, &query).await?;
+        tx.commit().await?;
+        Ok(page)
+    }
+
+    async fn activity_log(
+        &self,
+        account_id: i64,
+        query: ActivityLogQuery,
+    ) -> StoreResult<ActivityLogPage> {
+        let mut client = self.client().await?;
+        let tx = snapshot(&mut client).await?;
+        let page = reports::activity_log(&tx, account_id, &query).await?;
+        tx.commit().await?;
+        Ok(page)
+    }
+}
+
+/// Deletes activity older than each account's `activityRetentionDays`: whole
+/// local days before the cut-off day go from the rollups, and raw records whose
+/// last day is before it, so the reports and the log agree with what remains.
+/// One statement per account, so each account's deletion is atomic (whether or
+/// not the caller runs this in a transaction). Ingest refuses records older
+/// than the retention, so it does not write the rows deleted here.
+pub(crate) async fn apply_retention(client: &impl GenericClient, now_ms: i64) -> StoreResult<()> {
+    let accounts = client
+        .query(
+            "SELECT id, time_zone, activity_retention_days FROM accounts ORDER BY id",
+            &[],
+        )
+        .await?;
+    let delete = client
+        .prepare_cached(
+            // A record ends at most a week after its start, so `day` (indexed)
+            // finds every candidate; `end_day` keeps those that reach into
+            // retained days.
+            "WITH records AS (
+                 DELETE FROM wf_records WHERE account_id = $1 AND day < $2 AND end_day < $2),
+             spans AS (DELETE FROM wf_day_span WHERE account_id = $1 AND day < $2),
+             active AS (DELETE FROM wf_day_active WHERE account_id = $1 AND day < $2)
+             DELETE FROM wf_day_idle WHERE account_id = $1 AND day < $2",
+        )
+        .await?;
+    for row in accounts {
+        let account_id: i64 = row.get(0);
+        let days: i64 = row.get(2);
+        let tz = time::parse_time_zone(row.get(1)).unwrap_or(jiff::tz::TimeZone::UTC);
+        let cutoff_ms = now_ms.saturating_sub(days.saturating_mul(86_400_000));
+        let cutoff_day = time::day_number(time::local_date(cutoff_ms, &tz));
+        client.execute(&delete, &[&account_id, &cutoff_day]).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,406 @@
+//! Working hours (read from the rollups only) and the activity log (a log-id
+//! cursor over the raw records). Both run in one read-only REPEATABLE READ
+//! transaction, so every query of a page sees the same snapshot, and pipeline
+//! the queries that do not depend on each other: a working-hours page is three
+//! round trips of queries, a log page two.
+
+use std::collections::{BTreeSet, HashMap};
+
+use deadpool_postgres::GenericClient;
+use rollcall_core::workforce::{passive_ms, Split};
+
+use super::super::admin::load_settings;
+use super::sql::{load_classifications, push_scope, Classify, Query};
+use crate::workforce::{
+    ActivityLogPage, ActivityLogQuery, LogPosition, LogRow, Perspective, Scoping, WorkingHoursPage,
+    WorkingHoursQuery, WorkingHoursRow,
+};
+use crate::StoreResult;
+
+/// The rollup column that keys a row of the view.
+fn key_column(perspective: Perspective) -> &'static str {
+    match perspective {
+        Perspective::Users => "client_id",
+        Perspective::Computers => "computer_id",
+    }
+}
+
+/// The (day, key) pairs of the span rollup in the dates and scope, grouped:
+/// the rows of the report. `page` = (limit, offset) orders and pages them.
+fn span_keys<'a>(
+    account_id: &'a i64,
+    q: &'a WorkingHoursQuery,
+    page: Option<(&'a i64, &'a i64)>,
+) -> Query<'a> {
+    let key = key_column(q.perspective);
+    let mut sql = Query::new();
+    let account = sql.bind(account_id);
+    let from = sql.bind(&q.from_day);
+    let to = sql.bind(&q.to_day);
+    sql.push(&format!(
+        "SELECT t.day, t.{key} FROM wf_day_span t
+         WHERE t.account_id = {account} AND t.day BETWEEN {from} AND {to}"
+    ));
+    push_scope(&mut sql, &account, &q.scoping);
+    sql.push(&format!(" GROUP BY t.day, t.{key}"));
+    match page {
+        None => sql.sql = format!("SELECT count(*) FROM ({}) k", sql.sql),
+        Some((limit, offset)) => {
+            let limit = sql.bind(limit);
+            let offset = sql.bind(offset);
+            sql.push(&format!(
+                " ORDER BY t.day, t.{key} LIMIT {limit} OFFSET {offset}"
+            ));
+        }
+    }
+    sql
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Rollup {
+    Span,
+    Active,
+    Idle,
+}
+
+/// One rollup between a page's first and last (day, key), in scope: exactly the
+/// page's rows. The row-value range is an index range on the primary key (users
+/// view) or the (day, computer) index (computers view).
+fn rollup_query<'a>(
+    rollup: Rollup,
+    account_id: &'a i64,
+    perspective: Perspective,
+    scoping: &'a Scoping,
+    first: &'a (i32, i64),
+    last: &'a (i32, i64),
+) -> Query<'a> {
+    let (table, columns) = match rollup {
+        Rollup::Span => (
+            "wf_day_span",
+            "t.first_active_ms, t.last_active_ms, t.last_any_ms",
+        ),
+        Rollup::Active => ("wf_day_active", "t.activity_id, t.ms"),
+        Rollup::Idle => ("wf_day_idle", "t.activity_id, t.offset_ms, t.len_ms, t.n"),
+    };
+    let key = key_column(perspective);
+    let mut sql = Query::new();
+    let account = sql.bind(account_id);
+    let (d0, k0) = (sql.bind(&first.0), sql.bind(&first.1));
+    let (d1, k1) = (sql.bind(&last.0), sql.bind(&last.1));
+    sql.push(&format!(
+        "SELECT t.day, t.client_id, t.computer_id, {columns} FROM {table} t
+         WHERE t.account_id = {account}
+           AND (t.day, t.{key}) >= ({d0}::int, {k0}::bigint)
+           AND (t.day, t.{key}) <= ({d1}::int, {k1}::bigint)"
+    ));
+    push_scope(&mut sql, &account, scoping);
+    sql
+}
+
+/// Display names and group ids of a page's users (or computers).
+fn names_query<'a>(account_id: &'a i64, perspective: Perspective, ids: &'a Vec<i64>) -> Query<'a> {
+    let (name, table, kind) = match perspective {
+        Perspective::Users => (
+            "coalesce(c.alias, c.login_domain || '\\' || c.name)",
+            "wf_clients",
+            "c",
+        ),
+        Perspective::Computers => ("coalesce(c.alias, c.name)", "wf_computers", "m"),
+    };
+    let mut sql = Query::new();
+    let account = sql.bind(account_id);
+    let ids = sql.bind(ids);
+    sql.push(&format!(
+        "SELECT c.id, {name},
+                ARRAY(SELECT g.group_id FROM wf_group_members g
+                      WHERE g.account_id = c.account_id AND g.kind = '{kind}'
+                        AND g.member_id = c.id ORDER BY g.group_id)
+         FROM {table} c WHERE c.account_id = {account} AND c.id = ANY({ids})"
+    ));
+    sql
+}
+
+#[derive(Default)]
+struct RowAcc {
+    others: BTreeSet<i64>,
+    first_active: Option<i64>,
+    last_active: Option<i64>,
+    last_any: i64,
+    active: Split,
+    passive: Split,
+}
+
+/// One page of the working-hours report.
+pub(super) async fn working_hours(
+    tx: &impl GenericClient,
+    account_id: i64,
+    q: &WorkingHoursQuery,
+) -> StoreResult<WorkingHoursPage> {
+    let limit = i64::from(q.page_size);
+    let offset = i64::from(q.page.saturating_sub(1)) * i64::from(q.page_size);
+    let (settings, set, total, keys) = tokio::try_join!(
+        load_settings(tx, account_id),
+        load_classifications(tx, account_id),
+        span_keys(&account_id, q, None).run(tx),
+        span_keys(&account_id, q, Some((&limit, &offset))).run(tx),
+    )?;
+    let total: i64 = total.first().map_or(0, |r| r.get(0));
+    let keys: Vec<(i32, i64)> = keys.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
+        return Ok(WorkingHoursPage {
+            rows: Vec::new(),
+            total: total as u64,
+        });
+    };
+    let ids: Vec<i64> = keys.iter().map(|k| k.1).collect();
+    let rollup = |r| rollup_query(r, &account_id, q.perspective, &q.scoping, first, last);
+    let (spans, active, idle, names) = tokio::try_join!(
+        rollup(Rollup::Span).run(tx),
+        rollup(Rollup::Active).run(tx),
+        rollup(Rollup::Idle).run(tx),
+        names_query(&account_id, q.perspective, &ids).run(tx),
+    )?;
+    let mut classify = Classify::load(
+        tx,
+        account_id,
+        &set,
+        active
+            .iter()
+            .chain(&idle)
+            .map(|r| r.get::<_, i64>(3))
+            .collect(),
+        active
+            .iter()
+            .chain(&idle)
+            .map(|r| r.get::<_, i64>(1))
+            .collect(),
+    )
+    .await?;
+
+    let slots: HashMap<(i32, i64), usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let mut accs: Vec<RowAcc> = keys.iter().map(|_| RowAcc::default()).collect();
+    // A row's (day, key) and the other party of its (client, computer) pair.
+    let place = |r: &tokio_postgres::Row| -> (Option<usize>, i64, i64) {
+        let (client, computer): (i64, i64) = (r.get(1), r.get(2));
+        let (key, other) = match q.perspective {
+            Perspective::Users => (client, computer),
+            Perspective::Computers => (computer, client),
+        };
+        (slots.get(&(r.get(0), key)).copied(), other, client)
+    };
+    for r in &spans {
+        let (Some(i), other, _) = place(r) else {
+            continue;
+        };
+        let a = &mut accs[i];
+        a.others.insert(other);
+        if let Some(fa) = r.get::<_, Option<i64>>(3) {
+            a.first_active = Some(a.first_active.map_or(fa, |x| x.min(fa)));
+        }
+        if let Some(la) = r.get::<_, Option<i64>>(4) {
+            a.last_active = Some(a.last_active.map_or(la, |x| x.max(la)));
+        }
+        a.last_any = a.last_any.max(r.get(5));
+    }
+    for r in &active {
+        let (Some(i), _, client) = place(r) else {
+            continue;
+        };
+        let p = classify.productivity(client, r.get(3));
+        accs[i].active.add(p, r.get(4));
+    }
+    let limit_ms = settings
+        .passive_limit_minutes
+        .map(|m| i64::from(m) * 60_000);
+    for r in &idle {
+        let (Some(i), _, client) = place(r) else {
+            continue;
+        };
+        let ms = passive_ms(r.get(4), r.get(5), limit_ms) * r.get::<_, i64>(6);
+        if ms != 0 {
+            let p = classify.productivity(client, r.get(3));
+            accs[i].passive.add(p, ms);
+        }
+    }
+
+    let names: HashMap<i64, (String, Vec<i64>)> = names
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect();
+    let rows = keys
+        .into_iter()
+        .zip(accs)
+        .map(|(k, a)| {
+            let (name, groups) = names.get(&k.1).cloned().unwrap_or_default();
+            WorkingHoursRow {
+                day: k.0,
+                id: k.1,
+                name,
+                groups,
+                others: a.others.into_iter().collect(),
+                first_activity_ms: a.first_active,
+                last_activity_ms: a.last_active,
+                last_activity_log_ms: a.last_any,
+                active: a.active.seconds(),
+                passive: a.passive.seconds(),
+            }
+        })
+        .collect();
+    Ok(WorkingHoursPage {
+        rows,
+        total: total as u64,
+    })
+}
+
+/// Where a first log request starts: the watermark is the account's newest log
+/// id now (ids are per-account commit order, see the module doc of
+/// `workforce`), and the walk starts just before the first record of the dates,
+/// so it does not cross the account's older history. The first record is found
+/// with one index seek per day that has records, not a walk over the range.
+async fn first_position(
+    tx: &impl GenericClient,
+    account_id: i64,
+    q: &ActivityLogQuery,
+) -> StoreResult<LogPosition> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT coalesce((SELECT max(log_id) FROM wf_records WHERE account_id = $1), 0),
+                    (SELECT min(m.first)
+                     FROM generate_series(
+                              (SELECT min(day) FROM wf_records
+                               WHERE account_id = $1 AND day >= $2),
+                              LEAST((SELECT max(day) FROM wf_records WHERE account_id = $1),
+                                    $3)) AS d(day),
+                          LATERAL (SELECT min(r.log_id) AS first FROM wf_records r
+                                   WHERE r.account_id = $1 AND r.day = d.day) m)",
+        )
+        .await?;
+    let row = tx
+        .query_one(
+            &stmt,
+            &[&account_id, &q.from_day, &q.to_day.unwrap_or(i32::MAX)],
+        )
+        .await?;
+    let watermark: i64 = row.get(0);
+    let first: Option<i64> = row.get(1);
+    Ok(LogPosition {
+        after: first.map_or(watermark, |f| (f - 1).min(watermark)),
+        watermark,
+        from_day: q.from_day,
+        to_day: q.to_day,
+    })
+}
+
+/// The page query: after the position, rows up to the watermark bounded by the
+/// position's dates, later rows whatever their date; the duration and scoping
+/// clauses only when given. It walks the (account_id, log_id) primary key.
+fn log_query<'a>(
+    account_id: &'a i64,
+    position: &'a LogPosition,
+    q: &'a ActivityLogQuery,
+    limit: &'a i64,
+) -> Query<'a> {
+    let mut sql = Query::new();
+    let account = sql.bind(account_id);
+    let after = sql.bind(&position.after);
+    let watermark = sql.bind(&position.watermark);
+    let from = sql.bind(&position.from_day);
+    let to = match &position.to_day {
+        Some(d) => format!(" AND t.day <= {}", sql.bind(d)),
+        None => String::new(),
+    };
+    sql.push(&format!(
+        "SELECT t.log_id, t.client_id, t.computer_id, t.session, t.start_ms, t.duration_s,
+                t.executable, t.description, t.url, t.app_id, t.website_id, t.idle,
+                c.name, c.primary_domain, c.private_ip, c.public_ip, u.login_domain, u.name
+         FROM wf_records t
+         JOIN wf_computers c ON c.id = t.computer_id
+         JOIN wf_clients u ON u.id = t.client_id
+         WHERE t.account_id = {account} AND t.log_id > {after}
+           AND (t.log_id > {watermark} OR (t.day >= {from}{to}))"
+    ));
+    if let Some(min) = &q.min_duration {
+        let p = sql.bind(min);
+        sql.push(&format!(" AND t.duration_s >= {p}"));
+    }
+    if let Some(max) = &q.max_duration {
+        let p = sql.bind(max);
+        sql.push(&format!(" AND t.duration_s <= {p}"));
+    }
+    push_scope(&mut sql, &account, &q.scoping);
+    let limit = sql.bind(limit);
+    sql.push(&format!(" ORDER BY t.log_id LIMIT {limit}"));
+    sql
+}
+
+/// One page of the activity log.
+pub(super) async fn activity_log(
+    tx: &impl GenericClient,
+    account_id: i64,
+    q: &ActivityLogQuery,
+) -> StoreResult<ActivityLogPage> {
+    let (set, position) = tokio::try_join!(load_classifications(tx, account_id), async {
+        match q.position {
+            Some(p) => Ok(p),
+            None => first_position(tx, account_id, q).await,
+        }
+    })?;
+    let limit = i64::from(q.limit);
+    let rows = log_query(&account_id, &position, q, &limit).run(tx).await?;
+    let mut classify = Classify::load(
+        tx,
+        account_id,
+        &set,
+        rows.iter()
+            .map(|r| r.get::<_, Option<i64>>(10).unwrap_or_else(|| r.get(9)))
+            .collect(),
+        rows.iter().map(|r| r.get::<_, i64>(1)).collect(),
+    )
+    .await?;
+    let out: Vec<LogRow> = rows
+        .iter()
+        .map(|r| {
+            let client_id: i64 = r.get(1);
+            let app_id: i64 = r.get(9);
+            let website_id: Option<i64> = r.get(10);
+            LogRow {
+                log_id: r.get(0),
+                productivity: classify.productivity(client_id, website_id.unwrap_or(app_id)),
+                start_ms: r.get(4),
+                computer_id: r.get(2),
+                computer: r.get(12),
+                primary_domain: r.get(13),
+                private_ip: r.get(14),
+                public_ip: r.get(15),
+                login_domain: r.get(16),
+                user: r.get(17),
+                user_id: client_id,
+                session: r.get(3),
+                duration_s: r.get(5),
+                application_id: app_id,
+                website_id,
+                executable: r.get(6),
+                description: r.get(7),
+                url: r.get(8),
+                idle: r.get(11),
+            }
+        })
+        .collect();
+    let position = match out.last() {
+        Some(last) => LogPosition {
+            after: last.log_id,
+            ..position
+        },
+        // Nothing (new): the position stays; on a first request it moves to the
+        // watermark, since nothing at or below it matched the dates.
+        None if q.position.is_none() => LogPosition {
+            after: position.watermark,
+            ..position
+        },
+        None => position,
+    };
+    Ok(ActivityLogPage {
+        rows: out,
+        position,
+    })
+}
