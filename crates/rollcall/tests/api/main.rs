@@ -6,5 +6,6 @@ mod common;
 mod foundation;
 mod money;
 mod robustness;
+mod scaleout;
 mod usage;
 mod workforce;
