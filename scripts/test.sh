@@ -20,7 +20,9 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
+status=0
 echo "== tests on the embedded store"
-cargo nextest run --workspace --no-fail-fast
+cargo nextest run --workspace --no-fail-fast || status=$?
 echo "== tests on PostgreSQL"
-scripts/with-postgres.sh cargo nextest run --workspace --no-fail-fast
+scripts/with-postgres.sh cargo nextest run --workspace --no-fail-fast || status=$?
+exit $status
