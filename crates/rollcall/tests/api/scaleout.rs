@@ -7,13 +7,12 @@
 //! on the embedded store one process owns its database file, so they return early.
 
 use std::collections::{BTreeSet, HashSet};
-use std::time::Duration;
 
 use jiff::Timestamp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{postgres_url, with_database, Client, TestDb, TestServer};
+use crate::common::{postgres_url, Client, TestDb, TestServer};
 use crate::foundation::{admin_init, spawn_serve, ServeProcess};
 
 /// Three server processes on one fresh database, and the account's superadmin
@@ -538,163 +537,4 @@ async fn rate_limit_settings_are_shared_and_buckets_are_per_process() {
         assert!((5..=6).contains(&ok), "{statuses:?}");
         assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
     }
-}
-
-/// A private PostgreSQL cluster that a test may stop and start.
-struct PrivateCluster {
-    dir: tempfile::TempDir,
-    port: u16,
-    bin: std::path::PathBuf,
-}
-
-impl PrivateCluster {
-    fn as_owner(&self, program: &str) -> std::process::Command {
-        let path = self.bin.join(program);
-        if is_root() {
-            let mut cmd = std::process::Command::new("runuser");
-            cmd.args(["-u", "postgres", "--"]).arg(path);
-            cmd
-        } else {
-            std::process::Command::new(path)
-        }
-    }
-
-    fn create() -> Option<PrivateCluster> {
-        let bin = std::path::PathBuf::from(std::env::var("PG_BIN").ok()?);
-        let dir = tempfile::tempdir().unwrap();
-        if is_root() {
-            let ok = std::process::Command::new("chown")
-                .args(["-R", "postgres"])
-                .arg(dir.path())
-                .status()
-                .unwrap();
-            assert!(ok.success());
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let cluster = PrivateCluster { dir, port, bin };
-        let out = cluster
-            .as_owner("initdb")
-            .args(["-U", "rollcall", "--auth=trust", "--no-sync", "-D"])
-            .arg(cluster.data())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        cluster.start();
-        Some(cluster)
-    }
-
-    fn data(&self) -> std::path::PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn start(&self) {
-        let out = self
-            .as_owner("pg_ctl")
-            .args(["-w", "-D"])
-            .arg(self.data())
-            .arg("-l")
-            .arg(self.dir.path().join("log"))
-            .arg("-o")
-            .arg(format!(
-                "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} -c fsync=off",
-                self.port,
-                self.dir.path().display()
-            ))
-            .arg("start")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-    }
-
-    fn stop(&self) {
-        let out = self
-            .as_owner("pg_ctl")
-            .args(["-w", "-m", "fast", "-D"])
-            .arg(self.data())
-            .arg("stop")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-    }
-
-    fn url(&self) -> String {
-        with_database(
-            &format!(
-                "postgres://rollcall@127.0.0.1:{}/postgres?sslmode=disable",
-                self.port
-            ),
-            "postgres",
-        )
-    }
-}
-
-impl Drop for PrivateCluster {
-    fn drop(&mut self) {
-        let _ = self
-            .as_owner("pg_ctl")
-            .args(["-m", "immediate", "-D"])
-            .arg(self.data())
-            .arg("stop")
-            .output();
-    }
-}
-
-fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-#[tokio::test]
-async fn requests_fail_with_503_while_postgresql_restarts_then_recover() {
-    if postgres_url().is_none() {
-        return;
-    }
-    let Some(pg) = PrivateCluster::create() else {
-        return;
-    };
-    let db = TestDb::Postgres(pg.url());
-    let creds = admin_init(&db);
-    let node = spawn_serve(&db).await;
-    let client = Client::new(&node.base, creds["apiKey"].as_str().unwrap());
-    assert_eq!(client.get("/admin/v1/settings").await.0, StatusCode::OK);
-
-    pg.stop();
-    let (status, body) = client.get("/admin/v1/settings").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(body["code"], "503");
-    let message = body["message"].as_str().unwrap();
-    assert!(message.contains("database"), "{message}");
-    assert_eq!(
-        client.get("/readyz").await.0,
-        StatusCode::SERVICE_UNAVAILABLE
-    );
-    assert_eq!(client.get("/healthz").await.0, StatusCode::OK);
-
-    pg.start();
-    // The same process recovers by itself: connections are replaced on checkout.
-    let mut recovered = false;
-    for _ in 0..50 {
-        let (status, _) = client.get("/admin/v1/settings").await;
-        if status == StatusCode::OK {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(
-        recovered,
-        "the server did not recover after PostgreSQL restarted"
-    );
-    let (status, body) = client
-        .patch("/admin/v1/settings", &json!({"timeZone": "Europe/Berlin"}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(client.get("/readyz").await.0, StatusCode::OK);
 }
