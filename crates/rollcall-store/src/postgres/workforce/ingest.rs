@@ -195,6 +195,9 @@ impl ActivityKeys {
     /// Inserts the new activities and returns every key's id, in one statement:
     /// the CTE's inserted rows plus the rows that already existed (the outer
     /// query's snapshot does not see the CTE's inserts, so none is counted twice).
+    /// A key another transaction inserted after that snapshot (impossible under
+    /// the ingest lock, but cheap to cover) is read again by a second statement,
+    /// whose snapshot sees it.
     async fn upsert(
         &self,
         tx: &impl GenericClient,
@@ -203,8 +206,6 @@ impl ActivityKeys {
         if self.keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let kinds: Vec<&str> = self.keys.iter().map(|k| k.0).collect();
-        let names: Vec<&str> = self.keys.iter().map(|k| k.1.as_str()).collect();
         let stmt = tx
             .prepare_cached(
                 "WITH input AS (SELECT * FROM unnest($2::text[], $3::text[]) AS u(kind, key)),
@@ -219,17 +220,47 @@ impl ActivityKeys {
                  JOIN input USING (kind, key) WHERE a.account_id = $1",
             )
             .await?;
-        let rows = tx.query(&stmt, &[&account_id, &kinds, &names]).await?;
-        let mut ids = HashMap::with_capacity(rows.len());
-        for row in rows {
-            let kind = if row.get::<_, &str>(1) == "w" {
-                "w"
-            } else {
-                "a"
-            };
-            ids.insert((kind, row.get::<_, String>(2)), row.get::<_, i64>(0));
+        let mut ids = Self::query_ids(tx, &stmt, account_id, &self.keys).await?;
+        let missing: Vec<ActivityKey> = self
+            .keys
+            .iter()
+            .filter(|k| !ids.contains_key(*k))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let stmt = tx
+                .prepare_cached(
+                    "SELECT a.id, a.kind, a.key FROM wf_activities a
+                     JOIN unnest($2::text[], $3::text[]) AS u(kind, key) USING (kind, key)
+                     WHERE a.account_id = $1",
+                )
+                .await?;
+            ids.extend(Self::query_ids(tx, &stmt, account_id, &missing).await?);
         }
         Ok(ids)
+    }
+
+    /// Runs `stmt` ($1 account, $2 kinds, $3 keys; returns id, kind, key).
+    async fn query_ids(
+        tx: &impl GenericClient,
+        stmt: &tokio_postgres::Statement,
+        account_id: i64,
+        keys: &[ActivityKey],
+    ) -> Result<HashMap<ActivityKey, i64>, tokio_postgres::Error> {
+        let kinds: Vec<&str> = keys.iter().map(|k| k.0).collect();
+        let names: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+        let rows = tx.query(stmt, &[&account_id, &kinds, &names]).await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let kind = if row.get::<_, &str>(1) == "w" {
+                    "w"
+                } else {
+                    "a"
+                };
+                ((kind, row.get::<_, String>(2)), row.get::<_, i64>(0))
+            })
+            .collect())
     }
 }
 
