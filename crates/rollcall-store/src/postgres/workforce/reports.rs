@@ -25,8 +25,11 @@ fn key_column(perspective: Perspective) -> &'static str {
     }
 }
 
-/// The (day, key) pairs of the span rollup in the dates and scope, grouped:
-/// the rows of the report. `page` = (limit, offset) orders and pages them.
+/// The (day, key) pairs of the span rollup in the dates and scope, in (day,
+/// key) order: the rows of the report. `page` = (limit, offset) pages them,
+/// `None` counts them. DISTINCT ON (rather than GROUP BY) leaves the planner only
+/// sorted de-duplication, which walks the primary key (users view) or the
+/// (day, computer) index (computers view) instead of hashing every pair.
 fn span_keys<'a>(
     account_id: &'a i64,
     q: &'a WorkingHoursQuery,
@@ -38,19 +41,17 @@ fn span_keys<'a>(
     let from = sql.bind(&q.from_day);
     let to = sql.bind(&q.to_day);
     sql.push(&format!(
-        "SELECT t.day, t.{key} FROM wf_day_span t
+        "SELECT DISTINCT ON (t.day, t.{key}) t.day, t.{key} FROM wf_day_span t
          WHERE t.account_id = {account} AND t.day BETWEEN {from} AND {to}"
     ));
     push_scope(&mut sql, &account, &q.scoping);
-    sql.push(&format!(" GROUP BY t.day, t.{key}"));
+    sql.push(&format!(" ORDER BY t.day, t.{key}"));
     match page {
         None => sql.sql = format!("SELECT count(*) FROM ({}) k", sql.sql),
         Some((limit, offset)) => {
             let limit = sql.bind(limit);
             let offset = sql.bind(offset);
-            sql.push(&format!(
-                " ORDER BY t.day, t.{key} LIMIT {limit} OFFSET {offset}"
-            ));
+            sql.push(&format!(" LIMIT {limit} OFFSET {offset}"));
         }
     }
     sql
@@ -64,8 +65,11 @@ enum Rollup {
 }
 
 /// One rollup between a page's first and last (day, key), in scope: exactly the
-/// page's rows. The row-value range is an index range on the primary key (users
-/// view) or the (day, computer) index (computers view).
+/// page's rows. The range is spelled as per-day index ranges (one day: `day =
+/// d AND key BETWEEN`; several: first day from its key, the days between, last
+/// day up to its key), which the planner estimates well and serves from the
+/// primary key (users view) or the (day, computer) index (computers view); a
+/// row-value comparison would be estimated as the whole of the first day.
 fn rollup_query<'a>(
     rollup: Rollup,
     account_id: &'a i64,
@@ -86,12 +90,19 @@ fn rollup_query<'a>(
     let mut sql = Query::new();
     let account = sql.bind(account_id);
     let (d0, k0) = (sql.bind(&first.0), sql.bind(&first.1));
-    let (d1, k1) = (sql.bind(&last.0), sql.bind(&last.1));
+    let range = if first.0 == last.0 {
+        let k1 = sql.bind(&last.1);
+        format!("t.day = {d0} AND t.{key} BETWEEN {k0} AND {k1}")
+    } else {
+        let (d1, k1) = (sql.bind(&last.0), sql.bind(&last.1));
+        format!(
+            "((t.day = {d0} AND t.{key} >= {k0}) OR (t.day > {d0} AND t.day < {d1})
+              OR (t.day = {d1} AND t.{key} <= {k1}))"
+        )
+    };
     sql.push(&format!(
         "SELECT t.day, t.client_id, t.computer_id, {columns} FROM {table} t
-         WHERE t.account_id = {account}
-           AND (t.day, t.{key}) >= ({d0}::int, {k0}::bigint)
-           AND (t.day, t.{key}) <= ({d1}::int, {k1}::bigint)"
+         WHERE t.account_id = {account} AND {range}"
     ));
     push_scope(&mut sql, &account, scoping);
     sql
@@ -293,7 +304,10 @@ async fn first_position(
 
 /// The page query: after the position, rows up to the watermark bounded by the
 /// position's dates, later rows whatever their date; the duration and scoping
-/// clauses only when given. It walks the (account_id, log_id) primary key.
+/// clauses only when given. The page of records is chosen first, on its own (a
+/// walk of the (account_id, log_id) primary key that stops at the limit), and
+/// only its rows are joined to their computer and client, so no estimate can
+/// make the planner join or sort the account's whole history.
 fn log_query<'a>(
     account_id: &'a i64,
     position: &'a LogPosition,
@@ -310,14 +324,12 @@ fn log_query<'a>(
         None => String::new(),
     };
     sql.push(&format!(
-        "SELECT t.log_id, t.client_id, t.computer_id, t.session, t.start_ms, t.duration_s,
-                t.executable, t.description, t.url, t.app_id, t.website_id, t.idle,
-                c.name, c.primary_domain, c.private_ip, c.public_ip, u.login_domain, u.name
-         FROM wf_records t
-         JOIN wf_computers c ON c.id = t.computer_id
-         JOIN wf_clients u ON u.id = t.client_id
-         WHERE t.account_id = {account} AND t.log_id > {after}
-           AND (t.log_id > {watermark} OR (t.day >= {from}{to}))"
+        "WITH page AS MATERIALIZED (
+             SELECT t.log_id, t.client_id, t.computer_id, t.session, t.start_ms, t.duration_s,
+                    t.executable, t.description, t.url, t.app_id, t.website_id, t.idle
+             FROM wf_records t
+             WHERE t.account_id = {account} AND t.log_id > {after}
+               AND (t.log_id > {watermark} OR (t.day >= {from}{to}))"
     ));
     if let Some(min) = &q.min_duration {
         let p = sql.bind(min);
@@ -329,7 +341,16 @@ fn log_query<'a>(
     }
     push_scope(&mut sql, &account, &q.scoping);
     let limit = sql.bind(limit);
-    sql.push(&format!(" ORDER BY t.log_id LIMIT {limit}"));
+    sql.push(&format!(
+        " ORDER BY t.log_id LIMIT {limit})
+         SELECT p.log_id, p.client_id, p.computer_id, p.session, p.start_ms, p.duration_s,
+                p.executable, p.description, p.url, p.app_id, p.website_id, p.idle,
+                c.name, c.primary_domain, c.private_ip, c.public_ip, u.login_domain, u.name
+         FROM page p
+         JOIN wf_computers c ON c.id = p.computer_id
+         JOIN wf_clients u ON u.id = p.client_id
+         ORDER BY p.log_id"
+    ));
     sql
 }
 
