@@ -33,36 +33,14 @@ pub(super) async fn write_batch(
     let ((computer_id, client_id), activity_ids) =
         tokio::try_join!(register(tx, account_id, batch), keys.upsert(tx, account_id))?;
 
-    // Records without pieces are skipped (as in the embedded store); a record
-    // repeated inside the batch is a duplicate of its first occurrence.
-    let mut outcome = IngestOutcome {
-        accepted: 0,
-        duplicates: 0,
-    };
-    let mut seen = HashSet::new();
-    let mut candidates = Vec::with_capacity(batch.records.len());
-    for (record, parts) in batch.records.iter().zip(pieces) {
-        if parts.is_empty() {
-            continue;
-        }
-        if !seen.insert((record.raw_start_ms, record.executable.as_str())) {
-            outcome.duplicates += 1;
-            continue;
-        }
-        candidates.push(Candidate {
-            record,
-            parts,
-            app_id: id_of(&activity_ids, app_key(record))?,
-            website_id: site_key(record)
-                .map(|k| id_of(&activity_ids, k))
-                .transpose()?,
-        });
-    }
+    let (candidates, repeated) = candidates(batch, pieces, &activity_ids)?;
     let inserted =
         insert_records(tx, account_id, computer_id, client_id, batch, &candidates).await?;
     let accepted = inserted.iter().filter(|new| **new).count();
-    outcome.accepted = accepted as u64;
-    outcome.duplicates += (candidates.len() - accepted) as u64;
+    let outcome = IngestOutcome {
+        accepted: accepted as u64,
+        duplicates: (repeated + candidates.len() - accepted) as u64,
+    };
 
     let mut rollups = Rollups::default();
     for (c, _) in candidates.iter().zip(&inserted).filter(|(_, new)| **new) {
@@ -74,9 +52,40 @@ pub(super) async fn write_batch(
     Ok(outcome)
 }
 
+/// The records offered to the insert, with their activity ids, and how many
+/// were left out as repeats of an earlier record of the batch (duplicates, as
+/// the embedded store counts them). Records without pieces are skipped, as there.
+fn candidates<'b>(
+    batch: &'b ActivityBatch,
+    pieces: &'b [Vec<Piece>],
+    activity_ids: &HashMap<ActivityKey, i64>,
+) -> StoreResult<(Vec<Candidate<'b>>, usize)> {
+    let mut seen = HashSet::new();
+    let mut repeated = 0;
+    let mut out = Vec::with_capacity(batch.records.len());
+    for (record, parts) in batch.records.iter().zip(pieces) {
+        if parts.is_empty() {
+            continue;
+        }
+        if !seen.insert((record.raw_start_ms, record.executable.as_str())) {
+            repeated += 1;
+            continue;
+        }
+        out.push(Candidate {
+            record,
+            parts,
+            app_id: id_of(activity_ids, app_key(record))?,
+            website_id: site_key(record)
+                .map(|k| id_of(activity_ids, k))
+                .transpose()?,
+        });
+    }
+    Ok((out, repeated))
+}
+
 /// The advisory-lock key of an account (the two-int form; ids beyond `i32`
 /// wrap, which only makes two accounts share a lock).
-pub(super) fn lock_key(account_id: i64) -> i32 {
+fn lock_key(account_id: i64) -> i32 {
     account_id as i32
 }
 
@@ -535,5 +544,120 @@ impl Rollups {
         )
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workforce::{ClientInfo, ComputerInfo};
+
+    fn record(start_ms: i64, exe: &str, website: Option<&str>, idle: bool) -> NewRecord {
+        NewRecord {
+            start_ms,
+            raw_start_ms: start_ms,
+            duration_s: 60,
+            executable: exe.into(),
+            description: String::new(),
+            url: website.map(|w| format!("https://{w}/")),
+            website: website.map(Into::into),
+            idle,
+        }
+    }
+
+    fn batch(records: Vec<NewRecord>) -> ActivityBatch {
+        ActivityBatch {
+            computer: ComputerInfo {
+                name: "PC".into(),
+                primary_domain: "corp".into(),
+                os: String::new(),
+                time_zone: None,
+                private_ip: String::new(),
+                public_ip: String::new(),
+            },
+            client: ClientInfo {
+                login_domain: "CORP".into(),
+                name: "u".into(),
+            },
+            session: 1,
+            records,
+        }
+    }
+
+    fn piece(day: i32, start_ms: i64, end_ms: i64, offset_ms: i64) -> Piece {
+        Piece {
+            day,
+            start_ms,
+            end_ms,
+            offset_ms,
+        }
+    }
+
+    #[test]
+    fn repeats_in_a_batch_are_duplicates_and_records_without_pieces_are_skipped() {
+        let b = batch(vec![
+            record(1_000, "A.exe", None, false),
+            record(1_000, "A.exe", None, true),
+            record(1_000, "a.exe", Some("x.com"), false),
+            record(2_000, "b.exe", None, false),
+        ]);
+        let pieces = vec![
+            vec![piece(1, 1_000, 61_000, 0)],
+            vec![piece(1, 1_000, 61_000, 0)],
+            vec![piece(1, 1_000, 61_000, 0)],
+            vec![],
+        ];
+        let keys = ActivityKeys::of(&b.records);
+        assert_eq!(keys.keys.len(), 3, "{:?}", keys.keys);
+        let ids: HashMap<ActivityKey, i64> = keys.keys.iter().cloned().zip([10, 11, 20]).collect();
+        let (c, repeated) = candidates(&b, &pieces, &ids).unwrap();
+        assert_eq!(repeated, 1);
+        // Executables differ in case: two identities, one application.
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            (c[0].app_id, c[0].website_id),
+            (ids[&app_key(&b.records[0])], None)
+        );
+        assert_eq!(c[1].app_id, c[0].app_id);
+        assert!(c[1].website_id.is_some());
+        assert!(candidates(&b, &pieces, &HashMap::new()).is_err());
+    }
+
+    #[test]
+    fn rollups_add_active_time_idle_pieces_and_spans_per_day() {
+        let active = record(0, "a.exe", None, false);
+        let idle = record(0, "a.exe", None, true);
+        let mut r = Rollups::default();
+        // Active across midnight: 10 s on day 1, 20 s on day 2.
+        r.add(&Candidate {
+            record: &active,
+            parts: &[
+                piece(1, 90_000, 100_000, 0),
+                piece(2, 100_000, 120_000, 10_000),
+            ],
+            app_id: 7,
+            website_id: None,
+        });
+        // Idle on day 2, with a zero-length piece that only moves the last log.
+        r.add(&Candidate {
+            record: &idle,
+            parts: &[
+                piece(2, 130_000, 160_000, 0),
+                piece(2, 170_000, 170_000, 30_000),
+            ],
+            app_id: 7,
+            website_id: Some(9),
+        });
+        assert_eq!(r.active[&(1, 7)], 10_000);
+        assert_eq!(r.active[&(2, 7)], 20_000);
+        assert_eq!(r.idle.len(), 1);
+        assert_eq!(r.idle[&(2, 9, 0, 30_000)], 1);
+        let d2 = &r.spans[&2];
+        assert_eq!(
+            (d2.first_active, d2.last_active),
+            (Some(100_000), Some(120_000))
+        );
+        assert_eq!(d2.last_any, 170_000);
+        assert_eq!(r.spans[&1].last_any, 100_000);
     }
 }

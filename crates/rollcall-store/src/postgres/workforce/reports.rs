@@ -1,8 +1,8 @@
 //! Working hours (read from the rollups only) and the activity log (a log-id
 //! cursor over the raw records). Both run in one read-only REPEATABLE READ
 //! transaction, so every query of a page sees the same snapshot, and pipeline
-//! the queries that do not depend on each other: a working-hours page is three
-//! round trips of queries, a log page two.
+//! the queries that do not depend on each other: a page of either report takes
+//! three round trips of queries (besides BEGIN and COMMIT).
 
 use std::collections::{BTreeSet, HashMap};
 
