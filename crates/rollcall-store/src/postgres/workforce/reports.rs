@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use deadpool_postgres::GenericClient;
 use rollcall_core::workforce::{passive_ms, Split};
+use tokio_postgres::Row;
 
 use super::super::admin::load_settings;
 use super::sql::{load_classifications, push_scope, Classify, Query};
@@ -15,7 +16,7 @@ use crate::workforce::{
     ActivityLogPage, ActivityLogQuery, LogPosition, LogRow, Perspective, Scoping, WorkingHoursPage,
     WorkingHoursQuery, WorkingHoursRow,
 };
-use crate::StoreResult;
+use crate::{StoreError, StoreResult};
 
 /// The rollup column that keys a row of the view.
 fn key_column(perspective: Perspective) -> &'static str {
@@ -304,10 +305,10 @@ async fn first_position(
 
 /// The page query: after the position, rows up to the watermark bounded by the
 /// position's dates, later rows whatever their date; the duration and scoping
-/// clauses only when given. The page of records is chosen first, on its own (a
-/// walk of the (account_id, log_id) primary key that stops at the limit), and
-/// only its rows are joined to their computer and client, so no estimate can
-/// make the planner join or sort the account's whole history.
+/// clauses only when given. It reads the records alone, an ordered walk of the
+/// (account_id, log_id) primary key that stops at the limit, so no estimate can
+/// make the planner join or sort the account's whole history; the page's
+/// computers and clients are read by id afterwards ([`Names`]).
 fn log_query<'a>(
     account_id: &'a i64,
     position: &'a LogPosition,
@@ -324,12 +325,11 @@ fn log_query<'a>(
         None => String::new(),
     };
     sql.push(&format!(
-        "WITH page AS MATERIALIZED (
-             SELECT t.log_id, t.client_id, t.computer_id, t.session, t.start_ms, t.duration_s,
-                    t.executable, t.description, t.url, t.app_id, t.website_id, t.idle
-             FROM wf_records t
-             WHERE t.account_id = {account} AND t.log_id > {after}
-               AND (t.log_id > {watermark} OR (t.day >= {from}{to}))"
+        "SELECT t.log_id, t.client_id, t.computer_id, t.session, t.start_ms, t.duration_s,
+                t.executable, t.description, t.url, t.app_id, t.website_id, t.idle
+         FROM wf_records t
+         WHERE t.account_id = {account} AND t.log_id > {after}
+           AND (t.log_id > {watermark} OR (t.day >= {from}{to}))"
     ));
     if let Some(min) = &q.min_duration {
         let p = sql.bind(min);
@@ -341,17 +341,68 @@ fn log_query<'a>(
     }
     push_scope(&mut sql, &account, &q.scoping);
     let limit = sql.bind(limit);
-    sql.push(&format!(
-        " ORDER BY t.log_id LIMIT {limit})
-         SELECT p.log_id, p.client_id, p.computer_id, p.session, p.start_ms, p.duration_s,
-                p.executable, p.description, p.url, p.app_id, p.website_id, p.idle,
-                c.name, c.primary_domain, c.private_ip, c.public_ip, u.login_domain, u.name
-         FROM page p
-         JOIN wf_computers c ON c.id = p.computer_id
-         JOIN wf_clients u ON u.id = p.client_id
-         ORDER BY p.log_id"
-    ));
+    sql.push(&format!(" ORDER BY t.log_id LIMIT {limit}"));
     sql
+}
+
+/// The computers and clients of a log page, by id.
+struct Names {
+    computers: HashMap<i64, Row>,
+    clients: HashMap<i64, Row>,
+}
+
+impl Names {
+    /// Two queries, pipelined.
+    async fn load(
+        tx: &impl GenericClient,
+        account_id: i64,
+        computer_ids: &Vec<i64>,
+        client_ids: &Vec<i64>,
+    ) -> StoreResult<Names> {
+        let (computers, clients) = tokio::try_join!(
+            async {
+                let stmt = tx
+                    .prepare_cached(
+                        "SELECT id, name, primary_domain, private_ip, public_ip FROM wf_computers
+                         WHERE account_id = $1 AND id = ANY($2)",
+                    )
+                    .await?;
+                tx.query(&stmt, &[&account_id, computer_ids]).await
+            },
+            async {
+                let stmt = tx
+                    .prepare_cached(
+                        "SELECT id, login_domain, name FROM wf_clients
+                         WHERE account_id = $1 AND id = ANY($2)",
+                    )
+                    .await?;
+                tx.query(&stmt, &[&account_id, client_ids]).await
+            },
+        )?;
+        let by_id = |rows: Vec<Row>| rows.into_iter().map(|r| (r.get(0), r)).collect();
+        Ok(Names {
+            computers: by_id(computers),
+            clients: by_id(clients),
+        })
+    }
+
+    fn computer(&self, id: i64) -> StoreResult<&Row> {
+        self.computers
+            .get(&id)
+            .ok_or_else(|| StoreError::Internal(format!("a record names computer {id}, unknown")))
+    }
+
+    fn client(&self, id: i64) -> StoreResult<&Row> {
+        self.clients
+            .get(&id)
+            .ok_or_else(|| StoreError::Internal(format!("a record names client {id}, unknown")))
+    }
+}
+
+/// The distinct values of column `i` of `rows`.
+fn distinct(rows: &[Row], i: usize) -> Vec<i64> {
+    let set: BTreeSet<i64> = rows.iter().map(|r| r.get(i)).collect();
+    set.into_iter().collect()
 }
 
 /// One page of the activity log.
@@ -368,45 +419,19 @@ pub(super) async fn activity_log(
     })?;
     let limit = i64::from(q.limit);
     let rows = log_query(&account_id, &position, q, &limit).run(tx).await?;
-    let mut classify = Classify::load(
-        tx,
-        account_id,
-        &set,
-        rows.iter()
-            .map(|r| r.get::<_, Option<i64>>(10).unwrap_or_else(|| r.get(9)))
-            .collect(),
-        rows.iter().map(|r| r.get::<_, i64>(1)).collect(),
-    )
-    .await?;
-    let out: Vec<LogRow> = rows
+    let (client_ids, computer_ids) = (distinct(&rows, 1), distinct(&rows, 2));
+    let activity_ids = rows
         .iter()
-        .map(|r| {
-            let client_id: i64 = r.get(1);
-            let app_id: i64 = r.get(9);
-            let website_id: Option<i64> = r.get(10);
-            LogRow {
-                log_id: r.get(0),
-                productivity: classify.productivity(client_id, website_id.unwrap_or(app_id)),
-                start_ms: r.get(4),
-                computer_id: r.get(2),
-                computer: r.get(12),
-                primary_domain: r.get(13),
-                private_ip: r.get(14),
-                public_ip: r.get(15),
-                login_domain: r.get(16),
-                user: r.get(17),
-                user_id: client_id,
-                session: r.get(3),
-                duration_s: r.get(5),
-                application_id: app_id,
-                website_id,
-                executable: r.get(6),
-                description: r.get(7),
-                url: r.get(8),
-                idle: r.get(11),
-            }
-        })
+        .map(|r| r.get::<_, Option<i64>>(10).unwrap_or_else(|| r.get(9)))
         .collect();
+    let (mut classify, names) = tokio::try_join!(
+        Classify::load(tx, account_id, &set, activity_ids, client_ids.clone()),
+        Names::load(tx, account_id, &computer_ids, &client_ids),
+    )?;
+    let out = rows
+        .iter()
+        .map(|r| log_row(r, &names, &mut classify))
+        .collect::<StoreResult<Vec<LogRow>>>()?;
     let position = match out.last() {
         Some(last) => LogPosition {
             after: last.log_id,
@@ -423,5 +448,36 @@ pub(super) async fn activity_log(
     Ok(ActivityLogPage {
         rows: out,
         position,
+    })
+}
+
+/// One log row: the record, its computer and client, its classification.
+fn log_row(r: &Row, names: &Names, classify: &mut Classify) -> StoreResult<LogRow> {
+    let client_id: i64 = r.get(1);
+    let computer_id: i64 = r.get(2);
+    let app_id: i64 = r.get(9);
+    let website_id: Option<i64> = r.get(10);
+    let computer = names.computer(computer_id)?;
+    let client = names.client(client_id)?;
+    Ok(LogRow {
+        log_id: r.get(0),
+        productivity: classify.productivity(client_id, website_id.unwrap_or(app_id)),
+        start_ms: r.get(4),
+        computer_id,
+        computer: computer.get(1),
+        primary_domain: computer.get(2),
+        private_ip: computer.get(3),
+        public_ip: computer.get(4),
+        login_domain: client.get(1),
+        user: client.get(2),
+        user_id: client_id,
+        session: r.get(3),
+        duration_s: r.get(5),
+        application_id: app_id,
+        website_id,
+        executable: r.get(6),
+        description: r.get(7),
+        url: r.get(8),
+        idle: r.get(11),
     })
 }
