@@ -189,79 +189,114 @@ pub(super) async fn working_hours(
     )
     .await?;
 
-    let slots: HashMap<(i32, i64), usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
-    let mut accs: Vec<RowAcc> = keys.iter().map(|_| RowAcc::default()).collect();
-    // A row's (day, key) and the other party of its (client, computer) pair.
-    let place = |r: &tokio_postgres::Row| -> (Option<usize>, i64, i64) {
-        let (client, computer): (i64, i64) = (r.get(1), r.get(2));
-        let (key, other) = match q.perspective {
-            Perspective::Users => (client, computer),
-            Perspective::Computers => (computer, client),
-        };
-        (slots.get(&(r.get(0), key)).copied(), other, client)
-    };
-    for r in &spans {
-        let (Some(i), other, _) = place(r) else {
-            continue;
-        };
-        let a = &mut accs[i];
-        a.others.insert(other);
-        if let Some(fa) = r.get::<_, Option<i64>>(3) {
-            a.first_active = Some(a.first_active.map_or(fa, |x| x.min(fa)));
-        }
-        if let Some(la) = r.get::<_, Option<i64>>(4) {
-            a.last_active = Some(a.last_active.map_or(la, |x| x.max(la)));
-        }
-        a.last_any = a.last_any.max(r.get(5));
-    }
-    for r in &active {
-        let (Some(i), _, client) = place(r) else {
-            continue;
-        };
-        let p = classify.productivity(client, r.get(3));
-        accs[i].active.add(p, r.get(4));
-    }
+    let mut page = PageAcc::new(q.perspective, keys);
+    page.add_spans(&spans);
+    page.add_active(&active, &mut classify);
     let limit_ms = settings
         .passive_limit_minutes
         .map(|m| i64::from(m) * 60_000);
-    for r in &idle {
-        let (Some(i), _, client) = place(r) else {
-            continue;
-        };
-        let ms = passive_ms(r.get(4), r.get(5), limit_ms) * r.get::<_, i64>(6);
-        if ms != 0 {
-            let p = classify.productivity(client, r.get(3));
-            accs[i].passive.add(p, ms);
+    page.add_idle(&idle, &mut classify, limit_ms);
+    Ok(WorkingHoursPage {
+        rows: page.into_rows(&names),
+        total: total as u64,
+    })
+}
+
+/// The rows of one working-hours page, summed from its rollup rows.
+struct PageAcc {
+    perspective: Perspective,
+    keys: Vec<(i32, i64)>,
+    slots: HashMap<(i32, i64), usize>,
+    accs: Vec<RowAcc>,
+}
+
+impl PageAcc {
+    fn new(perspective: Perspective, keys: Vec<(i32, i64)>) -> Self {
+        PageAcc {
+            perspective,
+            slots: keys.iter().enumerate().map(|(i, k)| (*k, i)).collect(),
+            accs: keys.iter().map(|_| RowAcc::default()).collect(),
+            keys,
         }
     }
 
-    let names: HashMap<i64, (String, Vec<i64>)> = names
-        .iter()
-        .map(|r| (r.get(0), (r.get(1), r.get(2))))
-        .collect();
-    let rows = keys
-        .into_iter()
-        .zip(accs)
-        .map(|(k, a)| {
-            let (name, groups) = names.get(&k.1).cloned().unwrap_or_default();
-            WorkingHoursRow {
-                day: k.0,
-                id: k.1,
-                name,
-                groups,
-                others: a.others.into_iter().collect(),
-                first_activity_ms: a.first_active,
-                last_activity_ms: a.last_active,
-                last_activity_log_ms: a.last_any,
-                active: a.active.seconds(),
-                passive: a.passive.seconds(),
+    /// The page row of a rollup row (day, client, computer, …), if any, the
+    /// other party of its (client, computer) pair, and its client.
+    fn place(&mut self, r: &Row) -> (Option<&mut RowAcc>, i64, i64) {
+        let (client, computer): (i64, i64) = (r.get(1), r.get(2));
+        let (key, other) = match self.perspective {
+            Perspective::Users => (client, computer),
+            Perspective::Computers => (computer, client),
+        };
+        let slot = self.slots.get(&(r.get(0), key)).copied();
+        (slot.and_then(|i| self.accs.get_mut(i)), other, client)
+    }
+
+    fn add_spans(&mut self, rows: &[Row]) {
+        for r in rows {
+            let (Some(a), other, _) = self.place(r) else {
+                continue;
+            };
+            a.others.insert(other);
+            if let Some(fa) = r.get::<_, Option<i64>>(3) {
+                a.first_active = Some(a.first_active.map_or(fa, |x| x.min(fa)));
             }
-        })
-        .collect();
-    Ok(WorkingHoursPage {
-        rows,
-        total: total as u64,
-    })
+            if let Some(la) = r.get::<_, Option<i64>>(4) {
+                a.last_active = Some(a.last_active.map_or(la, |x| x.max(la)));
+            }
+            a.last_any = a.last_any.max(r.get(5));
+        }
+    }
+
+    fn add_active(&mut self, rows: &[Row], classify: &mut Classify) {
+        for r in rows {
+            let (Some(a), _, client) = self.place(r) else {
+                continue;
+            };
+            a.active
+                .add(classify.productivity(client, r.get(3)), r.get(4));
+        }
+    }
+
+    /// Passive time: each idle piece's share of the passive limit.
+    fn add_idle(&mut self, rows: &[Row], classify: &mut Classify, limit_ms: Option<i64>) {
+        for r in rows {
+            let (Some(a), _, client) = self.place(r) else {
+                continue;
+            };
+            let ms = passive_ms(r.get(4), r.get(5), limit_ms) * r.get::<_, i64>(6);
+            if ms != 0 {
+                a.passive.add(classify.productivity(client, r.get(3)), ms);
+            }
+        }
+    }
+
+    /// The finished rows, named from `names` (id, name, group ids).
+    fn into_rows(self, names: &[Row]) -> Vec<WorkingHoursRow> {
+        let names: HashMap<i64, (String, Vec<i64>)> = names
+            .iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2))))
+            .collect();
+        self.keys
+            .into_iter()
+            .zip(self.accs)
+            .map(|(k, a)| {
+                let (name, groups) = names.get(&k.1).cloned().unwrap_or_default();
+                WorkingHoursRow {
+                    day: k.0,
+                    id: k.1,
+                    name,
+                    groups,
+                    others: a.others.into_iter().collect(),
+                    first_activity_ms: a.first_active,
+                    last_activity_ms: a.last_active,
+                    last_activity_log_ms: a.last_any,
+                    active: a.active.seconds(),
+                    passive: a.passive.seconds(),
+                }
+            })
+            .collect()
+    }
 }
 
 /// Where a first log request starts: the watermark is the account's newest log
