@@ -1,5 +1,10 @@
-//! Test harness: start a server on port 0 over a fresh data directory, create
-//! accounts, and a small typed client that returns (status, JSON body).
+//! Test harness: start a server on port 0 over a fresh database, create accounts,
+//! and a small typed client that returns (status, JSON body).
+//!
+//! The backend comes from the environment: with `ROLLCALL_TEST_DATABASE_URL` set
+//! (a PostgreSQL URL whose user may create databases, as `scripts/with-postgres.sh`
+//! sets it), every test server gets a new PostgreSQL database; otherwise a new
+//! embedded database in a temporary directory.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,15 +13,145 @@ use std::sync::Arc;
 use reqwest::{Method, StatusCode};
 use rollcall_server::setup::{init_account, InitCredentials};
 use rollcall_server::{AppState, ServerConfig};
+use rollcall_store::postgres::{PgOptions, PgStore};
 use rollcall_store::sqlite::{DatabaseKey, SqliteStore};
 use rollcall_store::Store;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+/// The PostgreSQL server the suite runs against, if any.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("ROLLCALL_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// `url` with its database name replaced by `database`.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (head, query) = url.split_once('?').unwrap_or((url, ""));
+    let authority_end = head
+        .find("://")
+        .map(|i| i + 3 + head[i + 3..].find('/').unwrap_or(head.len() - i - 3))
+        .unwrap_or(head.len());
+    let mut out = format!("{}/{database}", &head[..authority_end]);
+    if !query.is_empty() {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// Runs SQL on a PostgreSQL database (to set up or break things underneath a server).
+pub async fn pg_execute(url: &str, sql: &str) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to PostgreSQL");
+    let task = tokio::spawn(connection);
+    client.batch_execute(sql).await.expect("SQL");
+    drop(client);
+    let _ = task.await;
+}
+
+/// Where a test server keeps its data.
+#[derive(Debug, Clone)]
+pub enum TestDb {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl TestDb {
+    /// A new, empty database of the suite's backend (`data_dir` is used for SQLite).
+    pub async fn fresh(data_dir: PathBuf) -> TestDb {
+        match postgres_url() {
+            None => TestDb::Sqlite(data_dir),
+            Some(url) => {
+                let name = format!("rc_{}", rollcall_core::secret::random_hex(8));
+                pg_execute(&url, &format!("CREATE DATABASE {name}")).await;
+                TestDb::Postgres(with_database(&url, &name))
+            }
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, TestDb::Postgres(_))
+    }
+
+    pub async fn open(&self) -> Arc<dyn Store> {
+        match self {
+            TestDb::Sqlite(dir) => {
+                let key = DatabaseKey::resolve(None, dir).expect("key");
+                Arc::new(SqliteStore::open(dir, key).await.expect("open store"))
+            }
+            TestDb::Postgres(url) => {
+                let mut options = PgOptions::new(url.clone());
+                options.pool_size = 8;
+                Arc::new(PgStore::open(&options).await.expect("open store"))
+            }
+        }
+    }
+
+    /// The `rollcall` command-line flags that select this database.
+    pub fn cli_args(&self) -> Vec<String> {
+        match self {
+            TestDb::Sqlite(dir) => vec!["--data-dir".into(), dir.display().to_string()],
+            TestDb::Postgres(url) => vec!["--database-url".into(), url.clone()],
+        }
+    }
+
+    /// The first row of a query whose columns are all text.
+    pub async fn query_text(&self, sql: &str) -> Vec<String> {
+        match self {
+            TestDb::Sqlite(dir) => {
+                let conn = open_raw_sqlite(dir);
+                let mut stmt = conn.prepare(sql).expect("SQL");
+                let columns = stmt.column_count();
+                stmt.query_row([], |r| (0..columns).map(|i| r.get(i)).collect())
+                    .expect("a row")
+            }
+            TestDb::Postgres(url) => {
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .expect("connect to PostgreSQL");
+                let task = tokio::spawn(connection);
+                let row = client.query_one(sql, &[]).await.expect("a row");
+                let values = (0..row.len()).map(|i| row.get(i)).collect();
+                drop(client);
+                let _ = task.await;
+                values
+            }
+        }
+    }
+
+    /// Runs SQL directly on the database, bypassing the server.
+    pub async fn execute(&self, sql: &str) {
+        match self {
+            TestDb::Sqlite(dir) => {
+                let conn = open_raw_sqlite(dir);
+                conn.execute_batch(sql).expect("SQL");
+            }
+            TestDb::Postgres(url) => pg_execute(url, sql).await,
+        }
+    }
+}
+
+/// Opens an embedded database directly with its key file.
+pub fn open_raw_sqlite(data_dir: &std::path::Path) -> rusqlite::Connection {
+    let key = std::fs::read_to_string(data_dir.join("rollcall.key")).expect("key file");
+    let conn = rusqlite::Connection::open(data_dir.join("rollcall.db")).expect("open");
+    conn.execute_batch(&format!(
+        "PRAGMA key = \"x'{}'\"; PRAGMA busy_timeout = 5000;",
+        key.trim()
+    ))
+    .expect("key");
+    conn
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
     pub base: String,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
+    pub db: TestDb,
+    /// A temporary directory (the embedded database lives here).
     pub data_dir: PathBuf,
     _dir: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
@@ -42,12 +177,12 @@ impl TestServer {
         config: ServerConfig,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> TestServer {
-        let key = DatabaseKey::resolve(None, &data_dir).expect("key");
-        let store = Arc::new(SqliteStore::open(&data_dir, key).await.expect("open store"));
+        let db = TestDb::fresh(data_dir.clone()).await;
+        let store = db.open().await;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let state = AppState::new(store.clone() as Arc<dyn Store>, config);
+        let state = AppState::new(store.clone(), config);
         let scheme = if tls.is_some() { "https" } else { "http" };
         let task = tokio::spawn(rollcall_server::serve(state, listener, tls, async {
             let _ = stopped.await;
@@ -56,6 +191,7 @@ impl TestServer {
             addr,
             base: format!("{scheme}://{addr}"),
             store,
+            db,
             data_dir,
             _dir: None,
             stop: Some(stop),

@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use rollcall_server::ServerConfig;
 use serde_json::{json, Value};
 
-use crate::common::{assert_error, http_client, Account, Client, TestServer};
+use crate::common::{assert_error, http_client, Account, Client, TestDb, TestServer};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
@@ -551,9 +551,7 @@ async fn unexpected_failures_are_500_with_a_request_id_and_no_internals() {
     let server = TestServer::start().await;
     let account = server.account().await;
     // Break the database underneath the server: the audit chain's head table vanishes.
-    let conn = open_raw(&server.data_dir);
-    conn.execute_batch("DROP TABLE audit_heads").unwrap();
-    drop(conn);
+    server.db.execute("DROP TABLE audit_heads").await;
     let response = account
         .client
         .request(Method::PATCH, "/admin/v1/settings")
@@ -700,30 +698,17 @@ async fn audit_events_reject_bad_ranges_and_tokens() {
     assert_eq!(total, 504);
 }
 
-/// Opens the test server's encrypted database directly (to set up or break things).
-pub fn open_raw(data_dir: &std::path::Path) -> rusqlite::Connection {
-    let key = std::fs::read_to_string(data_dir.join("rollcall.key")).unwrap();
-    let conn = rusqlite::Connection::open(data_dir.join("rollcall.db")).unwrap();
-    conn.execute_batch(&format!(
-        "PRAGMA key = \"x'{}'\"; PRAGMA busy_timeout = 5000;",
-        key.trim()
-    ))
-    .unwrap();
-    conn
-}
-
-/// Appends backdated events to an account's chain, exactly as the server chains them.
-fn append_backdated_events(data_dir: &std::path::Path, account_id: i64, times: &[i64]) {
+/// Appends backdated events to an account's chain, exactly as the server chains
+/// them, writing to the database underneath the server.
+async fn append_backdated_events(db: &TestDb, account_id: i64, times: &[i64]) {
     use rollcall_core::audit_chain::{link_hash, Link};
-    let mut conn = open_raw(data_dir);
-    let tx = conn.transaction().unwrap();
-    let (mut seq, mut prev): (i64, String) = tx
-        .query_row(
-            "SELECT seq, hash FROM audit_heads WHERE account_id = ?1",
-            [account_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let head = db
+        .query_text(&format!(
+            "SELECT CAST(seq AS TEXT), hash FROM audit_heads WHERE account_id = {account_id}"
+        ))
+        .await;
+    let (mut seq, mut prev): (i64, String) = (head[0].parse().unwrap(), head[1].clone());
+    let mut sql = String::from("BEGIN;\n");
     for (i, ts) in times.iter().enumerate() {
         seq += 1;
         let id = format!("backdated{i:06}");
@@ -740,20 +725,16 @@ fn append_backdated_events(data_dir: &std::path::Path, account_id: i64, times: &
                 properties: &props,
             },
         );
-        tx.execute(
+        sql.push_str(&format!(
             "INSERT INTO audit_events (account_id, seq, id, ts_ms, event_type, user_id, properties, hash)
-             VALUES (?1, ?2, ?3, ?4, 'SettingsChanged', 'importer@example.com', ?5, ?6)",
-            rusqlite::params![account_id, seq, id, ts, props, hash],
-        )
-        .unwrap();
+             VALUES ({account_id}, {seq}, '{id}', {ts}, 'SettingsChanged', 'importer@example.com', '{props}', '{hash}');\n"
+        ));
         prev = hash;
     }
-    tx.execute(
-        "UPDATE audit_heads SET seq = ?2, hash = ?3 WHERE account_id = ?1",
-        rusqlite::params![account_id, seq, prev],
-    )
-    .unwrap();
-    tx.commit().unwrap();
+    sql.push_str(&format!(
+        "UPDATE audit_heads SET seq = {seq}, hash = '{prev}' WHERE account_id = {account_id};\nCOMMIT;"
+    ));
+    db.execute(&sql).await;
 }
 
 #[tokio::test]
@@ -765,7 +746,7 @@ async fn audit_paging_loses_and_repeats_nothing_while_events_are_written() {
     let times: Vec<i64> = (0..1234)
         .map(|i| now - 5 * DAY_MS + (i / 2) * 300_000)
         .collect();
-    append_backdated_events(&server.data_dir, account.id(), &times);
+    append_backdated_events(&server.db, account.id(), &times).await;
 
     let start = iso(now - 6 * DAY_MS);
     let end = iso(now + 3600 * 1000);
@@ -833,19 +814,17 @@ async fn verify_after_tampering(sql: &str) -> (Option<i32>, String, i64) {
             .await;
     }
     let intact = rollcall_bin()
-        .args(["audit", "verify", "--data-dir"])
-        .arg(&server.data_dir)
+        .args(["audit", "verify"])
+        .args(server.db.cli_args())
         .output()
         .unwrap();
     assert!(intact.status.success(), "{intact:?}");
     assert!(String::from_utf8_lossy(&intact.stdout).contains("intact: 8 events"));
     server.stop().await;
-    let conn = open_raw(&server.data_dir);
-    conn.execute_batch(sql).unwrap();
-    drop(conn);
+    server.db.execute(sql).await;
     let out = rollcall_bin()
-        .args(["audit", "verify", "--data-dir"])
-        .arg(&server.data_dir)
+        .args(["audit", "verify"])
+        .args(server.db.cli_args())
         .output()
         .unwrap();
     (
@@ -881,17 +860,17 @@ async fn audit_verify_names_a_deleted_event() {
 }
 
 /// A `rollcall serve` child process on port 0, with the address it printed.
-struct ServeProcess {
-    child: tokio::process::Child,
-    base: String,
-    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+pub(crate) struct ServeProcess {
+    pub child: tokio::process::Child,
+    pub base: String,
+    pub stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
 }
 
-async fn spawn_serve(data_dir: &std::path::Path) -> ServeProcess {
+pub(crate) async fn spawn_serve(db: &TestDb) -> ServeProcess {
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(db.cli_args())
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -918,10 +897,10 @@ async fn spawn_serve(data_dir: &std::path::Path) -> ServeProcess {
     }
 }
 
-fn admin_init(data_dir: &std::path::Path) -> Value {
+pub(crate) fn admin_init(db: &TestDb) -> Value {
     let out = rollcall_bin()
-        .args(["admin", "init", "--json", "--data-dir"])
-        .arg(data_dir)
+        .args(["admin", "init", "--json"])
+        .args(db.cli_args())
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -931,7 +910,8 @@ fn admin_init(data_dir: &std::path::Path) -> Value {
 #[tokio::test]
 async fn first_start_prints_credentials_and_sigterm_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = spawn_serve(dir.path()).await;
+    let db = TestDb::fresh(dir.path().to_path_buf()).await;
+    let mut server = spawn_serve(&db).await;
     let mut api_key = None;
     while let Some(line) = server.stdout.next_line().await.unwrap() {
         if let Some(key) = line.trim().strip_prefix("API key") {
@@ -953,7 +933,7 @@ async fn first_start_prints_credentials_and_sigterm_stops_cleanly() {
     assert!(status.success(), "{status:?}");
 
     // `admin init` adds a second account to the same directory.
-    let creds = admin_init(dir.path());
+    let creds = admin_init(&db);
     assert_eq!(creds["accountId"], 2);
     for field in ["email", "password", "apiKey", "clientId", "clientSecret"] {
         assert!(
@@ -966,8 +946,9 @@ async fn first_start_prints_credentials_and_sigterm_stops_cleanly() {
 #[tokio::test]
 async fn nothing_acknowledged_is_lost_when_the_server_is_killed() {
     let dir = tempfile::tempdir().unwrap();
-    let creds = admin_init(dir.path());
-    let mut server = spawn_serve(dir.path()).await;
+    let db = TestDb::fresh(dir.path().to_path_buf()).await;
+    let creds = admin_init(&db);
+    let mut server = spawn_serve(&db).await;
     let client = Client::new(&server.base, creds["apiKey"].as_str().unwrap());
     let (status, _) = client
         .patch(
@@ -1013,7 +994,7 @@ async fn nothing_acknowledged_is_lost_when_the_server_is_killed() {
         acked.push(email);
     }
 
-    let restarted = spawn_serve(dir.path()).await;
+    let restarted = spawn_serve(&db).await;
     let client = Client::new(&restarted.base, creds["apiKey"].as_str().unwrap());
     let (status, body) = client.get("/admin/v1/consumers").await;
     assert_eq!(status, StatusCode::OK);
@@ -1035,8 +1016,8 @@ async fn nothing_acknowledged_is_lost_when_the_server_is_killed() {
     assert!(acked.len() >= 300);
     // The audit chain survived the crash too.
     let out = rollcall_bin()
-        .args(["audit", "verify", "--data-dir"])
-        .arg(dir.path())
+        .args(["audit", "verify"])
+        .args(db.cli_args())
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -1064,6 +1045,10 @@ fn files_containing(dir: &std::path::Path, needles: &[&str]) -> Vec<String> {
 #[tokio::test]
 async fn no_email_name_or_secret_is_stored_in_plain_text() {
     let mut server = TestServer::start().await;
+    if server.db.is_postgres() {
+        // At rest on PostgreSQL is the operator's encrypted volume (SPEC §7).
+        return;
+    }
     let account = server.account().await;
     let (status, body) = account
         .client

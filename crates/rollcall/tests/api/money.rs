@@ -7,7 +7,6 @@
 //! its spend, contracts and contract files.
 
 use reqwest::{Method, StatusCode};
-use rollcall_store::MoneyStore;
 use serde_json::{json, Value};
 
 use crate::common::{assert_error, Account, Client, TestServer};

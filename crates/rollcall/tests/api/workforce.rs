@@ -8,7 +8,6 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use reqwest::StatusCode;
-use rollcall_store::AdminStore;
 use serde_json::{json, Value};
 
 use crate::common::{assert_error, Account, Client, TestServer};
