@@ -11,10 +11,11 @@
 //! an upsert reads the stored versions of its keys after the previous writer
 //! committed, so the same CSV uploaded twice at once counts its rows as accepted
 //! once and as duplicates once, and a retried file upload finds the first copy.
-//! The lock is taken before anything else and the audit head (locked by
-//! `audit::append`) after it, so the order is the same everywhere and cannot
-//! deadlock. Reads take no lock; each is one statement, one snapshot. Nothing is
-//! cached in memory.
+//! The lock is taken first and the audit head (locked by `audit::append`) last,
+//! the same order everywhere, so money writers cannot deadlock with each other or
+//! with the app removal as long as it calls `delete_app_money` before appending
+//! its own audit event. Reads take no lock; each is one statement, one snapshot.
+//! Nothing is cached in memory.
 
 mod files;
 mod upsert;

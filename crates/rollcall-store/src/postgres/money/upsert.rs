@@ -65,6 +65,12 @@ fn distinct_keys<'a, T>(batch: &'a [T], key: impl Fn(&'a T) -> &'a str) -> Vec<&
     keys
 }
 
+// The stored versions are read by joining the key array rather than with
+// `= ANY($2)`: a plan that tests rows against the whole array (a sequential
+// scan's filter, or the recheck of a bitmap scan gone lossy) is quadratic, and
+// took minutes for a 100,000-row upload once the cached statement had switched
+// to its generic plan; the join compares each row with one key whatever the plan.
+
 pub(super) const SPEND_COLUMNS: &str = "signature_id, app_id, created_ms, amount_units, \
                                         currency, kind, vendor, identifier, name, category";
 
@@ -111,7 +117,8 @@ pub(super) async fn upsert_spend(
     let read = tx
         .prepare_cached(&format!(
             "SELECT {SPEND_COLUMNS} FROM spend_records
-             WHERE account_id = $1 AND signature_id = ANY($2)"
+             JOIN unnest($2::text[]) AS k(key) ON signature_id = k.key
+             WHERE account_id = $1"
         ))
         .await?;
     let mut stored = HashMap::with_capacity(keys.len());
@@ -193,7 +200,8 @@ pub(super) async fn upsert_contracts(
     let read = tx
         .prepare_cached(&format!(
             "SELECT {CONTRACT_COLUMNS} FROM contracts
-             WHERE account_id = $1 AND contract_id = ANY($2)"
+             JOIN unnest($2::text[]) AS k(key) ON contract_id = k.key
+             WHERE account_id = $1"
         ))
         .await?;
     let mut stored = HashMap::with_capacity(keys.len());
