@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and every test, as CI does: formatting, lints, and the whole
-# test suite. Installs what the build needs when it is missing.
+# test suite twice — on the embedded store, then on a throwaway PostgreSQL
+# cluster (scripts/with-postgres.sh installs and removes it). Installs what the
+# build needs when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,4 +20,9 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
-cargo nextest run --workspace --no-fail-fast
+status=0
+echo "== tests on the embedded store"
+cargo nextest run --workspace --no-fail-fast || status=$?
+echo "== tests on PostgreSQL"
+scripts/with-postgres.sh cargo nextest run --workspace --no-fail-fast || status=$?
+exit $status

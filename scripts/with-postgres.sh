@@ -6,6 +6,11 @@
 # restart it), runs the command, then stops the cluster and removes it.
 #
 #   scripts/with-postgres.sh cargo nextest run
+#   ROLLCALL_PG_DURABLE=1 scripts/with-postgres.sh target/release/rollcall bench --database-url …
+#
+# By default the cluster trades durability for speed (fsync off), which is right
+# for tests; ROLLCALL_PG_DURABLE=1 keeps PostgreSQL's durable defaults and gives
+# it 1 GB of shared buffers, for benchmarks.
 set -euo pipefail
 
 pg_bin() {
@@ -41,12 +46,15 @@ cleanup() {
 trap cleanup EXIT
 
 "${as_owner[@]}" "$PG_BIN/initdb" -D "$dir/data" -U rollcall --auth=trust -E UTF8 --no-sync >/dev/null
-# Throwaway settings: durability off for speed; enough connections for the
-# suite's parallel tests (each test opens its own small pool).
-"${as_owner[@]}" "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o \
-    "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir \
-     -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" \
-    start >/dev/null
+# Enough connections for the suite's parallel tests (each test opens its own
+# small pool).
+settings="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=400"
+if [ "${ROLLCALL_PG_DURABLE:-0}" = 1 ]; then
+    settings+=" -c shared_buffers=1GB -c max_wal_size=8GB"
+else
+    settings+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+fi
+"${as_owner[@]}" "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o "$settings" start >/dev/null
 
 export PG_BIN ROLLCALL_TEST_PG_DIR="$dir/data"
 export ROLLCALL_TEST_DATABASE_URL="postgres://rollcall@127.0.0.1:$port/postgres?sslmode=disable"

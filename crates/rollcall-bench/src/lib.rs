@@ -89,6 +89,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let usage_bodies = dataset.usage_bodies(&app_ids);
     let activity_bodies = dataset.activity_bodies();
 
+    let empty_disk = server.disk_bytes().await?;
     eprintln!("bench: pushing {} usage events", dataset.usage_events);
     let started = Instant::now();
     let accepted = api
@@ -97,7 +98,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         .context("pushing usage events")?;
     let usage = Throughput::new("usage events", accepted, started);
     drop(usage_bodies);
-    let usage_disk = server.disk_bytes();
+    let usage_disk = server.disk_bytes().await?.saturating_sub(empty_disk);
 
     eprintln!(
         "bench: pushing {} activity records",
@@ -147,7 +148,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         reports: timings.percentiles(),
         cursor_scan,
         server_peak_rss_mb: server.peak_rss_mb(),
-        disk_bytes: server.disk_bytes(),
+        disk_bytes: server.disk_bytes().await?,
         disk_bytes_per_usage_event: usage_disk as f64 / dataset.usage_events.max(1) as f64,
     };
     print_table(&report);

@@ -1,5 +1,6 @@
 //! The server under test: a `rollcall serve` child process on a fresh data
-//! directory, with its first account's API key, peak RSS and size on disk.
+//! directory (or the given PostgreSQL database), with its first account's API
+//! key, peak RSS and size on disk.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -15,6 +16,7 @@ pub struct Server {
     pub base: String,
     pub api_key: String,
     dir: tempfile::TempDir,
+    database_url: Option<String>,
 }
 
 impl Server {
@@ -72,6 +74,7 @@ impl Server {
             base,
             api_key,
             dir,
+            database_url: options.database_url.clone(),
         })
     }
 
@@ -89,9 +92,21 @@ impl Server {
             .unwrap_or(0.0)
     }
 
-    /// Bytes of every file in the data directory.
-    pub fn disk_bytes(&self) -> u64 {
-        dir_size(self.dir.path())
+    /// Bytes of every file in the data directory, or of the PostgreSQL database.
+    pub async fn disk_bytes(&self) -> anyhow::Result<u64> {
+        let Some(url) = &self.database_url else {
+            return Ok(dir_size(self.dir.path()));
+        };
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .context("connecting to PostgreSQL to measure the database size")?;
+        tokio::spawn(connection);
+        // Sizes are exact only once dirty pages are written out.
+        client.batch_execute("CHECKPOINT").await.ok();
+        let row = client
+            .query_one("SELECT pg_database_size(current_database())", &[])
+            .await?;
+        Ok(row.get::<_, i64>(0) as u64)
     }
 
     pub async fn stop(mut self) {

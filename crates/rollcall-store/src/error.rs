@@ -61,12 +61,27 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// An error and its sources, joined with ": " (a TLS failure's reason, say).
+pub(crate) fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
         use tokio_postgres::error::SqlState;
         let Some(code) = e.code() else {
             // No SQLSTATE: the connection failed or was closed (a restart, say).
-            return StoreError::Unavailable(format!("PostgreSQL: {e}"));
+            return StoreError::Unavailable(format!("PostgreSQL: {}", with_sources(&e)));
         };
         if *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::FOREIGN_KEY_VIOLATION {
             StoreError::Conflict(format!("conflicts with existing data: {e}"))

@@ -94,6 +94,10 @@ struct BenchArgs {
     /// Write the figures as JSON to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Benchmark on this PostgreSQL database (empty, or one the benchmark may add an
+    /// account to) instead of a fresh embedded one.
+    #[arg(long)]
+    database_url: Option<String>,
     /// Keep the loaded server running afterwards (to profile or explore it) until Ctrl-C.
     #[arg(long)]
     hold: bool,
@@ -219,7 +223,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rollcall_bench::run(rollcall_bench::Options {
                 scale,
                 server_bin: std::env::current_exe()?,
-                database_url: None,
+                database_url: args.database_url,
                 clients: args.clients,
                 repeat: args.repeat.unwrap_or(if args.quick { 10 } else { 50 }),
                 out: args.out,

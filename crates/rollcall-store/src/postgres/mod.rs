@@ -60,9 +60,13 @@ impl PgStore {
 }
 
 async fn checkout(pool: &Pool) -> StoreResult<Object> {
-    pool.get()
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("cannot get a PostgreSQL connection: {e}")))
+    pool.get().await.map_err(|e| {
+        let reason = match &e {
+            deadpool_postgres::PoolError::Backend(e) => crate::error::with_sources(e),
+            other => other.to_string(),
+        };
+        StoreError::Unavailable(format!("cannot get a PostgreSQL connection: {reason}"))
+    })
 }
 
 /// A random secret kept in the database, created by whichever process asks first.

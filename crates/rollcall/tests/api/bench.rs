@@ -3,16 +3,21 @@
 
 use serde_json::Value;
 
+use crate::common::TestDb;
+
 #[tokio::test]
 async fn quick_benchmark_runs_every_stage() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bench.json");
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+    let db = TestDb::fresh(dir.path().join("unused")).await;
+    let mut bench = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"));
+    bench
         .args(["bench", "--quick", "--repeat", "2", "--out"])
-        .arg(&out)
-        .output()
-        .await
-        .unwrap();
+        .arg(&out);
+    if let TestDb::Postgres(url) = &db {
+        bench.args(["--database-url", url]);
+    }
+    let run = bench.output().await.unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         run.status.success(),

@@ -5,6 +5,8 @@ mod bench;
 mod common;
 mod foundation;
 mod money;
+mod postgres;
 mod robustness;
+mod scaleout;
 mod usage;
 mod workforce;
