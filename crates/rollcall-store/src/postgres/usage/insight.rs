@@ -66,7 +66,10 @@ pub(super) async fn insight_data(
 }
 
 /// The bitmaps of the selected events on days `from_day..=to_day`, per event (in
-/// event-id order) and day.
+/// event-id order) and day. Per event one primary-key range scan: the lateral
+/// subquery (`OFFSET 0` keeps it from being flattened) stops the planner from
+/// scanning all the app's days and filtering, which it may choose on stale
+/// statistics.
 async fn day_bits(
     tx: &impl GenericClient,
     account_id: i64,
@@ -91,11 +94,13 @@ async fn day_bits(
         EventSel::All => {
             let stmt = tx
                 .prepare_cached(
-                    "SELECT n.name, d.day, d.bits FROM usage_day_bits d
-                     JOIN usage_event_names n
-                       ON n.account_id = d.account_id AND n.app = d.app AND n.event_id = d.event_id
-                     WHERE d.account_id = $1 AND d.app = $2 AND d.day BETWEEN $3 AND $4
-                     ORDER BY d.event_id, d.day",
+                    "SELECT n.name, d.day, d.bits FROM usage_event_names n,
+                     LATERAL (SELECT day, bits FROM usage_day_bits b
+                              WHERE b.account_id = n.account_id AND b.app = n.app
+                                AND b.event_id = n.event_id AND b.day BETWEEN $3 AND $4
+                              OFFSET 0) AS d
+                     WHERE n.account_id = $1 AND n.app = $2
+                     ORDER BY n.event_id, d.day",
                 )
                 .await?;
             tx.query(&stmt, &[&account_id, &app.id, &from, &to]).await?
@@ -114,12 +119,13 @@ async fn day_bits(
             }
             let stmt = tx
                 .prepare_cached(
-                    "SELECT n.name, d.day, d.bits FROM usage_day_bits d
-                     JOIN usage_event_names n
-                       ON n.account_id = d.account_id AND n.app = d.app AND n.event_id = d.event_id
-                     WHERE d.account_id = $1 AND d.app = $2 AND d.day BETWEEN $3 AND $4
-                       AND n.name = ANY($5::text[])
-                     ORDER BY d.event_id, d.day",
+                    "SELECT n.name, d.day, d.bits FROM usage_event_names n,
+                     LATERAL (SELECT day, bits FROM usage_day_bits b
+                              WHERE b.account_id = n.account_id AND b.app = n.app
+                                AND b.event_id = n.event_id AND b.day BETWEEN $3 AND $4
+                              OFFSET 0) AS d
+                     WHERE n.account_id = $1 AND n.app = $2 AND n.name = ANY($5::text[])
+                     ORDER BY n.event_id, d.day",
                 )
                 .await?;
             tx.query(&stmt, &[&account_id, &app.id, &from, &to, &names])

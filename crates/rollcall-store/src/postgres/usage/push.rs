@@ -266,6 +266,9 @@ async fn upsert_last(
 }
 
 /// The stored bitmaps of the batch's (event, day) pairs, locked until commit.
+/// The lateral subquery (not flattened, for its `FOR UPDATE`) makes each pair one
+/// primary-key probe, whatever the statistics say; a plain semi-join may be
+/// planned as a scan of all the app's rows, which grows with its history.
 async fn read_bits(
     tx: &impl GenericClient,
     account_id: i64,
@@ -276,10 +279,10 @@ async fn read_bits(
     let day: Vec<i32> = days.keys().map(|k| k.1).collect();
     let stmt = tx
         .prepare_cached(
-            "SELECT event_id, day, bits FROM usage_day_bits
-             WHERE account_id = $1 AND app = $2
-               AND (event_id, day) IN (SELECT * FROM unnest($3::int[], $4::int[]))
-             ORDER BY event_id, day FOR UPDATE",
+            "SELECT d.event_id, d.day, d.bits FROM unnest($3::int[], $4::int[]) AS k(e, dy),
+             LATERAL (SELECT event_id, day, bits FROM usage_day_bits
+                      WHERE account_id = $1 AND app = $2 AND event_id = k.e AND day = k.dy
+                      FOR UPDATE) AS d",
         )
         .await?;
     Ok(tx
