@@ -217,8 +217,10 @@ pub(super) async fn update_app(
     let AppRow { id, mut rec, .. } = load_app(tx, account_id, app_id, Lock::Write).await?;
     let now = now_ms();
     tx.execute(
-        "UPDATE usage_apps SET name = $2, definition = $3, updated_ms = $4 WHERE id = $1",
+        "UPDATE usage_apps SET name = $3, definition = $4, updated_ms = $5
+         WHERE account_id = $1 AND id = $2",
         &[
+            &account_id,
             &id,
             &definition.name,
             &serde_json::to_string(&definition)?,
@@ -243,8 +245,9 @@ pub(super) async fn disconnect_app(
     let AppRow { id, mut rec, .. } = load_app(tx, account_id, app_id, Lock::Write).await?;
     let now = now_ms();
     tx.execute(
-        "UPDATE usage_apps SET status = 'disconnected', updated_ms = $2 WHERE id = $1",
-        &[&id, &now],
+        "UPDATE usage_apps SET status = 'disconnected', updated_ms = $3
+         WHERE account_id = $1 AND id = $2",
+        &[&account_id, &id, &now],
     )
     .await?;
     rec.status = "disconnected".into();

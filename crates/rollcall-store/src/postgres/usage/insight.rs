@@ -4,8 +4,8 @@
 //! It runs in one `REPEATABLE READ, READ ONLY` transaction, so everything comes
 //! from one snapshot (the email table covers every id the bitmaps hold), and
 //! issues its independent queries pipelined: the app, then bitmaps, last
-//! activity, org chart, email-table tail and provisioned users together — three
-//! round trips plus the transaction's own two when the caches are warm.
+//! activity, org chart, email-table tail and provisioned users together — two
+//! round trips besides `BEGIN` and `COMMIT` when the caches are warm.
 //!
 //! Caches (see `cache`): the email table is append-only (rows never change), so
 //! each request reads only the rows past the cached length — rows another process

@@ -23,10 +23,10 @@ fn user(r: &Row) -> ProvisionedUser {
     }
 }
 
-async fn bump_version(tx: &impl GenericClient, app: i64) -> StoreResult<()> {
+async fn bump_version(tx: &impl GenericClient, account_id: i64, app: i64) -> StoreResult<()> {
     tx.execute(
-        "UPDATE usage_apps SET prov_version = prov_version + 1 WHERE id = $1",
-        &[&app],
+        "UPDATE usage_apps SET prov_version = prov_version + 1 WHERE account_id = $1 AND id = $2",
+        &[&account_id, &app],
     )
     .await?;
     Ok(())
@@ -80,7 +80,7 @@ pub(super) async fn upsert(
         ],
     )
     .await?;
-    bump_version(tx, app.id).await?;
+    bump_version(tx, account_id, app.id).await?;
     Ok(users.len() as u64)
 }
 
@@ -125,7 +125,7 @@ pub(super) async fn delete(
     selection: Option<UserSelection>,
 ) -> StoreResult<u64> {
     let app = load_app(tx, account_id, app_id, Lock::Write).await?;
-    bump_version(tx, app.id).await?;
+    bump_version(tx, account_id, app.id).await?;
     let n = match selection {
         None => {
             tx.execute(

@@ -4,7 +4,8 @@
 //! see `apps`), so pushes to one app are serialised across processes: the same
 //! batch retried concurrently counts its events once as accepted and then as
 //! duplicates, and no bitmap update is lost. Pushes to different apps run in
-//! parallel. Steady state it costs six round trips whatever the batch size:
+//! parallel. Steady state it costs six round trips after `BEGIN`, whatever the
+//! batch size:
 //!
 //! 1. lock and load the app;
 //! 2. its defined event names and the ids of the batch's emails (one `= ANY`
@@ -293,15 +294,13 @@ async fn read_bits(
         .collect())
 }
 
-/// ORs the batch's ids into the stored bitmaps and writes back those that changed
-/// (setting bits is idempotent, so duplicates need no special case).
-async fn write_bits(
-    tx: &impl GenericClient,
-    account_id: i64,
-    app: i64,
+/// Per (event, day) of the batch, its stored bitmap with the batch's ids ORed in;
+/// only those that changed or are new, as (event ids, days, bitmaps). Setting
+/// bits is idempotent, so duplicates need no special case.
+fn merged_bits(
     days: BTreeMap<(i32, i32), Vec<u32>>,
     mut stored: HashMap<(i32, i32), Vec<u8>>,
-) -> StoreResult<()> {
+) -> (Vec<i32>, Vec<i32>, Vec<Vec<u8>>) {
     let (mut events, mut day, mut bitmaps) = (Vec::new(), Vec::new(), Vec::new());
     for (key, ids) in days {
         let old = stored.remove(&key);
@@ -319,6 +318,18 @@ async fn write_bits(
             bitmaps.push(bits);
         }
     }
+    (events, day, bitmaps)
+}
+
+/// Writes back the bitmaps the batch changed with one multi-row upsert.
+async fn write_bits(
+    tx: &impl GenericClient,
+    account_id: i64,
+    app: i64,
+    days: BTreeMap<(i32, i32), Vec<u32>>,
+    stored: HashMap<(i32, i32), Vec<u8>>,
+) -> StoreResult<()> {
+    let (events, day, bitmaps) = merged_bits(days, stored);
     if events.is_empty() {
         return Ok(());
     }
@@ -332,4 +343,60 @@ async fn write_bits(
     tx.execute(&stmt, &[&account_id, &app, &events, &day, &bitmaps])
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use rollcall_core::Email;
+
+    use super::{merged_bits, Batch};
+    use crate::usage::NewEvent;
+
+    fn event(index: usize, ts_ms: i64, email: &str, name: &str, day: i32) -> NewEvent {
+        NewEvent {
+            index,
+            ts_ms,
+            email: Email::parse(email).unwrap(),
+            event_name: name.into(),
+            day,
+        }
+    }
+
+    #[test]
+    fn a_batch_groups_ids_per_event_and_day_and_keeps_the_latest_time() {
+        let names = HashMap::from([("read".to_string(), 1), ("sent".to_string(), 2)]);
+        let ids = HashMap::from([("a@x.com".to_string(), 0), ("b@x.com".to_string(), 9)]);
+        let events = [
+            event(0, 30, "a@x.com", "sent", 7),
+            event(1, 10, "b@x.com", "read", 7),
+            event(2, 20, "a@x.com", "read", 8),
+        ];
+        let batch = Batch::new(&events, &names, &ids).unwrap();
+        assert_eq!(batch.raw, vec![(10, 9, 1), (20, 0, 1), (30, 0, 2)]);
+        let days: Vec<_> = batch.days.into_iter().collect();
+        assert_eq!(
+            days,
+            vec![
+                ((0, 7), vec![0, 9]),
+                ((0, 8), vec![0]),
+                ((1, 7), vec![9]),
+                ((1, 8), vec![0]),
+                ((2, 7), vec![0]),
+            ]
+        );
+        assert_eq!(batch.last, BTreeMap::from([(0, 30), (9, 10)]));
+    }
+
+    #[test]
+    fn only_new_or_changed_bitmaps_are_written() {
+        let days = BTreeMap::from([((0, 7), vec![1, 9]), ((1, 7), vec![1]), ((2, 7), vec![3])]);
+        // (0, 7) gains bit 9; (1, 7) already holds bit 1; (2, 7) is new.
+        let stored = HashMap::from([((0, 7), vec![0b10]), ((1, 7), vec![0b10])]);
+        let (events, day, bits) = merged_bits(days, stored);
+        assert_eq!(events, vec![0, 2]);
+        assert_eq!(day, vec![7, 7]);
+        assert_eq!(bits, vec![vec![0b10, 0b10], vec![0b1000]]);
+    }
 }
