@@ -52,7 +52,6 @@ async fn lock_money(tx: &impl GenericClient, account_id: i64) -> StoreResult<()>
 /// caller's transaction that removes the app (SPEC §4: removing an app removes
 /// all its data). Takes the money lock, so call it before appending the
 /// removal's audit event (lock order: money lock, then audit head).
-#[allow(dead_code)] // called by the usage family's delete_app once it is ported
 pub(crate) async fn delete_app_money(
     tx: &impl GenericClient,
     account_id: i64,
