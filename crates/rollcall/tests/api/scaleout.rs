@@ -79,8 +79,9 @@ async fn org_chart(client: &Client) {
     assert_eq!(status, StatusCode::OK, "{body}");
     let users: Vec<Value> = (0..97)
         .map(|i| {
+            let team = ["Sales", "Support", "Ops"][i % 3];
             json!({"email": format!("user{i}@corp.com"), "firstName": format!("U{i}"),
-                   "lastName": "Person", "team": ["Sales", "Support", "Ops"][i % 3]})
+                   "lastName": "Person", "team": team})
         })
         .collect();
     let (status, body) = client
