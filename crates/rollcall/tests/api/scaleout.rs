@@ -67,6 +67,32 @@ async fn create_app(client: &Client) -> String {
     body["appId"].as_str().unwrap().to_string()
 }
 
+/// An org chart of the 97 people the usage batches name, in three teams (through
+/// `client`, in one page).
+async fn org_chart(client: &Client) {
+    let (status, body) = client
+        .post(
+            "/services/push/v1/customer/org-chart",
+            &json!({"orgChartName": "HR", "customFieldsConfig": []}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let users: Vec<Value> = (0..97)
+        .map(|i| {
+            let team = ["Sales", "Support", "Ops"][i % 3];
+            json!({"email": format!("user{i}@corp.com"), "firstName": format!("U{i}"),
+                   "lastName": "Person", "team": team})
+        })
+        .collect();
+    let (status, body) = client
+        .put(
+            &format!("/services/push/v1/customer/org-chart/{}", body["id"]),
+            &json!({"hasMore": false, "users": users}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 /// Batch `b` of a deterministic stream of usage events over the last 20 days;
 /// neighbouring batches overlap, so some events arrive twice by design.
 fn usage_batch(b: usize) -> Vec<Value> {
@@ -148,10 +174,10 @@ async fn push_everywhere(clients: &[Client], path: String, bodies: Vec<Value>) -
 async fn usage_reports(client: &Client, app: &str) -> Vec<Value> {
     let mut out = Vec::new();
     for query in [
-        "engagement?group=Sent&rollingWindow=7",
-        "engagement?group=Read&rollingWindow=30",
+        "engagement?group=Sent&rollingWindow=7&by=team",
+        "engagement?group=Read&rollingWindow=30&by=team",
         "engagement?rollingWindow=90",
-        "inactive-users?group=Sent&rollingWindow=7&population=all",
+        "inactive-users?group=Sent&rollingWindow=7&population=employees",
     ] {
         let (status, body) = client.get(&format!("/pull/v1/apps/{app}/{query}")).await;
         assert_eq!(status, StatusCode::OK, "{query}: {body}");
@@ -206,6 +232,7 @@ async fn pushes_through_three_processes_are_stored_exactly_once() {
     };
     let c = &cluster.clients;
     let app = create_app(&c[0]).await;
+    org_chart(&c[2]).await;
 
     // Usage: 24 overlapping batches, each sent twice, concurrently, through all three.
     let batches: Vec<Vec<Value>> = (0..24).map(usage_batch).collect();
@@ -231,6 +258,7 @@ async fn pushes_through_three_processes_are_stored_exactly_once() {
         .await;
     let s = &account.client;
     let single_app = create_app(s).await;
+    org_chart(s).await;
     for batch in &batches {
         let (status, body) = s
             .post(
@@ -244,11 +272,14 @@ async fn pushes_through_three_processes_are_stored_exactly_once() {
         let (status, reply) = s.post("/agent/v1/activity", body).await;
         assert_eq!(status, StatusCode::OK, "{reply}");
     }
+    let expected = usage_reports(s, &single_app).await;
+    assert!(
+        expected[0]["total"]["active"].as_u64().unwrap() > 0,
+        "{}",
+        expected[0]
+    );
     for node in c {
-        assert_eq!(
-            usage_reports(node, &app).await,
-            usage_reports(s, &single_app).await
-        );
+        assert_eq!(usage_reports(node, &app).await, expected);
         assert_eq!(working_hours(node).await, working_hours(s).await);
     }
 }

@@ -1,0 +1,234 @@
+//! Custom-app usage on PostgreSQL (SPEC §4): apps, usage events and their
+//! rollups, provisioned users, org charts, and the data the insights are computed
+//! from. The schema (`migrations/0002_usage.sql`) mirrors the embedded store's:
+//! interned event names and emails (dense per-account ids that index the
+//! bitmaps), raw events, per-(app, event, local day) bitmaps of active email ids,
+//! per-(app, email) latest timestamps.
+//!
+//! Many processes share the database, so:
+//! - writes to one app, pushes included, are serialised by its row lock held until
+//!   commit (`apps`, `push`), which keeps accepted/duplicate counts exact and
+//!   bitmap updates lossless when the same batch is retried concurrently;
+//! - email ids are handed out under the account's `usage_email_seq` row lock
+//!   (`push`), so they are dense and become visible in id order;
+//! - the org chart's current snapshot changes under a per-account advisory lock
+//!   (`org`);
+//! - in-process caches only hold immutable data or are keyed by versions read in
+//!   the same transaction as the data (`cache`), so a write through another
+//!   process is seen on the next read.
+//!
+//! Every statement is scoped to the account (and to the app's internal id, which is
+//! only ever looked up within the account).
+
+mod apps;
+mod cache;
+mod insight;
+mod org;
+mod provisioned;
+mod push;
+
+use async_trait::async_trait;
+use rollcall_core::usage::AppDefinition;
+use rollcall_core::usage_report::Employee;
+use tokio_postgres::IsolationLevel;
+
+use super::PgStore;
+use crate::usage::{
+    AppRecord, InsightData, InsightQuery, NewEvent, OrgChart, OrgPage, ProvisionedUser,
+    PushOutcome, UsageStore, UserSelection,
+};
+use crate::StoreResult;
+
+/// Runs `$body` (an expression using `$tx`) in a read-write transaction and
+/// commits when it succeeds (dropping the transaction on an error rolls it back).
+macro_rules! in_tx {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let mut client = $store.client().await?;
+        let $tx = client.transaction().await?;
+        let out = $body.await?;
+        $tx.commit().await?;
+        Ok(out)
+    }};
+}
+
+/// Like [`in_tx`], in a read-only transaction on one snapshot.
+macro_rules! in_snapshot {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let mut client = $store.client().await?;
+        let $tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let out = $body.await?;
+        $tx.commit().await?;
+        Ok(out)
+    }};
+}
+
+#[async_trait]
+impl UsageStore for PgStore {
+    async fn create_app(
+        &self,
+        account_id: i64,
+        actor: &str,
+        definition: AppDefinition,
+    ) -> StoreResult<AppRecord> {
+        in_tx!(self, |tx| apps::create_app(
+            &tx, account_id, actor, definition
+        ))
+    }
+
+    async fn list_apps(&self, account_id: i64) -> StoreResult<Vec<AppRecord>> {
+        apps::list_apps(&self.client().await?, account_id).await
+    }
+
+    async fn app(&self, account_id: i64, app_id: &str) -> StoreResult<AppRecord> {
+        let client = self.client().await?;
+        Ok(apps::load_app(&client, account_id, app_id, apps::Lock::No)
+            .await?
+            .rec)
+    }
+
+    async fn update_app(
+        &self,
+        account_id: i64,
+        actor: &str,
+        app_id: &str,
+        definition: AppDefinition,
+    ) -> StoreResult<AppRecord> {
+        in_tx!(self, |tx| apps::update_app(
+            &tx, account_id, actor, app_id, definition
+        ))
+    }
+
+    async fn disconnect_app(
+        &self,
+        account_id: i64,
+        actor: &str,
+        app_id: &str,
+    ) -> StoreResult<AppRecord> {
+        in_tx!(self, |tx| apps::disconnect_app(
+            &tx, account_id, actor, app_id
+        ))
+    }
+
+    async fn delete_app(&self, account_id: i64, actor: &str, app_id: &str) -> StoreResult<()> {
+        in_tx!(self, |tx| apps::delete_app(&tx, account_id, actor, app_id))
+    }
+
+    async fn push_events(
+        &self,
+        account_id: i64,
+        app_id: &str,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<PushOutcome> {
+        in_tx!(self, |tx| push::push(&tx, account_id, app_id, &events))
+    }
+
+    async fn upsert_provisioned(
+        &self,
+        account_id: i64,
+        app_id: &str,
+        users: Vec<ProvisionedUser>,
+    ) -> StoreResult<u64> {
+        in_tx!(self, |tx| provisioned::upsert(
+            &tx, account_id, app_id, &users
+        ))
+    }
+
+    async fn provisioned_page(
+        &self,
+        account_id: i64,
+        app_id: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<(Vec<ProvisionedUser>, u64)> {
+        in_snapshot!(self, |tx| provisioned::page(
+            &tx, account_id, app_id, after, limit
+        ))
+    }
+
+    async fn delete_provisioned(
+        &self,
+        account_id: i64,
+        app_id: &str,
+        selection: Option<UserSelection>,
+    ) -> StoreResult<u64> {
+        in_tx!(self, |tx| provisioned::delete(
+            &tx, account_id, app_id, selection
+        ))
+    }
+
+    async fn start_org_chart(
+        &self,
+        account_id: i64,
+        name: String,
+        custom_fields: Vec<String>,
+    ) -> StoreResult<i64> {
+        let client = self.client().await?;
+        org::start(&client, account_id, &name, &custom_fields).await
+    }
+
+    async fn add_org_people(
+        &self,
+        account_id: i64,
+        actor: &str,
+        snapshot_id: i64,
+        people: Vec<Employee>,
+        has_more: bool,
+    ) -> StoreResult<OrgPage> {
+        in_tx!(self, |tx| org::add_people(
+            &tx,
+            account_id,
+            actor,
+            snapshot_id,
+            &people,
+            has_more
+        ))
+    }
+
+    async fn replace_org_chart(
+        &self,
+        account_id: i64,
+        actor: &str,
+        name: String,
+        custom_fields: Vec<String>,
+        people: Vec<Employee>,
+    ) -> StoreResult<i64> {
+        in_tx!(self, |tx| org::replace(
+            &tx,
+            account_id,
+            actor,
+            &name,
+            &custom_fields,
+            &people
+        ))
+    }
+
+    async fn open_org_chart_fields(
+        &self,
+        account_id: i64,
+        snapshot_id: i64,
+    ) -> StoreResult<Vec<String>> {
+        org::open_fields(&self.client().await?, account_id, snapshot_id).await
+    }
+
+    async fn org_chart(&self, account_id: i64) -> StoreResult<Option<OrgChart>> {
+        let db = cache::db_tag(self);
+        in_snapshot!(self, |tx| org::load(&tx, db, account_id))
+    }
+
+    async fn insight_data(
+        &self,
+        account_id: i64,
+        app_id: &str,
+        query: InsightQuery,
+    ) -> StoreResult<InsightData> {
+        let db = cache::db_tag(self);
+        in_snapshot!(self, |tx| insight::insight_data(
+            &tx, db, account_id, app_id, query
+        ))
+    }
+}
