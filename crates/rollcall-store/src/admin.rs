@@ -33,6 +33,36 @@ pub struct SettingsPatch {
     pub rate_limit: Option<RateLimit>,
 }
 
+impl SettingsPatch {
+    /// Applies the patch to `settings`; returns the changed fields, named as in the
+    /// API, for the `SettingsChanged` audit event.
+    pub fn apply(self, settings: &mut AccountSettings) -> serde_json::Value {
+        use serde_json::json;
+        let mut changed = serde_json::Map::new();
+        if let Some(tz) = self.time_zone {
+            changed.insert("timeZone".into(), json!(tz));
+            settings.time_zone = tz;
+        }
+        if let Some(limit) = self.passive_limit_minutes {
+            changed.insert("passiveLimitMinutes".into(), json!(limit));
+            settings.passive_limit_minutes = limit;
+        }
+        if let Some(days) = self.activity_retention_days {
+            changed.insert("activityRetentionDays".into(), json!(days));
+            settings.activity_retention_days = days;
+        }
+        if let Some(days) = self.usage_retention_days {
+            changed.insert("usageRetentionDays".into(), json!(days));
+            settings.usage_retention_days = days;
+        }
+        if let Some(rate) = self.rate_limit {
+            changed.insert("rateLimit".into(), json!(rate));
+            settings.rate_limit = rate;
+        }
+        serde_json::Value::Object(changed)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Consumer {
     pub id: i64,
@@ -63,6 +93,36 @@ pub struct ConsumerPatch {
     pub password_hash: Option<String>,
     pub viewable_groups: Option<Vec<i64>>,
     pub allowed_apps: Option<Option<Vec<String>>>,
+}
+
+impl ConsumerPatch {
+    /// Applies the patch (all but the password) to `consumer`; returns the
+    /// `AdminUpdatedUserRole` audit properties when the user's access changed.
+    pub fn apply(&self, consumer: &mut Consumer) -> Option<serde_json::Value> {
+        let access_changed = self.role.is_some_and(|r| r != consumer.role)
+            || self.viewable_groups.is_some()
+            || self.allowed_apps.is_some();
+        if let Some(name) = &self.name {
+            consumer.name = name.clone();
+        }
+        if let Some(role) = self.role {
+            consumer.role = role;
+        }
+        if let Some(groups) = &self.viewable_groups {
+            consumer.viewable_groups = groups.clone();
+        }
+        if let Some(apps) = &self.allowed_apps {
+            consumer.allowed_apps = apps.clone();
+        }
+        access_changed.then(|| {
+            serde_json::json!({
+                "provisionedUserId": consumer.email,
+                "roles": [consumer.role.as_str()],
+                "viewableGroups": consumer.viewable_groups,
+                "allowedApps": consumer.allowed_apps.clone().unwrap_or_default(),
+            })
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -214,27 +214,7 @@ impl AdminStore for PgStore {
         )
         .await?;
         let mut s = load_settings(&tx, account_id).await?;
-        let mut changed = serde_json::Map::new();
-        if let Some(tz) = patch.time_zone {
-            changed.insert("timeZone".into(), json!(tz));
-            s.time_zone = tz;
-        }
-        if let Some(limit) = patch.passive_limit_minutes {
-            changed.insert("passiveLimitMinutes".into(), json!(limit));
-            s.passive_limit_minutes = limit;
-        }
-        if let Some(days) = patch.activity_retention_days {
-            changed.insert("activityRetentionDays".into(), json!(days));
-            s.activity_retention_days = days;
-        }
-        if let Some(days) = patch.usage_retention_days {
-            changed.insert("usageRetentionDays".into(), json!(days));
-            s.usage_retention_days = days;
-        }
-        if let Some(rate) = patch.rate_limit {
-            changed.insert("rateLimit".into(), json!(rate));
-            s.rate_limit = rate;
-        }
+        let changed = patch.apply(&mut s);
         tx.execute(
             "UPDATE accounts SET time_zone = $2, passive_limit_minutes = $3,
                 activity_retention_days = $4, usage_retention_days = $5,
@@ -254,7 +234,7 @@ impl AdminStore for PgStore {
             &tx,
             account_id,
             actor,
-            &AuditEntry::with("SettingsChanged", serde_json::Value::Object(changed)),
+            &AuditEntry::with("SettingsChanged", changed),
         )
         .await?;
         tx.commit().await?;
@@ -306,21 +286,7 @@ impl AdminStore for PgStore {
         )
         .await?;
         let mut c = find_consumer(&tx, account_id, id).await?;
-        let access_changed = patch.role.is_some_and(|r| r != c.role)
-            || patch.viewable_groups.is_some()
-            || patch.allowed_apps.is_some();
-        if let Some(name) = patch.name {
-            c.name = name;
-        }
-        if let Some(role) = patch.role {
-            c.role = role;
-        }
-        if let Some(groups) = patch.viewable_groups {
-            c.viewable_groups = groups;
-        }
-        if let Some(apps) = patch.allowed_apps {
-            c.allowed_apps = apps;
-        }
+        let access_change = patch.apply(&mut c);
         tx.execute(
             "UPDATE consumers SET name = $3, role = $4, viewable_groups = $5, allowed_apps = $6,
                 password_hash = COALESCE($7, password_hash)
@@ -339,20 +305,12 @@ impl AdminStore for PgStore {
             ],
         )
         .await?;
-        if access_changed {
+        if let Some(properties) = access_change {
             audit::append(
                 &tx,
                 account_id,
                 actor,
-                &AuditEntry::with(
-                    "AdminUpdatedUserRole",
-                    json!({
-                        "provisionedUserId": c.email,
-                        "roles": [c.role.as_str()],
-                        "viewableGroups": c.viewable_groups,
-                        "allowedApps": c.allowed_apps.clone().unwrap_or_default(),
-                    }),
-                ),
+                &AuditEntry::with("AdminUpdatedUserRole", properties),
             )
             .await?;
         }
