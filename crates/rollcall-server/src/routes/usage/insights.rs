@@ -248,28 +248,35 @@ async fn app_summaries(
     let tz = account_zone(&state, caller.account_id).await?;
     // The latest complete day.
     let as_of = today(&tz) - 1;
-    let mut apps = Vec::new();
-    for app in state.store.list_apps(caller.account_id).await? {
+    // Every app's figures are independent: load them concurrently (each on its
+    // own database connection), then answer in the listing's order.
+    let mut tasks = tokio::task::JoinSet::new();
+    let listed = state.store.list_apps(caller.account_id).await?;
+    for (index, app) in listed.into_iter().enumerate() {
         if !caller.may_see_app(&app.app_id) {
             continue;
         }
-        let data = load(
-            &state,
-            &caller,
-            &app.app_id,
-            InsightQuery {
+        let (state, caller) = (state.clone(), caller.clone());
+        tasks.spawn(async move {
+            let query = InsightQuery {
                 from_day: as_of - 29,
                 to_day: as_of,
                 events: EventSel::Any,
                 last_activity: false,
                 provisioned: false,
                 provisioned_summary: true,
-            },
-        )
-        .await?;
-        let s = summarise(&state, caller.account_id, &data, as_of).await?;
-        apps.push(summary_json(&data.app, &s));
+            };
+            let data = load(&state, &caller, &app.app_id, query).await?;
+            let s = summarise(&state, caller.account_id, &data, as_of).await?;
+            ApiResult::Ok((index, summary_json(&data.app, &s)))
+        });
     }
+    let mut apps = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        apps.push(done.map_err(|e| ApiError::internal(format!("app summary task: {e}")))??);
+    }
+    apps.sort_by_key(|(index, _)| *index);
+    let apps: Vec<Value> = apps.into_iter().map(|(_, summary)| summary).collect();
     Ok(axum::Json(json!({
         "success": true,
         "AsOfDate": date_text(as_of),
