@@ -292,8 +292,7 @@ async fn pushes_through_three_processes_are_stored_exactly_once() {
 }
 
 /// Follows the activity-log cursor from `cursor` until a page is empty.
-async fn follow(client: &Client, cursor: &mut String, seen: &mut Vec<String>) -> usize {
-    let mut got = 0;
+async fn follow(client: &Client, cursor: &mut String, seen: &mut Vec<String>) {
     loop {
         let (status, body) = client
             .get(&format!(
@@ -306,10 +305,9 @@ async fn follow(client: &Client, cursor: &mut String, seen: &mut Vec<String>) ->
             page.iter()
                 .map(|r| r["description"].as_str().unwrap().to_string()),
         );
-        got += page.len();
         *cursor = body["cursor"].as_str().unwrap().to_string();
         if page.is_empty() {
-            return got;
+            return;
         }
     }
 }
