@@ -72,6 +72,20 @@ pub struct ContractSummary {
     pub currency: String,
 }
 
+impl From<Contract> for ContractSummary {
+    fn from(c: Contract) -> ContractSummary {
+        ContractSummary {
+            contract_id: c.contract_id,
+            vendor: c.vendor,
+            start_date: c.start_date,
+            end_date: c.end_date,
+            licenses_purchased: c.licenses_purchased,
+            annual_cost: rollcall_core::money::units_to_f64(c.annual_cost_units),
+            currency: c.currency,
+        }
+    }
+}
+
 /// Money spent in one currency.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpendTotal {

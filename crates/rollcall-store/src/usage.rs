@@ -29,6 +29,14 @@ pub struct AppRecord {
 }
 
 impl AppRecord {
+    /// The audit entry of an action on this app (`AppConnected`, ...).
+    pub fn audit_entry(&self, kind: &'static str) -> crate::audit::AuditEntry {
+        crate::audit::AuditEntry::with(
+            kind,
+            serde_json::json!({"app": self.definition.name, "appId": self.app_id}),
+        )
+    }
+
     pub fn is_connected(&self) -> bool {
         self.status == "connected"
     }
@@ -43,6 +51,30 @@ pub struct NewEvent {
     pub event_name: String,
     /// The local day number (account time zone) of `ts_ms`.
     pub day: i32,
+}
+
+/// Refuses the whole batch when an event names no event the app defines
+/// (`is_defined` answers for one name), naming each such event.
+pub fn check_event_names(
+    events: &[NewEvent],
+    is_defined: impl Fn(&str) -> bool,
+) -> StoreResult<()> {
+    let unknown: Vec<crate::error::ItemError> = events
+        .iter()
+        .filter(|e| !is_defined(&e.event_name))
+        .map(|e| crate::error::ItemError {
+            index: Some(e.index),
+            field: Some("eventName".into()),
+            message: format!("'{}' is not an event of this app", e.event_name),
+        })
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(crate::StoreError::Invalid {
+        message: "some events name an eventName the app does not define; nothing was stored".into(),
+        items: unknown,
+    })
 }
 
 /// What a push stored.

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use rollcall_core::workforce::{ClassificationSet, SplitSeconds};
 
-use crate::StoreResult;
+use crate::{now_ms, StoreResult};
 
 /// The computer an agent runs on, as it describes itself.
 #[derive(Debug, Clone)]
@@ -47,6 +47,26 @@ pub struct ActivityBatch {
     pub client: ClientInfo,
     pub session: i64,
     pub records: Vec<NewRecord>,
+}
+
+impl ActivityBatch {
+    /// The first start and the last end of the batch's records; an empty batch
+    /// still registers its computer and client, seen now.
+    pub fn span(&self) -> (i64, i64) {
+        let first = self
+            .records
+            .iter()
+            .map(|r| r.start_ms)
+            .min()
+            .unwrap_or_else(now_ms);
+        let last = self
+            .records
+            .iter()
+            .map(|r| r.start_ms + r.duration_s * 1000)
+            .max()
+            .unwrap_or(first);
+        (first, last)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +189,23 @@ pub struct LogPosition {
     pub watermark: i64,
     pub from_day: i32,
     pub to_day: Option<i32>,
+}
+
+impl LogPosition {
+    /// Where the next page starts after one whose last row is `last_log_id`. An
+    /// empty page keeps the position, except that a first request (no cursor
+    /// given) moves to the watermark, since nothing at or below it matched the
+    /// dates.
+    pub fn after_page(self, last_log_id: Option<i64>, first_request: bool) -> LogPosition {
+        match last_log_id {
+            Some(after) => LogPosition { after, ..self },
+            None if first_request => LogPosition {
+                after: self.watermark,
+                ..self
+            },
+            None => self,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -5,10 +5,13 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
-use rollcall_core::audit_chain::{link_hash, Link, GENESIS};
+use rollcall_core::audit_chain::GENESIS;
 
 use super::PgStore;
-use crate::audit::{AuditEntry, AuditEvent, AuditPosition, AuditStore, ChainReport};
+use crate::audit::{
+    AuditEntry, AuditEvent, AuditPosition, AuditStore, ChainHead, ChainReport, ChainWalk, NewLink,
+    StoredLink,
+};
 use crate::{now_ms, StoreResult};
 
 /// Appends `entry` to the account's chain; call it inside a transaction.
@@ -30,29 +33,12 @@ pub(crate) async fn append(
             &[&account_id],
         )
         .await?;
-    let prev_seq: i64 = head.get(0);
-    let prev_ts: i64 = head.get(1);
-    let prev_hash: String = head.get(2);
-    let seq = prev_seq + 1;
-    let ts_ms = now_ms().max(prev_ts);
-    let id = rollcall_core::secret::random_hex(16);
-    let properties = entry
-        .properties
-        .as_ref()
-        .map(|p| p.to_string())
-        .unwrap_or_default();
-    let hash = link_hash(
-        &prev_hash,
-        &Link {
-            account_id,
-            seq,
-            id: &id,
-            ts_ms,
-            event_type: entry.event_type,
-            user_id: actor,
-            properties: &properties,
-        },
-    );
+    let head = ChainHead {
+        seq: head.get(0),
+        ts_ms: head.get(1),
+        hash: head.get(2),
+    };
+    let link = NewLink::after(&head, account_id, actor, entry, now_ms());
     let insert = tx
         .prepare_cached(
             "INSERT INTO audit_events (account_id, seq, id, ts_ms, event_type, user_id, properties, hash)
@@ -63,19 +49,19 @@ pub(crate) async fn append(
         &insert,
         &[
             &account_id,
-            &seq,
-            &id,
-            &ts_ms,
+            &link.seq,
+            &link.id,
+            &link.ts_ms,
             &entry.event_type,
             &actor,
-            &properties,
-            &hash,
+            &link.properties,
+            &link.hash,
         ],
     )
     .await?;
     tx.execute(
         "UPDATE audit_heads SET seq = $2, ts_ms = $3, hash = $4 WHERE account_id = $1",
-        &[&account_id, &seq, &ts_ms, &hash],
+        &[&account_id, &link.seq, &link.ts_ms, &link.hash],
     )
     .await?;
     Ok(())
@@ -100,54 +86,24 @@ async fn verify(client: &impl GenericClient) -> StoreResult<ChainReport> {
                 &[&account_id],
             )
             .await?;
-        let mut prev = GENESIS.to_string();
-        let mut expected_seq = 1;
-        for row in rows {
-            let seq: i64 = row.get(0);
-            let id: String = row.get(1);
-            if seq != expected_seq {
-                return Ok(ChainReport::Broken {
-                    account_id,
-                    seq: expected_seq,
-                    id: None,
-                    reason: format!("event {expected_seq} is missing (next present is {seq})"),
-                });
+        let mut walk = ChainWalk::new(account_id);
+        for row in &rows {
+            let link = StoredLink {
+                seq: row.get(0),
+                id: row.get(1),
+                ts_ms: row.get(2),
+                event_type: row.get(3),
+                user_id: row.get(4),
+                properties: row.get(5),
+                hash: row.get(6),
+            };
+            if let Err(broken) = walk.check(&link) {
+                return Ok(broken);
             }
-            let stored: String = row.get(6);
-            let computed = link_hash(
-                &prev,
-                &Link {
-                    account_id,
-                    seq,
-                    id: &id,
-                    ts_ms: row.get(2),
-                    event_type: row.get(3),
-                    user_id: row.get(4),
-                    properties: row.get(5),
-                },
-            );
-            if computed != stored {
-                return Ok(ChainReport::Broken {
-                    account_id,
-                    seq,
-                    id: Some(id),
-                    reason: "its contents do not match its hash (altered)".to_string(),
-                });
-            }
-            prev = stored;
-            expected_seq += 1;
-            events += 1;
         }
-        if expected_seq - 1 != head_seq || prev != head_hash {
-            return Ok(ChainReport::Broken {
-                account_id,
-                seq: expected_seq,
-                id: None,
-                reason: format!(
-                    "the chain ends at event {} but {head_seq} events were written (deleted from the end)",
-                    expected_seq - 1
-                ),
-            });
+        match walk.finish(head_seq, &head_hash) {
+            Ok(n) => events += n,
+            Err(broken) => return Ok(broken),
         }
     }
     Ok(ChainReport::Intact {

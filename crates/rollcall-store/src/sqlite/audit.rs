@@ -2,56 +2,53 @@
 //! the action it records; reading and verifying walk `(account_id, seq)` order.
 
 use async_trait::async_trait;
-use rollcall_core::audit_chain::{link_hash, Link, GENESIS};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::SqliteStore;
-use crate::audit::{AuditEntry, AuditEvent, AuditPosition, AuditStore, ChainReport};
+use crate::audit::{
+    AuditEntry, AuditEvent, AuditPosition, AuditStore, ChainHead, ChainReport, ChainWalk, NewLink,
+    StoredLink,
+};
 use crate::{now_ms, StoreResult};
 
-/// Appends `entry` to the account's chain. Timestamps never go backwards within an
-/// account, so chain order and time order agree and page tokens can follow `seq`.
+/// Appends `entry` to the account's chain (see [`NewLink::after`]).
 pub(crate) fn append(
     conn: &Connection,
     account_id: i64,
     actor: &str,
     entry: &AuditEntry,
 ) -> StoreResult<()> {
-    let head: Option<(i64, i64, String)> = conn
+    let head = conn
         .prepare_cached("SELECT seq, ts_ms, hash FROM audit_heads WHERE account_id = ?1")?
-        .query_row([account_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    let (prev_seq, prev_ts, prev_hash) = head.unwrap_or((0, i64::MIN, GENESIS.to_string()));
-    let seq = prev_seq + 1;
-    let ts_ms = now_ms().max(prev_ts);
-    let id = rollcall_core::secret::random_hex(16);
-    let properties = entry
-        .properties
-        .as_ref()
-        .map(|p| p.to_string())
-        .unwrap_or_default();
-    let hash = link_hash(
-        &prev_hash,
-        &Link {
-            account_id,
-            seq,
-            id: &id,
-            ts_ms,
-            event_type: entry.event_type,
-            user_id: actor,
-            properties: &properties,
-        },
-    );
+        .query_row([account_id], |r| {
+            Ok(ChainHead {
+                seq: r.get(0)?,
+                ts_ms: r.get(1)?,
+                hash: r.get(2)?,
+            })
+        })
+        .optional()?
+        .unwrap_or_else(ChainHead::genesis);
+    let link = NewLink::after(&head, account_id, actor, entry, now_ms());
     conn.prepare_cached(
         "INSERT INTO audit_events (account_id, seq, id, ts_ms, event_type, user_id, properties, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![account_id, seq, id, ts_ms, entry.event_type, actor, properties, hash])?;
+    .execute(params![
+        account_id,
+        link.seq,
+        link.id,
+        link.ts_ms,
+        entry.event_type,
+        actor,
+        link.properties,
+        link.hash
+    ])?;
     conn.prepare_cached(
         "INSERT INTO audit_heads (account_id, seq, ts_ms, hash) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, ts_ms = excluded.ts_ms, hash = excluded.hash",
     )?
-    .execute(params![account_id, seq, ts_ms, hash])?;
+    .execute(params![account_id, link.seq, link.ts_ms, link.hash])?;
     Ok(())
 }
 
@@ -66,61 +63,38 @@ fn verify(conn: &Connection) -> StoreResult<ChainReport> {
          WHERE account_id = ?1 ORDER BY seq",
     )?;
     for (account_id, head_seq, head_hash) in &heads {
-        let mut prev = GENESIS.to_string();
-        let mut expected_seq = 1;
+        let mut walk = ChainWalk::new(*account_id);
         let mut rows = stmt.query([account_id])?;
         while let Some(row) = rows.next()? {
-            let seq: i64 = row.get(0)?;
-            let id: String = row.get(1)?;
-            let broken = |reason: String| ChainReport::Broken {
-                account_id: *account_id,
-                seq,
-                id: Some(id.clone()),
-                reason,
-            };
-            if seq != expected_seq {
-                return Ok(ChainReport::Broken {
-                    account_id: *account_id,
-                    seq: expected_seq,
-                    id: None,
-                    reason: format!("event {expected_seq} is missing (next present is {seq})"),
-                });
-            }
-            let properties: String = row.get(5)?;
-            let user_id: String = row.get(4)?;
-            let event_type: String = row.get(3)?;
-            let stored: String = row.get(6)?;
-            let computed = link_hash(
-                &prev,
-                &Link {
-                    account_id: *account_id,
-                    seq,
-                    id: &id,
-                    ts_ms: row.get(2)?,
-                    event_type: &event_type,
-                    user_id: &user_id,
-                    properties: &properties,
-                },
+            let (id, event_type, user_id, properties, hash): (
+                String,
+                String,
+                String,
+                String,
+                String,
+            ) = (
+                row.get(1)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
             );
-            if computed != stored {
-                return Ok(broken(
-                    "its contents do not match its hash (altered)".to_string(),
-                ));
+            let link = StoredLink {
+                seq: row.get(0)?,
+                id: &id,
+                ts_ms: row.get(2)?,
+                event_type: &event_type,
+                user_id: &user_id,
+                properties: &properties,
+                hash: &hash,
+            };
+            if let Err(broken) = walk.check(&link) {
+                return Ok(broken);
             }
-            prev = stored;
-            expected_seq += 1;
-            events += 1;
         }
-        if expected_seq - 1 != *head_seq || &prev != head_hash {
-            return Ok(ChainReport::Broken {
-                account_id: *account_id,
-                seq: expected_seq,
-                id: None,
-                reason: format!(
-                    "the chain ends at event {} but {head_seq} events were written (deleted from the end)",
-                    expected_seq - 1
-                ),
-            });
+        match walk.finish(*head_seq, head_hash) {
+            Ok(n) => events += n,
+            Err(broken) => return Ok(broken),
         }
     }
     Ok(ChainReport::Intact {

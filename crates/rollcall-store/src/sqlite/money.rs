@@ -307,15 +307,7 @@ impl MoneyStore for SqliteStore {
                     ))?
                     .query_row(params![account_id, app_id, date], contract_row)
                     .optional()?;
-                Ok(contract.map(|c| ContractSummary {
-                    contract_id: c.contract_id,
-                    vendor: c.vendor,
-                    start_date: c.start_date,
-                    end_date: c.end_date,
-                    licenses_purchased: c.licenses_purchased,
-                    annual_cost: money::units_to_f64(c.annual_cost_units),
-                    currency: c.currency,
-                }))
+                Ok(contract.map(ContractSummary::from))
             })
             .await
     }

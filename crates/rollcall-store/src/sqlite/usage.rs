@@ -28,10 +28,9 @@ use serde_json::json;
 use super::audit::append;
 use super::SqliteStore;
 use crate::audit::AuditEntry;
-use crate::error::ItemError;
 use crate::usage::{
-    AppRecord, DayBits, EventSel, InsightData, InsightQuery, NewEvent, OrgChart, OrgPage,
-    ProvisionedSummary, ProvisionedUser, PushOutcome, UsageStore, UserSelection,
+    check_event_names, AppRecord, DayBits, EventSel, InsightData, InsightQuery, NewEvent, OrgChart,
+    OrgPage, ProvisionedSummary, ProvisionedUser, PushOutcome, UsageStore, UserSelection,
 };
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -114,15 +113,7 @@ fn audit_app(
     kind: &'static str,
     rec: &AppRecord,
 ) -> StoreResult<()> {
-    append(
-        conn,
-        account_id,
-        actor,
-        &AuditEntry::with(
-            kind,
-            json!({"app": rec.definition.name, "appId": rec.app_id}),
-        ),
-    )
+    append(conn, account_id, actor, &rec.audit_entry(kind))
 }
 
 /// Interns new emails with the account's next dense ids.
@@ -583,21 +574,7 @@ impl UsageStore for SqliteStore {
                         names.insert(r.get(0)?, r.get(1)?);
                     }
                 }
-                let unknown: Vec<ItemError> = events
-                    .iter()
-                    .filter(|e| !names.contains_key(&e.event_name))
-                    .map(|e| ItemError {
-                        index: Some(e.index),
-                        field: Some("eventName".into()),
-                        message: format!("'{}' is not an event of this app", e.event_name),
-                    })
-                    .collect();
-                if !unknown.is_empty() {
-                    return Err(StoreError::Invalid {
-                        message: "some events name an eventName the app does not define; nothing was stored".into(),
-                        items: unknown,
-                    });
-                }
+                check_event_names(&events, |name| names.contains_key(name))?;
                 let (emails, fresh) =
                     email_ids(conn, account_id, events.iter().map(|e| e.email.as_str()))?;
                 // Raw rows in key order (time first) so the B-tree appends.

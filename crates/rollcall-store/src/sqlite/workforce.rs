@@ -203,19 +203,7 @@ fn write_batch(
     batch: &ActivityBatch,
     pieces: &[Vec<Piece>],
 ) -> StoreResult<IngestOutcome> {
-    // An empty batch still registers its computer and client, seen now.
-    let first = batch
-        .records
-        .iter()
-        .map(|r| r.start_ms)
-        .min()
-        .unwrap_or_else(now_ms);
-    let last = batch
-        .records
-        .iter()
-        .map(|r| r.start_ms + r.duration_s * 1000)
-        .max()
-        .unwrap_or(first);
+    let (first, last) = batch.span();
     let c = &batch.computer;
     let computer_id: i64 = conn
         .prepare_cached(
@@ -925,19 +913,7 @@ fn activity_log(
             idle: r.get(11)?,
         });
     }
-    let position = match out.last() {
-        Some(last) => LogPosition {
-            after: last.log_id,
-            ..position
-        },
-        // Nothing (new): the position stays; on a first request it moves to the
-        // watermark, since nothing at or below it matched the dates.
-        None if q.position.is_none() => LogPosition {
-            after: position.watermark,
-            ..position
-        },
-        None => position,
-    };
+    let position = position.after_page(out.last().map(|r| r.log_id), q.position.is_none());
     Ok(ActivityLogPage {
         rows: out,
         position,

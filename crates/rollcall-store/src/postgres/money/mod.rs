@@ -105,16 +105,7 @@ async fn find_summary(
     else {
         return Ok(None);
     };
-    let c = contract_row(&row)?;
-    Ok(Some(ContractSummary {
-        contract_id: c.contract_id,
-        vendor: c.vendor,
-        start_date: c.start_date,
-        end_date: c.end_date,
-        licenses_purchased: c.licenses_purchased,
-        annual_cost: money::units_to_f64(c.annual_cost_units),
-        currency: c.currency,
-    }))
+    Ok(Some(contract_row(&row)?.into()))
 }
 
 /// Spend per currency, summed by PostgreSQL as NUMERIC (no overflow) and read

@@ -9,11 +9,9 @@ use std::collections::HashSet;
 
 use deadpool_postgres::GenericClient;
 use rollcall_core::usage::AppDefinition;
-use serde_json::json;
 use tokio_postgres::Row;
 
 use super::super::audit;
-use crate::audit::AuditEntry;
 use crate::usage::AppRecord;
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -159,16 +157,7 @@ async fn audit_app(
     kind: &'static str,
     rec: &AppRecord,
 ) -> StoreResult<()> {
-    audit::append(
-        tx,
-        account_id,
-        actor,
-        &AuditEntry::with(
-            kind,
-            json!({"app": rec.definition.name, "appId": rec.app_id}),
-        ),
-    )
-    .await
+    audit::append(tx, account_id, actor, &rec.audit_entry(kind)).await
 }
 
 /// Defines an app; records `AppConnected`.

@@ -26,8 +26,7 @@ use deadpool_postgres::GenericClient;
 use rollcall_core::usage_bits;
 
 use super::apps::{disconnected, load_app, Lock};
-use crate::error::ItemError;
-use crate::usage::{NewEvent, PushOutcome};
+use crate::usage::{check_event_names, NewEvent, PushOutcome};
 use crate::{StoreError, StoreResult};
 
 /// Stores `events` in the app (all or nothing); call inside a transaction.
@@ -48,7 +47,7 @@ pub(super) async fn push(
         defined_events(tx, account_id, app.id),
         lookup_emails(tx, account_id, &emails),
     )?;
-    check_names(events, &names)?;
+    check_event_names(events, |name| names.contains_key(name))?;
     let missing: Vec<&str> = emails
         .iter()
         .copied()
@@ -88,26 +87,6 @@ async fn defined_events(
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect())
-}
-
-/// Refuses the whole batch when an event names no event the app defines.
-fn check_names(events: &[NewEvent], names: &HashMap<String, i32>) -> StoreResult<()> {
-    let unknown: Vec<ItemError> = events
-        .iter()
-        .filter(|e| !names.contains_key(&e.event_name))
-        .map(|e| ItemError {
-            index: Some(e.index),
-            field: Some("eventName".into()),
-            message: format!("'{}' is not an event of this app", e.event_name),
-        })
-        .collect();
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    Err(StoreError::Invalid {
-        message: "some events name an eventName the app does not define; nothing was stored".into(),
-        items: unknown,
-    })
 }
 
 /// The ids of the emails already interned (committed rows never change).

@@ -13,7 +13,7 @@ use rollcall_core::workforce::Piece;
 
 use super::INGEST_LOCK;
 use crate::workforce::{ActivityBatch, IngestOutcome, NewRecord};
-use crate::{now_ms, StoreError, StoreResult};
+use crate::{StoreError, StoreResult};
 
 /// Stores one batch inside `tx`; `pieces[i]` are record i's parts per local date.
 pub(super) async fn write_batch(
@@ -96,18 +96,7 @@ async fn register(
     account_id: i64,
     batch: &ActivityBatch,
 ) -> Result<(i64, i64), tokio_postgres::Error> {
-    let first = batch
-        .records
-        .iter()
-        .map(|r| r.start_ms)
-        .min()
-        .unwrap_or_else(now_ms);
-    let last = batch
-        .records
-        .iter()
-        .map(|r| r.start_ms + r.duration_s * 1000)
-        .max()
-        .unwrap_or(first);
+    let (first, last) = batch.span();
     let c = &batch.computer;
     let computer = async {
         let stmt = tx

@@ -467,19 +467,7 @@ pub(super) async fn activity_log(
         .iter()
         .map(|r| log_row(r, &names, &mut classify))
         .collect::<StoreResult<Vec<LogRow>>>()?;
-    let position = match out.last() {
-        Some(last) => LogPosition {
-            after: last.log_id,
-            ..position
-        },
-        // Nothing (new): the position stays; on a first request it moves to the
-        // watermark, since nothing at or below it matched the dates.
-        None if q.position.is_none() => LogPosition {
-            after: position.watermark,
-            ..position
-        },
-        None => position,
-    };
+    let position = position.after_page(out.last().map(|r| r.log_id), q.position.is_none());
     Ok(ActivityLogPage {
         rows: out,
         position,
