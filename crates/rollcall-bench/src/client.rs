@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::data::{Body, Dataset};
@@ -52,10 +53,6 @@ impl Api {
             bail!("{method} {path} answered {status}: {text}");
         }
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    pub async fn get_ok(&self, path: &str) -> anyhow::Result<Value> {
-        self.send(reqwest::Method::GET, path, None).await
     }
 
     async fn json(
@@ -184,20 +181,30 @@ impl Api {
         Ok(())
     }
 
-    /// Follows the activity-log cursor from `start_date` until a page comes back empty.
+    /// Follows the activity-log cursor from `start_date` until a page comes back
+    /// empty, checking that log ids only ever increase (nothing repeated).
     pub async fn cursor_scan(&self, start_date: &str) -> anyhow::Result<Throughput> {
         let started = Instant::now();
         let mut path = format!("/reports/v2/activitylog?startDate={start_date}&pageSize=1000");
         let mut records = 0u64;
+        let mut last_id = 0i64;
         loop {
-            let page = self.get_ok(&path).await?;
-            let rows = page["activity"].as_array().map(Vec::len).unwrap_or(0);
-            if rows == 0 {
+            let bytes = self.get_bytes(&path).await?;
+            let page: LogPage<'_> = serde_json::from_slice(&bytes).context("activity log page")?;
+            if page.activity.is_empty() {
                 break;
             }
-            records += rows as u64;
-            let cursor = page["cursor"].as_str().context("no cursor")?;
-            path = format!("/reports/v2/activitylog?cursor={cursor}&pageSize=1000");
+            for row in &page.activity {
+                if row.log_id <= last_id {
+                    bail!("log id {} came after {last_id}", row.log_id);
+                }
+                last_id = row.log_id;
+            }
+            records += page.activity.len() as u64;
+            path = format!(
+                "/reports/v2/activitylog?cursor={}&pageSize=1000",
+                page.cursor
+            );
         }
         Ok(Throughput::new(
             "activity log full cursor scan",
@@ -205,4 +212,39 @@ impl Api {
             started,
         ))
     }
+
+    /// The raw body of a successful GET.
+    pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let response = self
+            .http
+            .get(format!("{}{}", self.base, path))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        if !status.is_success() {
+            bail!(
+                "GET {path} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        Ok(body.into())
+    }
+}
+
+/// What the scan reads of an activity-log page: the rows' ids and the cursor
+/// (the other fields are parsed and skipped).
+#[derive(Deserialize)]
+struct LogPage<'a> {
+    activity: Vec<LogRowId>,
+    #[serde(borrow)]
+    cursor: &'a str,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogRowId {
+    log_id: i64,
 }

@@ -127,11 +127,16 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let queries = dataset.report_queries(&app_ids);
     for (name, path) in &queries {
         for _ in 0..options.repeat {
+            // Latency is request sent to last byte received; the body is
+            // checked to be JSON once the clock has stopped.
             let started = Instant::now();
-            api.get_ok(path)
+            let body = api
+                .get_bytes(path)
                 .await
                 .with_context(|| format!("report {name}"))?;
             timings.record(name, started.elapsed());
+            serde_json::from_slice::<serde::de::IgnoredAny>(&body)
+                .with_context(|| format!("report {name} answered no JSON"))?;
         }
     }
     let cursor_scan = api.cursor_scan(&dataset.activity_log_start()).await?;

@@ -875,6 +875,35 @@ async fn provisioned_users_page_delete_and_drive_savings_and_rightsizing() {
     );
     assert_eq!(body["users"][0]["license"], "Basic");
     assert_eq!(body["users"][0]["annualCost"], 60.0);
+    // Pages of one: the same users in the same order, the count and savings on each page.
+    let inactive_path = format!("/pull/v1/apps/{app}/inactive-users?pageSize=1");
+    let (_, first) = c.get(&inactive_path).await;
+    assert_eq!(first["users"][0]["email"], "p4@corp.com");
+    assert_eq!(first["numUsers"], 2);
+    let token = first["nextPageToken"].as_str().unwrap();
+    let (status, second) = c.get(&format!("{inactive_path}&pageToken={token}")).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(second["users"][0]["email"], "p5@corp.com");
+    assert_eq!(second["users"][0]["appUserId"], "u5");
+    assert_eq!(second["potentialSavings"]["amount"], 120.0);
+    assert!(second.get("nextPageToken").is_none(), "{second}");
+    // The CSV holds every inactive user.
+    let (status, csv) = c
+        .send(
+            c.request(Method::GET, &format!("/pull/v1/apps/{app}/inactive-users"))
+                .header("accept", "text/csv"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let lines: Vec<&str> = csv.as_str().unwrap().lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "email,firstName,lastName,team,license,lastActivity,annualCost",
+            "p4@corp.com,,,,Basic,,60.0",
+            "p5@corp.com,,,,Basic,,60.0",
+        ]
+    );
     let (status, body) = c
         .get(&format!("/pull/v1/apps/{app}/rightsizing?rollingWindow=30"))
         .await;

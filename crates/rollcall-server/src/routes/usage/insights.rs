@@ -782,52 +782,30 @@ async fn inactive_users(
     } else {
         HashMap::new()
     };
-    let mut licences: FxHashMap<&str, &ProvisionedUser> = FxHashMap::default();
-    for u in data.provisioned.iter() {
-        licences.entry(dir.resolve(&u.email)).or_insert(u);
-    }
-    // Per inactive key: (person, provisioned user, licence cost, last activity);
-    // JSON is built only for what is returned.
-    type Row<'a> = (
-        Option<&'a usage_report::Employee>,
-        Option<&'a ProvisionedUser>,
-        Option<f64>,
-        Option<i64>,
-    );
-    let mut inactive: BTreeMap<&str, Row<'_>> = BTreeMap::new();
+    let mut candidates = inactive_candidates(&data, &dir, which == "provisioned");
+    candidates.retain(|c| !c.slot.is_some_and(|s| active.contains(s)));
+    // By key for paging; the stable sort keeps a key's first candidate first.
+    candidates.sort_by(|a, b| a.key.cmp(b.key));
+    candidates.dedup_by(|later, first| later.key == first.key);
     let mut savings = 0.0;
-    for m in population(&data, &dir, &which, "team") {
-        if inactive.contains_key(m.key) || m.slot.is_some_and(|s| active.contains(s)) {
-            continue;
-        }
-        let overall = m.slot.and_then(|s| last.get(&s).copied());
-        let last_ms = if q.group.is_some() {
-            let day = m.slot.and_then(|s| group_days.get(&s).copied());
-            group_last_ms(day, overall, &tz)
-        } else {
-            overall
-        };
-        let pu = licences.get(m.key).copied();
-        let cost = licence_cost(def, pu.and_then(|u| u.license.as_deref()));
-        savings += cost.unwrap_or(0.0);
-        inactive.insert(m.key, (dir.person(m.key), pu, cost, last_ms));
-    }
-    let to_json = |key: &str, (p, pu, cost, last_ms): &Row<'_>| {
-        json!({
-            "email": key,
-            "appUserId": pu.map(|u| u.app_user_id.clone()),
-            "firstName": p.and_then(|p| p.first_name.clone()),
-            "lastName": p.and_then(|p| p.last_name.clone()),
-            "team": p.and_then(|p| p.team.clone()),
-            "license": pu.and_then(|u| u.license.clone()),
-            "lastActivity": last_ms.map(time::format_ms),
-            "annualCost": cost,
+    let rows: Vec<InactiveUser<'_>> = candidates
+        .into_iter()
+        .map(|c| {
+            let overall = c.slot.and_then(|s| last.get(&s).copied());
+            let last_ms = if q.group.is_some() {
+                let day = c.slot.and_then(|s| group_days.get(&s).copied());
+                group_last_ms(day, overall, &tz)
+            } else {
+                overall
+            };
+            let cost = licence_cost(def, c.licence.and_then(|u| u.license.as_deref()));
+            savings += cost.unwrap_or(0.0);
+            InactiveUser::new(c, last_ms, cost)
         })
-    };
-    let currency = def.currency();
+        .collect();
     if wants_csv(&headers) {
         let mut out = csv::Writer::from_writer(Vec::new());
-        let cols = [
+        out.write_record([
             "email",
             "firstName",
             "lastName",
@@ -835,19 +813,21 @@ async fn inactive_users(
             "license",
             "lastActivity",
             "annualCost",
-        ];
-        out.write_record(cols).map_err(ApiError::internal)?;
-        for (key, row) in &inactive {
-            let u = to_json(key, row);
-            let row: Vec<String> = cols
-                .iter()
-                .map(|c| match &u[*c] {
-                    Value::Null => String::new(),
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .collect();
-            out.write_record(&row).map_err(ApiError::internal)?;
+        ])
+        .map_err(ApiError::internal)?;
+        for u in &rows {
+            out.write_record([
+                u.email,
+                u.first_name.unwrap_or_default(),
+                u.last_name.unwrap_or_default(),
+                u.team.unwrap_or_default(),
+                u.license.unwrap_or_default(),
+                u.last_activity.as_deref().unwrap_or_default(),
+                &u.annual_cost
+                    .map(|c| Value::from(c).to_string())
+                    .unwrap_or_default(),
+            ])
+            .map_err(ApiError::internal)?;
         }
         let bytes = out.into_inner().map_err(ApiError::internal)?;
         state
@@ -857,7 +837,7 @@ async fn inactive_users(
                 &caller.actor_email,
                 AuditEntry::with(
                     "DownloadedUsersList",
-                    json!({"appId": app_id, "app": def.name, "report": "inactive-users", "users": inactive.len()}),
+                    json!({"appId": app_id, "app": def.name, "report": "inactive-users", "users": rows.len()}),
                 ),
             )
             .await?;
@@ -872,34 +852,148 @@ async fn inactive_users(
         );
         return Ok(response);
     }
-    let total = inactive.len();
-    let rest: Vec<(&&str, &Row<'_>)> = match &after {
-        Some(a) => inactive
-            .range::<&str, _>((
-                std::ops::Bound::Excluded(a.as_str()),
-                std::ops::Bound::Unbounded,
-            ))
-            .collect(),
-        None => inactive.iter().collect(),
+    let rest = match &after {
+        Some(a) => &rows[rows.partition_point(|u| u.email <= a.as_str())..],
+        None => &rows[..],
     };
-    let page: Vec<(&&str, &Row<'_>)> = rest.iter().take(size as usize).cloned().collect();
-    let mut body = json!({
-        "success": true,
-        "appId": app_id,
-        "group": q.group,
-        "rollingWindow": w,
-        "asOfDate": date_text(as_of),
-        "population": which,
-        "numUsers": total,
-        "users": page.iter().map(|(k, row)| to_json(k, row)).collect::<Vec<_>>(),
-        "potentialSavings": {"amount": round2(savings), "currency": currency},
-    });
-    if rest.len() > page.len() {
-        if let Some((last, _)) = page.last() {
-            body["nextPageToken"] = json!(seal_page(&state, &caller, &app_id, &fingerprint, last));
+    let page = &rest[..rest.len().min(size as usize)];
+    let next_page_token = match page.last() {
+        Some(last) if rest.len() > page.len() => Some(seal_page(
+            &state,
+            &caller,
+            &app_id,
+            &fingerprint,
+            last.email,
+        )),
+        _ => None,
+    };
+    // Serialized straight from structs: a page holds up to 1,000 users.
+    let body = serde_json::to_vec(&InactivePage {
+        success: true,
+        app_id: &app_id,
+        group: q.group.as_deref(),
+        rolling_window: w,
+        as_of_date: date_text(as_of),
+        population: &which,
+        num_users: rows.len(),
+        users: page,
+        potential_savings: Savings {
+            amount: round2(savings),
+            currency: def.currency(),
+        },
+        next_page_token,
+    })
+    .map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// Someone who may be reported inactive: a member of the population, resolved
+/// against the org chart once.
+struct Candidate<'a> {
+    /// The person's primary email, or the email itself outside the org chart.
+    key: &'a str,
+    slot: Option<usize>,
+    person: Option<&'a usage_report::Employee>,
+    licence: Option<&'a ProvisionedUser>,
+}
+
+/// The population's members in its order: the provisioned users (each with its
+/// own licence), or every employee with the licence of their first provisioned user.
+fn inactive_candidates<'a>(
+    data: &'a InsightData,
+    dir: &'a Directory,
+    provisioned: bool,
+) -> Vec<Candidate<'a>> {
+    let users = data
+        .provisioned
+        .iter()
+        .map(|u| match dir.index_of(&u.email) {
+            Some(i) => Candidate {
+                key: dir.people[i].email.as_str(),
+                slot: Some(i),
+                person: Some(&dir.people[i]),
+                licence: Some(u),
+            },
+            None => Candidate {
+                key: u.email.as_str(),
+                slot: data
+                    .emails
+                    .id(&u.email)
+                    .map(|id| data.resolver.slot_of_id(id)),
+                person: None,
+                licence: Some(u),
+            },
+        });
+    if provisioned {
+        return users.collect();
+    }
+    let mut licences: FxHashMap<&str, &ProvisionedUser> = FxHashMap::default();
+    for c in users {
+        if let Some(u) = c.licence {
+            licences.entry(c.key).or_insert(u);
         }
     }
-    Ok(axum::Json(body).into_response())
+    dir.people
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Candidate {
+            key: p.email.as_str(),
+            slot: Some(i),
+            person: Some(p),
+            licence: licences.get(p.email.as_str()).copied(),
+        })
+        .collect()
+}
+
+/// One row of the inactive-users report (JSON and CSV).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InactiveUser<'a> {
+    email: &'a str,
+    app_user_id: Option<&'a str>,
+    first_name: Option<&'a str>,
+    last_name: Option<&'a str>,
+    team: Option<&'a str>,
+    license: Option<&'a str>,
+    last_activity: Option<String>,
+    annual_cost: Option<f64>,
+}
+
+impl<'a> InactiveUser<'a> {
+    fn new(c: Candidate<'a>, last_ms: Option<i64>, annual_cost: Option<f64>) -> Self {
+        InactiveUser {
+            email: c.key,
+            app_user_id: c.licence.map(|u| u.app_user_id.as_str()),
+            first_name: c.person.and_then(|p| p.first_name.as_deref()),
+            last_name: c.person.and_then(|p| p.last_name.as_deref()),
+            team: c.person.and_then(|p| p.team.as_deref()),
+            license: c.licence.and_then(|u| u.license.as_deref()),
+            last_activity: last_ms.map(time::format_ms),
+            annual_cost,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InactivePage<'a> {
+    success: bool,
+    app_id: &'a str,
+    group: Option<&'a str>,
+    rolling_window: i32,
+    as_of_date: String,
+    population: &'a str,
+    num_users: usize,
+    users: &'a [InactiveUser<'a>],
+    potential_savings: Savings,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Savings {
+    amount: f64,
+    currency: String,
 }
 
 #[derive(Deserialize)]
