@@ -375,7 +375,30 @@ fn write_batch(
                                   coalesce(excluded.last_active_ms, last_active_ms)),
              last_any_ms = max(last_any_ms, excluded.last_any_ms)",
     )?;
+    let mut is_new = conn.prepare_cached(
+        "SELECT NOT EXISTS (SELECT 1 FROM wf_day_span
+                            WHERE account_id = ?1 AND day = ?2 AND client_id = ?3),
+                NOT EXISTS (SELECT 1 FROM wf_day_span INDEXED BY wf_day_span_computer
+                            WHERE account_id = ?1 AND day = ?2 AND computer_id = ?4)",
+    )?;
+    let mut count_day = conn.prepare_cached(
+        "INSERT INTO wf_day_counts (account_id, day, users, computers) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO UPDATE SET users = users + excluded.users,
+                                   computers = computers + excluded.computers",
+    )?;
     for (day, s) in spans {
+        let (new_user, new_computer): (bool, bool) = is_new
+            .query_row(params![account_id, day, client_id, computer_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        if new_user || new_computer {
+            count_day.execute(params![
+                account_id,
+                day,
+                i64::from(new_user),
+                i64::from(new_computer)
+            ])?;
+        }
         up_span.execute(params![
             account_id,
             day,
@@ -599,7 +622,21 @@ fn working_hours(
         Perspective::Users => ("client_id", ""),
         Perspective::Computers => ("computer_id", "INDEXED BY wf_day_span_computer"),
     };
-    let total: i64 = {
+    let unfiltered = q.scoping.client_id.is_none()
+        && q.scoping.computer_id.is_none()
+        && q.scoping.group_id.is_none()
+        && q.scoping.viewable_groups.is_none();
+    let total: i64 = if unfiltered {
+        conn.prepare_cached(&format!(
+            "SELECT coalesce(sum({}), 0) FROM wf_day_counts
+             WHERE account_id = ?1 AND day BETWEEN ?2 AND ?3",
+            match q.perspective {
+                Perspective::Users => "users",
+                Perspective::Computers => "computers",
+            }
+        ))?
+        .query_row(params![account_id, q.from_day, q.to_day], |r| r.get(0))?
+    } else {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT count(*) FROM (SELECT 1 FROM wf_day_span t {index}
              WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {}
@@ -1276,7 +1313,12 @@ pub(crate) fn apply_retention(conn: &Connection, now_ms: i64) -> StoreResult<()>
             "DELETE FROM wf_records WHERE account_id = ?1 AND day < ?2 AND end_day < ?2",
         )?
         .execute(params![account_id, cutoff_day])?;
-        for table in ["wf_day_span", "wf_day_active", "wf_day_idle"] {
+        for table in [
+            "wf_day_span",
+            "wf_day_active",
+            "wf_day_idle",
+            "wf_day_counts",
+        ] {
             conn.prepare_cached(&format!(
                 "DELETE FROM {table} WHERE account_id = ?1 AND day < ?2"
             ))?

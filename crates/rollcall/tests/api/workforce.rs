@@ -324,6 +324,68 @@ async fn rules_and_group_overrides_follow_precedence() {
     assert_eq!(body["errors"].as_array().unwrap().len(), 2, "{body}");
 }
 
+/// `total` counts each (day, user) or (day, computer) once, however many
+/// computers, users, records and resent batches it has, across local midnight.
+#[tokio::test]
+async fn totals_count_each_user_and_computer_once_a_day() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let d = days_ago(1);
+    let zone = "Europe/Berlin";
+    let late = batch(
+        "DESK-1",
+        zone,
+        "asmith",
+        vec![record(&local(zone, d, 23, 50), 30, "code.exe", None, false)],
+    );
+    for body in [
+        batch(
+            "DESK-1",
+            zone,
+            "jdoe",
+            vec![
+                record(&local(zone, d, 9, 0), 30, "code.exe", None, false),
+                record(&local(zone, d, 10, 0), 3, "code.exe", None, true),
+            ],
+        ),
+        batch(
+            "LAPTOP-2",
+            zone,
+            "jdoe",
+            vec![record(&local(zone, d, 14, 0), 20, "excel.exe", None, false)],
+        ),
+        late.clone(),
+        late,
+    ] {
+        push(c, &body).await;
+    }
+    let next = d.tomorrow().unwrap();
+    let desk = computers_rows(c, &format!("from={d}&to={d}"))
+        .await
+        .iter()
+        .find(|r| r["computer"].as_str().unwrap().contains("DESK-1"))
+        .map(|r| r["computerid"].as_i64().unwrap())
+        .unwrap();
+    for (view, filter, expected) in [
+        // d: jdoe and asmith, next: asmith.
+        ("users", String::new(), 3),
+        // d: DESK-1 and LAPTOP-2, next: DESK-1.
+        ("computers", String::new(), 3),
+        ("users", format!("&computerId={desk}"), 3),
+        ("computers", format!("&computerId={desk}"), 2),
+    ] {
+        let (status, body) = c
+            .get(&format!(
+                "/reports/v2/workinghours/{view}?from={d}&to={next}&pageSize=150{filter}"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["total"], expected, "{view}{filter}: {body}");
+        assert_eq!(body["activity"].as_array().unwrap().len(), expected);
+    }
+}
+
 #[tokio::test]
 async fn users_and_computers_views_agree() {
     let server = TestServer::start().await;

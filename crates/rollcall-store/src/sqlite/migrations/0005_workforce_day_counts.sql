@@ -1,0 +1,15 @@
+-- How many users (clients) and computers have activity on each local day, kept
+-- by ingest as new (day, client) and (day, computer) pairs appear, so the total
+-- of an unfiltered working-hours report sums a month's rows instead of grouping
+-- every rollup row of the month.
+CREATE TABLE wf_day_counts (
+    account_id INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    users INTEGER NOT NULL,
+    computers INTEGER NOT NULL,
+    PRIMARY KEY (account_id, day)
+) WITHOUT ROWID;
+
+INSERT INTO wf_day_counts (account_id, day, users, computers)
+SELECT account_id, day, count(DISTINCT client_id), count(DISTINCT computer_id)
+FROM wf_day_span GROUP BY account_id, day;
