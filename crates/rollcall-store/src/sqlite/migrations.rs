@@ -10,7 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_usage.sql"),
     include_str!("migrations/0003_workforce.sql"),
     include_str!("migrations/0004_money.sql"),
-    include_str!("migrations/0005_workforce_day_counts.sql"),
+    include_str!("migrations/0005_workforce_reads.sql"),
 ];
 
 pub(crate) fn run(conn: &Connection) -> StoreResult<()> {

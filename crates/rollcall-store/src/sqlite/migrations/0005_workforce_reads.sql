@@ -13,3 +13,10 @@ CREATE TABLE wf_day_counts (
 INSERT INTO wf_day_counts (account_id, day, users, computers)
 SELECT account_id, day, count(DISTINCT client_id), count(DISTINCT computer_id)
 FROM wf_day_span GROUP BY account_id, day;
+
+-- The computers view reads the rollups through these indexes; holding every
+-- column it reads spares a table look-up per row.
+DROP INDEX wf_day_active_computer;
+CREATE INDEX wf_day_active_computer ON wf_day_active(account_id, day, computer_id, client_id, activity_id, ms);
+DROP INDEX wf_day_idle_computer;
+CREATE INDEX wf_day_idle_computer ON wf_day_idle(account_id, day, computer_id, client_id, activity_id, offset_ms, len_ms, n);
