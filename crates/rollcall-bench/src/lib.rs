@@ -185,13 +185,13 @@ fn print_table(r: &Report) {
         );
     }
     println!(
-        "\n{:<40} {:>8} {:>10} {:>10}",
-        "report", "calls", "p50 ms", "p99 ms"
+        "\n{:<46} {:>6} {:>9} {:>9} {:>9}",
+        "report (p50/p99 after the first call)", "calls", "first ms", "p50 ms", "p99 ms"
     );
     for p in &r.reports {
         println!(
-            "{:<40} {:>8} {:>10.2} {:>10.2}",
-            p.name, p.calls, p.p50_ms, p.p99_ms
+            "{:<46} {:>6} {:>9.2} {:>9.2} {:>9.2}",
+            p.name, p.calls, p.first_ms, p.p50_ms, p.p99_ms
         );
     }
     println!(
