@@ -3,6 +3,10 @@
 //! working hours (read from the rollups only) and the activity log (a log-id
 //! cursor over the raw records).
 //!
+//! Ingest also counts, per local day, the users and computers that have
+//! activity (`wf_day_counts`), so an unfiltered working-hours total is a sum over
+//! the days rather than a grouping of every rollup row; filtered totals group.
+//!
 //! Scoping (a filter of the request and a viewer's groups) is applied to every
 //! (client, computer) pair: a pair is in a group when its client or its computer
 //! is a member.
