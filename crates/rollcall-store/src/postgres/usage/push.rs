@@ -21,8 +21,8 @@
 //!
 //! Steady state it costs four round trips after `BEGIN`, whatever the batch
 //! size: lock and load the app; its defined event names and the ids of the
-//! batch's emails (one `= ANY` look-up), pipelined; the three writes,
-//! pipelined; commit.
+//! batch's emails this process has not met yet (`email_ids` caches the others),
+//! pipelined; the three writes, pipelined; commit.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -32,12 +32,14 @@ use tokio_postgres::Statement;
 use rollcall_core::usage_bits;
 
 use super::apps::{disconnected, load_app, Lock};
+use super::email_ids;
 use crate::usage::{check_event_names, NewEvent, PushOutcome};
 use crate::{StoreError, StoreResult};
 
 /// Stores `events` in the app (all or nothing); call inside a transaction.
 pub(super) async fn push(
     tx: &impl GenericClient,
+    db: u64,
     account_id: i64,
     app_id: &str,
     events: &[NewEvent],
@@ -49,14 +51,21 @@ pub(super) async fn push(
     let mut emails: Vec<&str> = events.iter().map(|e| e.email.as_str()).collect();
     emails.sort_unstable();
     emails.dedup();
-    let (names, mut ids) = tokio::try_join!(
-        defined_events(tx, account_id, app.id),
-        lookup_emails(tx, account_id, &emails),
-    )?;
-    check_event_names(events, |name| names.contains_key(name))?;
-    let missing: Vec<&str> = emails
+    let mut ids = email_ids::get(db, account_id, &emails);
+    let unknown: Vec<&str> = emails
         .iter()
         .copied()
+        .filter(|e| !ids.contains_key(*e))
+        .collect();
+    let (names, found) = tokio::try_join!(
+        defined_events(tx, account_id, app.id),
+        lookup_emails(tx, account_id, &unknown),
+    )?;
+    check_event_names(events, |name| names.contains_key(name))?;
+    email_ids::put(db, account_id, &found);
+    ids.extend(found);
+    let missing: Vec<&str> = unknown
+        .into_iter()
         .filter(|e| !ids.contains_key(*e))
         .collect();
     if !missing.is_empty() {
@@ -90,15 +99,22 @@ async fn defined_events(
         .collect())
 }
 
-/// The ids of the emails already interned (committed rows never change).
+/// The ids of the emails already interned (committed rows never change). One
+/// index probe per email: `email = ANY($2)` with a parameter array is checked
+/// against every row of the account's emails under a generic plan.
 async fn lookup_emails(
     tx: &impl GenericClient,
     account_id: i64,
     emails: &[&str],
 ) -> StoreResult<HashMap<String, i32>> {
+    if emails.is_empty() {
+        return Ok(HashMap::new());
+    }
     let stmt = tx
         .prepare_cached(
-            "SELECT email, id FROM usage_emails WHERE account_id = $1 AND email = ANY($2::text[])",
+            "SELECT u.email, u.id FROM unnest($2::text[]) AS k(email),
+             LATERAL (SELECT email, id FROM usage_emails
+                      WHERE account_id = $1 AND email = k.email) AS u",
         )
         .await?;
     Ok(tx
