@@ -27,9 +27,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use deadpool_postgres::GenericClient;
+use rollcall_core::usage_bits;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
-use rollcall_core::usage_bits;
 
 use super::apps::{disconnected, load_app, Lock};
 use super::email_ids;
