@@ -255,9 +255,9 @@ pub(super) async fn disconnect_app(
     Ok(rec)
 }
 
-/// The tables holding an app's usage data, by internal app id.
-const APP_DATA_TABLES: [&str; 5] = [
-    "usage_events",
+/// The tables holding an app's usage data, by account and internal app id
+/// (`usage_events` is keyed by the app id alone, see migration 0005).
+const APP_DATA_TABLES: [&str; 4] = [
     "usage_day_bits",
     "usage_last",
     "usage_provisioned",
@@ -272,6 +272,8 @@ pub(super) async fn delete_app(
     app_id: &str,
 ) -> StoreResult<()> {
     let AppRow { id, rec, .. } = load_app(tx, account_id, app_id, Lock::Write).await?;
+    tx.execute("DELETE FROM usage_events WHERE app = $1", &[&id])
+        .await?;
     for table in APP_DATA_TABLES {
         tx.execute(
             &format!("DELETE FROM {table} WHERE account_id = $1 AND app = $2"),

@@ -1,9 +1,9 @@
 //! Custom-app usage on PostgreSQL (SPEC §4): apps, usage events and their
 //! rollups, provisioned users, org charts, and the data the insights are computed
-//! from. The schema (`migrations/0002_usage.sql`) mirrors the embedded store's:
-//! interned event names and emails (dense per-account ids that index the
-//! bitmaps), raw events, per-(app, event, local day) bitmaps of active email ids,
-//! per-(app, email) latest timestamps.
+//! from. The schema (`migrations/0002_usage.sql`, `0005_usage_ingest.sql`)
+//! mirrors the embedded store's: interned event names and emails (dense
+//! per-account ids that index the bitmaps), raw events, per-(app, event, local
+//! day) bitmaps of active email ids, per-(app, email) latest timestamps.
 //!
 //! Many processes share the database, so:
 //! - writes to one app's definition or status are serialised by its row lock
@@ -19,8 +19,9 @@
 //!   keyed by versions read in the same transaction as the data, so a write
 //!   through another process is seen on the next read.
 //!
-//! Every statement is scoped to the account (and to the app's internal id, which is
-//! only ever looked up within the account).
+//! Every statement is scoped to the account and to the app's internal id, which is
+//! only ever looked up within the account (the raw events, `usage_events`, are
+//! keyed by the app id alone: migration 0005).
 
 mod apps;
 mod cache;

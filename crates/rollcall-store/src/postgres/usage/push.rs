@@ -230,8 +230,8 @@ impl Writes {
     async fn prepare(tx: &impl GenericClient) -> StoreResult<Writes> {
         let (raw, last, bits) = tokio::try_join!(
             tx.prepare_cached(
-                "INSERT INTO usage_events (account_id, app, ts_ms, email_id, event_id)
-                 SELECT $1, $2, t, m, e FROM unnest($3::bigint[], $4::int[], $5::int[]) AS r(t, m, e)
+                "INSERT INTO usage_events (app, ts_ms, email_id, event_id)
+                 SELECT $1, t, m, e FROM unnest($2::bigint[], $3::int[], $4::int[]) AS r(t, m, e)
                  ON CONFLICT DO NOTHING",
             ),
             tx.prepare_cached(
@@ -277,7 +277,9 @@ async fn write(
     let bit_events: Vec<i32> = batch.days.keys().map(|k| k.0).collect();
     let bit_days: Vec<i32> = batch.days.keys().map(|k| k.1).collect();
     let bitmaps: Vec<Vec<u8>> = batch.days.values().map(|ids| bitmap(ids)).collect();
-    let raw_params: [&(dyn ToSql + Sync); 5] = [&account_id, &app, &ts, &emails, &events];
+    // The raw table is keyed by the app alone (its id is only ever looked up
+    // within the account).
+    let raw_params: [&(dyn ToSql + Sync); 4] = [&app, &ts, &emails, &events];
     let last_params: [&(dyn ToSql + Sync); 4] = [&account_id, &app, &last_emails, &last_ms];
     let bits_params: [&(dyn ToSql + Sync); 5] =
         [&account_id, &app, &bit_events, &bit_days, &bitmaps];
