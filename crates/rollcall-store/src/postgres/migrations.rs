@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (2, include_str!("migrations/0002_usage.sql")),
     (3, include_str!("migrations/0003_workforce.sql")),
     (4, include_str!("migrations/0004_money.sql")),
+    (5, include_str!("migrations/0005_usage_ingest.sql")),
 ];
 
 /// Applies pending migrations; returns how many ran.

@@ -1,9 +1,11 @@
 //! Connected apps: definitions, status and the interned event names.
 //!
-//! Writes to an app (definition, status, deletion) and pushes of its data lock its
-//! `usage_apps` row (`FOR NO KEY UPDATE`) until commit, so they are serialised per
-//! app across processes: a push never lands in an app being deleted, and a
-//! disconnect waits for the pushes under way.
+//! Writes to an app (definition, status, deletion) lock its `usage_apps` row
+//! exclusively (`FOR NO KEY UPDATE`) until commit; pushes of its data lock it in
+//! share mode (`FOR SHARE`), so pushes to one app run in parallel (they order
+//! their own row locks, see `push`) while a push never lands in an app being
+//! deleted, never sees a definition half-changed, and a disconnect waits for the
+//! pushes under way.
 
 use std::collections::HashSet;
 
@@ -38,8 +40,12 @@ pub(super) struct AppRow {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Lock {
     No,
-    /// `FOR NO KEY UPDATE`: serialises the writers of one app.
+    /// `FOR NO KEY UPDATE`: serialises the writers of one app's definition or
+    /// status, and excludes its pushes.
     Write,
+    /// `FOR SHARE`: a push; excludes the writers but not other pushes. Nothing in
+    /// a push updates the app row, so the lock is never upgraded.
+    Share,
 }
 
 /// The app `app_id` of the account (`NotFound` for an unknown app or another
@@ -58,6 +64,10 @@ pub(super) async fn load_app(
         Lock::Write => {
             "SELECT id, prov_version, status, definition, created_ms, updated_ms FROM usage_apps
              WHERE account_id = $1 AND app_id = $2 FOR NO KEY UPDATE"
+        }
+        Lock::Share => {
+            "SELECT id, prov_version, status, definition, created_ms, updated_ms FROM usage_apps
+             WHERE account_id = $1 AND app_id = $2 FOR SHARE"
         }
     };
     let stmt = client.prepare_cached(sql).await?;
@@ -245,9 +255,9 @@ pub(super) async fn disconnect_app(
     Ok(rec)
 }
 
-/// The tables holding an app's usage data, by internal app id.
-const APP_DATA_TABLES: [&str; 5] = [
-    "usage_events",
+/// The tables holding an app's usage data, by account and internal app id
+/// (`usage_events` is keyed by the app id alone, see migration 0005).
+const APP_DATA_TABLES: [&str; 4] = [
     "usage_day_bits",
     "usage_last",
     "usage_provisioned",
@@ -262,6 +272,8 @@ pub(super) async fn delete_app(
     app_id: &str,
 ) -> StoreResult<()> {
     let AppRow { id, rec, .. } = load_app(tx, account_id, app_id, Lock::Write).await?;
+    tx.execute("DELETE FROM usage_events WHERE app = $1", &[&id])
+        .await?;
     for table in APP_DATA_TABLES {
         tx.execute(
             &format!("DELETE FROM {table} WHERE account_id = $1 AND app = $2"),

@@ -1,27 +1,31 @@
 //! Custom-app usage on PostgreSQL (SPEC §4): apps, usage events and their
 //! rollups, provisioned users, org charts, and the data the insights are computed
-//! from. The schema (`migrations/0002_usage.sql`) mirrors the embedded store's:
-//! interned event names and emails (dense per-account ids that index the
-//! bitmaps), raw events, per-(app, event, local day) bitmaps of active email ids,
-//! per-(app, email) latest timestamps.
+//! from. The schema (`migrations/0002_usage.sql`, `0005_usage_ingest.sql`)
+//! mirrors the embedded store's: interned event names and emails (dense
+//! per-account ids that index the bitmaps), raw events, per-(app, event, local
+//! day) bitmaps of active email ids, per-(app, email) latest timestamps.
 //!
 //! Many processes share the database, so:
-//! - writes to one app, pushes included, are serialised by its row lock held until
-//!   commit (`apps`, `push`), which keeps accepted/duplicate counts exact and
+//! - writes to one app's definition or status are serialised by its row lock
+//!   held until commit (`apps`); pushes hold it in share mode and run in
+//!   parallel, taking their row locks in one global order with idempotent
+//!   rollup updates (`push`), which keeps accepted/duplicate counts exact and
 //!   bitmap updates lossless when the same batch is retried concurrently;
 //! - email ids are handed out under the account's `usage_email_seq` row lock
 //!   (`push`), so they are dense and become visible in id order;
 //! - the org chart's current snapshot changes under a per-account advisory lock
 //!   (`org`);
-//! - in-process caches only hold immutable data or are keyed by versions read in
-//!   the same transaction as the data (`cache`), so a write through another
-//!   process is seen on the next read.
+//! - in-process caches (`cache`, `email_ids`) only hold immutable data or are
+//!   keyed by versions read in the same transaction as the data, so a write
+//!   through another process is seen on the next read.
 //!
-//! Every statement is scoped to the account (and to the app's internal id, which is
-//! only ever looked up within the account).
+//! Every statement is scoped to the account and to the app's internal id, which is
+//! only ever looked up within the account (the raw events, `usage_events`, are
+//! keyed by the app id alone: migration 0005).
 
 mod apps;
 mod cache;
+mod email_ids;
 mod insight;
 mod org;
 mod provisioned;
@@ -124,7 +128,8 @@ impl UsageStore for PgStore {
         app_id: &str,
         events: Vec<NewEvent>,
     ) -> StoreResult<PushOutcome> {
-        in_tx!(self, |tx| push::push(&tx, account_id, app_id, &events))
+        let db = cache::db_tag(self);
+        in_tx!(self, |tx| push::push(&tx, db, account_id, app_id, &events))
     }
 
     async fn upsert_provisioned(

@@ -1,68 +1,78 @@
 //! The write path of usage events.
 //!
-//! A push runs in one transaction holding its app's row lock (`FOR NO KEY UPDATE`,
-//! see `apps`), so pushes to one app are serialised across processes: the same
-//! batch retried concurrently counts its events once as accepted and then as
-//! duplicates, and no bitmap update is lost. Pushes to different apps run in
-//! parallel. Steady state it costs six round trips after `BEGIN`, whatever the
-//! batch size:
+//! A push runs in one transaction. Pushes to one app run concurrently (across
+//! processes too) and stay exact because every push takes its locks in one
+//! global order and every rollup update is idempotent:
 //!
-//! 1. lock and load the app;
-//! 2. its defined event names and the ids of the batch's emails (one `= ANY`
-//!    look-up), pipelined;
-//! 3. (only for emails never seen) intern them under the account's
-//!    `usage_email_seq` row lock: ids are dense, handed out in commit order;
-//! 4. pipelined: the raw rows with one `INSERT … SELECT FROM unnest(…) ON CONFLICT
-//!    DO NOTHING` (its row count is `accepted`), the latest timestamps with one
-//!    multi-row upsert that keeps the greater, and the batch's few distinct
-//!    (event, day) bitmaps (plus the per-day "any event" bitmap, event 0) read
-//!    `FOR UPDATE`;
-//! 5. the changed bitmaps written back with one multi-row upsert;
-//! 6. commit.
+//! 1. the app row in share mode (`apps`): excludes a concurrent change or removal
+//!    of the app, not other pushes;
+//! 2. (only for emails never seen) the account's `usage_email_seq` row, under
+//!    which they are interned: ids are dense, handed out in commit order;
+//! 3. the raw rows, inserted in key order with one `INSERT … SELECT FROM
+//!    unnest(…) ON CONFLICT DO NOTHING` (its row count is `accepted`; a row
+//!    another push inserted but has not committed makes this one wait for it,
+//!    so the same batch retried concurrently counts its events once as accepted
+//!    and then as duplicates);
+//! 4. the latest timestamps, one upsert in email order keeping the greater;
+//! 5. the batch's few distinct (event, day) bitmaps (plus the per-day "any
+//!    event" bitmap, event 0), one upsert in key order that ORs the batch's bits
+//!    into the stored ones in SQL (`usage_bits_or`, migration 0005), so no
+//!    update is lost.
+//!
+//! Steady state it costs four round trips after `BEGIN`, whatever the batch
+//! size: lock and load the app; its defined event names and the ids of the
+//! batch's emails this process has not met yet (`email_ids` caches the others),
+//! pipelined; the three writes, pipelined; commit.
 
 use std::collections::{BTreeMap, HashMap};
 
 use deadpool_postgres::GenericClient;
 use rollcall_core::usage_bits;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Statement;
 
 use super::apps::{disconnected, load_app, Lock};
+use super::email_ids;
 use crate::usage::{check_event_names, NewEvent, PushOutcome};
 use crate::{StoreError, StoreResult};
 
 /// Stores `events` in the app (all or nothing); call inside a transaction.
 pub(super) async fn push(
     tx: &impl GenericClient,
+    db: u64,
     account_id: i64,
     app_id: &str,
     events: &[NewEvent],
 ) -> StoreResult<PushOutcome> {
-    let app = load_app(tx, account_id, app_id, Lock::Write).await?;
+    let app = load_app(tx, account_id, app_id, Lock::Share).await?;
     if !app.rec.is_connected() {
         return Err(disconnected(app_id));
     }
     let mut emails: Vec<&str> = events.iter().map(|e| e.email.as_str()).collect();
     emails.sort_unstable();
     emails.dedup();
-    let (names, mut ids) = tokio::try_join!(
-        defined_events(tx, account_id, app.id),
-        lookup_emails(tx, account_id, &emails),
-    )?;
-    check_event_names(events, |name| names.contains_key(name))?;
-    let missing: Vec<&str> = emails
+    let mut ids = email_ids::get(db, account_id, &emails);
+    let unknown: Vec<&str> = emails
         .iter()
         .copied()
+        .filter(|e| !ids.contains_key(*e))
+        .collect();
+    let (names, found) = tokio::try_join!(
+        defined_events(tx, account_id, app.id),
+        lookup_emails(tx, account_id, &unknown),
+    )?;
+    check_event_names(events, |name| names.contains_key(name))?;
+    email_ids::put(db, account_id, &found);
+    ids.extend(found);
+    let missing: Vec<&str> = unknown
+        .into_iter()
         .filter(|e| !ids.contains_key(*e))
         .collect();
     if !missing.is_empty() {
         intern_emails(tx, account_id, &missing, &mut ids).await?;
     }
     let batch = Batch::new(events, &names, &ids)?;
-    let (accepted, old_bits, ()) = tokio::try_join!(
-        insert_raw(tx, account_id, app.id, &batch.raw),
-        read_bits(tx, account_id, app.id, &batch.days),
-        upsert_last(tx, account_id, app.id, &batch.last),
-    )?;
-    write_bits(tx, account_id, app.id, batch.days, old_bits).await?;
+    let accepted = write(tx, account_id, app.id, &batch).await?;
     Ok(PushOutcome {
         accepted,
         duplicates: events.len() as u64 - accepted,
@@ -89,15 +99,22 @@ async fn defined_events(
         .collect())
 }
 
-/// The ids of the emails already interned (committed rows never change).
+/// The ids of the emails already interned (committed rows never change). One
+/// index probe per email: `email = ANY($2)` with a parameter array is checked
+/// against every row of the account's emails under a generic plan.
 async fn lookup_emails(
     tx: &impl GenericClient,
     account_id: i64,
     emails: &[&str],
 ) -> StoreResult<HashMap<String, i32>> {
+    if emails.is_empty() {
+        return Ok(HashMap::new());
+    }
     let stmt = tx
         .prepare_cached(
-            "SELECT email, id FROM usage_emails WHERE account_id = $1 AND email = ANY($2::text[])",
+            "SELECT u.email, u.id FROM unnest($2::text[]) AS k(email),
+             LATERAL (SELECT email, id FROM usage_emails
+                      WHERE account_id = $1 AND email = k.email) AS u",
         )
         .await?;
     Ok(tx
@@ -201,127 +218,87 @@ impl Batch {
     }
 }
 
-/// Inserts the raw rows, ignoring the ones already stored; returns how many were new.
-async fn insert_raw(
+/// The three statements that write a batch, each taking its row locks in key
+/// order: raw rows, then latest timestamps, then bitmaps.
+struct Writes {
+    raw: Statement,
+    last: Statement,
+    bits: Statement,
+}
+
+impl Writes {
+    async fn prepare(tx: &impl GenericClient) -> StoreResult<Writes> {
+        let (raw, last, bits) = tokio::try_join!(
+            tx.prepare_cached(
+                "INSERT INTO usage_events (app, ts_ms, email_id, event_id)
+                 SELECT $1, t, m, e FROM unnest($2::bigint[], $3::int[], $4::int[]) AS r(t, m, e)
+                 ON CONFLICT DO NOTHING",
+            ),
+            tx.prepare_cached(
+                "INSERT INTO usage_last (account_id, app, email_id, last_ms)
+                 SELECT $1, $2, m, t FROM unnest($3::int[], $4::bigint[]) AS r(m, t)
+                 ON CONFLICT (account_id, app, email_id) DO UPDATE SET last_ms = excluded.last_ms
+                 WHERE excluded.last_ms > usage_last.last_ms",
+            ),
+            tx.prepare_cached(
+                "INSERT INTO usage_day_bits (account_id, app, event_id, day, bits)
+                 SELECT $1, $2, e, d, b FROM unnest($3::int[], $4::int[], $5::bytea[]) AS r(e, d, b)
+                 ON CONFLICT (account_id, app, event_id, day)
+                 DO UPDATE SET bits = usage_bits_or(usage_day_bits.bits, excluded.bits)",
+            ),
+        )?;
+        Ok(Writes { raw, last, bits })
+    }
+}
+
+/// Writes the batch: the raw rows, ignoring the ones already stored (their
+/// count is `accepted`), the greater of the stored and the batch's latest
+/// timestamp per email, and the batch's bitmaps ORed into the stored ones.
+///
+/// Each statement inserts or locks its rows in the order of its arrays (a
+/// function scan of `unnest` feeds the insert in order), which is key order,
+/// and the three are sent in this order on the one connection, so every push
+/// takes these locks in one global order: no deadlock. (A raw row another push
+/// inserted and has not committed makes this one wait for that push's end: the
+/// same order.) Setting bits and keeping the greater time are idempotent, so a
+/// retried batch changes nothing whatever ran meanwhile.
+async fn write(
     tx: &impl GenericClient,
     account_id: i64,
     app: i64,
-    raw: &[(i64, i32, i32)],
+    batch: &Batch,
 ) -> StoreResult<u64> {
-    let ts: Vec<i64> = raw.iter().map(|r| r.0).collect();
-    let emails: Vec<i32> = raw.iter().map(|r| r.1).collect();
-    let events: Vec<i32> = raw.iter().map(|r| r.2).collect();
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO usage_events (account_id, app, ts_ms, email_id, event_id)
-             SELECT $1, $2, t, m, e FROM unnest($3::bigint[], $4::int[], $5::int[]) AS r(t, m, e)
-             ON CONFLICT DO NOTHING",
-        )
-        .await?;
-    Ok(tx
-        .execute(&stmt, &[&account_id, &app, &ts, &emails, &events])
-        .await?)
+    let writes = Writes::prepare(tx).await?;
+    let ts: Vec<i64> = batch.raw.iter().map(|r| r.0).collect();
+    let emails: Vec<i32> = batch.raw.iter().map(|r| r.1).collect();
+    let events: Vec<i32> = batch.raw.iter().map(|r| r.2).collect();
+    let last_emails: Vec<i32> = batch.last.keys().copied().collect();
+    let last_ms: Vec<i64> = batch.last.values().copied().collect();
+    let bit_events: Vec<i32> = batch.days.keys().map(|k| k.0).collect();
+    let bit_days: Vec<i32> = batch.days.keys().map(|k| k.1).collect();
+    let bitmaps: Vec<Vec<u8>> = batch.days.values().map(|ids| bitmap(ids)).collect();
+    // The raw table is keyed by the app alone (its id is only ever looked up
+    // within the account).
+    let raw_params: [&(dyn ToSql + Sync); 4] = [&app, &ts, &emails, &events];
+    let last_params: [&(dyn ToSql + Sync); 4] = [&account_id, &app, &last_emails, &last_ms];
+    let bits_params: [&(dyn ToSql + Sync); 5] =
+        [&account_id, &app, &bit_events, &bit_days, &bitmaps];
+    // try_join polls in argument order, so the statements are sent in this order.
+    let (accepted, _, _) = tokio::try_join!(
+        tx.execute(&writes.raw, &raw_params),
+        tx.execute(&writes.last, &last_params),
+        tx.execute(&writes.bits, &bits_params),
+    )?;
+    Ok(accepted)
 }
 
-/// Keeps the greater of the stored and the batch's latest timestamp per email.
-async fn upsert_last(
-    tx: &impl GenericClient,
-    account_id: i64,
-    app: i64,
-    last: &BTreeMap<i32, i64>,
-) -> StoreResult<()> {
-    let emails: Vec<i32> = last.keys().copied().collect();
-    let ms: Vec<i64> = last.values().copied().collect();
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO usage_last (account_id, app, email_id, last_ms)
-             SELECT $1, $2, m, t FROM unnest($3::int[], $4::bigint[]) AS r(m, t)
-             ON CONFLICT (account_id, app, email_id) DO UPDATE SET last_ms = excluded.last_ms
-             WHERE excluded.last_ms > usage_last.last_ms",
-        )
-        .await?;
-    tx.execute(&stmt, &[&account_id, &app, &emails, &ms])
-        .await?;
-    Ok(())
-}
-
-/// The stored bitmaps of the batch's (event, day) pairs, locked until commit.
-/// The lateral subquery (not flattened, for its `FOR UPDATE`) makes each pair one
-/// primary-key probe, whatever the statistics say; a plain semi-join may be
-/// planned as a scan of all the app's rows, which grows with its history.
-async fn read_bits(
-    tx: &impl GenericClient,
-    account_id: i64,
-    app: i64,
-    days: &BTreeMap<(i32, i32), Vec<u32>>,
-) -> StoreResult<HashMap<(i32, i32), Vec<u8>>> {
-    let events: Vec<i32> = days.keys().map(|k| k.0).collect();
-    let day: Vec<i32> = days.keys().map(|k| k.1).collect();
-    let stmt = tx
-        .prepare_cached(
-            "SELECT d.event_id, d.day, d.bits FROM unnest($3::int[], $4::int[]) AS k(e, dy),
-             LATERAL (SELECT event_id, day, bits FROM usage_day_bits
-                      WHERE account_id = $1 AND app = $2 AND event_id = k.e AND day = k.dy
-                      FOR UPDATE) AS d",
-        )
-        .await?;
-    Ok(tx
-        .query(&stmt, &[&account_id, &app, &events, &day])
-        .await?
-        .into_iter()
-        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
-        .collect())
-}
-
-/// Per (event, day) of the batch, its stored bitmap with the batch's ids ORed in;
-/// only those that changed or are new, as (event ids, days, bitmaps). Setting
-/// bits is idempotent, so duplicates need no special case.
-fn merged_bits(
-    days: BTreeMap<(i32, i32), Vec<u32>>,
-    mut stored: HashMap<(i32, i32), Vec<u8>>,
-) -> (Vec<i32>, Vec<i32>, Vec<Vec<u8>>) {
-    let (mut events, mut day, mut bitmaps) = (Vec::new(), Vec::new(), Vec::new());
-    for (key, ids) in days {
-        let old = stored.remove(&key);
-        let mut changed = old.is_none();
-        let mut bits = old.unwrap_or_default();
-        for id in ids {
-            if !usage_bits::get(&bits, id) {
-                usage_bits::set(&mut bits, id);
-                changed = true;
-            }
-        }
-        if changed {
-            events.push(key.0);
-            day.push(key.1);
-            bitmaps.push(bits);
-        }
+/// The bitmap with the bits of `ids` set.
+fn bitmap(ids: &[u32]) -> Vec<u8> {
+    let mut bits = Vec::new();
+    for &id in ids {
+        usage_bits::set(&mut bits, id);
     }
-    (events, day, bitmaps)
-}
-
-/// Writes back the bitmaps the batch changed with one multi-row upsert.
-async fn write_bits(
-    tx: &impl GenericClient,
-    account_id: i64,
-    app: i64,
-    days: BTreeMap<(i32, i32), Vec<u32>>,
-    stored: HashMap<(i32, i32), Vec<u8>>,
-) -> StoreResult<()> {
-    let (events, day, bitmaps) = merged_bits(days, stored);
-    if events.is_empty() {
-        return Ok(());
-    }
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO usage_day_bits (account_id, app, event_id, day, bits)
-             SELECT $1, $2, e, d, b FROM unnest($3::int[], $4::int[], $5::bytea[]) AS r(e, d, b)
-             ON CONFLICT (account_id, app, event_id, day) DO UPDATE SET bits = excluded.bits",
-        )
-        .await?;
-    tx.execute(&stmt, &[&account_id, &app, &events, &day, &bitmaps])
-        .await?;
-    Ok(())
+    bits
 }
 
 #[cfg(test)]
@@ -330,7 +307,7 @@ mod tests {
 
     use rollcall_core::Email;
 
-    use super::{merged_bits, Batch};
+    use super::{bitmap, Batch};
     use crate::usage::NewEvent;
 
     fn event(index: usize, ts_ms: i64, email: &str, name: &str, day: i32) -> NewEvent {
@@ -369,13 +346,8 @@ mod tests {
     }
 
     #[test]
-    fn only_new_or_changed_bitmaps_are_written() {
-        let days = BTreeMap::from([((0, 7), vec![1, 9]), ((1, 7), vec![1]), ((2, 7), vec![3])]);
-        // (0, 7) gains bit 9; (1, 7) already holds bit 1; (2, 7) is new.
-        let stored = HashMap::from([((0, 7), vec![0b10]), ((1, 7), vec![0b10])]);
-        let (events, day, bits) = merged_bits(days, stored);
-        assert_eq!(events, vec![0, 2]);
-        assert_eq!(day, vec![7, 7]);
-        assert_eq!(bits, vec![vec![0b10, 0b10], vec![0b1000]]);
+    fn a_bitmap_sets_the_bits_of_its_ids() {
+        assert_eq!(bitmap(&[0, 9, 9, 3]), vec![0b1001, 0b10]);
+        assert_eq!(bitmap(&[]), Vec::<u8>::new());
     }
 }
