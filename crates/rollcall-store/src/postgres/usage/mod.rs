@@ -21,7 +21,7 @@
 //! only ever looked up within the account).
 
 mod apps;
-mod cache;
+pub(super) mod cache;
 mod insight;
 mod org;
 mod provisioned;
