@@ -32,6 +32,7 @@ use rollcall_core::usage::AppDefinition;
 use rollcall_core::usage_report::Employee;
 use tokio_postgres::IsolationLevel;
 
+use super::snapshot::Snapshot;
 use super::PgStore;
 use crate::usage::{
     AppRecord, InsightData, InsightQuery, NewEvent, OrgChart, OrgPage, ProvisionedUser,
@@ -227,8 +228,7 @@ impl UsageStore for PgStore {
         query: InsightQuery,
     ) -> StoreResult<InsightData> {
         let db = cache::db_tag(self);
-        in_snapshot!(self, |tx| insight::insight_data(
-            &tx, db, account_id, app_id, query
-        ))
+        let snap = Snapshot::new(self.client().await?);
+        insight::insight_data(&snap, db, account_id, app_id, query).await
     }
 }
