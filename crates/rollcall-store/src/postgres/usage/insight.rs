@@ -3,15 +3,17 @@
 //!
 //! It runs in one `REPEATABLE READ, READ ONLY` snapshot ([`Snapshot`]), so
 //! everything comes from one snapshot (the email table covers every id the
-//! bitmaps hold), in two pipelined flights — two round trips in all:
-//! 1. `BEGIN`, the app's row, the org chart's head, the email-table tail, the
-//!    bitmaps and the last-activity times (the last two name the app by its
-//!    public id, so they need not wait for its row; a feature group's events
-//!    come from the definition this process read last, checked below);
-//! 2. whatever the first flight showed to be missing — the bitmaps again when
-//!    the group's events were not the guessed ones, the org chart's people, the
-//!    provisioned users or their summary when not cached for the versions just
-//!    read — and `COMMIT`.
+//! bitmaps hold):
+//! - one flight — `BEGIN`, the app's row, the org chart's head, the email-table
+//!   tail, the bitmaps, the last-activity times and `COMMIT` — when this process
+//!   has everything else cached (the bitmaps and last activity name the app by
+//!   its public id, so they need not wait for its row; a feature group's events
+//!   come from the definition this process parsed last, checked against the row);
+//! - otherwise (something turned out missing: the group's events were not the
+//!   guessed ones, the org chart's people, the provisioned users or their
+//!   summary are not cached for the versions read), a new snapshot in two
+//!   flights: the same first queries with `BEGIN`, then what is missing with
+//!   `COMMIT`.
 //!
 //! Caches (see `cache`): the email table is append-only (rows never change), so
 //! each request reads only the rows past the cached length — rows another process
@@ -76,14 +78,29 @@ async fn maybe<T>(f: Option<impl Future<Output = StoreResult<T>>>) -> StoreResul
 }
 
 /// Everything an insight of the app needs, read in `snap` (which this ends).
+/// With `commit_early`, the first flight carries the `COMMIT`, and `None` says
+/// something was missing (read it again, in a new snapshot, without).
 pub(super) async fn insight_data(
     snap: &Snapshot,
     db: u64,
     account_id: i64,
     app_id: &str,
-    query: InsightQuery,
-) -> StoreResult<InsightData> {
+    query: &InsightQuery,
+    commit_early: bool,
+) -> StoreResult<Option<InsightData>> {
     let tx = snap.client();
+    if commit_early {
+        // Statements are prepared before the flight that carries the COMMIT.
+        for sql in [
+            APP_SQL,
+            org::HEAD_SQL,
+            EMAILS_SQL,
+            LAST_SQL,
+            bits_sql(&query.events),
+        ] {
+            tx.prepare_cached(sql).await?;
+        }
+    }
     let key: AppKey = (db, account_id, app_id.to_string());
     let guess = match &query.events {
         EventSel::Group(_) => DEFINITIONS
@@ -92,13 +109,14 @@ pub(super) async fn insight_data(
         _ => None,
     };
     let guessed = !matches!(query.events, EventSel::Group(_)) || guess.is_some();
-    let ((), app, org_head, tail, days, last_ms) = tokio::try_join!(
+    let ((), app, org_head, tail, days, last_ms, _) = tokio::try_join!(
         snap.begin(),
         app_row(tx, account_id, app_id),
         org::head(tx, account_id),
         email_tail(tx, db, account_id),
-        maybe(guessed.then(|| day_bits(tx, account_id, app_id, &query, guess.as_deref()))),
+        maybe(guessed.then(|| day_bits(tx, account_id, app_id, query, guess.as_deref()))),
         last_activity(tx, account_id, app_id, query.last_activity),
+        maybe(commit_early.then(|| snap.commit())),
     )?;
     let app = app.ok_or_else(|| app_not_found(app_id))?;
     let app = AppRow {
@@ -125,6 +143,13 @@ pub(super) async fn insight_data(
         (query.provisioned).then(|| provisioned::cached_users(db, account_id, &app).ok_or(()));
     let summary = (query.provisioned_summary)
         .then(|| provisioned::cached_summary(db, account_id, &app, org_key).ok_or(()));
+    let missing = refetch
+        || matches!(directory, Some(None))
+        || matches!(users, Some(Err(())))
+        || matches!(summary, Some(Err(())));
+    if commit_early && missing {
+        return Ok(None);
+    }
     let mut sql = Vec::new();
     if refetch {
         sql.push(DAY_BITS_GROUP_SQL);
@@ -142,8 +167,8 @@ pub(super) async fn insight_data(
     for s in sql {
         tx.prepare_cached(s).await?;
     }
-    let (days_again, people, user_list, summary_rows, ()) = tokio::try_join!(
-        maybe(refetch.then(|| day_bits(tx, account_id, app_id, &query, names.as_deref()))),
+    let (days_again, people, user_list, summary_rows, _) = tokio::try_join!(
+        maybe(refetch.then(|| day_bits(tx, account_id, app_id, query, names.as_deref()))),
         maybe(match (&org_head, &directory) {
             (Some(h), Some(None)) => Some(org::directory(tx, db, account_id, h)),
             _ => None,
@@ -153,7 +178,7 @@ pub(super) async fn insight_data(
             matches!(summary, Some(Err(())))
                 .then(|| provisioned::summary_rows(tx, account_id, &app))
         ),
-        snap.commit(),
+        maybe((!commit_early).then(|| snap.commit())),
     )?;
 
     let days = days_again.or(days).unwrap_or_default();
@@ -176,7 +201,7 @@ pub(super) async fn insight_data(
         }
         _ => Arc::default(),
     };
-    Ok(InsightData {
+    Ok(Some(InsightData {
         app: app.rec,
         days,
         emails,
@@ -185,8 +210,11 @@ pub(super) async fn insight_data(
         provisioned,
         provisioned_summary,
         org,
-    })
+    }))
 }
+
+const APP_SQL: &str = "SELECT id, prov_version, status, definition, created_ms, updated_ms
+     FROM usage_apps WHERE account_id = $1 AND app_id = $2";
 
 /// The app's row: id, provisioned version, status, definition, times.
 async fn app_row(
@@ -194,13 +222,33 @@ async fn app_row(
     account_id: i64,
     app_id: &str,
 ) -> StoreResult<Option<Row>> {
-    let stmt = tx
-        .prepare_cached(
-            "SELECT id, prov_version, status, definition, created_ms, updated_ms FROM usage_apps
-             WHERE account_id = $1 AND app_id = $2",
-        )
-        .await?;
+    let stmt = tx.prepare_cached(APP_SQL).await?;
     Ok(tx.query_opt(&stmt, &[&account_id, &app_id]).await?)
+}
+
+/// The per-day bitmaps of any event.
+const DAY_BITS_ANY_SQL: &str = "SELECT '', day, bits FROM usage_day_bits
+     WHERE account_id = $1
+       AND app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)
+       AND event_id = 0 AND day BETWEEN $3 AND $4 ORDER BY day";
+
+/// The bitmaps of every event, per event in id order and day.
+const DAY_BITS_ALL_SQL: &str = "SELECT n.name, d.day, d.bits FROM usage_event_names n,
+     LATERAL (SELECT day, bits FROM usage_day_bits b
+              WHERE b.account_id = n.account_id AND b.app = n.app
+                AND b.event_id = n.event_id AND b.day BETWEEN $3 AND $4
+              OFFSET 0) AS d
+     WHERE n.account_id = $1
+       AND n.app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)
+     ORDER BY n.event_id, d.day";
+
+/// The statement [`day_bits`] runs for `sel`.
+fn bits_sql(sel: &EventSel) -> &'static str {
+    match sel {
+        EventSel::Any => DAY_BITS_ANY_SQL,
+        EventSel::All => DAY_BITS_ALL_SQL,
+        EventSel::Group(_) => DAY_BITS_GROUP_SQL,
+    }
 }
 
 /// The bitmaps of a feature group's events (`$5`), per event in id order and day.
@@ -232,29 +280,11 @@ async fn day_bits(
     }
     let rows = match &query.events {
         EventSel::Any => {
-            let stmt = tx
-                .prepare_cached(
-                    "SELECT '', day, bits FROM usage_day_bits
-                     WHERE account_id = $1
-                       AND app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)
-                       AND event_id = 0 AND day BETWEEN $3 AND $4 ORDER BY day",
-                )
-                .await?;
+            let stmt = tx.prepare_cached(DAY_BITS_ANY_SQL).await?;
             tx.query(&stmt, &[&account_id, &app_id, &from, &to]).await?
         }
         EventSel::All => {
-            let stmt = tx
-                .prepare_cached(
-                    "SELECT n.name, d.day, d.bits FROM usage_event_names n,
-                     LATERAL (SELECT day, bits FROM usage_day_bits b
-                              WHERE b.account_id = n.account_id AND b.app = n.app
-                                AND b.event_id = n.event_id AND b.day BETWEEN $3 AND $4
-                              OFFSET 0) AS d
-                     WHERE n.account_id = $1
-                       AND n.app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)
-                     ORDER BY n.event_id, d.day",
-                )
-                .await?;
+            let stmt = tx.prepare_cached(DAY_BITS_ALL_SQL).await?;
             tx.query(&stmt, &[&account_id, &app_id, &from, &to]).await?
         }
         EventSel::Group(_) => {
@@ -277,6 +307,9 @@ async fn day_bits(
         .collect())
 }
 
+const LAST_SQL: &str = "SELECT email_id, last_ms FROM usage_last WHERE account_id = $1
+     AND app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)";
+
 /// Email id -> latest event timestamp in the app (empty unless `wanted`).
 async fn last_activity(
     tx: &impl GenericClient,
@@ -287,12 +320,7 @@ async fn last_activity(
     if !wanted {
         return Ok(HashMap::new());
     }
-    let stmt = tx
-        .prepare_cached(
-            "SELECT email_id, last_ms FROM usage_last WHERE account_id = $1
-               AND app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)",
-        )
-        .await?;
+    let stmt = tx.prepare_cached(LAST_SQL).await?;
     Ok(tx
         .query(&stmt, &[&account_id, &app_id])
         .await?
@@ -327,15 +355,14 @@ impl EmailTail {
     }
 }
 
+const EMAILS_SQL: &str =
+    "SELECT id, email FROM usage_emails WHERE account_id = $1 AND id >= $2 ORDER BY id";
+
 /// The rows of the account's email table past the cached prefix.
 async fn email_tail(tx: &impl GenericClient, db: u64, account_id: i64) -> StoreResult<EmailTail> {
     let cached = EMAILS.get(&(db, account_id)).unwrap_or_default();
     let known = i32::try_from(cached.len()).unwrap_or(i32::MAX);
-    let stmt = tx
-        .prepare_cached(
-            "SELECT id, email FROM usage_emails WHERE account_id = $1 AND id >= $2 ORDER BY id",
-        )
-        .await?;
+    let stmt = tx.prepare_cached(EMAILS_SQL).await?;
     let more = tx
         .query(&stmt, &[&account_id, &known])
         .await?

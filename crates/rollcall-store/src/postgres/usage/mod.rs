@@ -228,7 +228,17 @@ impl UsageStore for PgStore {
         query: InsightQuery,
     ) -> StoreResult<InsightData> {
         let db = cache::db_tag(self);
+        // One flight when everything else is cached; else again, in two.
         let snap = Snapshot::new(self.client().await?);
-        insight::insight_data(&snap, db, account_id, app_id, query).await
+        if let Some(data) =
+            insight::insight_data(&snap, db, account_id, app_id, &query, true).await?
+        {
+            return Ok(data);
+        }
+        drop(snap);
+        let snap = Snapshot::new(self.client().await?);
+        insight::insight_data(&snap, db, account_id, app_id, &query, false)
+            .await?
+            .ok_or_else(|| crate::StoreError::Internal("an insight read came back empty".into()))
     }
 }

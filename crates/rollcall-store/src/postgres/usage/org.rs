@@ -235,17 +235,17 @@ impl OrgHead {
     }
 }
 
+/// The statement [`head`] runs, to prepare it ahead of a flight.
+pub(super) const HEAD_SQL: &str =
+    "SELECT id, name, custom_fields, completed_ms FROM usage_org_snapshots
+     WHERE account_id = $1 AND status = 'current' ORDER BY id DESC LIMIT 1";
+
 /// The account's current snapshot's row, if any.
 pub(super) async fn head(
     client: &impl GenericClient,
     account_id: i64,
 ) -> StoreResult<Option<OrgHead>> {
-    let stmt = client
-        .prepare_cached(
-            "SELECT id, name, custom_fields, completed_ms FROM usage_org_snapshots
-             WHERE account_id = $1 AND status = 'current' ORDER BY id DESC LIMIT 1",
-        )
-        .await?;
+    let stmt = client.prepare_cached(HEAD_SQL).await?;
     Ok(client
         .query_opt(&stmt, &[&account_id])
         .await?
