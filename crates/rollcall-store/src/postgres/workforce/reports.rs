@@ -6,9 +6,10 @@
 //!   classification set, the count and the page's keys; then its rollup rows
 //!   (idle time already summed per activity with the passive limit applied),
 //!   names and clients' first groups, with the `COMMIT`;
-//! - an activity-log page takes one (a cursor page) or two (a first page, which
-//!   first finds where its dates start): the page's records joined to their
-//!   computers, clients and clients' first groups in one statement.
+//! - an activity-log page takes two round trips (a first page three, as it
+//!   first finds where its dates start): the classification set with the
+//!   page's records, then their computers, clients and clients' first groups
+//!   with the `COMMIT`.
 //!
 //! Activities are immutable and cached (`sql::activities`); ids not seen
 //! before are read after the `COMMIT`.
@@ -415,12 +416,13 @@ async fn first_position(
 
 /// The page query: after the position, rows up to the watermark bounded by the
 /// position's dates, later rows whatever their date; the duration and scoping
-/// clauses only when given. The records are read alone first (a materialized
-/// CTE: an ordered walk of the (account_id, log_id) primary key that stops at
-/// the limit, so no estimate can make the planner join or sort the account's
-/// whole history), then joined by id to their computers, clients and clients'
-/// first groups. Columns: the record's 12, then computer name, primary domain,
-/// private and public IP, login domain, user name, first group.
+/// clauses only when given. It reads the records alone, an ordered walk of the
+/// (account_id, log_id) primary key that stops at the limit, so no estimate can
+/// make the planner join or sort the account's whole history; the page's
+/// computers, clients and clients' first groups are read by id afterwards
+/// ([`Names`]). (Joining them in, through a materialized page, made each page
+/// slower: the planner plans the joins afresh each time, and the page is
+/// written out, hashed and sorted again.)
 fn log_query<'a>(
     account_id: &'a i64,
     position: &'a LogPosition,
@@ -437,12 +439,11 @@ fn log_query<'a>(
         None => String::new(),
     };
     sql.push(&format!(
-        "WITH page AS MATERIALIZED (
-           SELECT t.log_id, t.client_id, t.computer_id, t.session, t.start_ms, t.duration_s,
-                  t.executable, t.description, t.url, t.app_id, t.website_id, t.idle
-           FROM wf_records t
-           WHERE t.account_id = {account} AND t.log_id > {after}
-             AND (t.log_id > {watermark} OR (t.day >= {from}{to}))"
+        "SELECT t.log_id, t.client_id, t.computer_id, t.session, t.start_ms, t.duration_s,
+                t.executable, t.description, t.url, t.app_id, t.website_id, t.idle
+         FROM wf_records t
+         WHERE t.account_id = {account} AND t.log_id > {after}
+           AND (t.log_id > {watermark} OR (t.day >= {from}{to}))"
     ));
     if let Some(min) = &q.min_duration {
         let p = sql.bind(min);
@@ -454,22 +455,70 @@ fn log_query<'a>(
     }
     push_scope(&mut sql, &account, &q.scoping);
     let limit = sql.bind(limit);
-    sql.push(&format!(
-        " ORDER BY t.log_id LIMIT {limit}),
-         first_group AS (
-           SELECT g.member_id, min(g.group_id) AS group_id FROM wf_group_members g
-           WHERE g.account_id = {account} AND g.kind = 'c'
-             AND g.member_id IN (SELECT client_id FROM page)
-           GROUP BY g.member_id)
-         SELECT p.*, m.name, m.primary_domain, m.private_ip, m.public_ip,
-                c.login_domain, c.name, f.group_id
-         FROM page p
-         LEFT JOIN wf_computers m ON m.account_id = {account} AND m.id = p.computer_id
-         LEFT JOIN wf_clients c ON c.account_id = {account} AND c.id = p.client_id
-         LEFT JOIN first_group f ON f.member_id = p.client_id
-         ORDER BY p.log_id"
-    ));
+    sql.push(&format!(" ORDER BY t.log_id LIMIT {limit}"));
     sql
+}
+
+const COMPUTERS_SQL: &str =
+    "SELECT id, name, primary_domain, private_ip, public_ip FROM wf_computers
+     WHERE account_id = $1 AND id = ANY($2)";
+const CLIENTS_SQL: &str =
+    "SELECT id, login_domain, name FROM wf_clients WHERE account_id = $1 AND id = ANY($2)";
+const FIRST_GROUPS_SQL: &str = "SELECT member_id, min(group_id) FROM wf_group_members
+     WHERE account_id = $1 AND kind = 'c' AND member_id = ANY($2) GROUP BY member_id";
+
+/// The computers, clients and clients' first groups of a log page, by id.
+struct Names {
+    computers: HashMap<i64, Row>,
+    clients: HashMap<i64, Row>,
+    first_group: HashMap<i64, i64>,
+}
+
+impl Names {
+    /// Three queries, in the snapshot's last flight (with its `COMMIT`).
+    async fn load(
+        snap: &Snapshot,
+        account_id: i64,
+        computer_ids: &Vec<i64>,
+        client_ids: &Vec<i64>,
+    ) -> StoreResult<Names> {
+        let tx = snap.client();
+        let (computers, clients, groups) = tokio::try_join!(
+            tx.prepare_cached(COMPUTERS_SQL),
+            tx.prepare_cached(CLIENTS_SQL),
+            tx.prepare_cached(FIRST_GROUPS_SQL),
+        )?;
+        let (computers, clients, groups, ()) = tokio::try_join!(
+            async { Ok(tx.query(&computers, &[&account_id, computer_ids]).await?) },
+            async { Ok(tx.query(&clients, &[&account_id, client_ids]).await?) },
+            async { Ok(tx.query(&groups, &[&account_id, client_ids]).await?) },
+            snap.commit(),
+        )?;
+        let by_id = |rows: Vec<Row>| rows.into_iter().map(|r| (r.get(0), r)).collect();
+        Ok(Names {
+            computers: by_id(computers),
+            clients: by_id(clients),
+            first_group: groups.iter().map(|r| (r.get(0), r.get(1))).collect(),
+        })
+    }
+
+    fn computer(&self, id: i64) -> StoreResult<&Row> {
+        self.computers
+            .get(&id)
+            .ok_or_else(|| StoreError::Internal(format!("a record names computer {id}, unknown")))
+    }
+
+    fn client(&self, id: i64) -> StoreResult<&Row> {
+        self.clients
+            .get(&id)
+            .ok_or_else(|| StoreError::Internal(format!("a record names client {id}, unknown")))
+    }
+}
+
+/// The distinct values of column `i` of `rows`.
+fn distinct(rows: &[Row], i: usize) -> Vec<i64> {
+    let set: BTreeSet<i64> = rows.iter().map(|r| r.get(i)).collect();
+    set.into_iter().collect()
 }
 
 /// One page of the activity log.
@@ -482,15 +531,11 @@ pub(super) async fn activity_log(
     let tx = snap.client();
     let limit = i64::from(q.limit);
     let (set, position, rows) = match q.position {
-        // A cursor page: everything in one flight.
         Some(position) => {
-            let page = log_query(&account_id, &position, q, &limit);
-            let stmt = page.prepare(tx).await?;
-            let ((), set, rows, ()) = tokio::try_join!(
+            let ((), set, rows) = tokio::try_join!(
                 snap.begin(),
                 load_classifications(tx, account_id),
-                page.run_prepared(tx, &stmt),
-                snap.commit(),
+                log_query(&account_id, &position, q, &limit).run(tx),
             )?;
             (set, position, rows)
         }
@@ -500,12 +545,12 @@ pub(super) async fn activity_log(
                 load_classifications(tx, account_id),
                 first_position(tx, account_id, q),
             )?;
-            let page = log_query(&account_id, &position, q, &limit);
-            let stmt = page.prepare(tx).await?;
-            let (rows, ()) = tokio::try_join!(page.run_prepared(tx, &stmt), snap.commit())?;
+            let rows = log_query(&account_id, &position, q, &limit).run(tx).await?;
             (set, position, rows)
         }
     };
+    let (client_ids, computer_ids) = (distinct(&rows, 1), distinct(&rows, 2));
+    let names = Names::load(snap, account_id, &computer_ids, &client_ids).await?;
     let activities = activities(
         tx,
         db,
@@ -514,14 +559,10 @@ pub(super) async fn activity_log(
             .map(|r| r.get::<_, Option<i64>>(10).unwrap_or_else(|| r.get(9))),
     )
     .await?;
-    let first_group = rows
-        .iter()
-        .filter_map(|r| Some((r.get(1), r.get::<_, Option<i64>>(18)?)))
-        .collect();
-    let mut classify = Classify::new(&set, activities, first_group);
+    let mut classify = Classify::new(&set, activities, names.first_group.clone());
     let out = rows
         .iter()
-        .map(|r| log_row(r, &mut classify))
+        .map(|r| log_row(r, &names, &mut classify))
         .collect::<StoreResult<Vec<LogRow>>>()?;
     let position = position.after_page(out.last().map(|r| r.log_id), q.position.is_none());
     Ok(ActivityLogPage {
@@ -531,29 +572,24 @@ pub(super) async fn activity_log(
 }
 
 /// One log row: the record, its computer and client, its classification.
-fn log_row(r: &Row, classify: &mut Classify) -> StoreResult<LogRow> {
+fn log_row(r: &Row, names: &Names, classify: &mut Classify) -> StoreResult<LogRow> {
     let client_id: i64 = r.get(1);
     let computer_id: i64 = r.get(2);
     let app_id: i64 = r.get(9);
     let website_id: Option<i64> = r.get(10);
-    let computer: Option<String> = r.get(12);
-    let user: Option<String> = r.get(17);
-    let (Some(computer), Some(user)) = (computer, user) else {
-        return Err(StoreError::Internal(format!(
-            "a record names computer {computer_id} and client {client_id}, one unknown"
-        )));
-    };
+    let computer = names.computer(computer_id)?;
+    let client = names.client(client_id)?;
     Ok(LogRow {
         log_id: r.get(0),
         productivity: classify.productivity(client_id, website_id.unwrap_or(app_id)),
         start_ms: r.get(4),
         computer_id,
-        computer,
-        primary_domain: r.get(13),
-        private_ip: r.get(14),
-        public_ip: r.get(15),
-        login_domain: r.get(16),
-        user,
+        computer: computer.get(1),
+        primary_domain: computer.get(2),
+        private_ip: computer.get(3),
+        public_ip: computer.get(4),
+        login_domain: client.get(1),
+        user: client.get(2),
         user_id: client_id,
         session: r.get(3),
         duration_s: r.get(5),
