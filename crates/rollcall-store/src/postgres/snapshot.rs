@@ -51,6 +51,17 @@ impl Snapshot {
         Ok(())
     }
 
+    /// Like [`Snapshot::begin`], with planner settings for this transaction only
+    /// (`SET LOCAL …` statements).
+    pub(crate) async fn begin_with(&self, set_local: &str) -> StoreResult<()> {
+        self.client()
+            .batch_execute(&format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {set_local}"
+            ))
+            .await?;
+        Ok(())
+    }
+
     /// Ends the transaction; join it last with already-prepared last queries.
     pub(crate) async fn commit(&self) -> StoreResult<()> {
         self.client().batch_execute("COMMIT").await?;
