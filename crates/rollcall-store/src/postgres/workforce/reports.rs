@@ -11,6 +11,10 @@
 //!   page's records, then their computers, clients and clients' first groups
 //!   with the `COMMIT`.
 //!
+//! Both snapshots disable sorting (`SET LOCAL enable_sort = off`): their plans
+//! must be ordered index walks and hashed groupings, which the planner did not
+//! choose on just-loaded tables without statistics.
+//!
 //! Activities are immutable and cached (`sql::activities`); ids not seen
 //! before are read after the `COMMIT`.
 
