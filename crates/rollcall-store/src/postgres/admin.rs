@@ -20,12 +20,16 @@ pub(crate) async fn load_settings(
     client: &impl GenericClient,
     account_id: i64,
 ) -> StoreResult<AccountSettings> {
-    let row = client
-        .query_opt(
+    // A cached statement: every report reads the settings, and an unnamed one
+    // would cost a round trip of its own to parse.
+    let stmt = client
+        .prepare_cached(
             "SELECT time_zone, passive_limit_minutes, activity_retention_days, usage_retention_days,
                     rate_per_second, rate_burst FROM accounts WHERE id = $1",
-            &[&account_id],
         )
+        .await?;
+    let row = client
+        .query_opt(&stmt, &[&account_id])
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("account {account_id} does not exist")))?;
     Ok(AccountSettings {

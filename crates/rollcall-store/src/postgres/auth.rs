@@ -1,6 +1,8 @@
 //! Credential look-ups for every request, OAuth tokens and logins. Each request
-//! reads its credential from the database, so a revocation made through any
-//! process is refused by every process on its next request.
+//! reads its credential from the database (an API key and an access token in one
+//! statement, so a request costs one round trip whichever it carries), so a
+//! revocation made through any process is refused by every process on its next
+//! request.
 
 use async_trait::async_trait;
 use rollcall_core::{Role, ScopeSet};
@@ -24,17 +26,18 @@ pub(crate) fn rate_limit(r: &Row, per_second: usize, burst: usize) -> RateLimit 
     }
 }
 
+/// The principal of an API-key row of [`PRINCIPAL_SQL`].
 fn api_key_principal(r: &Row) -> StoreResult<Principal> {
-    let role = parse_role(r.get(3))?;
-    let groups: Vec<i64> = serde_json::from_str(r.get(4)).unwrap_or_default();
+    let role = parse_role(r.get(4))?;
+    let groups: Vec<i64> = serde_json::from_str(r.get(5)).unwrap_or_default();
     let apps: Option<Vec<String>> = r
-        .get::<_, Option<&str>>(5)
+        .get::<_, Option<&str>>(6)
         .and_then(|a| serde_json::from_str(a).ok());
     let sees_all = role.sees_everything();
     Ok(Principal {
-        account_id: r.get(1),
-        credential_id: r.get(0),
-        actor_email: r.get(2),
+        account_id: r.get(2),
+        credential_id: r.get(1),
+        actor_email: r.get(3),
         role,
         scopes: role.scopes(),
         viewable_groups: if sees_all {
@@ -43,53 +46,55 @@ fn api_key_principal(r: &Row) -> StoreResult<Principal> {
             group_restriction(groups)
         },
         allowed_apps: if sees_all { None } else { apps },
-        rate_limit: rate_limit(r, 6, 7),
+        rate_limit: rate_limit(r, 8, 9),
     })
 }
 
+/// The principal of an access-token row of [`PRINCIPAL_SQL`].
 fn token_principal(r: &Row) -> Principal {
     Principal {
-        account_id: r.get(1),
-        credential_id: r.get(0),
-        actor_email: r.get(2),
+        account_id: r.get(2),
+        credential_id: r.get(1),
+        actor_email: r.get(3),
         role: Role::Admin,
-        scopes: parse_scopes(r.get(3)),
+        scopes: parse_scopes(r.get(7)),
         viewable_groups: None,
         allowed_apps: None,
-        rate_limit: rate_limit(r, 4, 5),
+        rate_limit: rate_limit(r, 8, 9),
     }
 }
+
+/// A secret as an API key and as an OAuth access token, in one round trip: at
+/// most one row of each kind (both are unique hashes), the API key's first, as
+/// the two look-ups were made in turn before. Columns: kind, credential id,
+/// account, actor email, role, viewable groups, allowed apps, token scopes,
+/// rate per second, burst.
+const PRINCIPAL_SQL: &str = "
+    SELECT 0 AS k, c.id, c.account_id, u.email, u.role, u.viewable_groups, u.allowed_apps,
+           NULL::text, a.rate_per_second, a.rate_burst
+    FROM credentials c
+    JOIN consumers u ON u.id = c.consumer_id
+    JOIN accounts a ON a.id = c.account_id
+    WHERE c.secret_hash = $1 AND c.kind = 'apiKey' AND c.revoked_ms IS NULL
+    UNION ALL
+    SELECT 1, c.id, c.account_id, c.created_by, NULL, NULL, NULL,
+           t.scopes, a.rate_per_second, a.rate_burst
+    FROM access_tokens t
+    JOIN credentials c ON c.id = t.credential_id
+    JOIN accounts a ON a.id = c.account_id
+    WHERE t.token_hash = $1 AND t.expires_ms > $2 AND c.revoked_ms IS NULL
+    ORDER BY 1 LIMIT 1";
 
 #[async_trait]
 impl AuthStore for PgStore {
     async fn principal(&self, secret_hash: &str, now_ms: i64) -> StoreResult<Option<Principal>> {
         let client = self.client().await?;
-        let by_key = client
-            .prepare_cached(
-                "SELECT c.id, c.account_id, u.email, u.role, u.viewable_groups, u.allowed_apps,
-                        a.rate_per_second, a.rate_burst
-                 FROM credentials c
-                 JOIN consumers u ON u.id = c.consumer_id
-                 JOIN accounts a ON a.id = c.account_id
-                 WHERE c.secret_hash = $1 AND c.kind = 'apiKey' AND c.revoked_ms IS NULL",
-            )
-            .await?;
-        if let Some(row) = client.query_opt(&by_key, &[&secret_hash]).await? {
-            return api_key_principal(&row).map(Some);
+        let stmt = client.prepare_cached(PRINCIPAL_SQL).await?;
+        match client.query_opt(&stmt, &[&secret_hash, &now_ms]).await? {
+            None => Ok(None),
+            Some(r) if r.get::<_, i32>(0) == 0 => api_key_principal(&r).map(Some),
+            Some(r) => Ok(Some(token_principal(&r))),
         }
-        let by_token = client
-            .prepare_cached(
-                "SELECT c.id, c.account_id, c.created_by, t.scopes, a.rate_per_second, a.rate_burst
-                 FROM access_tokens t
-                 JOIN credentials c ON c.id = t.credential_id
-                 JOIN accounts a ON a.id = c.account_id
-                 WHERE t.token_hash = $1 AND t.expires_ms > $2 AND c.revoked_ms IS NULL",
-            )
-            .await?;
-        Ok(client
-            .query_opt(&by_token, &[&secret_hash, &now_ms])
-            .await?
-            .map(|r| token_principal(&r)))
     }
 
     async fn oauth_client(&self, client_id: &str) -> StoreResult<Option<OAuthClient>> {

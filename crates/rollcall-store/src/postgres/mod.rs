@@ -19,6 +19,7 @@ mod auth;
 mod connect;
 mod migrations;
 mod money;
+mod snapshot;
 mod usage;
 mod workforce;
 

@@ -1,5 +1,5 @@
-//! Bounded in-process caches of immutable or versioned usage data, shared by the
-//! requests of one process.
+//! Bounded in-process caches of immutable or versioned data (usage, and the
+//! workforce's activities), shared by the requests of one process.
 //!
 //! Every key holds what makes its value exact, read from the database in the same
 //! transaction as the data: the database ([`db_tag`]), the account, and a version
@@ -16,13 +16,13 @@ use sha2::{Digest, Sha256};
 use super::super::PgStore;
 
 /// A process-global map, cleared when it reaches `capacity` entries.
-pub(super) struct Cache<K, V> {
+pub(in crate::postgres) struct Cache<K, V> {
     map: OnceLock<Mutex<HashMap<K, V>>>,
     capacity: usize,
 }
 
 impl<K: Hash + Eq, V: Clone> Cache<K, V> {
-    pub(super) const fn new(capacity: usize) -> Self {
+    pub(in crate::postgres) const fn new(capacity: usize) -> Self {
         Cache {
             map: OnceLock::new(),
             capacity,
@@ -33,12 +33,17 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
         self.map.get_or_init(|| Mutex::new(HashMap::new()))
     }
 
-    pub(super) fn get(&self, key: &K) -> Option<V> {
+    pub(in crate::postgres) fn get(&self, key: &K) -> Option<V> {
         self.map().lock().ok()?.get(key).cloned()
     }
 
     /// Stores `value` unless `keep_old` says the entry already there is as good.
-    pub(super) fn put_unless(&self, key: K, value: V, keep_old: impl FnOnce(&V) -> bool) {
+    pub(in crate::postgres) fn put_unless(
+        &self,
+        key: K,
+        value: V,
+        keep_old: impl FnOnce(&V) -> bool,
+    ) {
         let Ok(mut map) = self.map().lock() else {
             return;
         };
@@ -51,7 +56,7 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
         map.insert(key, value);
     }
 
-    pub(super) fn put(&self, key: K, value: V) {
+    pub(in crate::postgres) fn put(&self, key: K, value: V) {
         self.put_unless(key, value, |_| false);
     }
 }
@@ -60,7 +65,7 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
 /// the random token key each database creates once (so two stores of one process
 /// on different databases never share entries, and processes on one database
 /// agree).
-pub(super) fn db_tag(store: &PgStore) -> u64 {
+pub(in crate::postgres) fn db_tag(store: &PgStore) -> u64 {
     let digest = Sha256::new()
         .chain_update(b"rollcall usage cache")
         .chain_update(&store.token_key)

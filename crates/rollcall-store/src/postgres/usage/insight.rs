@@ -1,59 +1,207 @@
 //! The read path of the insights: one app's activity bitmaps, the account's email
 //! table, the org chart's resolver, last-activity times and provisioned users.
 //!
-//! It runs in one `REPEATABLE READ, READ ONLY` transaction, so everything comes
-//! from one snapshot (the email table covers every id the bitmaps hold), and
-//! issues its independent queries pipelined: the app, then bitmaps, last
-//! activity, org chart, email-table tail and provisioned users together — two
-//! round trips besides `BEGIN` and `COMMIT` when the caches are warm.
+//! It runs in one `REPEATABLE READ, READ ONLY` snapshot ([`Snapshot`]), so
+//! everything comes from one snapshot (the email table covers every id the
+//! bitmaps hold):
+//! - one flight — `BEGIN`, the app's row, the org chart's head, the email-table
+//!   tail, the bitmaps, the last-activity times and `COMMIT` — when this process
+//!   has everything else cached (the bitmaps and last activity name the app by
+//!   its public id, so they need not wait for its row; a feature group's events
+//!   come from the definition this process parsed last, checked against the row);
+//! - otherwise (something turned out missing: the group's events were not the
+//!   guessed ones, the org chart's people, the provisioned users or their
+//!   summary are not cached for the versions read), a new snapshot in two
+//!   flights: the same first queries with `BEGIN`, then what is missing with
+//!   `COMMIT`.
 //!
 //! Caches (see `cache`): the email table is append-only (rows never change), so
 //! each request reads only the rows past the cached length — rows another process
 //! added are picked up by the next read; resolvers are keyed by the org snapshot
-//! (immutable once current) and extended as the table grows.
+//! (immutable once current) and extended as the table grows; parsed definitions
+//! are kept with the text they were parsed from, and used only when the text
+//! read matches.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 
 use deadpool_postgres::GenericClient;
+use rollcall_core::usage::AppDefinition;
 use rollcall_core::usage_bits::{EmailTable, Resolver};
 use rollcall_core::usage_report::Directory;
+use tokio_postgres::Row;
 
-use super::apps::{load_app, AppRow, Lock};
+use super::super::snapshot::Snapshot;
+use super::apps::{app_not_found, AppRow};
 use super::cache::Cache;
 use super::{org, provisioned};
-use crate::usage::{DayBits, EventSel, InsightData, InsightQuery, OrgChart};
+use crate::usage::{AppRecord, DayBits, EventSel, InsightData, InsightQuery, OrgChart};
 use crate::StoreResult;
 
-/// Everything an insight of the app needs; call inside a repeatable-read transaction.
+/// Parsed definitions per (database, account, public app id), with their text.
+type AppKey = (u64, i64, String);
+static DEFINITIONS: Cache<AppKey, Arc<(String, AppDefinition)>> = Cache::new(256);
+
+/// The app's definition parsed from `text`, reusing the last parse of the same text.
+fn definition(key: AppKey, text: &str) -> StoreResult<AppDefinition> {
+    if let Some(known) = DEFINITIONS.get(&key) {
+        if known.0 == text {
+            return Ok(known.1.clone());
+        }
+    }
+    let def: AppDefinition = serde_json::from_str(text)?;
+    DEFINITIONS.put(key, Arc::new((text.to_string(), def.clone())));
+    Ok(def)
+}
+
+/// The events of `sel`'s feature group in `def` (`None` for the other selections).
+fn group_events(def: &AppDefinition, sel: &EventSel) -> Option<Vec<String>> {
+    let EventSel::Group(group) = sel else {
+        return None;
+    };
+    Some(
+        def.events
+            .iter()
+            .filter(|e| e.groups.iter().any(|g| g == group))
+            .map(|e| e.event_name.clone())
+            .collect(),
+    )
+}
+
+/// Runs `f` when given.
+async fn maybe<T>(f: Option<impl Future<Output = StoreResult<T>>>) -> StoreResult<Option<T>> {
+    match f {
+        Some(f) => f.await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Everything an insight of the app needs, read in `snap` (which this ends).
+/// With `commit_early`, the first flight carries the `COMMIT`, and `None` says
+/// something was missing (read it again, in a new snapshot, without).
 pub(super) async fn insight_data(
-    tx: &impl GenericClient,
+    snap: &Snapshot,
     db: u64,
     account_id: i64,
     app_id: &str,
-    query: InsightQuery,
-) -> StoreResult<InsightData> {
-    let app = load_app(tx, account_id, app_id, Lock::No).await?;
-    let (days, last_ms, org, emails, provisioned) = tokio::try_join!(
-        day_bits(tx, account_id, &app, &query),
-        last_activity(tx, account_id, app.id, query.last_activity),
-        org::load(tx, db, account_id),
-        email_table(tx, db, account_id),
-        async {
-            if query.provisioned {
-                provisioned::users(tx, db, account_id, &app).await
-            } else {
-                Ok(Arc::default())
-            }
-        },
-    )?;
-    let resolver = resolver(db, account_id, org.as_ref(), &emails);
-    let provisioned_summary = if query.provisioned_summary {
-        provisioned::summary(tx, db, account_id, &app, org.as_ref()).await?
-    } else {
-        Arc::default()
+    query: &InsightQuery,
+    commit_early: bool,
+) -> StoreResult<Option<InsightData>> {
+    let tx = snap.client();
+    if commit_early {
+        // Statements are prepared before the flight that carries the COMMIT.
+        for sql in [
+            APP_SQL,
+            org::HEAD_SQL,
+            EMAILS_SQL,
+            LAST_SQL,
+            bits_sql(&query.events),
+        ] {
+            tx.prepare_cached(sql).await?;
+        }
+    }
+    let key: AppKey = (db, account_id, app_id.to_string());
+    let guess = match &query.events {
+        EventSel::Group(_) => DEFINITIONS
+            .get(&key)
+            .and_then(|known| group_events(&known.1, &query.events)),
+        _ => None,
     };
-    Ok(InsightData {
+    let guessed = !matches!(query.events, EventSel::Group(_)) || guess.is_some();
+    let ((), app, org_head, tail, days, last_ms, _) = tokio::try_join!(
+        snap.begin(),
+        app_row(tx, account_id, app_id),
+        org::head(tx, account_id),
+        email_tail(tx, db, account_id),
+        maybe(guessed.then(|| day_bits(tx, account_id, app_id, query, guess.as_deref()))),
+        last_activity(tx, account_id, app_id, query.last_activity),
+        maybe(commit_early.then(|| snap.commit())),
+    )?;
+    let app = app.ok_or_else(|| app_not_found(app_id))?;
+    let app = AppRow {
+        id: app.get(0),
+        prov_version: app.get(1),
+        rec: AppRecord {
+            app_id: app_id.to_string(),
+            status: app.get(2),
+            definition: definition(key, app.get(3))?,
+            created_ms: app.get(4),
+            updated_ms: app.get(5),
+        },
+    };
+
+    // The second flight: what the first showed to be missing, and COMMIT.
+    let names = group_events(&app.rec.definition, &query.events);
+    let refetch = !guessed || names != guess;
+    // Some(None): a chart whose people this process has not cached.
+    let directory = org_head
+        .as_ref()
+        .map(|h| org::cached_directory(db, account_id, h));
+    let org_key = org_head.as_ref().map(|h| (h.id(), h.completed_ms()));
+    let users =
+        (query.provisioned).then(|| provisioned::cached_users(db, account_id, &app).ok_or(()));
+    let summary = (query.provisioned_summary)
+        .then(|| provisioned::cached_summary(db, account_id, &app, org_key).ok_or(()));
+    let missing = refetch
+        || matches!(directory, Some(None))
+        || matches!(users, Some(Err(())))
+        || matches!(summary, Some(Err(())));
+    if commit_early && missing {
+        return Ok(None);
+    }
+    let mut sql = Vec::new();
+    if refetch {
+        sql.push(DAY_BITS_GROUP_SQL);
+    }
+    if matches!(directory, Some(None)) {
+        sql.push(org::DIRECTORY_SQL);
+    }
+    if matches!(users, Some(Err(()))) {
+        sql.push(provisioned::USERS_SQL);
+    }
+    if matches!(summary, Some(Err(()))) {
+        sql.push(provisioned::SUMMARY_SQL);
+    }
+    // Statements are prepared before the flight that carries the COMMIT.
+    for s in sql {
+        tx.prepare_cached(s).await?;
+    }
+    let (days_again, people, user_list, summary_rows, _) = tokio::try_join!(
+        maybe(refetch.then(|| day_bits(tx, account_id, app_id, query, names.as_deref()))),
+        maybe(match (&org_head, &directory) {
+            (Some(h), Some(None)) => Some(org::directory(tx, db, account_id, h)),
+            _ => None,
+        }),
+        maybe(matches!(users, Some(Err(()))).then(|| provisioned::users(tx, db, account_id, &app))),
+        maybe(
+            matches!(summary, Some(Err(())))
+                .then(|| provisioned::summary_rows(tx, account_id, &app))
+        ),
+        maybe((!commit_early).then(|| snap.commit())),
+    )?;
+
+    let days = days_again.or(days).unwrap_or_default();
+    let org = match (org_head, directory) {
+        (Some(head), Some(Some(d))) => Some(head.chart(d)),
+        (Some(head), _) => Some(head.chart(people.unwrap_or_default())),
+        (None, _) => None,
+    };
+    let emails = tail.into_table(db, account_id);
+    let resolver = resolver(db, account_id, org.as_ref(), &emails);
+    let provisioned = match users {
+        Some(Ok(u)) => u,
+        Some(Err(())) => user_list.unwrap_or_default(),
+        None => Arc::default(),
+    };
+    let provisioned_summary = match (summary, summary_rows) {
+        (Some(Ok(s)), _) => s,
+        (Some(Err(())), Some(rows)) => {
+            provisioned::summarise(db, account_id, &app, org.as_ref(), &rows)
+        }
+        _ => Arc::default(),
+    };
+    Ok(Some(InsightData {
         app: app.rec,
         days,
         emails,
@@ -62,19 +210,69 @@ pub(super) async fn insight_data(
         provisioned,
         provisioned_summary,
         org,
-    })
+    }))
 }
 
+const APP_SQL: &str = "SELECT id, prov_version, status, definition, created_ms, updated_ms
+     FROM usage_apps WHERE account_id = $1 AND app_id = $2";
+
+/// The app's row: id, provisioned version, status, definition, times.
+async fn app_row(
+    tx: &impl GenericClient,
+    account_id: i64,
+    app_id: &str,
+) -> StoreResult<Option<Row>> {
+    let stmt = tx.prepare_cached(APP_SQL).await?;
+    Ok(tx.query_opt(&stmt, &[&account_id, &app_id]).await?)
+}
+
+/// The per-day bitmaps of any event.
+const DAY_BITS_ANY_SQL: &str = "SELECT '', day, bits FROM usage_day_bits
+     WHERE account_id = $1
+       AND app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)
+       AND event_id = 0 AND day BETWEEN $3 AND $4 ORDER BY day";
+
+/// The bitmaps of every event, per event in id order and day.
+const DAY_BITS_ALL_SQL: &str = "SELECT n.name, d.day, d.bits FROM usage_event_names n,
+     LATERAL (SELECT day, bits FROM usage_day_bits b
+              WHERE b.account_id = n.account_id AND b.app = n.app
+                AND b.event_id = n.event_id AND b.day BETWEEN $3 AND $4
+              OFFSET 0) AS d
+     WHERE n.account_id = $1
+       AND n.app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)
+     ORDER BY n.event_id, d.day";
+
+/// The statement [`day_bits`] runs for `sel`.
+fn bits_sql(sel: &EventSel) -> &'static str {
+    match sel {
+        EventSel::Any => DAY_BITS_ANY_SQL,
+        EventSel::All => DAY_BITS_ALL_SQL,
+        EventSel::Group(_) => DAY_BITS_GROUP_SQL,
+    }
+}
+
+/// The bitmaps of a feature group's events (`$5`), per event in id order and day.
+const DAY_BITS_GROUP_SQL: &str = "SELECT n.name, d.day, d.bits FROM usage_event_names n,
+     LATERAL (SELECT day, bits FROM usage_day_bits b
+              WHERE b.account_id = n.account_id AND b.app = n.app
+                AND b.event_id = n.event_id AND b.day BETWEEN $3 AND $4
+              OFFSET 0) AS d
+     WHERE n.account_id = $1 AND n.app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)
+       AND n.name = ANY($5::text[])
+     ORDER BY n.event_id, d.day";
+
 /// The bitmaps of the selected events on days `from_day..=to_day`, per event (in
-/// event-id order) and day. Per event one primary-key range scan: the lateral
-/// subquery (`OFFSET 0` keeps it from being flattened) stops the planner from
-/// scanning all the app's days and filtering, which it may choose on stale
-/// statistics.
+/// event-id order) and day; `names` are the group's events for
+/// [`EventSel::Group`]. The app is named by its public id (a subquery finds its
+/// internal one). Per event one primary-key range scan: the lateral subquery
+/// (`OFFSET 0` keeps it from being flattened) stops the planner from scanning
+/// all the app's days and filtering, which it may choose on stale statistics.
 async fn day_bits(
     tx: &impl GenericClient,
     account_id: i64,
-    app: &AppRow,
+    app_id: &str,
     query: &InsightQuery,
+    names: Option<&[String]>,
 ) -> StoreResult<Vec<DayBits>> {
     let (from, to) = (query.from_day, query.to_day);
     if from > to {
@@ -82,53 +280,20 @@ async fn day_bits(
     }
     let rows = match &query.events {
         EventSel::Any => {
-            let stmt = tx
-                .prepare_cached(
-                    "SELECT '', day, bits FROM usage_day_bits
-                     WHERE account_id = $1 AND app = $2 AND event_id = 0
-                       AND day BETWEEN $3 AND $4 ORDER BY day",
-                )
-                .await?;
-            tx.query(&stmt, &[&account_id, &app.id, &from, &to]).await?
+            let stmt = tx.prepare_cached(DAY_BITS_ANY_SQL).await?;
+            tx.query(&stmt, &[&account_id, &app_id, &from, &to]).await?
         }
         EventSel::All => {
-            let stmt = tx
-                .prepare_cached(
-                    "SELECT n.name, d.day, d.bits FROM usage_event_names n,
-                     LATERAL (SELECT day, bits FROM usage_day_bits b
-                              WHERE b.account_id = n.account_id AND b.app = n.app
-                                AND b.event_id = n.event_id AND b.day BETWEEN $3 AND $4
-                              OFFSET 0) AS d
-                     WHERE n.account_id = $1 AND n.app = $2
-                     ORDER BY n.event_id, d.day",
-                )
-                .await?;
-            tx.query(&stmt, &[&account_id, &app.id, &from, &to]).await?
+            let stmt = tx.prepare_cached(DAY_BITS_ALL_SQL).await?;
+            tx.query(&stmt, &[&account_id, &app_id, &from, &to]).await?
         }
-        EventSel::Group(group) => {
-            let names: Vec<&str> = app
-                .rec
-                .definition
-                .events
-                .iter()
-                .filter(|e| e.groups.iter().any(|g| g == group))
-                .map(|e| e.event_name.as_str())
-                .collect();
+        EventSel::Group(_) => {
+            let names = names.unwrap_or_default();
             if names.is_empty() {
                 return Ok(Vec::new());
             }
-            let stmt = tx
-                .prepare_cached(
-                    "SELECT n.name, d.day, d.bits FROM usage_event_names n,
-                     LATERAL (SELECT day, bits FROM usage_day_bits b
-                              WHERE b.account_id = n.account_id AND b.app = n.app
-                                AND b.event_id = n.event_id AND b.day BETWEEN $3 AND $4
-                              OFFSET 0) AS d
-                     WHERE n.account_id = $1 AND n.app = $2 AND n.name = ANY($5::text[])
-                     ORDER BY n.event_id, d.day",
-                )
-                .await?;
-            tx.query(&stmt, &[&account_id, &app.id, &from, &to, &names])
+            let stmt = tx.prepare_cached(DAY_BITS_GROUP_SQL).await?;
+            tx.query(&stmt, &[&account_id, &app_id, &from, &to, &names])
                 .await?
         }
     };
@@ -142,23 +307,22 @@ async fn day_bits(
         .collect())
 }
 
+const LAST_SQL: &str = "SELECT email_id, last_ms FROM usage_last WHERE account_id = $1
+     AND app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)";
+
 /// Email id -> latest event timestamp in the app (empty unless `wanted`).
 async fn last_activity(
     tx: &impl GenericClient,
     account_id: i64,
-    app: i64,
+    app_id: &str,
     wanted: bool,
 ) -> StoreResult<HashMap<u32, i64>> {
     if !wanted {
         return Ok(HashMap::new());
     }
-    let stmt = tx
-        .prepare_cached(
-            "SELECT email_id, last_ms FROM usage_last WHERE account_id = $1 AND app = $2",
-        )
-        .await?;
+    let stmt = tx.prepare_cached(LAST_SQL).await?;
     Ok(tx
-        .query(&stmt, &[&account_id, &app])
+        .query(&stmt, &[&account_id, &app_id])
         .await?
         .iter()
         .map(|r| (r.get::<_, i32>(0) as u32, r.get(1)))
@@ -169,34 +333,43 @@ async fn last_activity(
 type AccountKey = (u64, i64);
 static EMAILS: Cache<AccountKey, Arc<EmailTable>> = Cache::new(64);
 
-/// The account's email table, covering at least every email of the caller's
-/// snapshot: the cached prefix plus the rows past it.
-async fn email_table(
-    tx: &impl GenericClient,
-    db: u64,
-    account_id: i64,
-) -> StoreResult<Arc<EmailTable>> {
-    let key: AccountKey = (db, account_id);
-    let cached = EMAILS.get(&key).unwrap_or_default();
+/// The cached email table and the rows past it in the caller's snapshot.
+struct EmailTail {
+    cached: Arc<EmailTable>,
+    more: Vec<(u32, String)>,
+}
+
+impl EmailTail {
+    /// The account's email table, covering at least every email of the
+    /// snapshot the tail was read in.
+    fn into_table(self, db: u64, account_id: i64) -> Arc<EmailTable> {
+        if self.more.is_empty() {
+            return self.cached;
+        }
+        let table = Arc::new(self.cached.with_more(self.more));
+        // Another request may have cached a longer table meanwhile; keep the longest.
+        EMAILS.put_unless((db, account_id), Arc::clone(&table), |old| {
+            old.len() >= table.len()
+        });
+        table
+    }
+}
+
+const EMAILS_SQL: &str =
+    "SELECT id, email FROM usage_emails WHERE account_id = $1 AND id >= $2 ORDER BY id";
+
+/// The rows of the account's email table past the cached prefix.
+async fn email_tail(tx: &impl GenericClient, db: u64, account_id: i64) -> StoreResult<EmailTail> {
+    let cached = EMAILS.get(&(db, account_id)).unwrap_or_default();
     let known = i32::try_from(cached.len()).unwrap_or(i32::MAX);
-    let stmt = tx
-        .prepare_cached(
-            "SELECT id, email FROM usage_emails WHERE account_id = $1 AND id >= $2 ORDER BY id",
-        )
-        .await?;
-    let more: Vec<(u32, String)> = tx
+    let stmt = tx.prepare_cached(EMAILS_SQL).await?;
+    let more = tx
         .query(&stmt, &[&account_id, &known])
         .await?
         .into_iter()
         .map(|r| (r.get::<_, i32>(0) as u32, r.get(1)))
         .collect();
-    if more.is_empty() {
-        return Ok(cached);
-    }
-    let table = Arc::new(cached.with_more(more));
-    // Another request may have cached a longer table meanwhile; keep the longest.
-    EMAILS.put_unless(key, Arc::clone(&table), |old| old.len() >= table.len());
-    Ok(table)
+    Ok(EmailTail { cached, more })
 }
 
 /// Resolvers per (database, account, org snapshot, completion).

@@ -24,7 +24,7 @@
 //! keyed by the app id alone: migration 0005).
 
 mod apps;
-mod cache;
+pub(super) mod cache;
 mod email_ids;
 mod insight;
 mod org;
@@ -36,6 +36,7 @@ use rollcall_core::usage::AppDefinition;
 use rollcall_core::usage_report::Employee;
 use tokio_postgres::IsolationLevel;
 
+use super::snapshot::Snapshot;
 use super::PgStore;
 use crate::usage::{
     AppRecord, InsightData, InsightQuery, NewEvent, OrgChart, OrgPage, ProvisionedUser,
@@ -232,8 +233,17 @@ impl UsageStore for PgStore {
         query: InsightQuery,
     ) -> StoreResult<InsightData> {
         let db = cache::db_tag(self);
-        in_snapshot!(self, |tx| insight::insight_data(
-            &tx, db, account_id, app_id, query
-        ))
+        // One flight when everything else is cached; else again, in two.
+        let snap = Snapshot::new(self.client().await?);
+        if let Some(data) =
+            insight::insight_data(&snap, db, account_id, app_id, &query, true).await?
+        {
+            return Ok(data);
+        }
+        drop(snap);
+        let snap = Snapshot::new(self.client().await?);
+        insight::insight_data(&snap, db, account_id, app_id, &query, false)
+            .await?
+            .ok_or_else(|| crate::StoreError::Internal("an insight read came back empty".into()))
     }
 }

@@ -202,39 +202,96 @@ async fn make_current(
 type OrgKey = (u64, i64, i64, i64);
 static DIRECTORIES: Cache<OrgKey, Arc<Directory>> = Cache::new(64);
 
+/// The current snapshot's row: what identifies its (immutable) content.
+pub(super) struct OrgHead {
+    id: i64,
+    name: String,
+    custom_fields: Vec<String>,
+    completed_ms: i64,
+}
+
+impl OrgHead {
+    pub(super) fn id(&self) -> i64 {
+        self.id
+    }
+
+    pub(super) fn completed_ms(&self) -> i64 {
+        self.completed_ms
+    }
+
+    fn key(&self, db: u64, account_id: i64) -> OrgKey {
+        (db, account_id, self.id, self.completed_ms)
+    }
+
+    /// The chart, with its people.
+    pub(super) fn chart(self, directory: Arc<Directory>) -> OrgChart {
+        OrgChart {
+            id: self.id,
+            name: self.name,
+            custom_fields: self.custom_fields,
+            directory,
+            completed_ms: self.completed_ms,
+        }
+    }
+}
+
+/// The statement [`head`] runs, to prepare it ahead of a flight.
+pub(super) const HEAD_SQL: &str =
+    "SELECT id, name, custom_fields, completed_ms FROM usage_org_snapshots
+     WHERE account_id = $1 AND status = 'current' ORDER BY id DESC LIMIT 1";
+
+/// The account's current snapshot's row, if any.
+pub(super) async fn head(
+    client: &impl GenericClient,
+    account_id: i64,
+) -> StoreResult<Option<OrgHead>> {
+    let stmt = client.prepare_cached(HEAD_SQL).await?;
+    Ok(client
+        .query_opt(&stmt, &[&account_id])
+        .await?
+        .map(|r| OrgHead {
+            id: r.get(0),
+            name: r.get(1),
+            custom_fields: r.get(2),
+            completed_ms: r.get::<_, Option<i64>>(3).unwrap_or(0),
+        }))
+}
+
+/// The cached people of `head`, if this process has read them.
+pub(super) fn cached_directory(db: u64, account_id: i64, head: &OrgHead) -> Option<Arc<Directory>> {
+    DIRECTORIES.get(&head.key(db, account_id))
+}
+
+/// The people of `head`, read (in the caller's snapshot) and cached.
+pub(super) async fn directory(
+    client: &impl GenericClient,
+    db: u64,
+    account_id: i64,
+    head: &OrgHead,
+) -> StoreResult<Arc<Directory>> {
+    let d = Arc::new(load_directory(client, account_id, head.id).await?);
+    DIRECTORIES.put(head.key(db, account_id), Arc::clone(&d));
+    Ok(d)
+}
+
+/// The statement [`directory`] runs, to prepare it ahead of a flight.
+pub(super) const DIRECTORY_SQL: &str =
+    "SELECT person FROM usage_org_people WHERE account_id = $1 AND snapshot = $2 ORDER BY email";
+
 /// The account's current org chart.
 pub(super) async fn load(
     client: &impl GenericClient,
     db: u64,
     account_id: i64,
 ) -> StoreResult<Option<OrgChart>> {
-    let stmt = client
-        .prepare_cached(
-            "SELECT id, name, custom_fields, completed_ms FROM usage_org_snapshots
-             WHERE account_id = $1 AND status = 'current' ORDER BY id DESC LIMIT 1",
-        )
-        .await?;
-    let Some(head) = client.query_opt(&stmt, &[&account_id]).await? else {
+    let Some(head) = head(client, account_id).await? else {
         return Ok(None);
     };
-    let id: i64 = head.get(0);
-    let completed_ms = head.get::<_, Option<i64>>(3).unwrap_or(0);
-    let key: OrgKey = (db, account_id, id, completed_ms);
-    let directory = match DIRECTORIES.get(&key) {
+    let directory = match cached_directory(db, account_id, &head) {
         Some(d) => d,
-        None => {
-            let d = Arc::new(load_directory(client, account_id, id).await?);
-            DIRECTORIES.put(key, Arc::clone(&d));
-            d
-        }
+        None => directory(client, db, account_id, &head).await?,
     };
-    Ok(Some(OrgChart {
-        id,
-        name: head.get(1),
-        custom_fields: head.get(2),
-        directory,
-        completed_ms,
-    }))
+    Ok(Some(head.chart(directory)))
 }
 
 /// The people of a snapshot in email (byte) order, as the embedded store has them.
@@ -243,12 +300,7 @@ async fn load_directory(
     account_id: i64,
     snapshot: i64,
 ) -> StoreResult<Directory> {
-    let stmt = client
-        .prepare_cached(
-            "SELECT person FROM usage_org_people WHERE account_id = $1 AND snapshot = $2
-             ORDER BY email",
-        )
-        .await?;
+    let stmt = client.prepare_cached(DIRECTORY_SQL).await?;
     let people = client
         .query(&stmt, &[&account_id, &snapshot])
         .await?

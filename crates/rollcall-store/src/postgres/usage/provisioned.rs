@@ -150,6 +150,20 @@ pub(super) async fn delete(
 type ListKey = (u64, i64, i64, i64);
 static LISTS: Cache<ListKey, Arc<Vec<ProvisionedUser>>> = Cache::new(256);
 
+/// The statement [`users`] runs, to prepare it ahead of a flight.
+pub(super) const USERS_SQL: &str =
+    "SELECT app_user_id, email, username, license FROM usage_provisioned
+     WHERE account_id = $1 AND app = $2 ORDER BY app_user_id";
+
+/// The cached users of `app` as of its `prov_version`, if this process has them.
+pub(super) fn cached_users(
+    db: u64,
+    account_id: i64,
+    app: &AppRow,
+) -> Option<Arc<Vec<ProvisionedUser>>> {
+    LISTS.get(&(db, account_id, app.id, app.prov_version))
+}
+
 /// The app's users ordered by `appUserId`, as of `app.prov_version` (read in the
 /// caller's snapshot).
 pub(super) async fn users(
@@ -158,16 +172,10 @@ pub(super) async fn users(
     account_id: i64,
     app: &AppRow,
 ) -> StoreResult<Arc<Vec<ProvisionedUser>>> {
-    let key: ListKey = (db, account_id, app.id, app.prov_version);
-    if let Some(users) = LISTS.get(&key) {
+    if let Some(users) = cached_users(db, account_id, app) {
         return Ok(users);
     }
-    let stmt = tx
-        .prepare_cached(
-            "SELECT app_user_id, email, username, license FROM usage_provisioned
-             WHERE account_id = $1 AND app = $2 ORDER BY app_user_id",
-        )
-        .await?;
+    let stmt = tx.prepare_cached(USERS_SQL).await?;
     let users = Arc::new(
         tx.query(&stmt, &[&account_id, &app.id])
             .await?
@@ -175,7 +183,10 @@ pub(super) async fn users(
             .map(user)
             .collect::<Vec<_>>(),
     );
-    LISTS.put(key, Arc::clone(&users));
+    LISTS.put(
+        (db, account_id, app.id, app.prov_version),
+        Arc::clone(&users),
+    );
     Ok(users)
 }
 
@@ -184,30 +195,49 @@ pub(super) async fn users(
 type SummaryKey = (u64, i64, i64, i64, i64, i64);
 static SUMMARIES: Cache<SummaryKey, Arc<ProvisionedSummary>> = Cache::new(4096);
 
-/// Distinct people (aliases resolved through `org`) and users per licence.
-pub(super) async fn summary(
+fn summary_key(db: u64, account_id: i64, app: &AppRow, org: Option<(i64, i64)>) -> SummaryKey {
+    let (snap, done) = org.unwrap_or((0, 0));
+    (db, account_id, app.id, app.prov_version, snap, done)
+}
+
+/// The cached summary of `app` under the org chart `org` ((id, completion)).
+pub(super) fn cached_summary(
+    db: u64,
+    account_id: i64,
+    app: &AppRow,
+    org: Option<(i64, i64)>,
+) -> Option<Arc<ProvisionedSummary>> {
+    SUMMARIES.get(&summary_key(db, account_id, app, org))
+}
+
+/// The statement [`summary_rows`] runs, to prepare it ahead of a flight.
+pub(super) const SUMMARY_SQL: &str =
+    "SELECT email, license FROM usage_provisioned WHERE account_id = $1 AND app = $2";
+
+/// What [`summarise`] counts: (email, licence) of every user (in the caller's snapshot).
+pub(super) async fn summary_rows(
     tx: &impl GenericClient,
+    account_id: i64,
+    app: &AppRow,
+) -> StoreResult<Vec<Row>> {
+    let stmt = tx.prepare_cached(SUMMARY_SQL).await?;
+    Ok(tx.query(&stmt, &[&account_id, &app.id]).await?)
+}
+
+/// Distinct people (aliases resolved through `org`) and users per licence, from
+/// [`summary_rows`]; cached.
+pub(super) fn summarise(
     db: u64,
     account_id: i64,
     app: &AppRow,
     org: Option<&OrgChart>,
-) -> StoreResult<Arc<ProvisionedSummary>> {
-    let (snap, done) = org.map_or((0, 0), |o| (o.id, o.completed_ms));
-    let key: SummaryKey = (db, account_id, app.id, app.prov_version, snap, done);
-    if let Some(s) = SUMMARIES.get(&key) {
-        return Ok(s);
-    }
-    let stmt = tx
-        .prepare_cached(
-            "SELECT email, license FROM usage_provisioned WHERE account_id = $1 AND app = $2",
-        )
-        .await?;
-    let rows = tx.query(&stmt, &[&account_id, &app.id]).await?;
+    rows: &[Row],
+) -> Arc<ProvisionedSummary> {
     let empty = Directory::default();
     let dir = org.map_or(&empty, |o| o.directory.as_ref());
     let mut people = HashSet::new();
     let mut per_license = BTreeMap::new();
-    for r in &rows {
+    for r in rows {
         people.insert(dir.resolve(r.get(0)));
         if let Some(l) = r.get::<_, Option<String>>(1) {
             *per_license.entry(l).or_insert(0) += 1;
@@ -217,6 +247,7 @@ pub(super) async fn summary(
         people: people.len() as u64,
         per_license,
     });
+    let key = summary_key(db, account_id, app, org.map(|o| (o.id, o.completed_ms)));
     SUMMARIES.put(key, Arc::clone(&summary));
-    Ok(summary)
+    summary
 }

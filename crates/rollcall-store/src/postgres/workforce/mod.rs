@@ -36,8 +36,9 @@
 //!   `FOR SHARE`. Audit events are appended in the same transaction.
 //! - **Reads** of a report page run in one read-only REPEATABLE READ
 //!   transaction, so its queries agree with each other.
-//! - **No cache.** Nothing is kept in process memory between requests; the
-//!   classification set is one small row read with each report page.
+//! - **One cache, of immutable rows.** Activities (id -> kind and key) never
+//!   change once inserted, so they are cached per database and account; all
+//!   else (the classification set, groups, names) is read with each page.
 //! - **Retention** deletes one account's old records and rollups in one
 //!   statement, so reports and the log agree with what remains.
 
@@ -47,11 +48,12 @@ mod reports;
 mod sql;
 
 use async_trait::async_trait;
-use deadpool_postgres::{GenericClient, Object, Transaction};
+use deadpool_postgres::GenericClient;
 use rollcall_core::time;
 use rollcall_core::workforce::{ClassificationSet, DaySplitter, Piece};
-use tokio_postgres::IsolationLevel;
 
+use super::snapshot::Snapshot;
+use super::usage::cache::db_tag;
 use super::PgStore;
 use crate::workforce::{
     ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch, ComputerPatch, Group,
@@ -63,16 +65,6 @@ use crate::{StoreError, StoreResult};
 /// The family's advisory-lock class, the first key of the two-int form
 /// (ASCII "WORK"); the second is the account id.
 const INGEST_LOCK: i32 = 0x574f_524b;
-
-/// A read-only transaction with one snapshot for all its queries.
-async fn snapshot(client: &mut Object) -> StoreResult<Transaction<'_>> {
-    Ok(client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?)
-}
 
 #[async_trait]
 impl WorkforceStore for PgStore {
@@ -249,11 +241,8 @@ impl WorkforceStore for PgStore {
         account_id: i64,
         query: WorkingHoursQuery,
     ) -> StoreResult<WorkingHoursPage> {
-        let mut client = self.client().await?;
-        let tx = snapshot(&mut client).await?;
-        let page = reports::working_hours(&tx, account_id, &query).await?;
-        tx.commit().await?;
-        Ok(page)
+        let snap = Snapshot::new(self.client().await?);
+        reports::working_hours(&snap, db_tag(self), account_id, &query).await
     }
 
     async fn activity_log(
@@ -261,11 +250,8 @@ impl WorkforceStore for PgStore {
         account_id: i64,
         query: ActivityLogQuery,
     ) -> StoreResult<ActivityLogPage> {
-        let mut client = self.client().await?;
-        let tx = snapshot(&mut client).await?;
-        let page = reports::activity_log(&tx, account_id, &query).await?;
-        tx.commit().await?;
-        Ok(page)
+        let snap = Snapshot::new(self.client().await?);
+        reports::activity_log(&snap, db_tag(self), account_id, &query).await
     }
 }
 

@@ -1,17 +1,33 @@
 //! Working hours (read from the rollups only) and the activity log (a log-id
 //! cursor over the raw records). Both run in one read-only REPEATABLE READ
-//! transaction, so every query of a page sees the same snapshot, and pipeline
-//! the queries that do not depend on each other: a page of either report takes
-//! three round trips of queries (besides BEGIN and COMMIT).
+//! snapshot ([`Snapshot`]: `BEGIN` and `COMMIT` ride with the first and last
+//! queries) and pipeline the queries that do not depend on each other:
+//! - a working-hours page takes two round trips: the passive limit and
+//!   classification set, the count and the page's keys; then its rollup rows
+//!   (idle time already summed per activity with the passive limit applied),
+//!   names and clients' first groups, with the `COMMIT`;
+//! - an activity-log page takes two round trips (a first page three, as it
+//!   first finds where its dates start): the classification set with the
+//!   page's records, then their computers, clients and clients' first groups
+//!   with the `COMMIT`.
+//!
+//! Both snapshots disable sorting (`SET LOCAL enable_sort = off`): their plans
+//! must be ordered index walks and hashed groupings, which the planner did not
+//! choose on just-loaded tables without statistics.
+//!
+//! Activities are immutable and cached (`sql::activities`); ids not seen
+//! before are read after the `COMMIT`.
 
 use std::collections::{BTreeSet, HashMap};
 
 use deadpool_postgres::GenericClient;
-use rollcall_core::workforce::{passive_ms, Split};
+use rollcall_core::workforce::Split;
 use tokio_postgres::Row;
 
-use super::super::admin::load_settings;
-use super::sql::{load_classifications, push_scope, Classify, Query};
+use super::super::snapshot::Snapshot;
+use super::sql::{
+    activities, limit_and_classifications, load_classifications, push_scope, Classify, Query,
+};
 use crate::workforce::{
     ActivityLogPage, ActivityLogQuery, LogPosition, LogRow, Perspective, Scoping, WorkingHoursPage,
     WorkingHoursQuery, WorkingHoursRow,
@@ -65,33 +81,21 @@ enum Rollup {
     Idle,
 }
 
-/// One rollup between a page's first and last (day, key), in scope: exactly the
-/// page's rows. The range is spelled as per-day index ranges (one day: `day =
-/// d AND key BETWEEN`; several: first day from its key, the days between, last
-/// day up to its key), which the planner estimates well and serves from the
-/// primary key (users view) or the (day, computer) index (computers view); a
+/// The condition selecting a page's rows on alias `t`: between the page's first
+/// and last (day, key), spelled as per-day index ranges (one day: `day = d AND
+/// key BETWEEN`; several: first day from its key, the days between, last day
+/// up to its key), which the planner estimates well and serves from the
+/// primary key (users view) or the (day, computer) indexes (computers view); a
 /// row-value comparison would be estimated as the whole of the first day.
-fn rollup_query<'a>(
-    rollup: Rollup,
-    account_id: &'a i64,
+fn page_range<'a>(
+    sql: &mut Query<'a>,
     perspective: Perspective,
-    scoping: &'a Scoping,
     first: &'a (i32, i64),
     last: &'a (i32, i64),
-) -> Query<'a> {
-    let (table, columns) = match rollup {
-        Rollup::Span => (
-            "wf_day_span",
-            "t.first_active_ms, t.last_active_ms, t.last_any_ms",
-        ),
-        Rollup::Active => ("wf_day_active", "t.activity_id, t.ms"),
-        Rollup::Idle => ("wf_day_idle", "t.activity_id, t.offset_ms, t.len_ms, t.n"),
-    };
+) -> String {
     let key = key_column(perspective);
-    let mut sql = Query::new();
-    let account = sql.bind(account_id);
     let (d0, k0) = (sql.bind(&first.0), sql.bind(&first.1));
-    let range = if first.0 == last.0 {
+    if first.0 == last.0 {
         let k1 = sql.bind(&last.1);
         format!("t.day = {d0} AND t.{key} BETWEEN {k0} AND {k1}")
     } else {
@@ -100,12 +104,79 @@ fn rollup_query<'a>(
             "((t.day = {d0} AND t.{key} >= {k0}) OR (t.day > {d0} AND t.day < {d1})
               OR (t.day = {d1} AND t.{key} <= {k1}))"
         )
+    }
+}
+
+/// One rollup between a page's first and last (day, key), in scope: exactly the
+/// page's rows, as (day, client, computer, …). Idle time comes summed per
+/// (day, client, computer, activity) with the passive limit (`limit_ms`,
+/// `None` = unlimited) applied to each histogram bucket, so the page reads one
+/// row per activity instead of one per bucket.
+fn rollup_query<'a>(
+    rollup: Rollup,
+    account_id: &'a i64,
+    perspective: Perspective,
+    scoping: &'a Scoping,
+    (first, last): (&'a (i32, i64), &'a (i32, i64)),
+    limit_ms: &'a Option<i64>,
+) -> Query<'a> {
+    let mut sql = Query::new();
+    let account = sql.bind(account_id);
+    let range = page_range(&mut sql, perspective, first, last);
+    let (table, columns, tail) = match rollup {
+        Rollup::Span => (
+            "wf_day_span",
+            "t.first_active_ms, t.last_active_ms, t.last_any_ms".to_string(),
+            "",
+        ),
+        Rollup::Active => ("wf_day_active", "t.activity_id, t.ms".to_string(), ""),
+        // passive_ms (rollcall_core::workforce) times the bucket's count.
+        Rollup::Idle => match limit_ms {
+            None => (
+                "wf_day_idle",
+                "t.activity_id, sum(t.n * greatest(t.len_ms, 0))::bigint".to_string(),
+                " GROUP BY t.day, t.client_id, t.computer_id, t.activity_id",
+            ),
+            Some(limit) => {
+                let l = sql.bind(limit);
+                (
+                    "wf_day_idle",
+                    format!(
+                        "t.activity_id,
+                         sum(t.n * greatest(least(t.offset_ms + t.len_ms, {l}) - t.offset_ms, 0))::bigint"
+                    ),
+                    " GROUP BY t.day, t.client_id, t.computer_id, t.activity_id",
+                )
+            }
+        },
     };
     sql.push(&format!(
         "SELECT t.day, t.client_id, t.computer_id, {columns} FROM {table} t
          WHERE t.account_id = {account} AND {range}"
     ));
     push_scope(&mut sql, &account, scoping);
+    sql.push(tail);
+    sql
+}
+
+/// The first (smallest) group of each client of a page's rows, read in the
+/// page's snapshot (membership changes).
+fn first_groups_query<'a>(
+    account_id: &'a i64,
+    perspective: Perspective,
+    scoping: &'a Scoping,
+    (first, last): (&'a (i32, i64), &'a (i32, i64)),
+) -> Query<'a> {
+    let mut sql = Query::new();
+    let account = sql.bind(account_id);
+    let range = page_range(&mut sql, perspective, first, last);
+    sql.push(&format!(
+        "SELECT g.member_id, min(g.group_id) FROM wf_group_members g
+         WHERE g.account_id = {account} AND g.kind = 'c' AND g.member_id IN
+           (SELECT t.client_id FROM wf_day_span t WHERE t.account_id = {account} AND {range}"
+    ));
+    push_scope(&mut sql, &account, scoping);
+    sql.push(") GROUP BY g.member_id");
     sql
 }
 
@@ -142,60 +213,78 @@ struct RowAcc {
     passive: Split,
 }
 
+/// The working-hours page's planner setting: its keys come from an ordered
+/// index walk (never a sort), and without statistics (tables just loaded) the
+/// planner grouped the idle rollup by sorting it; with sorting disabled it
+/// hashes, whatever the estimates.
+const HOURS_PLANNING: &str = "SET LOCAL enable_sort = off";
+
 /// One page of the working-hours report.
 pub(super) async fn working_hours(
-    tx: &impl GenericClient,
+    snap: &Snapshot,
+    db: u64,
     account_id: i64,
     q: &WorkingHoursQuery,
 ) -> StoreResult<WorkingHoursPage> {
+    let tx = snap.client();
     let limit = i64::from(q.page_size);
     let offset = i64::from(q.page.saturating_sub(1)) * i64::from(q.page_size);
-    let (settings, set, total, keys) = tokio::try_join!(
-        load_settings(tx, account_id),
-        load_classifications(tx, account_id),
+    let ((), (limit_ms, set), total, keys) = tokio::try_join!(
+        snap.begin_with(HOURS_PLANNING),
+        limit_and_classifications(tx, account_id),
         span_keys(&account_id, q, None).run(tx),
         span_keys(&account_id, q, Some((&limit, &offset))).run(tx),
     )?;
     let total: i64 = total.first().map_or(0, |r| r.get(0));
     let keys: Vec<(i32, i64)> = keys.iter().map(|r| (r.get(0), r.get(1))).collect();
     let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
+        snap.commit().await?;
         return Ok(WorkingHoursPage {
             rows: Vec::new(),
             total: total as u64,
         });
     };
     let ids: Vec<i64> = keys.iter().map(|k| k.1).collect();
-    let rollup = |r| rollup_query(r, &account_id, q.perspective, &q.scoping, first, last);
-    let (spans, active, idle, names) = tokio::try_join!(
-        rollup(Rollup::Span).run(tx),
-        rollup(Rollup::Active).run(tx),
-        rollup(Rollup::Idle).run(tx),
-        names_query(&account_id, q.perspective, &ids).run(tx),
+    let bounds = (first, last);
+    let rollup = |r| rollup_query(r, &account_id, q.perspective, &q.scoping, bounds, &limit_ms);
+    let queries = [
+        rollup(Rollup::Span),
+        rollup(Rollup::Active),
+        rollup(Rollup::Idle),
+        names_query(&account_id, q.perspective, &ids),
+        first_groups_query(&account_id, q.perspective, &q.scoping, bounds),
+    ];
+    // Prepared before the last flight, which carries the COMMIT.
+    let [s0, s1, s2, s3, s4] = &queries;
+    let stmts = tokio::try_join!(
+        s0.prepare(tx),
+        s1.prepare(tx),
+        s2.prepare(tx),
+        s3.prepare(tx),
+        s4.prepare(tx),
     )?;
-    let mut classify = Classify::load(
+    let (spans, active, idle, names, groups, ()) = tokio::try_join!(
+        s0.run_prepared(tx, &stmts.0),
+        s1.run_prepared(tx, &stmts.1),
+        s2.run_prepared(tx, &stmts.2),
+        s3.run_prepared(tx, &stmts.3),
+        s4.run_prepared(tx, &stmts.4),
+        snap.commit(),
+    )?;
+    let activities = activities(
         tx,
+        db,
         account_id,
-        &set,
-        active
-            .iter()
-            .chain(&idle)
-            .map(|r| r.get::<_, i64>(3))
-            .collect(),
-        active
-            .iter()
-            .chain(&idle)
-            .map(|r| r.get::<_, i64>(1))
-            .collect(),
+        active.iter().chain(&idle).map(|r| r.get::<_, i64>(3)),
     )
     .await?;
+    let first_group = groups.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let mut classify = Classify::new(&set, activities, first_group);
 
     let mut page = PageAcc::new(q.perspective, keys);
     page.add_spans(&spans);
-    page.add_active(&active, &mut classify);
-    let limit_ms = settings
-        .passive_limit_minutes
-        .map(|m| i64::from(m) * 60_000);
-    page.add_idle(&idle, &mut classify, limit_ms);
+    page.add_time(&active, &mut classify, false);
+    page.add_time(&idle, &mut classify, true);
     Ok(WorkingHoursPage {
         rows: page.into_rows(&names),
         total: total as u64,
@@ -248,25 +337,22 @@ impl PageAcc {
         }
     }
 
-    fn add_active(&mut self, rows: &[Row], classify: &mut Classify) {
+    /// Active (`passive` false) or passive milliseconds: rows of (day, client,
+    /// computer, activity, ms).
+    fn add_time(&mut self, rows: &[Row], classify: &mut Classify, passive: bool) {
         for r in rows {
+            let ms: i64 = r.get(4);
+            if passive && ms == 0 {
+                continue;
+            }
             let (Some(a), _, client) = self.place(r) else {
                 continue;
             };
-            a.active
-                .add(classify.productivity(client, r.get(3)), r.get(4));
-        }
-    }
-
-    /// Passive time: each idle piece's share of the passive limit.
-    fn add_idle(&mut self, rows: &[Row], classify: &mut Classify, limit_ms: Option<i64>) {
-        for r in rows {
-            let (Some(a), _, client) = self.place(r) else {
-                continue;
-            };
-            let ms = passive_ms(r.get(4), r.get(5), limit_ms) * r.get::<_, i64>(6);
-            if ms != 0 {
-                a.passive.add(classify.productivity(client, r.get(3)), ms);
+            let p = classify.productivity(client, r.get(3));
+            if passive {
+                a.passive.add(p, ms);
+            } else {
+                a.active.add(p, ms);
             }
         }
     }
@@ -341,9 +427,13 @@ async fn first_position(
 /// The page query: after the position, rows up to the watermark bounded by the
 /// position's dates, later rows whatever their date; the duration and scoping
 /// clauses only when given. It reads the records alone, an ordered walk of the
-/// (account_id, log_id) primary key that stops at the limit, so no estimate can
-/// make the planner join or sort the account's whole history; the page's
-/// computers and clients are read by id afterwards ([`Names`]).
+/// (account_id, log_id) primary key that stops at the limit (kept so by
+/// [`LOG_PLANNING`]), so no estimate can make the planner join or sort the
+/// account's whole history; the page's
+/// computers, clients and clients' first groups are read by id afterwards
+/// ([`Names`]). (Joining them in, through a materialized page, made each page
+/// slower: the planner plans the joins afresh each time, and the page is
+/// written out, hashed and sorted again.)
 fn log_query<'a>(
     account_id: &'a i64,
     position: &'a LogPosition,
@@ -380,44 +470,46 @@ fn log_query<'a>(
     sql
 }
 
-/// The computers and clients of a log page, by id.
+const COMPUTERS_SQL: &str =
+    "SELECT id, name, primary_domain, private_ip, public_ip FROM wf_computers
+     WHERE account_id = $1 AND id = ANY($2)";
+const CLIENTS_SQL: &str =
+    "SELECT id, login_domain, name FROM wf_clients WHERE account_id = $1 AND id = ANY($2)";
+const FIRST_GROUPS_SQL: &str = "SELECT member_id, min(group_id) FROM wf_group_members
+     WHERE account_id = $1 AND kind = 'c' AND member_id = ANY($2) GROUP BY member_id";
+
+/// The computers, clients and clients' first groups of a log page, by id.
 struct Names {
     computers: HashMap<i64, Row>,
     clients: HashMap<i64, Row>,
+    first_group: HashMap<i64, i64>,
 }
 
 impl Names {
-    /// Two queries, pipelined.
+    /// Three queries, in the snapshot's last flight (with its `COMMIT`).
     async fn load(
-        tx: &impl GenericClient,
+        snap: &Snapshot,
         account_id: i64,
         computer_ids: &Vec<i64>,
         client_ids: &Vec<i64>,
     ) -> StoreResult<Names> {
-        let (computers, clients) = tokio::try_join!(
-            async {
-                let stmt = tx
-                    .prepare_cached(
-                        "SELECT id, name, primary_domain, private_ip, public_ip FROM wf_computers
-                         WHERE account_id = $1 AND id = ANY($2)",
-                    )
-                    .await?;
-                tx.query(&stmt, &[&account_id, computer_ids]).await
-            },
-            async {
-                let stmt = tx
-                    .prepare_cached(
-                        "SELECT id, login_domain, name FROM wf_clients
-                         WHERE account_id = $1 AND id = ANY($2)",
-                    )
-                    .await?;
-                tx.query(&stmt, &[&account_id, client_ids]).await
-            },
+        let tx = snap.client();
+        let (computers, clients, groups) = tokio::try_join!(
+            tx.prepare_cached(COMPUTERS_SQL),
+            tx.prepare_cached(CLIENTS_SQL),
+            tx.prepare_cached(FIRST_GROUPS_SQL),
+        )?;
+        let (computers, clients, groups, ()) = tokio::try_join!(
+            async { Ok(tx.query(&computers, &[&account_id, computer_ids]).await?) },
+            async { Ok(tx.query(&clients, &[&account_id, client_ids]).await?) },
+            async { Ok(tx.query(&groups, &[&account_id, client_ids]).await?) },
+            snap.commit(),
         )?;
         let by_id = |rows: Vec<Row>| rows.into_iter().map(|r| (r.get(0), r)).collect();
         Ok(Names {
             computers: by_id(computers),
             clients: by_id(clients),
+            first_group: groups.iter().map(|r| (r.get(0), r.get(1))).collect(),
         })
     }
 
@@ -440,29 +532,54 @@ fn distinct(rows: &[Row], i: usize) -> Vec<i64> {
     set.into_iter().collect()
 }
 
+/// The activity log's planner setting: its page must be the ordered walk of
+/// the primary key that stops at the limit. Without statistics (tables just
+/// loaded, before autovacuum's first ANALYZE) the planner estimated a few
+/// hundred rows in range and chose a bitmap scan of the whole range and a sort
+/// instead — 360 ms rather than 1 ms a page. With sorting disabled the walk,
+/// already in order, is always the cheapest plan; the page's other statements
+/// do not sort (their grouping hashes instead).
+const LOG_PLANNING: &str = "SET LOCAL enable_sort = off";
+
 /// One page of the activity log.
 pub(super) async fn activity_log(
-    tx: &impl GenericClient,
+    snap: &Snapshot,
+    db: u64,
     account_id: i64,
     q: &ActivityLogQuery,
 ) -> StoreResult<ActivityLogPage> {
-    let (set, position) = tokio::try_join!(load_classifications(tx, account_id), async {
-        match q.position {
-            Some(p) => Ok(p),
-            None => first_position(tx, account_id, q).await,
-        }
-    })?;
+    let tx = snap.client();
     let limit = i64::from(q.limit);
-    let rows = log_query(&account_id, &position, q, &limit).run(tx).await?;
+    let (set, position, rows) = match q.position {
+        Some(position) => {
+            let ((), set, rows) = tokio::try_join!(
+                snap.begin_with(LOG_PLANNING),
+                load_classifications(tx, account_id),
+                log_query(&account_id, &position, q, &limit).run(tx),
+            )?;
+            (set, position, rows)
+        }
+        None => {
+            let ((), set, position) = tokio::try_join!(
+                snap.begin_with(LOG_PLANNING),
+                load_classifications(tx, account_id),
+                first_position(tx, account_id, q),
+            )?;
+            let rows = log_query(&account_id, &position, q, &limit).run(tx).await?;
+            (set, position, rows)
+        }
+    };
     let (client_ids, computer_ids) = (distinct(&rows, 1), distinct(&rows, 2));
-    let activity_ids = rows
-        .iter()
-        .map(|r| r.get::<_, Option<i64>>(10).unwrap_or_else(|| r.get(9)))
-        .collect();
-    let (mut classify, names) = tokio::try_join!(
-        Classify::load(tx, account_id, &set, activity_ids, client_ids.clone()),
-        Names::load(tx, account_id, &computer_ids, &client_ids),
-    )?;
+    let names = Names::load(snap, account_id, &computer_ids, &client_ids).await?;
+    let activities = activities(
+        tx,
+        db,
+        account_id,
+        rows.iter()
+            .map(|r| r.get::<_, Option<i64>>(10).unwrap_or_else(|| r.get(9))),
+    )
+    .await?;
+    let mut classify = Classify::new(&set, activities, names.first_group.clone());
     let out = rows
         .iter()
         .map(|r| log_row(r, &names, &mut classify))

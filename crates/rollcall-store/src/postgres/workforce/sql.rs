@@ -1,16 +1,24 @@
 //! Pieces the workforce reads share: a statement builder whose placeholders
-//! always match its parameters, the scoping clauses, and classification of
-//! (client, activity) pairs with everything it needs fetched in two queries.
+//! always match its parameters, the scoping clauses, the account's passive limit
+//! and classification set in one query, and classification of (client,
+//! activity) pairs.
+//!
+//! Activities (`wf_activities`) are immutable once inserted (ids are never
+//! reused, rows never change or go), so their kinds and keys are cached per
+//! (database, account) and only ids not seen before are read; a client's first
+//! group changes with group membership, so it is read in the report's snapshot.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use deadpool_postgres::GenericClient;
 use rollcall_core::workforce::{Activity, ClassificationSet, Classifier};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Row;
+use tokio_postgres::{Row, Statement};
 
+use super::super::usage::cache::Cache;
 use crate::workforce::Scoping;
-use crate::StoreResult;
+use crate::{StoreError, StoreResult};
 
 pub(super) const KIND_CLIENT: &str = "c";
 pub(super) const KIND_COMPUTER: &str = "m";
@@ -43,8 +51,23 @@ impl<'a> Query<'a> {
     }
 
     pub async fn run(self, client: &impl GenericClient) -> StoreResult<Vec<Row>> {
-        let stmt = client.prepare_cached(&self.sql).await?;
-        Ok(client.query(&stmt, &self.params).await?)
+        let stmt = self.prepare(client).await?;
+        self.run_prepared(client, &stmt).await
+    }
+
+    /// The statement, prepared (or found in the connection's cache).
+    pub async fn prepare(&self, client: &impl GenericClient) -> StoreResult<Statement> {
+        Ok(client.prepare_cached(&self.sql).await?)
+    }
+
+    /// Runs `stmt` (this query's, from [`Query::prepare`]): the request goes out
+    /// on the first poll, so it can share a flight with a `COMMIT` joined after it.
+    pub async fn run_prepared(
+        &self,
+        client: &impl GenericClient,
+        stmt: &Statement,
+    ) -> StoreResult<Vec<Row>> {
+        Ok(client.query(stmt, &self.params).await?)
     }
 }
 
@@ -101,58 +124,93 @@ pub(super) async fn load_classifications(
     })
 }
 
-/// Classifies (client, activity) pairs of one read: the activities' names and
-/// the clients' first groups are fetched once, up front, for all the ids the
-/// read found.
+/// The account's passive limit (milliseconds, `None` = unlimited) and
+/// classification set, in one query.
+pub(super) async fn limit_and_classifications(
+    client: &impl GenericClient,
+    account_id: i64,
+) -> StoreResult<(Option<i64>, ClassificationSet)> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT a.passive_limit_minutes, c.body FROM accounts a
+             LEFT JOIN wf_classifications c ON c.account_id = a.id WHERE a.id = $1",
+        )
+        .await?;
+    let row = client
+        .query_opt(&stmt, &[&account_id])
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("account {account_id} does not exist")))?;
+    let limit_ms = row
+        .get::<_, Option<i64>>(0)
+        .map(|m| i64::from(m as u32) * 60_000);
+    let set = match row.get::<_, Option<&str>>(1) {
+        Some(body) => serde_json::from_str(body)?,
+        None => ClassificationSet::default(),
+    };
+    Ok((limit_ms, set))
+}
+
+/// Activities per (database, account): id -> kind and key.
+type ActivityMap = Arc<HashMap<i64, Activity>>;
+static ACTIVITIES: Cache<(u64, i64), ActivityMap> = Cache::new(64);
+
+/// The activities of `ids`: from the cache, reading only ids not seen before.
+/// Rows are immutable, so this may run outside the report's snapshot.
+pub(super) async fn activities(
+    client: &impl GenericClient,
+    db: u64,
+    account_id: i64,
+    ids: impl IntoIterator<Item = i64>,
+) -> StoreResult<ActivityMap> {
+    let key = (db, account_id);
+    let cached = ACTIVITIES.get(&key).unwrap_or_default();
+    let mut missing: Vec<i64> = ids
+        .into_iter()
+        .filter(|i| !cached.contains_key(i))
+        .collect();
+    if missing.is_empty() {
+        return Ok(cached);
+    }
+    missing.sort_unstable();
+    missing.dedup();
+    let stmt = client
+        .prepare_cached(
+            "SELECT id, kind, key FROM wf_activities WHERE account_id = $1 AND id = ANY($2)",
+        )
+        .await?;
+    let rows = client.query(&stmt, &[&account_id, &missing]).await?;
+    let mut map = HashMap::clone(&cached);
+    map.extend(
+        rows.iter()
+            .map(|r| (r.get(0), activity(r.get(1), r.get(2)))),
+    );
+    let map = Arc::new(map);
+    ACTIVITIES.put_unless(key, Arc::clone(&map), |old| old.len() >= map.len());
+    Ok(map)
+}
+
+/// Classifies (client, activity) pairs of one read, from the activities and
+/// the clients' first groups fetched for it.
 pub(super) struct Classify {
     classifier: Classifier,
-    activities: HashMap<i64, Activity>,
+    activities: ActivityMap,
     first_group: HashMap<i64, i64>,
     cache: HashMap<(i64, i64), i8>,
 }
 
 impl Classify {
-    pub async fn load(
-        client: &impl GenericClient,
-        account_id: i64,
+    /// `first_group`: client id -> its first group (clients in no group absent).
+    pub fn new(
         set: &ClassificationSet,
-        mut activity_ids: Vec<i64>,
-        mut client_ids: Vec<i64>,
-    ) -> StoreResult<Classify> {
-        activity_ids.sort_unstable();
-        activity_ids.dedup();
-        client_ids.sort_unstable();
-        client_ids.dedup();
-        let (activities, groups) = tokio::try_join!(
-            async {
-                let stmt = client
-                    .prepare_cached(
-                        "SELECT id, kind, key FROM wf_activities
-                         WHERE account_id = $1 AND id = ANY($2)",
-                    )
-                    .await?;
-                client.query(&stmt, &[&account_id, &activity_ids]).await
-            },
-            async {
-                let stmt = client
-                    .prepare_cached(
-                        "SELECT member_id, min(group_id) FROM wf_group_members
-                         WHERE account_id = $1 AND kind = 'c' AND member_id = ANY($2)
-                         GROUP BY member_id",
-                    )
-                    .await?;
-                client.query(&stmt, &[&account_id, &client_ids]).await
-            },
-        )?;
-        Ok(Classify {
+        activities: ActivityMap,
+        first_group: HashMap<i64, i64>,
+    ) -> Classify {
+        Classify {
             classifier: Classifier::new(set),
-            activities: activities
-                .iter()
-                .map(|r| (r.get(0), activity(r.get(1), r.get(2))))
-                .collect(),
-            first_group: groups.iter().map(|r| (r.get(0), r.get(1))).collect(),
+            activities,
+            first_group,
             cache: HashMap::new(),
-        })
+        }
     }
 
     pub fn productivity(&mut self, client_id: i64, activity_id: i64) -> i8 {
