@@ -28,12 +28,13 @@ impl Api {
         }
     }
 
-    async fn send(
+    /// Sends a request; the raw body of a successful answer.
+    async fn fetch(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<Vec<u8>>,
-    ) -> anyhow::Result<Value> {
+    ) -> anyhow::Result<Vec<u8>> {
         let mut request = self
             .http
             .request(method.clone(), format!("{}{}", self.base, path))
@@ -48,11 +49,25 @@ impl Api {
             .await
             .with_context(|| format!("{method} {path}"))?;
         let status = response.status();
-        let text = response.text().await?;
+        let body = response.bytes().await?;
         if !status.is_success() {
-            bail!("{method} {path} answered {status}: {text}");
+            bail!(
+                "{method} {path} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
         }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+        Ok(body.into())
+    }
+
+    /// Sends a request; its JSON answer (`Null` when it has none).
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<Value> {
+        let body = self.fetch(method, path, body).await?;
+        Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 
     async fn json(
@@ -215,22 +230,7 @@ impl Api {
 
     /// The raw body of a successful GET.
     pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
-        let response = self
-            .http
-            .get(format!("{}{}", self.base, path))
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .with_context(|| format!("GET {path}"))?;
-        let status = response.status();
-        let body = response.bytes().await?;
-        if !status.is_success() {
-            bail!(
-                "GET {path} answered {status}: {}",
-                String::from_utf8_lossy(&body)
-            );
-        }
-        Ok(body.into())
+        self.fetch(reqwest::Method::GET, path, None).await
     }
 }
 
