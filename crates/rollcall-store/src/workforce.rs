@@ -1,8 +1,10 @@
 //! Workforce activity (SPEC §5): agent ingest, clients, computers, groups,
 //! classifications, working hours and the activity log.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
-use rollcall_core::workforce::{ClassificationSet, SplitSeconds};
+use rollcall_core::workforce::{ClassificationSet, Split, SplitSeconds};
 
 use crate::{now_ms, StoreResult};
 
@@ -140,6 +142,19 @@ pub struct Scoping {
     pub viewable_groups: Option<Vec<i64>>,
 }
 
+/// Whether a caller limited to `viewable` groups (`None` = every group) sees a
+/// client or computer that belongs to `groups`.
+pub fn sees_member(viewable: &Option<Vec<i64>>, groups: &[i64]) -> bool {
+    viewable
+        .as_ref()
+        .is_none_or(|v| groups.iter().any(|g| v.contains(g)))
+}
+
+/// Whether a caller limited to `viewable` groups sees group `id`.
+pub fn sees_group(viewable: &Option<Vec<i64>>, id: i64) -> bool {
+    viewable.as_ref().is_none_or(|v| v.contains(&id))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Perspective {
     Users,
@@ -171,6 +186,63 @@ pub struct WorkingHoursRow {
     pub last_activity_log_ms: i64,
     pub active: SplitSeconds,
     pub passive: SplitSeconds,
+}
+
+/// One working-hours row being summed from the rollups (span rows, then active
+/// and passive time already classified); both stores build rows with it.
+#[derive(Debug, Default)]
+pub struct HoursAcc {
+    others: BTreeSet<i64>,
+    first_active: Option<i64>,
+    last_active: Option<i64>,
+    last_any: i64,
+    active: Split,
+    passive: Split,
+}
+
+impl HoursAcc {
+    /// A span rollup row: the other party of its (client, computer) pair, the
+    /// first and last active instants (none on a day without active time) and
+    /// the end of its last record.
+    pub fn add_span(
+        &mut self,
+        other: i64,
+        first_active: Option<i64>,
+        last_active: Option<i64>,
+        last_any: i64,
+    ) {
+        self.others.insert(other);
+        if let Some(fa) = first_active {
+            self.first_active = Some(self.first_active.map_or(fa, |x| x.min(fa)));
+        }
+        if let Some(la) = last_active {
+            self.last_active = Some(self.last_active.map_or(la, |x| x.max(la)));
+        }
+        self.last_any = self.last_any.max(last_any);
+    }
+
+    pub fn add_active(&mut self, productivity: i8, ms: i64) {
+        self.active.add(productivity, ms);
+    }
+
+    pub fn add_passive(&mut self, productivity: i8, ms: i64) {
+        self.passive.add(productivity, ms);
+    }
+
+    pub fn into_row(self, day: i32, id: i64, name: String, groups: Vec<i64>) -> WorkingHoursRow {
+        WorkingHoursRow {
+            day,
+            id,
+            name,
+            groups,
+            others: self.others.into_iter().collect(),
+            first_activity_ms: self.first_active,
+            last_activity_ms: self.last_active,
+            last_activity_log_ms: self.last_any,
+            active: self.active.seconds(),
+            passive: self.passive.seconds(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -329,4 +401,20 @@ pub trait WorkforceStore: Send + Sync {
         account_id: i64,
         query: ActivityLogQuery,
     ) -> StoreResult<ActivityLogPage>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_viewer_sees_members_of_its_groups_only() {
+        assert!(sees_member(&None, &[]));
+        assert!(!sees_member(&Some(vec![1]), &[]));
+        assert!(sees_member(&Some(vec![1]), &[2, 1]));
+        assert!(!sees_member(&Some(vec![]), &[2]));
+        assert!(sees_group(&None, 3));
+        assert!(sees_group(&Some(vec![3]), 3));
+        assert!(!sees_group(&Some(vec![1]), 3));
+    }
 }

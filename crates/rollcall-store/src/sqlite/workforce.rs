@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use async_trait::async_trait;
 use rollcall_core::time;
 use rollcall_core::workforce::{
-    passive_ms, Activity, ClassificationSet, Classifier, DaySplitter, Piece, Split,
+    passive_ms, Activity, ClassificationSet, Classifier, DaySplitter, Piece,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
@@ -25,9 +25,9 @@ use super::{audit, SqliteStore};
 use crate::audit::AuditEntry;
 use crate::error::ItemError;
 use crate::workforce::{
-    ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch, ComputerPatch, Group,
-    GroupPatch, IngestOutcome, LogPosition, LogRow, Perspective, Scoping, WfClient, WfComputer,
-    WorkforceStore, WorkingHoursPage, WorkingHoursQuery, WorkingHoursRow,
+    sees_group, sees_member, ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch,
+    ComputerPatch, Group, GroupPatch, HoursAcc, IngestOutcome, LogPosition, LogRow, Perspective,
+    Scoping, WfClient, WfComputer, WorkforceStore, WorkingHoursPage, WorkingHoursQuery,
 };
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -101,12 +101,6 @@ fn member_groups(conn: &Connection, account_id: i64, kind: &str, id: i64) -> Sto
     )?;
     let rows = stmt.query_map(params![account_id, kind, id], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-fn visible(groups: &[i64], viewable: &Option<Vec<i64>>) -> bool {
-    viewable
-        .as_ref()
-        .is_none_or(|v| groups.iter().any(|g| v.contains(g)))
 }
 
 fn load_classifier(conn: &Connection, account_id: i64) -> StoreResult<Classifier> {
@@ -607,16 +601,6 @@ fn rollup_sql(rollup: Rollup, perspective: Perspective, scoping: &Scoping) -> St
     )
 }
 
-#[derive(Default)]
-struct RowAcc {
-    others: BTreeSet<i64>,
-    first_active: Option<i64>,
-    last_active: Option<i64>,
-    last_any: i64,
-    active: Split,
-    passive: Split,
-}
-
 fn working_hours(
     conn: &Connection,
     account_id: i64,
@@ -692,7 +676,7 @@ fn working_hours(
     // which is exactly this page's keys in scope; `slots` is a safety net. Rows
     // come grouped by key, so the last key's slot is remembered.
     let slots: HashMap<(i32, i64), usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
-    let mut accs: Vec<RowAcc> = keys.iter().map(|_| RowAcc::default()).collect();
+    let mut accs: Vec<HoursAcc> = keys.iter().map(|_| HoursAcc::default()).collect();
     let mut recent: Option<((i32, i64), Option<usize>)> = None;
     let mut slot_of = |k: (i32, i64)| -> Option<usize> {
         match recent {
@@ -722,16 +706,7 @@ fn working_hours(
             let Some(a) = slot_of(k).and_then(|i| accs.get_mut(i)) else {
                 continue;
             };
-            a.others.insert(other);
-            let fa: Option<i64> = r.get(3)?;
-            let la: Option<i64> = r.get(4)?;
-            if let Some(fa) = fa {
-                a.first_active = Some(a.first_active.map_or(fa, |x| x.min(fa)));
-            }
-            if let Some(la) = la {
-                a.last_active = Some(a.last_active.map_or(la, |x| x.max(la)));
-            }
-            a.last_any = a.last_any.max(r.get(5)?);
+            a.add_span(other, r.get(3)?, r.get(4)?, r.get(5)?);
         }
     }
     let mut classify = Classify::new(conn, account_id)?;
@@ -752,7 +727,7 @@ fn working_hours(
                 continue;
             };
             let p = classify.productivity(client, r.get(3)?)?;
-            a.active.add(p, r.get(4)?);
+            a.add_active(p, r.get(4)?);
         }
     }
     {
@@ -775,26 +750,18 @@ fn working_hours(
                 continue;
             }
             let p = classify.productivity(client, r.get(3)?)?;
-            a.passive.add(p, ms);
+            a.add_passive(p, ms);
         }
     }
     let names = row_names(conn, account_id, q.perspective, &keys)?;
-    let mut out = Vec::with_capacity(keys.len());
-    for (k, a) in keys.into_iter().zip(accs) {
-        let (name, groups) = names.get(&k.1).cloned().unwrap_or_default();
-        out.push(WorkingHoursRow {
-            day: k.0,
-            id: k.1,
-            name,
-            groups,
-            others: a.others.into_iter().collect(),
-            first_activity_ms: a.first_active,
-            last_activity_ms: a.last_active,
-            last_activity_log_ms: a.last_any,
-            active: a.active.seconds(),
-            passive: a.passive.seconds(),
-        });
-    }
+    let out = keys
+        .into_iter()
+        .zip(accs)
+        .map(|(k, a)| {
+            let (name, groups) = names.get(&k.1).cloned().unwrap_or_default();
+            a.into_row(k.0, k.1, name, groups)
+        })
+        .collect();
     Ok(WorkingHoursPage {
         rows: out,
         total: total as u64,
@@ -999,7 +966,7 @@ impl WorkforceStore for SqliteStore {
             .read(move |conn| {
                 Ok(list_clients(conn, account_id, None)?
                     .into_iter()
-                    .filter(|c| visible(&c.groups, &scoping.viewable_groups))
+                    .filter(|c| sees_member(&scoping.viewable_groups, &c.groups))
                     .collect())
             })
             .await
@@ -1010,7 +977,7 @@ impl WorkforceStore for SqliteStore {
             .read(move |conn| {
                 list_clients(conn, account_id, Some(id))?
                     .into_iter()
-                    .find(|c| visible(&c.groups, &scoping.viewable_groups))
+                    .find(|c| sees_member(&scoping.viewable_groups, &c.groups))
                     .ok_or_else(|| StoreError::NotFound(format!("client {id} does not exist")))
             })
             .await
@@ -1052,7 +1019,7 @@ impl WorkforceStore for SqliteStore {
             .read(move |conn| {
                 Ok(list_computers(conn, account_id, None)?
                     .into_iter()
-                    .filter(|c| visible(&c.groups, &scoping.viewable_groups))
+                    .filter(|c| sees_member(&scoping.viewable_groups, &c.groups))
                     .collect())
             })
             .await
@@ -1068,7 +1035,7 @@ impl WorkforceStore for SqliteStore {
             .read(move |conn| {
                 list_computers(conn, account_id, Some(id))?
                     .into_iter()
-                    .find(|c| visible(&c.groups, &scoping.viewable_groups))
+                    .find(|c| sees_member(&scoping.viewable_groups, &c.groups))
                     .ok_or_else(|| StoreError::NotFound(format!("computer {id} does not exist")))
             })
             .await
@@ -1107,7 +1074,7 @@ impl WorkforceStore for SqliteStore {
                     .query_map([account_id], |r| r.get(0))?
                     .collect::<Result<_, _>>()?;
                 ids.into_iter()
-                    .filter(|id| viewable.as_ref().is_none_or(|v| v.contains(id)))
+                    .filter(|id| sees_group(&viewable, *id))
                     .map(|id| load_group(conn, account_id, id))
                     .collect()
             })
@@ -1120,7 +1087,7 @@ impl WorkforceStore for SqliteStore {
         viewable: Option<Vec<i64>>,
         id: i64,
     ) -> StoreResult<Group> {
-        if viewable.as_ref().is_some_and(|v| !v.contains(&id)) {
+        if !sees_group(&viewable, id) {
             return Err(StoreError::NotFound(format!("group {id} does not exist")));
         }
         self.db

@@ -56,9 +56,9 @@ use super::snapshot::Snapshot;
 use super::usage::cache::db_tag;
 use super::PgStore;
 use crate::workforce::{
-    ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch, ComputerPatch, Group,
-    GroupPatch, IngestOutcome, Scoping, WfClient, WfComputer, WorkforceStore, WorkingHoursPage,
-    WorkingHoursQuery,
+    sees_group, sees_member, ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch,
+    ComputerPatch, Group, GroupPatch, IngestOutcome, Scoping, WfClient, WfComputer, WorkforceStore,
+    WorkingHoursPage, WorkingHoursQuery,
 };
 use crate::{StoreError, StoreResult};
 
@@ -100,7 +100,7 @@ impl WorkforceStore for PgStore {
         Ok(directory::list_clients(&client, account_id, None)
             .await?
             .into_iter()
-            .filter(|c| sql::visible(&c.groups, &scoping.viewable_groups))
+            .filter(|c| sees_member(&scoping.viewable_groups, &c.groups))
             .collect())
     }
 
@@ -109,7 +109,7 @@ impl WorkforceStore for PgStore {
         directory::list_clients(&client, account_id, Some(id))
             .await?
             .into_iter()
-            .find(|c| sql::visible(&c.groups, &scoping.viewable_groups))
+            .find(|c| sees_member(&scoping.viewable_groups, &c.groups))
             .ok_or_else(|| StoreError::NotFound(format!("client {id} does not exist")))
     }
 
@@ -132,7 +132,7 @@ impl WorkforceStore for PgStore {
         Ok(directory::list_computers(&client, account_id, None)
             .await?
             .into_iter()
-            .filter(|c| sql::visible(&c.groups, &scoping.viewable_groups))
+            .filter(|c| sees_member(&scoping.viewable_groups, &c.groups))
             .collect())
     }
 
@@ -146,7 +146,7 @@ impl WorkforceStore for PgStore {
         directory::list_computers(&client, account_id, Some(id))
             .await?
             .into_iter()
-            .find(|c| sql::visible(&c.groups, &scoping.viewable_groups))
+            .find(|c| sees_member(&scoping.viewable_groups, &c.groups))
             .ok_or_else(|| StoreError::NotFound(format!("computer {id} does not exist")))
     }
 
@@ -165,7 +165,7 @@ impl WorkforceStore for PgStore {
         Ok(directory::list_groups(&client, account_id)
             .await?
             .into_iter()
-            .filter(|g| viewable.as_ref().is_none_or(|v| v.contains(&g.id)))
+            .filter(|g| sees_group(&viewable, g.id))
             .collect())
     }
 
@@ -175,7 +175,7 @@ impl WorkforceStore for PgStore {
         viewable: Option<Vec<i64>>,
         id: i64,
     ) -> StoreResult<Group> {
-        if viewable.as_ref().is_some_and(|v| !v.contains(&id)) {
+        if !sees_group(&viewable, id) {
             return Err(StoreError::NotFound(format!("group {id} does not exist")));
         }
         directory::load_group(&self.client().await?, account_id, id).await

@@ -21,7 +21,6 @@
 use std::collections::{BTreeSet, HashMap};
 
 use deadpool_postgres::GenericClient;
-use rollcall_core::workforce::Split;
 use tokio_postgres::Row;
 
 use super::super::snapshot::Snapshot;
@@ -29,8 +28,8 @@ use super::sql::{
     activities, limit_and_classifications, load_classifications, push_scope, Classify, Query,
 };
 use crate::workforce::{
-    ActivityLogPage, ActivityLogQuery, LogPosition, LogRow, Perspective, Scoping, WorkingHoursPage,
-    WorkingHoursQuery, WorkingHoursRow,
+    ActivityLogPage, ActivityLogQuery, HoursAcc, LogPosition, LogRow, Perspective, Scoping,
+    WorkingHoursPage, WorkingHoursQuery, WorkingHoursRow,
 };
 use crate::{StoreError, StoreResult};
 
@@ -203,16 +202,6 @@ fn names_query<'a>(account_id: &'a i64, perspective: Perspective, ids: &'a Vec<i
     sql
 }
 
-#[derive(Default)]
-struct RowAcc {
-    others: BTreeSet<i64>,
-    first_active: Option<i64>,
-    last_active: Option<i64>,
-    last_any: i64,
-    active: Split,
-    passive: Split,
-}
-
 /// The working-hours page's planner setting: its keys come from an ordered
 /// index walk (never a sort), and without statistics (tables just loaded) the
 /// planner grouped the idle rollup by sorting it; with sorting disabled it
@@ -296,7 +285,7 @@ struct PageAcc {
     perspective: Perspective,
     keys: Vec<(i32, i64)>,
     slots: HashMap<(i32, i64), usize>,
-    accs: Vec<RowAcc>,
+    accs: Vec<HoursAcc>,
 }
 
 impl PageAcc {
@@ -304,14 +293,14 @@ impl PageAcc {
         PageAcc {
             perspective,
             slots: keys.iter().enumerate().map(|(i, k)| (*k, i)).collect(),
-            accs: keys.iter().map(|_| RowAcc::default()).collect(),
+            accs: keys.iter().map(|_| HoursAcc::default()).collect(),
             keys,
         }
     }
 
     /// The page row of a rollup row (day, client, computer, …), if any, the
     /// other party of its (client, computer) pair, and its client.
-    fn place(&mut self, r: &Row) -> (Option<&mut RowAcc>, i64, i64) {
+    fn place(&mut self, r: &Row) -> (Option<&mut HoursAcc>, i64, i64) {
         let (client, computer): (i64, i64) = (r.get(1), r.get(2));
         let (key, other) = match self.perspective {
             Perspective::Users => (client, computer),
@@ -326,14 +315,7 @@ impl PageAcc {
             let (Some(a), other, _) = self.place(r) else {
                 continue;
             };
-            a.others.insert(other);
-            if let Some(fa) = r.get::<_, Option<i64>>(3) {
-                a.first_active = Some(a.first_active.map_or(fa, |x| x.min(fa)));
-            }
-            if let Some(la) = r.get::<_, Option<i64>>(4) {
-                a.last_active = Some(a.last_active.map_or(la, |x| x.max(la)));
-            }
-            a.last_any = a.last_any.max(r.get(5));
+            a.add_span(other, r.get(3), r.get(4), r.get(5));
         }
     }
 
@@ -350,9 +332,9 @@ impl PageAcc {
             };
             let p = classify.productivity(client, r.get(3));
             if passive {
-                a.passive.add(p, ms);
+                a.add_passive(p, ms);
             } else {
-                a.active.add(p, ms);
+                a.add_active(p, ms);
             }
         }
     }
@@ -368,18 +350,7 @@ impl PageAcc {
             .zip(self.accs)
             .map(|(k, a)| {
                 let (name, groups) = names.get(&k.1).cloned().unwrap_or_default();
-                WorkingHoursRow {
-                    day: k.0,
-                    id: k.1,
-                    name,
-                    groups,
-                    others: a.others.into_iter().collect(),
-                    first_activity_ms: a.first_active,
-                    last_activity_ms: a.last_active,
-                    last_activity_log_ms: a.last_any,
-                    active: a.active.seconds(),
-                    passive: a.passive.seconds(),
-                }
+                a.into_row(k.0, k.1, name, groups)
             })
             .collect()
     }

@@ -103,13 +103,6 @@ fn in_groups(account: &str, group_cond: &str) -> String {
     )
 }
 
-/// Whether a client or computer with `groups` is visible to a viewer.
-pub(super) fn visible(groups: &[i64], viewable: &Option<Vec<i64>>) -> bool {
-    viewable
-        .as_ref()
-        .is_none_or(|v| groups.iter().any(|g| v.contains(g)))
-}
-
 /// The account's classification set (the default one when never set).
 pub(super) async fn load_classifications(
     client: &impl GenericClient,
@@ -268,13 +261,5 @@ mod tests {
         push_scope(&mut q, &a, &scoping);
         assert!(q.sql.is_empty());
         assert_eq!(q.params.len(), 1);
-    }
-
-    #[test]
-    fn a_viewer_sees_members_of_its_groups_only() {
-        assert!(visible(&[], &None));
-        assert!(!visible(&[], &Some(vec![1])));
-        assert!(visible(&[2, 1], &Some(vec![1])));
-        assert!(!visible(&[2], &Some(vec![])));
     }
 }
