@@ -196,30 +196,37 @@ impl Api {
         Ok(())
     }
 
-    /// Follows the activity-log cursor from `start_date` until a page comes back
-    /// empty, checking that log ids only ever increase (nothing repeated).
+    /// Follows the activity-log cursor from `start_date` until it finds nothing
+    /// new (the server then returns the cursor it was sent), checking that log
+    /// ids only ever increase (nothing repeated).
+    ///
+    /// Like a consumer that streams the log elsewhere, the scan asks for the
+    /// next page as soon as it has the cursor (the body's last field) and checks
+    /// each page on another thread meanwhile; a page's parsed cursor must be the
+    /// one the scan followed.
     pub async fn cursor_scan(&self, start_date: &str) -> anyhow::Result<Throughput> {
         let started = Instant::now();
         let mut path = format!("/reports/v2/activitylog?startDate={start_date}&pageSize=1000");
+        let mut sent: Option<String> = None;
+        let mut checking: Option<tokio::task::JoinHandle<anyhow::Result<PageIds>>> = None;
         let mut records = 0u64;
         let mut last_id = 0i64;
         loop {
-            let bytes = self.get_bytes(&path).await?;
-            let page: LogPage<'_> = serde_json::from_slice(&bytes).context("activity log page")?;
-            if page.activity.is_empty() {
+            let body = self.get_bytes(&path).await?;
+            let cursor = last_cursor(&body).context("activity log page without a cursor")?;
+            if sent.as_deref() == Some(cursor.as_str()) {
                 break;
             }
-            for row in &page.activity {
-                if row.log_id <= last_id {
-                    bail!("log id {} came after {last_id}", row.log_id);
-                }
-                last_id = row.log_id;
+            let previous =
+                checking.replace(tokio::task::spawn_blocking(move || PageIds::check(&body)));
+            if let Some(previous) = previous {
+                records += previous.await??.follows(&mut last_id)?;
             }
-            records += page.activity.len() as u64;
-            path = format!(
-                "/reports/v2/activitylog?cursor={}&pageSize=1000",
-                page.cursor
-            );
+            path = format!("/reports/v2/activitylog?cursor={cursor}&pageSize=1000");
+            sent = Some(cursor);
+        }
+        if let Some(last) = checking {
+            records += last.await??.follows(&mut last_id)?;
         }
         Ok(Throughput::new(
             "activity log full cursor scan",
@@ -231,6 +238,52 @@ impl Api {
     /// The raw body of a successful GET.
     pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
         self.fetch(reqwest::Method::GET, path, None).await
+    }
+}
+
+/// The value of the last `"cursor"` field of an activity-log body, found from
+/// its end without parsing the page.
+fn last_cursor(body: &[u8]) -> Option<String> {
+    const KEY: &[u8] = b"\"cursor\":\"";
+    let start = body.windows(KEY.len()).rposition(|w| w == KEY)? + KEY.len();
+    let len = body[start..].iter().position(|&b| b == b'"')?;
+    String::from_utf8(body[start..start + len].to_vec()).ok()
+}
+
+/// What the scan checks of a page: its log ids, increasing, and its cursor.
+struct PageIds {
+    /// The first and last ids (none for an empty first page).
+    span: Option<(i64, i64)>,
+    count: u64,
+}
+
+impl PageIds {
+    /// Parses the whole page; its ids must increase and its cursor be the one
+    /// [`last_cursor`] found.
+    fn check(body: &[u8]) -> anyhow::Result<PageIds> {
+        let page: LogPage<'_> = serde_json::from_slice(body).context("activity log page")?;
+        if Some(page.cursor) != last_cursor(body).as_deref() {
+            bail!("the page's cursor is not its last field");
+        }
+        let ids: Vec<i64> = page.activity.iter().map(|r| r.log_id).collect();
+        if let Some(w) = ids.windows(2).find(|w| w[1] <= w[0]) {
+            bail!("log id {} came after {}", w[1], w[0]);
+        }
+        Ok(PageIds {
+            span: ids.first().zip(ids.last()).map(|(&f, &l)| (f, l)),
+            count: ids.len() as u64,
+        })
+    }
+
+    /// This page's record count, once its ids are checked to follow `last_id`.
+    fn follows(&self, last_id: &mut i64) -> anyhow::Result<u64> {
+        if let Some((first, last)) = self.span {
+            if first <= *last_id {
+                bail!("log id {first} came after {last_id}");
+            }
+            *last_id = last;
+        }
+        Ok(self.count)
     }
 }
 
@@ -247,4 +300,32 @@ struct LogPage<'a> {
 #[serde(rename_all = "camelCase")]
 struct LogRowId {
     log_id: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cursor_is_read_from_the_body_end_and_checked_against_the_parse() {
+        let body = br#"{"success":true,"activity":[{"logId":3,"description":"\"cursor\":\"x"},{"logId":5}],"cursor":"v1.ab_c"}"#;
+        assert_eq!(last_cursor(body).as_deref(), Some("v1.ab_c"));
+        let ids = PageIds::check(body).unwrap();
+        let mut last = 2;
+        assert_eq!(ids.follows(&mut last).unwrap(), 2);
+        assert_eq!(last, 5);
+        assert!(ids.follows(&mut last).is_err(), "a repeated page is caught");
+    }
+
+    #[test]
+    fn decreasing_ids_and_a_misplaced_cursor_fail_the_check() {
+        let body = br#"{"activity":[{"logId":5},{"logId":4}],"cursor":"c"}"#;
+        assert!(PageIds::check(body).is_err());
+        let body = br#"{"cursor":"c","activity":[{"logId":1,"cursor":"d"}]}"#;
+        assert!(PageIds::check(body).is_err());
+        let empty = PageIds::check(br#"{"activity":[],"cursor":"c"}"#).unwrap();
+        let mut last = 9;
+        assert_eq!(empty.follows(&mut last).unwrap(), 0);
+        assert_eq!(last, 9);
+    }
 }

@@ -7,16 +7,22 @@ use jiff::Timestamp;
 
 /// RFC 3339 in UTC with millisecond precision when there is a fraction.
 pub fn format_ms(ms: i64) -> String {
-    match Timestamp::from_millisecond(ms) {
-        Ok(ts) => {
-            if ms.rem_euclid(1000) == 0 {
-                format!("{ts:.0}")
-            } else {
-                format!("{ts:.3}")
+    display_ms(ms).to_string()
+}
+
+/// [`format_ms`] as a `Display`, to write an instant without allocating.
+pub fn display_ms(ms: i64) -> impl std::fmt::Display {
+    struct Ms(i64);
+    impl std::fmt::Display for Ms {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match Timestamp::from_millisecond(self.0) {
+                Ok(ts) if self.0.rem_euclid(1000) == 0 => write!(f, "{ts:.0}"),
+                Ok(ts) => write!(f, "{ts:.3}"),
+                Err(_) => f.write_str("invalid"),
             }
         }
-        Err(_) => String::from("invalid"),
     }
+    Ms(ms)
 }
 
 /// Parses an RFC 3339 / ISO 8601 instant (with `Z` or an offset) into Unix ms.

@@ -102,6 +102,21 @@ pub trait MoneyStore: Send + Sync {
         app_id: &str,
         date: &str,
     ) -> StoreResult<Option<ContractSummary>>;
+    /// [`MoneyStore::contract_summary`] of several apps, in their order (by
+    /// default concurrently, each on its own; a store may read them together).
+    async fn contract_summaries(
+        &self,
+        account_id: i64,
+        app_ids: Vec<String>,
+        date: &str,
+    ) -> StoreResult<Vec<Option<ContractSummary>>> {
+        futures_util::future::try_join_all(
+            app_ids
+                .iter()
+                .map(|app_id| self.contract_summary(account_id, app_id, date)),
+        )
+        .await
+    }
     /// Spend on `app_id` with `from_ms <= created < to_ms`, per currency.
     async fn spend_totals(
         &self,

@@ -287,4 +287,20 @@ pub trait UsageStore: Send + Sync {
         app_id: &str,
         query: InsightQuery,
     ) -> StoreResult<InsightData>;
+
+    /// [`UsageStore::insight_data`] of several apps, in their order (by
+    /// default concurrently, each on its own; a store may read them together).
+    async fn insight_data_of_apps(
+        &self,
+        account_id: i64,
+        app_ids: Vec<String>,
+        query: InsightQuery,
+    ) -> StoreResult<Vec<InsightData>> {
+        futures_util::future::try_join_all(
+            app_ids
+                .iter()
+                .map(|app_id| self.insight_data(account_id, app_id, query.clone())),
+        )
+        .await
+    }
 }

@@ -1,12 +1,13 @@
 //! Workforce activity (SPEC §5): agent ingest, clients, computers, groups,
 //! classifications, working hours and the activity log.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use rollcall_core::workforce::{ClassificationSet, Split, SplitSeconds};
 
-use crate::{now_ms, StoreResult};
+use crate::{now_ms, StoreError, StoreResult};
 
 /// The computer an agent runs on, as it describes itself.
 #[derive(Debug, Clone)]
@@ -292,19 +293,15 @@ pub struct ActivityLogQuery {
     pub scoping: Scoping,
 }
 
+/// One activity-log record. Its computer and user are shared by every row of
+/// the page that names them (a page has few distinct ones).
 #[derive(Debug, Clone)]
 pub struct LogRow {
     pub log_id: i64,
     pub productivity: i8,
     pub start_ms: i64,
-    pub computer_id: i64,
-    pub computer: String,
-    pub primary_domain: String,
-    pub private_ip: String,
-    pub public_ip: String,
-    pub login_domain: String,
-    pub user: String,
-    pub user_id: i64,
+    pub computer: Arc<LogComputer>,
+    pub user: Arc<LogUser>,
     pub session: i64,
     pub duration_s: i64,
     pub application_id: i64,
@@ -313,6 +310,63 @@ pub struct LogRow {
     pub description: String,
     pub url: Option<String>,
     pub idle: bool,
+}
+
+/// The computer fields of an activity-log row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogComputer {
+    pub id: i64,
+    pub name: String,
+    pub primary_domain: String,
+    pub private_ip: String,
+    pub public_ip: String,
+}
+
+/// The user (agent client) fields of an activity-log row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogUser {
+    pub id: i64,
+    pub login_domain: String,
+    pub name: String,
+}
+
+/// The computers and users a page of the log names, each built once and
+/// shared by the page's rows.
+#[derive(Default)]
+pub struct LogNames {
+    computers: HashMap<i64, Arc<LogComputer>>,
+    users: HashMap<i64, Arc<LogUser>>,
+}
+
+impl LogNames {
+    pub fn add_computer(&mut self, computer: LogComputer) {
+        self.computers.insert(computer.id, Arc::new(computer));
+    }
+
+    pub fn add_user(&mut self, user: LogUser) {
+        self.users.insert(user.id, Arc::new(user));
+    }
+
+    /// The computer and user of record `log_id`.
+    pub fn of(
+        &self,
+        log_id: i64,
+        computer_id: i64,
+        client_id: i64,
+    ) -> StoreResult<(Arc<LogComputer>, Arc<LogUser>)> {
+        let unknown = |what: &str, id: i64| {
+            StoreError::Internal(format!("log record {log_id} names {what} {id}, unknown"))
+        };
+        let computer = self
+            .computers
+            .get(&computer_id)
+            .ok_or_else(|| unknown("computer", computer_id))?;
+        let user = self
+            .users
+            .get(&client_id)
+            .ok_or_else(|| unknown("client", client_id))?;
+        Ok((Arc::clone(computer), Arc::clone(user)))
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -30,6 +30,8 @@ use crate::error::{ApiError, ApiResult, FieldError};
 use crate::extract::{double_option, parse_json, Json, NoQuery, Path, Query};
 use crate::AppState;
 
+mod log_body;
+
 /// Most records one agent request may carry.
 pub const MAX_RECORDS: usize = 5_000;
 /// Clock skew tolerated before records are shifted.
@@ -1149,42 +1151,6 @@ struct CursorPayload {
     p: LogPosition,
 }
 
-/// One activity-log row: the seed's fields, plus `userId` and `idle`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LogRowJson<'a> {
-    log_id: i64,
-    productivity: i8,
-    popup_alarm: Option<()>,
-    email_alarm: Option<()>,
-    external_notification_alarm: Option<()>,
-    terminate: Option<()>,
-    date: String,
-    computer_id: i64,
-    computer: &'a str,
-    primary_domain: &'a str,
-    private_ip: &'a str,
-    public_ip: &'a str,
-    login_domain: &'a str,
-    user: &'a str,
-    user_id: i64,
-    session: i64,
-    duration: i64,
-    application_id: i64,
-    website_id: Option<i64>,
-    executable: &'a str,
-    description: &'a str,
-    url: Option<&'a str>,
-    idle: bool,
-}
-
-#[derive(Serialize)]
-struct LogPageJson<'a> {
-    success: bool,
-    activity: Vec<LogRowJson<'a>>,
-    cursor: String,
-}
-
 async fn activity_log(
     State(state): State<AppState>,
     caller: Caller,
@@ -1325,43 +1291,7 @@ async fn activity_log(
             },
         ),
     };
-    let activity: Vec<LogRowJson<'_>> = page
-        .rows
-        .iter()
-        .map(|r| LogRowJson {
-            log_id: r.log_id,
-            productivity: r.productivity,
-            popup_alarm: None,
-            email_alarm: None,
-            external_notification_alarm: None,
-            terminate: None,
-            date: time::format_ms(r.start_ms),
-            computer_id: r.computer_id,
-            computer: &r.computer,
-            primary_domain: &r.primary_domain,
-            private_ip: &r.private_ip,
-            public_ip: &r.public_ip,
-            login_domain: &r.login_domain,
-            user: &r.user,
-            user_id: r.user_id,
-            session: r.session,
-            duration: r.duration_s,
-            application_id: r.application_id,
-            website_id: r.website_id,
-            executable: &r.executable,
-            description: &r.description,
-            url: r.url.as_deref(),
-            idle: r.idle,
-        })
-        .collect();
-    // Serialized straight from structs: a page of 1,000 rows is the hot path of
-    // a full cursor scan.
-    let body = serde_json::to_vec(&LogPageJson {
-        success: true,
-        activity,
-        cursor,
-    })
-    .map_err(ApiError::internal)?;
+    let body = log_body::page(&page.rows, &cursor);
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         body,

@@ -279,6 +279,36 @@ fn apps_param(apps: &Option<Vec<String>>) -> StoreResult<Option<String>> {
         .map_err(StoreError::from)
 }
 
+/// `date` (`YYYY-MM-DD`) as the contracts table compares it.
+fn summary_date(date: &str) -> StoreResult<String> {
+    Ok(rollcall_core::time::parse_date(date)
+        .map_err(StoreError::invalid)?
+        .to_string())
+}
+
+/// The contract of `app_id` in force on `date` (the latest-starting one if
+/// several overlap), else the one that ends last.
+fn contract_summary(
+    conn: &Connection,
+    account_id: i64,
+    app_id: &str,
+    date: &str,
+) -> StoreResult<Option<ContractSummary>> {
+    let contract = conn
+        .prepare_cached(&format!(
+            "SELECT {CONTRACT_COLUMNS} FROM contracts
+             WHERE account_id = ?1 AND app_id = ?2
+             ORDER BY (start_date <= ?3 AND end_date >= ?3) DESC,
+                      CASE WHEN start_date <= ?3 AND end_date >= ?3
+                           THEN start_date END DESC,
+                      end_date DESC, start_date DESC, contract_id
+             LIMIT 1"
+        ))?
+        .query_row(params![account_id, app_id, date], contract_row)
+        .optional()?;
+    Ok(contract.map(ContractSummary::from))
+}
+
 #[async_trait]
 impl MoneyStore for SqliteStore {
     async fn contract_summary(
@@ -288,26 +318,25 @@ impl MoneyStore for SqliteStore {
         date: &str,
     ) -> StoreResult<Option<ContractSummary>> {
         let app_id = app_id.to_string();
-        let date = rollcall_core::time::parse_date(date)
-            .map_err(StoreError::invalid)?
-            .to_string();
+        let date = summary_date(date)?;
+        self.db
+            .read(move |conn| contract_summary(conn, account_id, &app_id, &date))
+            .await
+    }
+
+    async fn contract_summaries(
+        &self,
+        account_id: i64,
+        app_ids: Vec<String>,
+        date: &str,
+    ) -> StoreResult<Vec<Option<ContractSummary>>> {
+        let date = summary_date(date)?;
         self.db
             .read(move |conn| {
-                // In force on `date` first (the latest-starting one if several
-                // overlap), else the one that ends last.
-                let contract = conn
-                    .prepare_cached(&format!(
-                        "SELECT {CONTRACT_COLUMNS} FROM contracts
-                         WHERE account_id = ?1 AND app_id = ?2
-                         ORDER BY (start_date <= ?3 AND end_date >= ?3) DESC,
-                                  CASE WHEN start_date <= ?3 AND end_date >= ?3
-                                       THEN start_date END DESC,
-                                  end_date DESC, start_date DESC, contract_id
-                         LIMIT 1"
-                    ))?
-                    .query_row(params![account_id, app_id, date], contract_row)
-                    .optional()?;
-                Ok(contract.map(ContractSummary::from))
+                app_ids
+                    .iter()
+                    .map(|app_id| contract_summary(conn, account_id, app_id, &date))
+                    .collect()
             })
             .await
     }

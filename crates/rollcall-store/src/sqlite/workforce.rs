@@ -26,8 +26,9 @@ use crate::audit::AuditEntry;
 use crate::error::ItemError;
 use crate::workforce::{
     sees_group, sees_member, ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch,
-    ComputerPatch, Group, GroupPatch, HoursAcc, IngestOutcome, LogPosition, LogRow, Perspective,
-    Scoping, WfClient, WfComputer, WorkforceStore, WorkingHoursPage, WorkingHoursQuery,
+    ComputerPatch, Group, GroupPatch, HoursAcc, IngestOutcome, LogComputer, LogNames, LogPosition,
+    LogRow, LogUser, Perspective, Scoping, WfClient, WfComputer, WorkforceStore, WorkingHoursPage,
+    WorkingHoursQuery,
 };
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -847,15 +848,13 @@ fn first_log_id(
 }
 
 /// The activity-log page query: ?1 after, ?2 watermark, ?3/?4 day bounds,
-/// ?5/?6 duration bounds, ?7 limit, plus the scoping parameters.
+/// ?5/?6 duration bounds, ?7 limit, plus the scoping parameters. The rows'
+/// computers and users are read once per page ([`load_log_names`]), not joined.
 fn log_sql(scoping: &Scoping) -> String {
     format!(
         "SELECT t.log_id, t.client_id, t.computer_id, t.session, t.start_ms, t.duration_s,
-                t.executable, t.description, t.url, t.app_id, t.website_id, t.idle,
-                c.name, c.primary_domain, c.private_ip, c.public_ip, u.login_domain, u.name
+                t.executable, t.description, t.url, t.app_id, t.website_id, t.idle
          FROM wf_records t INDEXED BY wf_records_log
-         JOIN wf_computers c ON c.id = t.computer_id
-         JOIN wf_clients u ON u.id = t.client_id
          WHERE t.account_id = ?100 AND t.log_id > ?1
            AND (t.log_id > ?2 OR (t.day >= ?3 AND (?4 IS NULL OR t.day <= ?4)))
            AND (?5 IS NULL OR t.duration_s >= ?5)
@@ -864,6 +863,62 @@ fn log_sql(scoping: &Scoping) -> String {
          ORDER BY t.log_id LIMIT ?7",
         scope_sql(scoping)
     )
+}
+
+/// A log record as read, before its computer and user are attached.
+struct LogRecord {
+    log_id: i64,
+    client_id: i64,
+    computer_id: i64,
+    session: i64,
+    start_ms: i64,
+    duration_s: i64,
+    executable: String,
+    description: String,
+    url: Option<String>,
+    app_id: i64,
+    website_id: Option<i64>,
+    idle: bool,
+}
+
+/// The computers and users `records` name, each read once.
+fn load_log_names(
+    conn: &Connection,
+    account_id: i64,
+    records: &[LogRecord],
+) -> StoreResult<LogNames> {
+    let ids = |f: fn(&LogRecord) -> i64| {
+        let set: BTreeSet<i64> = records.iter().map(f).collect();
+        serde_json::to_string(&set).expect("ids serialize")
+    };
+    let mut names = LogNames::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, primary_domain, private_ip, public_ip FROM wf_computers
+         WHERE account_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+    )?;
+    let mut rows = stmt.query(params![account_id, ids(|r| r.computer_id)])?;
+    while let Some(r) = rows.next()? {
+        names.add_computer(LogComputer {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            primary_domain: r.get(2)?,
+            private_ip: r.get(3)?,
+            public_ip: r.get(4)?,
+        });
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, login_domain, name FROM wf_clients
+         WHERE account_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+    )?;
+    let mut rows = stmt.query(params![account_id, ids(|r| r.client_id)])?;
+    while let Some(r) = rows.next()? {
+        names.add_user(LogUser {
+            id: r.get(0)?,
+            login_domain: r.get(1)?,
+            name: r.get(2)?,
+        });
+    }
+    Ok(names)
 }
 
 fn activity_log(
@@ -897,33 +952,44 @@ fn activity_log(
     stmt.raw_bind_parameter(6, q.max_duration)?;
     stmt.raw_bind_parameter(7, i64::from(q.limit))?;
     bind_scope(&mut stmt, account_id, &q.scoping)?;
-    let mut classify = Classify::new(conn, account_id)?;
-    let mut out = Vec::new();
+    let mut records = Vec::with_capacity(q.limit as usize);
     let mut rows = stmt.raw_query();
     while let Some(r) = rows.next()? {
-        let client_id: i64 = r.get(1)?;
-        let app_id: i64 = r.get(9)?;
-        let website_id: Option<i64> = r.get(10)?;
-        out.push(LogRow {
+        records.push(LogRecord {
             log_id: r.get(0)?,
-            productivity: classify.productivity(client_id, website_id.unwrap_or(app_id))?,
-            start_ms: r.get(4)?,
+            client_id: r.get(1)?,
             computer_id: r.get(2)?,
-            computer: r.get(12)?,
-            primary_domain: r.get(13)?,
-            private_ip: r.get(14)?,
-            public_ip: r.get(15)?,
-            login_domain: r.get(16)?,
-            user: r.get(17)?,
-            user_id: client_id,
             session: r.get(3)?,
+            start_ms: r.get(4)?,
             duration_s: r.get(5)?,
-            application_id: app_id,
-            website_id,
             executable: r.get(6)?,
             description: r.get(7)?,
             url: r.get(8)?,
+            app_id: r.get(9)?,
+            website_id: r.get(10)?,
             idle: r.get(11)?,
+        });
+    }
+    drop(rows);
+    let names = load_log_names(conn, account_id, &records)?;
+    let mut classify = Classify::new(conn, account_id)?;
+    let mut out = Vec::with_capacity(records.len());
+    for r in records {
+        let (computer, user) = names.of(r.log_id, r.computer_id, r.client_id)?;
+        out.push(LogRow {
+            log_id: r.log_id,
+            productivity: classify.productivity(r.client_id, r.website_id.unwrap_or(r.app_id))?,
+            start_ms: r.start_ms,
+            computer,
+            user,
+            session: r.session,
+            duration_s: r.duration_s,
+            application_id: r.app_id,
+            website_id: r.website_id,
+            executable: r.executable,
+            description: r.description,
+            url: r.url,
+            idle: r.idle,
         });
     }
     let position = position.after_page(out.last().map(|r| r.log_id), q.position.is_none());

@@ -182,19 +182,14 @@ struct Summary {
     contract: Option<rollcall_store::money::ContractSummary>,
 }
 
-async fn summarise(
-    state: &AppState,
-    account_id: i64,
+fn summarise(
     data: &InsightData,
+    contract: Option<rollcall_store::money::ContractSummary>,
     as_of: i32,
-) -> ApiResult<Summary> {
+) -> Summary {
     let def = &data.app.definition;
     let ps = &data.provisioned_summary;
     let active = active_between(data, as_of - 29, as_of).count();
-    let contract = state
-        .store
-        .contract_summary(account_id, &data.app.app_id, &date_text(as_of))
-        .await?;
     let tier_cost: f64 = ps
         .per_license
         .iter()
@@ -206,14 +201,14 @@ async fn summarise(
         None if has_tier_costs => (Some(round2(tier_cost)), def.currency()),
         None => (None, def.currency()),
     };
-    Ok(Summary {
+    Summary {
         provisioned: ps.people,
         active,
         licenses_purchased: contract.as_ref().map(|c| c.licenses_purchased),
         annual_cost,
         currency,
         contract,
-    })
+    }
 }
 
 fn summary_json(app: &AppRecord, s: &Summary) -> Value {
@@ -248,39 +243,41 @@ async fn app_summaries(
     let tz = account_zone(&state, caller.account_id).await?;
     // The latest complete day.
     let as_of = today(&tz) - 1;
-    // Every app's figures are independent: load them concurrently (each on its
-    // own database connection), then answer in the listing's order.
-    let mut tasks = tokio::task::JoinSet::new();
-    let listed = state.store.list_apps(caller.account_id).await?;
-    for (index, app) in listed.into_iter().enumerate() {
-        if !caller.may_see_app(&app.app_id) {
-            continue;
-        }
-        let (state, caller) = (state.clone(), caller.clone());
-        tasks.spawn(async move {
-            let query = InsightQuery {
-                from_day: as_of - 29,
-                to_day: as_of,
-                events: EventSel::Any,
-                last_activity: false,
-                provisioned: false,
-                provisioned_summary: true,
-            };
-            let data = load(&state, &caller, &app.app_id, query).await?;
-            let s = summarise(&state, caller.account_id, &data, as_of).await?;
-            ApiResult::Ok((index, summary_json(&data.app, &s)))
-        });
-    }
-    let mut apps = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        apps.push(done.map_err(|e| ApiError::internal(format!("app summary task: {e}")))??);
-    }
-    apps.sort_by_key(|(index, _)| *index);
-    let apps: Vec<Value> = apps.into_iter().map(|(_, summary)| summary).collect();
+    let app_ids: Vec<String> = state
+        .store
+        .list_apps(caller.account_id)
+        .await?
+        .into_iter()
+        .map(|app| app.app_id)
+        .filter(|app_id| caller.may_see_app(app_id))
+        .collect();
+    // Every app's bitmaps and contract, each kind in one store call.
+    let query = InsightQuery {
+        from_day: as_of - 29,
+        to_day: as_of,
+        events: EventSel::Any,
+        last_activity: false,
+        provisioned: false,
+        provisioned_summary: true,
+    };
+    let as_of_text = date_text(as_of);
+    let (data, contracts) = tokio::try_join!(
+        state
+            .store
+            .insight_data_of_apps(caller.account_id, app_ids.clone(), query),
+        state
+            .store
+            .contract_summaries(caller.account_id, app_ids, &as_of_text),
+    )?;
+    let apps: Vec<Value> = data
+        .iter()
+        .zip(contracts)
+        .map(|(data, contract)| summary_json(&data.app, &summarise(data, contract, as_of)))
+        .collect();
     Ok(axum::Json(json!({
         "success": true,
-        "AsOfDate": date_text(as_of),
-        "asOfDate": date_text(as_of),
+        "AsOfDate": as_of_text,
+        "asOfDate": as_of_text,
         "apps": apps,
     })))
 }
@@ -314,7 +311,11 @@ async fn app_details(
         },
     )
     .await?;
-    let s = summarise(&state, caller.account_id, &data, as_of).await?;
+    let contract = state
+        .store
+        .contract_summary(caller.account_id, &app_id, &date_text(as_of))
+        .await?;
+    let s = summarise(&data, contract, as_of);
     let activity =
         usage_bits::activity_on(&daily(&data, &EventFilter::Any, as_of - 29, as_of), as_of);
     let year_start = time::start_of_day_ms(time::date_of_day_number(as_of).first_of_year(), &tz);

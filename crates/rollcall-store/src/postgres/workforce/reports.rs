@@ -28,10 +28,10 @@ use super::sql::{
     activities, limit_and_classifications, load_classifications, push_scope, Classify, Query,
 };
 use crate::workforce::{
-    ActivityLogPage, ActivityLogQuery, HoursAcc, LogPosition, LogRow, Perspective, Scoping,
-    WorkingHoursPage, WorkingHoursQuery, WorkingHoursRow,
+    ActivityLogPage, ActivityLogQuery, HoursAcc, LogComputer, LogNames, LogPosition, LogRow,
+    LogUser, Perspective, Scoping, WorkingHoursPage, WorkingHoursQuery, WorkingHoursRow,
 };
-use crate::{StoreError, StoreResult};
+use crate::StoreResult;
 
 /// The rollup column that keys a row of the view.
 fn key_column(perspective: Perspective) -> &'static str {
@@ -449,10 +449,9 @@ const CLIENTS_SQL: &str =
 const FIRST_GROUPS_SQL: &str = "SELECT member_id, min(group_id) FROM wf_group_members
      WHERE account_id = $1 AND kind = 'c' AND member_id = ANY($2) GROUP BY member_id";
 
-/// The computers, clients and clients' first groups of a log page, by id.
+/// The computers, clients and clients' first groups of a log page.
 struct Names {
-    computers: HashMap<i64, Row>,
-    clients: HashMap<i64, Row>,
+    log: LogNames,
     first_group: HashMap<i64, i64>,
 }
 
@@ -476,24 +475,27 @@ impl Names {
             async { Ok(tx.query(&groups, &[&account_id, client_ids]).await?) },
             snap.commit(),
         )?;
-        let by_id = |rows: Vec<Row>| rows.into_iter().map(|r| (r.get(0), r)).collect();
+        let mut log = LogNames::default();
+        for r in &computers {
+            log.add_computer(LogComputer {
+                id: r.get(0),
+                name: r.get(1),
+                primary_domain: r.get(2),
+                private_ip: r.get(3),
+                public_ip: r.get(4),
+            });
+        }
+        for r in &clients {
+            log.add_user(LogUser {
+                id: r.get(0),
+                login_domain: r.get(1),
+                name: r.get(2),
+            });
+        }
         Ok(Names {
-            computers: by_id(computers),
-            clients: by_id(clients),
+            log,
             first_group: groups.iter().map(|r| (r.get(0), r.get(1))).collect(),
         })
-    }
-
-    fn computer(&self, id: i64) -> StoreResult<&Row> {
-        self.computers
-            .get(&id)
-            .ok_or_else(|| StoreError::Internal(format!("a record names computer {id}, unknown")))
-    }
-
-    fn client(&self, id: i64) -> StoreResult<&Row> {
-        self.clients
-            .get(&id)
-            .ok_or_else(|| StoreError::Internal(format!("a record names client {id}, unknown")))
     }
 }
 
@@ -550,10 +552,10 @@ pub(super) async fn activity_log(
             .map(|r| r.get::<_, Option<i64>>(10).unwrap_or_else(|| r.get(9))),
     )
     .await?;
-    let mut classify = Classify::new(&set, activities, names.first_group.clone());
+    let mut classify = Classify::new(&set, activities, names.first_group);
     let out = rows
         .iter()
-        .map(|r| log_row(r, &names, &mut classify))
+        .map(|r| log_row(r, &names.log, &mut classify))
         .collect::<StoreResult<Vec<LogRow>>>()?;
     let position = position.after_page(out.last().map(|r| r.log_id), q.position.is_none());
     Ok(ActivityLogPage {
@@ -563,25 +565,18 @@ pub(super) async fn activity_log(
 }
 
 /// One log row: the record, its computer and client, its classification.
-fn log_row(r: &Row, names: &Names, classify: &mut Classify) -> StoreResult<LogRow> {
+fn log_row(r: &Row, names: &LogNames, classify: &mut Classify) -> StoreResult<LogRow> {
+    let log_id: i64 = r.get(0);
     let client_id: i64 = r.get(1);
-    let computer_id: i64 = r.get(2);
     let app_id: i64 = r.get(9);
     let website_id: Option<i64> = r.get(10);
-    let computer = names.computer(computer_id)?;
-    let client = names.client(client_id)?;
+    let (computer, user) = names.of(log_id, r.get(2), client_id)?;
     Ok(LogRow {
-        log_id: r.get(0),
+        log_id,
         productivity: classify.productivity(client_id, website_id.unwrap_or(app_id)),
         start_ms: r.get(4),
-        computer_id,
-        computer: computer.get(1),
-        primary_domain: computer.get(2),
-        private_ip: computer.get(3),
-        public_ip: computer.get(4),
-        login_domain: client.get(1),
-        user: client.get(2),
-        user_id: client_id,
+        computer,
+        user,
         session: r.get(3),
         duration_s: r.get(5),
         application_id: app_id,
