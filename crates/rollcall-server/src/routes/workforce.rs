@@ -20,10 +20,10 @@ use rollcall_store::now_ms;
 use rollcall_store::workforce::{
     ActivityBatch, ActivityLogQuery, ClientInfo, ClientPatch, ComputerInfo, ComputerPatch, Group,
     GroupPatch, LogPosition, NewRecord, Perspective, Scoping, WfClient, WfComputer,
-    WorkingHoursQuery,
+    WorkingHoursQuery, WorkingHoursRow,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
@@ -981,9 +981,64 @@ struct WorkingHoursParams {
     device_id: Option<String>,
 }
 
-fn split_json(s: &SplitSeconds) -> Value {
-    json!({"productive": s.productive, "unproductive": s.unproductive,
-           "undefined": s.undefined, "total": s.total})
+/// One working-hours row: the seed's fields, in its order; `userid`, `user` and
+/// `computers` (users view) or `computerid`, `computer` and `users` (computers view).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HoursRowJson<'a> {
+    date: String,
+    #[serde(rename = "userid", skip_serializing_if = "Option::is_none")]
+    user_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    computers: Option<&'a [i64]>,
+    #[serde(rename = "computerid", skip_serializing_if = "Option::is_none")]
+    computer_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    computer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    users: Option<&'a [i64]>,
+    groups: &'a [i64],
+    first_activity: Option<String>,
+    last_activity: Option<String>,
+    last_activity_log: String,
+    active_time: SplitSeconds,
+    passive_time: SplitSeconds,
+    total_time: i64,
+}
+
+impl<'a> HoursRowJson<'a> {
+    fn new(r: &'a WorkingHoursRow, perspective: Perspective) -> Self {
+        let users_view = perspective == Perspective::Users;
+        let (key, other) = (Some(r.id), Some(r.others.as_slice()));
+        HoursRowJson {
+            date: time::date_of_day_number(r.day).to_string(),
+            user_id: key.filter(|_| users_view),
+            user: Some(r.name.as_str()).filter(|_| users_view),
+            computers: other.filter(|_| users_view),
+            computer_id: key.filter(|_| !users_view),
+            computer: Some(r.name.as_str()).filter(|_| !users_view),
+            users: other.filter(|_| !users_view),
+            groups: &r.groups,
+            first_activity: r.first_activity_ms.map(time::format_ms),
+            last_activity: r.last_activity_ms.map(time::format_ms),
+            last_activity_log: time::format_ms(r.last_activity_log_ms),
+            active_time: r.active,
+            passive_time: r.passive,
+            total_time: r.active.total + r.passive.total,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HoursPageJson<'a> {
+    success: bool,
+    activity: Vec<HoursRowJson<'a>>,
+    total: u64,
+    page: u32,
+    page_size: u32,
 }
 
 async fn working_hours(
@@ -991,7 +1046,7 @@ async fn working_hours(
     caller: Caller,
     p: WorkingHoursParams,
     perspective: Perspective,
-) -> ApiResult<JsonValue> {
+) -> ApiResult<axum::response::Response> {
     caller.require(Scope::ReportRead)?;
     let from = p
         .from
@@ -1044,60 +1099,25 @@ async fn working_hours(
             },
         )
         .await?;
-    let rows: Vec<Value> = result
-        .rows
-        .iter()
-        .map(|r| {
-            let mut row = Map::new();
-            row.insert(
-                "date".into(),
-                json!(time::date_of_day_number(r.day).to_string()),
-            );
-            match perspective {
-                Perspective::Users => {
-                    row.insert("userid".into(), json!(r.id));
-                    row.insert("user".into(), json!(r.name));
-                    row.insert("computers".into(), json!(r.others));
-                }
-                Perspective::Computers => {
-                    row.insert("computerid".into(), json!(r.id));
-                    row.insert("computer".into(), json!(r.name));
-                    row.insert("users".into(), json!(r.others));
-                }
-            }
-            row.insert("groups".into(), json!(r.groups));
-            row.insert(
-                "firstActivity".into(),
-                json!(r.first_activity_ms.map(time::format_ms)),
-            );
-            row.insert(
-                "lastActivity".into(),
-                json!(r.last_activity_ms.map(time::format_ms)),
-            );
-            row.insert(
-                "lastActivityLog".into(),
-                json!(time::format_ms(r.last_activity_log_ms)),
-            );
-            row.insert("activeTime".into(), split_json(&r.active));
-            row.insert("passiveTime".into(), split_json(&r.passive));
-            row.insert("totalTime".into(), json!(r.active.total + r.passive.total));
-            Value::Object(row)
-        })
-        .collect();
-    Ok(axum::Json(json!({
-        "success": true,
-        "activity": rows,
-        "total": result.total,
-        "page": page,
-        "pageSize": page_size,
-    })))
+    Ok(axum::Json(HoursPageJson {
+        success: true,
+        activity: result
+            .rows
+            .iter()
+            .map(|r| HoursRowJson::new(r, perspective))
+            .collect(),
+        total: result.total,
+        page,
+        page_size,
+    })
+    .into_response())
 }
 
 async fn working_hours_users(
     State(state): State<AppState>,
     caller: Caller,
     Query(p): Query<WorkingHoursParams>,
-) -> ApiResult<JsonValue> {
+) -> ApiResult<axum::response::Response> {
     working_hours(state, caller, p, Perspective::Users).await
 }
 
@@ -1105,7 +1125,7 @@ async fn working_hours_computers(
     State(state): State<AppState>,
     caller: Caller,
     Query(p): Query<WorkingHoursParams>,
-) -> ApiResult<JsonValue> {
+) -> ApiResult<axum::response::Response> {
     working_hours(state, caller, p, Perspective::Computers).await
 }
 
