@@ -3,13 +3,14 @@
 //! page token bound to the account and the range.
 
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use rollcall_core::{time, token, Scope};
 use rollcall_store::audit::AuditPosition;
 use rollcall_store::now_ms;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -52,7 +53,7 @@ async fn audit_events(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<AuditQuery>,
-) -> ApiResult<axum::Json<Value>> {
+) -> ApiResult<Response> {
     caller.require(Scope::ReportRead)?;
     let start = required_instant(q.start_time.as_deref(), "startTime")?;
     let end = required_instant(q.end_time.as_deref(), "endTime")?;
@@ -91,32 +92,56 @@ async fn audit_events(
         .await?;
     let more = events.len() > PAGE_SIZE;
     events.truncate(PAGE_SIZE);
-    let mut body = json!({
-        "success": true,
-        "events": events.iter().map(|e| {
-            let mut v = json!({
-                "id": e.id,
-                "ts": time::format_ms(e.ts_ms),
-                "eventType": e.event_type,
-                "userId": e.user_id,
-            });
-            if let Some(p) = &e.properties {
-                v["eventProperties"] = p.clone();
-            }
-            v
-        }).collect::<Vec<_>>(),
-    });
-    if let (true, Some(last)) = (more, events.last()) {
-        let next = PageToken {
-            account: caller.account_id,
-            start,
-            end,
-            after: AuditPosition {
-                ts_ms: last.ts_ms,
-                seq: last.seq,
+    let next_page_token = match (more, events.last()) {
+        (true, Some(last)) => Some(token::seal(
+            key,
+            TOKEN_PURPOSE,
+            &PageToken {
+                account: caller.account_id,
+                start,
+                end,
+                after: AuditPosition {
+                    ts_ms: last.ts_ms,
+                    seq: last.seq,
+                },
             },
-        };
-        body["nextPageToken"] = json!(token::seal(key, TOKEN_PURPOSE, &next));
-    }
-    Ok(axum::Json(body))
+        )),
+        _ => None,
+    };
+    Ok(axum::Json(PageJson {
+        success: true,
+        events: events
+            .iter()
+            .map(|e| EventJson {
+                id: &e.id,
+                ts: time::format_ms(e.ts_ms),
+                event_type: &e.event_type,
+                user_id: &e.user_id,
+                event_properties: e.properties.as_ref(),
+            })
+            .collect(),
+        next_page_token,
+    })
+    .into_response())
+}
+
+/// A page of audit events, as the seed shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PageJson<'a> {
+    success: bool,
+    events: Vec<EventJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventJson<'a> {
+    id: &'a str,
+    ts: String,
+    event_type: &'a str,
+    user_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_properties: Option<&'a Value>,
 }
