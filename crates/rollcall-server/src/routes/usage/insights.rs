@@ -126,13 +126,30 @@ fn daily(data: &InsightData, filter: &EventFilter, from: i32, to: i32) -> DailyP
 }
 
 /// Per person (slot), the latest event timestamp.
-fn person_last_ms(data: &InsightData) -> FxHashMap<usize, i64> {
-    let mut out = FxHashMap::with_capacity_and_hasher(data.last_ms.len(), Default::default());
+fn person_last_ms(data: &InsightData) -> SlotTimes {
+    let mut out = SlotTimes(Vec::new());
     for (&id, &ms) in &data.last_ms {
-        let e = out.entry(data.resolver.slot_of_id(id)).or_insert(ms);
-        *e = (*e).max(ms);
+        let slot = data.resolver.slot_of_id(id);
+        if out.0.len() <= slot {
+            out.0.resize(slot + 1, i64::MIN);
+        }
+        out.0[slot] = out.0[slot].max(ms);
     }
     out
+}
+
+/// A timestamp per slot (slots are dense: people, then emails outside the org chart).
+struct SlotTimes(Vec<i64>);
+
+impl SlotTimes {
+    fn get(&self, slot: usize) -> Option<i64> {
+        self.0.get(slot).copied().filter(|&ms| ms != i64::MIN)
+    }
+
+    /// The slots that have a timestamp.
+    fn slots(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.0.len()).filter(|&s| self.0[s] != i64::MIN)
+    }
 }
 
 /// The latest activity of a person on a feature group: the group's last active day
@@ -521,14 +538,14 @@ async fn users(
     let mut keys: Vec<&str> = match source {
         "provisioned" => provisioned.keys().copied().collect(),
         "events" => last
-            .keys()
-            .map(|&s| resolver.key(s, &dir, emails))
+            .slots()
+            .map(|s| resolver.key(s, &dir, emails))
             .collect(),
         "employees" => dir.people.iter().map(|p| p.email.as_str()).collect(),
         _ => provisioned
             .keys()
             .copied()
-            .chain(last.keys().map(|&s| resolver.key(s, &dir, emails)))
+            .chain(last.slots().map(|s| resolver.key(s, &dir, emails)))
             .collect(),
     };
     keys.sort_unstable();
@@ -546,7 +563,7 @@ async fn users(
     let mut out = Vec::with_capacity(page.len());
     for key in &page {
         let slot = resolver.slot_of_email(&dir, emails, key);
-        let last_ms = slot.and_then(|s| last.get(&s).copied());
+        let last_ms = slot.and_then(|s| last.get(s));
         let days = |d: &DailyPeople| slot.map_or(0, |s| usage_bits::active_days(d, from, as_of, s));
         let status = match last_ms {
             _ if days(&all) > 0 => "Active",
@@ -792,7 +809,7 @@ async fn inactive_users(
     let rows: Vec<InactiveUser<'_>> = candidates
         .into_iter()
         .map(|c| {
-            let overall = c.slot.and_then(|s| last.get(&s).copied());
+            let overall = c.slot.and_then(|s| last.get(s));
             let last_ms = if q.group.is_some() {
                 let day = c.slot.and_then(|s| group_days.get(&s).copied());
                 group_last_ms(day, overall, &tz)
