@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, include_str!("migrations/0003_workforce.sql")),
     (4, include_str!("migrations/0004_money.sql")),
     (5, include_str!("migrations/0005_usage_ingest.sql")),
+    (6, include_str!("migrations/0006_workforce_reads.sql")),
 ];
 
 /// Applies pending migrations; returns how many ran.

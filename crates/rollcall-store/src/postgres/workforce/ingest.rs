@@ -3,8 +3,11 @@
 //! order; see the module doc of `workforce`). Every table is written with one
 //! multi-row statement per batch: the computer and client upserts, the
 //! activities, the records (`unnest … ON CONFLICT DO NOTHING RETURNING`, whose
-//! rows are exactly the records accepted), then the three rollups, added to only
-//! for the records that were inserted. Independent statements are pipelined.
+//! rows are exactly the records accepted), then the rollups, added to only for
+//! the records that were inserted: active and whole idle time per activity
+//! (`wf_day_time`), the idle histogram (`wf_day_idle`), and the spans with the
+//! per-day counts of users and computers (`wf_day_counts`, one statement).
+//! Independent statements are pipelined.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -367,11 +370,20 @@ struct SpanAcc {
     last_any: i64,
 }
 
+/// One (day, activity) of `wf_day_time`: active milliseconds, whole idle
+/// milliseconds and the furthest an idle piece reaches into its stretch.
+#[derive(Default, Debug, PartialEq, Eq)]
+struct TimeAcc {
+    active_ms: i64,
+    idle_ms: i64,
+    idle_end_ms: i64,
+}
+
 /// The batch's additions to the rollups, keyed in primary-key order so the
 /// upserts lock rows in a consistent order.
 #[derive(Default)]
 struct Rollups {
-    active: BTreeMap<(i32, i64), i64>,
+    time: BTreeMap<(i32, i64), TimeAcc>,
     idle: BTreeMap<(i32, i64, i64, i64), i64>,
     spans: BTreeMap<i32, SpanAcc>,
 }
@@ -389,9 +401,12 @@ impl Rollups {
                         .idle
                         .entry((p.day, activity, p.offset_ms, len))
                         .or_default() += 1;
+                    let t = self.time.entry((p.day, activity)).or_default();
+                    t.idle_ms += len;
+                    t.idle_end_ms = t.idle_end_ms.max(p.offset_ms + len);
                 }
             } else {
-                *self.active.entry((p.day, activity)).or_default() += len;
+                self.time.entry((p.day, activity)).or_default().active_ms += len;
                 span.first_active =
                     Some(span.first_active.map_or(p.start_ms, |f| f.min(p.start_ms)));
                 span.last_active = Some(span.last_active.map_or(p.end_ms, |l| l.max(p.end_ms)));
@@ -408,39 +423,52 @@ impl Rollups {
         computer_id: i64,
     ) -> StoreResult<()> {
         tokio::try_join!(
-            self.write_active(tx, account_id, client_id, computer_id),
+            self.write_time(tx, account_id, client_id, computer_id),
             self.write_idle(tx, account_id, client_id, computer_id),
             self.write_spans(tx, account_id, client_id, computer_id),
         )?;
         Ok(())
     }
 
-    async fn write_active(
+    async fn write_time(
         &self,
         tx: &impl GenericClient,
         account_id: i64,
         client_id: i64,
         computer_id: i64,
     ) -> Result<(), tokio_postgres::Error> {
-        if self.active.is_empty() {
+        if self.time.is_empty() {
             return Ok(());
         }
-        let day: Vec<i32> = self.active.keys().map(|k| k.0).collect();
-        let activity: Vec<i64> = self.active.keys().map(|k| k.1).collect();
-        let ms: Vec<i64> = self.active.values().copied().collect();
+        let day: Vec<i32> = self.time.keys().map(|k| k.0).collect();
+        let activity: Vec<i64> = self.time.keys().map(|k| k.1).collect();
+        let ms: Vec<i64> = self.time.values().map(|t| t.active_ms).collect();
+        let idle: Vec<i64> = self.time.values().map(|t| t.idle_ms).collect();
+        let idle_end: Vec<i64> = self.time.values().map(|t| t.idle_end_ms).collect();
         let stmt = tx
             .prepare_cached(
-                "INSERT INTO wf_day_active AS t (account_id, day, client_id, computer_id,
-                     activity_id, ms)
-                 SELECT $1, u.day, $2, $3, u.activity_id, u.ms
-                 FROM unnest($4::int[], $5::bigint[], $6::bigint[]) AS u(day, activity_id, ms)
+                "INSERT INTO wf_day_time AS t (account_id, day, client_id, computer_id,
+                     activity_id, ms, idle_ms, idle_end_ms)
+                 SELECT $1, u.day, $2, $3, u.activity_id, u.ms, u.idle_ms, u.idle_end_ms
+                 FROM unnest($4::int[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
+                     AS u(day, activity_id, ms, idle_ms, idle_end_ms)
                  ON CONFLICT (account_id, day, client_id, computer_id, activity_id)
-                 DO UPDATE SET ms = t.ms + excluded.ms",
+                 DO UPDATE SET ms = t.ms + excluded.ms, idle_ms = t.idle_ms + excluded.idle_ms,
+                     idle_end_ms = GREATEST(t.idle_end_ms, excluded.idle_end_ms)",
             )
             .await?;
         tx.execute(
             &stmt,
-            &[&account_id, &client_id, &computer_id, &day, &activity, &ms],
+            &[
+                &account_id,
+                &client_id,
+                &computer_id,
+                &day,
+                &activity,
+                &ms,
+                &idle,
+                &idle_end,
+            ],
         )
         .await?;
         Ok(())
@@ -505,14 +533,34 @@ impl Rollups {
         let last: Vec<Option<i64>> = self.spans.values().map(|s| s.last_active).collect();
         let any: Vec<i64> = self.spans.values().map(|s| s.last_any).collect();
         // LEAST and GREATEST ignore NULLs: a day without active time keeps NULL
-        // until an active record arrives.
+        // until an active record arrives. Every part of the statement sees the
+        // spans as they were before it, so `fresh` tells which days gain their
+        // first row of this client or of this computer; the ingest lock makes
+        // that exact (no other ingest of the account runs meanwhile).
         let stmt = tx
             .prepare_cached(
-                "INSERT INTO wf_day_span AS t (account_id, day, client_id, computer_id,
+                "WITH u AS (
+                     SELECT * FROM unnest($4::int[], $5::bigint[], $6::bigint[], $7::bigint[])
+                         AS u(day, first_active_ms, last_active_ms, last_any_ms)),
+                 fresh AS (
+                     SELECT u.day,
+                            NOT EXISTS (SELECT 1 FROM wf_day_span s WHERE s.account_id = $1
+                                        AND s.day = u.day AND s.client_id = $2) AS new_user,
+                            NOT EXISTS (SELECT 1 FROM wf_day_span s WHERE s.account_id = $1
+                                        AND s.day = u.day AND s.computer_id = $3) AS new_computer
+                     FROM u),
+                 counts AS (
+                     INSERT INTO wf_day_counts AS c (account_id, day, users, computers)
+                     SELECT $1, day, new_user::int, new_computer::int FROM fresh
+                     WHERE new_user OR new_computer
+                     ORDER BY day
+                     ON CONFLICT (account_id, day) DO UPDATE SET
+                         users = c.users + excluded.users,
+                         computers = c.computers + excluded.computers)
+                 INSERT INTO wf_day_span AS t (account_id, day, client_id, computer_id,
                      first_active_ms, last_active_ms, last_any_ms)
                  SELECT $1, u.day, $2, $3, u.first_active_ms, u.last_active_ms, u.last_any_ms
-                 FROM unnest($4::int[], $5::bigint[], $6::bigint[], $7::bigint[])
-                     AS u(day, first_active_ms, last_active_ms, last_any_ms)
+                 FROM u
                  ON CONFLICT (account_id, day, client_id, computer_id) DO UPDATE SET
                      first_active_ms = LEAST(t.first_active_ms, excluded.first_active_ms),
                      last_active_ms = GREATEST(t.last_active_ms, excluded.last_active_ms),
@@ -637,10 +685,18 @@ mod tests {
             app_id: 7,
             website_id: Some(9),
         });
-        assert_eq!(r.active[&(1, 7)], 10_000);
-        assert_eq!(r.active[&(2, 7)], 20_000);
+        assert_eq!(r.time[&(1, 7)].active_ms, 10_000);
+        assert_eq!(r.time[&(2, 7)].active_ms, 20_000);
         assert_eq!(r.idle.len(), 1);
         assert_eq!(r.idle[&(2, 9, 0, 30_000)], 1);
+        assert_eq!(
+            r.time[&(2, 9)],
+            TimeAcc {
+                active_ms: 0,
+                idle_ms: 30_000,
+                idle_end_ms: 30_000
+            }
+        );
         let d2 = &r.spans[&2];
         assert_eq!(
             (d2.first_active, d2.last_active),

@@ -30,7 +30,10 @@
 //!   the records accepted, even when the same batch is retried concurrently
 //!   through another process (which waits for the lock and then sees the first
 //!   commit). The rollups are added to (`ms = t.ms + excluded.ms`) only for those
-//!   rows, in primary-key order.
+//!   rows, in primary-key order. The per-day counts of users and computers
+//!   (`wf_day_counts`) grow when a batch's span upsert finds its (day, client)
+//!   or (day, computer) new; under the lock no other ingest of the account can
+//!   add the same pair meanwhile, so each pair is counted once.
 //! - **Administration** locks what it reads before writing: a group being
 //!   changed or deleted `FOR UPDATE`, the groups a classification set overrides
 //!   `FOR SHARE`. Audit events are appended in the same transaction.
@@ -276,7 +279,8 @@ pub(crate) async fn apply_retention(client: &impl GenericClient, now_ms: i64) ->
             "WITH records AS (
                  DELETE FROM wf_records WHERE account_id = $1 AND day < $2 AND end_day < $2),
              spans AS (DELETE FROM wf_day_span WHERE account_id = $1 AND day < $2),
-             active AS (DELETE FROM wf_day_active WHERE account_id = $1 AND day < $2)
+             time AS (DELETE FROM wf_day_time WHERE account_id = $1 AND day < $2),
+             counts AS (DELETE FROM wf_day_counts WHERE account_id = $1 AND day < $2)
              DELETE FROM wf_day_idle WHERE account_id = $1 AND day < $2",
         )
         .await?;
