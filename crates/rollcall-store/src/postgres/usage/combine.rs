@@ -27,14 +27,14 @@ use std::sync::{Mutex, OnceLock};
 use deadpool_postgres::Pool;
 use tokio::sync::oneshot;
 
-use super::push;
+use super::push::{self, Raw};
 use crate::usage::{NewEvent, PushOutcome};
 use crate::{StoreError, StoreResult};
 
 /// Workers writing one app's groups at once per process: while one group
 /// commits, the next one's raw rows are already being inserted (its rollup
 /// writes then wait for the first's row locks).
-const MAX_WORKERS: usize = 2;
+const MAX_WORKERS: usize = 1;
 
 /// A worker stops adding batches to a group once it holds this many events.
 const MAX_GROUP_EVENTS: usize = 8_000;
@@ -196,7 +196,8 @@ fn lost() -> StoreError {
     StoreError::Internal("a push of a group got no answer".into())
 }
 
-/// Pushes `batches` in one transaction (see [`push::push_group`]).
+/// Pushes `batches` in one transaction (see [`push::push_group`]): its raw
+/// rows as new ones, and if one was already stored, again skipping those.
 async fn transaction(
     pool: &Pool,
     db: u64,
@@ -205,6 +206,13 @@ async fn transaction(
     batches: &[&[NewEvent]],
 ) -> StoreResult<Vec<StoreResult<PushOutcome>>> {
     let mut client = super::super::checkout(pool).await?;
-    let tx = client.transaction().await?;
-    push::push_group(tx, db, account_id, app_id, batches).await
+    for raw in [Raw::New, Raw::SkipStored] {
+        let tx = client.transaction().await?;
+        if let Some(answers) = push::push_group(tx, db, account_id, app_id, batches, raw).await? {
+            return Ok(answers);
+        }
+    }
+    Err(StoreError::Internal(
+        "a push skipping stored rows met a stored row".into(),
+    ))
 }

@@ -11,11 +11,14 @@
 //! 2. (only for emails never seen) the account's `usage_email_seq` row, under
 //!    which they are interned: ids are dense, handed out in commit order;
 //! 3. the raw rows of the group, inserted in key order with one `INSERT …
-//!    SELECT FROM unnest(…) ON CONFLICT DO NOTHING` (its row count is
-//!    `accepted`; for several batches it returns the rows stored, each counting
-//!    for the first batch holding it; a row another push inserted but has not
-//!    committed makes this one wait for it, so the same batch retried
-//!    concurrently counts its events once as accepted and then as duplicates);
+//!    SELECT FROM unnest(…)`, a row two batches hold counting for the first.
+//!    First as if all were new (a plain insert, the cheap case), which fails
+//!    on a row already stored; the group is then pushed again (a new
+//!    transaction) with `ON CONFLICT DO NOTHING`, whose row count is `accepted`
+//!    (for several batches it returns the rows stored). Either way a row
+//!    another push inserted but has not committed makes this one wait for it,
+//!    so the same batch retried concurrently counts its events once as
+//!    accepted and then as duplicates;
 //! 4. the latest timestamps, one upsert in email order keeping the greater;
 //! 5. the group's few distinct (event, day) bitmaps (plus the per-day "any
 //!    event" bitmap, event 0), one upsert in key order that ORs the group's bits
@@ -33,6 +36,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use deadpool_postgres::{GenericClient, Transaction};
 use rollcall_core::usage_bits;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
 
@@ -47,14 +51,16 @@ use crate::{StoreError, StoreResult};
 /// writes nothing; errors of the app (unknown, disconnected) or of the database
 /// are the whole group's. The batches are written as one: the result is the
 /// one of pushing them one after the other, in order. Ends `tx`: commits it when
-/// this returns `Ok`.
+/// this returns `Ok(Some(…))`; `Ok(None)`: with [`Raw::New`], a raw row was
+/// already stored, nothing was (push again with [`Raw::SkipStored`]).
 pub(super) async fn push_group(
     tx: Transaction<'_>,
     db: u64,
     account_id: i64,
     app_id: &str,
     batches: &[&[NewEvent]],
-) -> StoreResult<Vec<StoreResult<PushOutcome>>> {
+    raw: Raw,
+) -> StoreResult<Option<Vec<StoreResult<PushOutcome>>>> {
     let app = load_app(&tx, account_id, app_id, Lock::Share).await?;
     if !app.rec.is_connected() {
         return Err(disconnected(app_id));
@@ -92,7 +98,7 @@ pub(super) async fn push_group(
         .collect();
     if valid.is_empty() {
         tx.commit().await?;
-        return Ok(answers);
+        return Ok(Some(answers));
     }
     // Only the emails of accepted batches are interned.
     let mut missing: Vec<&str> = valid
@@ -106,11 +112,14 @@ pub(super) async fn push_group(
         intern_emails(&tx, account_id, &missing, &mut ids).await?;
     }
     let batch = Batch::new(&valid, &names, &ids)?;
-    let mut accepted = write(&tx, account_id, app.id, &batch).await?.into_iter();
+    let Some(accepted) = write(&tx, account_id, app.id, &batch, raw).await? else {
+        return Ok(None);
+    };
     // `write` committed (a `COMMIT` sent as a statement): forgetting the
     // transaction keeps it from sending the `ROLLBACK` it sends when dropped
     // unfinished (it holds nothing else).
     std::mem::forget(tx);
+    let mut accepted = accepted.into_iter();
     for (answer, events) in answers.iter_mut().zip(batches) {
         if let Ok(outcome) = answer {
             let n = accepted.next().unwrap_or(0);
@@ -118,7 +127,7 @@ pub(super) async fn push_group(
             outcome.duplicates = events.len() as u64 - n;
         }
     }
-    Ok(answers)
+    Ok(Some(answers))
 }
 
 /// Event name -> id of the names the app's definition holds now.
@@ -290,27 +299,42 @@ impl Batch {
     }
 }
 
+/// How a push inserts its raw rows.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Raw {
+    /// A plain `INSERT`, failing (unique violation) on a row already stored or
+    /// being stored by another push: less than half the cost per row of the
+    /// speculative insertion `ON CONFLICT` does, and every row is new unless a
+    /// batch is sent again.
+    New,
+    /// `INSERT … ON CONFLICT DO NOTHING`, which counts the rows stored.
+    SkipStored,
+}
+
 /// The statements that write a group, each taking its row locks in key
-/// order: raw rows, then latest timestamps, then bitmaps. (`raw_returning`
-/// stores the raw rows of a group of several batches and names those it
+/// order: raw rows, then latest timestamps, then bitmaps. (`raw_new` stores
+/// rows that must all be new; `raw_skip` skips those already stored, and
+/// `raw_skip_returning`, for a group of several batches, names those it
 /// stored.)
 struct Writes {
-    raw: Statement,
-    raw_returning: Statement,
+    raw_new: Statement,
+    raw_skip: Statement,
+    raw_skip_returning: Statement,
     last: Statement,
     bits: Statement,
 }
 
 const RAW_SQL: &str = "INSERT INTO usage_events (app, ts_ms, email_id, event_id)
-     SELECT $1, t, m, e FROM unnest($2::bigint[], $3::int[], $4::int[]) AS r(t, m, e)
-     ON CONFLICT DO NOTHING";
+     SELECT $1, t, m, e FROM unnest($2::bigint[], $3::int[], $4::int[]) AS r(t, m, e)";
 
 impl Writes {
     async fn prepare(tx: &impl GenericClient) -> StoreResult<Writes> {
-        let returning = format!("{RAW_SQL} RETURNING ts_ms, email_id, event_id");
-        let (raw, raw_returning, last, bits) = tokio::try_join!(
+        let skip = format!("{RAW_SQL} ON CONFLICT DO NOTHING");
+        let skip_returning = format!("{skip} RETURNING ts_ms, email_id, event_id");
+        let (raw_new, raw_skip, raw_skip_returning, last, bits) = tokio::try_join!(
             tx.prepare_cached(RAW_SQL),
-            tx.prepare_cached(&returning),
+            tx.prepare_cached(&skip),
+            tx.prepare_cached(&skip_returning),
             tx.prepare_cached(
                 "INSERT INTO usage_last (account_id, app, email_id, last_ms)
                  SELECT $1, $2, m, t FROM unnest($3::int[], $4::bigint[]) AS r(m, t)
@@ -325,8 +349,9 @@ impl Writes {
             ),
         )?;
         Ok(Writes {
-            raw,
-            raw_returning,
+            raw_new,
+            raw_skip,
+            raw_skip_returning,
             last,
             bits,
         })
@@ -349,13 +374,15 @@ impl Writes {
 /// The `COMMIT` is sent with the writes, not after their answers: the row
 /// locks the rollup upserts take, which concurrent pushes of the same emails
 /// and days queue on, are held one round trip less. If a write fails, the
-/// transaction is aborted and that `COMMIT` rolls it back.
+/// transaction is aborted and that `COMMIT` rolls it back. That is how a
+/// [`Raw::New`] insert meeting a stored row ends (`None`).
 async fn write(
     tx: &impl GenericClient,
     account_id: i64,
     app: i64,
     batch: &Batch,
-) -> StoreResult<Vec<u64>> {
+    mode: Raw,
+) -> StoreResult<Option<Vec<u64>>> {
     let writes = Writes::prepare(tx).await?;
     let ts: Vec<i64> = batch.raw.iter().map(|r| r.0).collect();
     let emails: Vec<i32> = batch.raw.iter().map(|r| r.1).collect();
@@ -373,25 +400,36 @@ async fn write(
         [&account_id, &app, &bit_events, &bit_days, &bitmaps];
     let several = !batch.keys.is_empty();
     let raw = async {
-        if several {
-            let rows = tx.query(&writes.raw_returning, &raw_params).await?;
-            let stored = rows
-                .iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2)))
-                .collect();
-            Ok::<_, tokio_postgres::Error>(batch.accepted(stored))
-        } else {
-            Ok(vec![tx.execute(&writes.raw, &raw_params).await?])
+        match (mode, several) {
+            (Raw::New, false) => Ok(vec![tx.execute(&writes.raw_new, &raw_params).await?]),
+            (Raw::New, true) => {
+                tx.execute(&writes.raw_new, &raw_params).await?;
+                Ok(batch.accepted(batch.raw.iter().copied().collect()))
+            }
+            (Raw::SkipStored, false) => Ok(vec![tx.execute(&writes.raw_skip, &raw_params).await?]),
+            (Raw::SkipStored, true) => {
+                let rows = tx.query(&writes.raw_skip_returning, &raw_params).await?;
+                let stored = rows
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .collect();
+                Ok::<_, tokio_postgres::Error>(batch.accepted(stored))
+            }
         }
     };
-    // try_join polls in argument order, so the statements are sent in this order.
-    let (accepted, _, _, _) = tokio::try_join!(
+    // try_join polls in argument order, so the statements are sent in this
+    // order; the first error is the first statement's that failed.
+    let written = tokio::try_join!(
         raw,
         tx.execute(&writes.last, &last_params),
         tx.execute(&writes.bits, &bits_params),
         tx.batch_execute("COMMIT"),
-    )?;
-    Ok(accepted)
+    );
+    match written {
+        Ok((accepted, _, _, _)) => Ok(Some(accepted)),
+        Err(e) if mode == Raw::New && e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The bitmap with the bits of `ids` set.
