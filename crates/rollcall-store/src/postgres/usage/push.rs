@@ -417,19 +417,25 @@ async fn write(
             }
         }
     };
-    // try_join polls in argument order, so the statements are sent in this
-    // order; the first error is the first statement's that failed.
-    let written = tokio::try_join!(
+    // join polls in argument order the first time, so the statements are sent
+    // in this order. Its answers are all awaited (a statement after a failed one
+    // fails too, and which failure completes first is not the join's concern).
+    let (accepted, last, bits, commit) = tokio::join!(
         raw,
         tx.execute(&writes.last, &last_params),
         tx.execute(&writes.bits, &bits_params),
         tx.batch_execute("COMMIT"),
     );
-    match written {
-        Ok((accepted, _, _, _)) => Ok(Some(accepted)),
-        Err(e) if mode == Raw::New && e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    let accepted = match accepted {
+        Err(e) if mode == Raw::New && e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            return Ok(None);
+        }
+        accepted => accepted?,
+    };
+    last?;
+    bits?;
+    commit?;
+    Ok(Some(accepted))
 }
 
 /// The bitmap with the bits of `ids` set.
