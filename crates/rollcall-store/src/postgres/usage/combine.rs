@@ -18,8 +18,8 @@
 //!
 //! Only pushes waiting in this process are grouped; nothing outlives the
 //! requests (the queue holds no data another process could make stale), and
-//! the transactions of different processes (or of this process's
-//! [`MAX_WORKERS`] workers) stay exact through the lock order `push` describes.
+//! the groups of different processes stay exact together through the lock
+//! order `push` describes.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -31,9 +31,13 @@ use super::push::{self, Raw};
 use crate::usage::{NewEvent, PushOutcome};
 use crate::{StoreError, StoreResult};
 
-/// Workers writing one app's groups at once per process: while one group
-/// commits, the next one's raw rows are already being inserted (its rollup
-/// writes then wait for the first's row locks).
+/// Workers writing one app's groups at once per process. One: a second
+/// group's rollup writes would wait for the first's commit anyway (they lock
+/// the same rows), and one worker makes each group hold every push that came
+/// in meanwhile, which writes each email's latest timestamp and each bitmap
+/// once for all of them. (Other apps' workers, and other processes, run
+/// alongside.) Measured at `--scale 0.1` against two workers: no difference
+/// beyond the noise, less database CPU per event.
 const MAX_WORKERS: usize = 1;
 
 /// A worker stops adding batches to a group once it holds this many events.
