@@ -10,7 +10,9 @@
 //!   held until commit (`apps`); pushes hold it in share mode and run in
 //!   parallel, taking their row locks in one global order with idempotent
 //!   rollup updates (`push`), which keeps accepted/duplicate counts exact and
-//!   bitmap updates lossless when the same batch is retried concurrently;
+//!   bitmap updates lossless when the same batch is retried concurrently; the
+//!   pushes one process receives for an app at once are written as one group,
+//!   one transaction (`combine`);
 //! - email ids are handed out under the account's `usage_email_seq` row lock
 //!   (`push`), so they are dense and become visible in id order;
 //! - the org chart's current snapshot changes under a per-account advisory lock
@@ -25,6 +27,7 @@
 
 mod apps;
 pub(super) mod cache;
+mod combine;
 mod email_ids;
 mod insight;
 mod org;
@@ -129,8 +132,7 @@ impl UsageStore for PgStore {
         app_id: &str,
         events: Vec<NewEvent>,
     ) -> StoreResult<PushOutcome> {
-        let db = cache::db_tag(self);
-        in_tx!(self, |tx| push::push(&tx, db, account_id, app_id, &events))
+        combine::push(&self.pool, cache::db_tag(self), account_id, app_id, events).await
     }
 
     async fn upsert_provisioned(

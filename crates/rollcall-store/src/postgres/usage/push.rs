@@ -1,33 +1,42 @@
 //! The write path of usage events.
 //!
-//! A push runs in one transaction. Pushes to one app run concurrently (across
-//! processes too) and stay exact because every push takes its locks in one
-//! global order and every rollup update is idempotent:
+//! A push runs in one transaction, with the other pushes to the same app this
+//! process holds at that moment (a group, see `combine`; a group writes as the
+//! batches one after the other would). Pushes to one app run concurrently
+//! (across processes too) and stay exact because every push takes its locks in
+//! one global order and every rollup update is idempotent:
 //!
 //! 1. the app row in share mode (`apps`): excludes a concurrent change or removal
 //!    of the app, not other pushes;
 //! 2. (only for emails never seen) the account's `usage_email_seq` row, under
 //!    which they are interned: ids are dense, handed out in commit order;
-//! 3. the raw rows, inserted in key order with one `INSERT … SELECT FROM
-//!    unnest(…) ON CONFLICT DO NOTHING` (its row count is `accepted`; a row
+//! 3. the raw rows of the group, inserted in key order with one `INSERT …
+//!    SELECT FROM unnest(…)`, a row two batches hold counting for the first.
+//!    First as if all were new (a plain insert, the cheap case), which fails
+//!    on a row already stored; the group is then pushed again (a new
+//!    transaction) with `ON CONFLICT DO NOTHING`, whose row count is `accepted`
+//!    (for several batches it returns the rows stored). Either way a row
 //!    another push inserted but has not committed makes this one wait for it,
-//!    so the same batch retried concurrently counts its events once as accepted
-//!    and then as duplicates);
+//!    so the same batch retried concurrently counts its events once as
+//!    accepted and then as duplicates;
 //! 4. the latest timestamps, one upsert in email order keeping the greater;
-//! 5. the batch's few distinct (event, day) bitmaps (plus the per-day "any
-//!    event" bitmap, event 0), one upsert in key order that ORs the batch's bits
+//! 5. the group's few distinct (event, day) bitmaps (plus the per-day "any
+//!    event" bitmap, event 0), one upsert in key order that ORs the group's bits
 //!    into the stored ones in SQL (`usage_bits_or`, migration 0005), so no
 //!    update is lost.
 //!
-//! Steady state it costs four round trips after `BEGIN`, whatever the batch
+//! Steady state it costs three round trips after `BEGIN`, whatever the group
 //! size: lock and load the app; its defined event names and the ids of the
-//! batch's emails this process has not met yet (`email_ids` caches the others),
-//! pipelined; the three writes, pipelined; commit.
+//! group's emails this process has not met yet (`email_ids` caches the others),
+//! pipelined; the three writes and the `COMMIT`, pipelined (the rollup rows,
+//! which concurrent pushes queue on, are locked only from their upsert to the
+//! commit's flush).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{GenericClient, Transaction};
 use rollcall_core::usage_bits;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
 
@@ -36,19 +45,30 @@ use super::email_ids;
 use crate::usage::{check_event_names, NewEvent, PushOutcome};
 use crate::{StoreError, StoreResult};
 
-/// Stores `events` in the app (all or nothing); call inside a transaction.
-pub(super) async fn push(
-    tx: &impl GenericClient,
+/// Stores each batch of `batches` in the app, all or nothing per batch, in
+/// one transaction (the caller's); the answers are in the batches' order. A
+/// batch naming an event the app does not define gets its own error and
+/// writes nothing; errors of the app (unknown, disconnected) or of the database
+/// are the whole group's. The batches are written as one: the result is the
+/// one of pushing them one after the other, in order. Ends `tx`: commits it when
+/// this returns `Ok(Some(…))`; `Ok(None)`: with [`Raw::New`], a raw row was
+/// already stored, nothing was (push again with [`Raw::SkipStored`]).
+pub(super) async fn push_group(
+    tx: Transaction<'_>,
     db: u64,
     account_id: i64,
     app_id: &str,
-    events: &[NewEvent],
-) -> StoreResult<PushOutcome> {
-    let app = load_app(tx, account_id, app_id, Lock::Share).await?;
+    batches: &[&[NewEvent]],
+    raw: Raw,
+) -> StoreResult<Option<Vec<StoreResult<PushOutcome>>>> {
+    let app = load_app(&tx, account_id, app_id, Lock::Share).await?;
     if !app.rec.is_connected() {
         return Err(disconnected(app_id));
     }
-    let mut emails: Vec<&str> = events.iter().map(|e| e.email.as_str()).collect();
+    let mut emails: Vec<&str> = batches
+        .iter()
+        .flat_map(|b| b.iter().map(|e| e.email.as_str()))
+        .collect();
     emails.sort_unstable();
     emails.dedup();
     let mut ids = email_ids::get(db, account_id, &emails);
@@ -58,25 +78,56 @@ pub(super) async fn push(
         .filter(|e| !ids.contains_key(*e))
         .collect();
     let (names, found) = tokio::try_join!(
-        defined_events(tx, account_id, app.id),
-        lookup_emails(tx, account_id, &unknown),
+        defined_events(&tx, account_id, app.id),
+        lookup_emails(&tx, account_id, &unknown),
     )?;
-    check_event_names(events, |name| names.contains_key(name))?;
     email_ids::put(db, account_id, &found);
     ids.extend(found);
-    let missing: Vec<&str> = unknown
-        .into_iter()
+    let mut answers: Vec<StoreResult<PushOutcome>> = batches
+        .iter()
+        .map(|events| {
+            check_event_names(events, |name| names.contains_key(name))
+                .map(|()| PushOutcome::default())
+        })
+        .collect();
+    let valid: Vec<&[NewEvent]> = batches
+        .iter()
+        .zip(&answers)
+        .filter(|(_, a)| a.is_ok())
+        .map(|(b, _)| *b)
+        .collect();
+    if valid.is_empty() {
+        tx.commit().await?;
+        return Ok(Some(answers));
+    }
+    // Only the emails of accepted batches are interned.
+    let mut missing: Vec<&str> = valid
+        .iter()
+        .flat_map(|b| b.iter().map(|e| e.email.as_str()))
         .filter(|e| !ids.contains_key(*e))
         .collect();
+    missing.sort_unstable();
+    missing.dedup();
     if !missing.is_empty() {
-        intern_emails(tx, account_id, &missing, &mut ids).await?;
+        intern_emails(&tx, account_id, &missing, &mut ids).await?;
     }
-    let batch = Batch::new(events, &names, &ids)?;
-    let accepted = write(tx, account_id, app.id, &batch).await?;
-    Ok(PushOutcome {
-        accepted,
-        duplicates: events.len() as u64 - accepted,
-    })
+    let batch = Batch::new(&valid, &names, &ids)?;
+    let Some(accepted) = write(&tx, account_id, app.id, &batch, raw).await? else {
+        return Ok(None);
+    };
+    // `write` committed (a `COMMIT` sent as a statement): forgetting the
+    // transaction keeps it from sending the `ROLLBACK` it sends when dropped
+    // unfinished (it holds nothing else).
+    std::mem::forget(tx);
+    let mut accepted = accepted.into_iter();
+    for (answer, events) in answers.iter_mut().zip(batches) {
+        if let Ok(outcome) = answer {
+            let n = accepted.next().unwrap_or(0);
+            outcome.accepted = n;
+            outcome.duplicates = events.len() as u64 - n;
+        }
+    }
+    Ok(Some(answers))
 }
 
 /// Event name -> id of the names the app's definition holds now.
@@ -179,61 +230,111 @@ async fn intern_emails(
     Ok(())
 }
 
-/// A batch in the shape its statements take.
+/// Raw row key: (timestamp, email id, event id).
+type Key = (i64, i32, i32);
+
+/// A group of batches in the shape its statements take.
 struct Batch {
-    /// Raw rows (timestamp, email id, event id), in key order.
-    raw: Vec<(i64, i32, i32)>,
+    /// Raw rows of all the batches, in key order, each once.
+    raw: Vec<Key>,
+    /// With more than one batch: each batch's keys (in key order, each once),
+    /// to tell which batch a stored row counts for.
+    keys: Vec<Vec<Key>>,
     /// (event id, day) -> the email ids active; event 0 is "any event".
     days: BTreeMap<(i32, i32), Vec<u32>>,
-    /// Email id -> latest timestamp of the batch.
+    /// Email id -> latest timestamp of the batches.
     last: BTreeMap<i32, i64>,
 }
 
 impl Batch {
     fn new(
-        events: &[NewEvent],
+        batches: &[&[NewEvent]],
         names: &HashMap<String, i32>,
         ids: &HashMap<String, i32>,
     ) -> StoreResult<Batch> {
+        let total = batches.iter().map(|b| b.len()).sum();
         let mut batch = Batch {
-            raw: Vec::with_capacity(events.len()),
+            raw: Vec::with_capacity(total),
+            keys: Vec::new(),
             days: BTreeMap::new(),
             last: BTreeMap::new(),
         };
-        for e in events {
-            let event_id = names.get(&e.event_name).copied().unwrap_or(0);
-            let email_id = ids.get(e.email.as_str()).copied().ok_or_else(|| {
-                StoreError::Internal(format!("email {} was not interned", e.email))
-            })?;
-            let bit = u32::try_from(email_id)
-                .map_err(|_| StoreError::Internal(format!("email id {email_id} out of range")))?;
-            batch.raw.push((e.ts_ms, email_id, event_id));
-            batch.days.entry((event_id, e.day)).or_default().push(bit);
-            batch.days.entry((0, e.day)).or_default().push(bit);
-            let l = batch.last.entry(email_id).or_insert(i64::MIN);
-            *l = (*l).max(e.ts_ms);
+        for events in batches {
+            let mut keys = Vec::with_capacity(events.len());
+            for e in *events {
+                let event_id = names.get(&e.event_name).copied().unwrap_or(0);
+                let email_id = ids.get(e.email.as_str()).copied().ok_or_else(|| {
+                    StoreError::Internal(format!("email {} was not interned", e.email))
+                })?;
+                let bit = u32::try_from(email_id).map_err(|_| {
+                    StoreError::Internal(format!("email id {email_id} out of range"))
+                })?;
+                keys.push((e.ts_ms, email_id, event_id));
+                batch.days.entry((event_id, e.day)).or_default().push(bit);
+                batch.days.entry((0, e.day)).or_default().push(bit);
+                let l = batch.last.entry(email_id).or_insert(i64::MIN);
+                *l = (*l).max(e.ts_ms);
+            }
+            if batches.len() == 1 {
+                batch.raw = keys;
+            } else {
+                batch.raw.extend_from_slice(&keys);
+                keys.sort_unstable();
+                keys.dedup();
+                batch.keys.push(keys);
+            }
         }
         batch.raw.sort_unstable();
+        batch.raw.dedup();
         Ok(batch)
+    }
+
+    /// How many rows each batch stored, given the rows the group stored: a row
+    /// counts for the first batch holding it (the others had it as a duplicate).
+    fn accepted(&self, mut stored: HashSet<Key>) -> Vec<u64> {
+        self.keys
+            .iter()
+            .map(|keys| keys.iter().filter(|k| stored.remove(k)).count() as u64)
+            .collect()
     }
 }
 
-/// The three statements that write a batch, each taking its row locks in key
-/// order: raw rows, then latest timestamps, then bitmaps.
+/// How a push inserts its raw rows.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Raw {
+    /// A plain `INSERT`, failing (unique violation) on a row already stored or
+    /// being stored by another push: less than half the cost per row of the
+    /// speculative insertion `ON CONFLICT` does, and every row is new unless a
+    /// batch is sent again.
+    New,
+    /// `INSERT … ON CONFLICT DO NOTHING`, which counts the rows stored.
+    SkipStored,
+}
+
+/// The statements that write a group, each taking its row locks in key
+/// order: raw rows, then latest timestamps, then bitmaps. (`raw_new` stores
+/// rows that must all be new; `raw_skip` skips those already stored, and
+/// `raw_skip_returning`, for a group of several batches, names those it
+/// stored.)
 struct Writes {
-    raw: Statement,
+    raw_new: Statement,
+    raw_skip: Statement,
+    raw_skip_returning: Statement,
     last: Statement,
     bits: Statement,
 }
 
+const RAW_SQL: &str = "INSERT INTO usage_events (app, ts_ms, email_id, event_id)
+     SELECT $1, t, m, e FROM unnest($2::bigint[], $3::int[], $4::int[]) AS r(t, m, e)";
+
 impl Writes {
     async fn prepare(tx: &impl GenericClient) -> StoreResult<Writes> {
-        let (raw, last, bits) = tokio::try_join!(
-            tx.prepare_cached(
-                "INSERT INTO usage_events (app, ts_ms, email_id, event_id)
-                 SELECT $1, t, m, e FROM unnest($2::bigint[], $3::int[], $4::int[]) AS r(t, m, e)
-                 ON CONFLICT DO NOTHING",
-            ),
+        let skip = format!("{RAW_SQL} ON CONFLICT DO NOTHING");
+        let skip_returning = format!("{skip} RETURNING ts_ms, email_id, event_id");
+        let (raw_new, raw_skip, raw_skip_returning, last, bits) = tokio::try_join!(
+            tx.prepare_cached(RAW_SQL),
+            tx.prepare_cached(&skip),
+            tx.prepare_cached(&skip_returning),
             tx.prepare_cached(
                 "INSERT INTO usage_last (account_id, app, email_id, last_ms)
                  SELECT $1, $2, m, t FROM unnest($3::int[], $4::bigint[]) AS r(m, t)
@@ -247,13 +348,20 @@ impl Writes {
                  DO UPDATE SET bits = usage_bits_or(usage_day_bits.bits, excluded.bits)",
             ),
         )?;
-        Ok(Writes { raw, last, bits })
+        Ok(Writes {
+            raw_new,
+            raw_skip,
+            raw_skip_returning,
+            last,
+            bits,
+        })
     }
 }
 
-/// Writes the batch: the raw rows, ignoring the ones already stored (their
-/// count is `accepted`), the greater of the stored and the batch's latest
-/// timestamp per email, and the batch's bitmaps ORed into the stored ones.
+/// Writes the group and commits it: the raw rows, ignoring the ones already
+/// stored (how many each batch stored is its `accepted`, in the batches'
+/// order), the greater of the stored and the group's latest timestamp per
+/// email, and the group's bitmaps ORed into the stored ones; then `COMMIT`.
 ///
 /// Each statement inserts or locks its rows in the order of its arrays (a
 /// function scan of `unnest` feeds the insert in order), which is key order,
@@ -262,12 +370,19 @@ impl Writes {
 /// inserted and has not committed makes this one wait for that push's end: the
 /// same order.) Setting bits and keeping the greater time are idempotent, so a
 /// retried batch changes nothing whatever ran meanwhile.
+///
+/// The `COMMIT` is sent with the writes, not after their answers: the row
+/// locks the rollup upserts take, which concurrent pushes of the same emails
+/// and days queue on, are held one round trip less. If a write fails, the
+/// transaction is aborted and that `COMMIT` rolls it back. That is how a
+/// [`Raw::New`] insert meeting a stored row ends (`None`).
 async fn write(
     tx: &impl GenericClient,
     account_id: i64,
     app: i64,
     batch: &Batch,
-) -> StoreResult<u64> {
+    mode: Raw,
+) -> StoreResult<Option<Vec<u64>>> {
     let writes = Writes::prepare(tx).await?;
     let ts: Vec<i64> = batch.raw.iter().map(|r| r.0).collect();
     let emails: Vec<i32> = batch.raw.iter().map(|r| r.1).collect();
@@ -283,13 +398,44 @@ async fn write(
     let last_params: [&(dyn ToSql + Sync); 4] = [&account_id, &app, &last_emails, &last_ms];
     let bits_params: [&(dyn ToSql + Sync); 5] =
         [&account_id, &app, &bit_events, &bit_days, &bitmaps];
-    // try_join polls in argument order, so the statements are sent in this order.
-    let (accepted, _, _) = tokio::try_join!(
-        tx.execute(&writes.raw, &raw_params),
+    let several = !batch.keys.is_empty();
+    let raw = async {
+        match (mode, several) {
+            (Raw::New, false) => Ok(vec![tx.execute(&writes.raw_new, &raw_params).await?]),
+            (Raw::New, true) => {
+                tx.execute(&writes.raw_new, &raw_params).await?;
+                Ok(batch.accepted(batch.raw.iter().copied().collect()))
+            }
+            (Raw::SkipStored, false) => Ok(vec![tx.execute(&writes.raw_skip, &raw_params).await?]),
+            (Raw::SkipStored, true) => {
+                let rows = tx.query(&writes.raw_skip_returning, &raw_params).await?;
+                let stored = rows
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .collect();
+                Ok::<_, tokio_postgres::Error>(batch.accepted(stored))
+            }
+        }
+    };
+    // join polls in argument order the first time, so the statements are sent
+    // in this order. Its answers are all awaited (a statement after a failed one
+    // fails too, and which failure completes first is not the join's concern).
+    let (accepted, last, bits, commit) = tokio::join!(
+        raw,
         tx.execute(&writes.last, &last_params),
         tx.execute(&writes.bits, &bits_params),
-    )?;
-    Ok(accepted)
+        tx.batch_execute("COMMIT"),
+    );
+    let accepted = match accepted {
+        Err(e) if mode == Raw::New && e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            return Ok(None);
+        }
+        accepted => accepted?,
+    };
+    last?;
+    bits?;
+    commit?;
+    Ok(Some(accepted))
 }
 
 /// The bitmap with the bits of `ids` set.
@@ -303,7 +449,7 @@ fn bitmap(ids: &[u32]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashMap};
+    use std::collections::{BTreeMap, HashMap, HashSet};
 
     use rollcall_core::Email;
 
@@ -329,8 +475,9 @@ mod tests {
             event(1, 10, "b@x.com", "read", 7),
             event(2, 20, "a@x.com", "read", 8),
         ];
-        let batch = Batch::new(&events, &names, &ids).unwrap();
+        let batch = Batch::new(&[&events], &names, &ids).unwrap();
         assert_eq!(batch.raw, vec![(10, 9, 1), (20, 0, 1), (30, 0, 2)]);
+        assert!(batch.keys.is_empty());
         let days: Vec<_> = batch.days.into_iter().collect();
         assert_eq!(
             days,
@@ -343,6 +490,30 @@ mod tests {
             ]
         );
         assert_eq!(batch.last, BTreeMap::from([(0, 30), (9, 10)]));
+    }
+
+    #[test]
+    fn a_row_of_several_batches_counts_for_the_first_holding_it() {
+        let names = HashMap::from([("read".to_string(), 1)]);
+        let ids = HashMap::from([("a@x.com".to_string(), 0), ("b@x.com".to_string(), 1)]);
+        let first = [
+            event(0, 20, "a@x.com", "read", 7),
+            event(1, 10, "b@x.com", "read", 7),
+            event(2, 10, "b@x.com", "read", 7),
+        ];
+        let second = [
+            event(0, 10, "b@x.com", "read", 7),
+            event(1, 30, "b@x.com", "read", 8),
+        ];
+        let batch = Batch::new(&[&first, &second], &names, &ids).unwrap();
+        assert_eq!(batch.raw, vec![(10, 1, 1), (20, 0, 1), (30, 1, 1)]);
+        assert_eq!(batch.last, BTreeMap::from([(0, 20), (1, 30)]));
+        // All three rows were new: the first batch stored two (its repeated
+        // event once), the second one (the other was the first's).
+        let stored = batch.raw.iter().copied().collect();
+        assert_eq!(batch.accepted(stored), vec![2, 1]);
+        // Only the row at 20 was new.
+        assert_eq!(batch.accepted(HashSet::from([(20, 0, 1)])), vec![1, 0]);
     }
 
     #[test]
