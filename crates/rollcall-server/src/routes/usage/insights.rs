@@ -189,6 +189,18 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// What the app summaries and the app details read: the 30 days up to `as_of`.
+fn summary_query(as_of: i32) -> InsightQuery {
+    InsightQuery {
+        from_day: as_of - 29,
+        to_day: as_of,
+        events: EventSel::Any,
+        last_activity: false,
+        provisioned: false,
+        provisioned_summary: true,
+    }
+}
+
 /// Figures shared by the app summaries and the app details.
 struct Summary {
     provisioned: u64,
@@ -269,14 +281,7 @@ async fn app_summaries(
         .filter(|app_id| caller.may_see_app(app_id))
         .collect();
     // Every app's bitmaps and contract, each kind in one store call.
-    let query = InsightQuery {
-        from_day: as_of - 29,
-        to_day: as_of,
-        events: EventSel::Any,
-        last_activity: false,
-        provisioned: false,
-        provisioned_summary: true,
-    };
+    let query = summary_query(as_of);
     let as_of_text = date_text(as_of);
     let (data, contracts) = tokio::try_join!(
         state
@@ -314,20 +319,7 @@ async fn app_details(
     caller.require(Scope::AppsRead)?;
     let tz = account_zone(&state, caller.account_id).await?;
     let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(&tz) - 1)?;
-    let data = load(
-        &state,
-        &caller,
-        &app_id,
-        InsightQuery {
-            from_day: as_of - 29,
-            to_day: as_of,
-            events: EventSel::Any,
-            last_activity: false,
-            provisioned: false,
-            provisioned_summary: true,
-        },
-    )
-    .await?;
+    let data = load(&state, &caller, &app_id, summary_query(as_of)).await?;
     let contract = state
         .store
         .contract_summary(caller.account_id, &app_id, &date_text(as_of))
