@@ -892,6 +892,10 @@ fn load_log_names(
         serde_json::to_string(&set).expect("ids serialize")
     };
     let mut names = LogNames::default();
+    // A cursor that finds nothing new (a consumer polling) names no one.
+    if records.is_empty() {
+        return Ok(names);
+    }
     let mut stmt = conn.prepare_cached(
         "SELECT id, name, primary_domain, private_ip, public_ip FROM wf_computers
          WHERE account_id = ?1 AND id IN (SELECT value FROM json_each(?2))",

@@ -187,18 +187,17 @@ fn rollup_query<'a>(
     sql
 }
 
-/// The first (smallest) group of each client of a page's rows, read in the
-/// page's snapshot (membership changes); the computers view's (the users view
-/// has them from its names).
+/// The first (smallest) group of each client of a computers-view page's rows,
+/// read in the page's snapshot (membership changes); the users view has them
+/// from its names.
 fn first_groups_query<'a>(
     account_id: &'a i64,
-    perspective: Perspective,
     scoping: &'a Scoping,
     (first, last): (&'a (i32, i64), &'a (i32, i64)),
 ) -> Query<'a> {
     let mut sql = Query::new();
     let account = sql.bind(account_id);
-    let range = page_range(&mut sql, perspective, first, last);
+    let range = page_range(&mut sql, Perspective::Computers, first, last);
     sql.push(&format!(
         "SELECT g.member_id, min(g.group_id) FROM wf_group_members g
          WHERE g.account_id = {account} AND g.kind = 'c' AND g.member_id IN
@@ -286,12 +285,7 @@ pub(super) async fn working_hours(
     // rows' clients' first groups.
     let groups_query = match q.perspective {
         Perspective::Users => None,
-        Perspective::Computers => Some(first_groups_query(
-            &account_id,
-            q.perspective,
-            &q.scoping,
-            bounds,
-        )),
+        Perspective::Computers => Some(first_groups_query(&account_id, &q.scoping, bounds)),
     };
     let queries = [
         rollup(Rollup::Span),
