@@ -54,18 +54,18 @@ pub struct NewEvent {
 }
 
 /// Refuses the whole batch when an event names no event the app defines
-/// (`is_defined` answers for one name), naming each such event.
-pub fn check_event_names(
-    events: &[NewEvent],
+/// (`is_defined` answers for one name), naming each such event; `events` are the
+/// (request index, eventName) of the batch's events.
+pub fn check_event_names<'a>(
+    events: impl Iterator<Item = (usize, &'a str)>,
     is_defined: impl Fn(&str) -> bool,
 ) -> StoreResult<()> {
     let unknown: Vec<crate::error::ItemError> = events
-        .iter()
-        .filter(|e| !is_defined(&e.event_name))
-        .map(|e| crate::error::ItemError {
-            index: Some(e.index),
+        .filter(|(_, name)| !is_defined(name))
+        .map(|(index, name)| crate::error::ItemError {
+            index: Some(index),
             field: Some("eventName".into()),
-            message: format!("'{}' is not an event of this app", e.event_name),
+            message: format!("'{name}' is not an event of this app"),
         })
         .collect();
     if unknown.is_empty() {

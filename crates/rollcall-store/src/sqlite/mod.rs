@@ -10,6 +10,7 @@ mod key;
 mod migrations;
 mod money;
 mod usage;
+mod usage_push;
 mod workforce;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ pub struct SqliteStore {
     pub(crate) db: Db,
     token_key: Vec<u8>,
     path: PathBuf,
+    committed_emails: usage_push::CommittedEmails,
 }
 
 impl SqliteStore {
@@ -46,6 +48,7 @@ impl SqliteStore {
             db,
             token_key,
             path,
+            committed_emails: Default::default(),
         })
     }
 

@@ -3,12 +3,7 @@
 //! the per-(app, email) latest timestamp, written in the same transaction as the raw
 //! insert, provisioned users and org-chart snapshots.
 //!
-//! Write path of a batch: intern emails (looked up 64 at a time; new ones get the
-//! account's next dense id), insert raw rows in key order with multi-row `INSERT OR
-//! IGNORE` (the changed-row count gives `accepted`), read-modify-write the batch's
-//! few distinct (event, day) bitmaps (plus the per-day "any event" bitmap, event 0),
-//! and upsert the latest timestamps in email order. A batch thus dirties a handful of
-//! pages instead of one rollup row per (event, email).
+//! The write path of a usage push is in `usage_push`.
 //!
 //! Read path: the account's email table and the org chart's email-id → person
 //! resolver are cached in memory (the first is append-only and refreshed with
@@ -20,17 +15,18 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use rollcall_core::usage::AppDefinition;
-use rollcall_core::usage_bits::{self, EmailTable, Resolver};
+use rollcall_core::usage_bits::{EmailTable, Resolver};
 use rollcall_core::usage_report::{Directory, Employee};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
 
 use super::audit::append;
+use super::usage_push::PreparedPush;
 use super::SqliteStore;
 use crate::audit::AuditEntry;
 use crate::usage::{
-    check_event_names, AppRecord, DayBits, EventSel, InsightData, InsightQuery, NewEvent, OrgChart,
-    OrgPage, ProvisionedSummary, ProvisionedUser, PushOutcome, UsageStore, UserSelection,
+    AppRecord, DayBits, EventSel, InsightData, InsightQuery, NewEvent, OrgChart, OrgPage,
+    ProvisionedSummary, ProvisionedUser, PushOutcome, UsageStore, UserSelection,
 };
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -114,159 +110,6 @@ fn audit_app(
     rec: &AppRecord,
 ) -> StoreResult<()> {
     append(conn, account_id, actor, &rec.audit_entry(kind))
-}
-
-/// Interns new emails with the account's next dense ids.
-fn intern_emails<'a>(
-    conn: &Connection,
-    account_id: i64,
-    new: &[&'a str],
-    ids: &mut HashMap<&'a str, i64>,
-) -> StoreResult<()> {
-    if new.is_empty() {
-        return Ok(());
-    }
-    let next: i64 = conn
-        .prepare_cached("SELECT coalesce(max(id), -1) + 1 FROM usage_emails WHERE account_id = ?1")?
-        .query_row([account_id], |r| r.get(0))?;
-    let mut stmt = conn
-        .prepare_cached("INSERT INTO usage_emails (account_id, id, email) VALUES (?1, ?2, ?3)")?;
-    for (id, e) in (next..).zip(new) {
-        stmt.execute(params![account_id, id, e])?;
-        ids.insert(e, id);
-    }
-    Ok(())
-}
-
-/// Rows per multi-row statement: one statement for many rows costs much less per
-/// row than one execution each.
-const CHUNK: usize = 64;
-
-/// `head` + `(?,…),(?,…)…` for `rows` rows of `N` columns + `tail`.
-fn multi_row_sql<const N: usize>(head: &str, tail: &str, rows: usize) -> String {
-    let one = format!("({})", vec!["?"; N].join(","));
-    format!("{head}{}{tail}", vec![one; rows].join(","))
-}
-
-/// Inserts integer rows in chunks of [`CHUNK`] (the rest one by one, so the
-/// statement cache holds two statements); returns the rows changed.
-fn insert_rows<const N: usize>(
-    conn: &Connection,
-    head: &str,
-    tail: &str,
-    rows: &[[i64; N]],
-) -> StoreResult<usize> {
-    let mut changed = 0;
-    let mut chunks = rows.chunks_exact(CHUNK);
-    if chunks.len() > 0 {
-        let mut stmt = conn.prepare_cached(&multi_row_sql::<N>(head, tail, CHUNK))?;
-        for chunk in &mut chunks {
-            changed += stmt.execute(rusqlite::params_from_iter(chunk.iter().flatten()))?;
-        }
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut stmt = conn.prepare_cached(&multi_row_sql::<N>(head, tail, 1))?;
-        for row in rest {
-            changed += stmt.execute(rusqlite::params_from_iter(row.iter()))?;
-        }
-    }
-    Ok(changed)
-}
-
-/// Email ids known to be committed, per (database, account): filled only once a
-/// push's write has resolved (after its COMMIT), and email rows are never removed,
-/// so the writer may trust them without a lookup. Bounded; cleared when full.
-static COMMITTED_IDS: OnceLock<Mutex<HashMap<AccountKey, HashMap<String, i64>>>> = OnceLock::new();
-// About 80 bytes each: at most ~25 MB.
-const COMMITTED_MAX: usize = 300_000;
-
-fn committed_ids() -> &'static Mutex<HashMap<AccountKey, HashMap<String, i64>>> {
-    COMMITTED_IDS.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-/// Remembers ids a resolved (committed) write used.
-fn remember_committed(key: AccountKey, ids: Vec<(String, i64)>) {
-    if ids.is_empty() {
-        return;
-    }
-    if let Ok(mut c) = committed_ids().lock() {
-        let total: usize = c.values().map(HashMap::len).sum();
-        if total + ids.len() > COMMITTED_MAX {
-            c.clear();
-        }
-        c.entry(key).or_default().extend(ids);
-    }
-}
-
-/// (email, id) pairs a write used that are not yet known to be committed.
-type Fresh = Vec<(String, i64)>;
-
-/// The ids of `emails`, interning the new ones: committed ids come from memory,
-/// others are looked up [`CHUNK`] at a time. Also returns the ids not yet known to
-/// be committed (to remember once the write resolves).
-fn email_ids<'a>(
-    conn: &Connection,
-    account_id: i64,
-    emails: impl Iterator<Item = &'a str>,
-) -> StoreResult<(HashMap<&'a str, i64>, Fresh)> {
-    let mut wanted: Vec<&str> = emails.collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    let mut ids: HashMap<&str, i64> = HashMap::with_capacity(wanted.len());
-    if let Ok(c) = committed_ids().lock() {
-        if let Some(known) = c.get(&(db_path(conn), account_id)) {
-            wanted.retain(|e| match known.get(*e) {
-                Some(&id) => {
-                    ids.insert(e, id);
-                    false
-                }
-                None => true,
-            });
-        }
-    }
-
-    let mut chunks = wanted.chunks_exact(CHUNK);
-    if chunks.len() > 0 {
-        let sql = format!(
-            "SELECT email, id FROM usage_emails WHERE account_id = ? AND email IN ({})",
-            vec!["?"; CHUNK].join(",")
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
-        for chunk in &mut chunks {
-            let params = std::iter::once(&account_id as &dyn rusqlite::ToSql)
-                .chain(chunk.iter().map(|e| e as &dyn rusqlite::ToSql));
-            let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
-            while let Some(r) = rows.next()? {
-                let email: String = r.get(0)?;
-                if let Ok(i) = chunk.binary_search(&email.as_str()) {
-                    ids.insert(chunk[i], r.get(1)?);
-                }
-            }
-        }
-    }
-    // The rest of the last chunk one by one; then intern what is still unknown.
-    let mut one =
-        conn.prepare_cached("SELECT id FROM usage_emails WHERE account_id = ?1 AND email = ?2")?;
-    for e in chunks.remainder() {
-        if let Some(id) = one
-            .query_row(params![account_id, e], |r| r.get(0))
-            .optional()?
-        {
-            ids.insert(e, id);
-        }
-    }
-    let new: Vec<&str> = wanted
-        .iter()
-        .copied()
-        .filter(|e| !ids.contains_key(e))
-        .collect();
-    intern_emails(conn, account_id, &new, &mut ids)?;
-    let fresh = wanted
-        .iter()
-        .filter_map(|e| ids.get(e).map(|&id| (e.to_string(), id)))
-        .collect();
-    Ok((ids, fresh))
 }
 
 /// Marks the app's provisioned users as changed (invalidates cached summaries).
@@ -553,100 +396,21 @@ impl UsageStore for SqliteStore {
         app_id: &str,
         events: Vec<NewEvent>,
     ) -> StoreResult<PushOutcome> {
-        let app_id = app_id.to_string();
-        let (outcome, fresh, path) = self
-            .db
-            .write(move |conn| {
-                let (app, rec) = load_app(conn, account_id, &app_id)?;
-                if !rec.is_connected() {
-                    return Err(StoreError::invalid(format!(
-                        "app {app_id} is disconnected and accepts no more data"
-                    )));
-                }
-                let mut names: HashMap<String, i64> = HashMap::new();
-                {
-                    let mut stmt = conn.prepare_cached(
-                        "SELECT name, event_id FROM usage_event_names
-                         WHERE account_id = ?1 AND app = ?2 AND defined = 1",
-                    )?;
-                    let mut rows = stmt.query(params![account_id, app])?;
-                    while let Some(r) = rows.next()? {
-                        names.insert(r.get(0)?, r.get(1)?);
-                    }
-                }
-                check_event_names(&events, |name| names.contains_key(name))?;
-                let (emails, fresh) =
-                    email_ids(conn, account_id, events.iter().map(|e| e.email.as_str()))?;
-                // Raw rows in key order (time first) so the B-tree appends.
-                let mut raw: Vec<[i64; 5]> = Vec::with_capacity(events.len());
-                // (event, day) -> email ids; event 0 is "any event".
-                let mut days: BTreeMap<(i64, i32), Vec<u32>> = BTreeMap::new();
-                let mut last: BTreeMap<i64, i64> = BTreeMap::new();
-                for e in &events {
-                    let event_id = names.get(&e.event_name).copied().unwrap_or(0);
-                    let email_id = emails.get(e.email.as_str()).copied().unwrap_or(0);
-                    raw.push([account_id, app, e.ts_ms, email_id, event_id]);
-                    let id = u32::try_from(email_id).map_err(|_| {
-                        StoreError::Internal(format!("email id {email_id} out of range"))
-                    })?;
-                    days.entry((event_id, e.day)).or_default().push(id);
-                    days.entry((0, e.day)).or_default().push(id);
-                    let l = last.entry(email_id).or_insert(i64::MIN);
-                    *l = (*l).max(e.ts_ms);
-                }
-                raw.sort_unstable();
-                let accepted = insert_rows(
-                    conn,
-                    "INSERT OR IGNORE INTO usage_events (account_id, app, ts_ms, email_id, event_id) VALUES ",
-                    "",
-                    &raw,
-                )? as u64;
-                let outcome = PushOutcome {
-                    accepted,
-                    duplicates: raw.len() as u64 - accepted,
-                };
-                // Setting bits is idempotent, so duplicates need no special case; an
-                // unchanged bitmap is not rewritten.
-                let mut read = conn.prepare_cached(
-                    "SELECT bits FROM usage_day_bits
-                     WHERE account_id = ?1 AND app = ?2 AND event_id = ?3 AND day = ?4",
-                )?;
-                let mut write = conn.prepare_cached(
-                    "INSERT OR REPLACE INTO usage_day_bits (account_id, app, event_id, day, bits)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?;
-                for ((event_id, day), ids) in days {
-                    let mut bits: Vec<u8> = read
-                        .query_row(params![account_id, app, event_id, day], |r| r.get(0))
-                        .optional()?
-                        .unwrap_or_default();
-                    let mut changed = bits.is_empty();
-                    for id in ids {
-                        if !usage_bits::get(&bits, id) {
-                            usage_bits::set(&mut bits, id);
-                            changed = true;
-                        }
-                    }
-                    if changed {
-                        write.execute(params![account_id, app, event_id, day, bits])?;
-                    }
-                }
-                let rows: Vec<[i64; 4]> = last
-                    .into_iter()
-                    .map(|(email, ms)| [account_id, app, email, ms])
-                    .collect();
-                insert_rows(
-                    conn,
-                    "INSERT INTO usage_last (account_id, app, email_id, last_ms) VALUES ",
-                    " ON CONFLICT (account_id, app, email_id) DO UPDATE SET last_ms = excluded.last_ms
-                       WHERE excluded.last_ms > usage_last.last_ms",
-                    &rows,
-                )?;
-                Ok((outcome, fresh, db_path(conn)))
-            })
-            .await?;
+        // Prepared here, not on the writer thread that bounds ingest; dropped here
+        // too, after the write resolved.
+        let push = Arc::new(PreparedPush::new(
+            account_id,
+            app_id,
+            &events,
+            &self.committed_emails,
+        ));
+        drop(events);
+        let (outcome, fresh) = {
+            let push = Arc::clone(&push);
+            self.db.write(move |conn| push.write(conn)).await?
+        };
         // The write resolved after its COMMIT: these ids are durable now.
-        remember_committed((path, account_id), fresh);
+        push.remember(&self.committed_emails, &fresh);
         Ok(outcome)
     }
 

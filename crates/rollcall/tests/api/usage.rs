@@ -378,6 +378,52 @@ async fn a_batch_with_bad_items_stores_nothing_and_names_each_index() {
     );
     let body = push_ok(c, &app, &[(ts + 5, "a@corp.com", "read")]).await;
     assert_eq!(body["accepted"], 1);
+
+    // Shapes: an item that is no object, a field missing, fields of the wrong type.
+    let path = format!("/services/push/v1/customer/apps/{app}/events");
+    let (status, body) = c
+        .post(
+            &path,
+            &json!({"events": [
+                "read",
+                {"email": "a@corp.com", "eventName": "read"},
+                {"timestamp": 1.5e12, "email": 7, "eventName": ["read"]},
+                {"timestamp": ts + 6, "email": "a@corp.com", "eventName": "read", "extra": {"x": [1]}}
+            ]}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let named: Vec<(i64, &str)> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["index"].as_i64().unwrap(), e["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        named,
+        vec![
+            (0, "event"),
+            (1, "timestamp"),
+            (2, "timestamp"),
+            (2, "email"),
+            (2, "eventName")
+        ]
+    );
+    for bad in [
+        json!({"events": {"a": 1}}),
+        json!({"event": []}),
+        json!([1]),
+    ] {
+        let (status, body) = c.post(&path, &bad).await;
+        assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            body["message"].as_str().unwrap().contains("{\"events\""),
+            "{body}"
+        );
+    }
+    // Nothing of those was stored.
+    let body = push_ok(c, &app, &[(ts + 6, "a@corp.com", "read")]).await;
+    assert_eq!(body["accepted"], 1);
 }
 
 #[tokio::test]

@@ -20,10 +20,11 @@ use rollcall_store::usage::{AppRecord, NewEvent, ProvisionedUser, UserSelection}
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::pushed::{Field, PushBody, PushedEvent};
 use super::{account_zone, opt_text};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::extract::{parse_json, Json, NoQuery, Path, Query};
+use crate::extract::{parse_json, BodyBytes, Json, NoQuery, Path, Query};
 use crate::AppState;
 
 const DAY_MS: i64 = 86_400_000;
@@ -189,13 +190,13 @@ async fn delete_app(
 /// Checks one pushed event against the definition and the account's limits.
 fn check_event(
     index: usize,
-    item: &Value,
+    item: Option<&PushedEvent<'_>>,
     def: &AppDefinition,
     oldest_ms: i64,
     newest_ms: i64,
     errors: &mut Vec<FieldError>,
 ) -> Option<(i64, Email, String)> {
-    let Some(obj) = item.as_object() else {
+    let Some(item) = item else {
         errors.push(FieldError::item(
             index,
             "event",
@@ -204,9 +205,9 @@ fn check_event(
         return None;
     };
     let before = errors.len();
-    let ts = match obj.get("timestamp") {
-        Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
-        None | Some(Value::Null) => {
+    let ts = match item.timestamp {
+        Field::Int(ts) => Some(ts),
+        Field::Missing => {
             errors.push(FieldError::item(
                 index,
                 "timestamp",
@@ -214,7 +215,7 @@ fn check_event(
             ));
             None
         }
-        Some(_) => {
+        _ => {
             errors.push(FieldError::item(
                 index,
                 "timestamp",
@@ -241,7 +242,7 @@ fn check_event(
             ));
         }
     }
-    let email = match obj.get("email").and_then(Value::as_str) {
+    let email = match item.email.as_str() {
         Some(text) => match Email::parse(text) {
             Ok(e) => Some(e),
             Err(m) => {
@@ -258,7 +259,7 @@ fn check_event(
             None
         }
     };
-    let name = obj.get("eventName").and_then(Value::as_str);
+    let name = item.event_name.as_str();
     match name {
         None => errors.push(FieldError::item(
             index,
@@ -272,7 +273,7 @@ fn check_event(
                 format!("'{n}' is not an event of this app"),
             )),
             Some(e) if e.event_type == EventType::Login => {
-                let target = obj.get("targetApp").and_then(Value::as_str).map(str::trim);
+                let target = item.target_app.as_str().map(str::trim);
                 if target.is_none_or(str::is_empty) {
                     errors.push(FieldError::item(
                         index,
@@ -295,11 +296,12 @@ async fn push_events(
     caller: Caller,
     Path(app_id): Path<String>,
     _: NoQuery,
-    Json(body): Json<Value>,
+    BodyBytes(body): BodyBytes,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::ConnectorWrite)?;
     caller.require_app(&app_id)?;
-    let Some(items) = body.get("events").and_then(Value::as_array) else {
+    let body: PushBody<'_> = parse_json(&body)?;
+    let Some(items) = body.events else {
         return Err(ApiError::unprocessable(
             "the body must be {\"events\": [...]}",
         ));
@@ -329,9 +331,14 @@ async fn push_events(
     let mut errors = Vec::new();
     let mut events = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
-        if let Some((ts_ms, email, event_name)) =
-            check_event(index, item, &rec.definition, oldest, newest, &mut errors)
-        {
+        if let Some((ts_ms, email, event_name)) = check_event(
+            index,
+            item.as_ref(),
+            &rec.definition,
+            oldest,
+            newest,
+            &mut errors,
+        ) {
             let day = time::day_number(time::local_date(ts_ms, &tz));
             events.push(NewEvent {
                 index,

@@ -7,6 +7,7 @@
 mod apps;
 mod insights;
 mod org;
+mod pushed;
 
 use axum::Router;
 use jiff::tz::TimeZone;

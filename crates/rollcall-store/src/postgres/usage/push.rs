@@ -86,8 +86,11 @@ pub(super) async fn push_group(
     let mut answers: Vec<StoreResult<PushOutcome>> = batches
         .iter()
         .map(|events| {
-            check_event_names(events, |name| names.contains_key(name))
-                .map(|()| PushOutcome::default())
+            check_event_names(
+                events.iter().map(|e| (e.index, e.event_name.as_str())),
+                |name| names.contains_key(name),
+            )
+            .map(|()| PushOutcome::default())
         })
         .collect();
     let valid: Vec<&[NewEvent]> = batches
