@@ -20,8 +20,8 @@ use rollcall_store::usage::{AppRecord, NewEvent, ProvisionedUser, UserSelection}
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::opt_text;
 use super::pushed::{Field, PushBody, PushedEvent};
-use super::{account_zone, opt_text};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::extract::{parse_json, BodyBytes, Json, NoQuery, Path, Query};
@@ -317,14 +317,16 @@ async fn push_events(
             items.len()
         )));
     }
-    let rec = state.store.app(caller.account_id, &app_id).await?;
+    let (rec, settings) = tokio::try_join!(
+        state.store.app(caller.account_id, &app_id),
+        state.store.settings(caller.account_id)
+    )?;
     if !rec.is_connected() {
         return Err(ApiError::unprocessable(format!(
             "app {app_id} is disconnected and accepts no more data"
         )));
     }
-    let settings = state.store.settings(caller.account_id).await?;
-    let tz = account_zone(&state, caller.account_id).await?;
+    let tz = time::parse_time_zone(&settings.time_zone).map_err(ApiError::internal)?;
     let now = now_ms();
     let oldest = now - i64::from(settings.usage_retention_days) * DAY_MS;
     let newest = now + DAY_MS;
