@@ -201,33 +201,38 @@ impl Api {
     /// ids only ever increase (nothing repeated).
     ///
     /// Like a consumer that streams the log elsewhere, the scan asks for the
-    /// next page as soon as it has the cursor (the body's last field) and checks
-    /// each page on another thread meanwhile; a page's parsed cursor must be the
-    /// one the scan followed.
+    /// next page as soon as it has the cursor (the body's last field) and hands
+    /// each page, in order, to a checking thread that parses it in full; the
+    /// scan waits for that thread only when it is [`CHECK_QUEUE`] pages behind.
+    /// A page's parsed cursor must be the one the scan followed.
     pub async fn cursor_scan(&self, start_date: &str) -> anyhow::Result<Throughput> {
         let started = Instant::now();
+        let (pages, mut queue) = tokio::sync::mpsc::channel::<Vec<u8>>(CHECK_QUEUE);
+        let checker = std::thread::spawn(move || {
+            let (mut records, mut last_id) = (0u64, 0i64);
+            while let Some(body) = queue.blocking_recv() {
+                records += PageIds::check(&body)?.follows(&mut last_id)?;
+            }
+            Ok::<u64, anyhow::Error>(records)
+        });
         let mut path = format!("/reports/v2/activitylog?startDate={start_date}&pageSize=1000");
         let mut sent: Option<String> = None;
-        let mut checking: Option<tokio::task::JoinHandle<anyhow::Result<PageIds>>> = None;
-        let mut records = 0u64;
-        let mut last_id = 0i64;
         loop {
             let body = self.get_bytes(&path).await?;
             let cursor = last_cursor(&body).context("activity log page without a cursor")?;
             if sent.as_deref() == Some(cursor.as_str()) {
                 break;
             }
-            let previous =
-                checking.replace(tokio::task::spawn_blocking(move || PageIds::check(&body)));
-            if let Some(previous) = previous {
-                records += previous.await??.follows(&mut last_id)?;
+            if pages.send(body).await.is_err() {
+                break; // the checker stopped at a bad page: its error follows
             }
             path = format!("/reports/v2/activitylog?cursor={cursor}&pageSize=1000");
             sent = Some(cursor);
         }
-        if let Some(last) = checking {
-            records += last.await??.follows(&mut last_id)?;
-        }
+        drop(pages);
+        let records = checker
+            .join()
+            .map_err(|_| anyhow::anyhow!("the page checker panicked"))??;
         Ok(Throughput::new(
             "activity log full cursor scan",
             records,
@@ -240,6 +245,10 @@ impl Api {
         self.fetch(reqwest::Method::GET, path, None).await
     }
 }
+
+/// How many pages the cursor scan may run ahead of their checking (at most
+/// about 4 MB of bodies waiting).
+const CHECK_QUEUE: usize = 8;
 
 /// The value of the last `"cursor"` field of an activity-log body, found from
 /// its end without parsing the page.
@@ -261,7 +270,9 @@ impl PageIds {
     /// Parses the whole page; its ids must increase and its cursor be the one
     /// [`last_cursor`] found.
     fn check(body: &[u8]) -> anyhow::Result<PageIds> {
-        let page: LogPage<'_> = serde_json::from_slice(body).context("activity log page")?;
+        // The whole body is checked to be UTF-8 once, rather than key by key.
+        let text = std::str::from_utf8(body).context("activity log page is not UTF-8")?;
+        let page: LogPage<'_> = serde_json::from_str(text).context("activity log page")?;
         if Some(page.cursor) != last_cursor(body).as_deref() {
             bail!("the page's cursor is not its last field");
         }

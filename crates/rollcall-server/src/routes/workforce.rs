@@ -1311,7 +1311,7 @@ async fn activity_log(
             },
         ),
     };
-    let body = log_body::page(&page.rows, &cursor);
+    let body = log_body::page(&page.rows, &page.text, &cursor);
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         body,

@@ -75,8 +75,9 @@ fn token_principal(r: &Row<'_>) -> rusqlite::Result<Principal> {
 impl AuthStore for SqliteStore {
     async fn principal(&self, secret_hash: &str, now_ms: i64) -> StoreResult<Option<Principal>> {
         let hash = secret_hash.to_string();
+        // Every request waits for this lookup before anything else.
         self.db
-            .read(move |conn| {
+            .read_in_place(move |conn| {
                 let by_key = conn
                     .prepare_cached(
                         "SELECT c.id, c.account_id, u.email, u.role, u.viewable_groups, u.allowed_apps,

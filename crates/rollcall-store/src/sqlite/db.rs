@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
+use tokio::runtime::RuntimeFlavor;
 use tokio::sync::{oneshot, Semaphore};
 
 use super::key::DatabaseKey;
@@ -125,41 +126,72 @@ impl Db {
             .map_err(|_| StoreError::Internal("the writer dropped a job".into()))?
     }
 
-    /// Runs `f` on a reader connection inside one read transaction (a consistent snapshot).
+    /// Runs `f` on a reader connection inside one read transaction (a consistent snapshot),
+    /// on a blocking-pool thread.
     pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let pool = Arc::clone(&self.readers);
-        let _permit = pool
+        let _permit = self
+            .readers
             .permits
             .acquire()
             .await
             .map_err(|_| StoreError::Internal("reader pool closed".into()))?;
-        let pool2 = Arc::clone(&pool);
-        tokio::task::spawn_blocking(move || {
-            let conn = match pool2.idle.lock().ok().and_then(|mut idle| idle.pop()) {
-                Some(conn) => conn,
-                None => open_connection(
-                    &pool2.path,
-                    &pool2.key,
-                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?,
-            };
-            let result = (|| {
-                let tx = conn.unchecked_transaction()?;
-                let value = f(&tx)?;
-                tx.finish()?;
-                Ok(value)
-            })();
-            if let Ok(mut idle) = pool2.idle.lock() {
-                idle.push(conn);
-            }
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Internal(format!("reader task failed: {e}")))?
+        let pool = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || pool.run(f))
+            .await
+            .map_err(|e| StoreError::Internal(format!("reader task failed: {e}")))?
+    }
+
+    /// [`Db::read`] on the calling thread, for the short reads on a request's
+    /// critical path (its credential, an activity-log page): the runtime moves
+    /// this worker's other tasks to another thread (`block_in_place`) instead
+    /// of the request waiting for a pool thread to wake and then for its worker
+    /// to wake again. Reads that one task runs concurrently (`try_join!`) belong
+    /// in [`Db::read`], which runs them in parallel. On a current-thread runtime
+    /// (where blocking in place is not possible) this is [`Db::read`].
+    pub async fn read_in_place<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        if tokio::runtime::Handle::current().runtime_flavor() != RuntimeFlavor::MultiThread {
+            return self.read(f).await;
+        }
+        let _permit = self
+            .readers
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Internal("reader pool closed".into()))?;
+        tokio::task::block_in_place(|| self.readers.run(f))
+    }
+}
+
+impl ReaderPool {
+    /// Runs `f` in a read transaction on an idle connection (a new one when
+    /// none is idle), then returns the connection to the pool.
+    fn run<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let conn = match self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            Some(conn) => conn,
+            None => open_connection(
+                &self.path,
+                &self.key,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?,
+        };
+        let result = (|| {
+            let tx = conn.unchecked_transaction()?;
+            let value = f(&tx)?;
+            tx.finish()?;
+            Ok(value)
+        })();
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+        result
     }
 }
 

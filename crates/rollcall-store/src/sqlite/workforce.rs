@@ -12,12 +12,15 @@
 //! is a member.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use rollcall_core::time;
 use rollcall_core::workforce::{
     passive_ms, Activity, ClassificationSet, Classifier, DaySplitter, Piece,
 };
+use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
 
@@ -27,8 +30,8 @@ use crate::error::ItemError;
 use crate::workforce::{
     sees_group, sees_member, ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch,
     ComputerPatch, Group, GroupPatch, HoursAcc, IngestOutcome, LogComputer, LogNames, LogPosition,
-    LogRow, LogUser, Perspective, Scoping, WfClient, WfComputer, WorkforceStore, WorkingHoursPage,
-    WorkingHoursQuery,
+    LogRow, LogText, LogUser, Perspective, Scoping, WfClient, WfComputer, WorkforceStore,
+    WorkingHoursPage, WorkingHoursQuery,
 };
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -127,7 +130,33 @@ struct Classify<'c> {
     classifier: Classifier,
     activities: HashMap<i64, Activity>,
     first_group: HashMap<i64, Option<i64>>,
-    cache: HashMap<(i64, i64), i8>,
+    /// Asked once a row by the activity log: hashed cheaply.
+    cache: HashMap<(i64, i64), i8, BuildHasherDefault<IdHasher>>,
+}
+
+/// A hasher for keys made of the store's own ids (not chosen by a client, so
+/// SipHash's resistance to chosen collisions buys nothing): one multiply a word.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_i64(&mut self, n: i64) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl<'c> Classify<'c> {
@@ -138,7 +167,7 @@ impl<'c> Classify<'c> {
             classifier: load_classifier(conn, account_id)?,
             activities: HashMap::new(),
             first_group: HashMap::new(),
-            cache: HashMap::new(),
+            cache: HashMap::default(),
         })
     }
 
@@ -865,64 +894,94 @@ fn log_sql(scoping: &Scoping) -> String {
     )
 }
 
-/// A log record as read, before its computer and user are attached.
-struct LogRecord {
-    log_id: i64,
-    client_id: i64,
-    computer_id: i64,
-    session: i64,
-    start_ms: i64,
-    duration_s: i64,
-    executable: String,
-    description: String,
-    url: Option<String>,
-    app_id: i64,
-    website_id: Option<i64>,
-    idle: bool,
+/// The computers and users a page's rows name, each read when a row first
+/// names it (a page names few), with the last pair at hand: consecutive rows
+/// mostly come from one agent batch.
+struct LogNamesReader<'c> {
+    conn: &'c Connection,
+    account_id: i64,
+    names: LogNames,
+    last: Option<(i64, i64, Arc<LogComputer>, Arc<LogUser>)>,
 }
 
-/// The computers and users `records` name, each read once.
-fn load_log_names(
-    conn: &Connection,
-    account_id: i64,
-    records: &[LogRecord],
-) -> StoreResult<LogNames> {
-    let ids = |f: fn(&LogRecord) -> i64| {
-        let set: BTreeSet<i64> = records.iter().map(f).collect();
-        serde_json::to_string(&set).expect("ids serialize")
-    };
-    let mut names = LogNames::default();
-    // A cursor that finds nothing new (a consumer polling) names no one.
-    if records.is_empty() {
-        return Ok(names);
+impl<'c> LogNamesReader<'c> {
+    fn new(conn: &'c Connection, account_id: i64) -> Self {
+        LogNamesReader {
+            conn,
+            account_id,
+            names: LogNames::default(),
+            last: None,
+        }
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, name, primary_domain, private_ip, public_ip FROM wf_computers
-         WHERE account_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
-    )?;
-    let mut rows = stmt.query(params![account_id, ids(|r| r.computer_id)])?;
-    while let Some(r) = rows.next()? {
-        names.add_computer(LogComputer {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            primary_domain: r.get(2)?,
-            private_ip: r.get(3)?,
-            public_ip: r.get(4)?,
-        });
+
+    /// The computer and user of record `log_id`.
+    fn of(
+        &mut self,
+        log_id: i64,
+        computer_id: i64,
+        client_id: i64,
+    ) -> StoreResult<(Arc<LogComputer>, Arc<LogUser>)> {
+        if let Some((m, c, computer, user)) = &self.last {
+            if (*m, *c) == (computer_id, client_id) {
+                return Ok((Arc::clone(computer), Arc::clone(user)));
+            }
+        }
+        if !self.names.knows_computer(computer_id) {
+            let computer = self
+                .conn
+                .prepare_cached(
+                    "SELECT id, name, primary_domain, private_ip, public_ip FROM wf_computers
+                     WHERE account_id = ?1 AND id = ?2",
+                )?
+                .query_row(params![self.account_id, computer_id], |r| {
+                    Ok(LogComputer {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        primary_domain: r.get(2)?,
+                        private_ip: r.get(3)?,
+                        public_ip: r.get(4)?,
+                    })
+                })
+                .optional()?;
+            if let Some(computer) = computer {
+                self.names.add_computer(computer);
+            }
+        }
+        if !self.names.knows_user(client_id) {
+            let user = self
+                .conn
+                .prepare_cached(
+                    "SELECT id, login_domain, name FROM wf_clients
+                     WHERE account_id = ?1 AND id = ?2",
+                )?
+                .query_row(params![self.account_id, client_id], |r| {
+                    Ok(LogUser {
+                        id: r.get(0)?,
+                        login_domain: r.get(1)?,
+                        name: r.get(2)?,
+                    })
+                })
+                .optional()?;
+            if let Some(user) = user {
+                self.names.add_user(user);
+            }
+        }
+        let (computer, user) = self.names.of(log_id, computer_id, client_id)?;
+        self.last = Some((
+            computer_id,
+            client_id,
+            Arc::clone(&computer),
+            Arc::clone(&user),
+        ));
+        Ok((computer, user))
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, login_domain, name FROM wf_clients
-         WHERE account_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
-    )?;
-    let mut rows = stmt.query(params![account_id, ids(|r| r.client_id)])?;
-    while let Some(r) = rows.next()? {
-        names.add_user(LogUser {
-            id: r.get(0)?,
-            login_domain: r.get(1)?,
-            name: r.get(2)?,
-        });
-    }
-    Ok(names)
+}
+
+/// Text column `i` of `r`, borrowed.
+fn text_column<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
+    r.get_ref(i)?
+        .as_str_or_null()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e)))
 }
 
 fn activity_log(
@@ -956,49 +1015,38 @@ fn activity_log(
     stmt.raw_bind_parameter(6, q.max_duration)?;
     stmt.raw_bind_parameter(7, i64::from(q.limit))?;
     bind_scope(&mut stmt, account_id, &q.scoping)?;
-    let mut records = Vec::with_capacity(q.limit as usize);
+    let mut names = LogNamesReader::new(conn, account_id);
+    let mut classify = Classify::new(conn, account_id)?;
+    // Each row's strings go straight from SQLite into the page's text.
+    let mut text = LogText::with_capacity(q.limit as usize * 64);
+    let mut out = Vec::with_capacity(q.limit as usize);
     let mut rows = stmt.raw_query();
     while let Some(r) = rows.next()? {
-        records.push(LogRecord {
-            log_id: r.get(0)?,
-            client_id: r.get(1)?,
-            computer_id: r.get(2)?,
-            session: r.get(3)?,
-            start_ms: r.get(4)?,
-            duration_s: r.get(5)?,
-            executable: r.get(6)?,
-            description: r.get(7)?,
-            url: r.get(8)?,
-            app_id: r.get(9)?,
-            website_id: r.get(10)?,
-            idle: r.get(11)?,
-        });
-    }
-    drop(rows);
-    let names = load_log_names(conn, account_id, &records)?;
-    let mut classify = Classify::new(conn, account_id)?;
-    let mut out = Vec::with_capacity(records.len());
-    for r in records {
-        let (computer, user) = names.of(r.log_id, r.computer_id, r.client_id)?;
+        let log_id: i64 = r.get(0)?;
+        let client_id: i64 = r.get(1)?;
+        let app_id: i64 = r.get(9)?;
+        let website_id: Option<i64> = r.get(10)?;
+        let (computer, user) = names.of(log_id, r.get(2)?, client_id)?;
         out.push(LogRow {
-            log_id: r.log_id,
-            productivity: classify.productivity(r.client_id, r.website_id.unwrap_or(r.app_id))?,
-            start_ms: r.start_ms,
+            log_id,
+            productivity: classify.productivity(client_id, website_id.unwrap_or(app_id))?,
+            start_ms: r.get(4)?,
             computer,
             user,
-            session: r.session,
-            duration_s: r.duration_s,
-            application_id: r.app_id,
-            website_id: r.website_id,
-            executable: r.executable,
-            description: r.description,
-            url: r.url,
-            idle: r.idle,
+            session: r.get(3)?,
+            duration_s: r.get(5)?,
+            application_id: app_id,
+            website_id,
+            executable: text.push(text_column(r, 6)?.unwrap_or_default()),
+            description: text.push(text_column(r, 7)?.unwrap_or_default()),
+            url: text_column(r, 8)?.map(|u| text.push(u)),
+            idle: r.get(11)?,
         });
     }
     let position = position.after_page(out.last().map(|r| r.log_id), q.position.is_none());
     Ok(ActivityLogPage {
         rows: out,
+        text,
         position,
     })
 }
@@ -1335,8 +1383,9 @@ impl WorkforceStore for SqliteStore {
         account_id: i64,
         query: ActivityLogQuery,
     ) -> StoreResult<ActivityLogPage> {
+        // A cursor scan asks for page after page: each is on its critical path.
         self.db
-            .read(move |conn| activity_log(conn, account_id, &query))
+            .read_in_place(move |conn| activity_log(conn, account_id, &query))
             .await
     }
 }

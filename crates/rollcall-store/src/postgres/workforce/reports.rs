@@ -33,7 +33,7 @@ use super::sql::{
 };
 use crate::workforce::{
     ActivityLogPage, ActivityLogQuery, HoursAcc, LogComputer, LogNames, LogPosition, LogRow,
-    LogUser, Perspective, Scoping, WorkingHoursPage, WorkingHoursQuery, WorkingHoursRow,
+    LogText, LogUser, Perspective, Scoping, WorkingHoursPage, WorkingHoursQuery, WorkingHoursRow,
 };
 use crate::StoreResult;
 
@@ -602,19 +602,26 @@ pub(super) async fn activity_log(
     )
     .await?;
     let mut classify = Classify::new(&set, activities, names.first_group);
+    let mut text = LogText::with_capacity(rows.len() * 64);
     let out = rows
         .iter()
-        .map(|r| log_row(r, &names.log, &mut classify))
+        .map(|r| log_row(r, &names.log, &mut classify, &mut text))
         .collect::<StoreResult<Vec<LogRow>>>()?;
     let position = position.after_page(out.last().map(|r| r.log_id), q.position.is_none());
     Ok(ActivityLogPage {
         rows: out,
+        text,
         position,
     })
 }
 
 /// One log row: the record, its computer and client, its classification.
-fn log_row(r: &Row, names: &LogNames, classify: &mut Classify) -> StoreResult<LogRow> {
+fn log_row(
+    r: &Row,
+    names: &LogNames,
+    classify: &mut Classify,
+    text: &mut LogText,
+) -> StoreResult<LogRow> {
     let log_id: i64 = r.get(0);
     let client_id: i64 = r.get(1);
     let app_id: i64 = r.get(9);
@@ -630,9 +637,9 @@ fn log_row(r: &Row, names: &LogNames, classify: &mut Classify) -> StoreResult<Lo
         duration_s: r.get(5),
         application_id: app_id,
         website_id,
-        executable: r.get(6),
-        description: r.get(7),
-        url: r.get(8),
+        executable: text.push(r.get(6)),
+        description: text.push(r.get(7)),
+        url: r.get::<_, Option<&str>>(8).map(|u| text.push(u)),
         idle: r.get(11),
     })
 }
