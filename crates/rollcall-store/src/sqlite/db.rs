@@ -133,12 +133,7 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let _permit = self
-            .readers
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| StoreError::Internal("reader pool closed".into()))?;
+        let _permit = self.readers.permit().await?;
         let pool = Arc::clone(&self.readers);
         tokio::task::spawn_blocking(move || pool.run(f))
             .await
@@ -160,17 +155,20 @@ impl Db {
         if tokio::runtime::Handle::current().runtime_flavor() != RuntimeFlavor::MultiThread {
             return self.read(f).await;
         }
-        let _permit = self
-            .readers
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| StoreError::Internal("reader pool closed".into()))?;
+        let _permit = self.readers.permit().await?;
         tokio::task::block_in_place(|| self.readers.run(f))
     }
 }
 
 impl ReaderPool {
+    /// A turn on one of the pool's connections.
+    async fn permit(&self) -> StoreResult<tokio::sync::SemaphorePermit<'_>> {
+        self.permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Internal("reader pool closed".into()))
+    }
+
     /// Runs `f` in a read transaction on an idle connection (a new one when
     /// none is idle), then returns the connection to the pool.
     fn run<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {

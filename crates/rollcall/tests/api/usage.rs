@@ -310,6 +310,16 @@ async fn a_repushed_batch_counts_as_duplicates_and_emails_ignore_case() {
     );
 }
 
+/// The (index, field) of each item error of an error body.
+fn item_fields(body: &Value) -> Vec<(i64, &str)> {
+    body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["index"].as_i64().unwrap(), e["field"].as_str().unwrap()))
+        .collect()
+}
+
 #[tokio::test]
 async fn a_batch_with_bad_items_stores_nothing_and_names_each_index() {
     let server = TestServer::start().await;
@@ -360,12 +370,7 @@ async fn a_batch_with_bad_items_stores_nothing_and_names_each_index() {
         )
         .await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
-    let named: Vec<(i64, &str)> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["index"].as_i64().unwrap(), e["field"].as_str().unwrap()))
-        .collect();
+    let named = item_fields(&body);
     assert_eq!(
         named,
         vec![
@@ -393,12 +398,7 @@ async fn a_batch_with_bad_items_stores_nothing_and_names_each_index() {
         )
         .await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
-    let named: Vec<(i64, &str)> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["index"].as_i64().unwrap(), e["field"].as_str().unwrap()))
-        .collect();
+    let named = item_fields(&body);
     assert_eq!(
         named,
         vec![
