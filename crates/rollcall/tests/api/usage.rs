@@ -1151,6 +1151,55 @@ async fn a_full_batch_of_1000_is_stored_once_and_1001_is_refused() {
 }
 
 #[tokio::test]
+async fn concurrent_pushes_of_the_same_new_emails_count_each_person_once() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let app = mail_app(c).await;
+    let base = now() - 2 * DAY;
+    let emails: Vec<String> = (0..40).map(|i| format!("new{i}@corp.com")).collect();
+    // Eight pushes at once, each of all 40 new emails at its own times: the writer
+    // groups them into few transactions, in which each email is interned once.
+    let batch = |b: i64| -> Vec<(i64, String)> {
+        (0..40)
+            .map(|i| (base + b * 1_000 + i as i64, emails[i].clone()))
+            .collect()
+    };
+    let mut pushes = tokio::task::JoinSet::new();
+    for b in 0..8 {
+        let (c, app, events) = (c.clone(), app.clone(), batch(b));
+        pushes.spawn(async move {
+            let events: Vec<(i64, &str, &str)> = events
+                .iter()
+                .map(|(ts, e)| (*ts, e.as_str(), "created"))
+                .collect();
+            push_ok(&c, &app, &events).await
+        });
+    }
+    while let Some(body) = pushes.join_next().await {
+        let body = body.unwrap();
+        assert_eq!(
+            (body["accepted"].clone(), body["duplicates"].clone()),
+            (json!(40), json!(0)),
+            "{body}"
+        );
+    }
+    let e = engagement(c, &app, "group=Sent%20an%20Email&rollingWindow=7").await;
+    assert_eq!(e["total"]["outsidePopulation"], 40, "{e}");
+    // The ids are remembered once committed; a re-push finds every event stored.
+    let again: Vec<(i64, String)> = batch(3);
+    let again: Vec<(i64, &str, &str)> = again
+        .iter()
+        .map(|(ts, e)| (*ts, e.as_str(), "created"))
+        .collect();
+    let body = push_ok(c, &app, &again).await;
+    assert_eq!(
+        (body["accepted"].clone(), body["duplicates"].clone()),
+        (json!(0), json!(40))
+    );
+}
+
+#[tokio::test]
 async fn email_ids_are_per_account_and_reports_never_mix_tenants() {
     let server = TestServer::start().await;
     let (a, b) = (server.account().await, server.account().await);
