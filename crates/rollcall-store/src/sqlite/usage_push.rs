@@ -79,27 +79,17 @@ impl PreparedPush {
         events: &[NewEvent],
         committed: &CommittedEmails,
     ) -> PreparedPush {
-        let known = committed.ids.lock().ok();
-        let known = known.as_ref().and_then(|all| all.get(&account_id));
         let mut email_slots: FxHashMap<&str, u32> = FxHashMap::default();
         let mut name_slots: FxHashMap<&str, u32> = FxHashMap::default();
-        let mut email_ids: Vec<i64> = Vec::new();
-        let mut unknown: Vec<(u32, String)> = Vec::new();
+        let mut emails: Vec<&str> = Vec::new();
         let mut last_ms: Vec<i64> = Vec::new();
         let mut names: Vec<String> = Vec::new();
         let mut rows = Vec::with_capacity(events.len());
         for e in events {
             let email = *email_slots.entry(e.email.as_str()).or_insert_with(|| {
-                let slot = email_ids.len() as u32;
-                match known.and_then(|k| k.get(e.email.as_str())) {
-                    Some(&id) => email_ids.push(id),
-                    None => {
-                        email_ids.push(-1);
-                        unknown.push((slot, e.email.as_str().to_string()));
-                    }
-                }
+                emails.push(e.email.as_str());
                 last_ms.push(i64::MIN);
-                slot
+                emails.len() as u32 - 1
             });
             let name = *name_slots.entry(e.event_name.as_str()).or_insert_with(|| {
                 names.push(e.event_name.clone());
@@ -114,6 +104,22 @@ impl PreparedPush {
                 name,
                 day: e.day,
             });
+        }
+        // The shared map is locked for the distinct emails' look-ups only.
+        let mut email_ids: Vec<i64> = Vec::with_capacity(emails.len());
+        let mut unknown: Vec<(u32, String)> = Vec::new();
+        {
+            let all = committed.ids.lock().ok();
+            let known = all.as_ref().and_then(|all| all.get(&account_id));
+            for (slot, email) in (0u32..).zip(&emails) {
+                match known.and_then(|k| k.get(*email)) {
+                    Some(&id) => email_ids.push(id),
+                    None => {
+                        email_ids.push(-1);
+                        unknown.push((slot, email.to_string()));
+                    }
+                }
+            }
         }
         PreparedPush {
             account_id,
