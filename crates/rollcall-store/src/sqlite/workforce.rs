@@ -12,10 +12,10 @@
 //! is a member.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use rollcall_core::fxhash::FxHashMap;
 use rollcall_core::time;
 use rollcall_core::workforce::{
     passive_ms, Activity, ClassificationSet, Classifier, DaySplitter, Piece,
@@ -131,32 +131,7 @@ struct Classify<'c> {
     activities: HashMap<i64, Activity>,
     first_group: HashMap<i64, Option<i64>>,
     /// Asked once a row by the activity log: hashed cheaply.
-    cache: HashMap<(i64, i64), i8, BuildHasherDefault<IdHasher>>,
-}
-
-/// A hasher for keys made of the store's own ids (not chosen by a client, so
-/// SipHash's resistance to chosen collisions buys nothing): one multiply a word.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_i64(&mut self, n: i64) {
-        self.write_u64(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
+    cache: FxHashMap<(i64, i64), i8>,
 }
 
 impl<'c> Classify<'c> {
