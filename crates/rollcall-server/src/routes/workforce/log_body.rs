@@ -138,23 +138,9 @@ fn string(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// An integer in decimal, as `serde_json` writes it.
+/// An integer in decimal, by `itoa` (as `serde_json` writes it).
 fn number(out: &mut Vec<u8>, n: i64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// `ms` as [`time::display_ms`] writes it (`2023-11-14T22:13:20.250Z`, no
