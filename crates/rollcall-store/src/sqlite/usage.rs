@@ -396,8 +396,8 @@ impl UsageStore for SqliteStore {
         app_id: &str,
         events: Vec<NewEvent>,
     ) -> StoreResult<PushOutcome> {
-        // Prepared here, not on the writer thread that bounds ingest; dropped here
-        // too, after the write resolved.
+        // Prepared, and later freed, on this thread rather than on the writer
+        // thread that bounds ingest: the writer holds only a second `Arc`.
         let push = Arc::new(PreparedPush::new(
             account_id,
             app_id,
