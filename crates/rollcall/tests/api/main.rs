@@ -4,6 +4,7 @@
 mod bench;
 mod common;
 mod foundation;
+mod hardening;
 mod money;
 mod postgres;
 mod robustness;
