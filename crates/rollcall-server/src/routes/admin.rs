@@ -290,6 +290,23 @@ struct NewCredentialBody {
     scopes: Option<Vec<String>>,
 }
 
+/// The web user a request acts as: a key created without `consumerId` acts as
+/// its creator, never as nobody.
+async fn caller_consumer(state: &AppState, caller: &Caller) -> ApiResult<i64> {
+    state
+        .store
+        .consumers(caller.account_id)
+        .await?
+        .into_iter()
+        .find(|c| c.email.eq_ignore_ascii_case(&caller.actor_email))
+        .map(|c| c.id)
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "consumerId (the web user the key acts as) is required: this credential acts for no web user",
+            )
+        })
+}
+
 async fn create_credential(
     State(state): State<AppState>,
     caller: Caller,
@@ -312,9 +329,10 @@ async fn create_credential(
                     "an API key carries the scopes of its web user's role; omit scopes",
                 ));
             }
-            let consumer_id = body.consumer_id.ok_or_else(|| {
-                ApiError::unprocessable("consumerId (the web user the key acts as) is required")
-            })?;
+            let consumer_id = match body.consumer_id {
+                Some(id) => id,
+                None => caller_consumer(&state, &caller).await?,
+            };
             let api_key = secret::generate("rk_");
             let id = state
                 .store

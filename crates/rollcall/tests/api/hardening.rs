@@ -890,3 +890,79 @@ async fn every_answer_carries_the_security_headers_and_hsts_under_tls() {
         .starts_with("max-age="));
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
 }
+
+#[tokio::test]
+async fn an_api_key_created_without_consumer_id_acts_as_its_creator() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let (status, key) = account
+        .client
+        .post(
+            "/admin/v1/credentials",
+            &json!({"type": "apiKey", "name": "mine"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{key}");
+    let (_, consumers) = account.client.get("/admin/v1/consumers").await;
+    let me = consumers["consumers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["email"] == account.creds.email.as_str())
+        .expect("the superadmin is a web user")["id"]
+        .clone();
+    let (_, list) = account.client.get("/admin/v1/credentials").await;
+    let created = list["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == key["id"])
+        .expect("the new key is listed")
+        .clone();
+    assert_eq!(created["consumerId"], me, "{created}");
+    let mine = Client::new(&server.base, key["apiKey"].as_str().unwrap());
+    assert_eq!(mine.get("/admin/v1/settings").await.0, StatusCode::OK);
+    // Another account's key cannot name this account's users either way.
+    let other = server.account().await;
+    let (status, body) = other
+        .client
+        .post(
+            "/admin/v1/credentials",
+            &json!({"type": "apiKey", "name": "x", "consumerId": me}),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {body}");
+}
+
+#[tokio::test]
+async fn a_conflict_and_readyz_never_show_database_text() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let group = json!({"name": "Sales"});
+    assert_eq!(
+        account.client.post("/admin/v1/groups", &group).await.0,
+        StatusCode::OK
+    );
+    let body = json!({"email": "dup@example.com", "name": "D", "role": "viewer"});
+    assert_eq!(
+        account.client.post("/admin/v1/consumers", &body).await.0,
+        StatusCode::OK
+    );
+    for (path, body) in [("/admin/v1/groups", group), ("/admin/v1/consumers", body)] {
+        let (status, answer) = account.client.post(path, &body).await;
+        assert_error(status, &answer, StatusCode::CONFLICT);
+        let text = answer.to_string().to_lowercase();
+        for word in [
+            "unique",
+            "constraint",
+            "sqlite",
+            "postgres",
+            "violat",
+            "duplicate key",
+        ] {
+            assert!(!text.contains(word), "{path}: {answer}");
+        }
+    }
+    let (status, body) = account.client.get("/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
