@@ -840,6 +840,12 @@ async fn errors_name_the_field_in_the_users_words() {
         body["message"],
         "clients must be a list (JSON array), not the string \"all\""
     );
+    let (status, path_body) = c.get("/admin/v1/groups/abc").await;
+    assert_error(status, &path_body, StatusCode::NOT_FOUND);
+    assert_eq!(
+        path_body["message"],
+        "no such resource: 'abc' is not an id of the right form"
+    );
     // Nothing from Rust's vocabulary in any of them.
     for text in ["expected i8", "invalid digit", "invalid length", "struct "] {
         assert!(!body["message"].as_str().unwrap().contains(text));
