@@ -972,3 +972,52 @@ async fn a_conflict_and_readyz_never_show_database_text() {
     let (status, body) = account.client.get("/readyz").await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+/// Whether the server closes `s` within `within` (EOF or reset, after any answer).
+async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(within, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_are_closed_and_idle_ones_time_out() {
+    let server = TestServer::start_with(ServerConfig {
+        max_connections: 4,
+        idle_timeout: Duration::from_secs(1),
+        header_read_timeout: Duration::from_secs(30),
+        ..ServerConfig::default()
+    })
+    .await;
+    // Four connections that say nothing hold the four places.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A fifth is closed at once, without an answer.
+    let mut fifth = TcpStream::connect(server.addr).await.unwrap();
+    let _ = fifth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    assert!(closed_within(&mut fifth, Duration::from_millis(500)).await);
+    // The silent ones are closed by the idle timeout (1 s), well before the
+    // header timeout (30 s), and their places are free again.
+    let started = Instant::now();
+    for s in &mut held {
+        assert!(closed_within(s, Duration::from_secs(3)).await);
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let (status, body) = crate::common::Client::new(&server.base, "x")
+        .get("/healthz")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
