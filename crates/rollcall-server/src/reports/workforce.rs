@@ -1,0 +1,1 @@
+//! Workforce reports (SPEC §5): working hours and the activity log.
