@@ -32,8 +32,6 @@ use crate::AppState;
 
 const PAGE_PURPOSE: &str = "usage-insights-page";
 const MAX_TREND_DAYS: i32 = 366;
-/// Far enough in the future to cover any stored day ("whole history" reads).
-const LAST_DAY: i32 = i32::MAX / 2;
 
 fn today(tz: &TimeZone) -> i32 {
     time::day_number(time::local_date(now_ms(), tz))
@@ -148,6 +146,26 @@ impl SlotTimes {
     fn slots(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.0.len()).filter(|&s| self.0[s] != i64::MIN)
     }
+}
+
+/// `last` without any time after `as_of`: the store keeps each email's latest
+/// timestamp ever, so for a past `as_of` a later one is replaced by the start of
+/// the person's last active day up to `as_of` (from the loaded bitmaps), or
+/// dropped when there is none (issue 19 #12).
+fn bounded_last(data: &InsightData, mut last: SlotTimes, as_of: i32, tz: &TimeZone) -> SlotTimes {
+    let end_ms = time::start_of_day_ms(time::date_of_day_number(as_of + 1), tz);
+    if last.0.iter().all(|&ms| ms < end_ms) {
+        return last;
+    }
+    let days = usage_bits::last_days(&daily(data, &EventFilter::Any, i32::MIN, as_of));
+    for (slot, ms) in last.0.iter_mut().enumerate() {
+        if *ms >= end_ms {
+            *ms = days.get(&slot).map_or(i64::MIN, |&d| {
+                time::start_of_day_ms(time::date_of_day_number(d), tz)
+            });
+        }
+    }
+    last
 }
 
 /// The oldest local day that can hold usage: events older than the account's
@@ -587,7 +605,7 @@ pub async fn users(
         app_id,
         InsightQuery {
             from_day: oldest_day(state, caller, &tz).await?,
-            to_day: LAST_DAY,
+            to_day: as_of,
             events: EventSel::All,
             last_activity: true,
             provisioned: true,
@@ -598,14 +616,14 @@ pub async fn users(
     let def = &data.app.definition;
     let dir = directory(&data);
     let (emails, resolver) = (&data.emails, &data.resolver);
-    let last = person_last_ms(&data);
+    let last = bounded_last(&data, person_last_ms(&data), as_of, &tz);
     let all = daily(&data, &EventFilter::Any, from, as_of);
     let per_group: Vec<(String, DailyPeople)> = def
         .groups()
         .into_iter()
         .map(|g| {
             let f = EventFilter::for_group(def, Some(&g)).unwrap_or(EventFilter::Any);
-            let d = daily(&data, &f, i32::MIN, LAST_DAY);
+            let d = daily(&data, &f, i32::MIN, as_of);
             (g, d)
         })
         .collect();
@@ -956,19 +974,21 @@ pub async fn inactive_users(
         "pageToken",
     )?;
     // Whole history of the group: its lastActivity may be older than the window.
-    // Without a group the exact per-email latest timestamps suffice.
+    // Without a group the exact per-email latest timestamps suffice, unless the
+    // report's day is past: then a later timestamp is replaced from the bitmaps.
+    let whole_history = q.group.is_some() || as_of < today(&tz);
     let data = load(
         state,
         caller,
         Scope::UsersRead,
         app_id,
         InsightQuery {
-            from_day: if q.group.is_some() {
+            from_day: if whole_history {
                 oldest_day(state, caller, &tz).await?
             } else {
                 from
             },
-            to_day: if q.group.is_some() { LAST_DAY } else { as_of },
+            to_day: as_of,
             events: sel(q.group.as_deref()),
             last_activity: true,
             provisioned: true,
@@ -980,10 +1000,10 @@ pub async fn inactive_users(
     group_filter(def, q.group.as_deref())?;
     let dir = directory(&data);
     let active = active_between(&data, from, as_of);
-    let last = person_last_ms(&data);
+    let last = bounded_last(&data, person_last_ms(&data), as_of, &tz);
     // The group's last active day per person (only needed with a group).
     let group_days = if q.group.is_some() {
-        usage_bits::last_days(&daily(&data, &EventFilter::Any, i32::MIN, LAST_DAY))
+        usage_bits::last_days(&daily(&data, &EventFilter::Any, i32::MIN, as_of))
     } else {
         HashMap::new()
     };
