@@ -15,7 +15,8 @@ use rollcall_core::fxhash::FxHashMap;
 use rollcall_core::usage::{self, AppDefinition, ROLLING_WINDOWS};
 use rollcall_core::usage_bits::{self, DailyPeople, Member, SlotSet};
 use rollcall_core::usage_report::{
-    self, Directory, Employee, EventFilter, Segment, Total, ORG_FIELDS,
+    self, group_last_ms, licence_cost, round2, Directory, Employee, EventFilter, Segment, Total,
+    ORG_FIELDS,
 };
 use rollcall_core::{time, token, Scope};
 use rollcall_store::money::ContractSummary;
@@ -238,17 +239,6 @@ fn summary_query(as_of: i32) -> InsightQuery {
     }
 }
 
-/// A licence's annual cost, when the licence names a tier with a cost.
-fn licence_cost(def: &AppDefinition, license: Option<&str>) -> Option<f64> {
-    license
-        .and_then(|l| def.tier(l))
-        .and_then(|t| t.annual_cost)
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
 fn summarise(data: &InsightData, contract: Option<ContractSummary>, as_of: i32) -> AppSummary {
     let app: &AppRecord = &data.app;
     let def = &app.definition;
@@ -295,7 +285,7 @@ fn summarise(data: &InsightData, contract: Option<ContractSummary>, as_of: i32) 
         active_provisioned_users: active_provisioned,
         unlicensed_active_users: active_users.saturating_sub(active_provisioned),
         licenses_purchased: contract.as_ref().map(|c| c.licenses_purchased),
-        utilization: (ps.people > 0).then(|| usage::percent(active_provisioned, ps.people)),
+        utilization: usage_report::utilization(active_provisioned, ps.people),
         annual_cost,
         contract,
     }
@@ -549,18 +539,6 @@ pub struct UsersReport {
     pub num_users: usize,
     pub users: Vec<UserRow>,
     pub next_page_token: Option<String>,
-}
-
-/// The latest activity of a person on a feature group: the group's last active day
-/// comes from the bitmaps; the timestamp is the person's exact latest one when it
-/// falls on that day, else the start of that day (the store keeps exact timestamps
-/// per (app, email), not per event).
-fn group_last_ms(last_day: Option<i32>, overall_ms: Option<i64>, tz: &TimeZone) -> Option<i64> {
-    let day = last_day?;
-    match overall_ms {
-        Some(ms) if time::day_number(time::local_date(ms, tz)) == day => Some(ms),
-        _ => Some(time::start_of_day_ms(time::date_of_day_number(day), tz)),
-    }
 }
 
 /// Per user of the app, status and activity. `page_size` `None` with `whole`
@@ -1253,11 +1231,7 @@ pub async fn rightsizing(
         if needed.tier >= held.tier {
             continue;
         }
-        let saving = match (held.annual_cost, needed.annual_cost) {
-            (Some(h), Some(n)) => Some(round2(h - n)),
-            (Some(h), None) => Some(h),
-            _ => None,
-        };
+        let saving = usage_report::downgrade_saving(held, needed);
         savings += saving.unwrap_or(0.0);
         let mut used_events: Vec<String> = events.iter().cloned().collect();
         used_events.sort();

@@ -635,3 +635,26 @@ async fn a_viewer_sees_only_their_groups_people_in_every_usage_report_and_the_or
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_spend_download_neutralises_formulas_and_keeps_negative_amounts() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let app = app(c).await;
+    let upload = format!(
+        "appId,signatureId,created,amount,currency,type,vendor,name\n\
+         {app},inv-1,1767225600000,-15,USD,invoice,\"=HYPERLINK(\"\"http://x\"\")\",@fee\n"
+    );
+    let (status, body) = c
+        .send(
+            c.request(Method::POST, "/services/push/v1/customer/spend/csv")
+                .header("content-type", "text/csv")
+                .body(upload),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rows = csv_of(c, "/services/push/v1/customer/spend/csv").await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_neutral(&rows, &["-15.00", "'=HYPERLINK(\"http://x\")", "'@fee"]);
+}
