@@ -5,6 +5,7 @@
 //! tests start servers the same way (tests bind port 0).
 
 pub mod auth;
+pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod jobs;

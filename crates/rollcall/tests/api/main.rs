@@ -3,6 +3,7 @@
 
 mod bench;
 mod common;
+mod data;
 mod foundation;
 mod money;
 mod postgres;
