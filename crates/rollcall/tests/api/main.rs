@@ -9,4 +9,5 @@ mod postgres;
 mod robustness;
 mod scaleout;
 mod usage;
+mod wf;
 mod workforce;
