@@ -38,6 +38,8 @@ mod log_body;
 
 /// Most records one agent request may carry.
 pub const MAX_RECORDS: usize = 5_000;
+/// Longest `idleOffsetSeconds` accepted: 31 days.
+const MAX_IDLE_OFFSET_S: i64 = 31 * 86_400;
 /// Clock skew tolerated before records are shifted.
 const SKEW_TOLERANCE_MS: i64 = 60_000;
 
@@ -144,6 +146,15 @@ struct TypedRecord {
     url: Option<String>,
     #[serde(default)]
     idle: Option<bool>,
+    #[serde(default, rename = "idleOffsetSeconds")]
+    idle_offset_seconds: Option<i64>,
+}
+
+fn idle_offset_problem() -> String {
+    format!(
+        "idleOffsetSeconds must be whole seconds between 0 and {MAX_IDLE_OFFSET_S}: how long \
+         the idle stretch had lasted when this record starts"
+    )
 }
 
 /// Checks the values of a well-formed record.
@@ -201,6 +212,14 @@ fn check_record(
         }
         _ => (None, None),
     };
+    let idle_offset_s = r.idle_offset_seconds.unwrap_or(0);
+    if !(0..=MAX_IDLE_OFFSET_S).contains(&idle_offset_s) {
+        errors.push(FieldError::item(
+            index,
+            "idleOffsetSeconds",
+            idle_offset_problem(),
+        ));
+    }
     if errors.len() > before {
         return None;
     }
@@ -214,6 +233,7 @@ fn check_record(
         url,
         website,
         idle: r.idle.unwrap_or(false),
+        idle_offset_s,
     })
 }
 
@@ -240,13 +260,14 @@ fn text(value: Option<String>, field: &str, max: usize, errors: &mut Vec<FieldEr
     v
 }
 
-const RECORD_FIELDS: [&str; 6] = [
+const RECORD_FIELDS: [&str; 7] = [
     "start",
     "duration",
     "executable",
     "description",
     "url",
     "idle",
+    "idleOffsetSeconds",
 ];
 
 /// Validates one record; `shift_ms` is the clock-skew correction.
@@ -348,6 +369,20 @@ fn parse_record(
             false
         }
     };
+    let idle_offset_s = match obj.get("idleOffsetSeconds") {
+        None | Some(Value::Null) => 0,
+        Some(v) => match v.as_i64() {
+            Some(o) if (0..=MAX_IDLE_OFFSET_S).contains(&o) => o,
+            _ => {
+                errors.push(FieldError::item(
+                    index,
+                    "idleOffsetSeconds",
+                    idle_offset_problem(),
+                ));
+                0
+            }
+        },
+    };
     if errors.len() > before {
         return None;
     }
@@ -361,6 +396,7 @@ fn parse_record(
         url,
         website,
         idle,
+        idle_offset_s,
     })
 }
 

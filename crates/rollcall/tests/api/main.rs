@@ -11,4 +11,5 @@ mod reports;
 mod robustness;
 mod scaleout;
 mod usage;
+mod wf;
 mod workforce;
