@@ -38,6 +38,9 @@ pub struct ServerConfig {
     pub access_token_ttl: Duration,
     /// How often the maintenance job (token clean-up, retention) runs.
     pub maintenance_every: Duration,
+    /// The server's address as clients reach it (`https://rollcall.example.com`),
+    /// from which signed links are built; `None` gives links relative to the server.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +49,7 @@ impl Default for ServerConfig {
             max_body_bytes: 16 * 1024 * 1024,
             access_token_ttl: Duration::from_secs(3600),
             maintenance_every: Duration::from_secs(3600),
+            public_url: None,
         }
     }
 }

@@ -627,6 +627,7 @@ async fn patch_client(
         .store
         .update_wf_client(
             caller.account_id,
+            &caller.actor(),
             id,
             ClientPatch {
                 alias: clean_alias(body.alias)?,
@@ -688,6 +689,7 @@ async fn patch_computer(
         .store
         .update_wf_computer(
             caller.account_id,
+            &caller.actor(),
             id,
             ComputerPatch {
                 alias: clean_alias(body.alias)?,
@@ -771,7 +773,7 @@ async fn create_group(
         .store
         .create_group(
             caller.account_id,
-            &caller.actor_email,
+            &caller.actor(),
             name,
             body.clients,
             body.computers,
@@ -804,7 +806,7 @@ async fn patch_group(
         .store
         .update_group(
             caller.account_id,
-            &caller.actor_email,
+            &caller.actor(),
             id,
             GroupPatch {
                 name,
@@ -827,7 +829,7 @@ async fn delete_group(
     caller.require(Scope::Admin)?;
     state
         .store
-        .delete_group(caller.account_id, &caller.actor_email, id)
+        .delete_group(caller.account_id, &caller.actor(), id)
         .await?;
     Ok(axum::Json(json!({"success": true})))
 }
@@ -865,7 +867,7 @@ async fn put_classifications(
     }
     state
         .store
-        .put_classifications(caller.account_id, &caller.actor_email, set)
+        .put_classifications(caller.account_id, &caller.actor(), set)
         .await?;
     Ok(axum::Json(json!({"success": true})))
 }

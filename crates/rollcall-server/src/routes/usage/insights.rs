@@ -18,7 +18,7 @@ use rollcall_core::usage::{self, AppDefinition, ROLLING_WINDOWS};
 use rollcall_core::usage_bits::{self, DailyPeople, Member, SlotSet};
 use rollcall_core::usage_report::{self, Directory, EventFilter, ORG_FIELDS};
 use rollcall_core::{time, token, Scope};
-use rollcall_store::audit::AuditEntry;
+use rollcall_store::audit::AuditAction;
 use rollcall_store::now_ms;
 use rollcall_store::usage::{AppRecord, EventSel, InsightData, InsightQuery, ProvisionedUser};
 use serde::{Deserialize, Serialize};
@@ -844,11 +844,13 @@ async fn inactive_users(
             .store
             .record_audit(
                 caller.account_id,
-                &caller.actor_email,
-                AuditEntry::with(
-                    "DownloadedUsersList",
-                    json!({"appId": app_id, "app": def.name, "report": "inactive-users", "users": rows.len()}),
-                ),
+                &caller.actor(),
+                AuditAction::DownloadedUsersList {
+                    app_id: app_id.clone(),
+                    app: def.name.clone(),
+                    report: "inactive-users",
+                    users: rows.len(),
+                },
             )
             .await?;
         let mut response = bytes.into_response();
