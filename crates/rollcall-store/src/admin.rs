@@ -363,3 +363,41 @@ pub trait AdminStore: Send + Sync {
     /// Periodic clean-up (expired access tokens, data past retention).
     async fn maintenance(&self, now_ms: i64) -> StoreResult<()>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rollcall_core::Scope;
+
+    #[test]
+    fn a_narrowed_key_stays_within_its_role() {
+        let agent: ScopeSet = [Scope::ActivityWrite].into_iter().collect();
+        assert_eq!(effective_scopes(agent, Role::Admin), agent);
+        assert!(effective_scopes(agent, Role::Viewer).is_empty());
+        assert_eq!(
+            effective_scopes(ScopeSet::default(), Role::Viewer),
+            Role::Viewer.scopes()
+        );
+    }
+
+    #[test]
+    fn only_the_last_superadmin_is_kept() {
+        assert!(keep_a_superadmin(Role::Superadmin, None, 1).is_err());
+        assert!(keep_a_superadmin(Role::Superadmin, Some(Role::Admin), 1).is_err());
+        assert!(keep_a_superadmin(Role::Superadmin, Some(Role::Superadmin), 1).is_ok());
+        assert!(keep_a_superadmin(Role::Superadmin, None, 2).is_ok());
+        assert!(keep_a_superadmin(Role::Admin, None, 1).is_ok());
+    }
+
+    #[test]
+    fn unknown_groups_and_apps_are_named_by_index() {
+        let err = check_access_refs(&[-1, 4, 5], Some(&["x".to_string()]), &[4], &[]).unwrap_err();
+        let StoreError::Invalid { items, .. } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].index, Some(2));
+        assert_eq!(items[1].field.as_deref(), Some("allowedApps"));
+        assert!(check_access_refs(&[-1], None, &[], &[]).is_ok());
+    }
+}

@@ -41,8 +41,17 @@ impl AuditPosition {
 /// every event type with the same properties.
 #[derive(Debug, Clone)]
 pub struct AuditEntry {
-    pub event_type: &'static str,
-    pub properties: Option<serde_json::Value>,
+    pub(crate) event_type: &'static str,
+    pub(crate) properties: Option<serde_json::Value>,
+}
+
+impl AuditEntry {
+    pub fn event_type(&self) -> &'static str {
+        self.event_type
+    }
+    pub fn properties(&self) -> Option<&serde_json::Value> {
+        self.properties.as_ref()
+    }
 }
 
 /// Who acted: the web user (the log's `userId`) and the credential they used.
@@ -746,5 +755,106 @@ impl ChainWalk {
             });
         }
         Ok(events as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(role: Role) -> UserAccess {
+        UserAccess {
+            role,
+            viewable_groups: vec![-1],
+            allowed_apps: None,
+        }
+    }
+
+    #[test]
+    fn every_event_names_the_acting_credential() {
+        let by_key = Actor::new("a@example.com", Some(7));
+        let e = AuditAction::LoggedIn.entry(&by_key);
+        assert_eq!(e.event_type(), "LoggedIn");
+        assert_eq!(e.properties(), Some(&json!({"actorCredentialId": 7})));
+        let e = AuditAction::LoggedIn.entry(&Actor::new("a@example.com", None));
+        assert_eq!(e.properties(), None);
+        let e = AuditAction::CredentialRevoked {
+            credential_id: 3,
+            name: "k".into(),
+        }
+        .entry(&by_key);
+        assert_eq!(
+            e.properties(),
+            Some(&json!({"credentialId": 3, "name": "k", "actorCredentialId": 7}))
+        );
+    }
+
+    #[test]
+    fn a_user_change_is_a_role_change_only_when_access_changed() {
+        let actor = Actor::new("a@example.com", None);
+        let renamed = AuditAction::UserUpdated {
+            email: "u@example.com".into(),
+            before: access(Role::Viewer),
+            after: access(Role::Viewer),
+            changes: Change::of("name", &"A", &"B").into_iter().collect(),
+            password_changed: false,
+        };
+        assert!(renamed.changes_anything());
+        let e = renamed.entry(&actor);
+        assert_eq!(e.event_type(), "UserUpdated");
+        assert_eq!(
+            e.properties().unwrap()["changes"],
+            json!({"name": {"old": "A", "new": "B"}})
+        );
+        let promoted = AuditAction::UserUpdated {
+            email: "u@example.com".into(),
+            before: access(Role::Viewer),
+            after: access(Role::Admin),
+            changes: Vec::new(),
+            password_changed: false,
+        };
+        let e = promoted.entry(&actor);
+        assert_eq!(e.event_type(), "AdminUpdatedUserRole");
+        assert_eq!(e.properties().unwrap()["roles"], json!(["admin"]));
+        assert_eq!(
+            e.properties().unwrap()["changes"]["role"],
+            json!({"old": "viewer", "new": "admin"})
+        );
+        let nothing = AuditAction::UserUpdated {
+            email: "u@example.com".into(),
+            before: access(Role::Viewer),
+            after: access(Role::Viewer),
+            changes: Vec::new(),
+            password_changed: false,
+        };
+        assert!(!nothing.changes_anything());
+    }
+
+    #[test]
+    fn classification_changes_list_old_and_new_productivity() {
+        let set = |apps: &[(&str, i8)]| ClassificationSet {
+            applications: apps
+                .iter()
+                .map(|(e, p)| rollcall_core::workforce::AppClass {
+                    executable: e.to_string(),
+                    productivity: *p,
+                })
+                .collect(),
+            ..ClassificationSet::default()
+        };
+        let e = AuditAction::ClassificationChanged {
+            before: set(&[("a.exe", 1), ("b.exe", 0), ("c.exe", -1)]),
+            after: set(&[("a.exe", 1), ("b.exe", -1), ("d.exe", 1)]),
+        }
+        .entry(&Actor::new("a@example.com", None));
+        assert_eq!(
+            e.properties().unwrap()["applications"],
+            json!([
+                {"executable": "b.exe", "old": 0, "new": -1},
+                {"executable": "c.exe", "old": -1, "new": null},
+                {"executable": "d.exe", "old": null, "new": 1},
+            ])
+        );
+        assert!(e.properties().unwrap().get("rules").is_none());
     }
 }

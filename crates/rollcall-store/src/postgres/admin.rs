@@ -45,11 +45,14 @@ async fn check_refs(
 }
 
 /// The account's superadmins, locked until the transaction ends so that two
-/// concurrent demotions cannot both see another superadmin left.
+/// concurrent demotions cannot both see another superadmin left. Taken before
+/// any other web user's row, in id order, so that such transactions queue
+/// instead of deadlocking.
 async fn superadmins(tx: &impl GenericClient, account_id: i64) -> StoreResult<i64> {
     Ok(tx
         .query(
-            "SELECT id FROM consumers WHERE account_id = $1 AND role = 'superadmin' FOR UPDATE",
+            "SELECT id FROM consumers WHERE account_id = $1 AND role = 'superadmin'
+             ORDER BY id FOR UPDATE",
             &[&account_id],
         )
         .await?
@@ -342,6 +345,7 @@ impl AdminStore for PgStore {
     ) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        let superadmins = superadmins(&tx, account_id).await?;
         tx.execute(
             "SELECT 1 FROM consumers WHERE account_id = $1 AND id = $2 FOR UPDATE",
             &[&account_id, &id],
@@ -350,7 +354,7 @@ impl AdminStore for PgStore {
         let mut c = find_consumer(&tx, account_id, id).await?;
         let before = c.role;
         let action = patch.apply(&mut c);
-        keep_a_superadmin(before, Some(c.role), superadmins(&tx, account_id).await?)?;
+        keep_a_superadmin(before, Some(c.role), superadmins)?;
         if patch.viewable_groups.is_some() || patch.allowed_apps.is_some() {
             check_refs(
                 &tx,
@@ -386,8 +390,9 @@ impl AdminStore for PgStore {
     async fn delete_consumer(&self, account_id: i64, actor: &Actor, id: i64) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        let superadmins = superadmins(&tx, account_id).await?;
         let c = find_consumer(&tx, account_id, id).await?;
-        keep_a_superadmin(c.role, None, superadmins(&tx, account_id).await?)?;
+        keep_a_superadmin(c.role, None, superadmins)?;
         // Their keys, and the OAuth clients they own, stop at once.
         tx.execute(
             "DELETE FROM access_tokens WHERE credential_id IN

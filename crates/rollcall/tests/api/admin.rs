@@ -452,6 +452,25 @@ async fn api_keys_can_be_narrowed_and_web_users_make_their_own() {
     let (status, _) = own.get(HOURS).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
+    // Another account's admin can neither see nor revoke this account's keys.
+    let other = server.account().await;
+    let (status, body) = other
+        .client
+        .delete(&format!("/admin/v1/credentials/{agent_key_id}"))
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) = other.client.get("/admin/v1/credentials").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|k| k["id"] != agent_key_id));
+    let (status, body) = agent
+        .post("/agent/v1/activity", &agent_batch("LT-1", "ana"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
     // An admin may not give a viewer's key more than the viewer's role.
     let (status, body) = c
         .post(
@@ -1114,11 +1133,30 @@ async fn every_mutating_route_writes_one_audit_event_and_a_refused_call_none() {
     t.seen += 1;
     t.none("GET contract file", c.get(&format!("{files}/nope")).await)
         .await;
+    let inactive = format!("/pull/v1/apps/{app}/inactive-users?population=provisioned");
+    let response = c
+        .request(Method::GET, &inactive)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    t.seen += 1;
+    t.none(
+        "GET inactive-users csv",
+        c.send(
+            c.request(Method::GET, "/pull/v1/apps/nope/inactive-users")
+                .header("accept", "text/csv"),
+        )
+        .await,
+    )
+    .await;
     let events = all_events(c).await;
     for kind in [
         "DownloadedSpendCsv",
         "DownloadedContractCsv",
         "DownloadedContractFile",
+        "DownloadedUsersList",
     ] {
         let found = of_type(&events, kind);
         assert_eq!(found.len(), 1, "{kind}");
