@@ -13,6 +13,7 @@ pub mod passwords;
 pub mod routes;
 pub mod setup;
 pub mod tls;
+pub mod upload;
 
 use std::future::Future;
 use std::net::SocketAddr;

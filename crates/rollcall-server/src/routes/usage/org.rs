@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +21,7 @@ use super::opt_text;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::extract::{Json, NoQuery, Path, Query};
+use crate::upload::CsvUpload;
 use crate::AppState;
 
 const MAX_CUSTOM_FIELDS: usize = 5;
@@ -427,7 +427,7 @@ async fn upload_csv(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<CsvQuery>,
-    body: Bytes,
+    CsvUpload(body): CsvUpload,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::ConnectorWrite)?;
     if body.iter().all(u8::is_ascii_whitespace) {
