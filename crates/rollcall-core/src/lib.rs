@@ -2,8 +2,10 @@
 //! the server build on these types, and the unit tests sit beside the code.
 
 pub mod audit_chain;
+pub mod csv_cell;
 pub mod email;
 pub mod fxhash;
+pub mod idle_stretch;
 pub mod money;
 pub mod rate;
 pub mod role;

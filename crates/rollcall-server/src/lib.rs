@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod passwords;
+pub mod reports;
 pub mod routes;
 pub mod setup;
 pub mod tls;

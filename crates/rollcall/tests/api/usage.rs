@@ -1055,7 +1055,11 @@ async fn app_summaries_and_the_users_report_page_with_a_cursor() {
 
     let (status, v3) = c.get("/pull/v3/apps").await;
     assert_eq!(status, StatusCode::OK, "{v3}");
-    assert_eq!(v3["AsOfDate"], date(t - 1));
+    assert_eq!(
+        v3["asOfDate"],
+        date(t),
+        "the same default day as the other reports"
+    );
     let a = &v3["apps"][0];
     assert_eq!(a["appId"], app.as_str());
     assert_eq!(a["name"], "Mail");
