@@ -216,15 +216,30 @@ pub struct GroupOverride {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClassificationSet {
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::bounded::vec::<_, _, MAX_CLASSIFICATIONS>"
+    )]
     pub applications: Vec<AppClass>,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::bounded::vec::<_, _, MAX_CLASSIFICATIONS>"
+    )]
     pub websites: Vec<WebClass>,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::bounded::vec::<_, _, MAX_CLASSIFICATIONS>"
+    )]
     pub rules: Vec<Rule>,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::bounded::vec::<_, _, MAX_CLASSIFICATIONS>"
+    )]
     pub group_overrides: Vec<GroupOverride>,
 }
+
+/// Most entries of each list of a [`ClassificationSet`]; counted while parsing.
+pub const MAX_CLASSIFICATIONS: usize = 10_000;
 
 /// One problem in a classification set: the field path and why.
 pub type Problem = (String, String);

@@ -8,9 +8,12 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, StatusCode};
+use axum::http::header;
+#[cfg(test)]
+use axum::http::StatusCode;
 
 use crate::error::ApiError;
+use crate::extract::BodyBytes;
 
 /// The uploaded file's bytes.
 pub struct CsvUpload(pub Bytes);
@@ -24,19 +27,8 @@ impl<S: Send + Sync> FromRequest<S> for CsvUpload {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "the request body is larger than this endpoint accepts",
-                )
-            } else {
-                ApiError::new(
-                    e.status(),
-                    format!("cannot read the request body: {}", e.body_text()),
-                )
-            }
-        })?;
+        // Read as every raw body is: within the server's limits, with their wording.
+        let BodyBytes(body) = BodyBytes::from_request(req, state).await?;
         match content_type.as_deref().and_then(multipart_boundary) {
             Some(boundary) => {
                 let boundary = boundary.map_err(|m| ApiError::bad_request(m.to_string()))?;

@@ -217,6 +217,45 @@ struct ServeArgs {
     /// The demo company's seed.
     #[arg(long, default_value_t = rollcall_server::demo::DEFAULT_SEED, requires = "demo")]
     demo_seed: u64,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Connection and request limits (SPEC §13).
+#[derive(Args)]
+struct LimitArgs {
+    /// Seconds a connection has to send a whole request head (also ends idle keep-alive).
+    #[arg(long, env = "ROLLCALL_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Seconds without a byte read or written after which a connection is closed.
+    #[arg(long, env = "ROLLCALL_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    idle_timeout_secs: u64,
+    /// Most connections served at once; more are closed on accept.
+    #[arg(long, env = "ROLLCALL_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
+    /// Slowest request body accepted, in bytes per second after the grace time (0: off).
+    #[arg(long, env = "ROLLCALL_BODY_MIN_RATE", default_value_t = 1024)]
+    body_min_rate: u64,
+    /// Seconds a request body may take before the minimum rate applies.
+    #[arg(long, env = "ROLLCALL_BODY_GRACE_SECS", default_value_t = 10)]
+    body_grace_secs: u64,
+    /// Seconds a report query may take before it is answered 503 with Retry-After.
+    #[arg(long, env = "ROLLCALL_REPORT_TIMEOUT", default_value_t = 30)]
+    report_timeout: u64,
+}
+
+impl LimitArgs {
+    fn apply(&self, config: ServerConfig) -> ServerConfig {
+        ServerConfig {
+            header_read_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
+            max_connections: self.max_connections.max(1),
+            body_min_rate: self.body_min_rate,
+            body_grace: Duration::from_secs(self.body_grace_secs),
+            report_timeout: Duration::from_secs(self.report_timeout.max(1)),
+            ..config
+        }
+    }
 }
 
 pub fn init_logging(cli: &Cli) {
@@ -404,11 +443,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ),
     }
     eprintln!("rollcall listening on {scheme}://{local}");
-    let config = ServerConfig {
+    let config = args.limits.apply(ServerConfig {
         max_body_bytes: args.max_body_bytes,
         access_token_ttl: Duration::from_secs(args.token_ttl_secs),
         ..ServerConfig::default()
-    };
+    });
     let state = AppState::new(store, config);
     rollcall_server::serve(state, listener, tls, shutdown_signal()).await?;
     eprintln!("rollcall stopped");

@@ -207,6 +207,7 @@ fn record(start_ms: i64, minutes: i64, a: &Activity, idle: bool) -> NewRecord {
         website: url.as_deref().and_then(website_domain),
         url,
         idle,
+        idle_offset_s: 0,
     }
 }
 

@@ -68,7 +68,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, FieldError};
+use crate::error::{ApiError, ApiResult, ErrorList, FieldError};
 use crate::extract::{Json, NoQuery, Path, Query};
 use crate::upload::CsvUpload;
 use crate::AppState;
@@ -143,7 +143,9 @@ fn too_many(message: String, mut errors: Vec<FieldError>) -> ApiError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FinanceBody {
-    records: Vec<Value>,
+    // Counted while parsing; each record is a small object, so 64 values bound it.
+    #[serde(deserialize_with = "rollcall_core::bounded::vec::<_, _, MAX_FINANCE_BATCH>")]
+    records: Vec<rollcall_core::bounded::BoundedValue<64>>,
 }
 
 async fn push_finance(
@@ -173,7 +175,7 @@ async fn push_finance(
     // signatureId → (its index in the batch, its position in `records`).
     let mut seen: HashMap<String, (usize, usize)> = HashMap::new();
     for (index, value) in body.records.iter().enumerate() {
-        match money::spend_from_json(value, &app_id) {
+        match money::spend_from_json(&value.0, &app_id) {
             Ok(record) => {
                 if let Some(&(first, at)) = seen.get(&record.signature_id) {
                     if records.get(at).is_some_and(|earlier| earlier != &record) {
@@ -263,7 +265,8 @@ fn parse_csv<T>(
         )
     })?;
     let mut out = Vec::new();
-    let mut errors = Vec::new();
+    // Bounded while reading: the first MAX_LISTED_ERRORS problems and a count.
+    let mut errors = ErrorList::default();
     let mut data_rows = 0usize;
     for row in rows {
         let row = match row {
@@ -328,10 +331,8 @@ fn parse_csv<T>(
         }
     }
     if !errors.is_empty() {
-        return Err(too_many(
-            "some rows of the CSV file are not valid (index = line number); nothing was stored"
-                .into(),
-            errors,
+        return Err(errors.into_error(
+            "some rows of the CSV file are not valid (index = line number); nothing was stored",
         ));
     }
     Ok(out)

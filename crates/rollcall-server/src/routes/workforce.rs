@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::extract::{double_option, parse_json, Json, NoQuery, Path, Query};
+use crate::extract::{double_option, parse_json_shaped, Json, NoQuery, Path, Query};
 use crate::reports::csv::{self, CsvTable};
 use crate::reports::workforce::{self as wf_report, ActivityLogParams, WorkingHoursParams};
 use crate::AppState;
@@ -131,8 +131,20 @@ struct AgentBody<R> {
     computer: AgentComputer,
     client: AgentClient,
     session: i64,
+    #[serde(
+        deserialize_with = "rollcall_core::bounded::vec::<_, _, MAX_RECORDS>",
+        bound(deserialize = "R: Deserialize<'de>")
+    )]
     records: Vec<R>,
 }
+
+/// A record of the wrong shape, kept loosely to name its problems: a record has
+/// seven fields, so a budget of 64 values is ample and bounds what one can cost.
+type LooseRecord = rollcall_core::bounded::BoundedValue<64>;
+
+/// What an agent body must be, said when its top level is wrong.
+const AGENT_BODY_SHAPE: &str =
+    "the body must be an object with computer, client, session and records";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -420,9 +432,12 @@ async fn ingest(
             (b.without_records(), Incoming::Typed(records))
         }
         Err(_) => {
-            let mut b: AgentBody<Value> = parse_json(&bytes)?;
+            let mut b: AgentBody<LooseRecord> = parse_json_shaped(&bytes, AGENT_BODY_SHAPE)?;
             let records = std::mem::take(&mut b.records);
-            (b.without_records(), Incoming::Loose(records))
+            (
+                b.without_records(),
+                Incoming::Loose(records.into_iter().map(|r| r.0).collect()),
+            )
         }
     };
     let now = now_ms();
@@ -790,11 +805,20 @@ async fn get_group(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NewGroupBody {
     name: String,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "rollcall_core::bounded::vec::<_, _, MAX_GROUP_MEMBERS>"
+    )]
     clients: Vec<i64>,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "rollcall_core::bounded::vec::<_, _, MAX_GROUP_MEMBERS>"
+    )]
     computers: Vec<i64>,
 }
+
+/// Most clients (and most computers) one group request may name; counted while parsing.
+const MAX_GROUP_MEMBERS: usize = 10_000;
 
 async fn create_group(
     State(state): State<AppState>,
@@ -822,9 +846,15 @@ async fn create_group(
 struct GroupPatchBody {
     #[serde(default)]
     name: Option<String>,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "rollcall_core::bounded::opt_vec::<_, _, MAX_GROUP_MEMBERS>"
+    )]
     clients: Option<Vec<i64>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "rollcall_core::bounded::opt_vec::<_, _, MAX_GROUP_MEMBERS>"
+    )]
     computers: Option<Vec<i64>>,
 }
 

@@ -35,6 +35,16 @@ async fn demo_server(seed: u64) -> (TestServer, Client) {
     (server, account.client.clone())
 }
 
+/// The last day of the demo's data: yesterday in the demo company's time zone.
+fn demo_yesterday() -> jiff::civil::Date {
+    let zone = jiff::tz::TimeZone::get(demo::TIME_ZONE).unwrap();
+    jiff::Timestamp::now()
+        .to_zoned(zone)
+        .date()
+        .yesterday()
+        .unwrap()
+}
+
 /// The report with every `appId` removed (app ids are random per database).
 fn without_app_ids(mut v: Value) -> Value {
     fn strip(v: &mut Value) {
@@ -75,13 +85,12 @@ async fn app_ids(c: &Client) -> HashMap<String, String> {
 /// The reports the determinism test compares, app ids stripped.
 async fn reports(c: &Client) -> Vec<Value> {
     let apps = app_ids(c).await;
-    let yesterday = ok(c, "/pull/v3/apps").await["AsOfDate"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let y = jiff::civil::Date::strptime("%Y-%m-%d", &yesterday).unwrap();
+    let y = demo_yesterday();
+    let yesterday = y.to_string();
     let week_ago = y.checked_sub(jiff::Span::new().days(6)).unwrap();
-    let mut out = vec![without_app_ids(ok(c, "/pull/v3/apps").await)];
+    let mut out = vec![without_app_ids(
+        ok(c, &format!("/pull/v3/apps?asOfDate={yesterday}")).await,
+    )];
     for name in ["Mailwise", "DealFlow CRM", "Lens BI"] {
         let id = &apps[name];
         for path in [
@@ -132,8 +141,8 @@ async fn demo_the_same_seed_gives_the_same_reports_and_another_seed_others() {
 #[tokio::test]
 async fn demo_reports_are_full_and_plausible() {
     let (_server, c) = demo_server(demo::DEFAULT_SEED).await;
-    let overview = ok(&c, "/pull/v3/apps").await;
-    let as_of = overview["AsOfDate"].as_str().unwrap().to_string();
+    let as_of = demo_yesterday().to_string();
+    let overview = ok(&c, &format!("/pull/v3/apps?asOfDate={as_of}")).await;
     let apps = overview["apps"].as_array().unwrap();
     assert_eq!(apps.len(), 8, "{overview}");
     for app in apps {

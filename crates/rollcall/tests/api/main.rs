@@ -5,6 +5,7 @@ mod bench;
 mod common;
 mod data;
 mod foundation;
+mod hardening;
 mod money;
 mod postgres;
 mod reports;

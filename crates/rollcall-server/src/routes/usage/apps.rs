@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Router;
 use rollcall_core::usage::{AppDefinition, EventType, MAX_BATCH};
-use rollcall_core::{time, token, Email, Scope};
+use rollcall_core::{bounded, time, token, Email, Scope};
 use rollcall_store::now_ms;
 use rollcall_store::usage::{AppRecord, NewEvent, ProvisionedUser, UserSelection};
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,7 @@ use super::opt_text;
 use super::pushed::{Field, PushBody, PushedEvent};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::extract::{parse_json, BodyBytes, Json, NoQuery, Path, Query};
+use crate::extract::{parse_json, BodyBytes, BoundedJson, NoQuery, Path, Query};
 use crate::AppState;
 
 const DAY_MS: i64 = 86_400_000;
@@ -94,7 +94,7 @@ async fn create_app(
     State(state): State<AppState>,
     caller: Caller,
     _: NoQuery,
-    Json(body): Json<Value>,
+    BoundedJson(body): BoundedJson,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::AppsWrite)?;
     let def = definition(body)?;
@@ -141,7 +141,7 @@ async fn update_app(
     caller: Caller,
     Path(app_id): Path<String>,
     _: NoQuery,
-    Json(body): Json<Value>,
+    BoundedJson(body): BoundedJson,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::AppsWrite)?;
     caller.require_app(&app_id)?;
@@ -385,7 +385,7 @@ async fn push_users(
     caller: Caller,
     Path(app_id): Path<String>,
     _: NoQuery,
-    Json(body): Json<Value>,
+    BoundedJson(body): BoundedJson,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::ConnectorWrite)?;
     caller.require_app(&app_id)?;
@@ -584,11 +584,11 @@ async fn list_users(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct DeleteBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_BATCH>")]
     app_user_ids: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_BATCH>")]
     emails: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_BATCH>")]
     provisioned_users: Vec<DeleteUser>,
 }
 
