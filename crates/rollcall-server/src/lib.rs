@@ -16,6 +16,7 @@ pub mod routes;
 pub mod security_headers;
 pub mod setup;
 pub mod tls;
+pub mod upload;
 pub mod wording;
 
 use std::future::Future;

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post, put};
@@ -21,6 +20,7 @@ use super::opt_text;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorList, FieldError};
 use crate::extract::{BoundedJson, NoQuery, Path, Query};
+use crate::upload::CsvUpload;
 use crate::AppState;
 
 const MAX_CUSTOM_FIELDS: usize = 5;
@@ -447,7 +447,7 @@ async fn upload_csv(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<CsvQuery>,
-    body: Bytes,
+    CsvUpload(body): CsvUpload,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::ConnectorWrite)?;
     if body.iter().all(u8::is_ascii_whitespace) {
