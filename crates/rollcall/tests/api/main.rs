@@ -5,6 +5,7 @@ mod bench;
 mod common;
 mod foundation;
 mod money;
+mod org;
 mod postgres;
 mod robustness;
 mod scaleout;
