@@ -5,9 +5,11 @@
 //! tests start servers the same way (tests bind port 0).
 
 pub mod auth;
+pub mod client_addr;
 pub mod error;
 pub mod extract;
 pub mod jobs;
+pub mod login_guard;
 pub mod passwords;
 pub mod routes;
 pub mod setup;
@@ -38,6 +40,10 @@ pub struct ServerConfig {
     pub access_token_ttl: Duration,
     /// How often the maintenance job (token clean-up, retention) runs.
     pub maintenance_every: Duration,
+    /// Peers whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<client_addr::TrustedProxy>,
+    /// How failed logins slow down further tries.
+    pub login_backoff: login_guard::LoginBackoff,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +52,8 @@ impl Default for ServerConfig {
             max_body_bytes: 16 * 1024 * 1024,
             access_token_ttl: Duration::from_secs(3600),
             maintenance_every: Duration::from_secs(3600),
+            trusted_proxies: Vec::new(),
+            login_backoff: login_guard::LoginBackoff::default(),
         }
     }
 }
@@ -58,6 +66,7 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     pub limiter: auth::Limiter,
     pub address_limiter: auth::Limiter,
+    pub login_guard: login_guard::LoginGuard,
     pub config: ServerConfig,
 }
 
@@ -74,6 +83,7 @@ impl AppState {
             store,
             limiter: auth::Limiter::default(),
             address_limiter: auth::Limiter::default(),
+            login_guard: login_guard::LoginGuard::default(),
             config,
         }))
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
+use rollcall_server::client_addr::TrustedProxy;
 use rollcall_server::{setup, AppState, ServerConfig};
 use rollcall_store::audit::ChainReport;
 use rollcall_store::postgres::{PgOptions, PgStore};
@@ -151,6 +152,15 @@ struct ServeArgs {
     /// Lifetime of OAuth access tokens in seconds.
     #[arg(long, env = "ROLLCALL_TOKEN_TTL_SECS", default_value_t = 3600)]
     token_ttl_secs: u64,
+    /// A reverse proxy (address or CIDR network) whose X-Forwarded-For names the
+    /// client, for login back-off and per-address limits; repeat or separate with
+    /// commas. From anyone else the header is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "ROLLCALL_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<TrustedProxy>,
 }
 
 pub fn init_logging(cli: &Cli) {
@@ -294,6 +304,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = ServerConfig {
         max_body_bytes: args.max_body_bytes,
         access_token_ttl: Duration::from_secs(args.token_ttl_secs),
+        trusted_proxies: args.trusted_proxies,
         ..ServerConfig::default()
     };
     let state = AppState::new(store, config);

@@ -4,6 +4,7 @@
 mod bench;
 mod common;
 mod foundation;
+mod login_guard;
 mod money;
 mod org;
 mod postgres;
