@@ -19,6 +19,9 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (13, include_str!("migrations/0013_org_snapshots.sql")),
 ];
 
+/// How many migrations a new database gets (what `rollcall migrate` reports first).
+pub const MIGRATION_COUNT: usize = MIGRATIONS.len();
+
 /// Applies pending migrations; returns how many ran.
 pub(super) async fn run(client: &mut Object) -> StoreResult<usize> {
     client
