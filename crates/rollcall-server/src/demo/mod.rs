@@ -24,7 +24,7 @@ use rollcall_store::admin::{
 };
 use rollcall_store::audit::Actor;
 use rollcall_store::money::SpendSource;
-use rollcall_store::usage::{NewEvent, ProvisionedUser};
+use rollcall_store::usage::{NewEvent, OrgMode, ProvisionedUser};
 use rollcall_store::workforce::{ClientPatch, Scoping};
 use rollcall_store::{Store, StoreError};
 use serde::Serialize;
@@ -133,6 +133,7 @@ pub async fn fill(store: &dyn Store, account_id: i64, seed: u64) -> Result<DemoS
             "Northwind HRIS export".into(),
             vec![company::EMPLOYMENT_TYPE.into()],
             company::employees(&company),
+            OrgMode::Replace,
         )
         .await?;
     summary.employees = company.people.len();
