@@ -361,7 +361,7 @@ struct CsvQuery {
 
 /// Parses an org-chart CSV: the header names the fields (standard names, any
 /// other column is a custom field); a bad row is reported with its line number.
-fn parse_csv(bytes: &[u8]) -> ApiResult<(Vec<String>, Vec<Employee>)> {
+pub(crate) fn parse_csv(bytes: &[u8]) -> ApiResult<(Vec<String>, Vec<Employee>)> {
     // Spreadsheet exports often start with a byte-order mark.
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
@@ -474,7 +474,7 @@ fn parse_csv(bytes: &[u8]) -> ApiResult<(Vec<String>, Vec<Employee>)> {
 }
 
 /// Most rows one org-chart CSV may carry.
-const MAX_ORG_ROWS: usize = 100_000;
+pub(crate) const MAX_ORG_ROWS: usize = 100_000;
 /// A CSV reading problem in words (the csv crate's texts name Rust's notions).
 fn csv_problem(e: &csv::Error) -> String {
     match e.kind() {
