@@ -139,6 +139,51 @@ pub fn spend(
     out
 }
 
+/// Runs the generated records through the validation their CSV uploads get, so
+/// the demo never stores what the API would refuse (the store trusts its callers).
+pub fn check(contracts: &[Contract], spend: &[SpendRecord]) -> Result<(), String> {
+    use rollcall_core::money::{format_amount, validate_contract, validate_spend};
+    use rollcall_core::money::{ContractFields, SpendFields};
+    for c in contracts {
+        let (licenses, cost) = (
+            c.licenses_purchased.to_string(),
+            format_amount(c.annual_cost_units),
+        );
+        let again = validate_contract(&ContractFields {
+            contract_id: Some(&c.contract_id),
+            app_id: Some(&c.app_id),
+            vendor: c.vendor.as_deref(),
+            start_date: Some(&c.start_date),
+            end_date: Some(&c.end_date),
+            licenses_purchased: Some(&licenses),
+            annual_cost: Some(&cost),
+            currency: Some(&c.currency),
+        });
+        if again.as_ref() != Ok(c) {
+            return Err(format!("contract {c:?}: {again:?}"));
+        }
+    }
+    for r in spend {
+        let (created, amount) = (r.created_ms.to_string(), format_amount(r.amount_units));
+        let again = validate_spend(&SpendFields {
+            signature_id: Some(&r.signature_id),
+            app_id: Some(&r.app_id),
+            created: Some(&created),
+            amount: Some(&amount),
+            currency: Some(&r.currency),
+            kind: Some(r.kind.as_str()),
+            vendor: r.vendor.as_deref(),
+            identifier: r.identifier.as_deref(),
+            name: r.name.as_deref(),
+            category: r.category.as_deref(),
+        });
+        if again.as_ref() != Ok(r) {
+            return Err(format!("spend record {r:?}: {again:?}"));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
