@@ -57,6 +57,9 @@ pub struct ServerConfig {
     pub body_grace: Duration,
     /// Time budget of a report query (503 with `Retry-After` past it).
     pub report_timeout: Duration,
+    /// The server's address as clients reach it (`https://rollcall.example.com`),
+    /// from which signed links are built; `None` gives links relative to the server.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +74,7 @@ impl Default for ServerConfig {
             body_min_rate: 1024,
             body_grace: Duration::from_secs(10),
             report_timeout: Duration::from_secs(30),
+            public_url: None,
         }
     }
 }

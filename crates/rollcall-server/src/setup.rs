@@ -3,6 +3,7 @@
 
 use rollcall_core::{secret, Email, Role};
 use rollcall_store::admin::{NewAccount, NewConsumer};
+use rollcall_store::audit::Actor;
 use rollcall_store::Store;
 use serde::Serialize;
 
@@ -146,7 +147,7 @@ pub async fn reset_password(
     store
         .update_consumer(
             account_id,
-            "rollcall admin reset-password",
+            &Actor::new("rollcall admin reset-password", None),
             consumer_id,
             rollcall_store::admin::ConsumerPatch {
                 password_hash: Some(hash),

@@ -6,6 +6,7 @@
 //! table and the org chart's resolver ([`InsightData`]), so every backend computes
 //! the same figures.
 
+use crate::audit::{Actor, AppAction, AuditAction};
 use async_trait::async_trait;
 use rollcall_core::usage::AppDefinition;
 use std::sync::Arc;
@@ -29,12 +30,13 @@ pub struct AppRecord {
 }
 
 impl AppRecord {
-    /// The audit entry of an action on this app (`AppConnected`, ...).
-    pub fn audit_entry(&self, kind: &'static str) -> crate::audit::AuditEntry {
-        crate::audit::AuditEntry::with(
-            kind,
-            serde_json::json!({"app": self.definition.name, "appId": self.app_id}),
-        )
+    /// The audit action of a change of this app (`AppConnected`, ...).
+    pub fn audit_action(&self, action: AppAction) -> AuditAction {
+        AuditAction::App {
+            action,
+            app_id: self.app_id.clone(),
+            name: self.definition.name.clone(),
+        }
     }
 
     pub fn is_connected(&self) -> bool {
@@ -189,7 +191,7 @@ pub trait UsageStore: Send + Sync {
     async fn create_app(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         definition: AppDefinition,
     ) -> StoreResult<AppRecord>;
     async fn list_apps(&self, account_id: i64) -> StoreResult<Vec<AppRecord>>;
@@ -199,7 +201,7 @@ pub trait UsageStore: Send + Sync {
     async fn update_app(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         app_id: &str,
         definition: AppDefinition,
     ) -> StoreResult<AppRecord>;
@@ -207,11 +209,11 @@ pub trait UsageStore: Send + Sync {
     async fn disconnect_app(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         app_id: &str,
     ) -> StoreResult<AppRecord>;
     /// Removes the app and its usage data; records `AppRemoved`.
-    async fn delete_app(&self, account_id: i64, actor: &str, app_id: &str) -> StoreResult<()>;
+    async fn delete_app(&self, account_id: i64, actor: &Actor, app_id: &str) -> StoreResult<()>;
 
     /// Stores events (ignoring ones already stored) and their rollups, all or nothing.
     /// Unknown event names or a disconnected app: `Invalid`.
@@ -257,7 +259,7 @@ pub trait UsageStore: Send + Sync {
     async fn add_org_people(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         snapshot_id: i64,
         people: Vec<Employee>,
         has_more: bool,
@@ -266,7 +268,7 @@ pub trait UsageStore: Send + Sync {
     async fn replace_org_chart(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         name: String,
         custom_fields: Vec<String>,
         people: Vec<Employee>,

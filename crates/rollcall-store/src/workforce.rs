@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rollcall_core::workforce::{ClassificationSet, Split, SplitSeconds};
 
+use crate::audit::Actor;
 use crate::{now_ms, StoreError, StoreResult};
 
 /// The computer an agent runs on, as it describes itself.
@@ -434,9 +435,11 @@ pub trait WorkforceStore: Send + Sync {
 
     async fn wf_clients(&self, account_id: i64, scoping: Scoping) -> StoreResult<Vec<WfClient>>;
     async fn wf_client(&self, account_id: i64, scoping: Scoping, id: i64) -> StoreResult<WfClient>;
+    /// Records `ClientUpdated` when something changed.
     async fn update_wf_client(
         &self,
         account_id: i64,
+        actor: &Actor,
         id: i64,
         patch: ClientPatch,
     ) -> StoreResult<WfClient>;
@@ -448,9 +451,11 @@ pub trait WorkforceStore: Send + Sync {
         scoping: Scoping,
         id: i64,
     ) -> StoreResult<WfComputer>;
+    /// Records `ComputerUpdated` when something changed.
     async fn update_wf_computer(
         &self,
         account_id: i64,
+        actor: &Actor,
         id: i64,
         patch: ComputerPatch,
     ) -> StoreResult<WfComputer>;
@@ -467,7 +472,7 @@ pub trait WorkforceStore: Send + Sync {
     async fn create_group(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         name: String,
         clients: Vec<i64>,
         computers: Vec<i64>,
@@ -476,19 +481,19 @@ pub trait WorkforceStore: Send + Sync {
     async fn update_group(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         id: i64,
         patch: GroupPatch,
     ) -> StoreResult<Group>;
     /// Records `GroupChanged`.
-    async fn delete_group(&self, account_id: i64, actor: &str, id: i64) -> StoreResult<()>;
+    async fn delete_group(&self, account_id: i64, actor: &Actor, id: i64) -> StoreResult<()>;
 
     async fn classifications(&self, account_id: i64) -> StoreResult<ClassificationSet>;
     /// Replaces the whole set (already normalized); records `ClassificationChanged`.
     async fn put_classifications(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         set: ClassificationSet,
     ) -> StoreResult<()>;
 

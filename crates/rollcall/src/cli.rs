@@ -219,6 +219,11 @@ struct ServeArgs {
     demo_seed: u64,
     #[command(flatten)]
     limits: LimitArgs,
+    /// The server's address as clients reach it (e.g. https://rollcall.example.com
+    /// behind a proxy); signed download links are built from it. Default: the
+    /// listen address.
+    #[arg(long, env = "ROLLCALL_PUBLIC_URL", value_parser = parse_public_url)]
+    public_url: Option<String>,
 }
 
 /// Connection and request limits (SPEC §13).
@@ -256,6 +261,18 @@ impl LimitArgs {
             ..config
         }
     }
+}
+
+/// An absolute http(s) URL without query or fragment.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or("the public URL must start with http:// or https://")?;
+    if rest.is_empty() || rest.starts_with('/') || rest.contains(['?', '#', ' ']) {
+        return Err("the public URL must name a host, without query or fragment".into());
+    }
+    Ok(text.trim_end_matches('/').to_string())
 }
 
 pub fn init_logging(cli: &Cli) {
@@ -443,8 +460,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ),
     }
     eprintln!("rollcall listening on {scheme}://{local}");
+    // Signed links name the server as its clients reach it: the configured
+    // public URL, else the address it listens on (never a request's Host).
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{local}"));
     let config = args.limits.apply(ServerConfig {
         max_body_bytes: args.max_body_bytes,
+        public_url: Some(public_url.trim_end_matches('/').to_string()),
         access_token_ttl: Duration::from_secs(args.token_ttl_secs),
         ..ServerConfig::default()
     });

@@ -22,6 +22,7 @@ use rollcall_core::{secret, time, Email, Role, ScopeSet};
 use rollcall_store::admin::{
     ConsumerPatch, CredentialKind, NewConsumer, NewCredential, SettingsPatch,
 };
+use rollcall_store::audit::Actor;
 use rollcall_store::money::SpendSource;
 use rollcall_store::usage::{NewEvent, ProvisionedUser};
 use rollcall_store::workforce::{ClientPatch, Scoping};
@@ -101,8 +102,9 @@ pub async fn fill(store: &dyn Store, account_id: i64, seed: u64) -> Result<DemoS
         .await?
         .into_iter()
         .find(|c| c.role == Role::Superadmin)
-        .map(|c| c.email)
         .ok_or(DemoError::NoSuperadmin(account_id))?;
+    let owner_id = actor.id;
+    let actor = Actor::new(actor.email, None);
     let mut summary = DemoSummary {
         account_id,
         seed,
@@ -241,6 +243,7 @@ pub async fn fill(store: &dyn Store, account_id: i64, seed: u64) -> Result<DemoS
         store
             .update_wf_client(
                 account_id,
+                &actor,
                 client.id,
                 ClientPatch {
                     alias: Some(Some(p.full_name())),
@@ -282,8 +285,10 @@ pub async fn fill(store: &dyn Store, account_id: i64, seed: u64) -> Result<DemoS
         .put_classifications(account_id, &actor, classes)
         .await?;
 
-    summary.web_users =
-        web_users(store, account_id, &actor, &company, &group_ids, &app_ids).await?;
+    summary.web_users = web_users(
+        store, account_id, &actor, owner_id, &company, &group_ids, &app_ids,
+    )
+    .await?;
     Ok(summary)
 }
 
@@ -292,7 +297,8 @@ pub async fn fill(store: &dyn Store, account_id: i64, seed: u64) -> Result<DemoS
 async fn web_users(
     store: &dyn Store,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
+    owner_id: i64,
     company: &company::Company,
     group_ids: &HashMap<&str, i64>,
     app_ids: &HashMap<&str, String>,
@@ -388,6 +394,7 @@ async fn web_users(
                 client_id: Some(format!("rc_{}", secret::random_hex(12))),
                 secret_hash: secret::hash(&secret::generate("rs_")),
                 scopes,
+                owner_id: Some(owner_id),
             },
         )
         .await?;
@@ -402,6 +409,7 @@ async fn web_users(
                 client_id: None,
                 secret_hash: secret::hash(&secret::generate("rk_")),
                 scopes: ScopeSet::default(),
+                owner_id: Some(owner_id),
             },
         )
         .await?;

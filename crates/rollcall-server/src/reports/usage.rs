@@ -541,8 +541,8 @@ pub struct UsersReport {
     pub next_page_token: Option<String>,
 }
 
-/// Per user of the app, status and activity. `page_size` `None` with `whole`
-/// is every user (the CSV form).
+/// Per user of the app, status and activity: one page, or with `whole` every
+/// user from the first, without paging (the CSV form).
 pub async fn users(
     state: &AppState,
     caller: &Caller,

@@ -62,7 +62,7 @@ use rollcall_core::money::{
     SPEND_REQUIRED,
 };
 use rollcall_core::{time, Scope};
-use rollcall_store::audit::AuditEntry;
+use rollcall_store::audit::AuditAction;
 use rollcall_store::money::{ContractFile, NewContractFile, SpendSource, UpsertCounts};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -212,7 +212,7 @@ async fn push_finance(
         .store
         .put_spend(
             caller.account_id,
-            &caller.actor_email,
+            &caller.actor(),
             SpendSource::FinanceJson,
             records,
         )
@@ -445,7 +445,7 @@ async fn upload_spend_csv(
         .store
         .put_spend(
             caller.account_id,
-            &caller.actor_email,
+            &caller.actor(),
             SpendSource::Csv,
             rows.into_iter().map(|(_, r)| r).collect(),
         )
@@ -482,7 +482,7 @@ async fn upload_contracts_csv(
         .store
         .put_contracts(
             caller.account_id,
-            &caller.actor_email,
+            &caller.actor(),
             rows.into_iter().map(|(_, c)| c).collect(),
         )
         .await?;
@@ -550,11 +550,11 @@ async fn download_spend_csv(
         .store
         .record_audit(
             caller.account_id,
-            &caller.actor_email,
-            AuditEntry::with(
-                "DownloadedSpendCsv",
-                download_properties(n, q.app_id.as_deref()),
-            ),
+            &caller.actor(),
+            AuditAction::DownloadedSpendCsv {
+                rows: n,
+                app_id: q.app_id.clone(),
+            },
         )
         .await?;
     Ok(csv_response("spend.csv", bytes))
@@ -591,11 +591,11 @@ async fn download_contracts_csv(
         .store
         .record_audit(
             caller.account_id,
-            &caller.actor_email,
-            AuditEntry::with(
-                "DownloadedContractCsv",
-                download_properties(n, q.app_id.as_deref()),
-            ),
+            &caller.actor(),
+            AuditAction::DownloadedContractCsv {
+                rows: n,
+                app_id: q.app_id.clone(),
+            },
         )
         .await?;
     Ok(csv_response("contracts.csv", bytes))
@@ -665,7 +665,7 @@ async fn upload_contract_file(
         .store
         .add_contract_file(
             caller.account_id,
-            &caller.actor_email,
+            &caller.actor(),
             NewContractFile {
                 contract_id,
                 name,
@@ -725,12 +725,13 @@ async fn download_contract_file(
         .store
         .record_audit(
             caller.account_id,
-            &caller.actor_email,
-            AuditEntry::with(
-                "DownloadedContractFile",
-                json!({"contractId": file.contract_id, "appId": file.app_id,
-                       "fileId": file.file_id, "name": file.name}),
-            ),
+            &caller.actor(),
+            AuditAction::DownloadedContractFile {
+                contract_id: file.contract_id.clone(),
+                app_id: file.app_id.clone(),
+                file_id: file.file_id.clone(),
+                name: file.name.clone(),
+            },
         )
         .await?;
     let mut response = (
@@ -820,13 +821,4 @@ fn visible_apps(caller: &Caller, app_id: Option<String>) -> ApiResult<Option<Vec
         }
         None => Ok(caller.allowed_apps.clone()),
     }
-}
-
-/// What a CSV download's audit event says: how many rows, and the app asked for.
-fn download_properties(rows: usize, app_id: Option<&str>) -> Value {
-    let mut properties = json!({"rows": rows});
-    if let Some(app) = app_id {
-        properties["appId"] = json!(app);
-    }
-    properties
 }

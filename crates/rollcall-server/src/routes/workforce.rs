@@ -679,6 +679,7 @@ async fn patch_client(
         .store
         .update_wf_client(
             caller.account_id,
+            &caller.actor(),
             id,
             ClientPatch {
                 alias: clean_alias(body.alias)?,
@@ -740,6 +741,7 @@ async fn patch_computer(
         .store
         .update_wf_computer(
             caller.account_id,
+            &caller.actor(),
             id,
             ComputerPatch {
                 alias: clean_alias(body.alias)?,
@@ -832,7 +834,7 @@ async fn create_group(
         .store
         .create_group(
             caller.account_id,
-            &caller.actor_email,
+            &caller.actor(),
             name,
             body.clients,
             body.computers,
@@ -871,7 +873,7 @@ async fn patch_group(
         .store
         .update_group(
             caller.account_id,
-            &caller.actor_email,
+            &caller.actor(),
             id,
             GroupPatch {
                 name,
@@ -894,7 +896,7 @@ async fn delete_group(
     caller.require(Scope::Admin)?;
     state
         .store
-        .delete_group(caller.account_id, &caller.actor_email, id)
+        .delete_group(caller.account_id, &caller.actor(), id)
         .await?;
     Ok(axum::Json(json!({"success": true})))
 }
@@ -932,7 +934,7 @@ async fn put_classifications(
     }
     state
         .store
-        .put_classifications(caller.account_id, &caller.actor_email, set)
+        .put_classifications(caller.account_id, &caller.actor(), set)
         .await?;
     Ok(axum::Json(json!({"success": true})))
 }

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (5, include_str!("migrations/0005_usage_ingest.sql")),
     (6, include_str!("migrations/0006_workforce_reads.sql")),
     (8, include_str!("migrations/0008_idle_stretches.sql")),
+    (10, include_str!("migrations/0010_credential_owner.sql")),
 ];
 
 /// Applies pending migrations; returns how many ran.

@@ -18,12 +18,11 @@ use rollcall_core::usage::AppDefinition;
 use rollcall_core::usage_bits::{EmailTable, Resolver};
 use rollcall_core::usage_report::{Directory, Employee};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::json;
 
 use super::audit::append;
 use super::usage_push::PreparedPush;
 use super::SqliteStore;
-use crate::audit::AuditEntry;
+use crate::audit::{Actor, AppAction, AuditAction};
 use crate::usage::{
     AppRecord, DayBits, EventSel, InsightData, InsightQuery, NewEvent, OrgChart, OrgPage,
     ProvisionedSummary, ProvisionedUser, PushOutcome, UsageStore, UserSelection,
@@ -105,11 +104,11 @@ fn sync_event_names(
 fn audit_app(
     conn: &Connection,
     account_id: i64,
-    actor: &str,
-    kind: &'static str,
+    actor: &Actor,
+    action: AppAction,
     rec: &AppRecord,
 ) -> StoreResult<()> {
-    append(conn, account_id, actor, &rec.audit_entry(kind))
+    append(conn, account_id, actor, &rec.audit_action(action))
 }
 
 /// Marks the app's provisioned users as changed (invalidates cached summaries).
@@ -212,7 +211,12 @@ fn insert_people(
 }
 
 /// Makes `snapshot` the current org chart, dropping the previous one.
-fn make_current(conn: &Connection, account_id: i64, actor: &str, snapshot: i64) -> StoreResult<()> {
+fn make_current(
+    conn: &Connection,
+    account_id: i64,
+    actor: &Actor,
+    snapshot: i64,
+) -> StoreResult<()> {
     let old: Vec<i64> = conn
         .prepare_cached(
             "SELECT id FROM usage_org_snapshots WHERE account_id = ?1 AND status = 'current'",
@@ -241,10 +245,10 @@ fn make_current(conn: &Connection, account_id: i64, actor: &str, snapshot: i64) 
         conn,
         account_id,
         actor,
-        &AuditEntry::with(
-            "UploadedOrgData",
-            json!({"orgChartId": snapshot, "users": people}),
-        ),
+        &AuditAction::UploadedOrgData {
+            org_chart_id: snapshot,
+            users: people as usize,
+        },
     )
 }
 
@@ -253,10 +257,10 @@ impl UsageStore for SqliteStore {
     async fn create_app(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         definition: AppDefinition,
     ) -> StoreResult<AppRecord> {
-        let actor = actor.to_string();
+        let actor = actor.clone();
         let text = serde_json::to_string(&definition)?;
         self.db
             .write(move |conn| {
@@ -276,7 +280,7 @@ impl UsageStore for SqliteStore {
                     created_ms: now,
                     updated_ms: now,
                 };
-                audit_app(conn, account_id, &actor, "AppConnected", &rec)?;
+                audit_app(conn, account_id, &actor, AppAction::Connected, &rec)?;
                 Ok(rec)
             })
             .await
@@ -319,11 +323,11 @@ impl UsageStore for SqliteStore {
     async fn update_app(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         app_id: &str,
         definition: AppDefinition,
     ) -> StoreResult<AppRecord> {
-        let (actor, app_id) = (actor.to_string(), app_id.to_string());
+        let (actor, app_id) = (actor.clone(), app_id.to_string());
         let text = serde_json::to_string(&definition)?;
         self.db
             .write(move |conn| {
@@ -336,7 +340,7 @@ impl UsageStore for SqliteStore {
                 sync_event_names(conn, account_id, app, &definition)?;
                 rec.definition = definition;
                 rec.updated_ms = now;
-                audit_app(conn, account_id, &actor, "AppUpdated", &rec)?;
+                audit_app(conn, account_id, &actor, AppAction::Updated, &rec)?;
                 Ok(rec)
             })
             .await
@@ -345,10 +349,10 @@ impl UsageStore for SqliteStore {
     async fn disconnect_app(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         app_id: &str,
     ) -> StoreResult<AppRecord> {
-        let (actor, app_id) = (actor.to_string(), app_id.to_string());
+        let (actor, app_id) = (actor.clone(), app_id.to_string());
         self.db
             .write(move |conn| {
                 let (app, mut rec) = load_app(conn, account_id, &app_id)?;
@@ -359,14 +363,14 @@ impl UsageStore for SqliteStore {
                 .execute(params![app, now])?;
                 rec.status = "disconnected".into();
                 rec.updated_ms = now;
-                audit_app(conn, account_id, &actor, "AppDisconnected", &rec)?;
+                audit_app(conn, account_id, &actor, AppAction::Disconnected, &rec)?;
                 Ok(rec)
             })
             .await
     }
 
-    async fn delete_app(&self, account_id: i64, actor: &str, app_id: &str) -> StoreResult<()> {
-        let (actor, app_id) = (actor.to_string(), app_id.to_string());
+    async fn delete_app(&self, account_id: i64, actor: &Actor, app_id: &str) -> StoreResult<()> {
+        let (actor, app_id) = (actor.clone(), app_id.to_string());
         self.db
             .write(move |conn| {
                 let (app, rec) = load_app(conn, account_id, &app_id)?;
@@ -385,7 +389,7 @@ impl UsageStore for SqliteStore {
                 conn.prepare_cached("DELETE FROM usage_apps WHERE account_id = ?1 AND id = ?2")?
                     .execute(params![account_id, app])?;
                 super::money::delete_app_money(conn, account_id, &app_id)?;
-                audit_app(conn, account_id, &actor, "AppRemoved", &rec)
+                audit_app(conn, account_id, &actor, AppAction::Removed, &rec)
             })
             .await
     }
@@ -545,12 +549,12 @@ impl UsageStore for SqliteStore {
     async fn add_org_people(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         snapshot_id: i64,
         people: Vec<Employee>,
         has_more: bool,
     ) -> StoreResult<OrgPage> {
-        let actor = actor.to_string();
+        let actor = actor.clone();
         self.db
             .write(move |conn| {
                 let status: Option<String> = conn
@@ -592,12 +596,12 @@ impl UsageStore for SqliteStore {
     async fn replace_org_chart(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         name: String,
         custom_fields: Vec<String>,
         people: Vec<Employee>,
     ) -> StoreResult<i64> {
-        let actor = actor.to_string();
+        let actor = actor.clone();
         let fields = serde_json::to_string(&custom_fields)?;
         self.db
             .write(move |conn| {

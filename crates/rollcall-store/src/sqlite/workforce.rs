@@ -26,7 +26,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
 
 use super::{audit, SqliteStore};
-use crate::audit::AuditEntry;
+use crate::audit::{Actor, AuditAction};
 use crate::error::ItemError;
 use crate::workforce::{
     sees_group, sees_member, ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch,
@@ -1264,14 +1264,17 @@ impl WorkforceStore for SqliteStore {
     async fn update_wf_client(
         &self,
         account_id: i64,
+        actor: &Actor,
         id: i64,
         patch: ClientPatch,
     ) -> StoreResult<WfClient> {
+        let actor = actor.clone();
         self.db
             .write(move |conn| {
-                if list_clients(conn, account_id, Some(id))?.is_empty() {
+                let Some(before) = list_clients(conn, account_id, Some(id))?.into_iter().next()
+                else {
                     return Err(StoreError::NotFound(format!("client {id} does not exist")));
-                }
+                };
                 if let Some(alias) = &patch.alias {
                     conn.prepare_cached("UPDATE wf_clients SET alias = ?1 WHERE id = ?2")?
                         .execute(params![alias, id])?;
@@ -1280,10 +1283,13 @@ impl WorkforceStore for SqliteStore {
                     conn.prepare_cached("UPDATE wf_clients SET employee_email = ?1 WHERE id = ?2")?
                         .execute(params![email, id])?;
                 }
-                list_clients(conn, account_id, Some(id))?
+                let after = list_clients(conn, account_id, Some(id))?
                     .into_iter()
                     .next()
-                    .ok_or_else(|| StoreError::NotFound(format!("client {id} does not exist")))
+                    .ok_or_else(|| StoreError::NotFound(format!("client {id} does not exist")))?;
+                let action = AuditAction::client_updated(&before, &after);
+                audit::append(conn, account_id, &actor, &action)?;
+                Ok(after)
             })
             .await
     }
@@ -1322,24 +1328,32 @@ impl WorkforceStore for SqliteStore {
     async fn update_wf_computer(
         &self,
         account_id: i64,
+        actor: &Actor,
         id: i64,
         patch: ComputerPatch,
     ) -> StoreResult<WfComputer> {
+        let actor = actor.clone();
         self.db
             .write(move |conn| {
-                if list_computers(conn, account_id, Some(id))?.is_empty() {
+                let Some(before) = list_computers(conn, account_id, Some(id))?
+                    .into_iter()
+                    .next()
+                else {
                     return Err(StoreError::NotFound(format!(
                         "computer {id} does not exist"
                     )));
-                }
+                };
                 if let Some(alias) = &patch.alias {
                     conn.prepare_cached("UPDATE wf_computers SET alias = ?1 WHERE id = ?2")?
                         .execute(params![alias, id])?;
                 }
-                list_computers(conn, account_id, Some(id))?
+                let after = list_computers(conn, account_id, Some(id))?
                     .into_iter()
                     .next()
-                    .ok_or_else(|| StoreError::NotFound(format!("computer {id} does not exist")))
+                    .ok_or_else(|| StoreError::NotFound(format!("computer {id} does not exist")))?;
+                let action = AuditAction::computer_updated(&before, &after);
+                audit::append(conn, account_id, &actor, &action)?;
+                Ok(after)
             })
             .await
     }
@@ -1376,12 +1390,12 @@ impl WorkforceStore for SqliteStore {
     async fn create_group(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         name: String,
         clients: Vec<i64>,
         computers: Vec<i64>,
     ) -> StoreResult<i64> {
-        let actor = actor.to_string();
+        let actor = actor.clone();
         self.db
             .write(move |conn| {
                 check_group_name(conn, account_id, &name, 0)?;
@@ -1397,11 +1411,12 @@ impl WorkforceStore for SqliteStore {
                     conn,
                     account_id,
                     &actor,
-                    &AuditEntry::with(
-                        "GroupChanged",
-                        json!({"action": "created", "groupId": id, "name": name,
-                               "clients": clients, "computers": computers}),
-                    ),
+                    &AuditAction::GroupCreated {
+                        group_id: id,
+                        name,
+                        clients,
+                        computers,
+                    },
                 )?;
                 Ok(id)
             })
@@ -1411,11 +1426,11 @@ impl WorkforceStore for SqliteStore {
     async fn update_group(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         id: i64,
         patch: GroupPatch,
     ) -> StoreResult<Group> {
-        let actor = actor.to_string();
+        let actor = actor.clone();
         self.db
             .write(move |conn| {
                 load_group(conn, account_id, id)?;
@@ -1435,19 +1450,20 @@ impl WorkforceStore for SqliteStore {
                     conn,
                     account_id,
                     &actor,
-                    &AuditEntry::with(
-                        "GroupChanged",
-                        json!({"action": "updated", "groupId": id, "name": group.name,
-                               "clients": group.clients, "computers": group.computers}),
-                    ),
+                    &AuditAction::GroupUpdated {
+                        group_id: id,
+                        name: group.name.clone(),
+                        clients: group.clients.clone(),
+                        computers: group.computers.clone(),
+                    },
                 )?;
                 Ok(group)
             })
             .await
     }
 
-    async fn delete_group(&self, account_id: i64, actor: &str, id: i64) -> StoreResult<()> {
-        let actor = actor.to_string();
+    async fn delete_group(&self, account_id: i64, actor: &Actor, id: i64) -> StoreResult<()> {
+        let actor = actor.clone();
         self.db
             .write(move |conn| {
                 let group = load_group(conn, account_id, id)?;
@@ -1459,10 +1475,10 @@ impl WorkforceStore for SqliteStore {
                     conn,
                     account_id,
                     &actor,
-                    &AuditEntry::with(
-                        "GroupChanged",
-                        json!({"action": "deleted", "groupId": id, "name": group.name}),
-                    ),
+                    &AuditAction::GroupDeleted {
+                        group_id: id,
+                        name: group.name,
+                    },
                 )?;
                 Ok(())
             })
@@ -1478,10 +1494,10 @@ impl WorkforceStore for SqliteStore {
     async fn put_classifications(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         set: ClassificationSet,
     ) -> StoreResult<()> {
-        let actor = actor.to_string();
+        let actor = actor.clone();
         let body = serde_json::to_string(&set)
             .map_err(|e| StoreError::Internal(format!("cannot encode classifications: {e}")))?;
         self.db
@@ -1505,6 +1521,7 @@ impl WorkforceStore for SqliteStore {
                         items,
                     });
                 }
+                let before = load_classifications(conn, account_id)?;
                 conn.prepare_cached(
                     "INSERT INTO wf_classifications (account_id, body, updated_ms) VALUES (?1, ?2, ?3)
                      ON CONFLICT (account_id) DO UPDATE SET body = excluded.body,
@@ -1515,13 +1532,7 @@ impl WorkforceStore for SqliteStore {
                     conn,
                     account_id,
                     &actor,
-                    &AuditEntry::with(
-                        "ClassificationChanged",
-                        json!({"applications": set.applications.len(),
-                               "websites": set.websites.len(),
-                               "rules": set.rules.len(),
-                               "groupOverrides": set.group_overrides.len()}),
-                    ),
+                    &AuditAction::ClassificationChanged { before, after: set },
                 )?;
                 Ok(())
             })

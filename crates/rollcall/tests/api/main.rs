@@ -1,6 +1,7 @@
 //! The HTTP conformance suite: every behaviour is shown through the public API of a
 //! server bound to port 0. One test binary for the whole crate keeps linking fast.
 
+mod admin;
 mod bench;
 mod common;
 mod data;

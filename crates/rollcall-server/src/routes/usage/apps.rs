@@ -100,7 +100,7 @@ async fn create_app(
     let def = definition(body)?;
     let rec = state
         .store
-        .create_app(caller.account_id, &caller.actor_email, def)
+        .create_app(caller.account_id, &caller.actor(), def)
         .await?;
     Ok(axum::Json(json!({"success": true, "appId": rec.app_id})))
 }
@@ -148,7 +148,7 @@ async fn update_app(
     let def = definition(body)?;
     let rec = state
         .store
-        .update_app(caller.account_id, &caller.actor_email, &app_id, def)
+        .update_app(caller.account_id, &caller.actor(), &app_id, def)
         .await?;
     let mut body = app_json(&rec);
     body["success"] = json!(true);
@@ -165,7 +165,7 @@ async fn disconnect_app(
     caller.require_app(&app_id)?;
     let rec = state
         .store
-        .disconnect_app(caller.account_id, &caller.actor_email, &app_id)
+        .disconnect_app(caller.account_id, &caller.actor(), &app_id)
         .await?;
     Ok(axum::Json(
         json!({"success": true, "appId": rec.app_id, "status": rec.status}),
@@ -182,7 +182,7 @@ async fn delete_app(
     caller.require_app(&app_id)?;
     state
         .store
-        .delete_app(caller.account_id, &caller.actor_email, &app_id)
+        .delete_app(caller.account_id, &caller.actor(), &app_id)
         .await?;
     Ok(axum::Json(json!({"success": true})))
 }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use rollcall_core::usage_report::Employee;
-use rollcall_store::audit::AuditEntry;
+use rollcall_store::audit::AuditAction;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -336,11 +336,13 @@ async fn inactive_users(
             .store
             .record_audit(
                 caller.account_id,
-                &caller.actor_email,
-                AuditEntry::with(
-                    "DownloadedUsersList",
-                    json!({"appId": r.app_id, "app": r.app_name, "report": "inactive-users", "users": r.users.len()}),
-                ),
+                &caller.actor(),
+                AuditAction::DownloadedUsersList {
+                    app_id: r.app_id.clone(),
+                    app: r.app_name.clone(),
+                    report: "inactive-users",
+                    users: r.users.len(),
+                },
             )
             .await?;
         return t.into_response("inactive-users.csv");

@@ -5,14 +5,13 @@
 use std::collections::{BTreeMap, HashSet};
 
 use axum::extract::State;
-use axum::http::header;
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
 use rollcall_core::usage::MAX_BATCH;
 use rollcall_core::usage_report::{Employee, ORG_FIELDS};
 use rollcall_core::{time, token, Email, Scope};
-use rollcall_store::audit::AuditEntry;
+use rollcall_store::audit::{Actor, AuditAction};
 use rollcall_store::now_ms;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -301,7 +300,7 @@ async fn put_users(
     }
     let page = state
         .store
-        .add_org_people(caller.account_id, &caller.actor_email, id, people, has_more)
+        .add_org_people(caller.account_id, &caller.actor(), id, people, has_more)
         .await?;
     Ok(axum::Json(json!({
         "success": true,
@@ -463,18 +462,20 @@ async fn upload_csv(
         .unwrap_or_else(|| format!("CSV upload {}", time::format_ms(now_ms())));
     let id = state
         .store
-        .replace_org_chart(caller.account_id, &caller.actor_email, name, custom, people)
+        .replace_org_chart(caller.account_id, &caller.actor(), name, custom, people)
         .await?;
     Ok(axum::Json(
         json!({"success": true, "id": id, "numUsers": n}),
     ))
 }
 
-/// What a download link carries.
+/// What a download link carries: it is bound to the credential that asked for
+/// it (revoking that credential kills the link) and names who downloads.
 #[derive(Serialize, Deserialize)]
 struct Link {
     account: i64,
     actor: String,
+    credential: i64,
     expires: i64,
     /// The maker's viewable groups: a viewer's link downloads only their people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -484,7 +485,6 @@ struct Link {
 async fn download_link(
     State(state): State<AppState>,
     caller: Caller,
-    headers: axum::http::HeaderMap,
     _: NoQuery,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::ReportRead)?;
@@ -498,22 +498,17 @@ async fn download_link(
         &Link {
             account: caller.account_id,
             actor: caller.actor_email.clone(),
+            credential: caller.credential_id,
             expires,
             groups: caller.viewable_groups.clone(),
         },
     );
-    let path = format!("{DOWNLOAD_PATH}?token={token}");
-    // An absolute URL when the Host is known (scheme from a proxy's header, else http).
-    let url = match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
-        Some(host) => {
-            let scheme = headers
-                .get("x-forwarded-proto")
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("http");
-            format!("{scheme}://{host}{path}")
-        }
-        None => path,
-    };
+    // From the configured public URL, never from the request's Host header (a
+    // forged Host would otherwise send the link, and its token, elsewhere).
+    let url = format!(
+        "{}{DOWNLOAD_PATH}?token={token}",
+        state.config.public_url.as_deref().unwrap_or_default()
+    );
     Ok(axum::Json(json!({
         "success": true,
         "downloadUrl": url,
@@ -536,6 +531,15 @@ async fn download(
     if link.expires < now_ms() {
         return Err(ApiError::unauthorized(
             "this download link has expired; ask for a new one with GET /services/push/v1/customer/org-chart",
+        ));
+    }
+    if !state
+        .store
+        .credential_active(link.account, link.credential)
+        .await?
+    {
+        return Err(ApiError::unauthorized(
+            "this download link was asked for by a credential that has since been revoked",
         ));
     }
     let Some(org) = state.store.org_chart(link.account).await? else {
@@ -566,11 +570,11 @@ async fn download(
         .store
         .record_audit(
             link.account,
-            &link.actor,
-            AuditEntry::with(
-                "DownloadedOrgData",
-                json!({"orgChartId": org.id, "users": people.len()}),
-            ),
+            &Actor::new(link.actor, Some(link.credential)),
+            AuditAction::DownloadedOrgData {
+                org_chart_id: org.id,
+                users: people.len(),
+            },
         )
         .await?;
     out.into_response("org-chart.csv")

@@ -41,6 +41,7 @@ use tokio_postgres::IsolationLevel;
 
 use super::snapshot::Snapshot;
 use super::PgStore;
+use crate::audit::Actor;
 use crate::usage::{
     AppRecord, InsightData, InsightQuery, NewEvent, OrgChart, OrgPage, ProvisionedUser,
     PushOutcome, UsageStore, UserSelection,
@@ -80,7 +81,7 @@ impl UsageStore for PgStore {
     async fn create_app(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         definition: AppDefinition,
     ) -> StoreResult<AppRecord> {
         in_tx!(self, |tx| apps::create_app(
@@ -102,7 +103,7 @@ impl UsageStore for PgStore {
     async fn update_app(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         app_id: &str,
         definition: AppDefinition,
     ) -> StoreResult<AppRecord> {
@@ -114,7 +115,7 @@ impl UsageStore for PgStore {
     async fn disconnect_app(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         app_id: &str,
     ) -> StoreResult<AppRecord> {
         in_tx!(self, |tx| apps::disconnect_app(
@@ -122,7 +123,7 @@ impl UsageStore for PgStore {
         ))
     }
 
-    async fn delete_app(&self, account_id: i64, actor: &str, app_id: &str) -> StoreResult<()> {
+    async fn delete_app(&self, account_id: i64, actor: &Actor, app_id: &str) -> StoreResult<()> {
         in_tx!(self, |tx| apps::delete_app(&tx, account_id, actor, app_id))
     }
 
@@ -182,7 +183,7 @@ impl UsageStore for PgStore {
     async fn add_org_people(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         snapshot_id: i64,
         people: Vec<Employee>,
         has_more: bool,
@@ -200,7 +201,7 @@ impl UsageStore for PgStore {
     async fn replace_org_chart(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         name: String,
         custom_fields: Vec<String>,
         people: Vec<Employee>,

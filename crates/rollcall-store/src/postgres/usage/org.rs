@@ -12,11 +12,10 @@ use std::sync::Arc;
 
 use deadpool_postgres::GenericClient;
 use rollcall_core::usage_report::{Directory, Employee};
-use serde_json::json;
 
 use super::super::audit;
 use super::cache::Cache;
-use crate::audit::AuditEntry;
+use crate::audit::{Actor, AuditAction};
 use crate::usage::{OrgChart, OrgPage};
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -54,7 +53,7 @@ pub(super) async fn start(
 pub(super) async fn add_people(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     snapshot: i64,
     people: &[Employee],
     has_more: bool,
@@ -87,7 +86,7 @@ pub(super) async fn add_people(
 pub(super) async fn replace(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     name: &str,
     custom_fields: &[String],
     people: &[Employee],
@@ -159,7 +158,7 @@ async fn count_people(tx: &impl GenericClient, account_id: i64, snapshot: i64) -
 async fn make_current(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     snapshot: i64,
 ) -> StoreResult<u64> {
     tx.execute(
@@ -189,10 +188,10 @@ async fn make_current(
         tx,
         account_id,
         actor,
-        &AuditEntry::with(
-            "UploadedOrgData",
-            json!({"orgChartId": snapshot, "users": people}),
-        ),
+        &AuditAction::UploadedOrgData {
+            org_chart_id: snapshot,
+            users: people as usize,
+        },
     )
     .await?;
     Ok(people)

@@ -9,12 +9,11 @@ use std::collections::HashSet;
 
 use deadpool_postgres::GenericClient;
 use rollcall_core::workforce::ClassificationSet;
-use serde_json::json;
 use tokio_postgres::Row;
 
 use super::super::audit;
 use super::sql::{KIND_CLIENT, KIND_COMPUTER};
-use crate::audit::AuditEntry;
+use crate::audit::{Actor, AuditAction};
 use crate::error::ItemError;
 use crate::workforce::{ClientPatch, ComputerPatch, Group, GroupPatch, WfClient, WfComputer};
 use crate::{now_ms, StoreError, StoreResult};
@@ -104,13 +103,21 @@ fn computer_not_found(id: i64) -> StoreError {
     StoreError::NotFound(format!("computer {id} does not exist"))
 }
 
-/// Applies a patch in one statement (absent fields keep their value).
+/// Applies a patch in one statement (absent fields keep their value) and
+/// records `ClientUpdated` when something changed; in a transaction.
 pub(super) async fn update_client(
     client: &impl GenericClient,
     account_id: i64,
+    actor: &Actor,
     id: i64,
     patch: &ClientPatch,
 ) -> StoreResult<WfClient> {
+    lock_row(client, "wf_clients", account_id, id).await?;
+    let before = list_clients(client, account_id, Some(id))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| client_not_found(id))?;
     let stmt = client
         .prepare_cached(
             "UPDATE wf_clients SET
@@ -135,19 +142,48 @@ pub(super) async fn update_client(
     if updated == 0 {
         return Err(client_not_found(id));
     }
-    list_clients(client, account_id, Some(id))
+    let after = list_clients(client, account_id, Some(id))
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| client_not_found(id))
+        .ok_or_else(|| client_not_found(id))?;
+    let action = AuditAction::client_updated(&before, &after);
+    audit::append(client, account_id, actor, &action).await?;
+    Ok(after)
 }
 
+/// Locks one row of a directory table until the transaction ends, so that the
+/// audit event's old values are the ones the change replaced.
+async fn lock_row(
+    client: &impl GenericClient,
+    table: &str,
+    account_id: i64,
+    id: i64,
+) -> StoreResult<()> {
+    client
+        .execute(
+            &format!("SELECT 1 FROM {table} WHERE account_id = $1 AND id = $2 FOR UPDATE"),
+            &[&account_id, &id],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Applies a patch and records `ComputerUpdated` when something changed; in a
+/// transaction.
 pub(super) async fn update_computer(
     client: &impl GenericClient,
     account_id: i64,
+    actor: &Actor,
     id: i64,
     patch: &ComputerPatch,
 ) -> StoreResult<WfComputer> {
+    lock_row(client, "wf_computers", account_id, id).await?;
+    let before = list_computers(client, account_id, Some(id))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| computer_not_found(id))?;
     let stmt = client
         .prepare_cached(
             "UPDATE wf_computers SET alias = CASE WHEN $3::boolean THEN $4::text ELSE alias END
@@ -168,11 +204,14 @@ pub(super) async fn update_computer(
     if updated == 0 {
         return Err(computer_not_found(id));
     }
-    list_computers(client, account_id, Some(id))
+    let after = list_computers(client, account_id, Some(id))
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| computer_not_found(id))
+        .ok_or_else(|| computer_not_found(id))?;
+    let action = AuditAction::computer_updated(&before, &after);
+    audit::append(client, account_id, actor, &action).await?;
+    Ok(after)
 }
 
 fn group_not_found(id: i64) -> StoreError {
@@ -246,7 +285,7 @@ fn name_taken(name: &str) -> StoreError {
 pub(super) async fn create_group(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     name: &str,
     clients: &[i64],
     computers: &[i64],
@@ -268,11 +307,12 @@ pub(super) async fn create_group(
         tx,
         account_id,
         actor,
-        &AuditEntry::with(
-            "GroupChanged",
-            json!({"action": "created", "groupId": id, "name": name,
-                   "clients": clients, "computers": computers}),
-        ),
+        &AuditAction::GroupCreated {
+            group_id: id,
+            name: name.to_string(),
+            clients: clients.to_vec(),
+            computers: computers.to_vec(),
+        },
     )
     .await?;
     Ok(id)
@@ -303,7 +343,7 @@ async fn rename_group(
 pub(super) async fn update_group(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     id: i64,
     patch: &GroupPatch,
 ) -> StoreResult<Group> {
@@ -322,11 +362,12 @@ pub(super) async fn update_group(
         tx,
         account_id,
         actor,
-        &AuditEntry::with(
-            "GroupChanged",
-            json!({"action": "updated", "groupId": id, "name": group.name,
-                   "clients": group.clients, "computers": group.computers}),
-        ),
+        &AuditAction::GroupUpdated {
+            group_id: id,
+            name: group.name.clone(),
+            clients: group.clients.clone(),
+            computers: group.computers.clone(),
+        },
     )
     .await?;
     Ok(group)
@@ -336,7 +377,7 @@ pub(super) async fn update_group(
 pub(super) async fn delete_group(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     id: i64,
 ) -> StoreResult<()> {
     let name = lock_group(tx, account_id, id).await?;
@@ -348,10 +389,7 @@ pub(super) async fn delete_group(
         tx,
         account_id,
         actor,
-        &AuditEntry::with(
-            "GroupChanged",
-            json!({"action": "deleted", "groupId": id, "name": name}),
-        ),
+        &AuditAction::GroupDeleted { group_id: id, name },
     )
     .await?;
     Ok(())
@@ -424,7 +462,7 @@ async fn set_members(
 pub(super) async fn put_classifications(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     set: &ClassificationSet,
 ) -> StoreResult<()> {
     let body = serde_json::to_string(set)
@@ -459,6 +497,14 @@ pub(super) async fn put_classifications(
             items,
         });
     }
+    // The set before, for the audit event's old values. The account's row is
+    // locked first so that two concurrent replacements each see the other's result.
+    tx.execute(
+        "SELECT 1 FROM wf_classifications WHERE account_id = $1 FOR UPDATE",
+        &[&account_id],
+    )
+    .await?;
+    let before = super::sql::load_classifications(tx, account_id).await?;
     let stmt = tx
         .prepare_cached(
             "INSERT INTO wf_classifications (account_id, body, updated_ms) VALUES ($1, $2, $3)
@@ -471,13 +517,10 @@ pub(super) async fn put_classifications(
         tx,
         account_id,
         actor,
-        &AuditEntry::with(
-            "ClassificationChanged",
-            json!({"applications": set.applications.len(),
-                   "websites": set.websites.len(),
-                   "rules": set.rules.len(),
-                   "groupOverrides": set.group_overrides.len()}),
-        ),
+        &AuditAction::ClassificationChanged {
+            before,
+            after: set.clone(),
+        },
     )
     .await?;
     Ok(())

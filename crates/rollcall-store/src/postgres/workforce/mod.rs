@@ -58,6 +58,7 @@ use rollcall_core::workforce::{ClassificationSet, DaySplitter, Piece};
 use super::snapshot::Snapshot;
 use super::usage::cache::db_tag;
 use super::PgStore;
+use crate::audit::Actor;
 use crate::workforce::{
     sees_group, sees_member, ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch,
     ComputerPatch, Group, GroupPatch, IngestOutcome, Scoping, WfClient, WfComputer, WorkforceStore,
@@ -119,11 +120,15 @@ impl WorkforceStore for PgStore {
     async fn update_wf_client(
         &self,
         account_id: i64,
+        actor: &Actor,
         id: i64,
         patch: ClientPatch,
     ) -> StoreResult<WfClient> {
-        let client = self.client().await?;
-        directory::update_client(&client, account_id, id, &patch).await
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let updated = directory::update_client(&tx, account_id, actor, id, &patch).await?;
+        tx.commit().await?;
+        Ok(updated)
     }
 
     async fn wf_computers(
@@ -156,11 +161,15 @@ impl WorkforceStore for PgStore {
     async fn update_wf_computer(
         &self,
         account_id: i64,
+        actor: &Actor,
         id: i64,
         patch: ComputerPatch,
     ) -> StoreResult<WfComputer> {
-        let client = self.client().await?;
-        directory::update_computer(&client, account_id, id, &patch).await
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let updated = directory::update_computer(&tx, account_id, actor, id, &patch).await?;
+        tx.commit().await?;
+        Ok(updated)
     }
 
     async fn groups(&self, account_id: i64, viewable: Option<Vec<i64>>) -> StoreResult<Vec<Group>> {
@@ -187,7 +196,7 @@ impl WorkforceStore for PgStore {
     async fn create_group(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         name: String,
         clients: Vec<i64>,
         computers: Vec<i64>,
@@ -203,7 +212,7 @@ impl WorkforceStore for PgStore {
     async fn update_group(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         id: i64,
         patch: GroupPatch,
     ) -> StoreResult<Group> {
@@ -214,7 +223,7 @@ impl WorkforceStore for PgStore {
         Ok(group)
     }
 
-    async fn delete_group(&self, account_id: i64, actor: &str, id: i64) -> StoreResult<()> {
+    async fn delete_group(&self, account_id: i64, actor: &Actor, id: i64) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         directory::delete_group(&tx, account_id, actor, id).await?;
@@ -229,7 +238,7 @@ impl WorkforceStore for PgStore {
     async fn put_classifications(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         set: ClassificationSet,
     ) -> StoreResult<()> {
         let mut client = self.client().await?;
