@@ -208,6 +208,7 @@ pub async fn fill(store: &dyn Store, account_id: i64, seed: u64) -> Result<DemoS
         ));
         contracts.push(contract);
     }
+    money::check(&contracts, &spend).map_err(DemoError::Inconsistent)?;
     summary.apps = apps::APPS.len();
     summary.contracts = contracts.len();
     summary.spend_records = spend.len();

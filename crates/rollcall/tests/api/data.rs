@@ -260,7 +260,16 @@ async fn demo_reports_are_full_and_plausible() {
     let groups = ok(&c, "/admin/v1/groups").await;
     assert!(groups.to_string().contains("Customer Success"), "{groups}");
     let details = ok(&c, &format!("/pull/v2/apps/{mail}")).await;
-    assert!(details["contract"].is_object(), "{details}");
+    let contract = &details["contract"];
+    let (start, end) = (
+        contract["startDate"].as_str().expect("a contract"),
+        contract["endDate"].as_str().expect("a contract"),
+    );
+    // In force: bought within the last year for a year.
+    assert!(
+        start <= as_of.as_str() && as_of.as_str() <= end,
+        "{contract}"
+    );
     let now = jiff::Timestamp::now();
     let start = now - jiff::SignedDuration::from_hours(1);
     let end = now + jiff::SignedDuration::from_hours(1);
