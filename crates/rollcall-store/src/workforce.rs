@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rollcall_core::workforce::{ClassificationSet, Split, SplitSeconds};
 
+use crate::audit::AuditEntry;
 use crate::{now_ms, StoreError, StoreResult};
 
 /// The computer an agent runs on, as it describes itself.
@@ -75,6 +76,56 @@ impl ActivityBatch {
     }
 }
 
+/// Which directory an administrative change is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Member {
+    Computer,
+    Client,
+}
+
+impl Member {
+    /// The noun in messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Member::Computer => "computer",
+            Member::Client => "client",
+        }
+    }
+
+    /// The audit event of a merge (both backends record the same).
+    pub fn merged_entry(self, from: i64, into: i64, outcome: &MoveOutcome) -> AuditEntry {
+        let (event, key) = match self {
+            Member::Computer => ("ComputerMerged", "computerId"),
+            Member::Client => ("ClientMerged", "clientId"),
+        };
+        AuditEntry::with(
+            event,
+            serde_json::json!({key: into, "mergedId": from, "records": outcome.records,
+                               "duplicates": outcome.duplicates}),
+        )
+    }
+
+    /// The audit event of a deletion (both backends record the same).
+    pub fn deleted_entry(self, id: i64, name: &str, records: u64) -> AuditEntry {
+        let (event, key) = match self {
+            Member::Computer => ("ComputerDeleted", "computerId"),
+            Member::Client => ("ClientDeleted", "clientId"),
+        };
+        AuditEntry::with(
+            event,
+            serde_json::json!({key: id, "name": name, "records": records}),
+        )
+    }
+}
+
+/// What merging moved: records moved to the surviving computer or client, and
+/// those dropped as duplicates of a record it already had.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MoveOutcome {
+    pub records: u64,
+    pub duplicates: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IngestOutcome {
     pub accepted: u64,
@@ -91,6 +142,8 @@ pub struct WfClient {
     pub groups: Vec<i64>,
     pub first_log_ms: i64,
     pub last_log_ms: i64,
+    /// Clients merged into this one: (id, login domain, name).
+    pub merged: Vec<(i64, String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +159,8 @@ pub struct WfComputer {
     pub groups: Vec<i64>,
     pub first_log_ms: i64,
     pub last_log_ms: i64,
+    /// Computers merged into this one: (id, name, primary domain).
+    pub merged: Vec<(i64, String, String)>,
 }
 
 /// `None` leaves a field as it is; `Some(None)` clears it.
@@ -454,6 +509,31 @@ pub trait WorkforceStore: Send + Sync {
         id: i64,
         patch: ComputerPatch,
     ) -> StoreResult<WfComputer>;
+
+    /// Merges computer or client `from` into `into`: its records (re-counted
+    /// under `into`, as if its agent had sent them; duplicates of `into`'s own
+    /// records dropped), its groups, its alias or email where `into` has none;
+    /// its identity stays an alias of `into`, so its agent's later batches land
+    /// there. Records `ComputerMerged` / `ClientMerged`.
+    async fn merge_wf(
+        &self,
+        account_id: i64,
+        actor: &str,
+        kind: Member,
+        from: i64,
+        into: i64,
+    ) -> StoreResult<MoveOutcome>;
+
+    /// Deletes a computer or client with all its activity (records, rollups,
+    /// stretches, group memberships, and the identities merged into it).
+    /// Records `ComputerDeleted` / `ClientDeleted`; returns the records deleted.
+    async fn delete_wf(
+        &self,
+        account_id: i64,
+        actor: &str,
+        kind: Member,
+        id: i64,
+    ) -> StoreResult<u64>;
 
     /// Groups the caller may see (`viewable` `None` = all).
     async fn groups(&self, account_id: i64, viewable: Option<Vec<i64>>) -> StoreResult<Vec<Group>>;
