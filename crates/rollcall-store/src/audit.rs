@@ -7,7 +7,7 @@ use rollcall_core::{Role, ScopeSet};
 use serde_json::json;
 
 use crate::usage::{OrgMode, OrgSwitch};
-use crate::workforce::{WfClient, WfComputer};
+use crate::workforce::{Member, MoveOutcome, WfClient, WfComputer};
 
 use crate::StoreResult;
 
@@ -119,6 +119,21 @@ pub enum AppAction {
 #[derive(Debug, Clone)]
 pub enum AuditAction {
     LoggedIn,
+    /// A computer or client merged into another: `records` moved, `duplicates`
+    /// dropped as copies of records the survivor had.
+    MemberMerged {
+        kind: Member,
+        from: i64,
+        into: i64,
+        outcome: MoveOutcome,
+    },
+    /// A computer or client deleted with its `records`.
+    MemberDeleted {
+        kind: Member,
+        id: i64,
+        name: String,
+        records: u64,
+    },
     /// A dashboard login that failed: the email tried and the client's address.
     LoginFailed {
         email: String,
@@ -320,6 +335,35 @@ impl AuditAction {
     pub fn entry(&self, actor: &Actor) -> AuditEntry {
         let (event_type, properties) = match self {
             AuditAction::LoggedIn => ("LoggedIn", None),
+            AuditAction::MemberMerged {
+                kind,
+                from,
+                into,
+                outcome,
+            } => {
+                let (event, key) = match kind {
+                    Member::Computer => ("ComputerMerged", "computerId"),
+                    Member::Client => ("ClientMerged", "clientId"),
+                };
+                let props = json!({key: into, "mergedId": from, "records": outcome.records,
+                                   "duplicates": outcome.duplicates});
+                (event, Some(props))
+            }
+            AuditAction::MemberDeleted {
+                kind,
+                id,
+                name,
+                records,
+            } => {
+                let (event, key) = match kind {
+                    Member::Computer => ("ComputerDeleted", "computerId"),
+                    Member::Client => ("ClientDeleted", "clientId"),
+                };
+                (
+                    event,
+                    Some(json!({key: id, "name": name, "records": records})),
+                )
+            }
             AuditAction::LoginFailed { email, address } => (
                 "LoginFailed",
                 Some(json!({"email": email, "address": address})),

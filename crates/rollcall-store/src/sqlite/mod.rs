@@ -11,6 +11,7 @@ mod migrations;
 mod money;
 mod usage;
 mod usage_push;
+mod wf_directory;
 mod workforce;
 
 use std::path::{Path, PathBuf};
