@@ -347,7 +347,6 @@ async fn create_credential(
         ));
     }
     let scopes = parse_scopes(body.scopes)?;
-    let owner_id = caller.consumer_id;
     match kind {
         CredentialKind::ApiKey => {
             let consumer_id = match (body.consumer_id, caller.consumer_id) {
@@ -390,7 +389,7 @@ async fn create_credential(
                         client_id: None,
                         secret_hash: secret::hash(&api_key),
                         scopes,
-                        owner_id,
+                        owner_id: None,
                     },
                 )
                 .await?;
@@ -420,7 +419,7 @@ async fn create_credential(
                         client_id: Some(client_id.clone()),
                         secret_hash: secret::hash(&client_secret),
                         scopes,
-                        owner_id,
+                        owner_id: caller.consumer_id,
                     },
                 )
                 .await?;

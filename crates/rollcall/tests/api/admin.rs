@@ -573,7 +573,24 @@ async fn oauth_clients_belong_to_their_creator_and_end_with_them() {
     assert_eq!(listed["scopes"], json!(["report.read"]));
     assert_eq!(listed["createdBy"], owner_email.as_str());
 
-    // Removed: the client and its tokens stop at once.
+    // Removed: the client and its tokens stop at once; a key the owner made for
+    // another web user keeps working (it acts as that user).
+    let (status, body) = c
+        .patch(
+            &format!("/admin/v1/consumers/{owner_id}"),
+            &json!({"role": "admin"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (someone, _) = add_user(c, "viewer", json!({})).await;
+    let (status, body) = owner
+        .post(
+            "/admin/v1/credentials",
+            &json!({"type": "apiKey", "name": "for someone", "consumerId": someone}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let theirs = Client::new(&server.base, body["apiKey"].as_str().unwrap());
     let (status, body) = c.delete(&format!("/admin/v1/consumers/{owner_id}")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, _) = bearer.get(HOURS).await;
@@ -581,6 +598,8 @@ async fn oauth_clients_belong_to_their_creator_and_end_with_them() {
     let (status, body) = token(&server.base, &client_id, &secret, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"], "invalid_client");
+    let (status, body) = theirs.get(HOURS).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]
