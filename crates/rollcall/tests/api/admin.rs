@@ -217,6 +217,42 @@ async fn the_last_superadmin_cannot_be_removed_or_demoted() {
 }
 
 #[tokio::test]
+async fn two_superadmins_demoted_at_once_leave_one() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let me = consumer_id(c, &account.creds.email).await;
+    let (other, _) = add_user(c, "superadmin", json!({})).await;
+    // An admin (not superadmin) demotes both at once: each alone is allowed,
+    // together they would leave nobody.
+    let (admin_id, _) = add_user(c, "admin", json!({})).await;
+    let (_, admin) = key_for(&account, admin_id, None).await;
+    let (other_path, my_path) = (
+        format!("/admin/v1/consumers/{other}"),
+        format!("/admin/v1/consumers/{me}"),
+    );
+    let viewer = json!({"role": "viewer"});
+    let demote_other = admin.patch(&other_path, &viewer);
+    let demote_me = admin.patch(&my_path, &viewer);
+    let ((a, body_a), (b, body_b)) = tokio::join!(demote_other, demote_me);
+    let mut statuses = [a, b];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{body_a} {body_b}"
+    );
+    let (_, users) = admin.get("/admin/v1/consumers").await;
+    let superadmins = users["consumers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["role"] == "superadmin")
+        .count();
+    assert_eq!(superadmins, 1, "{users}");
+}
+
+#[tokio::test]
 async fn audit_events_filter_by_type_and_user_page_by_size_and_show_milliseconds() {
     let server = TestServer::start().await;
     let account = server.account().await;
@@ -265,6 +301,15 @@ async fn audit_events_filter_by_type_and_user_page_by_size_and_show_milliseconds
     assert_error(status, &body, StatusCode::BAD_REQUEST);
     assert!(
         body["message"].as_str().unwrap().contains("eventType"),
+        "{body}"
+    );
+    let (status, body) = c.get(&audit_query("&eventType=AdminAddedUsers")).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("AdminAddedUser,"),
         "{body}"
     );
     for bad in ["0", "501", "ten", "-1"] {
