@@ -7,6 +7,7 @@ mod health;
 mod login;
 mod money;
 mod oauth;
+pub mod policy;
 mod usage;
 mod workforce;
 
@@ -33,6 +34,9 @@ pub fn router(state: AppState) -> Router {
         .merge(usage::routes())
         .merge(money::routes())
         .merge(workforce::routes())
-        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+        // Runs after authentication, before any body is read.
+        .route_layer(axum::middleware::from_fn(policy::scope_first))
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
+        .route_layer(from_fn_with_state(state.clone(), policy::report_budget));
     public.merge(api).with_state(state)
 }

@@ -68,7 +68,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, FieldError};
+use crate::error::{ApiError, ApiResult, ErrorList, FieldError};
 use crate::extract::{Json, NoQuery, Path, Query};
 use crate::AppState;
 
@@ -142,7 +142,9 @@ fn too_many(message: String, mut errors: Vec<FieldError>) -> ApiError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FinanceBody {
-    records: Vec<Value>,
+    // Counted while parsing; each record is a small object, so 64 values bound it.
+    #[serde(deserialize_with = "rollcall_core::bounded::vec::<_, _, MAX_FINANCE_BATCH>")]
+    records: Vec<rollcall_core::bounded::BoundedValue<64>>,
 }
 
 async fn push_finance(
@@ -172,7 +174,7 @@ async fn push_finance(
     // signatureId → (its index in the batch, its position in `records`).
     let mut seen: HashMap<String, (usize, usize)> = HashMap::new();
     for (index, value) in body.records.iter().enumerate() {
-        match money::spend_from_json(value, &app_id) {
+        match money::spend_from_json(&value.0, &app_id) {
             Ok(record) => {
                 if let Some(&(first, at)) = seen.get(&record.signature_id) {
                     if records.get(at).is_some_and(|earlier| earlier != &record) {
@@ -262,7 +264,8 @@ fn parse_csv<T>(
         )
     })?;
     let mut out = Vec::new();
-    let mut errors = Vec::new();
+    // Bounded while reading: the first MAX_LISTED_ERRORS problems and a count.
+    let mut errors = ErrorList::default();
     let mut data_rows = 0usize;
     for row in rows {
         let row = match row {
@@ -327,10 +330,8 @@ fn parse_csv<T>(
         }
     }
     if !errors.is_empty() {
-        return Err(too_many(
-            "some rows of the CSV file are not valid (index = line number); nothing was stored"
-                .into(),
-            errors,
+        return Err(errors.into_error(
+            "some rows of the CSV file are not valid (index = line number); nothing was stored",
         ));
     }
     Ok(out)
@@ -433,10 +434,7 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
                 "the request body is larger than this endpoint accepts",
             )
         } else {
-            ApiError::new(
-                e.status(),
-                format!("cannot read the request body: {}", e.body_text()),
-            )
+            crate::extract::body_rejection(e, None)
         }
     })
 }
@@ -537,13 +535,13 @@ fn csv_response(file_name: &str, bytes: Vec<u8>) -> Response {
     response
 }
 
+/// Through the one CSV writer of every download, which neutralises formula cells.
 fn write_csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> ApiResult<Vec<u8>> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(header).map_err(ApiError::internal)?;
+    let mut table = crate::reports::csv::CsvTable::new(header)?;
     for row in rows {
-        writer.write_record(&row).map_err(ApiError::internal)?;
+        table.row(&row)?;
     }
-    writer.into_inner().map_err(ApiError::internal)
+    table.into_bytes()
 }
 
 async fn download_spend_csv(

@@ -741,6 +741,18 @@ impl<'a> Trail<'a> {
         event
     }
 
+    /// The call succeeded but changed nothing, so it wrote nothing.
+    async fn unchanged(&mut self, route: &str, (status, body): (StatusCode, Value)) {
+        assert!(status.is_success(), "{route}: {status} {body}");
+        let events = all_events(self.c).await;
+        assert_eq!(
+            events.len(),
+            self.seen,
+            "{route} changed nothing and must write nothing: {:#?}",
+            &events[self.seen..]
+        );
+    }
+
     /// The call was refused and wrote nothing.
     async fn none(&mut self, route: &str, (status, body): (StatusCode, Value)) {
         assert!(
@@ -947,6 +959,18 @@ async fn every_mutating_route_writes_one_audit_event_and_a_refused_call_none() {
         settings["eventProperties"]["timeZone"],
         json!({"old": "UTC", "new": "Europe/Berlin"})
     );
+    t.unchanged(
+        "PATCH settings to what they are",
+        c.patch("/admin/v1/settings", &json!({"timeZone": "Europe/Berlin"}))
+            .await,
+    )
+    .await;
+    t.unchanged(
+        "PATCH consumer to what it is",
+        c.patch(&user, &json!({"role": "admin", "name": "Dana Scully"}))
+            .await,
+    )
+    .await;
     let classes = "/admin/v1/classifications";
     t.none(
         "PUT classifications",

@@ -4,10 +4,14 @@
 mod admin;
 mod bench;
 mod common;
+mod data;
 mod foundation;
+mod hardening;
 mod money;
 mod postgres;
+mod reports;
 mod robustness;
 mod scaleout;
 mod usage;
+mod wf;
 mod workforce;

@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
 use rollcall_core::usage::MAX_BATCH;
@@ -20,8 +19,8 @@ use serde_json::{json, Map, Value};
 
 use super::opt_text;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, FieldError};
-use crate::extract::{Json, NoQuery, Path, Query};
+use crate::error::{ApiError, ApiResult, ErrorList, FieldError};
+use crate::extract::{BoundedJson, NoQuery, Path, Query};
 use crate::AppState;
 
 const MAX_CUSTOM_FIELDS: usize = 5;
@@ -212,7 +211,7 @@ async fn start_snapshot(
     State(state): State<AppState>,
     caller: Caller,
     _: NoQuery,
-    Json(body): Json<Value>,
+    BoundedJson(body): BoundedJson,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::ConnectorWrite)?;
     let name = match body.get("orgChartName") {
@@ -246,7 +245,7 @@ async fn put_users(
     caller: Caller,
     Path(id): Path<i64>,
     _: NoQuery,
-    Json(body): Json<Value>,
+    BoundedJson(body): BoundedJson,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::ConnectorWrite)?;
     let Some(has_more) = body.get("hasMore").and_then(Value::as_bool) else {
@@ -365,12 +364,21 @@ fn parse_csv(bytes: &[u8]) -> ApiResult<(Vec<String>, Vec<Employee>)> {
             custom.join(", ")
         )));
     }
-    let mut errors = Vec::new();
+    // Both lists are bounded while reading: at most MAX_ORG_ROWS people, and the
+    // first MAX_LISTED_ERRORS problems (the rest are only counted).
+    let mut errors = ErrorList::default();
     let mut people = Vec::new();
     let mut seen = HashSet::new();
+    let mut rows = 0usize;
     for (row_index, record) in reader.records().enumerate() {
         // Line numbers count the header as line 1.
         let fallback_line = row_index + 2;
+        rows += 1;
+        if rows > MAX_ORG_ROWS {
+            return Err(ApiError::unprocessable(format!(
+                "the CSV has more than {MAX_ORG_ROWS} rows; an org chart has at most {MAX_ORG_ROWS} people"
+            )));
+        }
         let record = match record {
             Ok(r) => r,
             Err(e) => {
@@ -378,7 +386,7 @@ fn parse_csv(bytes: &[u8]) -> ApiResult<(Vec<String>, Vec<Employee>)> {
                 errors.push(FieldError {
                     field: Some(format!("line {line}")),
                     index: Some(line),
-                    message: format!("line {line}: {e}"),
+                    message: format!("line {line}: {}", csv_problem(&e)),
                 });
                 continue;
             }
@@ -414,13 +422,25 @@ fn parse_csv(bytes: &[u8]) -> ApiResult<(Vec<String>, Vec<Employee>)> {
         }
     }
     if !errors.is_empty() {
-        let first = errors[0].message.clone();
-        return Err(ApiError::invalid_items(
-            format!("the CSV has invalid rows (index = line number), nothing was stored; first: {first}"),
-            errors,
-        ));
+        let first = errors.first_message().unwrap_or_default().to_string();
+        return Err(errors.into_error(format!(
+            "the CSV has invalid rows (index = line number), nothing was stored; first: {first}"
+        )));
     }
     Ok((custom, people))
+}
+
+/// Most rows one org-chart CSV may carry.
+const MAX_ORG_ROWS: usize = 100_000;
+/// A CSV reading problem in words (the csv crate's texts name Rust's notions).
+fn csv_problem(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("this row has {len} fields where the header row has {expected_len}"),
+        csv::ErrorKind::Utf8 { .. } => "this row is not valid UTF-8 text".to_string(),
+        _ => e.to_string(),
+    }
 }
 
 async fn upload_csv(
@@ -457,6 +477,9 @@ struct Link {
     actor: String,
     credential: i64,
     expires: i64,
+    /// The maker's viewable groups: a viewer's link downloads only their people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<i64>>,
 }
 
 async fn download_link(
@@ -477,6 +500,7 @@ async fn download_link(
             actor: caller.actor_email.clone(),
             credential: caller.credential_id,
             expires,
+            groups: caller.viewable_groups.clone(),
         },
     );
     // From the configured public URL, never from the request's Host header (a
@@ -521,11 +545,17 @@ async fn download(
     let Some(org) = state.store.org_chart(link.account).await? else {
         return Err(ApiError::not_found("no org chart has been uploaded yet"));
     };
-    let mut out = csv::Writer::from_writer(Vec::new());
+    let visible = crate::reports::visible_people_in(&state, link.account, link.groups).await?;
+    let people: Vec<_> = org
+        .directory
+        .people
+        .iter()
+        .filter(|p| visible.sees(&org.directory, &p.email))
+        .collect();
     let mut header: Vec<&str> = STANDARD.to_vec();
     header.extend(org.custom_fields.iter().map(String::as_str));
-    out.write_record(&header).map_err(ApiError::internal)?;
-    for p in &org.directory.people {
+    let mut out = crate::reports::csv::CsvTable::new(&header)?;
+    for p in &people {
         let mut row = vec![p.email.clone()];
         for f in ["firstName", "lastName"].into_iter().chain(ORG_FIELDS) {
             row.push(p.field(f).unwrap_or_default().to_string());
@@ -534,9 +564,8 @@ async fn download(
         for c in &org.custom_fields {
             row.push(p.custom_fields.get(c).cloned().unwrap_or_default());
         }
-        out.write_record(&row).map_err(ApiError::internal)?;
+        out.row(&row)?;
     }
-    let bytes = out.into_inner().map_err(ApiError::internal)?;
     state
         .store
         .record_audit(
@@ -544,18 +573,9 @@ async fn download(
             &Actor::new(link.actor, Some(link.credential)),
             AuditAction::DownloadedOrgData {
                 org_chart_id: org.id,
-                users: org.directory.people.len(),
+                users: people.len(),
             },
         )
         .await?;
-    let mut response = bytes.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    response.headers_mut().insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"org-chart.csv\""),
-    );
-    Ok(response)
+    out.into_response("org-chart.csv")
 }
