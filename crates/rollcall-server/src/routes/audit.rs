@@ -47,6 +47,8 @@ struct PageToken {
     account: i64,
     start: i64,
     end: i64,
+    /// Absent in tokens issued before filters existed: those had none.
+    #[serde(default)]
     filter: AuditFilter,
     after: AuditPosition,
 }

@@ -587,6 +587,18 @@ async fn oauth_clients_belong_to_their_creator_and_end_with_them() {
     let bearer = Client::new(&server.base, body["access_token"].as_str().unwrap());
     let (status, body) = bearer.post(&events_path, &event).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // A program's token is not its owner's own key: it neither makes nor sees
+    // the owner's API keys.
+    let (status, body) = bearer
+        .post(
+            "/admin/v1/credentials",
+            &json!({"type": "apiKey", "name": "k"}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let (status, body) = bearer.get("/admin/v1/credentials").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["credentials"], json!([]));
 
     // Demoted to viewer: the client keeps only what a viewer may do.
     let (status, body) = c
