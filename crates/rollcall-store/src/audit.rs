@@ -258,6 +258,38 @@ pub enum AuditAction {
     },
 }
 
+/// Every event type [`AuditAction::entry`] writes (a new variant adds its type
+/// here, so the audit API's `eventType` filter accepts it).
+pub const EVENT_TYPES: &[&str] = &[
+    "LoggedIn",
+    "LoginFailed",
+    "AdminAddedUser",
+    "AdminRemovedUser",
+    "AdminUpdatedUserRole",
+    "UserUpdated",
+    "CredentialCreated",
+    "CredentialRevoked",
+    "SettingsChanged",
+    "ClassificationChanged",
+    "GroupChanged",
+    "ClientUpdated",
+    "ComputerUpdated",
+    "AppConnected",
+    "AppUpdated",
+    "AppDisconnected",
+    "AppRemoved",
+    "UploadedOrgData",
+    "ActivatedOrgChart",
+    "UploadedSpendCsv",
+    "UploadedContractCsv",
+    "UploadedContractFile",
+    "DownloadedOrgData",
+    "DownloadedUsersList",
+    "DownloadedSpendCsv",
+    "DownloadedContractCsv",
+    "DownloadedContractFile",
+];
+
 fn changes_json(changes: &[Change]) -> serde_json::Value {
     serde_json::Value::Object(
         changes
@@ -584,6 +616,7 @@ impl AuditAction {
                             "fileId": file_id, "name": name})),
             ),
         };
+        debug_assert!(EVENT_TYPES.contains(&event_type), "{event_type} not listed");
         AuditEntry {
             event_type,
             properties: with_credential(properties, actor.credential_id),
