@@ -3,8 +3,10 @@
 
 pub mod audit_chain;
 pub mod bounded;
+pub mod csv_cell;
 pub mod email;
 pub mod fxhash;
+pub mod idle_stretch;
 pub mod money;
 pub mod rate;
 pub mod role;

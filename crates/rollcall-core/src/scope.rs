@@ -70,6 +70,13 @@ impl ScopeSet {
     pub fn is_subset_of(self, other: ScopeSet) -> bool {
         self.0 & !other.0 == 0
     }
+    /// The scopes in both sets (a credential never exceeds the user behind it).
+    pub fn intersection(self, other: ScopeSet) -> ScopeSet {
+        ScopeSet(self.0 & other.0)
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
     pub fn iter(self) -> impl Iterator<Item = Scope> {
         Scope::ALL.into_iter().filter(move |s| self.contains(*s))
     }

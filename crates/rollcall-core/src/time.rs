@@ -10,6 +10,15 @@ pub fn format_ms(ms: i64) -> String {
     display_ms(ms).to_string()
 }
 
+/// An instant always with milliseconds (`2026-11-20T08:01:12.000Z`), so that
+/// string order is time order (audit `ts`).
+pub fn format_ms_fixed(ms: i64) -> String {
+    match Timestamp::from_millisecond(ms) {
+        Ok(ts) => format!("{ts:.3}"),
+        Err(_) => "invalid".to_string(),
+    }
+}
+
 /// [`format_ms`] as a `Display`, to write an instant without allocating.
 pub fn display_ms(ms: i64) -> impl std::fmt::Display {
     struct Ms(i64);

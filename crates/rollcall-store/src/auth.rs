@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use rollcall_core::{Role, ScopeSet};
 
 use crate::admin::RateLimit;
+use crate::audit::Actor;
 use crate::StoreResult;
 
 /// The authenticated caller of a request, as resolved from its credential.
@@ -21,9 +22,27 @@ pub struct Principal {
     /// `None` = every app.
     pub allowed_apps: Option<Vec<String>>,
     pub rate_limit: RateLimit,
+    /// The web user behind the credential: an API key's user, an OAuth
+    /// client's owner. `None` only for callers that are no web user.
+    pub consumer_id: Option<i64>,
+    /// Whether the caller is an OAuth client's access token (a program acting
+    /// for its owner) rather than the user's own key: only the latter may
+    /// manage the user's own keys without the `admin` scope.
+    pub via_oauth_client: bool,
 }
 
 impl Principal {
+    /// Who the audit log names for this caller's actions.
+    pub fn actor(&self) -> Actor {
+        Actor::new(self.actor_email.clone(), Some(self.credential_id))
+    }
+
+    /// Whether the caller sees every group and app (audit events, for one, are
+    /// only for such readers).
+    pub fn is_unrestricted(&self) -> bool {
+        self.viewable_groups.is_none() && self.allowed_apps.is_none()
+    }
+
     pub fn may_see_app(&self, app_id: &str) -> bool {
         self.allowed_apps
             .as_ref()
@@ -37,6 +56,7 @@ pub struct OAuthClient {
     pub credential_id: i64,
     pub account_id: i64,
     pub secret_hash: String,
+    /// The client's scopes within what its owner's role allows now.
     pub scopes: ScopeSet,
 }
 
@@ -63,6 +83,9 @@ pub trait AuthStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Web users with this email that have a password, in every account.
     async fn login_candidates(&self, email: &str) -> StoreResult<Vec<LoginCandidate>>;
+    /// Whether a credential of the account still works (signed links die with
+    /// the credential that asked for them).
+    async fn credential_active(&self, account_id: i64, credential_id: i64) -> StoreResult<bool>;
     /// Records `LoggedIn`.
     async fn record_login(&self, account_id: i64, email: &str) -> StoreResult<()>;
 }

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use rollcall_core::money::{Contract, SpendRecord};
 
+use crate::audit::Actor;
 use crate::StoreResult;
 
 /// Where spend records came from; a CSV upload is audited (`UploadedSpendCsv`),
@@ -132,7 +133,7 @@ pub trait MoneyStore: Send + Sync {
     async fn put_spend(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         source: SpendSource,
         records: Vec<SpendRecord>,
     ) -> StoreResult<UpsertCounts>;
@@ -148,7 +149,7 @@ pub trait MoneyStore: Send + Sync {
     async fn put_contracts(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         contracts: Vec<Contract>,
     ) -> StoreResult<UpsertCounts>;
     /// Every contract of the account (of `apps` only, when given), by `contractId`.
@@ -164,7 +165,7 @@ pub trait MoneyStore: Send + Sync {
     async fn add_contract_file(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         file: NewContractFile,
     ) -> StoreResult<StoredFile>;
     /// The files of a contract, oldest first; `NotFound` for an unknown contract.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rollcall_core::workforce::{ClassificationSet, Split, SplitSeconds};
 
+use crate::audit::Actor;
 use crate::{now_ms, StoreError, StoreResult};
 
 /// The computer an agent runs on, as it describes itself.
@@ -42,6 +43,9 @@ pub struct NewRecord {
     /// Domain of `url`, when it has one.
     pub website: Option<String>,
     pub idle: bool,
+    /// Seconds of the record's idle stretch already elapsed when it starts
+    /// (`idleOffsetSeconds`; 0 when not given).
+    pub idle_offset_s: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -53,8 +57,8 @@ pub struct ActivityBatch {
 }
 
 impl ActivityBatch {
-    /// The first start and the last end of the batch's records; an empty batch
-    /// still registers its computer and client, seen now.
+    /// The first start and the last end of the batch's records (now for an
+    /// empty batch, which the stores do not register).
     pub fn span(&self) -> (i64, i64) {
         let first = self
             .records
@@ -70,6 +74,31 @@ impl ActivityBatch {
             .unwrap_or(first);
         (first, last)
     }
+}
+
+/// Which directory an administrative change is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Member {
+    Computer,
+    Client,
+}
+
+impl Member {
+    /// The noun in messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Member::Computer => "computer",
+            Member::Client => "client",
+        }
+    }
+}
+
+/// What merging moved: records moved to the surviving computer or client, and
+/// those dropped as duplicates of a record it already had.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MoveOutcome {
+    pub records: u64,
+    pub duplicates: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +117,8 @@ pub struct WfClient {
     pub groups: Vec<i64>,
     pub first_log_ms: i64,
     pub last_log_ms: i64,
+    /// Clients merged into this one: (id, login domain, name).
+    pub merged: Vec<(i64, String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +134,8 @@ pub struct WfComputer {
     pub groups: Vec<i64>,
     pub first_log_ms: i64,
     pub last_log_ms: i64,
+    /// Computers merged into this one: (id, name, primary domain).
+    pub merged: Vec<(i64, String, String)>,
 }
 
 /// `None` leaves a field as it is; `Some(None)` clears it.
@@ -431,9 +464,11 @@ pub trait WorkforceStore: Send + Sync {
 
     async fn wf_clients(&self, account_id: i64, scoping: Scoping) -> StoreResult<Vec<WfClient>>;
     async fn wf_client(&self, account_id: i64, scoping: Scoping, id: i64) -> StoreResult<WfClient>;
+    /// Records `ClientUpdated` when something changed.
     async fn update_wf_client(
         &self,
         account_id: i64,
+        actor: &Actor,
         id: i64,
         patch: ClientPatch,
     ) -> StoreResult<WfClient>;
@@ -445,12 +480,39 @@ pub trait WorkforceStore: Send + Sync {
         scoping: Scoping,
         id: i64,
     ) -> StoreResult<WfComputer>;
+    /// Records `ComputerUpdated` when something changed.
     async fn update_wf_computer(
         &self,
         account_id: i64,
+        actor: &Actor,
         id: i64,
         patch: ComputerPatch,
     ) -> StoreResult<WfComputer>;
+
+    /// Merges computer or client `from` into `into`: its records (re-counted
+    /// under `into`, as if its agent had sent them; duplicates of `into`'s own
+    /// records dropped), its groups, its alias or email where `into` has none;
+    /// its identity stays an alias of `into`, so its agent's later batches land
+    /// there. Records `ComputerMerged` / `ClientMerged`.
+    async fn merge_wf(
+        &self,
+        account_id: i64,
+        actor: &Actor,
+        kind: Member,
+        from: i64,
+        into: i64,
+    ) -> StoreResult<MoveOutcome>;
+
+    /// Deletes a computer or client with all its activity (records, rollups,
+    /// stretches, group memberships, and the identities merged into it).
+    /// Records `ComputerDeleted` / `ClientDeleted`; returns the records deleted.
+    async fn delete_wf(
+        &self,
+        account_id: i64,
+        actor: &Actor,
+        kind: Member,
+        id: i64,
+    ) -> StoreResult<u64>;
 
     /// Groups the caller may see (`viewable` `None` = all).
     async fn groups(&self, account_id: i64, viewable: Option<Vec<i64>>) -> StoreResult<Vec<Group>>;
@@ -464,7 +526,7 @@ pub trait WorkforceStore: Send + Sync {
     async fn create_group(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         name: String,
         clients: Vec<i64>,
         computers: Vec<i64>,
@@ -473,19 +535,19 @@ pub trait WorkforceStore: Send + Sync {
     async fn update_group(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         id: i64,
         patch: GroupPatch,
     ) -> StoreResult<Group>;
     /// Records `GroupChanged`.
-    async fn delete_group(&self, account_id: i64, actor: &str, id: i64) -> StoreResult<()>;
+    async fn delete_group(&self, account_id: i64, actor: &Actor, id: i64) -> StoreResult<()>;
 
     async fn classifications(&self, account_id: i64) -> StoreResult<ClassificationSet>;
     /// Replaces the whole set (already normalized); records `ClassificationChanged`.
     async fn put_classifications(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         set: ClassificationSet,
     ) -> StoreResult<()>;
 

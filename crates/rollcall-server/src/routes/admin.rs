@@ -1,5 +1,6 @@
 //! `/admin/v1/consumers`, `/admin/v1/credentials` and `/admin/v1/settings` (SPEC §3).
-//! Every endpoint requires the `admin` scope; every change is audited by the store.
+//! Every endpoint requires the `admin` scope, except that any web user may list,
+//! create and revoke their own API keys; every change is audited by the store.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -164,7 +165,7 @@ async fn create_consumer(
         .store
         .create_consumer(
             caller.account_id,
-            &caller.actor_email,
+            &caller.actor(),
             NewConsumer {
                 email,
                 name,
@@ -225,7 +226,7 @@ async fn update_consumer(
         .store
         .update_consumer(
             caller.account_id,
-            &caller.actor_email,
+            &caller.actor(),
             id,
             ConsumerPatch {
                 name,
@@ -248,7 +249,7 @@ async fn delete_consumer(
     caller.require(Scope::Admin)?;
     state
         .store
-        .delete_consumer(caller.account_id, &caller.actor_email, id)
+        .delete_consumer(caller.account_id, &caller.actor(), id)
         .await?;
     Ok(axum::Json(json!({"success": true})))
 }
@@ -267,15 +268,29 @@ fn credential_json(c: &Credential) -> Value {
     })
 }
 
+/// Admins see every credential; any other web user sees their own API keys.
 async fn list_credentials(
     State(state): State<AppState>,
     caller: Caller,
     _: NoQuery,
 ) -> ApiResult<JsonValue> {
-    caller.require(Scope::Admin)?;
     let creds = state.store.credentials(caller.account_id).await?;
-    let creds: Vec<Value> = creds.iter().map(credential_json).collect();
+    let creds: Vec<Value> = creds
+        .iter()
+        .filter(|c| may_manage(&caller, c))
+        .map(credential_json)
+        .collect();
     Ok(axum::Json(json!({"success": true, "credentials": creds})))
+}
+
+/// Whether the caller may see and revoke `c`: an admin any, a web user their
+/// own API keys.
+fn may_manage(caller: &Caller, c: &Credential) -> bool {
+    caller.scopes.contains(Scope::Admin)
+        || (!caller.via_oauth_client
+            && c.kind == CredentialKind::ApiKey
+            && c.consumer_id.is_some()
+            && c.consumer_id == caller.consumer_id)
 }
 
 #[derive(Deserialize)]
@@ -290,62 +305,100 @@ struct NewCredentialBody {
     scopes: Option<Vec<String>>,
 }
 
-/// The web user a request acts as: a key created without `consumerId` acts as
-/// its creator, never as nobody.
-async fn caller_consumer(state: &AppState, caller: &Caller) -> ApiResult<i64> {
-    state
-        .store
-        .consumers(caller.account_id)
-        .await?
-        .into_iter()
-        .find(|c| c.email.eq_ignore_ascii_case(&caller.actor_email))
-        .map(|c| c.id)
-        .ok_or_else(|| {
-            ApiError::unprocessable(
-                "consumerId (the web user the key acts as) is required: this credential acts for no web user",
-            )
+fn parse_scopes(names: Option<Vec<String>>) -> ApiResult<Option<ScopeSet>> {
+    let Some(names) = names else {
+        return Ok(None);
+    };
+    if names.is_empty() {
+        return Err(ApiError::unprocessable(
+            "scopes must name at least one scope (omit it for all the scopes allowed)",
+        ));
+    }
+    ScopeSet::parse_names(names.iter().map(String::as_str))
+        .map(Some)
+        .map_err(|bad| {
+            ApiError::unprocessable(format!(
+                "unknown scope '{bad}'; known scopes: {}",
+                ScopeSet::all().names().join(", ")
+            ))
         })
 }
 
+/// API keys: an admin creates them for any web user (`consumerId`), any web
+/// user for themselves (`consumerId` omitted or their own), never beyond the
+/// credential that asks. `scopes` narrows a key within its user's role (an
+/// agent-only key: `["activity.write"]`). OAuth clients: admins only; the client
+/// belongs to the web user who creates it.
 async fn create_credential(
     State(state): State<AppState>,
     caller: Caller,
     _: NoQuery,
     Json(body): Json<NewCredentialBody>,
 ) -> ApiResult<JsonValue> {
-    caller.require(Scope::Admin)?;
+    let is_admin = caller.scopes.contains(Scope::Admin);
     let kind = CredentialKind::parse(&body.kind)
         .ok_or_else(|| ApiError::unprocessable("type must be 'apiKey' or 'oauthClient'"))?;
+    if kind == CredentialKind::OAuthClient {
+        caller.require(Scope::Admin)?;
+    }
     let name = body.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::unprocessable(
             "name must have 1 to 200 characters",
         ));
     }
+    let scopes = parse_scopes(body.scopes)?;
     match kind {
         CredentialKind::ApiKey => {
-            if body.scopes.is_some() {
-                return Err(ApiError::unprocessable(
-                    "an API key carries the scopes of its web user's role; omit scopes",
-                ));
-            }
-            let consumer_id = match body.consumer_id {
-                Some(id) => id,
-                None => caller_consumer(&state, &caller).await?,
+            // Without the admin scope, only a user's own key (not a program's
+            // OAuth token) makes keys for that user.
+            let own = caller.consumer_id.filter(|_| !caller.via_oauth_client);
+            let consumer_id = match (body.consumer_id, own) {
+                (Some(id), _) if is_admin => id,
+                (Some(id), Some(own)) if id == own => id,
+                (Some(_), _) => return Err(ApiError::forbidden(
+                    "only a credential with the 'admin' scope may create keys for another web user",
+                )),
+                (None, Some(own)) => own,
+                (None, None) if is_admin => {
+                    return Err(ApiError::unprocessable(
+                        "consumerId (the web user the key acts as) is required",
+                    ))
+                }
+                (None, None) => {
+                    return Err(ApiError::forbidden(
+                        "an OAuth client cannot create API keys without the 'admin' scope",
+                    ))
+                }
+            };
+            // A key made without the admin scope never exceeds the credential
+            // that makes it (a narrowed key cannot mint a wider one).
+            let scopes = if is_admin {
+                scopes.unwrap_or_default()
+            } else {
+                let wanted = scopes.unwrap_or(caller.scopes);
+                if !wanted.is_subset_of(caller.scopes) {
+                    return Err(ApiError::forbidden(format!(
+                        "a new key may carry only scopes this credential has ({})",
+                        caller.scopes.names().join(", ")
+                    )));
+                }
+                wanted
             };
             let api_key = secret::generate("rk_");
             let id = state
                 .store
                 .create_credential(
                     caller.account_id,
-                    &caller.actor_email,
+                    &caller.actor(),
                     NewCredential {
                         kind,
                         name,
                         consumer_id: Some(consumer_id),
                         client_id: None,
                         secret_hash: secret::hash(&api_key),
-                        scopes: ScopeSet::default(),
+                        scopes,
+                        owner_id: None,
                     },
                 )
                 .await?;
@@ -354,21 +407,20 @@ async fn create_credential(
             ))
         }
         CredentialKind::OAuthClient => {
-            let names = body.scopes.unwrap_or_default();
-            if names.is_empty() {
+            let scopes = scopes
+                .ok_or_else(|| ApiError::unprocessable("scopes must name at least one scope"))?;
+            if body.consumer_id.is_some() {
                 return Err(ApiError::unprocessable(
-                    "scopes must name at least one scope",
+                    "an OAuth client belongs to the web user who creates it; omit consumerId",
                 ));
             }
-            let scopes = ScopeSet::parse_names(names.iter().map(String::as_str))
-                .map_err(|bad| ApiError::unprocessable(format!("unknown scope '{bad}'")))?;
             let client_id = format!("rc_{}", secret::random_hex(12));
             let client_secret = secret::generate("rs_");
             let id = state
                 .store
                 .create_credential(
                     caller.account_id,
-                    &caller.actor_email,
+                    &caller.actor(),
                     NewCredential {
                         kind,
                         name,
@@ -376,6 +428,7 @@ async fn create_credential(
                         client_id: Some(client_id.clone()),
                         secret_hash: secret::hash(&client_secret),
                         scopes,
+                        owner_id: caller.consumer_id,
                     },
                 )
                 .await?;
@@ -392,10 +445,18 @@ async fn revoke_credential(
     _: NoQuery,
     Path(id): Path<i64>,
 ) -> ApiResult<JsonValue> {
-    caller.require(Scope::Admin)?;
+    if !caller.scopes.contains(Scope::Admin) {
+        // A web user may revoke their own keys; others' do not exist for them.
+        let creds = state.store.credentials(caller.account_id).await?;
+        if !creds.iter().any(|c| c.id == id && may_manage(&caller, c)) {
+            return Err(ApiError::not_found(format!(
+                "credential {id} does not exist"
+            )));
+        }
+    }
     state
         .store
-        .revoke_credential(caller.account_id, &caller.actor_email, id)
+        .revoke_credential(caller.account_id, &caller.actor(), id)
         .await?;
     Ok(axum::Json(json!({"success": true})))
 }
@@ -488,7 +549,7 @@ async fn update_settings(
         .store
         .update_settings(
             caller.account_id,
-            &caller.actor_email,
+            &caller.actor(),
             SettingsPatch {
                 time_zone: body.time_zone,
                 passive_limit_minutes: body.passive_limit_minutes,

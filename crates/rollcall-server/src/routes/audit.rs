@@ -1,13 +1,16 @@
 //! `GET /services/pull/v1/customer/audit-events` (seed 002): a time range
-//! (`startTime` inclusive, `endTime` exclusive) paged 500 events at a time with a
-//! page token bound to the account and the range.
+//! (`startTime` inclusive, `endTime` exclusive), optionally narrowed to one
+//! `eventType` and one acting `userId`, paged `pageSize` (at most 500) events at a
+//! time with a page token bound to the account, the range and the filters.
+//! Only readers who see every group and app may read it: the log names people
+//! and apps beyond any viewer's restriction.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use rollcall_core::{time, token, Scope};
-use rollcall_store::audit::AuditPosition;
+use rollcall_store::audit::{AuditFilter, AuditPosition, EVENT_TYPES};
 use rollcall_store::now_ms;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,7 +20,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
 use crate::AppState;
 
-const PAGE_SIZE: usize = 500;
+const MAX_PAGE_SIZE: usize = 500;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 const OLDEST_START_MS: i64 = 180 * DAY_MS;
 const LONGEST_RANGE_MS: i64 = 30 * DAY_MS;
@@ -33,6 +36,9 @@ struct AuditQuery {
     start_time: Option<String>,
     end_time: Option<String>,
     page_token: Option<String>,
+    event_type: Option<String>,
+    user_id: Option<String>,
+    page_size: Option<String>,
 }
 
 /// What a page token carries: the query it belongs to and where the last page ended.
@@ -41,7 +47,31 @@ struct PageToken {
     account: i64,
     start: i64,
     end: i64,
+    /// Absent in tokens issued before filters existed: those had none.
+    #[serde(default)]
+    filter: AuditFilter,
     after: AuditPosition,
+}
+
+/// A query value, with an empty one (`pageToken=`, as a client's first call in
+/// a loop sends it) meaning none.
+fn given(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+fn page_size(value: Option<String>) -> ApiResult<usize> {
+    let Some(text) = given(value) else {
+        return Ok(MAX_PAGE_SIZE);
+    };
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "pageSize must be a whole number between 1 and {MAX_PAGE_SIZE}"
+            ))
+        })
 }
 
 fn required_instant(value: Option<&str>, name: &str) -> ApiResult<i64> {
@@ -55,6 +85,25 @@ async fn audit_events(
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Response> {
     caller.require(Scope::ReportRead)?;
+    if !caller.is_unrestricted() {
+        return Err(ApiError::forbidden(
+            "audit events are for readers who see every group and app; this web user's view is restricted",
+        ));
+    }
+    let event_type = given(q.event_type).map(|t| t.trim().to_string());
+    if let Some(t) = &event_type {
+        if !EVENT_TYPES.contains(&t.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "eventType '{t}' is not an event type; known types: {}",
+                EVENT_TYPES.join(", ")
+            )));
+        }
+    }
+    let filter = AuditFilter {
+        event_type,
+        user_id: given(q.user_id).map(|u| u.trim().to_lowercase()),
+    };
+    let limit = page_size(q.page_size)?;
     let start = required_instant(q.start_time.as_deref(), "startTime")?;
     let end = required_instant(q.end_time.as_deref(), "endTime")?;
     if end <= start {
@@ -73,7 +122,7 @@ async fn audit_events(
         ));
     }
     let key = state.store.token_key();
-    let after = match q.page_token.as_deref() {
+    let after = match given(q.page_token).as_deref() {
         None => AuditPosition::before(start),
         Some(text) => {
             let t: PageToken = token::open(key, TOKEN_PURPOSE, text)
@@ -83,15 +132,20 @@ async fn audit_events(
                     "pageToken was issued for another startTime/endTime; repeat the original range",
                 ));
             }
+            if t.filter != filter {
+                return Err(ApiError::bad_request(
+                    "pageToken was issued for another eventType/userId; repeat the original filters",
+                ));
+            }
             t.after
         }
     };
     let mut events = state
         .store
-        .audit_events(caller.account_id, after, end, PAGE_SIZE + 1)
+        .audit_events(caller.account_id, after, end, &filter, limit + 1)
         .await?;
-    let more = events.len() > PAGE_SIZE;
-    events.truncate(PAGE_SIZE);
+    let more = events.len() > limit;
+    events.truncate(limit);
     let next_page_token = match (more, events.last()) {
         (true, Some(last)) => Some(token::seal(
             key,
@@ -100,6 +154,7 @@ async fn audit_events(
                 account: caller.account_id,
                 start,
                 end,
+                filter,
                 after: AuditPosition {
                     ts_ms: last.ts_ms,
                     seq: last.seq,
@@ -114,7 +169,7 @@ async fn audit_events(
             .iter()
             .map(|e| EventJson {
                 id: &e.id,
-                ts: time::format_ms(e.ts_ms),
+                ts: time::format_ms_fixed(e.ts_ms),
                 event_type: &e.event_type,
                 user_id: &e.user_id,
                 event_properties: e.properties.as_ref(),

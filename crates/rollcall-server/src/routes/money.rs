@@ -10,8 +10,8 @@
 //!   accepted and replaced). The same `signatureId` twice in one batch with
 //!   different content is a 422.
 //! - `POST|GET /services/push/v1/customer/spend/csv` and `…/contracts/csv`
-//!   (`connector.write` / `report.read`): the CSV file is the raw request body
-//!   (`content-type: text/csv`; a multipart form is refused with a hint); the
+//!   (`connector.write` / `report.read`): the CSV file is the request body, or
+//!   the one file field of a multipart form ([`crate::upload`]); the
 //!   CSV layouts are documented in [`rollcall_core::money`]. An upload is
 //!   validated whole: a bad header is a 422 saying which columns are unknown or
 //!   missing; each bad row is named in
@@ -62,7 +62,7 @@ use rollcall_core::money::{
     SPEND_REQUIRED,
 };
 use rollcall_core::{time, Scope};
-use rollcall_store::audit::AuditEntry;
+use rollcall_store::audit::AuditAction;
 use rollcall_store::money::{ContractFile, NewContractFile, SpendSource, UpsertCounts};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -70,6 +70,7 @@ use serde_json::{json, Value};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorList, FieldError};
 use crate::extract::{Json, NoQuery, Path, Query};
+use crate::upload::CsvUpload;
 use crate::AppState;
 
 /// At most this many problems are listed in one 422 (the message gives the total).
@@ -211,7 +212,7 @@ async fn push_finance(
         .store
         .put_spend(
             caller.account_id,
-            &caller.actor_email,
+            &caller.actor(),
             SpendSource::FinanceJson,
             records,
         )
@@ -408,17 +409,6 @@ async fn check_apps<T>(
     }
 }
 
-/// The raw CSV body; a multipart form is refused with a hint, since its framing
-/// would otherwise be reported as bad columns.
-fn csv_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    if is_multipart(headers) {
-        return Err(ApiError::unprocessable(
-            "send the CSV file itself as the request body (content-type text/csv), not as a multipart form",
-        ));
-    }
-    body_bytes(body)
-}
-
 fn is_multipart(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -426,28 +416,13 @@ fn is_multipart(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("multipart/"))
 }
 
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the request body is larger than this endpoint accepts",
-            )
-        } else {
-            crate::extract::body_rejection(e, None)
-        }
-    })
-}
-
 async fn upload_spend_csv(
     State(state): State<AppState>,
     caller: Caller,
     _: NoQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    CsvUpload(bytes): CsvUpload,
 ) -> ApiResult<JsonValue> {
     caller.require(Scope::ConnectorWrite)?;
-    let bytes = csv_body(&headers, body)?;
     let rows = parse_csv(&bytes, SPEND_COLUMNS, SPEND_REQUIRED, |v| {
         let at = |i: usize| v.get(i).copied().flatten();
         money::validate_spend(&SpendFields {
@@ -470,7 +445,7 @@ async fn upload_spend_csv(
         .store
         .put_spend(
             caller.account_id,
-            &caller.actor_email,
+            &caller.actor(),
             SpendSource::Csv,
             rows.into_iter().map(|(_, r)| r).collect(),
         )
@@ -484,11 +459,9 @@ async fn upload_contracts_csv(
     State(state): State<AppState>,
     caller: Caller,
     _: NoQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    CsvUpload(bytes): CsvUpload,
 ) -> ApiResult<JsonValue> {
     caller.require(Scope::ConnectorWrite)?;
-    let bytes = csv_body(&headers, body)?;
     let rows = parse_csv(&bytes, CONTRACT_COLUMNS, CONTRACT_REQUIRED, |v| {
         let at = |i: usize| v.get(i).copied().flatten();
         money::validate_contract(&ContractFields {
@@ -509,7 +482,7 @@ async fn upload_contracts_csv(
         .store
         .put_contracts(
             caller.account_id,
-            &caller.actor_email,
+            &caller.actor(),
             rows.into_iter().map(|(_, c)| c).collect(),
         )
         .await?;
@@ -535,13 +508,13 @@ fn csv_response(file_name: &str, bytes: Vec<u8>) -> Response {
     response
 }
 
+/// Through the one CSV writer of every download, which neutralises formula cells.
 fn write_csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> ApiResult<Vec<u8>> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(header).map_err(ApiError::internal)?;
+    let mut table = crate::reports::csv::CsvTable::new(header)?;
     for row in rows {
-        writer.write_record(&row).map_err(ApiError::internal)?;
+        table.row(&row)?;
     }
-    writer.into_inner().map_err(ApiError::internal)
+    table.into_bytes()
 }
 
 async fn download_spend_csv(
@@ -577,11 +550,11 @@ async fn download_spend_csv(
         .store
         .record_audit(
             caller.account_id,
-            &caller.actor_email,
-            AuditEntry::with(
-                "DownloadedSpendCsv",
-                download_properties(n, q.app_id.as_deref()),
-            ),
+            &caller.actor(),
+            AuditAction::DownloadedSpendCsv {
+                rows: n,
+                app_id: q.app_id.clone(),
+            },
         )
         .await?;
     Ok(csv_response("spend.csv", bytes))
@@ -618,11 +591,11 @@ async fn download_contracts_csv(
         .store
         .record_audit(
             caller.account_id,
-            &caller.actor_email,
-            AuditEntry::with(
-                "DownloadedContractCsv",
-                download_properties(n, q.app_id.as_deref()),
-            ),
+            &caller.actor(),
+            AuditAction::DownloadedContractCsv {
+                rows: n,
+                app_id: q.app_id.clone(),
+            },
         )
         .await?;
     Ok(csv_response("contracts.csv", bytes))
@@ -692,7 +665,7 @@ async fn upload_contract_file(
         .store
         .add_contract_file(
             caller.account_id,
-            &caller.actor_email,
+            &caller.actor(),
             NewContractFile {
                 contract_id,
                 name,
@@ -752,12 +725,13 @@ async fn download_contract_file(
         .store
         .record_audit(
             caller.account_id,
-            &caller.actor_email,
-            AuditEntry::with(
-                "DownloadedContractFile",
-                json!({"contractId": file.contract_id, "appId": file.app_id,
-                       "fileId": file.file_id, "name": file.name}),
-            ),
+            &caller.actor(),
+            AuditAction::DownloadedContractFile {
+                contract_id: file.contract_id.clone(),
+                app_id: file.app_id.clone(),
+                file_id: file.file_id.clone(),
+                name: file.name.clone(),
+            },
         )
         .await?;
     let mut response = (
@@ -847,13 +821,4 @@ fn visible_apps(caller: &Caller, app_id: Option<String>) -> ApiResult<Option<Vec
         }
         None => Ok(caller.allowed_apps.clone()),
     }
-}
-
-/// What a CSV download's audit event says: how many rows, and the app asked for.
-fn download_properties(rows: usize, app_id: Option<&str>) -> Value {
-    let mut properties = json!({"rows": rows});
-    if let Some(app) = app_id {
-        properties["appId"] = json!(app);
-    }
-    properties
 }

@@ -102,11 +102,13 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
             },
         };
     let client = match state.store.oauth_client(&client_id).await {
+        // A client whose owner may no longer do anything it was given (demoted
+        // to a role without those scopes) is as good as unknown.
         Ok(Some(c))
             if secret::constant_time_eq(
                 c.secret_hash.as_bytes(),
                 secret::hash(&client_secret).as_bytes(),
-            ) =>
+            ) && !c.scopes.is_empty() =>
         {
             c
         }

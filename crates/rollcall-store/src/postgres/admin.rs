@@ -3,18 +3,61 @@
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use rollcall_core::ScopeSet;
-use serde_json::json;
 use tokio_postgres::Row;
 
 use super::auth::{parse_role, rate_limit};
 use super::{audit, PgStore};
 use crate::admin::{
-    AccountSettings, AdminStore, Consumer, ConsumerPatch, Credential, CredentialKind, NewAccount,
-    NewConsumer, NewCredential, SettingsPatch,
+    check_access_refs, effective_scopes, keep_a_superadmin, AccountSettings, AdminStore, Consumer,
+    ConsumerPatch, Credential, CredentialKind, NewAccount, NewConsumer, NewCredential,
+    SettingsPatch,
 };
-use crate::audit::AuditEntry;
+use crate::audit::{Actor, AuditAction, UserAccess};
 use crate::sqlite::auth::parse_scopes;
 use crate::{now_ms, StoreError, StoreResult};
+
+/// 422 unless the groups and apps a web user may see exist in the account.
+async fn check_refs(
+    tx: &impl GenericClient,
+    account_id: i64,
+    groups: &[i64],
+    apps: Option<&[String]>,
+) -> StoreResult<()> {
+    let known_groups: Vec<i64> = tx
+        .query(
+            "SELECT id FROM wf_groups WHERE account_id = $1",
+            &[&account_id],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let known_apps: Vec<String> = tx
+        .query(
+            "SELECT app_id FROM usage_apps WHERE account_id = $1",
+            &[&account_id],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    check_access_refs(groups, apps, &known_groups, &known_apps)
+}
+
+/// The account's superadmins, locked until the transaction ends so that two
+/// concurrent demotions cannot both see another superadmin left. Taken before
+/// any other web user's row, in id order, so that such transactions queue
+/// instead of deadlocking.
+async fn superadmins(tx: &impl GenericClient, account_id: i64) -> StoreResult<i64> {
+    Ok(tx
+        .query(
+            "SELECT id FROM consumers WHERE account_id = $1 AND role = 'superadmin'
+             ORDER BY id FOR UPDATE",
+            &[&account_id],
+        )
+        .await?
+        .len() as i64)
+}
 
 pub(crate) async fn load_settings(
     client: &impl GenericClient,
@@ -76,9 +119,16 @@ async fn find_consumer(
 async fn insert_consumer(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     new: &NewConsumer,
 ) -> StoreResult<i64> {
+    check_refs(
+        tx,
+        account_id,
+        &new.viewable_groups,
+        new.allowed_apps.as_deref(),
+    )
+    .await?;
     let row = tx
         .query_opt(
             "INSERT INTO consumers (account_id, email, name, role, password_hash, viewable_groups, allowed_apps, created_ms)
@@ -107,14 +157,14 @@ async fn insert_consumer(
         tx,
         account_id,
         actor,
-        &AuditEntry::with(
-            "AdminAddedUser",
-            json!({
-                "provisionedUserId": new.email.as_str(),
-                "roles": [new.role.as_str()],
-                "allowedApps": new.allowed_apps.clone().unwrap_or_default(),
-            }),
-        ),
+        &AuditAction::AdminAddedUser {
+            email: new.email.as_str().to_string(),
+            access: UserAccess {
+                role: new.role,
+                viewable_groups: new.viewable_groups.clone(),
+                allowed_apps: new.allowed_apps.clone(),
+            },
+        },
     )
     .await?;
     Ok(id)
@@ -123,26 +173,33 @@ async fn insert_consumer(
 async fn insert_credential(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     new: &NewCredential,
 ) -> StoreResult<i64> {
-    if let Some(consumer_id) = new.consumer_id {
-        find_consumer(tx, account_id, consumer_id).await?;
-    }
+    let user = match new.consumer_id {
+        Some(id) => Some(find_consumer(tx, account_id, id).await?),
+        None => None,
+    };
+    let owner = match new.owner() {
+        Some(id) => Some(find_consumer(tx, account_id, id).await?),
+        None => None,
+    };
+    let scopes = new.checked_scopes(user.as_ref(), owner.as_ref())?;
     let row = tx
         .query_one(
-            "INSERT INTO credentials (account_id, kind, name, consumer_id, created_by, client_id, secret_hash, scopes, created_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            "INSERT INTO credentials (account_id, kind, name, consumer_id, created_by, client_id, secret_hash, scopes, created_ms, owner_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
             &[
                 &account_id,
                 &new.kind.as_str(),
                 &new.name,
                 &new.consumer_id,
-                &actor,
+                &actor.email,
                 &new.client_id,
                 &new.secret_hash,
                 &new.scopes.to_oauth_string(),
                 &now_ms(),
+                &new.owner(),
             ],
         )
         .await?;
@@ -151,11 +208,13 @@ async fn insert_credential(
         tx,
         account_id,
         actor,
-        &AuditEntry::with(
-            "CredentialCreated",
-            json!({"credentialId": id, "type": new.kind.as_str(), "name": new.name,
-                   "scopes": new.scopes.names()}),
-        ),
+        &AuditAction::CredentialCreated {
+            credential_id: id,
+            kind: new.kind.as_str(),
+            name: new.name.clone(),
+            scopes,
+            acts_as: user.map(|u| (u.id, u.email)),
+        },
     )
     .await?;
     Ok(id)
@@ -173,7 +232,7 @@ impl AdminStore for PgStore {
             )
             .await?
             .get(0);
-        let actor = new.superadmin.email.as_str().to_string();
+        let actor = Actor::new(new.superadmin.email.as_str(), None);
         let user_id = insert_consumer(&tx, account_id, &actor, &new.superadmin).await?;
         for credential in [
             NewCredential {
@@ -183,6 +242,7 @@ impl AdminStore for PgStore {
                 client_id: None,
                 secret_hash: new.api_key_hash.clone(),
                 scopes: ScopeSet::all(),
+                owner_id: None,
             },
             NewCredential {
                 kind: CredentialKind::OAuthClient,
@@ -191,6 +251,7 @@ impl AdminStore for PgStore {
                 client_id: Some(new.client_id.clone()),
                 secret_hash: new.client_secret_hash.clone(),
                 scopes: ScopeSet::all(),
+                owner_id: Some(user_id),
             },
         ] {
             insert_credential(&tx, account_id, &actor, &credential).await?;
@@ -206,7 +267,7 @@ impl AdminStore for PgStore {
     async fn update_settings(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         patch: SettingsPatch,
     ) -> StoreResult<AccountSettings> {
         let mut client = self.client().await?;
@@ -218,7 +279,7 @@ impl AdminStore for PgStore {
         )
         .await?;
         let mut s = load_settings(&tx, account_id).await?;
-        let changed = patch.apply(&mut s);
+        let changes = patch.apply(&mut s);
         tx.execute(
             "UPDATE accounts SET time_zone = $2, passive_limit_minutes = $3,
                 activity_retention_days = $4, usage_retention_days = $5,
@@ -238,7 +299,7 @@ impl AdminStore for PgStore {
             &tx,
             account_id,
             actor,
-            &AuditEntry::with("SettingsChanged", changed),
+            &AuditAction::SettingsChanged { changes },
         )
         .await?;
         tx.commit().await?;
@@ -265,7 +326,7 @@ impl AdminStore for PgStore {
     async fn create_consumer(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         new: NewConsumer,
     ) -> StoreResult<i64> {
         let mut client = self.client().await?;
@@ -278,19 +339,31 @@ impl AdminStore for PgStore {
     async fn update_consumer(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         id: i64,
         patch: ConsumerPatch,
     ) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        let superadmins = superadmins(&tx, account_id).await?;
         tx.execute(
             "SELECT 1 FROM consumers WHERE account_id = $1 AND id = $2 FOR UPDATE",
             &[&account_id, &id],
         )
         .await?;
         let mut c = find_consumer(&tx, account_id, id).await?;
-        let access_change = patch.apply(&mut c);
+        let before = c.role;
+        let action = patch.apply(&mut c);
+        keep_a_superadmin(before, Some(c.role), superadmins)?;
+        if patch.viewable_groups.is_some() || patch.allowed_apps.is_some() {
+            check_refs(
+                &tx,
+                account_id,
+                &c.viewable_groups,
+                c.allowed_apps.as_deref(),
+            )
+            .await?;
+        }
         tx.execute(
             "UPDATE consumers SET name = $3, role = $4, viewable_groups = $5, allowed_apps = $6,
                 password_hash = COALESCE($7, password_hash)
@@ -309,34 +382,37 @@ impl AdminStore for PgStore {
             ],
         )
         .await?;
-        if let Some(properties) = access_change {
-            audit::append(
-                &tx,
-                account_id,
-                actor,
-                &AuditEntry::with("AdminUpdatedUserRole", properties),
-            )
-            .await?;
-        }
+        audit::append(&tx, account_id, actor, &action).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn delete_consumer(&self, account_id: i64, actor: &str, id: i64) -> StoreResult<()> {
+    async fn delete_consumer(&self, account_id: i64, actor: &Actor, id: i64) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        let superadmins = superadmins(&tx, account_id).await?;
         let c = find_consumer(&tx, account_id, id).await?;
+        keep_a_superadmin(c.role, None, superadmins)?;
+        // Their keys, and the OAuth clients they own, stop at once.
         tx.execute(
-            "UPDATE credentials SET revoked_ms = $3
-             WHERE account_id = $1 AND consumer_id = $2 AND revoked_ms IS NULL",
-            &[&account_id, &id, &now_ms()],
-        )
-        .await?;
-        tx.execute(
-            "UPDATE credentials SET consumer_id = NULL WHERE account_id = $1 AND consumer_id = $2",
+            "DELETE FROM access_tokens WHERE credential_id IN
+                (SELECT id FROM credentials WHERE account_id = $1 AND owner_id = $2)",
             &[&account_id, &id],
         )
         .await?;
+        tx.execute(
+            "UPDATE credentials SET revoked_ms = $3
+             WHERE account_id = $1 AND revoked_ms IS NULL
+               AND (consumer_id = $2 OR (kind = 'oauthClient' AND owner_id = $2))",
+            &[&account_id, &id, &now_ms()],
+        )
+        .await?;
+        for sql in [
+            "UPDATE credentials SET consumer_id = NULL WHERE account_id = $1 AND consumer_id = $2",
+            "UPDATE credentials SET owner_id = NULL WHERE account_id = $1 AND owner_id = $2",
+        ] {
+            tx.execute(sql, &[&account_id, &id]).await?;
+        }
         let deleted = tx
             .execute(
                 "DELETE FROM consumers WHERE account_id = $1 AND id = $2",
@@ -352,7 +428,7 @@ impl AdminStore for PgStore {
             &tx,
             account_id,
             actor,
-            &AuditEntry::with("AdminRemovedUser", json!({"deprovisionedUserId": c.email})),
+            &AuditAction::AdminRemovedUser { email: c.email },
         )
         .await?;
         tx.commit().await?;
@@ -364,8 +440,9 @@ impl AdminStore for PgStore {
         let rows = client
             .query(
                 "SELECT c.id, c.kind, c.name, c.consumer_id, c.client_id, c.scopes, c.created_by,
-                        c.created_ms, c.revoked_ms, u.role
+                        c.created_ms, c.revoked_ms, coalesce(u.role, o.role)
                  FROM credentials c LEFT JOIN consumers u ON u.id = c.consumer_id
+                 LEFT JOIN consumers o ON o.id = c.owner_id
                  WHERE c.account_id = $1 ORDER BY c.id",
                 &[&account_id],
             )
@@ -373,10 +450,15 @@ impl AdminStore for PgStore {
         rows.iter()
             .map(|r| {
                 let kind = CredentialKind::parse(r.get(1)).unwrap_or(CredentialKind::ApiKey);
+                let stored = parse_scopes(r.get(5));
                 let scopes = match (kind, r.get::<_, Option<&str>>(9)) {
-                    (CredentialKind::ApiKey, Some(role)) => parse_role(role)?.scopes(),
-                    (CredentialKind::ApiKey, None) => ScopeSet::default(),
-                    (CredentialKind::OAuthClient, _) => parse_scopes(r.get(5)),
+                    (CredentialKind::ApiKey, Some(role)) => {
+                        effective_scopes(stored, parse_role(role)?)
+                    }
+                    (CredentialKind::OAuthClient, Some(role)) => {
+                        stored.intersection(parse_role(role)?.scopes())
+                    }
+                    (_, None) => ScopeSet::default(),
                 };
                 Ok(Credential {
                     id: r.get(0),
@@ -396,7 +478,7 @@ impl AdminStore for PgStore {
     async fn create_credential(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         new: NewCredential,
     ) -> StoreResult<i64> {
         let mut client = self.client().await?;
@@ -406,7 +488,7 @@ impl AdminStore for PgStore {
         Ok(id)
     }
 
-    async fn revoke_credential(&self, account_id: i64, actor: &str, id: i64) -> StoreResult<()> {
+    async fn revoke_credential(&self, account_id: i64, actor: &Actor, id: i64) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let name: String = tx
@@ -424,10 +506,10 @@ impl AdminStore for PgStore {
             &tx,
             account_id,
             actor,
-            &AuditEntry::with(
-                "CredentialRevoked",
-                json!({"credentialId": id, "name": name}),
-            ),
+            &AuditAction::CredentialRevoked {
+                credential_id: id,
+                name,
+            },
         )
         .await?;
         tx.commit().await?;

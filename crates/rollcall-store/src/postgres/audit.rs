@@ -9,18 +9,24 @@ use rollcall_core::audit_chain::GENESIS;
 
 use super::PgStore;
 use crate::audit::{
-    AuditEntry, AuditEvent, AuditPosition, AuditStore, ChainHead, ChainReport, ChainWalk, NewLink,
-    StoredLink,
+    Actor, AuditAction, AuditEvent, AuditFilter, AuditPosition, AuditStore, ChainHead, ChainReport,
+    ChainWalk, NewLink, StoredLink,
 };
 use crate::{now_ms, StoreResult};
 
-/// Appends `entry` to the account's chain; call it inside a transaction.
+/// Appends `action` by `actor` to the account's chain; call it inside a
+/// transaction. An action that changed nothing is not recorded.
 pub(crate) async fn append(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
-    entry: &AuditEntry,
+    actor: &Actor,
+    action: &AuditAction,
 ) -> StoreResult<()> {
+    if !action.changes_anything() {
+        return Ok(());
+    }
+    let entry = &action.entry(actor);
+    let actor = actor.email.as_str();
     tx.execute(
         "INSERT INTO audit_heads (account_id, seq, ts_ms, hash) VALUES ($1, 0, 0, $2)
          ON CONFLICT (account_id) DO NOTHING",
@@ -119,6 +125,7 @@ impl AuditStore for PgStore {
         account_id: i64,
         after: AuditPosition,
         end_ms: i64,
+        filter: &AuditFilter,
         limit: usize,
     ) -> StoreResult<Vec<AuditEvent>> {
         let client = self.client().await?;
@@ -126,6 +133,8 @@ impl AuditStore for PgStore {
             .prepare_cached(
                 "SELECT seq, id, ts_ms, event_type, user_id, properties FROM audit_events
                  WHERE account_id = $1 AND (ts_ms, seq) > ($2, $3) AND ts_ms < $4
+                   AND ($6::text IS NULL OR event_type = $6)
+                   AND ($7::text IS NULL OR lower(user_id) = lower($7))
                  ORDER BY ts_ms, seq LIMIT $5",
             )
             .await?;
@@ -138,6 +147,8 @@ impl AuditStore for PgStore {
                     &after.seq,
                     &end_ms,
                     &(limit as i64),
+                    &filter.event_type,
+                    &filter.user_id,
                 ],
             )
             .await?;
@@ -157,12 +168,12 @@ impl AuditStore for PgStore {
     async fn record_audit(
         &self,
         account_id: i64,
-        actor: &str,
-        entry: AuditEntry,
+        actor: &Actor,
+        action: AuditAction,
     ) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        append(&tx, account_id, actor, &entry).await?;
+        append(&tx, account_id, actor, &action).await?;
         tx.commit().await?;
         Ok(())
     }

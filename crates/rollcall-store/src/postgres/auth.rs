@@ -9,8 +9,8 @@ use rollcall_core::{Role, ScopeSet};
 use tokio_postgres::Row;
 
 use super::{audit, PgStore};
-use crate::admin::RateLimit;
-use crate::audit::AuditEntry;
+use crate::admin::{effective_scopes, RateLimit};
+use crate::audit::{Actor, AuditAction};
 use crate::auth::{AuthStore, LoginCandidate, OAuthClient, Principal};
 use crate::sqlite::auth::{group_restriction, parse_scopes};
 use crate::{StoreError, StoreResult};
@@ -26,20 +26,29 @@ pub(crate) fn rate_limit(r: &Row, per_second: usize, burst: usize) -> RateLimit 
     }
 }
 
-/// The principal of an API-key row of [`PRINCIPAL_SQL`].
-fn api_key_principal(r: &Row) -> StoreResult<Principal> {
+/// The principal of a row of [`PRINCIPAL_SQL`]: an API key acts as its user; an
+/// access token as its client's owner, within the owner's current role.
+fn principal_row(r: &Row) -> StoreResult<Principal> {
+    let oauth = r.get::<_, i32>(0) == 1;
     let role = parse_role(r.get(4))?;
     let groups: Vec<i64> = serde_json::from_str(r.get(5)).unwrap_or_default();
     let apps: Option<Vec<String>> = r
         .get::<_, Option<&str>>(6)
         .and_then(|a| serde_json::from_str(a).ok());
     let sees_all = role.sees_everything();
+    let stored = parse_scopes(r.get(7));
+    // A token carries the scopes it was granted (never empty = "all").
+    let scopes = if oauth {
+        stored.intersection(role.scopes())
+    } else {
+        effective_scopes(stored, role)
+    };
     Ok(Principal {
         account_id: r.get(2),
         credential_id: r.get(1),
         actor_email: r.get(3),
         role,
-        scopes: role.scopes(),
+        scopes,
         viewable_groups: if sees_all {
             None
         } else {
@@ -47,40 +56,30 @@ fn api_key_principal(r: &Row) -> StoreResult<Principal> {
         },
         allowed_apps: if sees_all { None } else { apps },
         rate_limit: rate_limit(r, 8, 9),
+        consumer_id: Some(r.get(10)),
+        via_oauth_client: oauth,
     })
-}
-
-/// The principal of an access-token row of [`PRINCIPAL_SQL`].
-fn token_principal(r: &Row) -> Principal {
-    Principal {
-        account_id: r.get(2),
-        credential_id: r.get(1),
-        actor_email: r.get(3),
-        role: Role::Admin,
-        scopes: parse_scopes(r.get(7)),
-        viewable_groups: None,
-        allowed_apps: None,
-        rate_limit: rate_limit(r, 8, 9),
-    }
 }
 
 /// A secret as an API key and as an OAuth access token, in one round trip: at
 /// most one row of each kind (both are unique hashes), the API key's first, as
 /// the two look-ups were made in turn before. Columns: kind, credential id,
-/// account, actor email, role, viewable groups, allowed apps, token scopes,
-/// rate per second, burst.
+/// account, user email, role, viewable groups, allowed apps, stored scopes,
+/// rate per second, burst, user id. A token whose client's owner was removed
+/// has no row.
 const PRINCIPAL_SQL: &str = "
     SELECT 0 AS k, c.id, c.account_id, u.email, u.role, u.viewable_groups, u.allowed_apps,
-           NULL::text, a.rate_per_second, a.rate_burst
+           c.scopes, a.rate_per_second, a.rate_burst, u.id
     FROM credentials c
     JOIN consumers u ON u.id = c.consumer_id
     JOIN accounts a ON a.id = c.account_id
     WHERE c.secret_hash = $1 AND c.kind = 'apiKey' AND c.revoked_ms IS NULL
     UNION ALL
-    SELECT 1, c.id, c.account_id, c.created_by, NULL, NULL, NULL,
-           t.scopes, a.rate_per_second, a.rate_burst
+    SELECT 1, c.id, c.account_id, o.email, o.role, o.viewable_groups, o.allowed_apps,
+           t.scopes, a.rate_per_second, a.rate_burst, o.id
     FROM access_tokens t
     JOIN credentials c ON c.id = t.credential_id
+    JOIN consumers o ON o.id = c.owner_id AND o.account_id = c.account_id
     JOIN accounts a ON a.id = c.account_id
     WHERE t.token_hash = $1 AND t.expires_ms > $2 AND c.revoked_ms IS NULL
     ORDER BY 1 LIMIT 1";
@@ -90,28 +89,32 @@ impl AuthStore for PgStore {
     async fn principal(&self, secret_hash: &str, now_ms: i64) -> StoreResult<Option<Principal>> {
         let client = self.client().await?;
         let stmt = client.prepare_cached(PRINCIPAL_SQL).await?;
-        match client.query_opt(&stmt, &[&secret_hash, &now_ms]).await? {
-            None => Ok(None),
-            Some(r) if r.get::<_, i32>(0) == 0 => api_key_principal(&r).map(Some),
-            Some(r) => Ok(Some(token_principal(&r))),
-        }
+        client
+            .query_opt(&stmt, &[&secret_hash, &now_ms])
+            .await?
+            .map(|r| principal_row(&r))
+            .transpose()
     }
 
     async fn oauth_client(&self, client_id: &str) -> StoreResult<Option<OAuthClient>> {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT id, account_id, secret_hash, scopes FROM credentials
-                 WHERE client_id = $1 AND kind = 'oauthClient' AND revoked_ms IS NULL",
+                "SELECT c.id, c.account_id, c.secret_hash, c.scopes, o.role FROM credentials c
+                 JOIN consumers o ON o.id = c.owner_id AND o.account_id = c.account_id
+                 WHERE c.client_id = $1 AND c.kind = 'oauthClient' AND c.revoked_ms IS NULL",
                 &[&client_id],
             )
             .await?;
-        Ok(row.map(|r| OAuthClient {
-            credential_id: r.get(0),
-            account_id: r.get(1),
-            secret_hash: r.get(2),
-            scopes: parse_scopes(r.get(3)),
-        }))
+        row.map(|r| {
+            Ok(OAuthClient {
+                credential_id: r.get(0),
+                account_id: r.get(1),
+                secret_hash: r.get(2),
+                scopes: parse_scopes(r.get(3)).intersection(parse_role(r.get(4))?.scopes()),
+            })
+        })
+        .transpose()
     }
 
     async fn issue_access_token(
@@ -162,10 +165,22 @@ impl AuthStore for PgStore {
             .collect())
     }
 
+    async fn credential_active(&self, account_id: i64, credential_id: i64) -> StoreResult<bool> {
+        let client = self.client().await?;
+        Ok(client
+            .query_opt(
+                "SELECT 1 FROM credentials WHERE account_id = $1 AND id = $2 AND revoked_ms IS NULL",
+                &[&account_id, &credential_id],
+            )
+            .await?
+            .is_some())
+    }
+
     async fn record_login(&self, account_id: i64, email: &str) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        audit::append(&tx, account_id, email, &AuditEntry::new("LoggedIn")).await?;
+        let actor = Actor::new(email, None);
+        audit::append(&tx, account_id, &actor, &AuditAction::LoggedIn).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -26,6 +26,7 @@ mod workforce;
 use deadpool_postgres::{Object, Pool};
 
 pub use connect::PgOptions;
+pub use migrations::MIGRATION_COUNT;
 
 use crate::{Store, StoreError, StoreResult};
 
@@ -104,5 +105,14 @@ impl Store for PgStore {
             .query_one("SELECT count(*) FROM accounts", &[])
             .await?;
         Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    async fn account_ids(&self) -> StoreResult<Vec<i64>> {
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT id FROM accounts ORDER BY id", &[])
+            .await?;
+        Ok(rows.iter().map(|r| r.get::<_, i64>(0)).collect())
     }
 }

@@ -3,16 +3,42 @@
 use async_trait::async_trait;
 use rollcall_core::ScopeSet;
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use serde_json::json;
 
 use super::auth::{parse_role, parse_scopes};
 use super::{audit, SqliteStore};
 use crate::admin::{
-    AccountSettings, AdminStore, Consumer, ConsumerPatch, Credential, CredentialKind, NewAccount,
-    NewConsumer, NewCredential, RateLimit, SettingsPatch,
+    check_access_refs, effective_scopes, keep_a_superadmin, AccountSettings, AdminStore, Consumer,
+    ConsumerPatch, Credential, CredentialKind, NewAccount, NewConsumer, NewCredential, RateLimit,
+    SettingsPatch,
 };
-use crate::audit::AuditEntry;
+use crate::audit::{Actor, AuditAction, UserAccess};
 use crate::{now_ms, StoreError, StoreResult};
+
+/// 422 unless the groups and apps a web user may see exist in the account.
+fn check_refs(
+    conn: &Connection,
+    account_id: i64,
+    groups: &[i64],
+    apps: Option<&[String]>,
+) -> StoreResult<()> {
+    let known_groups: Vec<i64> = conn
+        .prepare_cached("SELECT id FROM wf_groups WHERE account_id = ?1")?
+        .query_map([account_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let known_apps: Vec<String> = conn
+        .prepare_cached("SELECT app_id FROM usage_apps WHERE account_id = ?1")?
+        .query_map([account_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    check_access_refs(groups, apps, &known_groups, &known_apps)
+}
+
+fn superadmins(conn: &Connection, account_id: i64) -> StoreResult<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM consumers WHERE account_id = ?1 AND role = 'superadmin'",
+        )?
+        .query_row([account_id], |r| r.get(0))?)
+}
 
 pub(crate) fn load_settings(conn: &Connection, account_id: i64) -> StoreResult<AccountSettings> {
     conn.prepare_cached(
@@ -64,9 +90,15 @@ fn find_consumer(conn: &Connection, account_id: i64, id: i64) -> StoreResult<Con
 fn insert_consumer(
     conn: &Connection,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     new: &NewConsumer,
 ) -> StoreResult<i64> {
+    check_refs(
+        conn,
+        account_id,
+        &new.viewable_groups,
+        new.allowed_apps.as_deref(),
+    )?;
     let exists: bool = conn
         .prepare_cached("SELECT count(*) FROM consumers WHERE account_id = ?1 AND email = ?2")?
         .query_row(params![account_id, new.email.as_str()], |r| {
@@ -98,14 +130,14 @@ fn insert_consumer(
         conn,
         account_id,
         actor,
-        &AuditEntry::with(
-            "AdminAddedUser",
-            json!({
-                "provisionedUserId": new.email.as_str(),
-                "roles": [new.role.as_str()],
-                "allowedApps": new.allowed_apps.clone().unwrap_or_default(),
-            }),
-        ),
+        &AuditAction::AdminAddedUser {
+            email: new.email.as_str().to_string(),
+            access: UserAccess {
+                role: new.role,
+                viewable_groups: new.viewable_groups.clone(),
+                allowed_apps: new.allowed_apps.clone(),
+            },
+        },
     )?;
     Ok(id)
 }
@@ -113,37 +145,46 @@ fn insert_consumer(
 fn insert_credential(
     conn: &Connection,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     new: &NewCredential,
 ) -> StoreResult<i64> {
-    if let Some(consumer_id) = new.consumer_id {
-        find_consumer(conn, account_id, consumer_id)?;
-    }
+    let user = new
+        .consumer_id
+        .map(|id| find_consumer(conn, account_id, id))
+        .transpose()?;
+    let owner = new
+        .owner()
+        .map(|id| find_consumer(conn, account_id, id))
+        .transpose()?;
+    let scopes = new.checked_scopes(user.as_ref(), owner.as_ref())?;
     conn.prepare_cached(
-        "INSERT INTO credentials (account_id, kind, name, consumer_id, created_by, client_id, secret_hash, scopes, created_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO credentials (account_id, kind, name, consumer_id, created_by, client_id, secret_hash, scopes, created_ms, owner_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         account_id,
         new.kind.as_str(),
         new.name,
         new.consumer_id,
-        actor,
+        actor.email,
         new.client_id,
         new.secret_hash,
         new.scopes.to_oauth_string(),
-        now_ms()
+        now_ms(),
+        new.owner()
     ])?;
     let id = conn.last_insert_rowid();
     audit::append(
         conn,
         account_id,
         actor,
-        &AuditEntry::with(
-            "CredentialCreated",
-            json!({"credentialId": id, "type": new.kind.as_str(), "name": new.name,
-                   "scopes": new.scopes.names()}),
-        ),
+        &AuditAction::CredentialCreated {
+            credential_id: id,
+            kind: new.kind.as_str(),
+            name: new.name.clone(),
+            scopes,
+            acts_as: user.map(|u| (u.id, u.email)),
+        },
     )?;
     Ok(id)
 }
@@ -156,7 +197,7 @@ impl AdminStore for SqliteStore {
                 conn.prepare_cached("INSERT INTO accounts (name, created_ms) VALUES (?1, ?2)")?
                     .execute(params![new.name, now_ms()])?;
                 let account_id = conn.last_insert_rowid();
-                let actor = new.superadmin.email.as_str().to_string();
+                let actor = Actor::new(new.superadmin.email.as_str(), None);
                 let user_id = insert_consumer(conn, account_id, &actor, &new.superadmin)?;
                 insert_credential(
                     conn,
@@ -169,6 +210,7 @@ impl AdminStore for SqliteStore {
                         client_id: None,
                         secret_hash: new.api_key_hash.clone(),
                         scopes: ScopeSet::all(),
+                        owner_id: None,
                     },
                 )?;
                 insert_credential(
@@ -182,6 +224,7 @@ impl AdminStore for SqliteStore {
                         client_id: Some(new.client_id.clone()),
                         secret_hash: new.client_secret_hash.clone(),
                         scopes: ScopeSet::all(),
+                        owner_id: Some(user_id),
                     },
                 )?;
                 Ok((account_id, user_id))
@@ -198,14 +241,14 @@ impl AdminStore for SqliteStore {
     async fn update_settings(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         patch: SettingsPatch,
     ) -> StoreResult<AccountSettings> {
-        let actor = actor.to_string();
+        let actor = actor.clone();
         self.db
             .write(move |conn| {
                 let mut s = load_settings(conn, account_id)?;
-                let changed = patch.apply(&mut s);
+                let changes = patch.apply(&mut s);
                 conn.prepare_cached(
                     "UPDATE accounts SET time_zone = ?2, passive_limit_minutes = ?3,
                         activity_retention_days = ?4, usage_retention_days = ?5,
@@ -224,7 +267,7 @@ impl AdminStore for SqliteStore {
                     conn,
                     account_id,
                     &actor,
-                    &AuditEntry::with("SettingsChanged", changed),
+                    &AuditAction::SettingsChanged { changes },
                 )?;
                 Ok(s)
             })
@@ -254,10 +297,10 @@ impl AdminStore for SqliteStore {
     async fn create_consumer(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         new: NewConsumer,
     ) -> StoreResult<i64> {
-        let actor = actor.to_string();
+        let actor = actor.clone();
         self.db
             .write(move |conn| insert_consumer(conn, account_id, &actor, &new))
             .await
@@ -266,15 +309,20 @@ impl AdminStore for SqliteStore {
     async fn update_consumer(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         id: i64,
         patch: ConsumerPatch,
     ) -> StoreResult<()> {
-        let actor = actor.to_string();
+        let actor = actor.clone();
         self.db
             .write(move |conn| {
                 let mut c = find_consumer(conn, account_id, id)?;
-                let access_change = patch.apply(&mut c);
+                let before = c.role;
+                let action = patch.apply(&mut c);
+                keep_a_superadmin(before, Some(c.role), superadmins(conn, account_id)?)?;
+                if patch.viewable_groups.is_some() || patch.allowed_apps.is_some() {
+                    check_refs(conn, account_id, &c.viewable_groups, c.allowed_apps.as_deref())?;
+                }
                 conn.prepare_cached(
                     "UPDATE consumers SET name = ?3, role = ?4, viewable_groups = ?5, allowed_apps = ?6,
                         password_hash = COALESCE(?7, password_hash)
@@ -289,31 +337,36 @@ impl AdminStore for SqliteStore {
                     c.allowed_apps.as_ref().map(serde_json::to_string).transpose()?,
                     patch.password_hash
                 ])?;
-                if let Some(properties) = access_change {
-                    audit::append(
-                        conn,
-                        account_id,
-                        &actor,
-                        &AuditEntry::with("AdminUpdatedUserRole", properties),
-                    )?;
-                }
-                Ok(())
+                audit::append(conn, account_id, &actor, &action)
             })
             .await
     }
 
-    async fn delete_consumer(&self, account_id: i64, actor: &str, id: i64) -> StoreResult<()> {
-        let actor = actor.to_string();
+    async fn delete_consumer(&self, account_id: i64, actor: &Actor, id: i64) -> StoreResult<()> {
+        let actor = actor.clone();
         self.db
             .write(move |conn| {
                 let c = find_consumer(conn, account_id, id)?;
+                keep_a_superadmin(c.role, None, superadmins(conn, account_id)?)?;
+                // Their keys, and the OAuth clients they own, stop at once.
+                conn.prepare_cached(
+                    "DELETE FROM access_tokens WHERE credential_id IN
+                        (SELECT id FROM credentials WHERE account_id = ?1 AND owner_id = ?2)",
+                )?
+                .execute(params![account_id, id])?;
                 conn.prepare_cached(
                     "UPDATE credentials SET revoked_ms = ?3
-                     WHERE account_id = ?1 AND consumer_id = ?2 AND revoked_ms IS NULL",
+                     WHERE account_id = ?1 AND revoked_ms IS NULL
+                       AND (consumer_id = ?2 OR (kind = 'oauthClient' AND owner_id = ?2))",
                 )?
                 .execute(params![account_id, id, now_ms()])?;
+                // No dangling ids: SQLite may give a removed user's id to a new one.
                 conn.prepare_cached(
                     "UPDATE credentials SET consumer_id = NULL WHERE account_id = ?1 AND consumer_id = ?2",
+                )?
+                .execute(params![account_id, id])?;
+                conn.prepare_cached(
+                    "UPDATE credentials SET owner_id = NULL WHERE account_id = ?1 AND owner_id = ?2",
                 )?
                 .execute(params![account_id, id])?;
                 conn.prepare_cached("DELETE FROM consumers WHERE account_id = ?1 AND id = ?2")?
@@ -322,7 +375,7 @@ impl AdminStore for SqliteStore {
                     conn,
                     account_id,
                     &actor,
-                    &AuditEntry::with("AdminRemovedUser", json!({"deprovisionedUserId": c.email})),
+                    &AuditAction::AdminRemovedUser { email: c.email },
                 )
             })
             .await
@@ -334,20 +387,24 @@ impl AdminStore for SqliteStore {
                 let rows = conn
                     .prepare_cached(
                         "SELECT c.id, c.kind, c.name, c.consumer_id, c.client_id, c.scopes, c.created_by,
-                                c.created_ms, c.revoked_ms, u.role
+                                c.created_ms, c.revoked_ms, coalesce(u.role, o.role)
                          FROM credentials c LEFT JOIN consumers u ON u.id = c.consumer_id
+                         LEFT JOIN consumers o ON o.id = c.owner_id
                          WHERE c.account_id = ?1 ORDER BY c.id",
                     )?
                     .query_map([account_id], |r| {
                         let kind = CredentialKind::parse(&r.get::<_, String>(1)?)
                             .unwrap_or(CredentialKind::ApiKey);
                         let role: Option<String> = r.get(9)?;
+                        let stored = parse_scopes(&r.get::<_, String>(5)?);
                         let scopes = match (kind, role) {
-                            (CredentialKind::ApiKey, Some(role)) => parse_role(&role)?.scopes(),
-                            (CredentialKind::ApiKey, None) => ScopeSet::default(),
-                            (CredentialKind::OAuthClient, _) => {
-                                parse_scopes(&r.get::<_, String>(5)?)
+                            (CredentialKind::ApiKey, Some(role)) => {
+                                effective_scopes(stored, parse_role(&role)?)
                             }
+                            (CredentialKind::OAuthClient, Some(role)) => {
+                                stored.intersection(parse_role(&role)?.scopes())
+                            }
+                            (_, None) => ScopeSet::default(),
                         };
                         Ok(Credential {
                             id: r.get(0)?,
@@ -370,17 +427,17 @@ impl AdminStore for SqliteStore {
     async fn create_credential(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         new: NewCredential,
     ) -> StoreResult<i64> {
-        let actor = actor.to_string();
+        let actor = actor.clone();
         self.db
             .write(move |conn| insert_credential(conn, account_id, &actor, &new))
             .await
     }
 
-    async fn revoke_credential(&self, account_id: i64, actor: &str, id: i64) -> StoreResult<()> {
-        let actor = actor.to_string();
+    async fn revoke_credential(&self, account_id: i64, actor: &Actor, id: i64) -> StoreResult<()> {
+        let actor = actor.clone();
         self.db
             .write(move |conn| {
                 let name: String = conn
@@ -398,7 +455,7 @@ impl AdminStore for SqliteStore {
                     conn,
                     account_id,
                     &actor,
-                    &AuditEntry::with("CredentialRevoked", json!({"credentialId": id, "name": name})),
+                    &AuditAction::CredentialRevoked { credential_id: id, name },
                 )
             })
             .await

@@ -6,18 +6,24 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::SqliteStore;
 use crate::audit::{
-    AuditEntry, AuditEvent, AuditPosition, AuditStore, ChainHead, ChainReport, ChainWalk, NewLink,
-    StoredLink,
+    Actor, AuditAction, AuditEvent, AuditFilter, AuditPosition, AuditStore, ChainHead, ChainReport,
+    ChainWalk, NewLink, StoredLink,
 };
 use crate::{now_ms, StoreResult};
 
-/// Appends `entry` to the account's chain (see [`NewLink::after`]).
+/// Appends `action` by `actor` to the account's chain (see [`NewLink::after`]);
+/// an action that changed nothing is not recorded.
 pub(crate) fn append(
     conn: &Connection,
     account_id: i64,
-    actor: &str,
-    entry: &AuditEntry,
+    actor: &Actor,
+    action: &AuditAction,
 ) -> StoreResult<()> {
+    if !action.changes_anything() {
+        return Ok(());
+    }
+    let entry = &action.entry(actor);
+    let actor = actor.email.as_str();
     let head = conn
         .prepare_cached("SELECT seq, ts_ms, hash FROM audit_heads WHERE account_id = ?1")?
         .query_row([account_id], |r| {
@@ -110,17 +116,29 @@ impl AuditStore for SqliteStore {
         account_id: i64,
         after: AuditPosition,
         end_ms: i64,
+        filter: &AuditFilter,
         limit: usize,
     ) -> StoreResult<Vec<AuditEvent>> {
+        let filter = filter.clone();
         self.db
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT seq, id, ts_ms, event_type, user_id, properties FROM audit_events
                      WHERE account_id = ?1 AND (ts_ms, seq) > (?2, ?3) AND ts_ms < ?4
+                       AND (?6 IS NULL OR event_type = ?6)
+                       AND (?7 IS NULL OR user_id = ?7 COLLATE NOCASE)
                      ORDER BY ts_ms, seq LIMIT ?5",
                 )?;
                 let rows = stmt.query_map(
-                    params![account_id, after.ts_ms, after.seq, end_ms, limit as i64],
+                    params![
+                        account_id,
+                        after.ts_ms,
+                        after.seq,
+                        end_ms,
+                        limit as i64,
+                        filter.event_type,
+                        filter.user_id
+                    ],
                     |r| {
                         let properties: String = r.get(5)?;
                         Ok(AuditEvent {
@@ -141,12 +159,12 @@ impl AuditStore for SqliteStore {
     async fn record_audit(
         &self,
         account_id: i64,
-        actor: &str,
-        entry: AuditEntry,
+        actor: &Actor,
+        action: AuditAction,
     ) -> StoreResult<()> {
-        let actor = actor.to_string();
+        let actor = actor.clone();
         self.db
-            .write(move |conn| append(conn, account_id, &actor, &entry))
+            .write(move |conn| append(conn, account_id, &actor, &action))
             .await
     }
 

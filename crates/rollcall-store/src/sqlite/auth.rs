@@ -5,8 +5,8 @@ use rollcall_core::{Role, ScopeSet};
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{audit, SqliteStore};
-use crate::admin::RateLimit;
-use crate::audit::AuditEntry;
+use crate::admin::{effective_scopes, RateLimit};
+use crate::audit::{Actor, AuditAction};
 use crate::auth::{AuthStore, LoginCandidate, OAuthClient, Principal};
 use crate::{StoreError, StoreResult};
 
@@ -29,19 +29,30 @@ pub(crate) fn group_restriction(groups: Vec<i64>) -> Option<Vec<i64>> {
     }
 }
 
-fn api_key_principal(r: &Row<'_>) -> rusqlite::Result<Principal> {
+/// The principal of a credential row: the API key's own user, or the OAuth
+/// client's owner, whose role and restrictions bound what it may do.
+/// Columns: credential id, account, user email, role, viewable groups, allowed
+/// apps, rate per second, burst, stored scopes, user id.
+fn principal_row(r: &Row<'_>, oauth: bool) -> rusqlite::Result<Principal> {
     let role = parse_role(&r.get::<_, String>(3)?)?;
     let groups: String = r.get(4)?;
     let apps: Option<String> = r.get(5)?;
     let groups: Vec<i64> = serde_json::from_str(&groups).unwrap_or_default();
     let apps: Option<Vec<String>> = apps.and_then(|a| serde_json::from_str(&a).ok());
     let sees_all = role.sees_everything();
+    let stored = parse_scopes(&r.get::<_, String>(8)?);
+    // A token carries the scopes it was granted (never empty = "all").
+    let scopes = if oauth {
+        stored.intersection(role.scopes())
+    } else {
+        effective_scopes(stored, role)
+    };
     Ok(Principal {
         account_id: r.get(1)?,
         credential_id: r.get(0)?,
         actor_email: r.get(2)?,
         role,
-        scopes: role.scopes(),
+        scopes,
         viewable_groups: if sees_all {
             None
         } else {
@@ -52,22 +63,8 @@ fn api_key_principal(r: &Row<'_>) -> rusqlite::Result<Principal> {
             per_second: r.get(6)?,
             burst: r.get(7)?,
         },
-    })
-}
-
-fn token_principal(r: &Row<'_>) -> rusqlite::Result<Principal> {
-    Ok(Principal {
-        account_id: r.get(1)?,
-        credential_id: r.get(0)?,
-        actor_email: r.get(2)?,
-        role: Role::Admin,
-        scopes: parse_scopes(&r.get::<_, String>(3)?),
-        viewable_groups: None,
-        allowed_apps: None,
-        rate_limit: RateLimit {
-            per_second: r.get(4)?,
-            burst: r.get(5)?,
-        },
+        consumer_id: Some(r.get(9)?),
+        via_oauth_client: oauth,
     })
 }
 
@@ -81,26 +78,30 @@ impl AuthStore for SqliteStore {
                 let by_key = conn
                     .prepare_cached(
                         "SELECT c.id, c.account_id, u.email, u.role, u.viewable_groups, u.allowed_apps,
-                                a.rate_per_second, a.rate_burst
+                                a.rate_per_second, a.rate_burst, c.scopes, u.id
                          FROM credentials c
                          JOIN consumers u ON u.id = c.consumer_id
                          JOIN accounts a ON a.id = c.account_id
                          WHERE c.secret_hash = ?1 AND c.kind = 'apiKey' AND c.revoked_ms IS NULL",
                     )?
-                    .query_row([&hash], api_key_principal)
+                    .query_row([&hash], |r| principal_row(r, false))
                     .optional()?;
                 if by_key.is_some() {
                     return Ok(by_key);
                 }
+                // An access token acts as its client's owner, within the owner's
+                // current role: a removed owner (no row) ends it.
                 Ok(conn
                     .prepare_cached(
-                        "SELECT c.id, c.account_id, c.created_by, t.scopes, a.rate_per_second, a.rate_burst
+                        "SELECT c.id, c.account_id, o.email, o.role, o.viewable_groups, o.allowed_apps,
+                                a.rate_per_second, a.rate_burst, t.scopes, o.id
                          FROM access_tokens t
                          JOIN credentials c ON c.id = t.credential_id
+                         JOIN consumers o ON o.id = c.owner_id AND o.account_id = c.account_id
                          JOIN accounts a ON a.id = c.account_id
                          WHERE t.token_hash = ?1 AND t.expires_ms > ?2 AND c.revoked_ms IS NULL",
                     )?
-                    .query_row(params![hash, now_ms], token_principal)
+                    .query_row(params![hash, now_ms], |r| principal_row(r, true))
                     .optional()?)
             })
             .await
@@ -112,15 +113,18 @@ impl AuthStore for SqliteStore {
             .read(move |conn| {
                 Ok(conn
                     .prepare_cached(
-                        "SELECT id, account_id, secret_hash, scopes FROM credentials
-                         WHERE client_id = ?1 AND kind = 'oauthClient' AND revoked_ms IS NULL",
+                        "SELECT c.id, c.account_id, c.secret_hash, c.scopes, o.role FROM credentials c
+                         JOIN consumers o ON o.id = c.owner_id AND o.account_id = c.account_id
+                         WHERE c.client_id = ?1 AND c.kind = 'oauthClient' AND c.revoked_ms IS NULL",
                     )?
                     .query_row([client_id], |r| {
+                        let owner_role = parse_role(&r.get::<_, String>(4)?)?;
                         Ok(OAuthClient {
                             credential_id: r.get(0)?,
                             account_id: r.get(1)?,
                             secret_hash: r.get(2)?,
-                            scopes: parse_scopes(&r.get::<_, String>(3)?),
+                            scopes: parse_scopes(&r.get::<_, String>(3)?)
+                                .intersection(owner_role.scopes()),
                         })
                     })
                     .optional()?)
@@ -185,12 +189,24 @@ impl AuthStore for SqliteStore {
             .await
     }
 
-    async fn record_login(&self, account_id: i64, email: &str) -> StoreResult<()> {
-        let email = email.to_string();
+    async fn credential_active(&self, account_id: i64, credential_id: i64) -> StoreResult<bool> {
         self.db
-            .write(move |conn| {
-                audit::append(conn, account_id, &email, &AuditEntry::new("LoggedIn"))
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT count(*) FROM credentials
+                         WHERE account_id = ?1 AND id = ?2 AND revoked_ms IS NULL",
+                    )?
+                    .query_row([account_id, credential_id], |r| r.get::<_, i64>(0))?
+                    > 0)
             })
+            .await
+    }
+
+    async fn record_login(&self, account_id: i64, email: &str) -> StoreResult<()> {
+        let actor = Actor::new(email, None);
+        self.db
+            .write(move |conn| audit::append(conn, account_id, &actor, &AuditAction::LoggedIn))
             .await
     }
 }

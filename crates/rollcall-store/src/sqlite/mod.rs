@@ -11,6 +11,7 @@ mod migrations;
 mod money;
 mod usage;
 mod usage_push;
+mod wf_directory;
 mod workforce;
 
 use std::path::{Path, PathBuf};
@@ -77,6 +78,18 @@ impl Store for SqliteStore {
                     conn.query_row("SELECT count(*) FROM accounts", [], |r| r.get::<_, i64>(0))?
                         as u64,
                 )
+            })
+            .await
+    }
+
+    async fn account_ids(&self) -> StoreResult<Vec<i64>> {
+        self.db
+            .read(|conn| {
+                let mut stmt = conn.prepare("SELECT id FROM accounts ORDER BY id")?;
+                let ids = stmt
+                    .query_map([], |r| r.get::<_, i64>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(ids)
             })
             .await
     }

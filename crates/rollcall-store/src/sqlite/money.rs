@@ -5,11 +5,10 @@
 use async_trait::async_trait;
 use rollcall_core::money::{self, Contract, SpendKind, SpendRecord};
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{audit, SqliteStore};
-use crate::audit::AuditEntry;
+use crate::audit::{Actor, AuditAction};
 use crate::money::{
     ContractFile, ContractSummary, MoneyStore, NewContractFile, SpendSource, SpendTotal,
     StoredFile, UpsertCounts,
@@ -207,7 +206,7 @@ fn file_row(r: &Row<'_>) -> rusqlite::Result<ContractFile> {
 fn insert_file(
     conn: &Connection,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     file: &NewContractFile,
     sha256: &str,
 ) -> StoreResult<StoredFile> {
@@ -250,11 +249,13 @@ fn insert_file(
         conn,
         account_id,
         actor,
-        &AuditEntry::with(
-            "UploadedContractFile",
-            json!({"contractId": contract.contract_id, "appId": contract.app_id,
-                   "fileId": file_id, "name": name, "size": file.bytes.len()}),
-        ),
+        &AuditAction::UploadedContractFile {
+            contract_id: contract.contract_id.clone(),
+            app_id: contract.app_id.clone(),
+            file_id: file_id.clone(),
+            name: name.clone(),
+            size: file.bytes.len(),
+        },
     )?;
     Ok(StoredFile {
         file: ContractFile {
@@ -377,11 +378,11 @@ impl MoneyStore for SqliteStore {
     async fn put_spend(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         source: SpendSource,
         records: Vec<SpendRecord>,
     ) -> StoreResult<UpsertCounts> {
-        let actor = actor.to_string();
+        let actor = actor.clone();
         self.db
             .write(move |conn| {
                 let counts = upsert_spend(conn, account_id, &records)?;
@@ -390,11 +391,11 @@ impl MoneyStore for SqliteStore {
                         conn,
                         account_id,
                         &actor,
-                        &AuditEntry::with(
-                            "UploadedSpendCsv",
-                            json!({"rows": records.len(), "accepted": counts.accepted,
-                                   "duplicates": counts.duplicates}),
-                        ),
+                        &AuditAction::UploadedSpendCsv {
+                            rows: records.len(),
+                            accepted: counts.accepted,
+                            duplicates: counts.duplicates,
+                        },
                     )?;
                 }
                 Ok(counts)
@@ -427,10 +428,10 @@ impl MoneyStore for SqliteStore {
     async fn put_contracts(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         contracts: Vec<Contract>,
     ) -> StoreResult<UpsertCounts> {
-        let actor = actor.to_string();
+        let actor = actor.clone();
         self.db
             .write(move |conn| {
                 let counts = upsert_contracts(conn, account_id, &contracts)?;
@@ -438,11 +439,11 @@ impl MoneyStore for SqliteStore {
                     conn,
                     account_id,
                     &actor,
-                    &AuditEntry::with(
-                        "UploadedContractCsv",
-                        json!({"rows": contracts.len(), "accepted": counts.accepted,
-                               "duplicates": counts.duplicates}),
-                    ),
+                    &AuditAction::UploadedContractCsv {
+                        rows: contracts.len(),
+                        accepted: counts.accepted,
+                        duplicates: counts.duplicates,
+                    },
                 )?;
                 Ok(counts)
             })
@@ -481,10 +482,10 @@ impl MoneyStore for SqliteStore {
     async fn add_contract_file(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         file: NewContractFile,
     ) -> StoreResult<StoredFile> {
-        let actor = actor.to_string();
+        let actor = actor.clone();
         // Hash outside the writer: it blocks every other write while it runs.
         let sha256 = hex::encode(Sha256::digest(&file.bytes));
         self.db
@@ -603,7 +604,7 @@ mod tests {
             store
                 .put_spend(
                     account,
-                    "t@example.com",
+                    &crate::audit::Actor::new("t@example.com", None),
                     SpendSource::FinanceJson,
                     vec![spend("s1", "mail", 10, 5), spend("s2", "chat", 10, 7)],
                 )
@@ -612,7 +613,7 @@ mod tests {
             store
                 .put_contracts(
                     account,
-                    "t@example.com",
+                    &crate::audit::Actor::new("t@example.com", None),
                     vec![contract("c-mail", "mail"), contract("c-chat", "chat")],
                 )
                 .await
@@ -621,7 +622,7 @@ mod tests {
                 store
                     .add_contract_file(
                         account,
-                        "t@example.com",
+                        &crate::audit::Actor::new("t@example.com", None),
                         NewContractFile {
                             contract_id: c.into(),
                             name: None,
@@ -703,7 +704,7 @@ mod tests {
         store
             .put_spend(
                 a,
-                "t@example.com",
+                &crate::audit::Actor::new("t@example.com", None),
                 SpendSource::Csv,
                 vec![spend("s1", "mail", 10, 5), spend("s2", "chat", 10, 7)],
             )

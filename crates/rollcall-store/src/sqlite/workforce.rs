@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rollcall_core::fxhash::FxHashMap;
+use rollcall_core::idle_stretch::{self, HistogramDelta, NewIdle, Stretch};
 use rollcall_core::time;
 use rollcall_core::workforce::{
     passive_ms, Activity, ClassificationSet, Classifier, DaySplitter, Piece,
@@ -25,13 +26,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
 
 use super::{audit, SqliteStore};
-use crate::audit::AuditEntry;
+use crate::audit::{Actor, AuditAction};
 use crate::error::ItemError;
 use crate::workforce::{
     sees_group, sees_member, ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch,
     ComputerPatch, Group, GroupPatch, HoursAcc, IngestOutcome, LogComputer, LogNames, LogPosition,
-    LogRow, LogText, LogUser, Perspective, Scoping, WfClient, WfComputer, WorkforceStore,
-    WorkingHoursPage, WorkingHoursQuery,
+    LogRow, LogText, LogUser, Member, MoveOutcome, NewRecord, Perspective, Scoping, WfClient,
+    WfComputer, WorkforceStore, WorkingHoursPage, WorkingHoursQuery,
 };
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -199,16 +200,12 @@ struct SpanAcc {
     last_any: i64,
 }
 
-/// Stores one batch; `pieces[i]` are record i's parts per local date.
-fn write_batch(
-    conn: &Connection,
-    account_id: i64,
-    batch: &ActivityBatch,
-    pieces: &[Vec<Piece>],
-) -> StoreResult<IngestOutcome> {
+/// Upserts the batch's computer and client; returns the ids their activity
+/// goes to (the one each was merged into, if it was).
+fn register(conn: &Connection, account_id: i64, batch: &ActivityBatch) -> StoreResult<(i64, i64)> {
     let (first, last) = batch.span();
     let c = &batch.computer;
-    let computer_id: i64 = conn
+    let computer: (i64, Option<i64>) = conn
         .prepare_cached(
             "INSERT INTO wf_computers (account_id, name, primary_domain, os, time_zone,
                  private_ip, public_ip, first_log_ms, last_log_ms)
@@ -218,7 +215,7 @@ fn write_batch(
                  private_ip = excluded.private_ip, public_ip = excluded.public_ip,
                  first_log_ms = min(first_log_ms, excluded.first_log_ms),
                  last_log_ms = max(last_log_ms, excluded.last_log_ms)
-             RETURNING id",
+             RETURNING id, merged_into",
         )?
         .query_row(
             params![
@@ -232,16 +229,16 @@ fn write_batch(
                 first,
                 last
             ],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-    let client_id: i64 = conn
+    let client: (i64, Option<i64>) = conn
         .prepare_cached(
             "INSERT INTO wf_clients (account_id, login_domain, name, first_log_ms, last_log_ms)
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (account_id, login_domain, name) DO UPDATE SET
                  first_log_ms = min(first_log_ms, excluded.first_log_ms),
                  last_log_ms = max(last_log_ms, excluded.last_log_ms)
-             RETURNING id",
+             RETURNING id, merged_into",
         )?
         .query_row(
             params![
@@ -251,13 +248,78 @@ fn write_batch(
                 first,
                 last
             ],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
 
+    let seen = |table: &str, id: i64| -> StoreResult<()> {
+        conn.prepare_cached(&format!(
+            "UPDATE {table} SET first_log_ms = min(first_log_ms, ?2),
+                 last_log_ms = max(last_log_ms, ?3) WHERE id = ?1"
+        ))?
+        .execute(params![id, first, last])?;
+        Ok(())
+    };
+    let computer_id = match computer {
+        (_, Some(into)) => {
+            seen("wf_computers", into)?;
+            into
+        }
+        (id, None) => id,
+    };
+    let client_id = match client {
+        (_, Some(into)) => {
+            seen("wf_clients", into)?;
+            into
+        }
+        (id, None) => id,
+    };
+    Ok((computer_id, client_id))
+}
+
+/// Stores one batch; `pieces[i]` are record i's parts per local date, split in
+/// `zone`.
+fn write_batch(
+    conn: &Connection,
+    account_id: i64,
+    batch: &ActivityBatch,
+    pieces: &[Vec<Piece>],
+    zone: &str,
+) -> StoreResult<IngestOutcome> {
+    if batch.records.is_empty() {
+        // Nothing happened on the computer: no phantom computer or client.
+        return Ok(IngestOutcome {
+            accepted: 0,
+            duplicates: 0,
+        });
+    }
+    let (computer_id, client_id) = register(conn, account_id, batch)?;
+    write_records(
+        conn,
+        account_id,
+        (computer_id, client_id),
+        batch.session,
+        &batch.records,
+        pieces,
+        zone,
+    )
+}
+
+/// Stores records of one (computer, client) and session with their rollups;
+/// `pieces[i]` are record i's parts per local date, split in `zone`.
+pub(super) fn write_records(
+    conn: &Connection,
+    account_id: i64,
+    (computer_id, client_id): (i64, i64),
+    session: i64,
+    records: &[NewRecord],
+    pieces: &[Vec<Piece>],
+    zone: &str,
+) -> StoreResult<IngestOutcome> {
     let mut app_ids: HashMap<String, i64> = HashMap::new();
     let mut site_ids: HashMap<String, i64> = HashMap::new();
     let mut active: HashMap<(i32, i64), i64> = HashMap::new();
-    let mut idle: HashMap<(i32, i64, i64, i64), i64> = HashMap::new();
+    // New idle records of positive length: (record index, log id, activity).
+    let mut new_idle: Vec<(usize, i64, i64)> = Vec::new();
     let mut spans: BTreeMap<i32, SpanAcc> = BTreeMap::new();
     let mut outcome = IngestOutcome {
         accepted: 0,
@@ -266,11 +328,11 @@ fn write_batch(
     let mut insert = conn.prepare_cached(
         "INSERT INTO wf_records (account_id, computer_id, client_id, session, start_ms,
              raw_start_ms, duration_s, day, end_day, executable, description, url, app_id,
-             website_id, idle)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             website_id, idle, idle_lead_ms, split_zone)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
          ON CONFLICT (account_id, computer_id, session, raw_start_ms, executable) DO NOTHING",
     )?;
-    for (record, parts) in batch.records.iter().zip(pieces) {
+    for (index, (record, parts)) in records.iter().zip(pieces).enumerate() {
         let exe_key = record.executable.to_lowercase();
         let app_id = match app_ids.get(&exe_key) {
             Some(id) => *id,
@@ -294,11 +356,14 @@ fn write_batch(
         let (Some(first_piece), Some(last_piece)) = (parts.first(), parts.last()) else {
             continue;
         };
+        let stretchy = record.idle && record.duration_s > 0;
+        let idle_lead = stretchy.then(|| record.idle_offset_s * 1000);
+        let split_zone = (stretchy && first_piece.day != last_piece.day).then_some(zone);
         let inserted = insert.execute(params![
             account_id,
             computer_id,
             client_id,
-            batch.session,
+            session,
             record.start_ms,
             record.raw_start_ms,
             record.duration_s,
@@ -309,7 +374,9 @@ fn write_batch(
             record.url,
             app_id,
             website_id,
-            record.idle
+            record.idle,
+            idle_lead,
+            split_zone
         ])?;
         if inserted == 0 {
             outcome.duplicates += 1;
@@ -317,15 +384,14 @@ fn write_batch(
         }
         outcome.accepted += 1;
         let activity = website_id.unwrap_or(app_id);
+        if stretchy {
+            new_idle.push((index, conn.last_insert_rowid(), activity));
+        }
         for p in parts {
             let len = p.end_ms - p.start_ms;
             let span = spans.entry(p.day).or_default();
             span.last_any = span.last_any.max(p.end_ms);
-            if record.idle {
-                if len > 0 {
-                    *idle.entry((p.day, activity, p.offset_ms, len)).or_default() += 1;
-                }
-            } else {
+            if !record.idle {
                 *active.entry((p.day, activity)).or_default() += len;
                 span.first_active =
                     Some(span.first_active.map_or(p.start_ms, |f| f.min(p.start_ms)));
@@ -348,13 +414,21 @@ fn write_batch(
             ms
         ])?;
     }
+    let idle = merge_stretches(
+        conn,
+        account_id,
+        (computer_id, client_id),
+        records,
+        pieces,
+        &new_idle,
+    )?;
     let mut up_idle = conn.prepare_cached(
         "INSERT INTO wf_day_idle (account_id, day, client_id, computer_id, activity_id,
              offset_ms, len_ms, n)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT DO UPDATE SET n = n + excluded.n",
     )?;
-    for ((day, activity, offset, len), n) in idle {
+    for ((day, activity, offset, len), n) in &idle.0 {
         up_idle.execute(params![
             account_id,
             day,
@@ -365,6 +439,26 @@ fn write_batch(
             len,
             n
         ])?;
+    }
+    if idle.has_removals() {
+        let mut drop_empty = conn.prepare_cached(
+            "DELETE FROM wf_day_idle WHERE account_id = ?1 AND day = ?2 AND client_id = ?3
+                 AND computer_id = ?4 AND activity_id = ?5 AND offset_ms = ?6 AND len_ms = ?7
+                 AND n <= 0",
+        )?;
+        for ((day, activity, offset, len), n) in &idle.0 {
+            if *n < 0 {
+                drop_empty.execute(params![
+                    account_id,
+                    day,
+                    client_id,
+                    computer_id,
+                    activity,
+                    offset,
+                    len
+                ])?;
+            }
+        }
     }
     let mut up_span = conn.prepare_cached(
         "INSERT INTO wf_day_span (account_id, day, client_id, computer_id, first_active_ms,
@@ -415,6 +509,148 @@ fn write_batch(
     Ok(outcome)
 }
 
+/// Joins the batch's new idle records (`new_idle`: record index, log id,
+/// activity) to the stored stretches of its (computer, client), moves the
+/// records of stretches whose origin moved, and returns the changes to the idle
+/// histogram.
+fn merge_stretches(
+    conn: &Connection,
+    account_id: i64,
+    (computer_id, client_id): (i64, i64),
+    records: &[NewRecord],
+    pieces: &[Vec<Piece>],
+    new_idle: &[(usize, i64, i64)],
+) -> StoreResult<HistogramDelta> {
+    let mut delta = HistogramDelta::default();
+    if new_idle.is_empty() {
+        return Ok(delta);
+    }
+    let news: Vec<NewIdle> = new_idle
+        .iter()
+        .map(|(i, _, _)| {
+            let r = &records[*i];
+            NewIdle {
+                start_ms: r.start_ms,
+                end_ms: r.start_ms + r.duration_s * 1000,
+                origin_ms: r.start_ms - r.idle_offset_s * 1000,
+            }
+        })
+        .collect();
+    // Every stored stretch touching a new interval: those starting inside it,
+    // and the last one starting before it if it reaches it.
+    let mut existing: BTreeMap<i64, Stretch> = BTreeMap::new();
+    let stretch = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Stretch> {
+        Ok(Stretch {
+            start_ms: r.get(0)?,
+            end_ms: r.get(1)?,
+            origin_ms: r.get(2)?,
+        })
+    };
+    let mut inside = conn.prepare_cached(
+        "SELECT start_ms, end_ms, origin_ms FROM wf_idle_stretches
+         WHERE account_id = ?1 AND computer_id = ?2 AND client_id = ?3
+           AND start_ms BETWEEN ?4 AND ?5",
+    )?;
+    let mut before = conn.prepare_cached(
+        "SELECT start_ms, end_ms, origin_ms FROM wf_idle_stretches
+         WHERE account_id = ?1 AND computer_id = ?2 AND client_id = ?3 AND start_ms < ?4
+         ORDER BY start_ms DESC LIMIT 1",
+    )?;
+    for (s, e) in idle_stretch::reach(&news) {
+        for st in inside.query_map(params![account_id, computer_id, client_id, s, e], stretch)? {
+            let st = st?;
+            existing.insert(st.start_ms, st);
+        }
+        if let Some(st) = before
+            .query_row(params![account_id, computer_id, client_id, s], stretch)
+            .optional()?
+        {
+            if st.end_ms >= s {
+                existing.insert(st.start_ms, st);
+            }
+        }
+    }
+    let existing: Vec<Stretch> = existing.into_values().collect();
+    let plan = idle_stretch::plan(&existing, &news);
+    let mut remove = conn.prepare_cached(
+        "DELETE FROM wf_idle_stretches
+         WHERE account_id = ?1 AND computer_id = ?2 AND client_id = ?3 AND start_ms = ?4",
+    )?;
+    for start in &plan.removed {
+        remove.execute(params![account_id, computer_id, client_id, start])?;
+    }
+    let mut add = conn.prepare_cached(
+        "INSERT INTO wf_idle_stretches (account_id, computer_id, client_id, start_ms, end_ms,
+             origin_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for st in &plan.inserted {
+        add.execute(params![
+            account_id,
+            computer_id,
+            client_id,
+            st.start_ms,
+            st.end_ms,
+            st.origin_ms
+        ])?;
+    }
+    // The stored records of a moved stretch: every idle record in its range that
+    // was there before this batch.
+    let first_new = new_idle.iter().map(|n| n.1).min().unwrap_or(i64::MAX);
+    let mut members = conn.prepare_cached(
+        "SELECT start_ms, duration_s, day, split_zone, coalesce(website_id, app_id)
+         FROM wf_records INDEXED BY wf_records_idle
+         WHERE account_id = ?1 AND computer_id = ?2 AND client_id = ?3
+           AND idle_lead_ms IS NOT NULL AND start_ms BETWEEN ?4 AND ?5 AND log_id < ?6",
+    )?;
+    let mut zones: HashMap<String, jiff::tz::TimeZone> = HashMap::new();
+    for m in &plan.moved {
+        let mut rows = members.query(params![
+            account_id,
+            computer_id,
+            client_id,
+            m.stretch.start_ms,
+            m.stretch.end_ms,
+            first_new
+        ])?;
+        while let Some(r) = rows.next()? {
+            let start: i64 = r.get(0)?;
+            let len_ms = r.get::<_, i64>(1)? * 1000;
+            let zone: Option<String> = r.get(3)?;
+            let tz = match zone {
+                None => None,
+                Some(name) => Some(match zones.get(&name) {
+                    Some(tz) => tz.clone(),
+                    None => {
+                        let tz = time::parse_time_zone(&name).map_err(StoreError::Internal)?;
+                        zones.insert(name, tz.clone());
+                        tz
+                    }
+                }),
+            };
+            let activity: i64 = r.get(4)?;
+            for p in idle_stretch::stored_pieces(start, len_ms, r.get(2)?, tz.as_ref()) {
+                let len = p.end_ms - p.start_ms;
+                let old = start - m.stretch.origin_ms + p.offset_ms;
+                delta.add(p.day, activity, old, len, -1);
+                delta.add(p.day, activity, old + m.delta_ms, len, 1);
+            }
+        }
+    }
+    for ((i, _, activity), offset) in new_idle.iter().zip(&plan.offsets) {
+        for p in &pieces[*i] {
+            delta.add(
+                p.day,
+                *activity,
+                offset + p.offset_ms,
+                p.end_ms - p.start_ms,
+                1,
+            );
+        }
+    }
+    Ok(delta)
+}
+
 fn client_row(conn: &Connection, account_id: i64, r: &rusqlite::Row<'_>) -> StoreResult<WfClient> {
     let id: i64 = r.get(0)?;
     Ok(WfClient {
@@ -426,13 +662,32 @@ fn client_row(conn: &Connection, account_id: i64, r: &rusqlite::Row<'_>) -> Stor
         first_log_ms: r.get(5)?,
         last_log_ms: r.get(6)?,
         groups: member_groups(conn, account_id, KIND_CLIENT, id)?,
+        merged: merged_names(conn, "wf_clients", "login_domain", id)?,
     })
 }
 
 const CLIENT_SQL: &str = "SELECT id, login_domain, name, alias, employee_email, first_log_ms,
-    last_log_ms FROM wf_clients WHERE account_id = ?1";
+    last_log_ms FROM wf_clients WHERE account_id = ?1 AND merged_into IS NULL";
 
-fn list_clients(conn: &Connection, account_id: i64, id: Option<i64>) -> StoreResult<Vec<WfClient>> {
+/// The identities merged into `id` of `table`: (id, domain, name).
+fn merged_names(
+    conn: &Connection,
+    table: &str,
+    domain: &str,
+    id: i64,
+) -> StoreResult<Vec<(i64, String, String)>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT id, {domain}, name FROM {table} WHERE merged_into = ?1 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn list_clients(
+    conn: &Connection,
+    account_id: i64,
+    id: Option<i64>,
+) -> StoreResult<Vec<WfClient>> {
     let mut stmt = conn.prepare_cached(&format!(
         "{CLIENT_SQL} AND (?2 IS NULL OR id = ?2) ORDER BY id"
     ))?;
@@ -445,9 +700,10 @@ fn list_clients(conn: &Connection, account_id: i64, id: Option<i64>) -> StoreRes
 }
 
 const COMPUTER_SQL: &str = "SELECT id, name, primary_domain, alias, os, time_zone, private_ip,
-    public_ip, first_log_ms, last_log_ms FROM wf_computers WHERE account_id = ?1";
+    public_ip, first_log_ms, last_log_ms FROM wf_computers
+    WHERE account_id = ?1 AND merged_into IS NULL";
 
-fn list_computers(
+pub(super) fn list_computers(
     conn: &Connection,
     account_id: i64,
     id: Option<i64>,
@@ -471,12 +727,13 @@ fn list_computers(
             first_log_ms: r.get(8)?,
             last_log_ms: r.get(9)?,
             groups: member_groups(conn, account_id, KIND_COMPUTER, id)?,
+            merged: merged_names(conn, "wf_computers", "primary_domain", id)?,
         });
     }
     Ok(out)
 }
 
-fn load_group(conn: &Connection, account_id: i64, id: i64) -> StoreResult<Group> {
+pub(super) fn load_group(conn: &Connection, account_id: i64, id: i64) -> StoreResult<Group> {
     let name: String = conn
         .prepare_cached("SELECT name FROM wf_groups WHERE account_id = ?1 AND id = ?2")?
         .query_row([account_id, id], |r| r.get(0))
@@ -519,7 +776,8 @@ fn set_members(
     let mut items = Vec::new();
     {
         let mut exists = conn.prepare_cached(&format!(
-            "SELECT count(*) FROM {table} WHERE account_id = ?1 AND id = ?2"
+            "SELECT count(*) FROM {table} WHERE account_id = ?1 AND id = ?2
+                 AND merged_into IS NULL"
         ))?;
         for (index, id) in ids.iter().enumerate() {
             if exists.query_row([account_id, *id], |r| r.get::<_, i64>(0))? == 0 {
@@ -1050,7 +1308,7 @@ impl WorkforceStore for SqliteStore {
             .map(|r| splitter.split(r.start_ms, r.duration_s * 1000))
             .collect();
         self.db
-            .write(move |conn| write_batch(conn, account_id, &batch, &pieces))
+            .write(move |conn| write_batch(conn, account_id, &batch, &pieces, &zone_name))
             .await
     }
 
@@ -1079,14 +1337,17 @@ impl WorkforceStore for SqliteStore {
     async fn update_wf_client(
         &self,
         account_id: i64,
+        actor: &Actor,
         id: i64,
         patch: ClientPatch,
     ) -> StoreResult<WfClient> {
+        let actor = actor.clone();
         self.db
             .write(move |conn| {
-                if list_clients(conn, account_id, Some(id))?.is_empty() {
+                let Some(before) = list_clients(conn, account_id, Some(id))?.into_iter().next()
+                else {
                     return Err(StoreError::NotFound(format!("client {id} does not exist")));
-                }
+                };
                 if let Some(alias) = &patch.alias {
                     conn.prepare_cached("UPDATE wf_clients SET alias = ?1 WHERE id = ?2")?
                         .execute(params![alias, id])?;
@@ -1095,10 +1356,13 @@ impl WorkforceStore for SqliteStore {
                     conn.prepare_cached("UPDATE wf_clients SET employee_email = ?1 WHERE id = ?2")?
                         .execute(params![email, id])?;
                 }
-                list_clients(conn, account_id, Some(id))?
+                let after = list_clients(conn, account_id, Some(id))?
                     .into_iter()
                     .next()
-                    .ok_or_else(|| StoreError::NotFound(format!("client {id} does not exist")))
+                    .ok_or_else(|| StoreError::NotFound(format!("client {id} does not exist")))?;
+                let action = AuditAction::client_updated(&before, &after);
+                audit::append(conn, account_id, &actor, &action)?;
+                Ok(after)
             })
             .await
     }
@@ -1137,25 +1401,62 @@ impl WorkforceStore for SqliteStore {
     async fn update_wf_computer(
         &self,
         account_id: i64,
+        actor: &Actor,
         id: i64,
         patch: ComputerPatch,
     ) -> StoreResult<WfComputer> {
+        let actor = actor.clone();
         self.db
             .write(move |conn| {
-                if list_computers(conn, account_id, Some(id))?.is_empty() {
+                let Some(before) = list_computers(conn, account_id, Some(id))?
+                    .into_iter()
+                    .next()
+                else {
                     return Err(StoreError::NotFound(format!(
                         "computer {id} does not exist"
                     )));
-                }
+                };
                 if let Some(alias) = &patch.alias {
                     conn.prepare_cached("UPDATE wf_computers SET alias = ?1 WHERE id = ?2")?
                         .execute(params![alias, id])?;
                 }
-                list_computers(conn, account_id, Some(id))?
+                let after = list_computers(conn, account_id, Some(id))?
                     .into_iter()
                     .next()
-                    .ok_or_else(|| StoreError::NotFound(format!("computer {id} does not exist")))
+                    .ok_or_else(|| StoreError::NotFound(format!("computer {id} does not exist")))?;
+                let action = AuditAction::computer_updated(&before, &after);
+                audit::append(conn, account_id, &actor, &action)?;
+                Ok(after)
             })
+            .await
+    }
+
+    async fn merge_wf(
+        &self,
+        account_id: i64,
+        actor: &Actor,
+        kind: Member,
+        from: i64,
+        into: i64,
+    ) -> StoreResult<MoveOutcome> {
+        let actor = actor.clone();
+        self.db
+            .write(move |conn| {
+                super::wf_directory::merge(conn, account_id, &actor, kind, (from, into))
+            })
+            .await
+    }
+
+    async fn delete_wf(
+        &self,
+        account_id: i64,
+        actor: &Actor,
+        kind: Member,
+        id: i64,
+    ) -> StoreResult<u64> {
+        let actor = actor.clone();
+        self.db
+            .write(move |conn| super::wf_directory::delete(conn, account_id, &actor, kind, id))
             .await
     }
 
@@ -1191,12 +1492,12 @@ impl WorkforceStore for SqliteStore {
     async fn create_group(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         name: String,
         clients: Vec<i64>,
         computers: Vec<i64>,
     ) -> StoreResult<i64> {
-        let actor = actor.to_string();
+        let actor = actor.clone();
         self.db
             .write(move |conn| {
                 check_group_name(conn, account_id, &name, 0)?;
@@ -1212,11 +1513,12 @@ impl WorkforceStore for SqliteStore {
                     conn,
                     account_id,
                     &actor,
-                    &AuditEntry::with(
-                        "GroupChanged",
-                        json!({"action": "created", "groupId": id, "name": name,
-                               "clients": clients, "computers": computers}),
-                    ),
+                    &AuditAction::GroupCreated {
+                        group_id: id,
+                        name,
+                        clients,
+                        computers,
+                    },
                 )?;
                 Ok(id)
             })
@@ -1226,11 +1528,11 @@ impl WorkforceStore for SqliteStore {
     async fn update_group(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         id: i64,
         patch: GroupPatch,
     ) -> StoreResult<Group> {
-        let actor = actor.to_string();
+        let actor = actor.clone();
         self.db
             .write(move |conn| {
                 load_group(conn, account_id, id)?;
@@ -1250,19 +1552,20 @@ impl WorkforceStore for SqliteStore {
                     conn,
                     account_id,
                     &actor,
-                    &AuditEntry::with(
-                        "GroupChanged",
-                        json!({"action": "updated", "groupId": id, "name": group.name,
-                               "clients": group.clients, "computers": group.computers}),
-                    ),
+                    &AuditAction::GroupUpdated {
+                        group_id: id,
+                        name: group.name.clone(),
+                        clients: group.clients.clone(),
+                        computers: group.computers.clone(),
+                    },
                 )?;
                 Ok(group)
             })
             .await
     }
 
-    async fn delete_group(&self, account_id: i64, actor: &str, id: i64) -> StoreResult<()> {
-        let actor = actor.to_string();
+    async fn delete_group(&self, account_id: i64, actor: &Actor, id: i64) -> StoreResult<()> {
+        let actor = actor.clone();
         self.db
             .write(move |conn| {
                 let group = load_group(conn, account_id, id)?;
@@ -1274,10 +1577,10 @@ impl WorkforceStore for SqliteStore {
                     conn,
                     account_id,
                     &actor,
-                    &AuditEntry::with(
-                        "GroupChanged",
-                        json!({"action": "deleted", "groupId": id, "name": group.name}),
-                    ),
+                    &AuditAction::GroupDeleted {
+                        group_id: id,
+                        name: group.name,
+                    },
                 )?;
                 Ok(())
             })
@@ -1293,10 +1596,10 @@ impl WorkforceStore for SqliteStore {
     async fn put_classifications(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         set: ClassificationSet,
     ) -> StoreResult<()> {
-        let actor = actor.to_string();
+        let actor = actor.clone();
         let body = serde_json::to_string(&set)
             .map_err(|e| StoreError::Internal(format!("cannot encode classifications: {e}")))?;
         self.db
@@ -1320,6 +1623,7 @@ impl WorkforceStore for SqliteStore {
                         items,
                     });
                 }
+                let before = load_classifications(conn, account_id)?;
                 conn.prepare_cached(
                     "INSERT INTO wf_classifications (account_id, body, updated_ms) VALUES (?1, ?2, ?3)
                      ON CONFLICT (account_id) DO UPDATE SET body = excluded.body,
@@ -1330,13 +1634,7 @@ impl WorkforceStore for SqliteStore {
                     conn,
                     account_id,
                     &actor,
-                    &AuditEntry::with(
-                        "ClassificationChanged",
-                        json!({"applications": set.applications.len(),
-                               "websites": set.websites.len(),
-                               "rules": set.rules.len(),
-                               "groupOverrides": set.group_overrides.len()}),
-                    ),
+                    &AuditAction::ClassificationChanged { before, after: set },
                 )?;
                 Ok(())
             })
@@ -1383,6 +1681,12 @@ pub(crate) fn apply_retention(conn: &Connection, now_ms: i64) -> StoreResult<()>
             "DELETE FROM wf_records WHERE account_id = ?1 AND day < ?2 AND end_day < ?2",
         )?
         .execute(params![account_id, cutoff_day])?;
+        // A stretch that ends before the cut-off day has only deleted records.
+        conn.prepare_cached("DELETE FROM wf_idle_stretches WHERE account_id = ?1 AND end_ms < ?2")?
+            .execute(params![
+                account_id,
+                time::start_of_day_ms(time::date_of_day_number(cutoff_day), &tz)
+            ])?;
         for table in [
             "wf_day_span",
             "wf_day_active",

@@ -182,8 +182,13 @@ impl TestServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let state = AppState::new(store.clone(), config);
         let scheme = if tls.is_some() { "https" } else { "http" };
+        // As `rollcall serve` does: links name the listen address unless told.
+        let mut config = config;
+        if config.public_url.is_none() {
+            config.public_url = Some(format!("{scheme}://{addr}"));
+        }
+        let state = AppState::new(store.clone(), config);
         let task = tokio::spawn(rollcall_server::serve(state, listener, tls, async {
             let _ = stopped.await;
         }));

@@ -356,12 +356,21 @@ async fn another_accounts_credentials_see_nothing_of_this_account() {
 async fn administration_of_web_users_is_audited_with_the_seeds_properties() {
     let server = TestServer::start().await;
     let account = server.account().await;
+    let (status, app) = account
+        .client
+        .post(
+            "/services/push/v1/customer/apps",
+            &json!({"name": "Mail", "events": [{"eventName": "sent", "eventType": "Produce"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{app}");
+    let mail = app["appId"].as_str().unwrap().to_string();
     let (status, body) = account
         .client
         .post(
             "/admin/v1/consumers",
             &json!({"email": "Ana@Example.com", "name": "Ana Diaz", "role": "viewer",
-                    "password": "correct horse battery", "viewableGroups": [-1], "allowedApps": ["mail"]}),
+                    "password": "correct horse battery", "viewableGroups": [-1], "allowedApps": [mail]}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -437,7 +446,7 @@ async fn administration_of_web_users_is_audited_with_the_seeds_properties() {
         .find(|e| e["eventProperties"]["provisionedUserId"] == "ana@example.com")
         .unwrap();
     assert_eq!(ana_added["eventProperties"]["roles"], json!(["viewer"]));
-    assert_eq!(ana_added["eventProperties"]["allowedApps"], json!(["mail"]));
+    assert_eq!(ana_added["eventProperties"]["allowedApps"], json!([mail]));
     assert_eq!(ana_added["userId"], account.creds.email.as_str());
     let role = of_type(&events, "AdminUpdatedUserRole");
     assert_eq!(role.len(), 1);
@@ -492,10 +501,18 @@ async fn settings_are_validated_and_changes_audited() {
     let events = all_audit_events(&account.client, 1).await;
     let changed = of_type(&events, "SettingsChanged");
     assert_eq!(changed.len(), 1);
+    // Old and new values of each field that changed, and the credential that acted.
+    let properties = &changed[0]["eventProperties"];
     assert_eq!(
-        changed[0]["eventProperties"],
-        json!({"timeZone": "America/New_York", "passiveLimitMinutes": null})
+        properties["timeZone"],
+        json!({"old": "UTC", "new": "America/New_York"})
     );
+    assert_eq!(
+        properties["passiveLimitMinutes"],
+        json!({"old": 5, "new": null})
+    );
+    assert!(properties["actorCredentialId"].is_i64(), "{properties}");
+    assert_eq!(properties.as_object().unwrap().len(), 3, "{properties}");
 }
 
 #[tokio::test]
@@ -764,7 +781,9 @@ async fn audit_paging_loses_and_repeats_nothing_while_events_are_written() {
         let page = body["events"].as_array().unwrap();
         assert!(page.len() <= 500);
         seen.extend(page.iter().map(|e| e["id"].as_str().unwrap().to_string()));
-        // Concurrent writers between page requests.
+        // Concurrent writers between page requests, each setting a value none
+        // other sets (a PATCH that changes nothing records nothing).
+        let round = written;
         let writers: Vec<_> = (0..7)
             .map(|i| {
                 let client = account.client.clone();
@@ -772,7 +791,7 @@ async fn audit_paging_loses_and_repeats_nothing_while_events_are_written() {
                     client
                         .patch(
                             "/admin/v1/settings",
-                            &json!({"usageRetentionDays": 400 + i}),
+                            &json!({"usageRetentionDays": 400 + round + i}),
                         )
                         .await
                 })

@@ -925,11 +925,10 @@ async fn spreadsheet_exports_upload_and_forms_get_a_hint() {
             .to_vec(),
     )
     .await;
+    // A multipart form is read for its file (issue 19 #14), whose header here
+    // lacks the required columns.
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        body["message"].as_str().unwrap_or("").contains("multipart"),
-        "{body}"
-    );
+    assert!(body.to_string().contains("appId"), "{body}");
 }
 
 #[tokio::test]
@@ -971,10 +970,8 @@ async fn downloads_can_be_narrowed_to_one_app() {
         .iter()
         .find(|(t, _)| t == "DownloadedSpendCsv")
         .expect("audited");
-    assert_eq!(
-        download["eventProperties"],
-        json!({"rows": 1, "appId": apps.chat})
-    );
+    assert_eq!(download["eventProperties"]["rows"], 1);
+    assert_eq!(download["eventProperties"]["appId"], json!(apps.chat));
 }
 
 #[tokio::test]

@@ -609,8 +609,10 @@ async fn viewers_see_only_their_apps_and_other_accounts_see_nothing() {
     let account = server.account().await;
     let c = &account.client;
     let app = mail_app(c).await;
+    // allowedApps must name an existing app: a second one.
+    let other_app = mail_app(c).await;
     let (_, blind) = account
-        .user_with_key("viewer", json!({"allowedApps": ["some-other-app"]}))
+        .user_with_key("viewer", json!({"allowedApps": [other_app]}))
         .await;
     for path in [
         format!("/pull/v2/apps/{app}"),
@@ -625,7 +627,9 @@ async fn viewers_see_only_their_apps_and_other_accounts_see_nothing() {
     }
     let (status, body) = blind.get("/pull/v3/apps").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["apps"], json!([]));
+    let listed: Vec<&Value> = body["apps"].as_array().unwrap().iter().collect();
+    assert_eq!(listed.len(), 1, "{body}");
+    assert_eq!(listed[0]["appId"], other_app.as_str());
     let (_, seeing) = account
         .user_with_key("viewer", json!({"allowedApps": [app]}))
         .await;
@@ -1055,7 +1059,11 @@ async fn app_summaries_and_the_users_report_page_with_a_cursor() {
 
     let (status, v3) = c.get("/pull/v3/apps").await;
     assert_eq!(status, StatusCode::OK, "{v3}");
-    assert_eq!(v3["AsOfDate"], date(t - 1));
+    assert_eq!(
+        v3["asOfDate"],
+        date(t),
+        "the same default day as the other reports"
+    );
     let a = &v3["apps"][0];
     assert_eq!(a["appId"], app.as_str());
     assert_eq!(a["name"], "Mail");

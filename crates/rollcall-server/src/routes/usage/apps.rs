@@ -100,7 +100,7 @@ async fn create_app(
     let def = definition(body)?;
     let rec = state
         .store
-        .create_app(caller.account_id, &caller.actor_email, def)
+        .create_app(caller.account_id, &caller.actor(), def)
         .await?;
     Ok(axum::Json(json!({"success": true, "appId": rec.app_id})))
 }
@@ -148,7 +148,7 @@ async fn update_app(
     let def = definition(body)?;
     let rec = state
         .store
-        .update_app(caller.account_id, &caller.actor_email, &app_id, def)
+        .update_app(caller.account_id, &caller.actor(), &app_id, def)
         .await?;
     let mut body = app_json(&rec);
     body["success"] = json!(true);
@@ -165,7 +165,7 @@ async fn disconnect_app(
     caller.require_app(&app_id)?;
     let rec = state
         .store
-        .disconnect_app(caller.account_id, &caller.actor_email, &app_id)
+        .disconnect_app(caller.account_id, &caller.actor(), &app_id)
         .await?;
     Ok(axum::Json(
         json!({"success": true, "appId": rec.app_id, "status": rec.status}),
@@ -182,7 +182,7 @@ async fn delete_app(
     caller.require_app(&app_id)?;
     state
         .store
-        .delete_app(caller.account_id, &caller.actor_email, &app_id)
+        .delete_app(caller.account_id, &caller.actor(), &app_id)
         .await?;
     Ok(axum::Json(json!({"success": true})))
 }
@@ -400,6 +400,12 @@ async fn push_users(
             items.len()
         )));
     }
+    // A licence must be one of the app's tiers: right-sizing and savings read
+    // the tier, and an unknown one would silently count as no licence.
+    let app = state.store.app(caller.account_id, &app_id).await?;
+    let tiers = &app.definition.license_tiers;
+    let known_tiers = known_tiers_text(tiers);
+    let mut unknown_license = false;
     let mut errors = Vec::new();
     let mut users = Vec::with_capacity(items.len());
     let mut ids = HashSet::new();
@@ -424,6 +430,16 @@ async fn push_users(
         let email = text("email");
         let username = text("username");
         let license = text("license");
+        if let Some(l) = &license {
+            if !tiers.iter().any(|t| &t.name == l) {
+                unknown_license = true;
+                errors.push(FieldError::item(
+                    i,
+                    "license",
+                    format!("license '{l}' is not a tier of this app ({known_tiers})"),
+                ));
+            }
+        }
         for key in obj.keys() {
             if !["appUserId", "email", "username", "license"].contains(&key.as_str()) {
                 errors.push(FieldError::item(
@@ -468,10 +484,12 @@ async fn push_users(
         }
     }
     if !errors.is_empty() {
-        return Err(ApiError::invalid_items(
-            "some provisioned users are invalid; nothing was stored",
-            errors,
-        ));
+        let message = if unknown_license {
+            format!("some provisioned users are invalid ({known_tiers}); nothing was stored")
+        } else {
+            "some provisioned users are invalid; nothing was stored".to_string()
+        };
+        return Err(ApiError::invalid_items(message, errors));
     }
     let written = state
         .store
@@ -484,6 +502,16 @@ async fn push_users(
     Ok(axum::Json(
         json!({"success": true, "accepted": written, "numUsers": total}),
     ))
+}
+
+/// The app's licence tiers in words, for an error about an unknown one.
+fn known_tiers_text(tiers: &[rollcall_core::usage::LicenseTier]) -> String {
+    if tiers.is_empty() {
+        return "the app defines no licence tiers; add them to its definition or leave license out"
+            .to_string();
+    }
+    let names: Vec<String> = tiers.iter().map(|t| format!("'{}'", t.name)).collect();
+    format!("the app's licence tiers are {}", names.join(", "))
 }
 
 #[derive(Deserialize)]

@@ -2,7 +2,7 @@
 //!
 //! - [`apps`]: app definitions, usage events and provisioned users (push side);
 //! - [`org`]: org-chart snapshots, the CSV upload and the signed CSV download;
-//! - [`insights`]: the `/pull/...` reports computed from the rollups.
+//! - [`insights`]: the `/pull/...` reports (computed in [`crate::reports::usage`]).
 
 mod apps;
 mod insights;
@@ -10,11 +10,8 @@ pub(super) mod org;
 pub(super) mod pushed;
 
 use axum::Router;
-use jiff::tz::TimeZone;
-use rollcall_core::time;
 use serde_json::Value;
 
-use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
 /// Authenticated routes.
@@ -28,12 +25,6 @@ pub fn routes() -> Router<AppState> {
 /// Routes authenticated by their own signature (download links).
 pub fn public_routes() -> Router<AppState> {
     org::public_routes()
-}
-
-/// The account's time zone (reports count on its local days).
-async fn account_zone(state: &AppState, account_id: i64) -> ApiResult<TimeZone> {
-    let settings = state.store.settings(account_id).await?;
-    time::parse_time_zone(&settings.time_zone).map_err(ApiError::internal)
 }
 
 /// A JSON value as an optional trimmed string (numbers become their text).

@@ -1,20 +1,25 @@
 //! The org chart (SPEC §4): snapshots pushed in pages (`POST` then `PUT …{id}` until
 //! `hasMore: false`), the one-shot CSV upload, and the signed, expiring CSV download
 //! link (served without a credential: the link's signature is the credential).
+//!
+//! An upload replaces the chart, or with `mode=merge` updates and adds the people it
+//! names; either way its answer says how many people were added, removed and
+//! changed. The account's last completed snapshots are listed
+//! (`GET …/org-chart/snapshots`) and any of them can be made current again
+//! (`POST …/org-chart/{id}/activate`), so an upload by mistake is never final.
 
 use std::collections::{BTreeMap, HashSet};
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
 use rollcall_core::usage::MAX_BATCH;
 use rollcall_core::usage_report::{Employee, ORG_FIELDS};
 use rollcall_core::{time, token, Email, Scope};
-use rollcall_store::audit::AuditEntry;
+use rollcall_store::audit::{Actor, AuditAction};
 use rollcall_store::now_ms;
+use rollcall_store::usage::{OrgChanges, OrgMode, ORG_SNAPSHOTS_KEPT};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -22,6 +27,7 @@ use super::opt_text;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorList, FieldError};
 use crate::extract::{BoundedJson, NoQuery, Path, Query};
+use crate::upload::CsvUpload;
 use crate::AppState;
 
 const MAX_CUSTOM_FIELDS: usize = 5;
@@ -49,6 +55,14 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/services/push/v1/customer/org-chart/{id}", put(put_users))
         .route("/services/push/v1/customer/org-chart/csv", post(upload_csv))
+        .route(
+            "/services/push/v1/customer/org-chart/snapshots",
+            get(list_snapshots),
+        )
+        .route(
+            "/services/push/v1/customer/org-chart/{id}/activate",
+            post(activate),
+        )
 }
 
 pub fn public_routes() -> Router<AppState> {
@@ -208,10 +222,32 @@ fn employee(obj: &Map<String, Value>, custom: &[String]) -> Result<Employee, (St
     })
 }
 
+/// `mode`, on the snapshot start and the CSV upload.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModeQuery {
+    mode: Option<String>,
+}
+
+fn org_mode(mode: Option<&str>) -> ApiResult<OrgMode> {
+    match mode {
+        None | Some("replace") => Ok(OrgMode::Replace),
+        Some("merge") => Ok(OrgMode::Merge),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "mode must be 'replace' (the upload is the whole org chart; the default) or 'merge' (the upload updates and adds people, nobody is removed), not '{other}'"
+        ))),
+    }
+}
+
+/// The counts an upload or activation answers with.
+fn changes_json(c: &OrgChanges) -> Value {
+    json!({"added": c.added, "removed": c.removed, "changed": c.changed})
+}
+
 async fn start_snapshot(
     State(state): State<AppState>,
     caller: Caller,
-    _: NoQuery,
+    Query(q): Query<ModeQuery>,
     BoundedJson(body): BoundedJson,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::ConnectorWrite)?;
@@ -234,9 +270,10 @@ async fn start_snapshot(
         }
     }
     let fields = custom_fields(body.get("customFieldsConfig"))?;
+    let mode = org_mode(q.mode.as_deref())?;
     let id = state
         .store
-        .start_org_chart(caller.account_id, name, fields)
+        .start_org_chart(caller.account_id, name, fields, mode)
         .await?;
     Ok(axum::Json(json!({"success": true, "id": id})))
 }
@@ -301,20 +338,25 @@ async fn put_users(
     }
     let page = state
         .store
-        .add_org_people(caller.account_id, &caller.actor_email, id, people, has_more)
+        .add_org_people(caller.account_id, &caller.actor(), id, people, has_more)
         .await?;
-    Ok(axum::Json(json!({
+    let mut answer = json!({
         "success": true,
         "id": id,
         "numUsers": page.people,
         "current": page.current,
-    })))
+    });
+    if let Some(changes) = &page.changes {
+        answer["changes"] = changes_json(changes);
+    }
+    Ok(axum::Json(answer))
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CsvQuery {
     org_chart_name: Option<String>,
+    mode: Option<String>,
 }
 
 /// Parses an org-chart CSV: the header names the fields (standard names, any
@@ -448,9 +490,10 @@ async fn upload_csv(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<CsvQuery>,
-    body: Bytes,
+    CsvUpload(body): CsvUpload,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::ConnectorWrite)?;
+    let mode = org_mode(q.mode.as_deref())?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::unprocessable(
             "the body is empty; send the org chart as CSV with a header row",
@@ -461,27 +504,98 @@ async fn upload_csv(
     let name = q
         .org_chart_name
         .unwrap_or_else(|| format!("CSV upload {}", time::format_ms(now_ms())));
-    let id = state
+    let switch = state
         .store
-        .replace_org_chart(caller.account_id, &caller.actor_email, name, custom, people)
+        .replace_org_chart(
+            caller.account_id,
+            &caller.actor(),
+            name,
+            custom,
+            people,
+            mode,
+        )
         .await?;
-    Ok(axum::Json(
-        json!({"success": true, "id": id, "numUsers": n}),
-    ))
+    Ok(axum::Json(json!({
+        "success": true,
+        "id": switch.id,
+        "numUsers": n,
+        "mode": mode.as_str(),
+        "orgChartUsers": switch.people,
+        "changes": changes_json(&switch.changes),
+    })))
 }
 
-/// What a download link carries.
+/// The kept snapshots, newest first, the current one marked `active`.
+async fn list_snapshots(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+) -> ApiResult<axum::Json<Value>> {
+    // Whoever may read reports or upload a chart may see which charts exist.
+    if !caller.scopes.contains(Scope::ConnectorWrite) {
+        caller.require(Scope::ReportRead)?;
+    }
+    let snapshots: Vec<Value> = state
+        .store
+        .org_snapshots(caller.account_id)
+        .await?
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "name": s.name,
+                "mode": s.mode.as_str(),
+                "created": time::format_ms(s.created_ms),
+                "completed": time::format_ms(s.completed_ms),
+                "numUsers": s.people,
+                "active": s.active,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "success": true,
+        "kept": ORG_SNAPSHOTS_KEPT,
+        "snapshots": snapshots,
+    })))
+}
+
+/// Makes a kept snapshot the current org chart again (audited as `ActivatedOrgChart`).
+async fn activate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    _: NoQuery,
+) -> ApiResult<axum::Json<Value>> {
+    caller.require(Scope::ConnectorWrite)?;
+    let switch = state
+        .store
+        .activate_org_chart(caller.account_id, &caller.actor(), id)
+        .await?;
+    Ok(axum::Json(json!({
+        "success": true,
+        "id": switch.id,
+        "numUsers": switch.people,
+        "previousId": switch.previous,
+        "changes": changes_json(&switch.changes),
+    })))
+}
+
+/// What a download link carries: it is bound to the credential that asked for
+/// it (revoking that credential kills the link) and names who downloads.
 #[derive(Serialize, Deserialize)]
 struct Link {
     account: i64,
     actor: String,
+    credential: i64,
     expires: i64,
+    /// The maker's viewable groups: a viewer's link downloads only their people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<i64>>,
 }
 
 async fn download_link(
     State(state): State<AppState>,
     caller: Caller,
-    headers: axum::http::HeaderMap,
     _: NoQuery,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::ReportRead)?;
@@ -495,21 +609,17 @@ async fn download_link(
         &Link {
             account: caller.account_id,
             actor: caller.actor_email.clone(),
+            credential: caller.credential_id,
             expires,
+            groups: caller.viewable_groups.clone(),
         },
     );
-    let path = format!("{DOWNLOAD_PATH}?token={token}");
-    // An absolute URL when the Host is known (scheme from a proxy's header, else http).
-    let url = match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
-        Some(host) => {
-            let scheme = headers
-                .get("x-forwarded-proto")
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("http");
-            format!("{scheme}://{host}{path}")
-        }
-        None => path,
-    };
+    // From the configured public URL, never from the request's Host header (a
+    // forged Host would otherwise send the link, and its token, elsewhere).
+    let url = format!(
+        "{}{DOWNLOAD_PATH}?token={token}",
+        state.config.public_url.as_deref().unwrap_or_default()
+    );
     Ok(axum::Json(json!({
         "success": true,
         "downloadUrl": url,
@@ -534,14 +644,29 @@ async fn download(
             "this download link has expired; ask for a new one with GET /services/push/v1/customer/org-chart",
         ));
     }
+    if !state
+        .store
+        .credential_active(link.account, link.credential)
+        .await?
+    {
+        return Err(ApiError::unauthorized(
+            "this download link was asked for by a credential that has since been revoked",
+        ));
+    }
     let Some(org) = state.store.org_chart(link.account).await? else {
         return Err(ApiError::not_found("no org chart has been uploaded yet"));
     };
-    let mut out = csv::Writer::from_writer(Vec::new());
+    let visible = crate::reports::visible_people_in(&state, link.account, link.groups).await?;
+    let people: Vec<_> = org
+        .directory
+        .people
+        .iter()
+        .filter(|p| visible.sees(&org.directory, &p.email))
+        .collect();
     let mut header: Vec<&str> = STANDARD.to_vec();
     header.extend(org.custom_fields.iter().map(String::as_str));
-    out.write_record(&header).map_err(ApiError::internal)?;
-    for p in &org.directory.people {
+    let mut out = crate::reports::csv::CsvTable::new(&header)?;
+    for p in &people {
         let mut row = vec![p.email.clone()];
         for f in ["firstName", "lastName"].into_iter().chain(ORG_FIELDS) {
             row.push(p.field(f).unwrap_or_default().to_string());
@@ -550,28 +675,18 @@ async fn download(
         for c in &org.custom_fields {
             row.push(p.custom_fields.get(c).cloned().unwrap_or_default());
         }
-        out.write_record(&row).map_err(ApiError::internal)?;
+        out.row(&row)?;
     }
-    let bytes = out.into_inner().map_err(ApiError::internal)?;
     state
         .store
         .record_audit(
             link.account,
-            &link.actor,
-            AuditEntry::with(
-                "DownloadedOrgData",
-                json!({"orgChartId": org.id, "users": org.directory.people.len()}),
-            ),
+            &Actor::new(link.actor, Some(link.credential)),
+            AuditAction::DownloadedOrgData {
+                org_chart_id: org.id,
+                users: people.len(),
+            },
         )
         .await?;
-    let mut response = bytes.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    response.headers_mut().insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"org-chart.csv\""),
-    );
-    Ok(response)
+    out.into_response("org-chart.csv")
 }

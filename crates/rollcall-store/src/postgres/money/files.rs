@@ -5,10 +5,9 @@
 //! contract" and "no such file" are told apart from one consistent snapshot.
 
 use deadpool_postgres::GenericClient;
-use serde_json::json;
 use tokio_postgres::Row;
 
-use crate::audit::AuditEntry;
+use crate::audit::{Actor, AuditAction};
 use crate::money::{ContractFile, NewContractFile, StoredFile};
 use crate::postgres::audit;
 use crate::{now_ms, StoreError, StoreResult};
@@ -54,7 +53,7 @@ async fn contract_app(
 pub(super) async fn insert_file(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     file: &NewContractFile,
     sha256: &str,
 ) -> StoreResult<StoredFile> {
@@ -113,11 +112,13 @@ pub(super) async fn insert_file(
         tx,
         account_id,
         actor,
-        &AuditEntry::with(
-            "UploadedContractFile",
-            json!({"contractId": stored.contract_id, "appId": stored.app_id,
-                   "fileId": stored.file_id, "name": stored.name, "size": file.bytes.len()}),
-        ),
+        &AuditAction::UploadedContractFile {
+            contract_id: stored.contract_id.clone(),
+            app_id: stored.app_id.clone(),
+            file_id: stored.file_id.clone(),
+            name: stored.name.clone(),
+            size: file.bytes.len(),
+        },
     )
     .await?;
     Ok(StoredFile {

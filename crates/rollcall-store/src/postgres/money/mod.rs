@@ -23,11 +23,10 @@ mod upsert;
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use rollcall_core::money::{self, Contract, SpendRecord};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{audit, PgStore};
-use crate::audit::AuditEntry;
+use crate::audit::{Actor, AuditAction};
 use crate::money::*;
 use crate::{StoreError, StoreResult};
 use upsert::{contract_row, spend_row, CONTRACT_COLUMNS, SPEND_COLUMNS};
@@ -68,14 +67,6 @@ pub(crate) async fn delete_app_money(
         tx.execute(&stmt, &[&account_id, &app_id]).await?;
     }
     Ok(())
-}
-
-/// The audit properties of a CSV upload.
-fn upload_entry(event_type: &'static str, rows: usize, counts: UpsertCounts) -> AuditEntry {
-    AuditEntry::with(
-        event_type,
-        json!({"rows": rows, "accepted": counts.accepted, "duplicates": counts.duplicates}),
-    )
 }
 
 /// The contract of an app in force on `date`, else the latest one.
@@ -168,7 +159,7 @@ impl MoneyStore for PgStore {
     async fn put_spend(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         source: SpendSource,
         records: Vec<SpendRecord>,
     ) -> StoreResult<UpsertCounts> {
@@ -177,8 +168,12 @@ impl MoneyStore for PgStore {
         lock_money(&tx, account_id).await?;
         let counts = upsert::upsert_spend(&tx, account_id, &records).await?;
         if source == SpendSource::Csv {
-            let entry = upload_entry("UploadedSpendCsv", records.len(), counts);
-            audit::append(&tx, account_id, actor, &entry).await?;
+            let action = AuditAction::UploadedSpendCsv {
+                rows: records.len(),
+                accepted: counts.accepted,
+                duplicates: counts.duplicates,
+            };
+            audit::append(&tx, account_id, actor, &action).await?;
         }
         tx.commit().await?;
         Ok(counts)
@@ -204,15 +199,19 @@ impl MoneyStore for PgStore {
     async fn put_contracts(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         contracts: Vec<Contract>,
     ) -> StoreResult<UpsertCounts> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         lock_money(&tx, account_id).await?;
         let counts = upsert::upsert_contracts(&tx, account_id, &contracts).await?;
-        let entry = upload_entry("UploadedContractCsv", contracts.len(), counts);
-        audit::append(&tx, account_id, actor, &entry).await?;
+        let action = AuditAction::UploadedContractCsv {
+            rows: contracts.len(),
+            accepted: counts.accepted,
+            duplicates: counts.duplicates,
+        };
+        audit::append(&tx, account_id, actor, &action).await?;
         tx.commit().await?;
         Ok(counts)
     }
@@ -252,7 +251,7 @@ impl MoneyStore for PgStore {
     async fn add_contract_file(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         file: NewContractFile,
     ) -> StoreResult<StoredFile> {
         // Hashed before the lock is taken, so other writers do not wait for it.

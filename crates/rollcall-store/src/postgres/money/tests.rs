@@ -80,7 +80,9 @@ fn pdf_for(contract_id: &str, bytes: &[u8]) -> NewContractFile {
     }
 }
 
-const ACTOR: &str = "t@example.com";
+fn actor() -> crate::audit::Actor {
+    crate::audit::Actor::new("t@example.com", None)
+}
 
 async fn audit_count(store: &PgStore, account_id: i64, event_type: &str) -> i64 {
     let client = store.client().await.expect("client");
@@ -107,7 +109,7 @@ async fn upserts_count_like_the_embedded_store_and_keep_every_field() {
     full.category = Some("software".into());
     let batch = vec![full.clone(), spend("s2", "mail", 20, 1), full.clone()];
     let counts = store
-        .put_spend(a, ACTOR, SpendSource::Csv, batch)
+        .put_spend(a, &actor(), SpendSource::Csv, batch)
         .await
         .expect("put");
     assert_eq!(
@@ -118,7 +120,7 @@ async fn upserts_count_like_the_embedded_store_and_keep_every_field() {
     let counts = store
         .put_spend(
             a,
-            ACTOR,
+            &actor(),
             SpendSource::FinanceJson,
             vec![full.clone(), changed.clone()],
         )
@@ -137,7 +139,7 @@ async fn upserts_count_like_the_embedded_store_and_keep_every_field() {
 
     let c = contract("c1", "mail", "2026-01-01", "2026-12-31");
     let counts = store
-        .put_contracts(a, ACTOR, vec![c.clone(), c.clone()])
+        .put_contracts(a, &actor(), vec![c.clone(), c.clone()])
         .await
         .expect("contracts");
     assert_eq!(
@@ -160,9 +162,10 @@ async fn the_same_upload_through_two_processes_at_once_counts_exactly() {
         .collect();
     // Every row is new to exactly one of the two uploads; a repeat finds them all.
     for new in [batch.len(), 0] {
+        let who = actor();
         let (x, y) = tokio::join!(
-            first.put_spend(a, ACTOR, SpendSource::Csv, batch.clone()),
-            second.put_spend(a, ACTOR, SpendSource::Csv, batch.clone()),
+            first.put_spend(a, &who, SpendSource::Csv, batch.clone()),
+            second.put_spend(a, &who, SpendSource::Csv, batch.clone()),
         );
         let (x, y) = (x.expect("first"), y.expect("second"));
         assert_eq!(x.accepted + y.accepted, new);
@@ -183,12 +186,13 @@ async fn the_same_upload_through_two_processes_at_once_counts_exactly() {
 
     let c = contract("c1", "mail", "2026-01-01", "2026-12-31");
     first
-        .put_contracts(a, ACTOR, vec![c])
+        .put_contracts(a, &actor(), vec![c])
         .await
         .expect("contract");
+    let who = actor();
     let (x, y) = tokio::join!(
-        first.add_contract_file(a, ACTOR, pdf_for("c1", b"%PDF-1.4 same")),
-        second.add_contract_file(a, ACTOR, pdf_for("c1", b"%PDF-1.4 same")),
+        first.add_contract_file(a, &who, pdf_for("c1", b"%PDF-1.4 same")),
+        second.add_contract_file(a, &who, pdf_for("c1", b"%PDF-1.4 same")),
     );
     let (x, y) = (x.expect("first"), y.expect("second"));
     assert_ne!(x.duplicate, y.duplicate);
@@ -206,7 +210,7 @@ async fn deleting_an_app_removes_its_money_and_nothing_else() {
         store
             .put_spend(
                 account,
-                ACTOR,
+                &actor(),
                 SpendSource::FinanceJson,
                 vec![spend("s1", "mail", 10, 5), spend("s2", "chat", 10, 7)],
             )
@@ -217,12 +221,12 @@ async fn deleting_an_app_removes_its_money_and_nothing_else() {
             contract("c-chat", "chat", "2026-01-01", "2026-12-31"),
         ];
         store
-            .put_contracts(account, ACTOR, contracts)
+            .put_contracts(account, &actor(), contracts)
             .await
             .expect("contracts");
         for c in ["c-mail", "c-chat"] {
             store
-                .add_contract_file(account, ACTOR, pdf_for(c, b"%PDF-1.4\n%%EOF"))
+                .add_contract_file(account, &actor(), pdf_for(c, b"%PDF-1.4\n%%EOF"))
                 .await
                 .expect("file");
         }
@@ -301,7 +305,7 @@ async fn reads_filter_by_app_and_sort_by_bytes() {
         spend("_", "mail", 5, 7),
     ];
     store
-        .put_spend(a, ACTOR, SpendSource::Csv, records)
+        .put_spend(a, &actor(), SpendSource::Csv, records)
         .await
         .expect("spend");
     let order = |records: Vec<SpendRecord>| -> Vec<String> {
@@ -329,7 +333,10 @@ async fn reads_filter_by_app_and_sort_by_bytes() {
         contract("c", "mail", "2026-01-01", "2026-12-31"),
         contract("C", "chat", "2026-01-01", "2026-12-31"),
     ];
-    store.put_contracts(a, ACTOR, contracts).await.expect("put");
+    store
+        .put_contracts(a, &actor(), contracts)
+        .await
+        .expect("put");
     let ids = |contracts: Vec<Contract>| -> Vec<String> {
         contracts.into_iter().map(|c| c.contract_id).collect()
     };
@@ -357,7 +364,10 @@ async fn the_summary_prefers_the_contract_in_force() {
         contract("renewal", "mail", "2026-01-01", "2026-12-31"),
         contract("future", "mail", "2028-01-01", "2028-12-31"),
     ];
-    store.put_contracts(a, ACTOR, contracts).await.expect("put");
+    store
+        .put_contracts(a, &actor(), contracts)
+        .await
+        .expect("put");
     let summary = |date: &'static str| {
         let store = &store;
         async move {
@@ -393,20 +403,23 @@ async fn files_are_found_only_under_their_contract_and_account() {
         contract("c1", "mail", "2026-01-01", "2026-12-31"),
         contract("c2", "mail", "2026-01-01", "2026-12-31"),
     ];
-    store.put_contracts(a, ACTOR, contracts).await.expect("put");
+    store
+        .put_contracts(a, &actor(), contracts)
+        .await
+        .expect("put");
     assert!(store
         .contract_files(a, "c1")
         .await
         .expect("files")
         .is_empty());
     let first = store
-        .add_contract_file(a, ACTOR, pdf_for("c1", b"%PDF-1 one"))
+        .add_contract_file(a, &actor(), pdf_for("c1", b"%PDF-1 one"))
         .await
         .expect("file");
     let second = store
         .add_contract_file(
             a,
-            ACTOR,
+            &actor(),
             NewContractFile {
                 name: Some("signed.pdf".into()),
                 ..pdf_for("c1", b"%PDF-1 two")
@@ -436,7 +449,7 @@ async fn files_are_found_only_under_their_contract_and_account() {
     }
     assert!(matches!(
         store
-            .add_contract_file(a, ACTOR, pdf_for("nope", b"%PDF"))
+            .add_contract_file(a, &actor(), pdf_for("nope", b"%PDF"))
             .await,
         Err(StoreError::NotFound(_))
     ));

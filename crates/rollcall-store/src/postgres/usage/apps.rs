@@ -14,6 +14,7 @@ use rollcall_core::usage::AppDefinition;
 use tokio_postgres::Row;
 
 use super::super::audit;
+use crate::audit::{Actor, AppAction};
 use crate::usage::AppRecord;
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -163,18 +164,18 @@ async fn sync_event_names(
 async fn audit_app(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
-    kind: &'static str,
+    actor: &Actor,
+    action: AppAction,
     rec: &AppRecord,
 ) -> StoreResult<()> {
-    audit::append(tx, account_id, actor, &rec.audit_entry(kind)).await
+    audit::append(tx, account_id, actor, &rec.audit_action(action)).await
 }
 
 /// Defines an app; records `AppConnected`.
 pub(super) async fn create_app(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     definition: AppDefinition,
 ) -> StoreResult<AppRecord> {
     let app_id = rollcall_core::secret::random_hex(8);
@@ -201,7 +202,7 @@ pub(super) async fn create_app(
         created_ms: now,
         updated_ms: now,
     };
-    audit_app(tx, account_id, actor, "AppConnected", &rec).await?;
+    audit_app(tx, account_id, actor, AppAction::Connected, &rec).await?;
     Ok(rec)
 }
 
@@ -209,7 +210,7 @@ pub(super) async fn create_app(
 pub(super) async fn update_app(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     app_id: &str,
     definition: AppDefinition,
 ) -> StoreResult<AppRecord> {
@@ -230,7 +231,7 @@ pub(super) async fn update_app(
     sync_event_names(tx, account_id, id, &definition).await?;
     rec.definition = definition;
     rec.updated_ms = now;
-    audit_app(tx, account_id, actor, "AppUpdated", &rec).await?;
+    audit_app(tx, account_id, actor, AppAction::Updated, &rec).await?;
     Ok(rec)
 }
 
@@ -238,7 +239,7 @@ pub(super) async fn update_app(
 pub(super) async fn disconnect_app(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     app_id: &str,
 ) -> StoreResult<AppRecord> {
     let AppRow { id, mut rec, .. } = load_app(tx, account_id, app_id, Lock::Write).await?;
@@ -251,7 +252,7 @@ pub(super) async fn disconnect_app(
     .await?;
     rec.status = "disconnected".into();
     rec.updated_ms = now;
-    audit_app(tx, account_id, actor, "AppDisconnected", &rec).await?;
+    audit_app(tx, account_id, actor, AppAction::Disconnected, &rec).await?;
     Ok(rec)
 }
 
@@ -268,7 +269,7 @@ const APP_DATA_TABLES: [&str; 4] = [
 pub(super) async fn delete_app(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     app_id: &str,
 ) -> StoreResult<()> {
     let AppRow { id, rec, .. } = load_app(tx, account_id, app_id, Lock::Write).await?;
@@ -287,5 +288,5 @@ pub(super) async fn delete_app(
     )
     .await?;
     super::super::money::delete_app_money(tx, account_id, app_id).await?;
-    audit_app(tx, account_id, actor, "AppRemoved", &rec).await
+    audit_app(tx, account_id, actor, AppAction::Removed, &rec).await
 }

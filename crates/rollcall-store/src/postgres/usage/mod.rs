@@ -41,9 +41,10 @@ use tokio_postgres::IsolationLevel;
 
 use super::snapshot::Snapshot;
 use super::PgStore;
+use crate::audit::Actor;
 use crate::usage::{
-    AppRecord, InsightData, InsightQuery, NewEvent, OrgChart, OrgPage, ProvisionedUser,
-    PushOutcome, UsageStore, UserSelection,
+    AppRecord, InsightData, InsightQuery, NewEvent, OrgChart, OrgMode, OrgPage, OrgSnapshotInfo,
+    OrgSwitch, ProvisionedUser, PushOutcome, UsageStore, UserSelection,
 };
 use crate::StoreResult;
 
@@ -80,7 +81,7 @@ impl UsageStore for PgStore {
     async fn create_app(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         definition: AppDefinition,
     ) -> StoreResult<AppRecord> {
         in_tx!(self, |tx| apps::create_app(
@@ -102,7 +103,7 @@ impl UsageStore for PgStore {
     async fn update_app(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         app_id: &str,
         definition: AppDefinition,
     ) -> StoreResult<AppRecord> {
@@ -114,7 +115,7 @@ impl UsageStore for PgStore {
     async fn disconnect_app(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         app_id: &str,
     ) -> StoreResult<AppRecord> {
         in_tx!(self, |tx| apps::disconnect_app(
@@ -122,7 +123,7 @@ impl UsageStore for PgStore {
         ))
     }
 
-    async fn delete_app(&self, account_id: i64, actor: &str, app_id: &str) -> StoreResult<()> {
+    async fn delete_app(&self, account_id: i64, actor: &Actor, app_id: &str) -> StoreResult<()> {
         in_tx!(self, |tx| apps::delete_app(&tx, account_id, actor, app_id))
     }
 
@@ -174,15 +175,16 @@ impl UsageStore for PgStore {
         account_id: i64,
         name: String,
         custom_fields: Vec<String>,
+        mode: OrgMode,
     ) -> StoreResult<i64> {
         let client = self.client().await?;
-        org::start(&client, account_id, &name, &custom_fields).await
+        org::start(&client, account_id, &name, &custom_fields, mode).await
     }
 
     async fn add_org_people(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         snapshot_id: i64,
         people: Vec<Employee>,
         has_more: bool,
@@ -200,18 +202,20 @@ impl UsageStore for PgStore {
     async fn replace_org_chart(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         name: String,
         custom_fields: Vec<String>,
         people: Vec<Employee>,
-    ) -> StoreResult<i64> {
+        mode: OrgMode,
+    ) -> StoreResult<OrgSwitch> {
         in_tx!(self, |tx| org::replace(
             &tx,
             account_id,
             actor,
             &name,
             &custom_fields,
-            &people
+            &people,
+            mode
         ))
     }
 
@@ -221,6 +225,24 @@ impl UsageStore for PgStore {
         snapshot_id: i64,
     ) -> StoreResult<Vec<String>> {
         org::open_fields(&self.client().await?, account_id, snapshot_id).await
+    }
+
+    async fn org_snapshots(&self, account_id: i64) -> StoreResult<Vec<OrgSnapshotInfo>> {
+        org::list(&self.client().await?, account_id).await
+    }
+
+    async fn activate_org_chart(
+        &self,
+        account_id: i64,
+        actor: &Actor,
+        snapshot_id: i64,
+    ) -> StoreResult<OrgSwitch> {
+        in_tx!(self, |tx| org::activate(
+            &tx,
+            account_id,
+            actor,
+            snapshot_id
+        ))
     }
 
     async fn org_chart(&self, account_id: i64) -> StoreResult<Option<OrgChart>> {

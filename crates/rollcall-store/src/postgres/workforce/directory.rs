@@ -9,12 +9,11 @@ use std::collections::HashSet;
 
 use deadpool_postgres::GenericClient;
 use rollcall_core::workforce::ClassificationSet;
-use serde_json::json;
 use tokio_postgres::Row;
 
 use super::super::audit;
 use super::sql::{KIND_CLIENT, KIND_COMPUTER};
-use crate::audit::AuditEntry;
+use crate::audit::{Actor, AuditAction};
 use crate::error::ItemError;
 use crate::workforce::{ClientPatch, ComputerPatch, Group, GroupPatch, WfClient, WfComputer};
 use crate::{now_ms, StoreError, StoreResult};
@@ -29,7 +28,21 @@ fn client_row(r: &Row) -> WfClient {
         first_log_ms: r.get(5),
         last_log_ms: r.get(6),
         groups: r.get(7),
+        merged: merged_of(r, 8),
     }
+}
+
+/// The identities merged into a row: columns `at` (ids), `at + 1` (domains),
+/// `at + 2` (names).
+fn merged_of(r: &Row, at: usize) -> Vec<(i64, String, String)> {
+    let ids: Vec<i64> = r.get(at);
+    let domains: Vec<String> = r.get(at + 1);
+    let names: Vec<String> = r.get(at + 2);
+    ids.into_iter()
+        .zip(domains)
+        .zip(names)
+        .map(|((id, d), n)| (id, d, n))
+        .collect()
 }
 
 /// The account's clients (or the one with `id`), by id, with their groups.
@@ -45,8 +58,13 @@ pub(super) async fn list_clients(
                     c.last_log_ms,
                     ARRAY(SELECT g.group_id FROM wf_group_members g
                           WHERE g.account_id = c.account_id AND g.kind = 'c'
-                            AND g.member_id = c.id ORDER BY g.group_id)
-             FROM wf_clients c WHERE c.account_id = $1 {filter} ORDER BY c.id"
+                            AND g.member_id = c.id ORDER BY g.group_id),
+                    ARRAY(SELECT m.id FROM wf_clients m WHERE m.merged_into = c.id ORDER BY m.id),
+                    ARRAY(SELECT m.login_domain FROM wf_clients m WHERE m.merged_into = c.id
+                          ORDER BY m.id),
+                    ARRAY(SELECT m.name FROM wf_clients m WHERE m.merged_into = c.id ORDER BY m.id)
+             FROM wf_clients c WHERE c.account_id = $1 AND c.merged_into IS NULL {filter}
+             ORDER BY c.id"
         ))
         .await?;
     let rows = match &id {
@@ -69,6 +87,7 @@ fn computer_row(r: &Row) -> WfComputer {
         first_log_ms: r.get(8),
         last_log_ms: r.get(9),
         groups: r.get(10),
+        merged: merged_of(r, 11),
     }
 }
 
@@ -85,8 +104,14 @@ pub(super) async fn list_computers(
                     c.public_ip, c.first_log_ms, c.last_log_ms,
                     ARRAY(SELECT g.group_id FROM wf_group_members g
                           WHERE g.account_id = c.account_id AND g.kind = 'm'
-                            AND g.member_id = c.id ORDER BY g.group_id)
-             FROM wf_computers c WHERE c.account_id = $1 {filter} ORDER BY c.id"
+                            AND g.member_id = c.id ORDER BY g.group_id),
+                    ARRAY(SELECT m.id FROM wf_computers m WHERE m.merged_into = c.id ORDER BY m.id),
+                    ARRAY(SELECT m.primary_domain FROM wf_computers m WHERE m.merged_into = c.id
+                          ORDER BY m.id),
+                    ARRAY(SELECT m.name FROM wf_computers m WHERE m.merged_into = c.id
+                          ORDER BY m.id)
+             FROM wf_computers c WHERE c.account_id = $1 AND c.merged_into IS NULL {filter}
+             ORDER BY c.id"
         ))
         .await?;
     let rows = match &id {
@@ -104,19 +129,27 @@ fn computer_not_found(id: i64) -> StoreError {
     StoreError::NotFound(format!("computer {id} does not exist"))
 }
 
-/// Applies a patch in one statement (absent fields keep their value).
+/// Applies a patch in one statement (absent fields keep their value) and
+/// records `ClientUpdated` when something changed; in a transaction.
 pub(super) async fn update_client(
     client: &impl GenericClient,
     account_id: i64,
+    actor: &Actor,
     id: i64,
     patch: &ClientPatch,
 ) -> StoreResult<WfClient> {
+    lock_row(client, "wf_clients", account_id, id).await?;
+    let before = list_clients(client, account_id, Some(id))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| client_not_found(id))?;
     let stmt = client
         .prepare_cached(
             "UPDATE wf_clients SET
                  alias = CASE WHEN $3::boolean THEN $4::text ELSE alias END,
                  employee_email = CASE WHEN $5::boolean THEN $6::text ELSE employee_email END
-             WHERE account_id = $1 AND id = $2",
+             WHERE account_id = $1 AND id = $2 AND merged_into IS NULL",
         )
         .await?;
     let updated = client
@@ -135,23 +168,52 @@ pub(super) async fn update_client(
     if updated == 0 {
         return Err(client_not_found(id));
     }
-    list_clients(client, account_id, Some(id))
+    let after = list_clients(client, account_id, Some(id))
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| client_not_found(id))
+        .ok_or_else(|| client_not_found(id))?;
+    let action = AuditAction::client_updated(&before, &after);
+    audit::append(client, account_id, actor, &action).await?;
+    Ok(after)
 }
 
+/// Locks one row of a directory table until the transaction ends, so that the
+/// audit event's old values are the ones the change replaced.
+async fn lock_row(
+    client: &impl GenericClient,
+    table: &str,
+    account_id: i64,
+    id: i64,
+) -> StoreResult<()> {
+    client
+        .execute(
+            &format!("SELECT 1 FROM {table} WHERE account_id = $1 AND id = $2 FOR UPDATE"),
+            &[&account_id, &id],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Applies a patch and records `ComputerUpdated` when something changed; in a
+/// transaction.
 pub(super) async fn update_computer(
     client: &impl GenericClient,
     account_id: i64,
+    actor: &Actor,
     id: i64,
     patch: &ComputerPatch,
 ) -> StoreResult<WfComputer> {
+    lock_row(client, "wf_computers", account_id, id).await?;
+    let before = list_computers(client, account_id, Some(id))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| computer_not_found(id))?;
     let stmt = client
         .prepare_cached(
             "UPDATE wf_computers SET alias = CASE WHEN $3::boolean THEN $4::text ELSE alias END
-             WHERE account_id = $1 AND id = $2",
+             WHERE account_id = $1 AND id = $2 AND merged_into IS NULL",
         )
         .await?;
     let updated = client
@@ -168,11 +230,14 @@ pub(super) async fn update_computer(
     if updated == 0 {
         return Err(computer_not_found(id));
     }
-    list_computers(client, account_id, Some(id))
+    let after = list_computers(client, account_id, Some(id))
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| computer_not_found(id))
+        .ok_or_else(|| computer_not_found(id))?;
+    let action = AuditAction::computer_updated(&before, &after);
+    audit::append(client, account_id, actor, &action).await?;
+    Ok(after)
 }
 
 fn group_not_found(id: i64) -> StoreError {
@@ -246,7 +311,7 @@ fn name_taken(name: &str) -> StoreError {
 pub(super) async fn create_group(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     name: &str,
     clients: &[i64],
     computers: &[i64],
@@ -268,11 +333,12 @@ pub(super) async fn create_group(
         tx,
         account_id,
         actor,
-        &AuditEntry::with(
-            "GroupChanged",
-            json!({"action": "created", "groupId": id, "name": name,
-                   "clients": clients, "computers": computers}),
-        ),
+        &AuditAction::GroupCreated {
+            group_id: id,
+            name: name.to_string(),
+            clients: clients.to_vec(),
+            computers: computers.to_vec(),
+        },
     )
     .await?;
     Ok(id)
@@ -303,7 +369,7 @@ async fn rename_group(
 pub(super) async fn update_group(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     id: i64,
     patch: &GroupPatch,
 ) -> StoreResult<Group> {
@@ -322,11 +388,12 @@ pub(super) async fn update_group(
         tx,
         account_id,
         actor,
-        &AuditEntry::with(
-            "GroupChanged",
-            json!({"action": "updated", "groupId": id, "name": group.name,
-                   "clients": group.clients, "computers": group.computers}),
-        ),
+        &AuditAction::GroupUpdated {
+            group_id: id,
+            name: group.name.clone(),
+            clients: group.clients.clone(),
+            computers: group.computers.clone(),
+        },
     )
     .await?;
     Ok(group)
@@ -336,7 +403,7 @@ pub(super) async fn update_group(
 pub(super) async fn delete_group(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     id: i64,
 ) -> StoreResult<()> {
     let name = lock_group(tx, account_id, id).await?;
@@ -348,10 +415,7 @@ pub(super) async fn delete_group(
         tx,
         account_id,
         actor,
-        &AuditEntry::with(
-            "GroupChanged",
-            json!({"action": "deleted", "groupId": id, "name": name}),
-        ),
+        &AuditAction::GroupDeleted { group_id: id, name },
     )
     .await?;
     Ok(())
@@ -374,7 +438,8 @@ async fn set_members(
     let wanted: Vec<i64> = ids.to_vec();
     let stmt = tx
         .prepare_cached(&format!(
-            "SELECT id FROM {table} WHERE account_id = $1 AND id = ANY($2)"
+            "SELECT id FROM {table} WHERE account_id = $1 AND id = ANY($2)
+                 AND merged_into IS NULL"
         ))
         .await?;
     let found: HashSet<i64> = tx
@@ -424,7 +489,7 @@ async fn set_members(
 pub(super) async fn put_classifications(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &str,
+    actor: &Actor,
     set: &ClassificationSet,
 ) -> StoreResult<()> {
     let body = serde_json::to_string(set)
@@ -459,6 +524,14 @@ pub(super) async fn put_classifications(
             items,
         });
     }
+    // The set before, for the audit event's old values. The account's row is
+    // locked first so that two concurrent replacements each see the other's result.
+    tx.execute(
+        "SELECT 1 FROM wf_classifications WHERE account_id = $1 FOR UPDATE",
+        &[&account_id],
+    )
+    .await?;
+    let before = super::sql::load_classifications(tx, account_id).await?;
     let stmt = tx
         .prepare_cached(
             "INSERT INTO wf_classifications (account_id, body, updated_ms) VALUES ($1, $2, $3)
@@ -471,13 +544,10 @@ pub(super) async fn put_classifications(
         tx,
         account_id,
         actor,
-        &AuditEntry::with(
-            "ClassificationChanged",
-            json!({"applications": set.applications.len(),
-                   "websites": set.websites.len(),
-                   "rules": set.rules.len(),
-                   "groupOverrides": set.group_overrides.len()}),
-        ),
+        &AuditAction::ClassificationChanged {
+            before,
+            after: set.clone(),
+        },
     )
     .await?;
     Ok(())

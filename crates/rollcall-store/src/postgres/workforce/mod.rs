@@ -47,6 +47,7 @@
 
 mod directory;
 mod ingest;
+mod members;
 mod reports;
 mod sql;
 
@@ -58,10 +59,11 @@ use rollcall_core::workforce::{ClassificationSet, DaySplitter, Piece};
 use super::snapshot::Snapshot;
 use super::usage::cache::db_tag;
 use super::PgStore;
+use crate::audit::Actor;
 use crate::workforce::{
     sees_group, sees_member, ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch,
-    ComputerPatch, Group, GroupPatch, IngestOutcome, Scoping, WfClient, WfComputer, WorkforceStore,
-    WorkingHoursPage, WorkingHoursQuery,
+    ComputerPatch, Group, GroupPatch, IngestOutcome, Member, MoveOutcome, Scoping, WfClient,
+    WfComputer, WorkforceStore, WorkingHoursPage, WorkingHoursQuery,
 };
 use crate::{StoreError, StoreResult};
 
@@ -93,7 +95,7 @@ impl WorkforceStore for PgStore {
             .map(|r| splitter.split(r.start_ms, r.duration_s * 1000))
             .collect();
         let tx = client.transaction().await?;
-        let outcome = ingest::write_batch(&tx, account_id, &batch, &pieces).await?;
+        let outcome = ingest::write_batch(&tx, account_id, &batch, &pieces, &zone_name).await?;
         tx.commit().await?;
         Ok(outcome)
     }
@@ -119,11 +121,15 @@ impl WorkforceStore for PgStore {
     async fn update_wf_client(
         &self,
         account_id: i64,
+        actor: &Actor,
         id: i64,
         patch: ClientPatch,
     ) -> StoreResult<WfClient> {
-        let client = self.client().await?;
-        directory::update_client(&client, account_id, id, &patch).await
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let updated = directory::update_client(&tx, account_id, actor, id, &patch).await?;
+        tx.commit().await?;
+        Ok(updated)
     }
 
     async fn wf_computers(
@@ -156,11 +162,15 @@ impl WorkforceStore for PgStore {
     async fn update_wf_computer(
         &self,
         account_id: i64,
+        actor: &Actor,
         id: i64,
         patch: ComputerPatch,
     ) -> StoreResult<WfComputer> {
-        let client = self.client().await?;
-        directory::update_computer(&client, account_id, id, &patch).await
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let updated = directory::update_computer(&tx, account_id, actor, id, &patch).await?;
+        tx.commit().await?;
+        Ok(updated)
     }
 
     async fn groups(&self, account_id: i64, viewable: Option<Vec<i64>>) -> StoreResult<Vec<Group>> {
@@ -187,7 +197,7 @@ impl WorkforceStore for PgStore {
     async fn create_group(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         name: String,
         clients: Vec<i64>,
         computers: Vec<i64>,
@@ -203,7 +213,7 @@ impl WorkforceStore for PgStore {
     async fn update_group(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         id: i64,
         patch: GroupPatch,
     ) -> StoreResult<Group> {
@@ -214,7 +224,36 @@ impl WorkforceStore for PgStore {
         Ok(group)
     }
 
-    async fn delete_group(&self, account_id: i64, actor: &str, id: i64) -> StoreResult<()> {
+    async fn merge_wf(
+        &self,
+        account_id: i64,
+        actor: &Actor,
+        kind: Member,
+        from: i64,
+        into: i64,
+    ) -> StoreResult<MoveOutcome> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = members::merge(&tx, account_id, actor, kind, (from, into)).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn delete_wf(
+        &self,
+        account_id: i64,
+        actor: &Actor,
+        kind: Member,
+        id: i64,
+    ) -> StoreResult<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let records = members::delete(&tx, account_id, actor, kind, id).await?;
+        tx.commit().await?;
+        Ok(records)
+    }
+
+    async fn delete_group(&self, account_id: i64, actor: &Actor, id: i64) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         directory::delete_group(&tx, account_id, actor, id).await?;
@@ -229,7 +268,7 @@ impl WorkforceStore for PgStore {
     async fn put_classifications(
         &self,
         account_id: i64,
-        actor: &str,
+        actor: &Actor,
         set: ClassificationSet,
     ) -> StoreResult<()> {
         let mut client = self.client().await?;
@@ -280,7 +319,9 @@ pub(crate) async fn apply_retention(client: &impl GenericClient, now_ms: i64) ->
                  DELETE FROM wf_records WHERE account_id = $1 AND day < $2 AND end_day < $2),
              spans AS (DELETE FROM wf_day_span WHERE account_id = $1 AND day < $2),
              time AS (DELETE FROM wf_day_time WHERE account_id = $1 AND day < $2),
-             counts AS (DELETE FROM wf_day_counts WHERE account_id = $1 AND day < $2)
+             counts AS (DELETE FROM wf_day_counts WHERE account_id = $1 AND day < $2),
+             -- A stretch that ends before the cut-off day has only deleted records.
+             stretches AS (DELETE FROM wf_idle_stretches WHERE account_id = $1 AND end_ms < $3)
              DELETE FROM wf_day_idle WHERE account_id = $1 AND day < $2",
         )
         .await?;
@@ -290,7 +331,10 @@ pub(crate) async fn apply_retention(client: &impl GenericClient, now_ms: i64) ->
         let tz = time::parse_time_zone(row.get(1)).unwrap_or(jiff::tz::TimeZone::UTC);
         let cutoff_ms = now_ms.saturating_sub(days.saturating_mul(86_400_000));
         let cutoff_day = time::day_number(time::local_date(cutoff_ms, &tz));
-        client.execute(&delete, &[&account_id, &cutoff_day]).await?;
+        let cutoff_start_ms = time::start_of_day_ms(time::date_of_day_number(cutoff_day), &tz);
+        client
+            .execute(&delete, &[&account_id, &cutoff_day, &cutoff_start_ms])
+            .await?;
     }
     Ok(())
 }

@@ -1,0 +1,1259 @@
+//! Usage reports (SPEC §4 "pull"): app summaries and details, per-user usage,
+//! engagement by an org field, inactive users, the DAU/WAU/MAU trend and licence
+//! right-sizing. Every figure comes from the per-(event, day) activity bitmaps
+//! through `rollcall_core::usage_bits`, counted per person (aliases resolved by
+//! email id); days are local days of the account's time zone.
+//!
+//! Each report checks the caller once ([`super::access`]) and computes from data
+//! already cut down to the people the caller may see.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use jiff::tz::TimeZone;
+use rollcall_core::fxhash::FxHashMap;
+use rollcall_core::usage::{self, AppDefinition, ROLLING_WINDOWS};
+use rollcall_core::usage_bits::{self, DailyPeople, Member, SlotSet};
+use rollcall_core::usage_report::{
+    self, group_last_ms, licence_cost, round2, Directory, Employee, EventFilter, Segment, Total,
+    ORG_FIELDS,
+};
+use rollcall_core::{time, token, Scope};
+use rollcall_store::money::ContractSummary;
+use rollcall_store::now_ms;
+use rollcall_store::usage::{AppRecord, EventSel, InsightData, InsightQuery, ProvisionedUser};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::access;
+use super::{account_zone, Money};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+
+const PAGE_PURPOSE: &str = "usage-insights-page";
+const MAX_TREND_DAYS: i32 = 366;
+
+fn today(tz: &TimeZone) -> i32 {
+    time::day_number(time::local_date(now_ms(), tz))
+}
+
+/// `YYYY-MM-DD` of a day number.
+pub fn date_text(day: i32) -> String {
+    time::date_of_day_number(day).to_string()
+}
+
+fn parse_day(value: Option<&str>, name: &str, default: i32) -> ApiResult<i32> {
+    match value {
+        None => Ok(default),
+        Some(v) => time::parse_date(v)
+            .map(time::day_number)
+            .map_err(|m| ApiError::bad_request(format!("{name}: {m}"))),
+    }
+}
+
+fn window(value: Option<u32>, default: u32) -> ApiResult<i32> {
+    let w = value.unwrap_or(default);
+    if ROLLING_WINDOWS.contains(&w) {
+        Ok(w as i32)
+    } else {
+        Err(ApiError::bad_request(format!(
+            "rollingWindow must be one of 1, 7, 30, 60, 90 (got {w})"
+        )))
+    }
+}
+
+fn group_filter(def: &AppDefinition, group: Option<&str>) -> ApiResult<EventFilter> {
+    EventFilter::for_group(def, group).map_err(ApiError::bad_request)
+}
+
+/// What a report on one app needs, after the caller's one check: scope, the
+/// app's visibility, then only the people of the caller's groups.
+async fn load(
+    state: &AppState,
+    caller: &Caller,
+    scope: Scope,
+    app_id: &str,
+    query: InsightQuery,
+) -> ApiResult<InsightData> {
+    access::check(caller, scope, Some(app_id))?;
+    let (data, visible) = tokio::try_join!(
+        async {
+            Ok::<_, ApiError>(
+                state
+                    .store
+                    .insight_data(caller.account_id, app_id, query)
+                    .await?,
+            )
+        },
+        access::visible_people(state, caller),
+    )?;
+    Ok(visible.restrict(data))
+}
+
+/// The bitmaps of the group's events (every event when `group` is `None`).
+fn sel(group: Option<&str>) -> EventSel {
+    match group {
+        Some(g) => EventSel::Group(g.to_string()),
+        None => EventSel::Any,
+    }
+}
+
+/// The people active on at least one day of `from..=to` (of the loaded events).
+fn active_between(data: &InsightData, from: i32, to: i32) -> SlotSet {
+    let mut bits = Vec::new();
+    for b in data.days.iter().filter(|b| (from..=to).contains(&b.day)) {
+        usage_bits::or_into(&mut bits, &b.bits);
+    }
+    data.resolver.persons(&bits)
+}
+
+/// Per day of `from..=to`, the people active that day on the events `filter` keeps.
+fn daily(data: &InsightData, filter: &EventFilter, from: i32, to: i32) -> DailyPeople {
+    let mut per_day: BTreeMap<i32, Vec<u8>> = BTreeMap::new();
+    for b in data.days.iter().filter(|b| {
+        (from..=to).contains(&b.day) && (b.event.is_empty() || filter.matches(&b.event))
+    }) {
+        usage_bits::or_into(per_day.entry(b.day).or_default(), &b.bits);
+    }
+    per_day
+        .into_iter()
+        .map(|(d, bits)| (d, data.resolver.persons(&bits)))
+        .collect()
+}
+
+/// Per person (slot), the latest event timestamp.
+fn person_last_ms(data: &InsightData) -> SlotTimes {
+    let mut out = SlotTimes(Vec::new());
+    for (&id, &ms) in &data.last_ms {
+        let slot = data.resolver.slot_of_id(id);
+        if out.0.len() <= slot {
+            out.0.resize(slot + 1, i64::MIN);
+        }
+        out.0[slot] = out.0[slot].max(ms);
+    }
+    out
+}
+
+/// A timestamp per slot (slots are dense: people, then emails outside the org chart).
+struct SlotTimes(Vec<i64>);
+
+impl SlotTimes {
+    fn get(&self, slot: usize) -> Option<i64> {
+        self.0.get(slot).copied().filter(|&ms| ms != i64::MIN)
+    }
+
+    /// The slots that have a timestamp.
+    fn slots(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.0.len()).filter(|&s| self.0[s] != i64::MIN)
+    }
+}
+
+/// `last` without any time after `as_of`: the store keeps each email's latest
+/// timestamp ever, so for a past `as_of` a later one is replaced by the start of
+/// the person's last active day up to `as_of` (from the loaded bitmaps), or
+/// dropped when there is none (issue 19 #12).
+fn bounded_last(data: &InsightData, mut last: SlotTimes, as_of: i32, tz: &TimeZone) -> SlotTimes {
+    let end_ms = time::start_of_day_ms(time::date_of_day_number(as_of + 1), tz);
+    if last.0.iter().all(|&ms| ms < end_ms) {
+        return last;
+    }
+    let days = usage_bits::last_days(&daily(data, &EventFilter::Any, i32::MIN, as_of));
+    for (slot, ms) in last.0.iter_mut().enumerate() {
+        if *ms >= end_ms {
+            *ms = days.get(&slot).map_or(i64::MIN, |&d| {
+                time::start_of_day_ms(time::date_of_day_number(d), tz)
+            });
+        }
+    }
+    last
+}
+
+/// The oldest local day that can hold usage: events older than the account's
+/// usage retention are refused, so "whole history" starts there.
+async fn oldest_day(state: &AppState, caller: &Caller, tz: &TimeZone) -> ApiResult<i32> {
+    let settings = state.store.settings(caller.account_id).await?;
+    Ok(today(tz) - settings.usage_retention_days.min(100_000) as i32 - 1)
+}
+
+fn directory(data: &InsightData) -> Arc<Directory> {
+    data.org
+        .as_ref()
+        .map(|o| Arc::clone(&o.directory))
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------- summaries and details
+
+/// One app's headline figures over the 30 days up to the report's day.
+#[derive(Debug, Clone)]
+pub struct AppSummary {
+    pub app_id: String,
+    pub name: String,
+    /// `connected` or `disconnected`.
+    pub status: String,
+    pub category: Option<String>,
+    pub description: Option<String>,
+    pub sso: bool,
+    /// Distinct people holding a provisioned account.
+    pub provisioned_users: u64,
+    /// Distinct people active in the 30 days (provisioned or not).
+    pub active_users: u64,
+    /// Provisioned people active in the 30 days.
+    pub active_provisioned_users: u64,
+    /// People active in the 30 days without a provisioned account.
+    pub unlicensed_active_users: u64,
+    pub licenses_purchased: Option<i64>,
+    /// Active provisioned users over provisioned users, in percent; `None`
+    /// without provisioned users.
+    pub utilization: Option<f64>,
+    pub annual_cost: Option<Money>,
+    /// The contract in force on the report's day.
+    pub contract: Option<ContractSummary>,
+}
+
+/// `/pull/v3/apps`: every app the caller may see.
+#[derive(Debug, Clone)]
+pub struct AppSummaries {
+    /// `YYYY-MM-DD`, the last day of the 30 counted.
+    pub as_of_date: String,
+    pub apps: Vec<AppSummary>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SummariesQuery {
+    /// `YYYY-MM-DD`; today by default, as every usage report.
+    pub as_of_date: Option<String>,
+}
+
+/// What the app summaries and the app details read: the 30 days up to `as_of`.
+fn summary_query(as_of: i32) -> InsightQuery {
+    InsightQuery {
+        from_day: as_of - 29,
+        to_day: as_of,
+        events: EventSel::Any,
+        last_activity: false,
+        provisioned: true,
+        provisioned_summary: true,
+    }
+}
+
+fn summarise(data: &InsightData, contract: Option<ContractSummary>, as_of: i32) -> AppSummary {
+    let app: &AppRecord = &data.app;
+    let def = &app.definition;
+    let ps = &data.provisioned_summary;
+    let active = active_between(data, as_of - 29, as_of);
+    let dir = directory(data);
+    let mut provisioned_slots = HashSet::new();
+    for u in data.provisioned.iter() {
+        if let Some(s) = data.resolver.slot_of_email(&dir, &data.emails, &u.email) {
+            provisioned_slots.insert(s);
+        }
+    }
+    let active_provisioned = provisioned_slots
+        .iter()
+        .filter(|&&s| active.contains(s))
+        .count() as u64;
+    let active_users = active.count();
+    let tier_cost: f64 = ps
+        .per_license
+        .iter()
+        .filter_map(|(l, &n)| licence_cost(def, Some(l)).map(|c| c * n as f64))
+        .sum();
+    let has_tier_costs = def.license_tiers.iter().any(|t| t.annual_cost.is_some());
+    let annual_cost = match &contract {
+        Some(c) => Some(Money {
+            amount: c.annual_cost,
+            currency: c.currency.clone(),
+        }),
+        None if has_tier_costs => Some(Money {
+            amount: round2(tier_cost),
+            currency: def.currency(),
+        }),
+        None => None,
+    };
+    AppSummary {
+        app_id: app.app_id.clone(),
+        name: def.name.clone(),
+        status: app.status.clone(),
+        category: def.category.clone(),
+        description: def.description.clone(),
+        sso: def.sso,
+        provisioned_users: ps.people,
+        active_users,
+        active_provisioned_users: active_provisioned,
+        unlicensed_active_users: active_users.saturating_sub(active_provisioned),
+        licenses_purchased: contract.as_ref().map(|c| c.licenses_purchased),
+        utilization: usage_report::utilization(active_provisioned, ps.people),
+        annual_cost,
+        contract,
+    }
+}
+
+pub async fn app_summaries(
+    state: &AppState,
+    caller: &Caller,
+    q: SummariesQuery,
+) -> ApiResult<AppSummaries> {
+    access::check(caller, Scope::AppsRead, None)?;
+    let tz = account_zone(state, caller.account_id).await?;
+    // Today by default, as every other usage report (issue 19 #12).
+    let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(&tz))?;
+    let app_ids: Vec<String> = state
+        .store
+        .list_apps(caller.account_id)
+        .await?
+        .into_iter()
+        .map(|app| app.app_id)
+        .filter(|app_id| caller.may_see_app(app_id))
+        .collect();
+    // Every app's bitmaps and contract, each kind in one store call.
+    let as_of_text = date_text(as_of);
+    let ids = app_ids.clone();
+    let (data, contracts, visible) = tokio::try_join!(
+        async {
+            Ok::<_, ApiError>(
+                state
+                    .store
+                    .insight_data_of_apps(caller.account_id, ids, summary_query(as_of))
+                    .await?,
+            )
+        },
+        async {
+            Ok::<_, ApiError>(
+                state
+                    .store
+                    .contract_summaries(caller.account_id, app_ids.clone(), &as_of_text)
+                    .await?,
+            )
+        },
+        access::visible_people(state, caller),
+    )?;
+    let apps = data
+        .into_iter()
+        .zip(contracts)
+        .map(|(data, contract)| summarise(&visible.restrict(data), contract, as_of))
+        .collect();
+    Ok(AppSummaries {
+        as_of_date: as_of_text,
+        apps,
+    })
+}
+
+/// DAU, WAU and MAU on one day, and DAU over MAU in percent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Activity {
+    pub dau: u64,
+    pub wau: u64,
+    pub mau: u64,
+    pub stickiness: f64,
+}
+
+/// A licence tier with how many provisioned users hold it.
+#[derive(Debug, Clone)]
+pub struct TierRow {
+    pub tier: usage::LicenseTier,
+    pub provisioned_users: u64,
+}
+
+/// `/pull/v2/apps/{appId}`.
+#[derive(Debug, Clone)]
+pub struct AppDetails {
+    pub summary: AppSummary,
+    pub as_of_date: String,
+    pub activity: Activity,
+    /// Spend from the start of the report day's year until now, per currency.
+    pub fiscal_spend: Vec<Money>,
+    pub license_tiers: Vec<TierRow>,
+    /// The app's feature groups.
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DetailsQuery {
+    /// `YYYY-MM-DD`; today by default.
+    pub as_of_date: Option<String>,
+}
+
+pub async fn app_details(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    q: DetailsQuery,
+) -> ApiResult<AppDetails> {
+    access::check(caller, Scope::AppsRead, None)?;
+    let tz = account_zone(state, caller.account_id).await?;
+    let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(&tz))?;
+    let data = load(state, caller, Scope::AppsRead, app_id, summary_query(as_of)).await?;
+    let contract = state
+        .store
+        .contract_summary(caller.account_id, app_id, &date_text(as_of))
+        .await?;
+    let summary = summarise(&data, contract, as_of);
+    let a = usage_bits::activity_on(&daily(&data, &EventFilter::Any, as_of - 29, as_of), as_of);
+    let year_start = time::start_of_day_ms(time::date_of_day_number(as_of).first_of_year(), &tz);
+    let spend = state
+        .store
+        .spend_totals(caller.account_id, app_id, year_start, now_ms())
+        .await?;
+    let def = &data.app.definition;
+    let per_tier = &data.provisioned_summary.per_license;
+    Ok(AppDetails {
+        summary,
+        as_of_date: date_text(as_of),
+        activity: Activity {
+            dau: a.dau,
+            wau: a.wau,
+            mau: a.mau,
+            stickiness: usage::percent(a.dau, a.mau),
+        },
+        fiscal_spend: spend
+            .into_iter()
+            .map(|x| Money {
+                amount: x.amount,
+                currency: x.currency,
+            })
+            .collect(),
+        license_tiers: def
+            .license_tiers
+            .iter()
+            .map(|t| TierRow {
+                tier: t.clone(),
+                provisioned_users: per_tier.get(t.name.as_str()).copied().unwrap_or(0),
+            })
+            .collect(),
+        groups: def.groups(),
+    })
+}
+
+// ---------------------------------------------------------------- page tokens
+
+/// A sealed page position, bound to the query it came from.
+#[derive(Serialize, Deserialize)]
+struct Page {
+    account: i64,
+    app: String,
+    query: String,
+    after: String,
+}
+
+fn query_fingerprint(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+fn open_page(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    fingerprint: &str,
+    token_text: Option<&str>,
+    name: &str,
+) -> ApiResult<Option<String>> {
+    let Some(t) = token_text else {
+        return Ok(None);
+    };
+    let page: Page = token::open(state.store.token_key(), PAGE_PURPOSE, t)
+        .map_err(|e| ApiError::bad_request(format!("{name}: {e}")))?;
+    if page.account != caller.account_id || page.app != app_id || page.query != fingerprint {
+        return Err(ApiError::bad_request(format!(
+            "{name} belongs to a different query; repeat the query's parameters unchanged"
+        )));
+    }
+    Ok(Some(page.after))
+}
+
+fn seal_page(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    fingerprint: &str,
+    after: &str,
+) -> String {
+    token::seal(
+        state.store.token_key(),
+        PAGE_PURPOSE,
+        &Page {
+            account: caller.account_id,
+            app: app_id.to_string(),
+            query: fingerprint.to_string(),
+            after: after.to_string(),
+        },
+    )
+}
+
+// ---------------------------------------------------------------- users
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UsersQuery {
+    pub as_of_date: Option<String>,
+    pub rolling_window: Option<u32>,
+    /// `all` (default), `provisioned`, `events` or `employees`.
+    pub data_source: Option<String>,
+    /// A page token from a previous answer.
+    pub after: Option<String>,
+    pub page_size: Option<u32>,
+}
+
+/// A user's activity on one feature group.
+#[derive(Debug, Clone)]
+pub struct GroupActivity {
+    pub group: String,
+    pub active_days: u32,
+    pub last_activity: Option<String>,
+}
+
+/// One row of the users report.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    /// The person's primary email (or the email outside the org chart).
+    pub email: String,
+    pub app_user_id: Option<String>,
+    pub username: Option<String>,
+    pub license: Option<String>,
+    pub provisioned: bool,
+    /// `Active`, `Inactive` or `NeverUsed`.
+    pub status: &'static str,
+    pub last_activity: Option<String>,
+    pub active_days: u32,
+    pub groups: Vec<GroupActivity>,
+    /// The person's org-chart entry.
+    pub person: Option<Employee>,
+}
+
+/// `/pull/v1/apps/{appId}/users`.
+#[derive(Debug, Clone)]
+pub struct UsersReport {
+    pub app_id: String,
+    pub as_of_date: String,
+    pub rolling_window: i32,
+    pub data_source: String,
+    /// Users of the whole report (all pages).
+    pub num_users: usize,
+    pub users: Vec<UserRow>,
+    pub next_page_token: Option<String>,
+}
+
+/// Per user of the app, status and activity: one page, or with `whole` every
+/// user from the first, without paging (the CSV form).
+pub async fn users(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    q: UsersQuery,
+    whole: bool,
+) -> ApiResult<UsersReport> {
+    access::check(caller, Scope::UsersRead, None)?;
+    let tz = account_zone(state, caller.account_id).await?;
+    let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(&tz))?;
+    let w = window(q.rolling_window, 30)?;
+    let source = q.data_source.as_deref().unwrap_or("all");
+    if !["all", "provisioned", "events", "employees"].contains(&source) {
+        return Err(ApiError::bad_request(
+            "dataSource must be all, provisioned, events or employees",
+        ));
+    }
+    let size = q.page_size.unwrap_or(100);
+    if !(1..=1000).contains(&size) {
+        return Err(ApiError::bad_request("pageSize must be between 1 and 1000"));
+    }
+    let from = as_of - w + 1;
+    let fingerprint = query_fingerprint(&[&as_of.to_string(), &w.to_string(), source]);
+    let after = open_page(
+        state,
+        caller,
+        app_id,
+        &fingerprint,
+        q.after.as_deref(),
+        "after",
+    )?;
+    // Whole history, so that Inactive and NeverUsed can be told apart and each
+    // group's last activity found.
+    let data = load(
+        state,
+        caller,
+        Scope::UsersRead,
+        app_id,
+        InsightQuery {
+            from_day: oldest_day(state, caller, &tz).await?,
+            to_day: as_of,
+            events: EventSel::All,
+            last_activity: true,
+            provisioned: true,
+            provisioned_summary: false,
+        },
+    )
+    .await?;
+    let def = &data.app.definition;
+    let dir = directory(&data);
+    let (emails, resolver) = (&data.emails, &data.resolver);
+    let last = bounded_last(&data, person_last_ms(&data), as_of, &tz);
+    let all = daily(&data, &EventFilter::Any, from, as_of);
+    let per_group: Vec<(String, DailyPeople)> = def
+        .groups()
+        .into_iter()
+        .map(|g| {
+            let f = EventFilter::for_group(def, Some(&g)).unwrap_or(EventFilter::Any);
+            let d = daily(&data, &f, i32::MIN, as_of);
+            (g, d)
+        })
+        .collect();
+    let mut provisioned: FxHashMap<&str, &ProvisionedUser> = FxHashMap::default();
+    for u in data.provisioned.iter() {
+        provisioned.entry(dir.resolve(&u.email)).or_insert(u);
+    }
+    let mut keys: Vec<&str> = match source {
+        "provisioned" => provisioned.keys().copied().collect(),
+        "events" => last
+            .slots()
+            .map(|s| resolver.key(s, &dir, emails))
+            .collect(),
+        "employees" => dir.people.iter().map(|p| p.email.as_str()).collect(),
+        _ => provisioned
+            .keys()
+            .copied()
+            .chain(last.slots().map(|s| resolver.key(s, &dir, emails)))
+            .collect(),
+    };
+    keys.sort_unstable();
+    keys.dedup();
+    let start = match &after {
+        Some(a) => keys.partition_point(|k| *k <= a.as_str()),
+        None => 0,
+    };
+    let take = if whole { keys.len() } else { size as usize };
+    let page: Vec<&str> = keys.iter().skip(start).take(take).copied().collect();
+    let mut out = Vec::with_capacity(page.len());
+    for key in &page {
+        let slot = resolver.slot_of_email(&dir, emails, key);
+        let last_ms = slot.and_then(|s| last.get(s));
+        let days = |d: &DailyPeople| slot.map_or(0, |s| usage_bits::active_days(d, from, as_of, s));
+        let status = match last_ms {
+            _ if days(&all) > 0 => "Active",
+            Some(_) => "Inactive",
+            None => "NeverUsed",
+        };
+        let p = provisioned.get(*key);
+        out.push(UserRow {
+            email: key.to_string(),
+            app_user_id: p.map(|u| u.app_user_id.clone()),
+            username: p.and_then(|u| u.username.clone()),
+            license: p.and_then(|u| u.license.clone()),
+            provisioned: p.is_some(),
+            status,
+            last_activity: last_ms.map(time::format_ms),
+            active_days: days(&all),
+            groups: per_group
+                .iter()
+                .map(|(g, d)| {
+                    let last_day = slot.and_then(|s| {
+                        d.iter()
+                            .rev()
+                            .find(|(_, set)| set.contains(s))
+                            .map(|(&day, _)| day)
+                    });
+                    GroupActivity {
+                        group: g.clone(),
+                        active_days: days(d),
+                        last_activity: group_last_ms(last_day, last_ms, &tz).map(time::format_ms),
+                    }
+                })
+                .collect(),
+            person: dir.person(key).cloned(),
+        });
+    }
+    let next_page_token = match page.last() {
+        Some(last) if start + page.len() < keys.len() => {
+            Some(seal_page(state, caller, app_id, &fingerprint, last))
+        }
+        _ => None,
+    };
+    Ok(UsersReport {
+        app_id: app_id.to_string(),
+        as_of_date: date_text(as_of),
+        rolling_window: w,
+        data_source: source.to_string(),
+        num_users: keys.len(),
+        users: out,
+        next_page_token,
+    })
+}
+
+// ---------------------------------------------------------------- engagement
+
+/// The population members, their slots and their value of `by`.
+fn population<'a>(
+    data: &'a InsightData,
+    dir: &'a Directory,
+    which: &str,
+    by: &str,
+) -> Vec<Member<'a>> {
+    match which {
+        "provisioned" => data
+            .provisioned
+            .iter()
+            .map(|u| {
+                let key = dir.resolve(&u.email);
+                Member {
+                    key,
+                    slot: data.resolver.slot_of_email(dir, &data.emails, key),
+                    value: dir.person(key).and_then(|p| p.field(by)),
+                }
+            })
+            .collect(),
+        _ => dir
+            .people
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Member {
+                key: p.email.as_str(),
+                slot: Some(i),
+                value: p.field(by),
+            })
+            .collect(),
+    }
+}
+
+fn check_population(value: Option<&str>, default: &'static str) -> ApiResult<String> {
+    let p = value.unwrap_or(default);
+    if p == "employees" || p == "provisioned" {
+        Ok(p.to_string())
+    } else {
+        Err(ApiError::bad_request(
+            "population must be employees or provisioned",
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EngagementQuery {
+    /// A feature group; every event by default.
+    pub group: Option<String>,
+    pub rolling_window: Option<u32>,
+    pub as_of_date: Option<String>,
+    /// An org field or custom field; `team` by default.
+    pub by: Option<String>,
+    /// `employees` (default) or `provisioned`.
+    pub population: Option<String>,
+}
+
+/// `/pull/v1/apps/{appId}/engagement`: active share per value of an org field.
+#[derive(Debug, Clone)]
+pub struct EngagementReport {
+    pub app_id: String,
+    pub group: Option<String>,
+    pub rolling_window: i32,
+    pub as_of_date: String,
+    pub by: String,
+    pub population: String,
+    pub total: Total,
+    /// Ordered by value; the segment without a value comes last.
+    pub segments: Vec<Segment>,
+}
+
+pub async fn engagement(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    q: EngagementQuery,
+) -> ApiResult<EngagementReport> {
+    access::check(caller, Scope::AppsRead, None)?;
+    let tz = account_zone(state, caller.account_id).await?;
+    let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(&tz))?;
+    let w = window(q.rolling_window, 30)?;
+    let which = check_population(q.population.as_deref(), "employees")?;
+    let by = q.by.clone().unwrap_or_else(|| "team".to_string());
+    let from = as_of - w + 1;
+    let data = load(
+        state,
+        caller,
+        Scope::AppsRead,
+        app_id,
+        InsightQuery {
+            from_day: from,
+            to_day: as_of,
+            events: sel(q.group.as_deref()),
+            last_activity: false,
+            provisioned: which == "provisioned",
+            provisioned_summary: false,
+        },
+    )
+    .await?;
+    let custom = data
+        .org
+        .as_ref()
+        .map(|o| o.custom_fields.clone())
+        .unwrap_or_default();
+    if !ORG_FIELDS.contains(&by.as_str()) && !custom.contains(&by) {
+        return Err(ApiError::bad_request(format!(
+            "by must be one of team, location, title, managerEmail, costCenter{}",
+            custom.iter().map(|c| format!(", {c}")).collect::<String>()
+        )));
+    }
+    group_filter(&data.app.definition, q.group.as_deref())?;
+    let dir = directory(&data);
+    let members = population(&data, &dir, &which, &by);
+    let e = usage_bits::engagement(&members, &active_between(&data, from, as_of));
+    Ok(EngagementReport {
+        app_id: app_id.to_string(),
+        group: q.group,
+        rolling_window: w,
+        as_of_date: date_text(as_of),
+        by,
+        population: which,
+        total: e.total,
+        segments: e.segments,
+    })
+}
+
+// ---------------------------------------------------------------- inactive users
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InactiveQuery {
+    pub group: Option<String>,
+    pub rolling_window: Option<u32>,
+    pub as_of_date: Option<String>,
+    /// `provisioned` (default) or `employees`.
+    pub population: Option<String>,
+    pub page_token: Option<String>,
+    pub page_size: Option<u32>,
+}
+
+/// One row of the inactive-users report (JSON and CSV).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InactiveUser {
+    pub email: String,
+    pub app_user_id: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub team: Option<String>,
+    pub license: Option<String>,
+    pub last_activity: Option<String>,
+    pub annual_cost: Option<f64>,
+}
+
+/// `/pull/v1/apps/{appId}/inactive-users`.
+#[derive(Debug, Clone)]
+pub struct InactiveReport {
+    pub app_id: String,
+    /// The app's name (the download's audit entry names it).
+    pub app_name: String,
+    pub group: Option<String>,
+    pub rolling_window: i32,
+    pub as_of_date: String,
+    pub population: String,
+    /// Users of the whole report (all pages).
+    pub num_users: usize,
+    pub users: Vec<InactiveUser>,
+    /// The licence cost of every inactive user (all pages).
+    pub potential_savings: Money,
+    pub next_page_token: Option<String>,
+}
+
+/// Someone who may be reported inactive: a member of the population, resolved
+/// against the org chart once.
+struct Candidate<'a> {
+    /// The person's primary email, or the email itself outside the org chart.
+    key: &'a str,
+    slot: Option<usize>,
+    person: Option<&'a Employee>,
+    licence: Option<&'a ProvisionedUser>,
+}
+
+/// The population's members in its order: the provisioned users (each with its
+/// own licence), or every employee with the licence of their first provisioned user.
+fn inactive_candidates<'a>(
+    data: &'a InsightData,
+    dir: &'a Directory,
+    provisioned: bool,
+) -> Vec<Candidate<'a>> {
+    let users = data
+        .provisioned
+        .iter()
+        .map(|u| match dir.index_of(&u.email) {
+            Some(i) => Candidate {
+                key: dir.people[i].email.as_str(),
+                slot: Some(i),
+                person: Some(&dir.people[i]),
+                licence: Some(u),
+            },
+            None => Candidate {
+                key: u.email.as_str(),
+                slot: data
+                    .emails
+                    .id(&u.email)
+                    .map(|id| data.resolver.slot_of_id(id)),
+                person: None,
+                licence: Some(u),
+            },
+        });
+    if provisioned {
+        return users.collect();
+    }
+    let mut licences: FxHashMap<&str, &ProvisionedUser> = FxHashMap::default();
+    for c in users {
+        if let Some(u) = c.licence {
+            licences.entry(c.key).or_insert(u);
+        }
+    }
+    dir.people
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Candidate {
+            key: p.email.as_str(),
+            slot: Some(i),
+            person: Some(p),
+            licence: licences.get(p.email.as_str()).copied(),
+        })
+        .collect()
+}
+
+/// The population's members without activity in the window. With `whole`,
+/// every one of them (the CSV form), without paging.
+pub async fn inactive_users(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    q: InactiveQuery,
+    whole: bool,
+) -> ApiResult<InactiveReport> {
+    access::check(caller, Scope::UsersRead, None)?;
+    let tz = account_zone(state, caller.account_id).await?;
+    let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(&tz))?;
+    let w = window(q.rolling_window, 30)?;
+    let which = check_population(q.population.as_deref(), "provisioned")?;
+    let size = q.page_size.unwrap_or(1000);
+    if !(1..=1000).contains(&size) {
+        return Err(ApiError::bad_request("pageSize must be between 1 and 1000"));
+    }
+    let from = as_of - w + 1;
+    let fingerprint = query_fingerprint(&[
+        &as_of.to_string(),
+        &w.to_string(),
+        &which,
+        q.group.as_deref().unwrap_or("\u{1}"),
+    ]);
+    let after = open_page(
+        state,
+        caller,
+        app_id,
+        &fingerprint,
+        q.page_token.as_deref(),
+        "pageToken",
+    )?;
+    // Whole history of the group: its lastActivity may be older than the window.
+    // Without a group the exact per-email latest timestamps suffice, unless the
+    // report's day is past: then a later timestamp is replaced from the bitmaps.
+    let whole_history = q.group.is_some() || as_of < today(&tz);
+    let data = load(
+        state,
+        caller,
+        Scope::UsersRead,
+        app_id,
+        InsightQuery {
+            from_day: if whole_history {
+                oldest_day(state, caller, &tz).await?
+            } else {
+                from
+            },
+            to_day: as_of,
+            events: sel(q.group.as_deref()),
+            last_activity: true,
+            provisioned: true,
+            provisioned_summary: false,
+        },
+    )
+    .await?;
+    let def = &data.app.definition;
+    group_filter(def, q.group.as_deref())?;
+    let dir = directory(&data);
+    let active = active_between(&data, from, as_of);
+    let last = bounded_last(&data, person_last_ms(&data), as_of, &tz);
+    // The group's last active day per person (only needed with a group).
+    let group_days = if q.group.is_some() {
+        usage_bits::last_days(&daily(&data, &EventFilter::Any, i32::MIN, as_of))
+    } else {
+        HashMap::new()
+    };
+    let mut candidates = inactive_candidates(&data, &dir, which == "provisioned");
+    candidates.retain(|c| !c.slot.is_some_and(|s| active.contains(s)));
+    // By key for paging; the stable sort keeps a key's first candidate first.
+    candidates.sort_by(|a, b| a.key.cmp(b.key));
+    candidates.dedup_by(|later, first| later.key == first.key);
+    let num_users = candidates.len();
+    let mut savings = 0.0;
+    let mut costs = Vec::with_capacity(num_users);
+    for c in &candidates {
+        let cost = licence_cost(def, c.licence.and_then(|u| u.license.as_deref()));
+        savings += cost.unwrap_or(0.0);
+        costs.push(cost);
+    }
+    let start = match &after {
+        Some(a) if !whole => candidates.partition_point(|c| c.key <= a.as_str()),
+        _ => 0,
+    };
+    let end = if whole {
+        num_users
+    } else {
+        num_users.min(start + size as usize)
+    };
+    let users: Vec<InactiveUser> = candidates[start..end]
+        .iter()
+        .zip(&costs[start..end])
+        .map(|(c, &annual_cost)| {
+            let overall = c.slot.and_then(|s| last.get(s));
+            let last_ms = if q.group.is_some() {
+                let day = c.slot.and_then(|s| group_days.get(&s).copied());
+                group_last_ms(day, overall, &tz)
+            } else {
+                overall
+            };
+            InactiveUser {
+                email: c.key.to_string(),
+                app_user_id: c.licence.map(|u| u.app_user_id.clone()),
+                first_name: c.person.and_then(|p| p.first_name.clone()),
+                last_name: c.person.and_then(|p| p.last_name.clone()),
+                team: c.person.and_then(|p| p.team.clone()),
+                license: c.licence.and_then(|u| u.license.clone()),
+                last_activity: last_ms.map(time::format_ms),
+                annual_cost,
+            }
+        })
+        .collect();
+    let next_page_token = match users.last() {
+        Some(last) if end < num_users => {
+            Some(seal_page(state, caller, app_id, &fingerprint, &last.email))
+        }
+        _ => None,
+    };
+    Ok(InactiveReport {
+        app_id: app_id.to_string(),
+        app_name: def.name.clone(),
+        group: q.group,
+        rolling_window: w,
+        as_of_date: date_text(as_of),
+        population: which,
+        num_users,
+        users,
+        potential_savings: Money {
+            amount: round2(savings),
+            currency: def.currency(),
+        },
+        next_page_token,
+    })
+}
+
+// ---------------------------------------------------------------- trend
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrendQuery {
+    pub group: Option<String>,
+    /// `YYYY-MM-DD`; 29 days before `to` by default.
+    pub from: Option<String>,
+    /// `YYYY-MM-DD`; today by default.
+    pub to: Option<String>,
+}
+
+/// One day of the trend.
+#[derive(Debug, Clone)]
+pub struct TrendPoint {
+    pub date: String,
+    pub dau: u64,
+    pub wau: u64,
+    pub mau: u64,
+}
+
+/// `/pull/v1/apps/{appId}/trend`: DAU, WAU and MAU per day.
+#[derive(Debug, Clone)]
+pub struct TrendReport {
+    pub app_id: String,
+    pub group: Option<String>,
+    pub from: String,
+    pub to: String,
+    pub series: Vec<TrendPoint>,
+}
+
+pub async fn trend(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    q: TrendQuery,
+) -> ApiResult<TrendReport> {
+    access::check(caller, Scope::AppsRead, None)?;
+    let tz = account_zone(state, caller.account_id).await?;
+    let to = parse_day(q.to.as_deref(), "to", today(&tz))?;
+    let from = parse_day(q.from.as_deref(), "from", to - 29)?;
+    if from > to {
+        return Err(ApiError::bad_request("from must not be after to"));
+    }
+    if to - from + 1 > MAX_TREND_DAYS {
+        return Err(ApiError::bad_request(format!(
+            "from..to spans more than {MAX_TREND_DAYS} days; ask for a shorter range"
+        )));
+    }
+    let data = load(
+        state,
+        caller,
+        Scope::AppsRead,
+        app_id,
+        InsightQuery {
+            from_day: from - 29,
+            to_day: to,
+            events: sel(q.group.as_deref()),
+            last_activity: false,
+            provisioned: false,
+            provisioned_summary: false,
+        },
+    )
+    .await?;
+    group_filter(&data.app.definition, q.group.as_deref())?;
+    let d = daily(&data, &EventFilter::Any, from - 29, to);
+    Ok(TrendReport {
+        app_id: app_id.to_string(),
+        group: q.group,
+        from: date_text(from),
+        to: date_text(to),
+        series: usage_bits::trend(&d, from, to)
+            .into_iter()
+            .map(|d| TrendPoint {
+                date: date_text(d.day),
+                dau: d.dau,
+                wau: d.wau,
+                mau: d.mau,
+            })
+            .collect(),
+    })
+}
+
+// ---------------------------------------------------------------- right-sizing
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RightsizingQuery {
+    pub rolling_window: Option<u32>,
+    pub as_of_date: Option<String>,
+}
+
+/// A provisioned user whose licence is above what their usage needs.
+#[derive(Debug, Clone)]
+pub struct RightsizingUser {
+    pub email: String,
+    pub app_user_id: String,
+    pub license: String,
+    pub recommended_license: String,
+    /// The events used in the window, sorted.
+    pub used_events: Vec<String>,
+    pub annual_cost: Option<f64>,
+    pub recommended_annual_cost: Option<f64>,
+    pub savings: Option<f64>,
+}
+
+/// `/pull/v1/apps/{appId}/rightsizing`.
+#[derive(Debug, Clone)]
+pub struct RightsizingReport {
+    pub app_id: String,
+    pub rolling_window: i32,
+    pub as_of_date: String,
+    pub users: Vec<RightsizingUser>,
+    pub potential_savings: Money,
+}
+
+pub async fn rightsizing(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    q: RightsizingQuery,
+) -> ApiResult<RightsizingReport> {
+    access::check(caller, Scope::UsersRead, None)?;
+    let tz = account_zone(state, caller.account_id).await?;
+    let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(&tz))?;
+    let w = window(q.rolling_window, 90)?;
+    let from = as_of - w + 1;
+    let data = load(
+        state,
+        caller,
+        Scope::UsersRead,
+        app_id,
+        InsightQuery {
+            from_day: from,
+            to_day: as_of,
+            events: EventSel::All,
+            last_activity: false,
+            provisioned: true,
+            provisioned_summary: false,
+        },
+    )
+    .await?;
+    let def = &data.app.definition;
+    let dir = directory(&data);
+    // Per event, the email ids that did it in the window; then per person, the events.
+    let mut per_event: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
+    for b in data.days.iter().filter(|b| (from..=as_of).contains(&b.day)) {
+        usage_bits::or_into(per_event.entry(b.event.as_str()).or_default(), &b.bits);
+    }
+    let mut used: HashMap<usize, HashSet<String>> = HashMap::new();
+    for (event, bits) in &per_event {
+        for slot in data.resolver.persons(bits).iter() {
+            used.entry(slot).or_default().insert(event.to_string());
+        }
+    }
+    let empty = HashSet::new();
+    let mut users = Vec::new();
+    let mut savings = 0.0;
+    let mut seen = HashSet::new();
+    for u in data.provisioned.iter() {
+        let key = dir.resolve(&u.email).to_string();
+        let Some(held) = u.license.as_deref().and_then(|l| def.tier(l)) else {
+            continue;
+        };
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        let events = data
+            .resolver
+            .slot_of_email(&dir, &data.emails, &key)
+            .and_then(|s| used.get(&s))
+            .unwrap_or(&empty);
+        let Some(needed) = usage_report::needed_tier(def, events) else {
+            continue;
+        };
+        if needed.tier >= held.tier {
+            continue;
+        }
+        let saving = usage_report::downgrade_saving(held, needed);
+        savings += saving.unwrap_or(0.0);
+        let mut used_events: Vec<String> = events.iter().cloned().collect();
+        used_events.sort();
+        users.push(RightsizingUser {
+            email: key,
+            app_user_id: u.app_user_id.clone(),
+            license: held.name.clone(),
+            recommended_license: needed.name.clone(),
+            used_events,
+            annual_cost: held.annual_cost,
+            recommended_annual_cost: needed.annual_cost,
+            savings: saving,
+        });
+    }
+    Ok(RightsizingReport {
+        app_id: app_id.to_string(),
+        rolling_window: w,
+        as_of_date: date_text(as_of),
+        users,
+        potential_savings: Money {
+            amount: round2(savings),
+            currency: def.currency(),
+        },
+    })
+}
