@@ -84,6 +84,8 @@ const BODY_SCOPES: &[(Method, &str, Scope)] = &[
     (Method::POST, "/agent/v1/activity", Scope::ActivityWrite),
     (Method::PATCH, "/admin/v1/clients/{id}", Scope::Admin),
     (Method::PATCH, "/admin/v1/computers/{id}", Scope::Admin),
+    (Method::POST, "/admin/v1/computers/{id}/merge", Scope::Admin),
+    (Method::POST, "/admin/v1/clients/{id}/merge", Scope::Admin),
     (Method::POST, "/admin/v1/groups", Scope::Admin),
     (Method::PATCH, "/admin/v1/groups/{id}", Scope::Admin),
     (Method::PUT, "/admin/v1/classifications", Scope::Admin),

@@ -312,6 +312,14 @@ async fn sixteen_mib_bodies_of_the_worst_shape_keep_the_server_small() {
         Box::new(|| {
             (
                 Method::POST,
+                "/admin/v1/computers/1/merge".into(),
+                json,
+                json_list(r#"{"into":["#, "0", "]}", BODY),
+            )
+        }),
+        Box::new(|| {
+            (
+                Method::POST,
                 "/admin/v1/consumers".into(),
                 json,
                 json_list(
