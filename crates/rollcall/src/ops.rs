@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 use rollcall_store::audit::ChainReport;
-use rollcall_store::sqlite::ops::{self, NewKeyHome};
+use rollcall_store::sqlite::ops::{self, NewKeyHome, Pace};
 use rollcall_store::sqlite::{DatabaseKey, SqliteStore};
 use rollcall_store::AuditStore;
 
@@ -30,7 +30,10 @@ pub struct BackupArgs {
     /// the data directory's key.
     #[arg(long, value_name = "VAR")]
     key_env: Option<String>,
-    /// Milliseconds to wait between steps of 1024 pages, leaving the disk to the server.
+    /// Database pages (4 KiB) copied per step.
+    #[arg(long, default_value_t = 1024)]
+    step_pages: u32,
+    /// Milliseconds to wait between steps, leaving the disk to the server.
     #[arg(long, default_value_t = 2)]
     step_pause_ms: u64,
 }
@@ -80,7 +83,10 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         &key,
         &args.out,
         &out_key,
-        Duration::from_millis(args.step_pause_ms),
+        Pace {
+            pages_per_step: args.step_pages,
+            pause: Duration::from_millis(args.step_pause_ms),
+        },
     )?;
     println!(
         "backed up {} to {}: {:.1} MB ({} pages) in {:.2} s, encrypted with {said}",

@@ -19,8 +19,23 @@ pub use super::key::KEY_FILE;
 use super::key::{write_private, DatabaseKey};
 use super::DB_FILE;
 
-/// Pages copied per backup step (4 MiB with SQLCipher's 4 KiB pages).
-const PAGES_PER_STEP: i32 = 1024;
+/// How fast a copy goes: pages per step of the backup API, and a pause between
+/// steps that leaves the disk to the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub pages_per_step: u32,
+    pub pause: Duration,
+}
+
+impl Default for Pace {
+    /// 1024 pages (4 MiB with SQLCipher's 4 KiB pages) a step, no pause.
+    fn default() -> Self {
+        Pace {
+            pages_per_step: 1024,
+            pause: Duration::ZERO,
+        }
+    }
+}
 
 /// Why a backup, restore or rekey did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -116,13 +131,13 @@ fn create_private_empty(path: &Path) -> OpsResult<()> {
 }
 
 /// Copies `from` into a new database file at `to`, encrypted with `to_key`, in
-/// steps of [`PAGES_PER_STEP`] pages; `to` is written as `<to>.partial` and
+/// steps at `pace`; `to` is written as `<to>.partial` and
 /// renamed when complete, so a file at `to` is always a whole copy.
 fn copy_database(
     from: &Connection,
     to: &Path,
     to_key: &DatabaseKey,
-    pause: Duration,
+    pace: Pace,
 ) -> OpsResult<CopyReport> {
     let started = Instant::now();
     let partial = PathBuf::from(format!("{}.partial", to.display()));
@@ -141,12 +156,13 @@ fn copy_database(
         let pages = {
             let backup = Backup::new(from, &mut dest)?;
             loop {
-                match backup.step(PAGES_PER_STEP)? {
+                let pages = i32::try_from(pace.pages_per_step.max(1)).unwrap_or(i32::MAX);
+                match backup.step(pages)? {
                     StepResult::Done => break,
                     // Busy/Locked: another connection holds a lock it needs; wait and retry.
                     StepResult::More | StepResult::Busy | StepResult::Locked => {
-                        if !pause.is_zero() {
-                            std::thread::sleep(pause);
+                        if !pace.pause.is_zero() {
+                            std::thread::sleep(pace.pause);
                         }
                     }
                     _ => std::thread::sleep(Duration::from_millis(10)),
@@ -200,13 +216,12 @@ fn sync_dir(dir: &Path) {
 
 /// Writes a consistent copy of the database in `data_dir` to `out` (which must
 /// not exist), encrypted with `out_key`, while a server may be writing to it.
-/// `pause` is slept between steps to leave the disk to the server.
 pub fn backup(
     data_dir: &Path,
     key: &DatabaseKey,
     out: &Path,
     out_key: &DatabaseKey,
-    pause: Duration,
+    pace: Pace,
 ) -> OpsResult<CopyReport> {
     let source = database_of(data_dir)?;
     if out.exists() {
@@ -223,7 +238,7 @@ pub fn backup(
     // when the server commits between steps (it would without it).
     conn.execute_batch("BEGIN DEFERRED")?;
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
-    let report = copy_database(&conn, out, out_key, pause);
+    let report = copy_database(&conn, out, out_key, pace);
     let _ = conn.execute_batch("COMMIT");
     report
 }
@@ -261,7 +276,7 @@ pub fn restore(
     source.execute_batch("PRAGMA cipher_memory_security = OFF;")?;
     let target = data_dir.join(DB_FILE);
     let staged = data_dir.join(format!("{DB_FILE}.restoring"));
-    let report = copy_database(&source, &staged, key, Duration::ZERO)?;
+    let report = copy_database(&source, &staged, key, Pace::default())?;
     drop(source);
     let check = (|| {
         let conn = open_keyed(&staged, key, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
@@ -408,7 +423,17 @@ mod tests {
         let live = make_db(&data, &k, 5000);
         let out = dir.path().join("backup.db");
         let other = key("another passphrase");
-        let report = backup(&data, &k, &out, &other, Duration::ZERO).unwrap();
+        let report = backup(
+            &data,
+            &k,
+            &out,
+            &other,
+            Pace {
+                pages_per_step: 3,
+                pause: Duration::ZERO,
+            },
+        )
+        .unwrap();
         assert!(report.pages > 1 && report.bytes > 0);
         live.execute("INSERT INTO t (v) VALUES ('after')", [])
             .unwrap();
@@ -424,7 +449,7 @@ mod tests {
         );
         assert!(!bytes.starts_with(b"SQLite format 3"));
         assert!(matches!(
-            backup(&data, &k, &out, &k, Duration::ZERO),
+            backup(&data, &k, &out, &k, Pace::default()),
             Err(OpsError::Exists(_))
         ));
 

@@ -8,6 +8,7 @@ mod data;
 mod foundation;
 mod hardening;
 mod money;
+mod ops;
 mod postgres;
 mod reports;
 mod robustness;
