@@ -133,15 +133,16 @@ fn usage_batch(n: usize) -> (Vec<String>, Value) {
     (emails, json!({ "events": events }))
 }
 
-/// Batch `n` of agent activity: ten one-second records named `w-<n>-<i>`.
-fn activity_batch(n: usize) -> (Vec<String>, Value) {
-    let base = Timestamp::now() - SignedDuration::from_mins(30);
+/// Batch `n` of agent activity: ten one-second records named `w-<n>-<i>`, each
+/// starting at its own second after `base` (a record at the same start on the
+/// same computer would be a duplicate).
+fn activity_batch(n: usize, base: Timestamp) -> (Vec<String>, Value) {
     let names: Vec<String> = (0..10).map(|i| format!("w-{n}-{i}")).collect();
     let records: Vec<Value> = names
         .iter()
         .enumerate()
         .map(|(i, d)| {
-            let start = base + SignedDuration::from_secs((n * 10 + i) as i64 % 1500);
+            let start = base + SignedDuration::from_secs((n * 10 + i) as i64);
             json!({"start": format!("{start:.0}"), "duration": 1, "executable": "app.exe",
                    "description": d, "idle": false})
         })
@@ -177,8 +178,10 @@ impl Acknowledged {
 /// Pushes usage events and agent activity, one batch after another, until told to stop.
 async fn ingest(c: Client, app: String, stop: Arc<AtomicBool>) -> Acknowledged {
     let mut acked = Acknowledged::default();
+    // Room for 1,000 batches of records before now.
+    let base = Timestamp::now() - SignedDuration::from_hours(3);
     let mut n = 0;
-    while !stop.load(Ordering::Relaxed) {
+    while !stop.load(Ordering::Relaxed) && n < 1000 {
         let (emails, body) = usage_batch(n);
         let sent = Instant::now();
         let (status, reply) = c
@@ -191,10 +194,11 @@ async fn ingest(c: Client, app: String, stop: Arc<AtomicBool>) -> Acknowledged {
         assert_eq!(reply["accepted"], 10, "{reply}");
         acked.slowest = acked.slowest.max(sent.elapsed());
         acked.events.push((Instant::now(), emails));
-        let (names, body) = activity_batch(n);
+        let (names, body) = activity_batch(n, base);
         let sent = Instant::now();
         let (status, reply) = c.post("/agent/v1/activity", &body).await;
         assert_eq!(status, StatusCode::OK, "{reply}");
+        assert_eq!(reply["accepted"], 10, "{reply}");
         acked.slowest = acked.slowest.max(sent.elapsed());
         acked.records.push((Instant::now(), names));
         n += 1;
@@ -463,6 +467,50 @@ async fn restore_refuses_a_live_or_non_empty_directory() {
     assert!(!wrong.status.success());
     assert!(text(&wrong).contains("with this key"), "{}", text(&wrong));
     assert!(!fresh.join("rollcall.db").exists());
+
+    // A backup under a key of its own (--key-env) restores with that key only.
+    let offsite = tmp.path().join("offsite.rcb");
+    let backup = rollcall()
+        .args(["backup", "--key-env", "OFFSITE_KEY", "--data-dir"])
+        .arg(&live)
+        .arg("--out")
+        .arg(&offsite)
+        .env_remove("ROLLCALL_DB_KEY")
+        .env("OFFSITE_KEY", "offsite passphrase")
+        .output()
+        .unwrap();
+    assert!(backup.status.success(), "{}", text(&backup));
+    assert!(text(&backup).contains("the key in $OFFSITE_KEY"));
+    let with_old_key = run(&[
+        "restore",
+        "--from",
+        offsite.to_str().unwrap(),
+        "--data-dir",
+        fresh.to_str().unwrap(),
+        "--key-file",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(!with_old_key.status.success());
+    let restored = rollcall()
+        .args(["restore", "--from"])
+        .arg(&offsite)
+        .arg("--data-dir")
+        .arg(&fresh)
+        .env("ROLLCALL_DB_KEY", "offsite passphrase")
+        .output()
+        .unwrap();
+    assert!(restored.status.success(), "{}", text(&restored));
+    assert!(
+        !fresh.join("rollcall.key").exists(),
+        "the key stays with the operator"
+    );
+    let verify = rollcall()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&fresh)
+        .env("ROLLCALL_DB_KEY", "offsite passphrase")
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", text(&verify));
 }
 
 /// The answers of the reports a rekey must not change.
@@ -516,7 +564,7 @@ async fn rekey_keeps_every_report_and_refuses_a_wrong_old_key() {
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{reply}");
-        let (_, body) = activity_batch(n);
+        let (_, body) = activity_batch(n, Timestamp::now() - SignedDuration::from_hours(1));
         let (status, reply) = c.post("/agent/v1/activity", &body).await;
         assert_eq!(status, StatusCode::OK, "{reply}");
     }
@@ -613,7 +661,7 @@ async fn pg_dump_round_trip_serves_the_same_reports() {
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{reply}");
-        let (_, body) = activity_batch(n);
+        let (_, body) = activity_batch(n, Timestamp::now() - SignedDuration::from_hours(1));
         let (status, reply) = c.post("/agent/v1/activity", &body).await;
         assert_eq!(status, StatusCode::OK, "{reply}");
     }
