@@ -22,7 +22,7 @@ use rollcall_store::auth::Principal;
 use rollcall_store::now_ms;
 
 use crate::error::ApiError;
-use crate::AppState;
+use crate::{client_addr, AppState};
 
 /// The authenticated caller, available to every handler behind [`authenticate`].
 #[derive(Debug, Clone)]
@@ -139,14 +139,17 @@ const PUBLIC_PER_SECOND: u32 = 10;
 const PUBLIC_BURST: u32 = 30;
 
 /// Rate-limits the public credential endpoints by client address.
+/// The address is the client's as [`crate::client_addr`] resolves it (behind a
+/// trusted proxy, from `X-Forwarded-For`).
 pub async fn limit_by_address(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
     next: Next,
 ) -> Response {
+    let client = client_addr::resolve(peer.ip(), request.headers(), &state.config.trusted_proxies);
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    peer.ip().hash(&mut hasher);
+    client.hash(&mut hasher);
     let decision =
         state
             .address_limiter

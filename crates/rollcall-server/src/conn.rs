@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -234,7 +234,9 @@ pub async fn guard_body(
         return limits.too_large().into_response();
     }
     request.extensions_mut().insert(limits);
-    if limits.min_rate > 0 && declared != Some(0) {
+    // Requests without a body (most reads) need no timer.
+    let has_body = declared != Some(0) && !request.body().is_end_stream();
+    if limits.min_rate > 0 && has_body {
         let grace = state.config.body_grace;
         let (parts, body) = request.into_parts();
         let body = Body::from_stream(MinRate {

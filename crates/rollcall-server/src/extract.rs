@@ -245,8 +245,27 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(v)| Path(v))
-            .map_err(|e| ApiError::not_found(format!("no such resource: {}", e.body_text())))
+            .map_err(|e| ApiError::not_found(path_problem(&e)))
     }
+}
+
+/// A path that does not even have the form of an id, in words (axum says
+/// "Cannot parse `abc` to a `i64`").
+fn path_problem(e: &axum::extract::rejection::PathRejection) -> String {
+    use axum::extract::path::ErrorKind;
+    use axum::extract::rejection::PathRejection;
+    if let PathRejection::FailedToDeserializePathParams(inner) = e {
+        match inner.kind() {
+            ErrorKind::ParseErrorAtKey { key, value, .. } => {
+                return format!("no such resource: {key} '{value}' is not an id of the right form")
+            }
+            ErrorKind::ParseError { value, .. } | ErrorKind::ParseErrorAtIndex { value, .. } => {
+                return format!("no such resource: '{value}' is not an id of the right form")
+            }
+            _ => {}
+        }
+    }
+    format!("no such resource: {}", e.body_text())
 }
 
 /// Deserializes a field that may be absent, `null`, or a value, keeping the three apart:

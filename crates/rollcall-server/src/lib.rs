@@ -5,17 +5,20 @@
 //! tests start servers the same way (tests bind port 0).
 
 pub mod auth;
+pub mod client_addr;
 pub mod conn;
 pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod jobs;
+pub mod login_guard;
 pub mod passwords;
 pub mod reports;
 pub mod routes;
 pub mod security_headers;
 pub mod setup;
 pub mod tls;
+pub mod upload;
 pub mod wording;
 
 use std::future::Future;
@@ -59,6 +62,10 @@ pub struct ServerConfig {
     /// The server's address as clients reach it (`https://rollcall.example.com`),
     /// from which signed links are built; `None` gives links relative to the server.
     pub public_url: Option<String>,
+    /// Peers whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<client_addr::TrustedProxy>,
+    /// How failed logins slow down further tries.
+    pub login_backoff: login_guard::LoginBackoff,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +81,8 @@ impl Default for ServerConfig {
             body_grace: Duration::from_secs(10),
             report_timeout: Duration::from_secs(30),
             public_url: None,
+            trusted_proxies: Vec::new(),
+            login_backoff: login_guard::LoginBackoff::default(),
         }
     }
 }
@@ -86,6 +95,7 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     pub limiter: auth::Limiter,
     pub address_limiter: auth::Limiter,
+    pub login_guard: login_guard::LoginGuard,
     pub config: ServerConfig,
 }
 
@@ -102,6 +112,7 @@ impl AppState {
             store,
             limiter: auth::Limiter::default(),
             address_limiter: auth::Limiter::default(),
+            login_guard: login_guard::LoginGuard::default(),
             config,
         }))
     }

@@ -6,6 +6,7 @@ use rollcall_core::workforce::ClassificationSet;
 use rollcall_core::{Role, ScopeSet};
 use serde_json::json;
 
+use crate::usage::{OrgMode, OrgSwitch};
 use crate::workforce::{WfClient, WfComputer};
 
 use crate::StoreResult;
@@ -118,6 +119,11 @@ pub enum AppAction {
 #[derive(Debug, Clone)]
 pub enum AuditAction {
     LoggedIn,
+    /// A dashboard login that failed: the email tried and the client's address.
+    LoginFailed {
+        email: String,
+        address: String,
+    },
     AdminAddedUser {
         email: String,
         access: UserAccess,
@@ -185,9 +191,14 @@ pub enum AuditAction {
         app_id: String,
         name: String,
     },
+    /// An org-chart upload completed and became current (`mode` for a CSV upload).
     UploadedOrgData {
-        org_chart_id: i64,
-        users: usize,
+        switch: OrgSwitch,
+        mode: Option<OrgMode>,
+    },
+    /// A kept org-chart snapshot became current again.
+    ActivatedOrgChart {
+        switch: OrgSwitch,
     },
     UploadedSpendCsv {
         rows: usize,
@@ -309,6 +320,10 @@ impl AuditAction {
     pub fn entry(&self, actor: &Actor) -> AuditEntry {
         let (event_type, properties) = match self {
             AuditAction::LoggedIn => ("LoggedIn", None),
+            AuditAction::LoginFailed { email, address } => (
+                "LoginFailed",
+                Some(json!({"email": email, "address": address})),
+            ),
             AuditAction::AdminAddedUser { email, access } => (
                 "AdminAddedUser",
                 Some(json!({
@@ -459,13 +474,12 @@ impl AuditAction {
                 },
                 Some(json!({"app": name, "appId": app_id})),
             ),
-            AuditAction::UploadedOrgData {
-                org_chart_id,
-                users,
-            } => (
-                "UploadedOrgData",
-                Some(json!({"orgChartId": org_chart_id, "users": users})),
-            ),
+            AuditAction::UploadedOrgData { switch, mode } => {
+                ("UploadedOrgData", Some(org_switch_json(switch, *mode)))
+            }
+            AuditAction::ActivatedOrgChart { switch } => {
+                ("ActivatedOrgChart", Some(org_switch_json(switch, None)))
+            }
             AuditAction::UploadedSpendCsv {
                 rows,
                 accepted,
@@ -531,6 +545,24 @@ impl AuditAction {
             properties: with_credential(properties, actor.credential_id),
         }
     }
+}
+
+/// The properties of an org chart becoming current: its size and how it changed.
+fn org_switch_json(switch: &OrgSwitch, mode: Option<OrgMode>) -> serde_json::Value {
+    let mut props = json!({
+        "orgChartId": switch.id,
+        "users": switch.people,
+        "added": switch.changes.added,
+        "removed": switch.changes.removed,
+        "changed": switch.changes.changed,
+    });
+    if let Some(previous) = switch.previous {
+        props["previousOrgChartId"] = previous.into();
+    }
+    if let Some(mode) = mode {
+        props["mode"] = mode.as_str().into();
+    }
+    props
 }
 
 fn download_json(rows: usize, app_id: &Option<String>) -> serde_json::Value {

@@ -46,7 +46,7 @@ impl From<rusqlite::Error> for StoreError {
             rusqlite::Error::SqliteFailure(code, _)
                 if code.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
-                StoreError::Conflict(format!("conflicts with existing data: {e}"))
+                constraint_conflict(&e)
             }
             rusqlite::Error::SqliteFailure(code, _)
                 if matches!(
@@ -59,6 +59,15 @@ impl From<rusqlite::Error> for StoreError {
             _ => StoreError::Internal(e.to_string()),
         }
     }
+}
+
+/// A constraint the database enforced: the answer says what happened in words and
+/// keeps the database's own text (table, constraint and column names) for the log.
+fn constraint_conflict(e: &dyn std::error::Error) -> StoreError {
+    tracing::warn!(error = %e, "database constraint refused a write");
+    StoreError::Conflict(
+        "this conflicts with existing data (something with the same name or key already exists, or it refers to something that no longer does)".into(),
+    )
 }
 
 /// An error and its sources, joined with ": " (a TLS failure's reason, say).
@@ -84,7 +93,7 @@ impl From<tokio_postgres::Error> for StoreError {
             return StoreError::Unavailable(format!("PostgreSQL: {}", with_sources(&e)));
         };
         if *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::FOREIGN_KEY_VIOLATION {
-            StoreError::Conflict(format!("conflicts with existing data: {e}"))
+            constraint_conflict(&e)
         } else if *code == SqlState::T_R_SERIALIZATION_FAILURE
             || *code == SqlState::T_R_DEADLOCK_DETECTED
             || *code == SqlState::ADMIN_SHUTDOWN

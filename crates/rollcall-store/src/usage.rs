@@ -121,6 +121,101 @@ pub struct OrgPage {
     pub people: u64,
     /// Whether the snapshot is now the current org chart.
     pub current: bool,
+    /// How the current org chart changed (when this page completed the snapshot).
+    pub changes: Option<OrgChanges>,
+}
+
+/// How many completed org charts an account keeps (the current one included):
+/// making one more current drops, of the others, the one that stopped being
+/// current the longest ago (so the chart just replaced is always restorable).
+pub const ORG_SNAPSHOTS_KEPT: i64 = 10;
+
+/// How an uploaded snapshot relates to the org chart current when it completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrgMode {
+    /// The upload is the whole chart: people it does not name are removed.
+    #[default]
+    Replace,
+    /// The upload adds people and replaces the records of the people it names;
+    /// everyone else in the current chart is kept (a partial update).
+    Merge,
+}
+
+impl OrgMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrgMode::Replace => "replace",
+            OrgMode::Merge => "merge",
+        }
+    }
+}
+
+/// How the current org chart changed, per person (by primary email).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OrgChanges {
+    pub added: u64,
+    pub removed: u64,
+    /// People in both charts whose record differs.
+    pub changed: u64,
+}
+
+/// The outcome of making a snapshot current (an upload completing, or an activation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrgSwitch {
+    pub id: i64,
+    /// People in the (now current) snapshot.
+    pub people: u64,
+    /// The snapshot that was current before, if any.
+    pub previous: Option<i64>,
+    pub changes: OrgChanges,
+}
+
+/// At most this many custom fields in an org chart (SPEC §3).
+pub const ORG_MAX_CUSTOM_FIELDS: usize = 5;
+
+/// The custom fields of a snapshot merged into a chart with `current`'s: the
+/// current ones first, then the upload's new ones; `Invalid` past the limit.
+pub fn merged_custom_fields(current: &[String], upload: &[String]) -> StoreResult<Vec<String>> {
+    let mut fields = current.to_vec();
+    for f in upload {
+        if !fields.contains(f) {
+            fields.push(f.clone());
+        }
+    }
+    if fields.len() > ORG_MAX_CUSTOM_FIELDS {
+        return Err(crate::StoreError::invalid(format!(
+            "merging gives {} custom fields ({}); an org chart has at most {ORG_MAX_CUSTOM_FIELDS}",
+            fields.len(),
+            fields.join(", ")
+        )));
+    }
+    Ok(fields)
+}
+
+impl std::str::FromStr for OrgMode {
+    type Err = crate::StoreError;
+    fn from_str(s: &str) -> StoreResult<OrgMode> {
+        match s {
+            "replace" => Ok(OrgMode::Replace),
+            "merge" => Ok(OrgMode::Merge),
+            other => Err(crate::StoreError::Internal(format!(
+                "unknown org-chart mode '{other}' in the database"
+            ))),
+        }
+    }
+}
+
+/// A completed org-chart snapshot, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgSnapshotInfo {
+    pub id: i64,
+    pub name: String,
+    pub mode: OrgMode,
+    pub created_ms: i64,
+    pub completed_ms: i64,
+    pub people: u64,
+    /// Whether it is the current org chart.
+    pub active: bool,
 }
 
 /// Which events' bitmaps an insight needs.
@@ -253,9 +348,10 @@ pub trait UsageStore: Send + Sync {
         account_id: i64,
         name: String,
         custom_fields: Vec<String>,
+        mode: OrgMode,
     ) -> StoreResult<i64>;
-    /// Adds people to an open snapshot; `has_more == false` makes it current and
-    /// records `UploadedOrgData`.
+    /// Adds people to an open snapshot; `has_more == false` makes it current (the
+    /// previous one is kept, see [`ORG_SNAPSHOTS_KEPT`]) and records `UploadedOrgData`.
     async fn add_org_people(
         &self,
         account_id: i64,
@@ -264,7 +360,7 @@ pub trait UsageStore: Send + Sync {
         people: Vec<Employee>,
         has_more: bool,
     ) -> StoreResult<OrgPage>;
-    /// Replaces the org chart in one step (CSV upload); records `UploadedOrgData`.
+    /// A whole snapshot in one step (CSV upload), made current; records `UploadedOrgData`.
     async fn replace_org_chart(
         &self,
         account_id: i64,
@@ -272,13 +368,25 @@ pub trait UsageStore: Send + Sync {
         name: String,
         custom_fields: Vec<String>,
         people: Vec<Employee>,
-    ) -> StoreResult<i64>;
+        mode: OrgMode,
+    ) -> StoreResult<OrgSwitch>;
     /// The custom fields a snapshot was started with (`NotFound` unless it is open).
     async fn open_org_chart_fields(
         &self,
         account_id: i64,
         snapshot_id: i64,
     ) -> StoreResult<Vec<String>>;
+    /// The account's completed snapshots, newest first.
+    async fn org_snapshots(&self, account_id: i64) -> StoreResult<Vec<OrgSnapshotInfo>>;
+    /// Makes a kept snapshot current again; records `ActivatedOrgChart` unless it
+    /// already was. `NotFound` for an unknown (or another account's, or dropped)
+    /// snapshot, `Conflict` for one still open.
+    async fn activate_org_chart(
+        &self,
+        account_id: i64,
+        actor: &Actor,
+        snapshot_id: i64,
+    ) -> StoreResult<OrgSwitch>;
     async fn org_chart(&self, account_id: i64) -> StoreResult<Option<OrgChart>>;
 
     /// The activity bitmaps, email table, resolver, provisioned users and org chart

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
+use rollcall_server::client_addr::TrustedProxy;
 use rollcall_server::{demo, setup, AppState, ServerConfig};
 use rollcall_store::audit::ChainReport;
 use rollcall_store::postgres::{PgOptions, PgStore};
@@ -232,6 +233,15 @@ struct ServeArgs {
     /// listen address.
     #[arg(long, env = "ROLLCALL_PUBLIC_URL", value_parser = parse_public_url)]
     public_url: Option<String>,
+    /// A reverse proxy (address or CIDR network) whose X-Forwarded-For names the
+    /// client, for login back-off and per-address limits; repeat or separate with
+    /// commas. From anyone else the header is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "ROLLCALL_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<TrustedProxy>,
 }
 
 /// Connection and request limits (SPEC §13).
@@ -481,6 +491,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_body_bytes: args.max_body_bytes,
         public_url: Some(public_url.trim_end_matches('/').to_string()),
         access_token_ttl: Duration::from_secs(args.token_ttl_secs),
+        trusted_proxies: args.trusted_proxies,
         ..ServerConfig::default()
     });
     let state = AppState::new(store, config);

@@ -690,3 +690,66 @@ pub fn seat_events(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::company;
+    use jiff::civil::Date;
+
+    #[test]
+    fn every_definition_is_valid_and_names_its_own_tiers() {
+        for spec in APPS {
+            let def = spec.definition();
+            assert!(
+                def.problems().is_empty(),
+                "{}: {:?}",
+                spec.name,
+                def.problems()
+            );
+            for (team, share, needs) in spec.audience {
+                assert!(company::TEAMS.iter().any(|t| t.name == *team), "{team}");
+                assert!(*share > 0.0 && *share <= 1.0 && *needs < spec.tiers.len());
+            }
+        }
+    }
+
+    #[test]
+    fn seats_follow_the_audience_and_dormant_seats_stay_silent() {
+        let company = company::generate(&mut Rng::new(3));
+        let cal = Calendar::ending_before(Date::constant(2026, 12, 6));
+        for (i, spec) in APPS.iter().enumerate() {
+            let mut rng = Rng::new(i as u64);
+            let seats = seats(spec, i, &company, &cal, &mut rng);
+            assert!(!seats.is_empty(), "{}", spec.name);
+            let mut silent = 0;
+            for s in &seats {
+                let p = if s.former {
+                    &company.former[s.person]
+                } else {
+                    &company.people[s.person]
+                };
+                assert!(spec.audience.iter().any(|(t, _, _)| *t == p.team_name()));
+                assert!(s.tier >= s.needs, "{}", spec.name);
+                let events = seat_events(spec, s, p, &cal, &mut rng);
+                match s.habit {
+                    Habit::Never => assert!(events.is_empty()),
+                    Habit::StoppedOn(day, _) => {
+                        let end = rollcall_core::time::start_of_day_ms(
+                            rollcall_core::time::date_of_day_number(day + 2),
+                            &jiff::tz::TimeZone::UTC,
+                        );
+                        assert!(events.iter().all(|(ms, _)| *ms < end));
+                    }
+                    Habit::Regular(_) => {}
+                }
+                // Only events the person's work needs: none above their tier.
+                assert!(events
+                    .iter()
+                    .all(|(_, e)| spec.events[*e].min_tier <= s.needs));
+                silent += usize::from(events.is_empty());
+            }
+            assert!(silent < seats.len(), "{}", spec.name);
+        }
+    }
+}

@@ -24,7 +24,7 @@ use rollcall_store::admin::{
 };
 use rollcall_store::audit::Actor;
 use rollcall_store::money::SpendSource;
-use rollcall_store::usage::{NewEvent, ProvisionedUser};
+use rollcall_store::usage::{NewEvent, OrgMode, ProvisionedUser};
 use rollcall_store::workforce::{ClientPatch, Scoping};
 use rollcall_store::{Store, StoreError};
 use serde::Serialize;
@@ -51,6 +51,8 @@ pub enum DemoError {
         "account {0} already has data (apps or an org chart); the demo fills only an empty account"
     )]
     NotEmpty(i64),
+    #[error("account {0} has no superadmin to record the demo's set-up as")]
+    NoSuperadmin(i64),
     #[error("the demo data is inconsistent: {0}")]
     Inconsistent(String),
     #[error(transparent)]
@@ -100,7 +102,7 @@ pub async fn fill(store: &dyn Store, account_id: i64, seed: u64) -> Result<DemoS
         .await?
         .into_iter()
         .find(|c| c.role == Role::Superadmin)
-        .ok_or(DemoError::NoAccount)?;
+        .ok_or(DemoError::NoSuperadmin(account_id))?;
     let owner_id = actor.id;
     let actor = Actor::new(actor.email, None);
     let mut summary = DemoSummary {
@@ -131,6 +133,7 @@ pub async fn fill(store: &dyn Store, account_id: i64, seed: u64) -> Result<DemoS
             "Northwind HRIS export".into(),
             vec![company::EMPLOYMENT_TYPE.into()],
             company::employees(&company),
+            OrgMode::Replace,
         )
         .await?;
     summary.employees = company.people.len();
@@ -205,6 +208,7 @@ pub async fn fill(store: &dyn Store, account_id: i64, seed: u64) -> Result<DemoS
         ));
         contracts.push(contract);
     }
+    money::check(&contracts, &spend).map_err(DemoError::Inconsistent)?;
     summary.apps = apps::APPS.len();
     summary.contracts = contracts.len();
     summary.spend_records = spend.len();

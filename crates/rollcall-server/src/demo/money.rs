@@ -34,8 +34,11 @@ pub fn contract(
     let start = month_start(time::date_of_day_number(
         cal.last_day - rng.range(20, 330) as i32,
     ));
+    // A year's term: the day before the anniversary. (A span of one year and
+    // minus one day would be minus both: a span has one sign.)
     let end = start
-        .checked_add(jiff::Span::new().years(1).days(-1))
+        .checked_add(jiff::Span::new().years(1))
+        .and_then(|d| d.yesterday())
         .unwrap_or(today);
     // Licences bought at renewal: what was assigned plus a cushion that often
     // went unused.
@@ -134,4 +137,81 @@ pub fn spend(
         ));
     }
     out
+}
+
+/// Runs the generated records through the validation their CSV uploads get, so
+/// the demo never stores what the API would refuse (the store trusts its callers).
+pub fn check(contracts: &[Contract], spend: &[SpendRecord]) -> Result<(), String> {
+    use rollcall_core::money::{format_amount, validate_contract, validate_spend};
+    use rollcall_core::money::{ContractFields, SpendFields};
+    for c in contracts {
+        let (licenses, cost) = (
+            c.licenses_purchased.to_string(),
+            format_amount(c.annual_cost_units),
+        );
+        let again = validate_contract(&ContractFields {
+            contract_id: Some(&c.contract_id),
+            app_id: Some(&c.app_id),
+            vendor: c.vendor.as_deref(),
+            start_date: Some(&c.start_date),
+            end_date: Some(&c.end_date),
+            licenses_purchased: Some(&licenses),
+            annual_cost: Some(&cost),
+            currency: Some(&c.currency),
+        });
+        if again.as_ref() != Ok(c) {
+            return Err(format!("contract {c:?}: {again:?}"));
+        }
+    }
+    for r in spend {
+        let (created, amount) = (r.created_ms.to_string(), format_amount(r.amount_units));
+        let again = validate_spend(&SpendFields {
+            signature_id: Some(&r.signature_id),
+            app_id: Some(&r.app_id),
+            created: Some(&created),
+            amount: Some(&amount),
+            currency: Some(&r.currency),
+            kind: Some(r.kind.as_str()),
+            vendor: r.vendor.as_deref(),
+            identifier: r.identifier.as_deref(),
+            name: r.name.as_deref(),
+            category: r.category.as_deref(),
+        });
+        if again.as_ref() != Ok(r) {
+            return Err(format!("spend record {r:?}: {again:?}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::{apps, company};
+
+    #[test]
+    fn contracts_cover_the_seats_and_spend_stays_in_the_past_year() {
+        let company = company::generate(&mut Rng::new(5));
+        let cal = Calendar::ending_before(Date::constant(2026, 12, 6));
+        let today = time::start_of_day_ms(Date::constant(2026, 12, 6), &jiff::tz::TimeZone::UTC);
+        for (i, spec) in apps::APPS.iter().enumerate() {
+            let mut rng = Rng::new(i as u64);
+            let seats = apps::seats(spec, i, &company, &cal, &mut rng);
+            let c = contract(spec, "app", &seats, &cal, &mut rng);
+            assert!(c.licenses_purchased >= seats.len() as i64, "{}", spec.name);
+            assert!(
+                c.start_date < c.end_date && c.start_date.as_str() <= "2026-12-06",
+                "{c:?}"
+            );
+            assert!(c.annual_cost_units >= 0);
+            let spend = spend(spec, i, "app", &c, &cal, &mut rng);
+            assert!(!spend.is_empty());
+            let ids: std::collections::HashSet<&str> =
+                spend.iter().map(|s| s.signature_id.as_str()).collect();
+            assert_eq!(ids.len(), spend.len(), "signature ids are unique");
+            assert!(spend
+                .iter()
+                .all(|s| s.created_ms < today && s.amount_units > 0));
+        }
+    }
 }

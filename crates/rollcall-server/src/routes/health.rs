@@ -13,10 +13,13 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    state
-        .store
-        .ping()
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}")))?;
+    state.store.ping().await.map_err(|e| {
+        // The database's own words stay in the log: /readyz is public.
+        tracing::warn!(error = %e, "readiness check failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the database does not answer",
+        )
+    })?;
     Ok(axum::Json(json!({"success": true, "status": "ready"})))
 }

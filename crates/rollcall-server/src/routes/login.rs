@@ -1,4 +1,5 @@
-//! `POST /ui/login`: dashboard login with email and password (records `LoggedIn`).
+//! `POST /ui/login`: dashboard login with email and password (records `LoggedIn`);
+//! the password check and its back-off are [`crate::login_guard`]'s.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -6,9 +7,10 @@ use axum::http::{header, HeaderMap};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_json, NoQuery};
-use crate::{passwords, AppState};
+use crate::{login_guard, AppState};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -23,6 +25,7 @@ struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     _: NoQuery,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<axum::Json<Value>> {
@@ -36,24 +39,17 @@ pub async fn login(
     } else {
         parse_json(&body)?
     };
-    let refused = || ApiError::unauthorized("wrong email or password");
-    let candidates = state.store.login_candidates(&form.email).await?;
-    for candidate in candidates
-        .into_iter()
-        .filter(|c| form.account_id.is_none_or(|a| a == c.account_id))
-    {
-        if passwords::verify(form.password.clone(), candidate.password_hash.clone()).await {
-            state
-                .store
-                .record_login(candidate.account_id, &candidate.email)
-                .await?;
-            return Ok(axum::Json(json!({
-                "success": true,
-                "accountId": candidate.account_id,
-                "userId": candidate.consumer_id,
-                "email": candidate.email,
-            })));
-        }
-    }
-    Err(refused())
+    let candidate =
+        login_guard::check_password(&state, &form.email, &form.password, form.account_id, addr)
+            .await?;
+    state
+        .store
+        .record_login(candidate.account_id, &candidate.email)
+        .await?;
+    Ok(axum::Json(json!({
+        "success": true,
+        "accountId": candidate.account_id,
+        "userId": candidate.consumer_id,
+        "email": candidate.email,
+    })))
 }

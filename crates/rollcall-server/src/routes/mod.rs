@@ -3,12 +3,13 @@
 
 mod admin;
 mod audit;
+pub mod checks;
 mod health;
 mod login;
 mod money;
 mod oauth;
 pub mod policy;
-mod usage;
+pub(crate) mod usage;
 mod workforce;
 
 use axum::middleware::from_fn_with_state;

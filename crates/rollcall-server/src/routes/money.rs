@@ -10,8 +10,8 @@
 //!   accepted and replaced). The same `signatureId` twice in one batch with
 //!   different content is a 422.
 //! - `POST|GET /services/push/v1/customer/spend/csv` and `…/contracts/csv`
-//!   (`connector.write` / `report.read`): the CSV file is the raw request body
-//!   (`content-type: text/csv`; a multipart form is refused with a hint); the
+//!   (`connector.write` / `report.read`): the CSV file is the request body, or
+//!   the one file field of a multipart form ([`crate::upload`]); the
 //!   CSV layouts are documented in [`rollcall_core::money`]. An upload is
 //!   validated whole: a bad header is a 422 saying which columns are unknown or
 //!   missing; each bad row is named in
@@ -70,6 +70,7 @@ use serde_json::{json, Value};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorList, FieldError};
 use crate::extract::{Json, NoQuery, Path, Query};
+use crate::upload::CsvUpload;
 use crate::AppState;
 
 /// At most this many problems are listed in one 422 (the message gives the total).
@@ -408,17 +409,6 @@ async fn check_apps<T>(
     }
 }
 
-/// The raw CSV body; a multipart form is refused with a hint, since its framing
-/// would otherwise be reported as bad columns.
-fn csv_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    if is_multipart(headers) {
-        return Err(ApiError::unprocessable(
-            "send the CSV file itself as the request body (content-type text/csv), not as a multipart form",
-        ));
-    }
-    body_bytes(body)
-}
-
 fn is_multipart(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -426,28 +416,13 @@ fn is_multipart(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("multipart/"))
 }
 
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the request body is larger than this endpoint accepts",
-            )
-        } else {
-            crate::extract::body_rejection(e, None)
-        }
-    })
-}
-
 async fn upload_spend_csv(
     State(state): State<AppState>,
     caller: Caller,
     _: NoQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    CsvUpload(bytes): CsvUpload,
 ) -> ApiResult<JsonValue> {
     caller.require(Scope::ConnectorWrite)?;
-    let bytes = csv_body(&headers, body)?;
     let rows = parse_csv(&bytes, SPEND_COLUMNS, SPEND_REQUIRED, |v| {
         let at = |i: usize| v.get(i).copied().flatten();
         money::validate_spend(&SpendFields {
@@ -484,11 +459,9 @@ async fn upload_contracts_csv(
     State(state): State<AppState>,
     caller: Caller,
     _: NoQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    CsvUpload(bytes): CsvUpload,
 ) -> ApiResult<JsonValue> {
     caller.require(Scope::ConnectorWrite)?;
-    let bytes = csv_body(&headers, body)?;
     let rows = parse_csv(&bytes, CONTRACT_COLUMNS, CONTRACT_REQUIRED, |v| {
         let at = |i: usize| v.get(i).copied().flatten();
         money::validate_contract(&ContractFields {

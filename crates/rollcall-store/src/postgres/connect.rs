@@ -62,6 +62,28 @@ fn tls(options: &PgOptions) -> StoreResult<tokio_postgres_rustls::MakeRustlsConn
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
+/// libpq's default, `sslmode=prefer`, falls back to plain text when the server
+/// offers no TLS, so anyone on the path can read the data and the password. Off
+/// this machine, TLS is required unless `sslmode=disable` is written explicitly.
+fn require_tls_off_loopback(config: &mut tokio_postgres::Config) {
+    use tokio_postgres::config::{Host, SslMode};
+    let local = |h: &Host| match h {
+        Host::Tcp(name) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        #[cfg(unix)]
+        Host::Unix(_) => true,
+    };
+    let addrs_local = config.get_hostaddrs().iter().all(|ip| ip.is_loopback());
+    let hosts_local = config.get_hosts().iter().all(local);
+    if config.get_ssl_mode() == SslMode::Prefer && !(hosts_local && addrs_local) {
+        config.ssl_mode(SslMode::Require);
+    }
+}
+
 /// A pool of connections; none is opened until the first checkout.
 pub(super) fn pool(options: &PgOptions) -> StoreResult<Pool> {
     let mut config = tokio_postgres::Config::from_str(&options.url)
@@ -69,6 +91,7 @@ pub(super) fn pool(options: &PgOptions) -> StoreResult<Pool> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(5));
     }
+    require_tls_off_loopback(&mut config);
     config.application_name("rollcall");
     let manager = Manager::from_config(
         config,
@@ -89,4 +112,38 @@ pub(super) fn pool(options: &PgOptions) -> StoreResult<Pool> {
         })
         .build()
         .map_err(|e| StoreError::Internal(format!("cannot build the connection pool: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_postgres::config::SslMode;
+
+    fn mode(url: &str) -> SslMode {
+        let mut config = tokio_postgres::Config::from_str(url).unwrap();
+        require_tls_off_loopback(&mut config);
+        config.get_ssl_mode()
+    }
+
+    #[test]
+    fn tls_is_required_off_loopback_unless_disabled_explicitly() {
+        assert_eq!(mode("postgres://u@db.example.com/x"), SslMode::Require);
+        assert_eq!(
+            mode("postgres://u@10.0.0.5/x?sslmode=prefer"),
+            SslMode::Require
+        );
+        assert_eq!(
+            mode("postgres://u@db.example.com/x?sslmode=disable"),
+            SslMode::Disable
+        );
+        assert_eq!(mode("postgres://u@localhost/x"), SslMode::Prefer);
+        assert_eq!(mode("postgres://u@127.0.0.1:5433/x"), SslMode::Prefer);
+        assert_eq!(mode("postgres://u@[::1]/x"), SslMode::Prefer);
+        assert_eq!(mode("host=/run/postgresql dbname=x"), SslMode::Prefer);
+        // One remote host among several is enough to require TLS.
+        assert_eq!(
+            mode("host=localhost,db.example.com dbname=x"),
+            SslMode::Require
+        );
+    }
 }

@@ -18,7 +18,11 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (6, include_str!("migrations/0006_workforce_reads.sql")),
     (8, include_str!("migrations/0008_idle_stretches.sql")),
     (10, include_str!("migrations/0010_credential_owner.sql")),
+    (13, include_str!("migrations/0013_org_snapshots.sql")),
 ];
+
+/// How many migrations a new database gets (what `rollcall migrate` reports first).
+pub const MIGRATION_COUNT: usize = MIGRATIONS.len();
 
 /// Applies pending migrations; returns how many ran.
 pub(super) async fn run(client: &mut Object) -> StoreResult<usize> {

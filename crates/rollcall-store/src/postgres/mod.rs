@@ -26,6 +26,7 @@ mod workforce;
 use deadpool_postgres::{Object, Pool};
 
 pub use connect::PgOptions;
+pub use migrations::MIGRATION_COUNT;
 
 use crate::{Store, StoreError, StoreResult};
 

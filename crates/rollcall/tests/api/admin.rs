@@ -677,6 +677,36 @@ impl<'a> Trail<'a> {
         event
     }
 
+    /// The call was refused and recorded only its refusal, one event of `kind`
+    /// written off the request path (a failed login's `LoginFailed`, SPEC §13).
+    async fn refused_and_recorded(
+        &mut self,
+        route: &str,
+        kind: &str,
+        (status, body): (StatusCode, Value),
+    ) {
+        assert!(
+            status.is_client_error(),
+            "{route} must be refused: {status} {body}"
+        );
+        for _ in 0..100 {
+            let events = all_events(self.c).await;
+            if events.len() > self.seen {
+                assert_eq!(
+                    events.len(),
+                    self.seen + 1,
+                    "{route}: {:#?}",
+                    &events[self.seen..]
+                );
+                assert_eq!(events[self.seen]["eventType"], kind, "{route}");
+                self.seen = events.len();
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{route}: no {kind} event within 5 s");
+    }
+
     /// The call was refused and wrote nothing.
     async fn none(&mut self, route: &str, (status, body): (StatusCode, Value)) {
         assert!(
@@ -809,8 +839,9 @@ async fn every_mutating_route_writes_one_audit_event_and_a_refused_call_none() {
     assert!(!password.to_string().contains("another good passphrase"));
 
     // Logins.
-    t.none(
+    t.refused_and_recorded(
         "POST /ui/login",
+        "LoginFailed",
         login(&server.base, email, "wrong wrong wrong").await,
     )
     .await;

@@ -35,6 +35,16 @@ async fn demo_server(seed: u64) -> (TestServer, Client) {
     (server, account.client.clone())
 }
 
+/// The last day of the demo's data: yesterday in the demo company's time zone.
+fn demo_yesterday() -> jiff::civil::Date {
+    let zone = jiff::tz::TimeZone::get(demo::TIME_ZONE).unwrap();
+    jiff::Timestamp::now()
+        .to_zoned(zone)
+        .date()
+        .yesterday()
+        .unwrap()
+}
+
 /// The report with every `appId` removed (app ids are random per database).
 fn without_app_ids(mut v: Value) -> Value {
     fn strip(v: &mut Value) {
@@ -75,13 +85,12 @@ async fn app_ids(c: &Client) -> HashMap<String, String> {
 /// The reports the determinism test compares, app ids stripped.
 async fn reports(c: &Client) -> Vec<Value> {
     let apps = app_ids(c).await;
-    let yesterday = ok(c, "/pull/v3/apps").await["AsOfDate"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let y = jiff::civil::Date::strptime("%Y-%m-%d", &yesterday).unwrap();
+    let y = demo_yesterday();
+    let yesterday = y.to_string();
     let week_ago = y.checked_sub(jiff::Span::new().days(6)).unwrap();
-    let mut out = vec![without_app_ids(ok(c, "/pull/v3/apps").await)];
+    let mut out = vec![without_app_ids(
+        ok(c, &format!("/pull/v3/apps?asOfDate={yesterday}")).await,
+    )];
     for name in ["Mailwise", "DealFlow CRM", "Lens BI"] {
         let id = &apps[name];
         for path in [
@@ -132,8 +141,8 @@ async fn demo_the_same_seed_gives_the_same_reports_and_another_seed_others() {
 #[tokio::test]
 async fn demo_reports_are_full_and_plausible() {
     let (_server, c) = demo_server(demo::DEFAULT_SEED).await;
-    let overview = ok(&c, "/pull/v3/apps").await;
-    let as_of = overview["AsOfDate"].as_str().unwrap().to_string();
+    let as_of = demo_yesterday().to_string();
+    let overview = ok(&c, &format!("/pull/v3/apps?asOfDate={as_of}")).await;
     let apps = overview["apps"].as_array().unwrap();
     assert_eq!(apps.len(), 8, "{overview}");
     for app in apps {
@@ -251,7 +260,16 @@ async fn demo_reports_are_full_and_plausible() {
     let groups = ok(&c, "/admin/v1/groups").await;
     assert!(groups.to_string().contains("Customer Success"), "{groups}");
     let details = ok(&c, &format!("/pull/v2/apps/{mail}")).await;
-    assert!(details["contract"].is_object(), "{details}");
+    let contract = &details["contract"];
+    let (start, end) = (
+        contract["startDate"].as_str().expect("a contract"),
+        contract["endDate"].as_str().expect("a contract"),
+    );
+    // In force: bought within the last year for a year.
+    assert!(
+        start <= as_of.as_str() && as_of.as_str() <= end,
+        "{contract}"
+    );
     let now = jiff::Timestamp::now();
     let start = now - jiff::SignedDuration::from_hours(1);
     let end = now + jiff::SignedDuration::from_hours(1);
@@ -628,4 +646,157 @@ async fn provisioned_users_with_a_licence_the_app_does_not_define_are_refused() 
             .contains("defines no licence tiers"),
         "{body}"
     );
+}
+
+/// A `multipart/form-data` body as `curl -F name=@file` sends it, and its content type.
+fn curl_form(fields: &[(&str, Option<&str>, &str)]) -> (String, Vec<u8>) {
+    let boundary = "------------------------d74496d66958873e";
+    let mut body = String::new();
+    for (name, filename, content) in fields {
+        body.push_str(&format!("--{boundary}\r\n"));
+        match filename {
+            Some(f) => body.push_str(&format!(
+                "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: text/csv\r\n\r\n"
+            )),
+            None => body.push_str(&format!(
+                "Content-Disposition: form-data; name=\"{name}\"\r\n\r\n"
+            )),
+        }
+        body.push_str(content);
+        body.push_str("\r\n");
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (
+        format!("multipart/form-data; boundary={boundary}"),
+        body.into_bytes(),
+    )
+}
+
+async fn post_form(c: &Client, path: &str, form: (String, Vec<u8>)) -> (StatusCode, Value) {
+    c.send(
+        c.request(reqwest::Method::POST, path)
+            .header("content-type", form.0)
+            .body(form.1),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn csv_uploads_accept_a_multipart_form_with_one_file() {
+    let server = TestServer::start_with(rollcall_server::ServerConfig {
+        max_body_bytes: 64 * 1024,
+        ..Default::default()
+    })
+    .await;
+    let account = server.account().await;
+    let c = &account.client;
+    let app = tiered_app(c, json!([{"name": "Basic", "tier": 0}])).await;
+
+    // The org chart, as `curl -F file=@org.csv` sends it.
+    let org = "email,firstName,team\r\nana@corp.com,Ana,Sales\r\nben@corp.com,Ben,Support\r\n";
+    let (status, body) = post_form(
+        c,
+        "/services/push/v1/customer/org-chart/csv?orgChartName=Q4",
+        curl_form(&[("file", Some("org.csv"), org)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["numUsers"], 2, "{body}");
+    let org_chart = server.store.org_chart(account.id()).await.unwrap().unwrap();
+    assert_eq!(org_chart.name, "Q4");
+    assert_eq!(org_chart.directory.people.len(), 2);
+
+    // Spend and contracts, with the same extractor.
+    let spend = format!(
+        "signatureId,appId,created,amount,currency,type\n\
+         s-1,{app},1767225600000,19.99,USD,expense\n\
+         s-2,{app},1767312000000,5.00,USD,invoice\n"
+    );
+    let (status, body) = post_form(
+        c,
+        "/services/push/v1/customer/spend/csv",
+        curl_form(&[("file", Some("spend.csv"), &spend)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rows"], 2, "{body}");
+    let contracts = format!(
+        "contractId,appId,vendor,startDate,endDate,licensesPurchased,annualCost,currency\n\
+         c-1,{app},Acme,2026-01-01,2026-12-31,10,1200,USD\n"
+    );
+    let (status, body) = post_form(
+        c,
+        "/services/push/v1/customer/contracts/csv",
+        curl_form(&[("upload", Some("contracts.csv"), &contracts)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rows"], 1, "{body}");
+    // The file's bytes exactly: a form field without a filename works too, and
+    // the CRLF that precedes the boundary is not part of the last row.
+    let (status, body) = post_form(
+        c,
+        "/services/push/v1/customer/contracts/csv",
+        curl_form(&[("file", None, contracts.trim_end())]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["duplicates"], 1, "{body}");
+
+    // Two files, or a field besides the file: 422 saying what to send.
+    let (status, body) = post_form(
+        c,
+        "/services/push/v1/customer/spend/csv",
+        curl_form(&[("a", Some("a.csv"), &spend), ("b", Some("b.csv"), &spend)]),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["message"].as_str().unwrap().contains("2 files"),
+        "{body}"
+    );
+    let (status, body) = post_form(
+        c,
+        "/services/push/v1/customer/org-chart/csv",
+        curl_form(&[("file", Some("org.csv"), org), ("orgChartName", None, "Q4")]),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["message"].as_str().unwrap().contains("'orgChartName'"),
+        "{body}"
+    );
+    // A form that is cut off, or has no boundary: 400.
+    let (content_type, mut cut) = curl_form(&[("file", Some("org.csv"), org)]);
+    cut.truncate(cut.len() - 50);
+    let (status, body) = post_form(
+        c,
+        "/services/push/v1/customer/org-chart/csv",
+        (content_type, cut),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+    let (status, body) = post_form(
+        c,
+        "/services/push/v1/customer/spend/csv",
+        ("multipart/form-data".into(), spend.clone().into_bytes()),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+    // A form above the body limit is refused before it is parsed.
+    let big = "x".repeat(70 * 1024);
+    let (status, body) = post_form(
+        c,
+        "/services/push/v1/customer/spend/csv",
+        curl_form(&[("file", Some("big.csv"), &big)]),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE);
+    // Nothing of the refused uploads was stored: still the two spend records.
+    let records = server
+        .store
+        .spend_records(account.id(), None)
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 2);
 }

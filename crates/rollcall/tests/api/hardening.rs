@@ -840,6 +840,12 @@ async fn errors_name_the_field_in_the_users_words() {
         body["message"],
         "clients must be a list (JSON array), not the string \"all\""
     );
+    let (status, path_body) = c.get("/admin/v1/groups/abc").await;
+    assert_error(status, &path_body, StatusCode::NOT_FOUND);
+    assert_eq!(
+        path_body["message"],
+        "no such resource: 'abc' is not an id of the right form"
+    );
     // Nothing from Rust's vocabulary in any of them.
     for text in ["expected i8", "invalid digit", "invalid length", "struct "] {
         assert!(!body["message"].as_str().unwrap().contains(text));
@@ -889,4 +895,129 @@ async fn every_answer_carries_the_security_headers_and_hsts_under_tls() {
         .unwrap()
         .starts_with("max-age="));
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+}
+
+#[tokio::test]
+async fn an_api_key_created_without_consumer_id_acts_as_its_creator() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let (status, key) = account
+        .client
+        .post(
+            "/admin/v1/credentials",
+            &json!({"type": "apiKey", "name": "mine"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{key}");
+    let (_, consumers) = account.client.get("/admin/v1/consumers").await;
+    let me = consumers["consumers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["email"] == account.creds.email.as_str())
+        .expect("the superadmin is a web user")["id"]
+        .clone();
+    let (_, list) = account.client.get("/admin/v1/credentials").await;
+    let created = list["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == key["id"])
+        .expect("the new key is listed")
+        .clone();
+    assert_eq!(created["consumerId"], me, "{created}");
+    let mine = Client::new(&server.base, key["apiKey"].as_str().unwrap());
+    assert_eq!(mine.get("/admin/v1/settings").await.0, StatusCode::OK);
+    // Another account's key cannot name this account's users either way.
+    let other = server.account().await;
+    let (status, body) = other
+        .client
+        .post(
+            "/admin/v1/credentials",
+            &json!({"type": "apiKey", "name": "x", "consumerId": me}),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {body}");
+}
+
+#[tokio::test]
+async fn a_conflict_and_readyz_never_show_database_text() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let group = json!({"name": "Sales"});
+    assert_eq!(
+        account.client.post("/admin/v1/groups", &group).await.0,
+        StatusCode::OK
+    );
+    let body = json!({"email": "dup@example.com", "name": "D", "role": "viewer"});
+    assert_eq!(
+        account.client.post("/admin/v1/consumers", &body).await.0,
+        StatusCode::OK
+    );
+    for (path, body) in [("/admin/v1/groups", group), ("/admin/v1/consumers", body)] {
+        let (status, answer) = account.client.post(path, &body).await;
+        assert_error(status, &answer, StatusCode::CONFLICT);
+        let text = answer.to_string().to_lowercase();
+        for word in [
+            "unique",
+            "constraint",
+            "sqlite",
+            "postgres",
+            "violat",
+            "duplicate key",
+        ] {
+            assert!(!text.contains(word), "{path}: {answer}");
+        }
+    }
+    let (status, body) = account.client.get("/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Whether the server closes `s` within `within` (EOF or reset, after any answer).
+async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(within, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_are_closed_and_idle_ones_time_out() {
+    let server = TestServer::start_with(ServerConfig {
+        max_connections: 4,
+        idle_timeout: Duration::from_secs(1),
+        header_read_timeout: Duration::from_secs(30),
+        ..ServerConfig::default()
+    })
+    .await;
+    // Four connections that say nothing hold the four places.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A fifth is closed at once, without an answer.
+    let mut fifth = TcpStream::connect(server.addr).await.unwrap();
+    let _ = fifth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    assert!(closed_within(&mut fifth, Duration::from_millis(500)).await);
+    // The silent ones are closed by the idle timeout (1 s), well before the
+    // header timeout (30 s), and their places are free again.
+    let started = Instant::now();
+    for s in &mut held {
+        assert!(closed_within(s, Duration::from_secs(3)).await);
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let (status, body) = crate::common::Client::new(&server.base, "x")
+        .get("/healthz")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

@@ -6,8 +6,8 @@
 
 mod apps;
 mod insights;
-mod org;
-mod pushed;
+pub(super) mod org;
+pub(super) mod pushed;
 
 use axum::Router;
 use serde_json::Value;

@@ -1,10 +1,15 @@
 //! The org chart (SPEC §4): snapshots pushed in pages (`POST` then `PUT …{id}` until
 //! `hasMore: false`), the one-shot CSV upload, and the signed, expiring CSV download
 //! link (served without a credential: the link's signature is the credential).
+//!
+//! An upload replaces the chart, or with `mode=merge` updates and adds the people it
+//! names; either way its answer says how many people were added, removed and
+//! changed. The account's last completed snapshots are listed
+//! (`GET …/org-chart/snapshots`) and any of them can be made current again
+//! (`POST …/org-chart/{id}/activate`), so an upload by mistake is never final.
 
 use std::collections::{BTreeMap, HashSet};
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post, put};
@@ -14,6 +19,7 @@ use rollcall_core::usage_report::{Employee, ORG_FIELDS};
 use rollcall_core::{time, token, Email, Scope};
 use rollcall_store::audit::{Actor, AuditAction};
 use rollcall_store::now_ms;
+use rollcall_store::usage::{OrgChanges, OrgMode, ORG_SNAPSHOTS_KEPT};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -21,6 +27,7 @@ use super::opt_text;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorList, FieldError};
 use crate::extract::{BoundedJson, NoQuery, Path, Query};
+use crate::upload::CsvUpload;
 use crate::AppState;
 
 const MAX_CUSTOM_FIELDS: usize = 5;
@@ -48,6 +55,14 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/services/push/v1/customer/org-chart/{id}", put(put_users))
         .route("/services/push/v1/customer/org-chart/csv", post(upload_csv))
+        .route(
+            "/services/push/v1/customer/org-chart/snapshots",
+            get(list_snapshots),
+        )
+        .route(
+            "/services/push/v1/customer/org-chart/{id}/activate",
+            post(activate),
+        )
 }
 
 pub fn public_routes() -> Router<AppState> {
@@ -207,10 +222,32 @@ fn employee(obj: &Map<String, Value>, custom: &[String]) -> Result<Employee, (St
     })
 }
 
+/// `mode`, on the snapshot start and the CSV upload.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModeQuery {
+    mode: Option<String>,
+}
+
+fn org_mode(mode: Option<&str>) -> ApiResult<OrgMode> {
+    match mode {
+        None | Some("replace") => Ok(OrgMode::Replace),
+        Some("merge") => Ok(OrgMode::Merge),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "mode must be 'replace' (the upload is the whole org chart; the default) or 'merge' (the upload updates and adds people, nobody is removed), not '{other}'"
+        ))),
+    }
+}
+
+/// The counts an upload or activation answers with.
+fn changes_json(c: &OrgChanges) -> Value {
+    json!({"added": c.added, "removed": c.removed, "changed": c.changed})
+}
+
 async fn start_snapshot(
     State(state): State<AppState>,
     caller: Caller,
-    _: NoQuery,
+    Query(q): Query<ModeQuery>,
     BoundedJson(body): BoundedJson,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::ConnectorWrite)?;
@@ -233,9 +270,10 @@ async fn start_snapshot(
         }
     }
     let fields = custom_fields(body.get("customFieldsConfig"))?;
+    let mode = org_mode(q.mode.as_deref())?;
     let id = state
         .store
-        .start_org_chart(caller.account_id, name, fields)
+        .start_org_chart(caller.account_id, name, fields, mode)
         .await?;
     Ok(axum::Json(json!({"success": true, "id": id})))
 }
@@ -302,23 +340,28 @@ async fn put_users(
         .store
         .add_org_people(caller.account_id, &caller.actor(), id, people, has_more)
         .await?;
-    Ok(axum::Json(json!({
+    let mut answer = json!({
         "success": true,
         "id": id,
         "numUsers": page.people,
         "current": page.current,
-    })))
+    });
+    if let Some(changes) = &page.changes {
+        answer["changes"] = changes_json(changes);
+    }
+    Ok(axum::Json(answer))
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CsvQuery {
     org_chart_name: Option<String>,
+    mode: Option<String>,
 }
 
 /// Parses an org-chart CSV: the header names the fields (standard names, any
 /// other column is a custom field); a bad row is reported with its line number.
-fn parse_csv(bytes: &[u8]) -> ApiResult<(Vec<String>, Vec<Employee>)> {
+pub(crate) fn parse_csv(bytes: &[u8]) -> ApiResult<(Vec<String>, Vec<Employee>)> {
     // Spreadsheet exports often start with a byte-order mark.
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
@@ -431,7 +474,7 @@ fn parse_csv(bytes: &[u8]) -> ApiResult<(Vec<String>, Vec<Employee>)> {
 }
 
 /// Most rows one org-chart CSV may carry.
-const MAX_ORG_ROWS: usize = 100_000;
+pub(crate) const MAX_ORG_ROWS: usize = 100_000;
 /// A CSV reading problem in words (the csv crate's texts name Rust's notions).
 fn csv_problem(e: &csv::Error) -> String {
     match e.kind() {
@@ -447,9 +490,10 @@ async fn upload_csv(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<CsvQuery>,
-    body: Bytes,
+    CsvUpload(body): CsvUpload,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::ConnectorWrite)?;
+    let mode = org_mode(q.mode.as_deref())?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::unprocessable(
             "the body is empty; send the org chart as CSV with a header row",
@@ -460,13 +504,80 @@ async fn upload_csv(
     let name = q
         .org_chart_name
         .unwrap_or_else(|| format!("CSV upload {}", time::format_ms(now_ms())));
-    let id = state
+    let switch = state
         .store
-        .replace_org_chart(caller.account_id, &caller.actor(), name, custom, people)
+        .replace_org_chart(
+            caller.account_id,
+            &caller.actor(),
+            name,
+            custom,
+            people,
+            mode,
+        )
         .await?;
-    Ok(axum::Json(
-        json!({"success": true, "id": id, "numUsers": n}),
-    ))
+    Ok(axum::Json(json!({
+        "success": true,
+        "id": switch.id,
+        "numUsers": n,
+        "mode": mode.as_str(),
+        "orgChartUsers": switch.people,
+        "changes": changes_json(&switch.changes),
+    })))
+}
+
+/// The kept snapshots, newest first, the current one marked `active`.
+async fn list_snapshots(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+) -> ApiResult<axum::Json<Value>> {
+    // Whoever may read reports or upload a chart may see which charts exist.
+    if !caller.scopes.contains(Scope::ConnectorWrite) {
+        caller.require(Scope::ReportRead)?;
+    }
+    let snapshots: Vec<Value> = state
+        .store
+        .org_snapshots(caller.account_id)
+        .await?
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "name": s.name,
+                "mode": s.mode.as_str(),
+                "created": time::format_ms(s.created_ms),
+                "completed": time::format_ms(s.completed_ms),
+                "numUsers": s.people,
+                "active": s.active,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "success": true,
+        "kept": ORG_SNAPSHOTS_KEPT,
+        "snapshots": snapshots,
+    })))
+}
+
+/// Makes a kept snapshot the current org chart again (audited as `ActivatedOrgChart`).
+async fn activate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    _: NoQuery,
+) -> ApiResult<axum::Json<Value>> {
+    caller.require(Scope::ConnectorWrite)?;
+    let switch = state
+        .store
+        .activate_org_chart(caller.account_id, &caller.actor(), id)
+        .await?;
+    Ok(axum::Json(json!({
+        "success": true,
+        "id": switch.id,
+        "numUsers": switch.people,
+        "previousId": switch.previous,
+        "changes": changes_json(&switch.changes),
+    })))
 }
 
 /// What a download link carries: it is bound to the credential that asked for

@@ -43,8 +43,8 @@ use super::snapshot::Snapshot;
 use super::PgStore;
 use crate::audit::Actor;
 use crate::usage::{
-    AppRecord, InsightData, InsightQuery, NewEvent, OrgChart, OrgPage, ProvisionedUser,
-    PushOutcome, UsageStore, UserSelection,
+    AppRecord, InsightData, InsightQuery, NewEvent, OrgChart, OrgMode, OrgPage, OrgSnapshotInfo,
+    OrgSwitch, ProvisionedUser, PushOutcome, UsageStore, UserSelection,
 };
 use crate::StoreResult;
 
@@ -175,9 +175,10 @@ impl UsageStore for PgStore {
         account_id: i64,
         name: String,
         custom_fields: Vec<String>,
+        mode: OrgMode,
     ) -> StoreResult<i64> {
         let client = self.client().await?;
-        org::start(&client, account_id, &name, &custom_fields).await
+        org::start(&client, account_id, &name, &custom_fields, mode).await
     }
 
     async fn add_org_people(
@@ -205,14 +206,16 @@ impl UsageStore for PgStore {
         name: String,
         custom_fields: Vec<String>,
         people: Vec<Employee>,
-    ) -> StoreResult<i64> {
+        mode: OrgMode,
+    ) -> StoreResult<OrgSwitch> {
         in_tx!(self, |tx| org::replace(
             &tx,
             account_id,
             actor,
             &name,
             &custom_fields,
-            &people
+            &people,
+            mode
         ))
     }
 
@@ -222,6 +225,24 @@ impl UsageStore for PgStore {
         snapshot_id: i64,
     ) -> StoreResult<Vec<String>> {
         org::open_fields(&self.client().await?, account_id, snapshot_id).await
+    }
+
+    async fn org_snapshots(&self, account_id: i64) -> StoreResult<Vec<OrgSnapshotInfo>> {
+        org::list(&self.client().await?, account_id).await
+    }
+
+    async fn activate_org_chart(
+        &self,
+        account_id: i64,
+        actor: &Actor,
+        snapshot_id: i64,
+    ) -> StoreResult<OrgSwitch> {
+        in_tx!(self, |tx| org::activate(
+            &tx,
+            account_id,
+            actor,
+            snapshot_id
+        ))
     }
 
     async fn org_chart(&self, account_id: i64) -> StoreResult<Option<OrgChart>> {

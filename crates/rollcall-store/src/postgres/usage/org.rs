@@ -1,11 +1,13 @@
 //! Org-chart snapshots: `open` while pages arrive, then `current` (at most one per
-//! account, the previous one deleted) once complete.
+//! account) once complete; the one it replaces turns `previous` and stays
+//! restorable, the account keeping its [`ORG_SNAPSHOTS_KEPT`] newest completed ones.
 //!
 //! A page locks its snapshot row until commit, so it cannot race the page that
 //! completes the snapshot; completing takes the account's org advisory lock
 //! (transaction-scoped), so two snapshots completing at once on two processes
-//! still leave exactly one current. A current snapshot never changes, so its id
-//! and completion time key the cached directory (and the resolvers built on it).
+//! still leave exactly one current (activation takes the same lock). A completed
+//! snapshot never changes, so its id and completion time key the cached directory
+//! (and the resolvers built on it), also when it is activated again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,7 +18,10 @@ use rollcall_core::usage_report::{Directory, Employee};
 use super::super::audit;
 use super::cache::Cache;
 use crate::audit::{Actor, AuditAction};
-use crate::usage::{OrgChart, OrgPage};
+use crate::usage::{
+    merged_custom_fields, OrgChanges, OrgChart, OrgMode, OrgPage, OrgSnapshotInfo, OrgSwitch,
+    ORG_SNAPSHOTS_KEPT,
+};
 use crate::{now_ms, StoreError, StoreResult};
 
 /// The class of the account-wide org-chart advisory lock (two-key form; `"USOR"`).
@@ -38,12 +43,13 @@ pub(super) async fn start(
     account_id: i64,
     name: &str,
     custom_fields: &[String],
+    mode: OrgMode,
 ) -> StoreResult<i64> {
     Ok(tx
         .query_one(
-            "INSERT INTO usage_org_snapshots (account_id, name, custom_fields, status, created_ms)
-             VALUES ($1, $2, $3, 'open', $4) RETURNING id",
-            &[&account_id, &name, &custom_fields, &now_ms()],
+            "INSERT INTO usage_org_snapshots (account_id, name, custom_fields, status, created_ms, mode)
+             VALUES ($1, $2, $3, 'open', $4, $5) RETURNING id",
+            &[&account_id, &name, &custom_fields, &now_ms(), &mode.as_str()],
         )
         .await?
         .get(0))
@@ -71,14 +77,18 @@ pub(super) async fn add_people(
         Some(_) => return Err(complete(snapshot)),
     }
     insert_people(tx, account_id, snapshot, people).await?;
-    let people = if has_more {
-        count_people(tx, account_id, snapshot).await?
-    } else {
-        make_current(tx, account_id, actor, snapshot).await?
-    };
+    if has_more {
+        return Ok(OrgPage {
+            people: count_people(tx, account_id, snapshot).await?,
+            current: false,
+            changes: None,
+        });
+    }
+    let switch = make_current(tx, account_id, actor, snapshot, true).await?;
     Ok(OrgPage {
-        people,
-        current: !has_more,
+        people: switch.people,
+        current: true,
+        changes: Some(switch.changes),
     })
 }
 
@@ -90,11 +100,11 @@ pub(super) async fn replace(
     name: &str,
     custom_fields: &[String],
     people: &[Employee],
-) -> StoreResult<i64> {
-    let id = start(tx, account_id, name, custom_fields).await?;
+    mode: OrgMode,
+) -> StoreResult<OrgSwitch> {
+    let id = start(tx, account_id, name, custom_fields, mode).await?;
     insert_people(tx, account_id, id, people).await?;
-    make_current(tx, account_id, actor, id).await?;
-    Ok(id)
+    make_current(tx, account_id, actor, id, true).await
 }
 
 /// The custom fields an open snapshot was started with.
@@ -153,48 +163,214 @@ async fn count_people(tx: &impl GenericClient, account_id: i64, snapshot: i64) -
     Ok(n as u64)
 }
 
-/// Makes `snapshot` the current org chart, dropping the previous one; records
-/// `UploadedOrgData`; returns its number of people.
+/// People added, removed and changed going from snapshot `from` (none: an empty
+/// chart) to `to`, by primary email; a person's record is compared as stored.
+async fn changes(
+    tx: &impl GenericClient,
+    account_id: i64,
+    from: Option<i64>,
+    to: i64,
+) -> StoreResult<OrgChanges> {
+    let row = tx
+        .query_one(
+            "SELECT
+               (SELECT count(*) FROM usage_org_people n WHERE n.account_id = $1 AND n.snapshot = $2
+                  AND NOT EXISTS (SELECT 1 FROM usage_org_people o
+                                  WHERE o.account_id = $1 AND o.snapshot = $3 AND o.email = n.email)),
+               (SELECT count(*) FROM usage_org_people o WHERE o.account_id = $1 AND o.snapshot = $3
+                  AND NOT EXISTS (SELECT 1 FROM usage_org_people n
+                                  WHERE n.account_id = $1 AND n.snapshot = $2 AND n.email = o.email)),
+               (SELECT count(*) FROM usage_org_people n JOIN usage_org_people o
+                  ON o.account_id = n.account_id AND o.snapshot = $3 AND o.email = n.email
+                WHERE n.account_id = $1 AND n.snapshot = $2 AND n.person <> o.person)",
+            &[&account_id, &to, &from],
+        )
+        .await?;
+    Ok(OrgChanges {
+        added: row.get::<_, i64>(0) as u64,
+        removed: row.get::<_, i64>(1) as u64,
+        changed: row.get::<_, i64>(2) as u64,
+    })
+}
+
+/// Makes `snapshot` the current org chart; the current one becomes `previous` and
+/// the least recently retired previous ones beyond [`ORG_SNAPSHOTS_KEPT`] are dropped. `completing`:
+/// an upload's last step (a merge snapshot takes in everyone of the current chart it
+/// does not name, and `UploadedOrgData` is recorded); otherwise an activation
+/// (`ActivatedOrgChart`).
 async fn make_current(
     tx: &impl GenericClient,
     account_id: i64,
     actor: &Actor,
     snapshot: i64,
-) -> StoreResult<u64> {
+    completing: bool,
+) -> StoreResult<OrgSwitch> {
     tx.execute(
         "SELECT pg_advisory_xact_lock($1, $2)",
         &[&ORG_LOCK, &(account_id as i32)],
     )
     .await?;
+    let previous: Option<i64> = tx
+        .query_opt(
+            "SELECT id FROM usage_org_snapshots WHERE account_id = $1 AND status = 'current'
+             ORDER BY id DESC LIMIT 1",
+            &[&account_id],
+        )
+        .await?
+        .map(|r| r.get(0));
+    let mut mode = None;
+    if completing {
+        let row = tx
+            .query_one(
+                "SELECT mode, custom_fields FROM usage_org_snapshots WHERE account_id = $1 AND id = $2",
+                &[&account_id, &snapshot],
+            )
+            .await?;
+        let m: OrgMode = row.get::<_, &str>(0).parse()?;
+        if let (OrgMode::Merge, Some(base)) = (m, previous) {
+            let base_fields: Vec<String> = tx
+                .query_one(
+                    "SELECT custom_fields FROM usage_org_snapshots WHERE account_id = $1 AND id = $2",
+                    &[&account_id, &base],
+                )
+                .await?
+                .get(0);
+            let fields: Vec<String> = row.get(1);
+            let merged = merged_custom_fields(&base_fields, &fields)?;
+            tx.execute(
+                "UPDATE usage_org_snapshots SET custom_fields = $3 WHERE account_id = $1 AND id = $2",
+                &[&account_id, &snapshot, &merged],
+            )
+            .await?;
+            tx.execute(
+                "INSERT INTO usage_org_people (account_id, snapshot, email, person)
+                 SELECT account_id, $2, email, person FROM usage_org_people
+                 WHERE account_id = $1 AND snapshot = $3
+                 ON CONFLICT (account_id, snapshot, email) DO NOTHING",
+                &[&account_id, &snapshot, &base],
+            )
+            .await?;
+        }
+        mode = Some(m);
+    }
+    let changes = changes(tx, account_id, previous, snapshot).await?;
     tx.execute(
-        "DELETE FROM usage_org_people WHERE account_id = $1 AND snapshot IN
-           (SELECT id FROM usage_org_snapshots WHERE account_id = $1 AND status = 'current')",
+        "UPDATE usage_org_snapshots SET status = 'previous', retired_seq =
+           (SELECT coalesce(max(retired_seq), 0) + 1 FROM usage_org_snapshots WHERE account_id = $1)
+         WHERE account_id = $1 AND status = 'current'",
         &[&account_id],
     )
     .await?;
     tx.execute(
-        "DELETE FROM usage_org_snapshots WHERE account_id = $1 AND status = 'current'",
-        &[&account_id],
-    )
-    .await?;
-    tx.execute(
-        "UPDATE usage_org_snapshots SET status = 'current', completed_ms = $3
+        "UPDATE usage_org_snapshots SET status = 'current',
+           completed_ms = CASE WHEN $3 THEN $4 ELSE completed_ms END
          WHERE account_id = $1 AND id = $2",
-        &[&account_id, &snapshot, &now_ms()],
+        &[&account_id, &snapshot, &completing, &now_ms()],
     )
     .await?;
-    let people = count_people(tx, account_id, snapshot).await?;
-    audit::append(
-        tx,
-        account_id,
-        actor,
-        &AuditAction::UploadedOrgData {
-            org_chart_id: snapshot,
-            users: people as usize,
-        },
+    let dropped: Vec<i64> = tx
+        .query(
+            "SELECT id FROM usage_org_snapshots WHERE account_id = $1 AND status = 'previous'
+             ORDER BY retired_seq DESC, id DESC OFFSET $2",
+            &[&account_id, &(ORG_SNAPSHOTS_KEPT - 1)],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if !dropped.is_empty() {
+        tx.execute(
+            "DELETE FROM usage_org_people WHERE account_id = $1 AND snapshot = ANY($2)",
+            &[&account_id, &dropped],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM usage_org_snapshots WHERE account_id = $1 AND id = ANY($2)",
+            &[&account_id, &dropped],
+        )
+        .await?;
+    }
+    let switch = OrgSwitch {
+        id: snapshot,
+        people: count_people(tx, account_id, snapshot).await?,
+        previous,
+        changes,
+    };
+    let action = if completing {
+        AuditAction::UploadedOrgData { switch, mode }
+    } else {
+        AuditAction::ActivatedOrgChart { switch }
+    };
+    audit::append(tx, account_id, actor, &action).await?;
+    Ok(switch)
+}
+
+/// The account's completed snapshots, newest first.
+pub(super) async fn list(
+    client: &impl GenericClient,
+    account_id: i64,
+) -> StoreResult<Vec<OrgSnapshotInfo>> {
+    client
+        .query(
+            "SELECT s.id, s.name, s.mode, s.created_ms, coalesce(s.completed_ms, 0),
+                    s.status = 'current',
+                    (SELECT count(*) FROM usage_org_people p
+                     WHERE p.account_id = s.account_id AND p.snapshot = s.id)
+             FROM usage_org_snapshots s
+             WHERE s.account_id = $1 AND s.status IN ('current', 'previous')
+             ORDER BY s.id DESC",
+            &[&account_id],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(OrgSnapshotInfo {
+                id: r.get(0),
+                name: r.get(1),
+                mode: r.get::<_, &str>(2).parse()?,
+                created_ms: r.get(3),
+                completed_ms: r.get(4),
+                active: r.get(5),
+                people: r.get::<_, i64>(6) as u64,
+            })
+        })
+        .collect()
+}
+
+/// Makes a kept snapshot current again (nothing changes when it already is).
+pub(super) async fn activate(
+    tx: &impl GenericClient,
+    account_id: i64,
+    actor: &Actor,
+    snapshot: i64,
+) -> StoreResult<OrgSwitch> {
+    // The org lock before the row: a completion pruning this snapshot holds the
+    // lock and then deletes the row, so taking them the other way round could deadlock.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        &[&ORG_LOCK, &(account_id as i32)],
     )
     .await?;
-    Ok(people)
+    let status: Option<String> = tx
+        .query_opt(
+            "SELECT status FROM usage_org_snapshots WHERE account_id = $1 AND id = $2",
+            &[&account_id, &snapshot],
+        )
+        .await?
+        .map(|r| r.get(0));
+    match status.as_deref() {
+        None => Err(not_found(snapshot)),
+        Some("open") => Err(StoreError::Conflict(format!(
+            "org chart {snapshot} is still being uploaded; finish it with a PUT saying hasMore: false"
+        ))),
+        Some("current") => Ok(OrgSwitch {
+            id: snapshot,
+            people: count_people(tx, account_id, snapshot).await?,
+            previous: Some(snapshot),
+            changes: OrgChanges::default(),
+        }),
+        Some(_) => make_current(tx, account_id, actor, snapshot, false).await,
+    }
 }
 
 /// Completed org charts per (database, account, snapshot id, completion time).
