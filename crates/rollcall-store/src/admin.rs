@@ -200,12 +200,21 @@ pub struct NewCredential {
     /// An OAuth client's scopes; for an API key, a narrowing of its user's role
     /// (empty = everything the role allows, now and after a role change).
     pub scopes: ScopeSet,
-    /// The web user who creates the credential: an OAuth client belongs to them
-    /// and never exceeds their role; it stops working when they are removed.
+    /// OAuth clients only: the web user who creates the client, to whom it
+    /// belongs; it never exceeds their role and stops when they are removed.
     pub owner_id: Option<i64>,
 }
 
 impl NewCredential {
+    /// The owner as stored: only OAuth clients have one (an API key acts as its
+    /// user and must outlive the admin who made it).
+    pub fn owner(&self) -> Option<i64> {
+        match self.kind {
+            CredentialKind::OAuthClient => self.owner_id,
+            CredentialKind::ApiKey => None,
+        }
+    }
+
     /// The scopes the new credential will carry, after checking they stay within
     /// what the user behind it may do: an API key within its user's role, an
     /// OAuth client within its owner's.

@@ -7,7 +7,7 @@ use rollcall_core::{Role, ScopeSet};
 use serde_json::json;
 
 use crate::usage::{OrgMode, OrgSwitch};
-use crate::workforce::{WfClient, WfComputer};
+use crate::workforce::{Member, MoveOutcome, WfClient, WfComputer};
 
 use crate::StoreResult;
 
@@ -119,6 +119,21 @@ pub enum AppAction {
 #[derive(Debug, Clone)]
 pub enum AuditAction {
     LoggedIn,
+    /// A computer or client merged into another: `records` moved, `duplicates`
+    /// dropped as copies of records the survivor had.
+    MemberMerged {
+        kind: Member,
+        from: i64,
+        into: i64,
+        outcome: MoveOutcome,
+    },
+    /// A computer or client deleted with its `records`.
+    MemberDeleted {
+        kind: Member,
+        id: i64,
+        name: String,
+        records: u64,
+    },
     /// A dashboard login that failed: the email tried and the client's address.
     LoginFailed {
         email: String,
@@ -243,6 +258,38 @@ pub enum AuditAction {
     },
 }
 
+/// Every event type [`AuditAction::entry`] writes (a new variant adds its type
+/// here, so the audit API's `eventType` filter accepts it).
+pub const EVENT_TYPES: &[&str] = &[
+    "LoggedIn",
+    "LoginFailed",
+    "AdminAddedUser",
+    "AdminRemovedUser",
+    "AdminUpdatedUserRole",
+    "UserUpdated",
+    "CredentialCreated",
+    "CredentialRevoked",
+    "SettingsChanged",
+    "ClassificationChanged",
+    "GroupChanged",
+    "ClientUpdated",
+    "ComputerUpdated",
+    "AppConnected",
+    "AppUpdated",
+    "AppDisconnected",
+    "AppRemoved",
+    "UploadedOrgData",
+    "ActivatedOrgChart",
+    "UploadedSpendCsv",
+    "UploadedContractCsv",
+    "UploadedContractFile",
+    "DownloadedOrgData",
+    "DownloadedUsersList",
+    "DownloadedSpendCsv",
+    "DownloadedContractCsv",
+    "DownloadedContractFile",
+];
+
 fn changes_json(changes: &[Change]) -> serde_json::Value {
     serde_json::Value::Object(
         changes
@@ -320,6 +367,35 @@ impl AuditAction {
     pub fn entry(&self, actor: &Actor) -> AuditEntry {
         let (event_type, properties) = match self {
             AuditAction::LoggedIn => ("LoggedIn", None),
+            AuditAction::MemberMerged {
+                kind,
+                from,
+                into,
+                outcome,
+            } => {
+                let (event, key) = match kind {
+                    Member::Computer => ("ComputerMerged", "computerId"),
+                    Member::Client => ("ClientMerged", "clientId"),
+                };
+                let props = json!({key: into, "mergedId": from, "records": outcome.records,
+                                   "duplicates": outcome.duplicates});
+                (event, Some(props))
+            }
+            AuditAction::MemberDeleted {
+                kind,
+                id,
+                name,
+                records,
+            } => {
+                let (event, key) = match kind {
+                    Member::Computer => ("ComputerDeleted", "computerId"),
+                    Member::Client => ("ClientDeleted", "clientId"),
+                };
+                (
+                    event,
+                    Some(json!({key: id, "name": name, "records": records})),
+                )
+            }
             AuditAction::LoginFailed { email, address } => (
                 "LoginFailed",
                 Some(json!({"email": email, "address": address})),
@@ -540,6 +616,7 @@ impl AuditAction {
                             "fileId": file_id, "name": name})),
             ),
         };
+        debug_assert!(EVENT_TYPES.contains(&event_type), "{event_type} not listed");
         AuditEntry {
             event_type,
             properties: with_credential(properties, actor.credential_id),

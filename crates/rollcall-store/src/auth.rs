@@ -25,6 +25,10 @@ pub struct Principal {
     /// The web user behind the credential: an API key's user, an OAuth
     /// client's owner. `None` only for callers that are no web user.
     pub consumer_id: Option<i64>,
+    /// Whether the caller is an OAuth client's access token (a program acting
+    /// for its owner) rather than the user's own key: only the latter may
+    /// manage the user's own keys without the `admin` scope.
+    pub via_oauth_client: bool,
 }
 
 impl Principal {

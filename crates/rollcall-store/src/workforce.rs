@@ -76,6 +76,31 @@ impl ActivityBatch {
     }
 }
 
+/// Which directory an administrative change is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Member {
+    Computer,
+    Client,
+}
+
+impl Member {
+    /// The noun in messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Member::Computer => "computer",
+            Member::Client => "client",
+        }
+    }
+}
+
+/// What merging moved: records moved to the surviving computer or client, and
+/// those dropped as duplicates of a record it already had.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MoveOutcome {
+    pub records: u64,
+    pub duplicates: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IngestOutcome {
     pub accepted: u64,
@@ -92,6 +117,8 @@ pub struct WfClient {
     pub groups: Vec<i64>,
     pub first_log_ms: i64,
     pub last_log_ms: i64,
+    /// Clients merged into this one: (id, login domain, name).
+    pub merged: Vec<(i64, String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +134,8 @@ pub struct WfComputer {
     pub groups: Vec<i64>,
     pub first_log_ms: i64,
     pub last_log_ms: i64,
+    /// Computers merged into this one: (id, name, primary domain).
+    pub merged: Vec<(i64, String, String)>,
 }
 
 /// `None` leaves a field as it is; `Some(None)` clears it.
@@ -459,6 +488,31 @@ pub trait WorkforceStore: Send + Sync {
         id: i64,
         patch: ComputerPatch,
     ) -> StoreResult<WfComputer>;
+
+    /// Merges computer or client `from` into `into`: its records (re-counted
+    /// under `into`, as if its agent had sent them; duplicates of `into`'s own
+    /// records dropped), its groups, its alias or email where `into` has none;
+    /// its identity stays an alias of `into`, so its agent's later batches land
+    /// there. Records `ComputerMerged` / `ClientMerged`.
+    async fn merge_wf(
+        &self,
+        account_id: i64,
+        actor: &Actor,
+        kind: Member,
+        from: i64,
+        into: i64,
+    ) -> StoreResult<MoveOutcome>;
+
+    /// Deletes a computer or client with all its activity (records, rollups,
+    /// stretches, group memberships, and the identities merged into it).
+    /// Records `ComputerDeleted` / `ClientDeleted`; returns the records deleted.
+    async fn delete_wf(
+        &self,
+        account_id: i64,
+        actor: &Actor,
+        kind: Member,
+        id: i64,
+    ) -> StoreResult<u64>;
 
     /// Groups the caller may see (`viewable` `None` = all).
     async fn groups(&self, account_id: i64, viewable: Option<Vec<i64>>) -> StoreResult<Vec<Group>>;

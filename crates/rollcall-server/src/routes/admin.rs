@@ -287,7 +287,8 @@ async fn list_credentials(
 /// own API keys.
 fn may_manage(caller: &Caller, c: &Credential) -> bool {
     caller.scopes.contains(Scope::Admin)
-        || (c.kind == CredentialKind::ApiKey
+        || (!caller.via_oauth_client
+            && c.kind == CredentialKind::ApiKey
             && c.consumer_id.is_some()
             && c.consumer_id == caller.consumer_id)
 }
@@ -347,19 +348,26 @@ async fn create_credential(
         ));
     }
     let scopes = parse_scopes(body.scopes)?;
-    let owner_id = caller.consumer_id;
     match kind {
         CredentialKind::ApiKey => {
-            let consumer_id = match (body.consumer_id, caller.consumer_id) {
+            // Without the admin scope, only a user's own key (not a program's
+            // OAuth token) makes keys for that user.
+            let own = caller.consumer_id.filter(|_| !caller.via_oauth_client);
+            let consumer_id = match (body.consumer_id, own) {
                 (Some(id), _) if is_admin => id,
                 (Some(id), Some(own)) if id == own => id,
                 (Some(_), _) => return Err(ApiError::forbidden(
                     "only a credential with the 'admin' scope may create keys for another web user",
                 )),
                 (None, Some(own)) => own,
-                (None, None) => {
+                (None, None) if is_admin => {
                     return Err(ApiError::unprocessable(
                         "consumerId (the web user the key acts as) is required",
+                    ))
+                }
+                (None, None) => {
+                    return Err(ApiError::forbidden(
+                        "an OAuth client cannot create API keys without the 'admin' scope",
                     ))
                 }
             };
@@ -390,7 +398,7 @@ async fn create_credential(
                         client_id: None,
                         secret_hash: secret::hash(&api_key),
                         scopes,
-                        owner_id,
+                        owner_id: None,
                     },
                 )
                 .await?;
@@ -420,7 +428,7 @@ async fn create_credential(
                         client_id: Some(client_id.clone()),
                         secret_hash: secret::hash(&client_secret),
                         scopes,
-                        owner_id,
+                        owner_id: caller.consumer_id,
                     },
                 )
                 .await?;

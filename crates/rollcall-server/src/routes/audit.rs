@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use rollcall_core::{time, token, Scope};
-use rollcall_store::audit::{AuditFilter, AuditPosition};
+use rollcall_store::audit::{AuditFilter, AuditPosition, EVENT_TYPES};
 use rollcall_store::now_ms;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -47,6 +47,8 @@ struct PageToken {
     account: i64,
     start: i64,
     end: i64,
+    /// Absent in tokens issued before filters existed: those had none.
+    #[serde(default)]
     filter: AuditFilter,
     after: AuditPosition,
 }
@@ -88,8 +90,17 @@ async fn audit_events(
             "audit events are for readers who see every group and app; this web user's view is restricted",
         ));
     }
+    let event_type = given(q.event_type).map(|t| t.trim().to_string());
+    if let Some(t) = &event_type {
+        if !EVENT_TYPES.contains(&t.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "eventType '{t}' is not an event type; known types: {}",
+                EVENT_TYPES.join(", ")
+            )));
+        }
+    }
     let filter = AuditFilter {
-        event_type: given(q.event_type).map(|t| t.trim().to_string()),
+        event_type,
         user_id: given(q.user_id).map(|u| u.trim().to_lowercase()),
     };
     let limit = page_size(q.page_size)?;

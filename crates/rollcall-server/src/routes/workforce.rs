@@ -34,6 +34,7 @@ use crate::AppState;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
+mod directory;
 mod log_body;
 
 /// Most records one agent request may carry.
@@ -52,12 +53,16 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/clients", get(list_clients))
         .route(
             "/admin/v1/clients/{id}",
-            get(get_client).patch(patch_client),
+            get(get_client)
+                .patch(patch_client)
+                .delete(directory::delete_client),
         )
         .route("/admin/v1/computers", get(list_computers))
         .route(
             "/admin/v1/computers/{id}",
-            get(get_computer).patch(patch_computer),
+            get(get_computer)
+                .patch(patch_computer)
+                .delete(directory::delete_computer),
         )
         .route("/admin/v1/groups", get(list_groups).post(create_group))
         .route(
@@ -74,6 +79,7 @@ pub fn routes() -> Router<AppState> {
             get(working_hours_computers),
         )
         .route("/reports/v2/activitylog", get(activity_log))
+        .merge(directory::routes())
 }
 
 /// Routes that authenticate themselves (none in this family yet).
@@ -570,6 +576,11 @@ async fn ingest(
 // ---------------------------------------------------------------- clients and computers
 
 fn client_json(c: &WfClient) -> Value {
+    let merged: Vec<Value> = c
+        .merged
+        .iter()
+        .map(|(id, domain, name)| json!({"id": id, "loginDomain": domain, "name": name}))
+        .collect();
     json!({
         "id": c.id,
         "loginDomain": c.login_domain,
@@ -579,10 +590,16 @@ fn client_json(c: &WfClient) -> Value {
         "groups": c.groups,
         "firstLog": time::format_ms(c.first_log_ms),
         "lastLog": time::format_ms(c.last_log_ms),
+        "merged": merged,
     })
 }
 
 fn computer_json(c: &WfComputer) -> Value {
+    let merged: Vec<Value> = c
+        .merged
+        .iter()
+        .map(|(id, domain, name)| json!({"id": id, "name": name, "primaryDomain": domain}))
+        .collect();
     json!({
         "id": c.id,
         "name": c.name,
@@ -595,6 +612,7 @@ fn computer_json(c: &WfComputer) -> Value {
         "groups": c.groups,
         "firstLog": time::format_ms(c.first_log_ms),
         "lastLog": time::format_ms(c.last_log_ms),
+        "merged": merged,
     })
 }
 

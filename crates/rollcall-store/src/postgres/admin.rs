@@ -180,7 +180,7 @@ async fn insert_credential(
         Some(id) => Some(find_consumer(tx, account_id, id).await?),
         None => None,
     };
-    let owner = match new.owner_id {
+    let owner = match new.owner() {
         Some(id) => Some(find_consumer(tx, account_id, id).await?),
         None => None,
     };
@@ -199,7 +199,7 @@ async fn insert_credential(
                 &new.secret_hash,
                 &new.scopes.to_oauth_string(),
                 &now_ms(),
-                &new.owner_id,
+                &new.owner(),
             ],
         )
         .await?;
@@ -242,7 +242,7 @@ impl AdminStore for PgStore {
                 client_id: None,
                 secret_hash: new.api_key_hash.clone(),
                 scopes: ScopeSet::all(),
-                owner_id: Some(user_id),
+                owner_id: None,
             },
             NewCredential {
                 kind: CredentialKind::OAuthClient,
@@ -402,16 +402,17 @@ impl AdminStore for PgStore {
         .await?;
         tx.execute(
             "UPDATE credentials SET revoked_ms = $3
-             WHERE account_id = $1 AND (consumer_id = $2 OR owner_id = $2) AND revoked_ms IS NULL",
+             WHERE account_id = $1 AND revoked_ms IS NULL
+               AND (consumer_id = $2 OR (kind = 'oauthClient' AND owner_id = $2))",
             &[&account_id, &id, &now_ms()],
         )
         .await?;
-        tx.execute(
-            "UPDATE credentials SET consumer_id = NULL, owner_id = NULL
-             WHERE account_id = $1 AND (consumer_id = $2 OR owner_id = $2)",
-            &[&account_id, &id],
-        )
-        .await?;
+        for sql in [
+            "UPDATE credentials SET consumer_id = NULL WHERE account_id = $1 AND consumer_id = $2",
+            "UPDATE credentials SET owner_id = NULL WHERE account_id = $1 AND owner_id = $2",
+        ] {
+            tx.execute(sql, &[&account_id, &id]).await?;
+        }
         let deleted = tx
             .execute(
                 "DELETE FROM consumers WHERE account_id = $1 AND id = $2",

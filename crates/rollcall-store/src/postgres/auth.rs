@@ -57,6 +57,7 @@ fn principal_row(r: &Row) -> StoreResult<Principal> {
         allowed_apps: if sees_all { None } else { apps },
         rate_limit: rate_limit(r, 8, 9),
         consumer_id: Some(r.get(10)),
+        via_oauth_client: oauth,
     })
 }
 

@@ -153,7 +153,7 @@ fn insert_credential(
         .map(|id| find_consumer(conn, account_id, id))
         .transpose()?;
     let owner = new
-        .owner_id
+        .owner()
         .map(|id| find_consumer(conn, account_id, id))
         .transpose()?;
     let scopes = new.checked_scopes(user.as_ref(), owner.as_ref())?;
@@ -171,7 +171,7 @@ fn insert_credential(
         new.secret_hash,
         new.scopes.to_oauth_string(),
         now_ms(),
-        new.owner_id
+        new.owner()
     ])?;
     let id = conn.last_insert_rowid();
     audit::append(
@@ -210,7 +210,7 @@ impl AdminStore for SqliteStore {
                         client_id: None,
                         secret_hash: new.api_key_hash.clone(),
                         scopes: ScopeSet::all(),
-                        owner_id: Some(user_id),
+                        owner_id: None,
                     },
                 )?;
                 insert_credential(
@@ -356,12 +356,17 @@ impl AdminStore for SqliteStore {
                 .execute(params![account_id, id])?;
                 conn.prepare_cached(
                     "UPDATE credentials SET revoked_ms = ?3
-                     WHERE account_id = ?1 AND (consumer_id = ?2 OR owner_id = ?2) AND revoked_ms IS NULL",
+                     WHERE account_id = ?1 AND revoked_ms IS NULL
+                       AND (consumer_id = ?2 OR (kind = 'oauthClient' AND owner_id = ?2))",
                 )?
                 .execute(params![account_id, id, now_ms()])?;
+                // No dangling ids: SQLite may give a removed user's id to a new one.
                 conn.prepare_cached(
-                    "UPDATE credentials SET consumer_id = NULL, owner_id = NULL
-                     WHERE account_id = ?1 AND (consumer_id = ?2 OR owner_id = ?2)",
+                    "UPDATE credentials SET consumer_id = NULL WHERE account_id = ?1 AND consumer_id = ?2",
+                )?
+                .execute(params![account_id, id])?;
+                conn.prepare_cached(
+                    "UPDATE credentials SET owner_id = NULL WHERE account_id = ?1 AND owner_id = ?2",
                 )?
                 .execute(params![account_id, id])?;
                 conn.prepare_cached("DELETE FROM consumers WHERE account_id = ?1 AND id = ?2")?

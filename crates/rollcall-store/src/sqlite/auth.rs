@@ -64,6 +64,7 @@ fn principal_row(r: &Row<'_>, oauth: bool) -> rusqlite::Result<Principal> {
             burst: r.get(7)?,
         },
         consumer_id: Some(r.get(9)?),
+        via_oauth_client: oauth,
     })
 }
 

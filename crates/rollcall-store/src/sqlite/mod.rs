@@ -12,6 +12,7 @@ mod money;
 pub mod ops;
 mod usage;
 mod usage_push;
+mod wf_directory;
 mod workforce;
 
 use std::path::{Path, PathBuf};

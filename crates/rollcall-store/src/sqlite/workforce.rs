@@ -31,8 +31,8 @@ use crate::error::ItemError;
 use crate::workforce::{
     sees_group, sees_member, ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch,
     ComputerPatch, Group, GroupPatch, HoursAcc, IngestOutcome, LogComputer, LogNames, LogPosition,
-    LogRow, LogText, LogUser, Perspective, Scoping, WfClient, WfComputer, WorkforceStore,
-    WorkingHoursPage, WorkingHoursQuery,
+    LogRow, LogText, LogUser, Member, MoveOutcome, NewRecord, Perspective, Scoping, WfClient,
+    WfComputer, WorkforceStore, WorkingHoursPage, WorkingHoursQuery,
 };
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -200,6 +200,82 @@ struct SpanAcc {
     last_any: i64,
 }
 
+/// Upserts the batch's computer and client; returns the ids their activity
+/// goes to (the one each was merged into, if it was).
+fn register(conn: &Connection, account_id: i64, batch: &ActivityBatch) -> StoreResult<(i64, i64)> {
+    let (first, last) = batch.span();
+    let c = &batch.computer;
+    let computer: (i64, Option<i64>) = conn
+        .prepare_cached(
+            "INSERT INTO wf_computers (account_id, name, primary_domain, os, time_zone,
+                 private_ip, public_ip, first_log_ms, last_log_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (account_id, primary_domain, name) DO UPDATE SET
+                 os = excluded.os, time_zone = excluded.time_zone,
+                 private_ip = excluded.private_ip, public_ip = excluded.public_ip,
+                 first_log_ms = min(first_log_ms, excluded.first_log_ms),
+                 last_log_ms = max(last_log_ms, excluded.last_log_ms)
+             RETURNING id, merged_into",
+        )?
+        .query_row(
+            params![
+                account_id,
+                c.name,
+                c.primary_domain,
+                c.os,
+                c.time_zone,
+                c.private_ip,
+                c.public_ip,
+                first,
+                last
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+    let client: (i64, Option<i64>) = conn
+        .prepare_cached(
+            "INSERT INTO wf_clients (account_id, login_domain, name, first_log_ms, last_log_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (account_id, login_domain, name) DO UPDATE SET
+                 first_log_ms = min(first_log_ms, excluded.first_log_ms),
+                 last_log_ms = max(last_log_ms, excluded.last_log_ms)
+             RETURNING id, merged_into",
+        )?
+        .query_row(
+            params![
+                account_id,
+                batch.client.login_domain,
+                batch.client.name,
+                first,
+                last
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+
+    let seen = |table: &str, id: i64| -> StoreResult<()> {
+        conn.prepare_cached(&format!(
+            "UPDATE {table} SET first_log_ms = min(first_log_ms, ?2),
+                 last_log_ms = max(last_log_ms, ?3) WHERE id = ?1"
+        ))?
+        .execute(params![id, first, last])?;
+        Ok(())
+    };
+    let computer_id = match computer {
+        (_, Some(into)) => {
+            seen("wf_computers", into)?;
+            into
+        }
+        (id, None) => id,
+    };
+    let client_id = match client {
+        (_, Some(into)) => {
+            seen("wf_clients", into)?;
+            into
+        }
+        (id, None) => id,
+    };
+    Ok((computer_id, client_id))
+}
+
 /// Stores one batch; `pieces[i]` are record i's parts per local date, split in
 /// `zone`.
 fn write_batch(
@@ -216,54 +292,29 @@ fn write_batch(
             duplicates: 0,
         });
     }
-    let (first, last) = batch.span();
-    let c = &batch.computer;
-    let computer_id: i64 = conn
-        .prepare_cached(
-            "INSERT INTO wf_computers (account_id, name, primary_domain, os, time_zone,
-                 private_ip, public_ip, first_log_ms, last_log_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (account_id, primary_domain, name) DO UPDATE SET
-                 os = excluded.os, time_zone = excluded.time_zone,
-                 private_ip = excluded.private_ip, public_ip = excluded.public_ip,
-                 first_log_ms = min(first_log_ms, excluded.first_log_ms),
-                 last_log_ms = max(last_log_ms, excluded.last_log_ms)
-             RETURNING id",
-        )?
-        .query_row(
-            params![
-                account_id,
-                c.name,
-                c.primary_domain,
-                c.os,
-                c.time_zone,
-                c.private_ip,
-                c.public_ip,
-                first,
-                last
-            ],
-            |r| r.get(0),
-        )?;
-    let client_id: i64 = conn
-        .prepare_cached(
-            "INSERT INTO wf_clients (account_id, login_domain, name, first_log_ms, last_log_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (account_id, login_domain, name) DO UPDATE SET
-                 first_log_ms = min(first_log_ms, excluded.first_log_ms),
-                 last_log_ms = max(last_log_ms, excluded.last_log_ms)
-             RETURNING id",
-        )?
-        .query_row(
-            params![
-                account_id,
-                batch.client.login_domain,
-                batch.client.name,
-                first,
-                last
-            ],
-            |r| r.get(0),
-        )?;
+    let (computer_id, client_id) = register(conn, account_id, batch)?;
+    write_records(
+        conn,
+        account_id,
+        (computer_id, client_id),
+        batch.session,
+        &batch.records,
+        pieces,
+        zone,
+    )
+}
 
+/// Stores records of one (computer, client) and session with their rollups;
+/// `pieces[i]` are record i's parts per local date, split in `zone`.
+pub(super) fn write_records(
+    conn: &Connection,
+    account_id: i64,
+    (computer_id, client_id): (i64, i64),
+    session: i64,
+    records: &[NewRecord],
+    pieces: &[Vec<Piece>],
+    zone: &str,
+) -> StoreResult<IngestOutcome> {
     let mut app_ids: HashMap<String, i64> = HashMap::new();
     let mut site_ids: HashMap<String, i64> = HashMap::new();
     let mut active: HashMap<(i32, i64), i64> = HashMap::new();
@@ -281,7 +332,7 @@ fn write_batch(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
          ON CONFLICT (account_id, computer_id, session, raw_start_ms, executable) DO NOTHING",
     )?;
-    for (index, (record, parts)) in batch.records.iter().zip(pieces).enumerate() {
+    for (index, (record, parts)) in records.iter().zip(pieces).enumerate() {
         let exe_key = record.executable.to_lowercase();
         let app_id = match app_ids.get(&exe_key) {
             Some(id) => *id,
@@ -312,7 +363,7 @@ fn write_batch(
             account_id,
             computer_id,
             client_id,
-            batch.session,
+            session,
             record.start_ms,
             record.raw_start_ms,
             record.duration_s,
@@ -367,7 +418,7 @@ fn write_batch(
         conn,
         account_id,
         (computer_id, client_id),
-        batch,
+        records,
         pieces,
         &new_idle,
     )?;
@@ -466,7 +517,7 @@ fn merge_stretches(
     conn: &Connection,
     account_id: i64,
     (computer_id, client_id): (i64, i64),
-    batch: &ActivityBatch,
+    records: &[NewRecord],
     pieces: &[Vec<Piece>],
     new_idle: &[(usize, i64, i64)],
 ) -> StoreResult<HistogramDelta> {
@@ -477,7 +528,7 @@ fn merge_stretches(
     let news: Vec<NewIdle> = new_idle
         .iter()
         .map(|(i, _, _)| {
-            let r = &batch.records[*i];
+            let r = &records[*i];
             NewIdle {
                 start_ms: r.start_ms,
                 end_ms: r.start_ms + r.duration_s * 1000,
@@ -611,13 +662,32 @@ fn client_row(conn: &Connection, account_id: i64, r: &rusqlite::Row<'_>) -> Stor
         first_log_ms: r.get(5)?,
         last_log_ms: r.get(6)?,
         groups: member_groups(conn, account_id, KIND_CLIENT, id)?,
+        merged: merged_names(conn, "wf_clients", "login_domain", id)?,
     })
 }
 
 const CLIENT_SQL: &str = "SELECT id, login_domain, name, alias, employee_email, first_log_ms,
-    last_log_ms FROM wf_clients WHERE account_id = ?1";
+    last_log_ms FROM wf_clients WHERE account_id = ?1 AND merged_into IS NULL";
 
-fn list_clients(conn: &Connection, account_id: i64, id: Option<i64>) -> StoreResult<Vec<WfClient>> {
+/// The identities merged into `id` of `table`: (id, domain, name).
+fn merged_names(
+    conn: &Connection,
+    table: &str,
+    domain: &str,
+    id: i64,
+) -> StoreResult<Vec<(i64, String, String)>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT id, {domain}, name FROM {table} WHERE merged_into = ?1 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn list_clients(
+    conn: &Connection,
+    account_id: i64,
+    id: Option<i64>,
+) -> StoreResult<Vec<WfClient>> {
     let mut stmt = conn.prepare_cached(&format!(
         "{CLIENT_SQL} AND (?2 IS NULL OR id = ?2) ORDER BY id"
     ))?;
@@ -630,9 +700,10 @@ fn list_clients(conn: &Connection, account_id: i64, id: Option<i64>) -> StoreRes
 }
 
 const COMPUTER_SQL: &str = "SELECT id, name, primary_domain, alias, os, time_zone, private_ip,
-    public_ip, first_log_ms, last_log_ms FROM wf_computers WHERE account_id = ?1";
+    public_ip, first_log_ms, last_log_ms FROM wf_computers
+    WHERE account_id = ?1 AND merged_into IS NULL";
 
-fn list_computers(
+pub(super) fn list_computers(
     conn: &Connection,
     account_id: i64,
     id: Option<i64>,
@@ -656,12 +727,13 @@ fn list_computers(
             first_log_ms: r.get(8)?,
             last_log_ms: r.get(9)?,
             groups: member_groups(conn, account_id, KIND_COMPUTER, id)?,
+            merged: merged_names(conn, "wf_computers", "primary_domain", id)?,
         });
     }
     Ok(out)
 }
 
-fn load_group(conn: &Connection, account_id: i64, id: i64) -> StoreResult<Group> {
+pub(super) fn load_group(conn: &Connection, account_id: i64, id: i64) -> StoreResult<Group> {
     let name: String = conn
         .prepare_cached("SELECT name FROM wf_groups WHERE account_id = ?1 AND id = ?2")?
         .query_row([account_id, id], |r| r.get(0))
@@ -704,7 +776,8 @@ fn set_members(
     let mut items = Vec::new();
     {
         let mut exists = conn.prepare_cached(&format!(
-            "SELECT count(*) FROM {table} WHERE account_id = ?1 AND id = ?2"
+            "SELECT count(*) FROM {table} WHERE account_id = ?1 AND id = ?2
+                 AND merged_into IS NULL"
         ))?;
         for (index, id) in ids.iter().enumerate() {
             if exists.query_row([account_id, *id], |r| r.get::<_, i64>(0))? == 0 {
@@ -1355,6 +1428,35 @@ impl WorkforceStore for SqliteStore {
                 audit::append(conn, account_id, &actor, &action)?;
                 Ok(after)
             })
+            .await
+    }
+
+    async fn merge_wf(
+        &self,
+        account_id: i64,
+        actor: &Actor,
+        kind: Member,
+        from: i64,
+        into: i64,
+    ) -> StoreResult<MoveOutcome> {
+        let actor = actor.clone();
+        self.db
+            .write(move |conn| {
+                super::wf_directory::merge(conn, account_id, &actor, kind, (from, into))
+            })
+            .await
+    }
+
+    async fn delete_wf(
+        &self,
+        account_id: i64,
+        actor: &Actor,
+        kind: Member,
+        id: i64,
+    ) -> StoreResult<u64> {
+        let actor = actor.clone();
+        self.db
+            .write(move |conn| super::wf_directory::delete(conn, account_id, &actor, kind, id))
             .await
     }
 

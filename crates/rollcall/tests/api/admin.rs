@@ -217,6 +217,42 @@ async fn the_last_superadmin_cannot_be_removed_or_demoted() {
 }
 
 #[tokio::test]
+async fn two_superadmins_demoted_at_once_leave_one() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let me = consumer_id(c, &account.creds.email).await;
+    let (other, _) = add_user(c, "superadmin", json!({})).await;
+    // An admin (not superadmin) demotes both at once: each alone is allowed,
+    // together they would leave nobody.
+    let (admin_id, _) = add_user(c, "admin", json!({})).await;
+    let (_, admin) = key_for(&account, admin_id, None).await;
+    let (other_path, my_path) = (
+        format!("/admin/v1/consumers/{other}"),
+        format!("/admin/v1/consumers/{me}"),
+    );
+    let viewer = json!({"role": "viewer"});
+    let demote_other = admin.patch(&other_path, &viewer);
+    let demote_me = admin.patch(&my_path, &viewer);
+    let ((a, body_a), (b, body_b)) = tokio::join!(demote_other, demote_me);
+    let mut statuses = [a, b];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{body_a} {body_b}"
+    );
+    let (_, users) = admin.get("/admin/v1/consumers").await;
+    let superadmins = users["consumers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["role"] == "superadmin")
+        .count();
+    assert_eq!(superadmins, 1, "{users}");
+}
+
+#[tokio::test]
 async fn audit_events_filter_by_type_and_user_page_by_size_and_show_milliseconds() {
     let server = TestServer::start().await;
     let account = server.account().await;
@@ -265,6 +301,15 @@ async fn audit_events_filter_by_type_and_user_page_by_size_and_show_milliseconds
     assert_error(status, &body, StatusCode::BAD_REQUEST);
     assert!(
         body["message"].as_str().unwrap().contains("eventType"),
+        "{body}"
+    );
+    let (status, body) = c.get(&audit_query("&eventType=AdminAddedUsers")).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("AdminAddedUser,"),
         "{body}"
     );
     for bad in ["0", "501", "ten", "-1"] {
@@ -542,6 +587,18 @@ async fn oauth_clients_belong_to_their_creator_and_end_with_them() {
     let bearer = Client::new(&server.base, body["access_token"].as_str().unwrap());
     let (status, body) = bearer.post(&events_path, &event).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // A program's token is not its owner's own key: it neither makes nor sees
+    // the owner's API keys.
+    let (status, body) = bearer
+        .post(
+            "/admin/v1/credentials",
+            &json!({"type": "apiKey", "name": "k"}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let (status, body) = bearer.get("/admin/v1/credentials").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["credentials"], json!([]));
 
     // Demoted to viewer: the client keeps only what a viewer may do.
     let (status, body) = c
@@ -573,7 +630,24 @@ async fn oauth_clients_belong_to_their_creator_and_end_with_them() {
     assert_eq!(listed["scopes"], json!(["report.read"]));
     assert_eq!(listed["createdBy"], owner_email.as_str());
 
-    // Removed: the client and its tokens stop at once.
+    // Removed: the client and its tokens stop at once; a key the owner made for
+    // another web user keeps working (it acts as that user).
+    let (status, body) = c
+        .patch(
+            &format!("/admin/v1/consumers/{owner_id}"),
+            &json!({"role": "admin"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (someone, _) = add_user(c, "viewer", json!({})).await;
+    let (status, body) = owner
+        .post(
+            "/admin/v1/credentials",
+            &json!({"type": "apiKey", "name": "for someone", "consumerId": someone}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let theirs = Client::new(&server.base, body["apiKey"].as_str().unwrap());
     let (status, body) = c.delete(&format!("/admin/v1/consumers/{owner_id}")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, _) = bearer.get(HOURS).await;
@@ -581,6 +655,8 @@ async fn oauth_clients_belong_to_their_creator_and_end_with_them() {
     let (status, body) = token(&server.base, &client_id, &secret, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"], "invalid_client");
+    let (status, body) = theirs.get(HOURS).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]
@@ -675,6 +751,18 @@ impl<'a> Trail<'a> {
         let event = events.last().unwrap().clone();
         assert_eq!(event["eventType"], kind, "{route}: {event}");
         event
+    }
+
+    /// The call succeeded but changed nothing, so it wrote nothing.
+    async fn unchanged(&mut self, route: &str, (status, body): (StatusCode, Value)) {
+        assert!(status.is_success(), "{route}: {status} {body}");
+        let events = all_events(self.c).await;
+        assert_eq!(
+            events.len(),
+            self.seen,
+            "{route} changed nothing and must write nothing: {:#?}",
+            &events[self.seen..]
+        );
     }
 
     /// The call was refused and recorded only its refusal, one event of `kind`
@@ -914,6 +1002,18 @@ async fn every_mutating_route_writes_one_audit_event_and_a_refused_call_none() {
         settings["eventProperties"]["timeZone"],
         json!({"old": "UTC", "new": "Europe/Berlin"})
     );
+    t.unchanged(
+        "PATCH settings to what they are",
+        c.patch("/admin/v1/settings", &json!({"timeZone": "Europe/Berlin"}))
+            .await,
+    )
+    .await;
+    t.unchanged(
+        "PATCH consumer to what it is",
+        c.patch(&user, &json!({"role": "admin", "name": "Dana Scully"}))
+            .await,
+    )
+    .await;
     let classes = "/admin/v1/classifications";
     t.none(
         "PUT classifications",

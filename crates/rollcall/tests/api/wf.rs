@@ -256,3 +256,407 @@ async fn idle_offset_seconds_counts_the_stretch_already_elapsed() {
         assert_eq!(body["errors"][0]["field"], "idleOffsetSeconds", "{body}");
     }
 }
+
+// ---------------------------------------------------------------- #7 directory
+
+fn active(start: &str, seconds: i64, exe: &str) -> Value {
+    json!({"start": start, "duration": seconds, "executable": exe, "idle": false})
+}
+
+async fn computers(client: &Client) -> Vec<Value> {
+    let (status, body) = client.get("/admin/v1/computers").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["computers"].as_array().unwrap().clone()
+}
+
+async fn clients(client: &Client) -> Vec<Value> {
+    let (status, body) = client.get("/admin/v1/clients").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["clients"].as_array().unwrap().clone()
+}
+
+/// The working-hours rows of `date` in `view` (users or computers), and the total.
+async fn hours(client: &Client, view: &str, date: Date) -> (Vec<Value>, i64) {
+    let (status, body) = client
+        .get(&format!(
+            "/reports/v2/workinghours/{view}?from={date}&to={date}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    (
+        body["activity"].as_array().unwrap().clone(),
+        body["total"].as_i64().unwrap(),
+    )
+}
+
+async fn audit_types(client: &Client) -> Vec<String> {
+    let start = format!(
+        "{:.0}",
+        Timestamp::now() - jiff::SignedDuration::from_hours(1)
+    );
+    let end = format!(
+        "{:.0}",
+        Timestamp::now() + jiff::SignedDuration::from_hours(1)
+    );
+    let (status, audit) = client
+        .get(&format!(
+            "/services/pull/v1/customer/audit-events?startTime={start}&endTime={end}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eventType"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn log_computers(client: &Client, date: Date) -> Vec<i64> {
+    let (status, log) = client
+        .get(&format!(
+            "/reports/v2/activitylog?startDate={date}&endDate={date}&pageSize=1000"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    log["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["computerId"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_missing_primary_domain_is_the_empty_domain() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let d = days_ago(1);
+    let r = |m: i8| vec![active(&at("UTC", d, 9, m, 0), 60, "word.exe")];
+    for (i, computer) in [
+        json!({"name": "LT-042"}),
+        json!({"name": "LT-042", "primaryDomain": ""}),
+        json!({"name": "lt-042", "primaryDomain": null}),
+        json!({"name": "LT-042 ", "primaryDomain": "  "}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        push(c, &batch(computer, "jdoe", r(i as i8))).await;
+        let list = computers(c).await;
+        assert_eq!(list.len(), 1, "batch {i}: {list:?}");
+        assert_eq!(list[0]["primaryDomain"], "");
+    }
+    // Another domain is another computer; its case does not matter.
+    push(
+        c,
+        &batch(
+            json!({"name": "LT-042", "primaryDomain": "corp"}),
+            "jdoe",
+            r(10),
+        ),
+    )
+    .await;
+    push(
+        c,
+        &batch(
+            json!({"name": "LT-042", "primaryDomain": "CORP"}),
+            "jdoe",
+            r(11),
+        ),
+    )
+    .await;
+    assert_eq!(computers(c).await.len(), 2);
+}
+
+#[tokio::test]
+async fn an_empty_batch_creates_no_computer_or_client() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let reply = push(c, &batch(pc("UTC"), "ghost", vec![])).await;
+    assert_eq!(reply["accepted"], 0);
+    assert!(computers(c).await.is_empty());
+    assert!(clients(c).await.is_empty());
+    let d = days_ago(1);
+    let (rows, total) = hours(c, "computers", d).await;
+    assert!(rows.is_empty() && total == 0);
+}
+
+#[tokio::test]
+async fn merging_a_computer_moves_its_activity_and_keeps_it_as_an_alias() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let d = days_ago(2);
+    let named = json!({"name": "LT-042", "primaryDomain": "corp", "timeZone": "UTC"});
+    let bare = json!({"name": "LT-042", "timeZone": "UTC"});
+    let shared = active(&at("UTC", d, 9, 0, 0), 600, "outlook.exe");
+    push(
+        c,
+        &batch(
+            named.clone(),
+            "jdoe",
+            vec![shared.clone(), idle(&at("UTC", d, 10, 0, 0), 200)],
+        ),
+    )
+    .await;
+    // The same agent, retried without its domain: a second computer with a
+    // copy of one record and the rest of the idle stretch.
+    push(
+        c,
+        &batch(
+            bare.clone(),
+            "jdoe",
+            vec![shared.clone(), idle(&at("UTC", d, 10, 0, 200), 200)],
+        ),
+    )
+    .await;
+    let list = computers(c).await;
+    assert_eq!(list.len(), 2);
+    let (survivor, merged) = (
+        list[0]["id"].as_i64().unwrap(),
+        list[1]["id"].as_i64().unwrap(),
+    );
+    let (status, _) = c
+        .patch(
+            &format!("/admin/v1/computers/{merged}"),
+            &json!({"alias": "Jo's laptop"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, group) = c
+        .post(
+            "/admin/v1/groups",
+            &json!({"name": "Sales", "computers": [merged]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{group}");
+    let (rows, total) = hours(c, "computers", d).await;
+    assert_eq!((rows.len(), total), (2, 2));
+    assert_eq!(
+        passive_on(c, d).await,
+        400,
+        "two stretches on two computers"
+    );
+
+    // Refusals: itself, unknown ids, a reader's key, another account.
+    let (status, body) = c
+        .post(
+            &format!("/admin/v1/computers/{merged}/merge"),
+            &json!({"into": merged}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = c
+        .post(
+            &format!("/admin/v1/computers/{merged}/merge"),
+            &json!({"into": 999_999}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    let (_, viewer) = account.user_with_key("viewer", json!({})).await;
+    let (status, body) = viewer
+        .post(
+            &format!("/admin/v1/computers/{merged}/merge"),
+            &json!({"into": survivor}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let other = server.account().await;
+    let (status, body) = other
+        .client
+        .post(
+            &format!("/admin/v1/computers/{merged}/merge"),
+            &json!({"into": survivor}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+
+    let (status, body) = c
+        .post(
+            &format!("/admin/v1/computers/{merged}/merge"),
+            &json!({"into": survivor}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["movedRecords"], 1, "{body}");
+    assert_eq!(body["duplicates"], 1, "{body}");
+    assert_eq!(body["computer"]["id"], survivor);
+    assert_eq!(body["computer"]["alias"], "Jo's laptop");
+    assert_eq!(body["computer"]["merged"][0]["id"], merged);
+    assert_eq!(body["computer"]["merged"][0]["primaryDomain"], "");
+    assert_eq!(body["computer"]["groups"], json!([group["id"]]));
+    let list = computers(c).await;
+    assert_eq!(list.len(), 1);
+    let (status, body) = c.get(&format!("/admin/v1/computers/{merged}")).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+
+    // One row, the copy counted once, the idle records one stretch.
+    let (rows, total) = hours(c, "computers", d).await;
+    assert_eq!((rows.len(), total), (1, 1));
+    assert_eq!(rows[0]["activeTime"]["total"], 600);
+    assert_eq!(passive_on(c, d).await, 300);
+    let (rows, total) = hours(c, "users", d).await;
+    assert_eq!((rows.len(), total), (1, 1));
+    assert_eq!(rows[0]["computers"], json!([survivor]));
+    assert!(log_computers(c, d).await.iter().all(|id| *id == survivor));
+
+    // The merged identity's later batches land on the survivor.
+    push(
+        c,
+        &batch(bare, "jdoe", vec![idle(&at("UTC", d, 10, 0, 400), 200)]),
+    )
+    .await;
+    assert_eq!(computers(c).await.len(), 1);
+    assert_eq!(passive_on(c, d).await, 300, "still one stretch");
+    account.settings(json!({"passiveLimitMinutes": null})).await;
+    assert_eq!(passive_on(c, d).await, 600);
+    assert!(log_computers(c, d).await.iter().all(|id| *id == survivor));
+    assert!(audit_types(c).await.contains(&"ComputerMerged".to_string()));
+}
+
+#[tokio::test]
+async fn merging_a_client_moves_its_activity_and_keeps_its_email() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let d = days_ago(2);
+    push(
+        c,
+        &batch(
+            pc("UTC"),
+            "jdoe",
+            vec![active(&at("UTC", d, 9, 0, 0), 300, "word.exe")],
+        ),
+    )
+    .await;
+    let second = json!({"computer": pc("UTC"), "client": {"loginDomain": "LAPTOP", "name": "john"},
+                        "session": 2, "records": [active(&at("UTC", d, 11, 0, 0), 120, "excel.exe")]});
+    push(c, &second).await;
+    let list = clients(c).await;
+    assert_eq!(list.len(), 2);
+    let (keep, gone) = (
+        list[0]["id"].as_i64().unwrap(),
+        list[1]["id"].as_i64().unwrap(),
+    );
+    let (status, _) = c
+        .patch(
+            &format!("/admin/v1/clients/{gone}"),
+            &json!({"email": "john@example.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (rows, total) = hours(c, "users", d).await;
+    assert_eq!((rows.len(), total), (2, 2));
+
+    let (status, body) = c
+        .post(
+            &format!("/admin/v1/clients/{gone}/merge"),
+            &json!({"into": keep}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["movedRecords"], 1);
+    assert_eq!(body["client"]["email"], "john@example.com");
+    assert_eq!(body["client"]["merged"][0]["loginDomain"], "LAPTOP");
+    let (rows, total) = hours(c, "users", d).await;
+    assert_eq!((rows.len(), total), (1, 1));
+    assert_eq!(rows[0]["activeTime"]["total"], 420);
+    assert_eq!(rows[0]["userid"], keep);
+    // The merged login keeps reporting into the survivor.
+    let mut later = second.clone();
+    later["records"] = json!([active(&at("UTC", d, 12, 0, 0), 60, "excel.exe")]);
+    push(c, &later).await;
+    assert_eq!(clients(c).await.len(), 1);
+    let (rows, _) = hours(c, "users", d).await;
+    assert_eq!(rows[0]["activeTime"]["total"], 480);
+    assert!(audit_types(c).await.contains(&"ClientMerged".to_string()));
+}
+
+#[tokio::test]
+async fn deleting_a_computer_or_client_deletes_its_activity() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let d = days_ago(2);
+    let other_pc = json!({"name": "PC-2", "primaryDomain": "corp", "timeZone": "UTC"});
+    push(
+        c,
+        &batch(
+            pc("UTC"),
+            "jdoe",
+            vec![active(&at("UTC", d, 9, 0, 0), 300, "word.exe")],
+        ),
+    )
+    .await;
+    push(
+        c,
+        &batch(
+            other_pc.clone(),
+            "asmith",
+            vec![
+                active(&at("UTC", d, 9, 0, 0), 100, "word.exe"),
+                idle(&at("UTC", d, 10, 0, 0), 100),
+            ],
+        ),
+    )
+    .await;
+    let list = computers(c).await;
+    let doomed = list[1]["id"].as_i64().unwrap();
+    assert_eq!(hours(c, "computers", d).await.1, 2);
+    assert_eq!(hours(c, "users", d).await.1, 2);
+
+    let other = server.account().await;
+    let (status, body) = other
+        .client
+        .delete(&format!("/admin/v1/computers/{doomed}"))
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    let (_, viewer) = account.user_with_key("viewer", json!({})).await;
+    let (status, body) = viewer
+        .delete(&format!("/admin/v1/computers/{doomed}"))
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+
+    let (status, body) = c.delete(&format!("/admin/v1/computers/{doomed}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["deletedRecords"], 2);
+    let (status, body) = c.delete(&format!("/admin/v1/computers/{doomed}")).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    assert_eq!(computers(c).await.len(), 1);
+    // Its rows, its share of the day's totals and its log records are gone.
+    let (rows, total) = hours(c, "computers", d).await;
+    assert_eq!((rows.len(), total), (1, 1));
+    let (rows, total) = hours(c, "users", d).await;
+    assert_eq!((rows.len(), total), (1, 1));
+    assert_eq!(passive_on(c, d).await, 0);
+    assert!(!log_computers(c, d).await.contains(&doomed));
+    // Its agent's next batch makes a new computer, with only the new activity.
+    push(
+        c,
+        &batch(
+            other_pc,
+            "asmith",
+            vec![idle(&at("UTC", d, 10, 0, 100), 100)],
+        ),
+    )
+    .await;
+    assert_eq!(passive_on(c, d).await, 100, "no stretch left behind");
+
+    // A client goes the same way.
+    let list = clients(c).await;
+    let jdoe = list.iter().find(|u| u["name"] == "jdoe").unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (status, body) = c.delete(&format!("/admin/v1/clients/{jdoe}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["deletedRecords"], 1);
+    let (rows, total) = hours(c, "users", d).await;
+    assert_eq!((rows.len(), total), (1, 1));
+    assert_ne!(rows[0]["userid"], jdoe);
+    let types = audit_types(c).await;
+    assert!(types.contains(&"ComputerDeleted".to_string()), "{types:?}");
+    assert!(types.contains(&"ClientDeleted".to_string()), "{types:?}");
+}

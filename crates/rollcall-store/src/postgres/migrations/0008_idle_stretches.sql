@@ -81,3 +81,8 @@ WHERE t.account_id = m.account_id AND t.day = m.day AND t.client_id = m.client_i
 
 DROP TABLE wf_islands;
 DROP TABLE wf_moves;
+
+-- Merged computers and clients (issue 19 #7) stay as aliases of the one they
+-- were merged into: an agent batch naming them lands there.
+ALTER TABLE wf_computers ADD COLUMN merged_into BIGINT;
+ALTER TABLE wf_clients ADD COLUMN merged_into BIGINT;

@@ -28,7 +28,21 @@ fn client_row(r: &Row) -> WfClient {
         first_log_ms: r.get(5),
         last_log_ms: r.get(6),
         groups: r.get(7),
+        merged: merged_of(r, 8),
     }
+}
+
+/// The identities merged into a row: columns `at` (ids), `at + 1` (domains),
+/// `at + 2` (names).
+fn merged_of(r: &Row, at: usize) -> Vec<(i64, String, String)> {
+    let ids: Vec<i64> = r.get(at);
+    let domains: Vec<String> = r.get(at + 1);
+    let names: Vec<String> = r.get(at + 2);
+    ids.into_iter()
+        .zip(domains)
+        .zip(names)
+        .map(|((id, d), n)| (id, d, n))
+        .collect()
 }
 
 /// The account's clients (or the one with `id`), by id, with their groups.
@@ -44,8 +58,13 @@ pub(super) async fn list_clients(
                     c.last_log_ms,
                     ARRAY(SELECT g.group_id FROM wf_group_members g
                           WHERE g.account_id = c.account_id AND g.kind = 'c'
-                            AND g.member_id = c.id ORDER BY g.group_id)
-             FROM wf_clients c WHERE c.account_id = $1 {filter} ORDER BY c.id"
+                            AND g.member_id = c.id ORDER BY g.group_id),
+                    ARRAY(SELECT m.id FROM wf_clients m WHERE m.merged_into = c.id ORDER BY m.id),
+                    ARRAY(SELECT m.login_domain FROM wf_clients m WHERE m.merged_into = c.id
+                          ORDER BY m.id),
+                    ARRAY(SELECT m.name FROM wf_clients m WHERE m.merged_into = c.id ORDER BY m.id)
+             FROM wf_clients c WHERE c.account_id = $1 AND c.merged_into IS NULL {filter}
+             ORDER BY c.id"
         ))
         .await?;
     let rows = match &id {
@@ -68,6 +87,7 @@ fn computer_row(r: &Row) -> WfComputer {
         first_log_ms: r.get(8),
         last_log_ms: r.get(9),
         groups: r.get(10),
+        merged: merged_of(r, 11),
     }
 }
 
@@ -84,8 +104,14 @@ pub(super) async fn list_computers(
                     c.public_ip, c.first_log_ms, c.last_log_ms,
                     ARRAY(SELECT g.group_id FROM wf_group_members g
                           WHERE g.account_id = c.account_id AND g.kind = 'm'
-                            AND g.member_id = c.id ORDER BY g.group_id)
-             FROM wf_computers c WHERE c.account_id = $1 {filter} ORDER BY c.id"
+                            AND g.member_id = c.id ORDER BY g.group_id),
+                    ARRAY(SELECT m.id FROM wf_computers m WHERE m.merged_into = c.id ORDER BY m.id),
+                    ARRAY(SELECT m.primary_domain FROM wf_computers m WHERE m.merged_into = c.id
+                          ORDER BY m.id),
+                    ARRAY(SELECT m.name FROM wf_computers m WHERE m.merged_into = c.id
+                          ORDER BY m.id)
+             FROM wf_computers c WHERE c.account_id = $1 AND c.merged_into IS NULL {filter}
+             ORDER BY c.id"
         ))
         .await?;
     let rows = match &id {
@@ -123,7 +149,7 @@ pub(super) async fn update_client(
             "UPDATE wf_clients SET
                  alias = CASE WHEN $3::boolean THEN $4::text ELSE alias END,
                  employee_email = CASE WHEN $5::boolean THEN $6::text ELSE employee_email END
-             WHERE account_id = $1 AND id = $2",
+             WHERE account_id = $1 AND id = $2 AND merged_into IS NULL",
         )
         .await?;
     let updated = client
@@ -187,7 +213,7 @@ pub(super) async fn update_computer(
     let stmt = client
         .prepare_cached(
             "UPDATE wf_computers SET alias = CASE WHEN $3::boolean THEN $4::text ELSE alias END
-             WHERE account_id = $1 AND id = $2",
+             WHERE account_id = $1 AND id = $2 AND merged_into IS NULL",
         )
         .await?;
     let updated = client
@@ -412,7 +438,8 @@ async fn set_members(
     let wanted: Vec<i64> = ids.to_vec();
     let stmt = tx
         .prepare_cached(&format!(
-            "SELECT id FROM {table} WHERE account_id = $1 AND id = ANY($2)"
+            "SELECT id FROM {table} WHERE account_id = $1 AND id = ANY($2)
+                 AND merged_into IS NULL"
         ))
         .await?;
     let found: HashSet<i64> = tx

@@ -48,11 +48,33 @@ pub(super) async fn write_batch(
     tx.execute(&stmt, &[&INGEST_LOCK, &lock_key(account_id)])
         .await?;
     let keys = ActivityKeys::of(&batch.records);
-    let ((computer_id, client_id), activity_ids) =
+    let (who, activity_ids) =
         tokio::try_join!(register(tx, account_id, batch), keys.upsert(tx, account_id))?;
+    write_records(
+        tx,
+        account_id,
+        who,
+        (batch.session, &batch.records),
+        pieces,
+        (zone, activity_ids),
+    )
+    .await
+}
 
-    let (candidates, repeated) = candidates(batch, pieces, &activity_ids)?;
-    let who = (computer_id, client_id);
+/// Stores records of one (computer, client) and session with their rollups,
+/// inside `tx`, which holds the account's ingest lock. `pieces[i]` are record
+/// i's parts per local date, split in `zone`; `activity_ids` holds every
+/// record's activities (see [`activity_ids`]).
+pub(super) async fn write_records(
+    tx: &impl GenericClient,
+    account_id: i64,
+    who: (i64, i64),
+    (session, records): (i64, &[NewRecord]),
+    pieces: &[Vec<Piece>],
+    (zone, activity_ids): (&str, HashMap<ActivityKey, i64>),
+) -> StoreResult<IngestOutcome> {
+    let (computer_id, client_id) = who;
+    let (candidates, repeated) = candidates(records, pieces, &activity_ids)?;
     // The stored stretches the batch's idle records may touch are read while
     // the records are inserted: a superset of those the inserted ones touch.
     let offered: Vec<NewIdle> = candidates
@@ -61,7 +83,7 @@ pub(super) async fn write_batch(
         .map(|c| c.new_idle())
         .collect();
     let (inserted, existing) = tokio::try_join!(
-        insert_records(tx, account_id, who, batch, &candidates, zone),
+        insert_records(tx, account_id, who, session, &candidates, zone),
         touching_stretches(tx, account_id, who, &offered),
     )?;
     let accepted = inserted.iter().filter(|new| new.is_some()).count();
@@ -291,14 +313,14 @@ async fn merge_stretches(
 /// were left out as repeats of an earlier record of the batch (duplicates, as
 /// the embedded store counts them). Records without pieces are skipped, as there.
 fn candidates<'b>(
-    batch: &'b ActivityBatch,
+    records: &'b [NewRecord],
     pieces: &'b [Vec<Piece>],
     activity_ids: &HashMap<ActivityKey, i64>,
 ) -> StoreResult<(Vec<Candidate<'b>>, usize)> {
     let mut seen = HashSet::new();
     let mut repeated = 0;
-    let mut out = Vec::with_capacity(batch.records.len());
-    for (record, parts) in batch.records.iter().zip(pieces) {
+    let mut out = Vec::with_capacity(records.len());
+    for (record, parts) in records.iter().zip(pieces) {
         if parts.is_empty() {
             continue;
         }
@@ -320,7 +342,7 @@ fn candidates<'b>(
 
 /// The advisory-lock key of an account (the two-int form; ids beyond `i32`
 /// wrap, which only makes two accounts share a lock).
-fn lock_key(account_id: i64) -> i32 {
+pub(super) fn lock_key(account_id: i64) -> i32 {
     account_id as i32
 }
 
@@ -344,7 +366,7 @@ async fn register(
                      private_ip = excluded.private_ip, public_ip = excluded.public_ip,
                      first_log_ms = LEAST(t.first_log_ms, excluded.first_log_ms),
                      last_log_ms = GREATEST(t.last_log_ms, excluded.last_log_ms)
-                 RETURNING id",
+                 RETURNING id, merged_into",
             )
             .await?;
         tx.query_one(
@@ -372,7 +394,7 @@ async fn register(
                  ON CONFLICT (account_id, lower(login_domain), lower(name)) DO UPDATE SET
                      first_log_ms = LEAST(t.first_log_ms, excluded.first_log_ms),
                      last_log_ms = GREATEST(t.last_log_ms, excluded.last_log_ms)
-                 RETURNING id",
+                 RETURNING id, merged_into",
             )
             .await?;
         tx.query_one(
@@ -388,11 +410,42 @@ async fn register(
         .await
     };
     let (computer, client) = tokio::try_join!(computer, client)?;
-    Ok((computer.get(0), client.get(0)))
+    // A merged computer or client is an alias: its activity goes to the one it
+    // was merged into, which is then seen too.
+    let mut ids = [0i64; 2];
+    for (slot, (row, table)) in [(computer, "wf_computers"), (client, "wf_clients")]
+        .into_iter()
+        .enumerate()
+    {
+        ids[slot] = match row.get::<_, Option<i64>>(1) {
+            None => row.get(0),
+            Some(into) => {
+                tx.execute(
+                    &format!(
+                        "UPDATE {table} SET first_log_ms = LEAST(first_log_ms, $2),
+                             last_log_ms = GREATEST(last_log_ms, $3) WHERE id = $1"
+                    ),
+                    &[&into, &first, &last],
+                )
+                .await?;
+                into
+            }
+        };
+    }
+    Ok((ids[0], ids[1]))
 }
 
 /// An activity: kind `a` (lower-cased executable) or `w` (website domain).
-type ActivityKey = (&'static str, String);
+pub(super) type ActivityKey = (&'static str, String);
+
+/// The ids of `records`' activities, inserting the new ones.
+pub(super) async fn activity_ids(
+    tx: &impl GenericClient,
+    account_id: i64,
+    records: &[NewRecord],
+) -> StoreResult<HashMap<ActivityKey, i64>> {
+    Ok(ActivityKeys::of(records).upsert(tx, account_id).await?)
+}
 
 fn app_key(r: &NewRecord) -> ActivityKey {
     ("a", r.executable.to_lowercase())
@@ -527,7 +580,7 @@ async fn insert_records(
     tx: &impl GenericClient,
     account_id: i64,
     (computer_id, client_id): (i64, i64),
-    batch: &ActivityBatch,
+    session: i64,
     candidates: &[Candidate<'_>],
     zone: &str,
 ) -> StoreResult<Vec<Option<i64>>> {
@@ -589,7 +642,7 @@ async fn insert_records(
                 &account_id,
                 &computer_id,
                 &client_id,
-                &batch.session,
+                &session,
                 &start,
                 &raw_start,
                 &duration,
@@ -939,7 +992,7 @@ mod tests {
         let keys = ActivityKeys::of(&b.records);
         assert_eq!(keys.keys.len(), 3, "{:?}", keys.keys);
         let ids: HashMap<ActivityKey, i64> = keys.keys.iter().cloned().zip([10, 11, 20]).collect();
-        let (c, repeated) = candidates(&b, &pieces, &ids).unwrap();
+        let (c, repeated) = candidates(&b.records, &pieces, &ids).unwrap();
         assert_eq!(repeated, 1);
         // Executables differ in case: two identities, one application.
         assert_eq!(c.len(), 2);
@@ -949,7 +1002,7 @@ mod tests {
         );
         assert_eq!(c[1].app_id, c[0].app_id);
         assert!(c[1].website_id.is_some());
-        assert!(candidates(&b, &pieces, &HashMap::new()).is_err());
+        assert!(candidates(&b.records, &pieces, &HashMap::new()).is_err());
     }
 
     #[test]

@@ -47,6 +47,7 @@
 
 mod directory;
 mod ingest;
+mod members;
 mod reports;
 mod sql;
 
@@ -61,8 +62,8 @@ use super::PgStore;
 use crate::audit::Actor;
 use crate::workforce::{
     sees_group, sees_member, ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch,
-    ComputerPatch, Group, GroupPatch, IngestOutcome, Scoping, WfClient, WfComputer, WorkforceStore,
-    WorkingHoursPage, WorkingHoursQuery,
+    ComputerPatch, Group, GroupPatch, IngestOutcome, Member, MoveOutcome, Scoping, WfClient,
+    WfComputer, WorkforceStore, WorkingHoursPage, WorkingHoursQuery,
 };
 use crate::{StoreError, StoreResult};
 
@@ -221,6 +222,35 @@ impl WorkforceStore for PgStore {
         let group = directory::update_group(&tx, account_id, actor, id, &patch).await?;
         tx.commit().await?;
         Ok(group)
+    }
+
+    async fn merge_wf(
+        &self,
+        account_id: i64,
+        actor: &Actor,
+        kind: Member,
+        from: i64,
+        into: i64,
+    ) -> StoreResult<MoveOutcome> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = members::merge(&tx, account_id, actor, kind, (from, into)).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn delete_wf(
+        &self,
+        account_id: i64,
+        actor: &Actor,
+        kind: Member,
+        id: i64,
+    ) -> StoreResult<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let records = members::delete(&tx, account_id, actor, kind, id).await?;
+        tx.commit().await?;
+        Ok(records)
     }
 
     async fn delete_group(&self, account_id: i64, actor: &Actor, id: i64) -> StoreResult<()> {

@@ -72,3 +72,8 @@ DELETE FROM wf_day_idle WHERE n = 0;
 
 DROP TABLE wf_islands;
 DROP TABLE wf_moves;
+
+-- Merged computers and clients (issue 19 #7) stay as aliases of the one they
+-- were merged into: an agent batch naming them lands there.
+ALTER TABLE wf_computers ADD COLUMN merged_into INTEGER;
+ALTER TABLE wf_clients ADD COLUMN merged_into INTEGER;
