@@ -20,6 +20,8 @@ use rollcall_store::postgres::{PgOptions, PgStore};
 use rollcall_store::sqlite::{DatabaseKey, SqliteStore};
 use rollcall_store::Store;
 
+use crate::ops;
+
 #[derive(Parser)]
 #[command(name = "rollcall", version, about = "Self-hosted usage analytics")]
 pub struct Cli {
@@ -64,6 +66,12 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Copy the embedded database, encrypted, while the server runs.
+    Backup(ops::BackupArgs),
+    /// Restore a backup into a new, empty data directory.
+    Restore(ops::RestoreArgs),
+    /// Change the embedded database's key (the server must be stopped).
+    Rekey(ops::RekeyArgs),
 }
 
 #[derive(Subcommand)]
@@ -392,6 +400,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backup(args) => ops::backup(args),
+        Command::Restore(args) => ops::restore(args).await,
+        Command::Rekey(args) => ops::rekey(args),
         Command::Audit {
             command: AuditCommand::Verify { db },
         } => {

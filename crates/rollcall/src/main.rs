@@ -1,6 +1,7 @@
 //! The `rollcall` binary: parses the command line and calls the libraries.
 
 mod cli;
+mod ops;
 
 use clap::Parser;
 

@@ -55,6 +55,11 @@ impl DatabaseKey {
         }
     }
 
+    /// The key's text, to write it into a key file (`rollcall restore`, `rollcall rekey`).
+    pub(crate) fn text(&self) -> &str {
+        &self.0
+    }
+
     /// The value of `PRAGMA key`: a raw key skips SQLCipher's slow key derivation.
     pub(crate) fn pragma_value(&self) -> String {
         let is_raw = self.0.len() == 64 && self.0.bytes().all(|b| b.is_ascii_hexdigit());
@@ -66,7 +71,7 @@ impl DatabaseKey {
     }
 }
 
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -9,6 +9,7 @@ mod db;
 mod key;
 mod migrations;
 mod money;
+pub mod ops;
 mod usage;
 mod usage_push;
 mod wf_directory;

@@ -9,6 +9,7 @@ mod foundation;
 mod hardening;
 mod login_guard;
 mod money;
+mod ops;
 mod org;
 mod postgres;
 mod reports;

@@ -660,3 +660,64 @@ async fn deleting_a_computer_or_client_deletes_its_activity() {
     assert!(types.contains(&"ComputerDeleted".to_string()), "{types:?}");
     assert!(types.contains(&"ClientDeleted".to_string()), "{types:?}");
 }
+
+/// PostgreSQL only: a database whose idle records were stored before idle
+/// stretches (each record at offset 0 in the histogram) is converted by
+/// `rollcall migrate`: touching records become one stretch.
+#[tokio::test]
+async fn migrating_turns_stored_idle_records_into_stretches_on_postgres() {
+    let server = TestServer::start().await;
+    if !server.db.is_postgres() {
+        return;
+    }
+    let account = server.account().await;
+    let c = &account.client;
+    let d = days_ago(2);
+    push(
+        c,
+        &batch(
+            pc("UTC"),
+            "jdoe",
+            vec![
+                idle(&at("UTC", d, 10, 0, 0), 200),
+                idle(&at("UTC", d, 10, 0, 200), 200),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(passive_on(c, d).await, 300);
+    // Back to how the previous schema stored them.
+    server
+        .db
+        .execute(
+            "DROP TABLE wf_idle_stretches;
+             ALTER TABLE wf_records DROP COLUMN idle_lead_ms, DROP COLUMN split_zone;
+             ALTER TABLE wf_computers DROP COLUMN merged_into;
+             ALTER TABLE wf_clients DROP COLUMN merged_into;
+             UPDATE wf_day_time SET idle_end_ms = 200000;
+             UPDATE wf_day_idle SET n = 2 WHERE offset_ms = 0;
+             DELETE FROM wf_day_idle WHERE offset_ms <> 0;
+             DELETE FROM schema_migrations WHERE version = 8;",
+        )
+        .await;
+    assert_eq!(passive_on(c, d).await, 400, "per record, as before");
+    let mut args = vec!["migrate".to_string()];
+    args.extend(server.db.cli_args());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(passive_on(c, d).await, 300);
+    account.settings(json!({"passiveLimitMinutes": 4})).await;
+    assert_eq!(passive_on(c, d).await, 240);
+    // New records keep joining the converted stretch.
+    push(
+        c,
+        &batch(pc("UTC"), "jdoe", vec![idle(&at("UTC", d, 9, 56, 40), 200)]),
+    )
+    .await;
+    assert_eq!(passive_on(c, d).await, 240);
+    account.settings(json!({"passiveLimitMinutes": null})).await;
+    assert_eq!(passive_on(c, d).await, 600);
+}
