@@ -13,6 +13,7 @@ pub mod reports;
 pub mod routes;
 pub mod setup;
 pub mod tls;
+pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -128,7 +129,12 @@ pub async fn serve(
         shutdown.await;
         stopper.graceful_shutdown(Some(Duration::from_secs(10)));
     });
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let mut router = app(state);
+    if tls.is_some() {
+        // Tells the dashboard to mark its session cookie `Secure`.
+        router = router.layer(axum::Extension(ui::session::ServedOverTls));
+    }
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
     let result = match tls {
         Some(config) => {
             axum_server::from_tcp_rustls(

@@ -1,13 +1,20 @@
 //! `POST /ui/login`: dashboard login with email and password (records `LoggedIn`).
+//!
+//! A JSON body (an API client) gets the JSON answer; a browser's form post gets a
+//! session cookie and a redirect to `/ui`, or the form again with 401.
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_json, NoQuery};
+use crate::ui::pages::login::form as login_form;
+use crate::ui::session::{self, ServedOverTls};
 use crate::{passwords, AppState};
 
 #[derive(Deserialize)]
@@ -23,9 +30,10 @@ struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     _: NoQuery,
+    tls: Option<Extension<ServedOverTls>>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<axum::Json<Value>> {
+) -> ApiResult<Response> {
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -43,6 +51,16 @@ pub async fn login(
         .filter(|c| form.account_id.is_none_or(|a| a == c.account_id))
     {
         if passwords::verify(form.password.clone(), candidate.password_hash.clone()).await {
+            if is_form {
+                return session::start(
+                    &state,
+                    candidate.account_id,
+                    candidate.consumer_id,
+                    &candidate.email,
+                    tls.is_some(),
+                )
+                .await;
+            }
             state
                 .store
                 .record_login(candidate.account_id, &candidate.email)
@@ -52,8 +70,16 @@ pub async fn login(
                 "accountId": candidate.account_id,
                 "userId": candidate.consumer_id,
                 "email": candidate.email,
-            })));
+            }))
+            .into_response());
         }
+    }
+    if is_form {
+        return Ok(login_form(
+            StatusCode::UNAUTHORIZED,
+            Some("Wrong email or password."),
+            &form.email,
+        ));
     }
     Err(refused())
 }

@@ -7,7 +7,7 @@ mod health;
 mod login;
 mod money;
 mod oauth;
-mod usage;
+pub(crate) mod usage;
 mod workforce;
 
 use axum::middleware::from_fn_with_state;
@@ -19,7 +19,10 @@ use crate::{auth, AppState};
 pub fn router(state: AppState) -> Router {
     let credential_endpoints = Router::new()
         .route("/oauth2/token", post(oauth::token))
-        .route("/ui/login", post(login::login))
+        .route(
+            "/ui/login",
+            post(login::login).layer(axum::middleware::from_fn(crate::ui::csrf::same_origin)),
+        )
         .route_layer(from_fn_with_state(state.clone(), auth::limit_by_address));
     let public = Router::new()
         .route("/healthz", get(health::healthz))
@@ -34,5 +37,8 @@ pub fn router(state: AppState) -> Router {
         .merge(money::routes())
         .merge(workforce::routes())
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
-    public.merge(api).with_state(state)
+    public
+        .merge(api)
+        .merge(crate::ui::routes(state.clone()))
+        .with_state(state)
 }

@@ -290,7 +290,17 @@ impl AdminStore for PgStore {
         )
         .await?;
         let mut c = find_consumer(&tx, account_id, id).await?;
+        let old_role = c.role;
         let access_change = patch.apply(&mut c);
+        // A demotion or a new password ends every dashboard session of the user
+        // (SPEC §9), in the same transaction, so every process sees it at once.
+        if crate::admin::ends_sessions(old_role, &patch) {
+            tx.execute(
+                "DELETE FROM ui_sessions WHERE account_id = $1 AND consumer_id = $2",
+                &[&account_id, &id],
+            )
+            .await?;
+        }
         tx.execute(
             "UPDATE consumers SET name = $3, role = $4, viewable_groups = $5, allowed_apps = $6,
                 password_hash = COALESCE($7, password_hash)
@@ -334,6 +344,11 @@ impl AdminStore for PgStore {
         .await?;
         tx.execute(
             "UPDATE credentials SET consumer_id = NULL WHERE account_id = $1 AND consumer_id = $2",
+            &[&account_id, &id],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM ui_sessions WHERE account_id = $1 AND consumer_id = $2",
             &[&account_id, &id],
         )
         .await?;

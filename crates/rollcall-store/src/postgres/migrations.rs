@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (4, include_str!("migrations/0004_money.sql")),
     (5, include_str!("migrations/0005_usage_ingest.sql")),
     (6, include_str!("migrations/0006_workforce_reads.sql")),
+    (7, include_str!("migrations/0007_sessions.sql")),
 ];
 
 /// Applies pending migrations; returns how many ran.

@@ -274,7 +274,16 @@ impl AdminStore for SqliteStore {
         self.db
             .write(move |conn| {
                 let mut c = find_consumer(conn, account_id, id)?;
+                let old_role = c.role;
                 let access_change = patch.apply(&mut c);
+                // A demotion or a new password ends every dashboard session of the
+                // user (SPEC §9), here where every process's change passes.
+                if crate::admin::ends_sessions(old_role, &patch) {
+                    conn.prepare_cached(
+                        "DELETE FROM ui_sessions WHERE account_id = ?1 AND consumer_id = ?2",
+                    )?
+                    .execute(params![account_id, id])?;
+                }
                 conn.prepare_cached(
                     "UPDATE consumers SET name = ?3, role = ?4, viewable_groups = ?5, allowed_apps = ?6,
                         password_hash = COALESCE(?7, password_hash)
@@ -314,6 +323,10 @@ impl AdminStore for SqliteStore {
                 .execute(params![account_id, id, now_ms()])?;
                 conn.prepare_cached(
                     "UPDATE credentials SET consumer_id = NULL WHERE account_id = ?1 AND consumer_id = ?2",
+                )?
+                .execute(params![account_id, id])?;
+                conn.prepare_cached(
+                    "DELETE FROM ui_sessions WHERE account_id = ?1 AND consumer_id = ?2",
                 )?
                 .execute(params![account_id, id])?;
                 conn.prepare_cached("DELETE FROM consumers WHERE account_id = ?1 AND id = ?2")?

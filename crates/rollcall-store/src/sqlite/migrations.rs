@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_workforce.sql"),
     include_str!("migrations/0004_money.sql"),
     include_str!("migrations/0005_workforce_reads.sql"),
+    include_str!("migrations/0006_sessions.sql"),
 ];
 
 pub(crate) fn run(conn: &Connection) -> StoreResult<()> {

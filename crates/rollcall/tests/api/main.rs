@@ -8,5 +8,6 @@ mod money;
 mod postgres;
 mod robustness;
 mod scaleout;
+mod ui;
 mod usage;
 mod workforce;

@@ -1,0 +1,515 @@
+//! The dashboard (`/ui`, SPEC §9) through HTTP as a browser speaks it: form
+//! login and the session cookie, the same-origin guard, logout and revocation,
+//! and pages whose numbers equal the JSON API's for the same question.
+
+use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{redirect, StatusCode};
+use rollcall_core::time;
+use serde_json::{json, Value};
+
+use crate::common::{Account, Client, TestServer};
+
+const HOUR: i64 = 3_600_000;
+
+fn now() -> i64 {
+    rollcall_store::now_ms()
+}
+
+/// A browser without JavaScript: follows no redirects, keeps one session cookie.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new(base: &str) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+            cookie: None,
+        }
+    }
+
+    /// Posts the login form as a same-origin page would; keeps the cookie.
+    async fn login(&mut self, email: &str, password: &str) -> reqwest::Response {
+        let response = self
+            .http
+            .post(format!("{}/ui/login", self.base))
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("email", email), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        if let Some(c) = response.headers().get(SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            self.cookie = Some(c.split(';').next().unwrap().to_string());
+        }
+        response
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let mut r = self.http.get(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            r = r.header(COOKIE, c);
+        }
+        let response = r.send().await.unwrap();
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .map(|l| l.to_str().unwrap().to_string());
+        let body = response.text().await.unwrap();
+        (status, location.unwrap_or(body))
+    }
+
+    async fn post(&self, path: &str, site: &str) -> reqwest::Response {
+        let mut r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("sec-fetch-site", site);
+        if let Some(c) = &self.cookie {
+            r = r.header(COOKIE, c);
+        }
+        r.send().await.unwrap()
+    }
+}
+
+/// A web user with a password; returns (id, email, password).
+async fn web_user(account: &Account, role: &str, extra: Value) -> (i64, String, String) {
+    let email = format!(
+        "{role}-{}@example.com",
+        rollcall_core::secret::random_hex(3)
+    );
+    let password = "a long enough passphrase".to_string();
+    let mut body = json!({"email": email, "name": "Dash User", "role": role, "password": password});
+    if let Value::Object(extra) = extra {
+        for (k, v) in extra {
+            body[k] = v;
+        }
+    }
+    let (status, user) = account.client.post("/admin/v1/consumers", &body).await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    (user["id"].as_i64().unwrap(), email, password)
+}
+
+async fn logged_in(server: &TestServer, email: &str, password: &str) -> Browser {
+    let mut b = Browser::new(&server.base);
+    let r = b.login(email, password).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/ui");
+    b
+}
+
+/// An app with two events in one feature group and an org chart of Sales (4)
+/// and Support (5); returns the app id.
+async fn app_with_usage(c: &Client, name: &str) -> String {
+    let (status, body) = c
+        .post(
+            "/services/push/v1/customer/apps",
+            &json!({"name": name, "events": [
+                {"eventName": "send", "eventType": "Produce", "groups": ["Sent"]},
+                {"eventName": "read", "eventType": "Consume", "groups": ["Read"]}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["appId"].as_str().unwrap().to_string()
+}
+
+async fn org_and_events(c: &Client, app: &str) {
+    let (status, body) = c
+        .post(
+            "/services/push/v1/customer/org-chart",
+            &json!({"orgChartName": "HR"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    let mut users = Vec::new();
+    for i in 0..4 {
+        users.push(json!({"email": format!("s{i}@corp.com"), "team": "Sales"}));
+    }
+    for i in 0..5 {
+        users.push(json!({"email": format!("h{i}@corp.com"), "team": "Support"}));
+    }
+    let (status, body) = c
+        .put(
+            &format!("/services/push/v1/customer/org-chart/{id}"),
+            &json!({"hasMore": false, "users": users}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // 3 of 4 in Sales send; 1 of 5 in Support reads.
+    let events: Vec<Value> = ["s0", "s1", "s2"]
+        .iter()
+        .map(|p| json!({"timestamp": now() - 2 * HOUR, "email": format!("{p}@corp.com"), "eventName": "send"}))
+        .chain([json!({"timestamp": now() - 3 * HOUR, "email": "h0@corp.com", "eventName": "read"})])
+        .collect();
+    let (status, body) = c
+        .post(
+            &format!("/services/push/v1/customer/apps/{app}/events"),
+            &json!({"events": events}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn form_login_sets_a_strict_http_only_cookie_and_json_login_is_unchanged() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let mut b = Browser::new(&server.base);
+
+    let (status, location) = b.get("/ui").await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/ui/login")
+    );
+    let (status, form) = b.get("/ui/login").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains("name=\"email\"") && form.contains("name=\"password\""));
+
+    let bad = b
+        .login(&account.creds.email, "not the password at all")
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    assert!(bad.headers().get(SET_COOKIE).is_none());
+    let csp = bad.headers()[CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
+    let body = bad.text().await.unwrap();
+    assert!(body.contains("Wrong email or password") && body.contains("action=\"/ui/login\""));
+
+    let ok = b.login(&account.creds.email, &account.creds.password).await;
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let set = ok.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    assert!(!set.contains("Secure"), "plain HTTP: {set}");
+    let (status, page) = b.get("/ui").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Overview") && page.contains(&account.creds.email));
+
+    // Only the token's hash is stored.
+    let token = b
+        .cookie
+        .as_ref()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_string();
+    let stored = server
+        .db
+        .query_text("SELECT token_hash FROM ui_sessions")
+        .await;
+    assert_eq!(stored, vec![rollcall_core::secret::hash(&token)]);
+    assert_ne!(stored[0], token);
+
+    // An API client's JSON login still answers JSON and starts no session.
+    let json_login = reqwest::Client::new()
+        .post(format!("{}/ui/login", server.base))
+        .json(&json!({"email": account.creds.email, "password": account.creds.password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_login.status(), StatusCode::OK);
+    assert!(json_login.headers().get(SET_COOKIE).is_none());
+    let body: Value = json_login.json().await.unwrap();
+    assert_eq!(body["success"], true);
+    assert_eq!(body["accountId"], account.id());
+}
+
+#[tokio::test]
+async fn a_forged_cross_site_post_is_refused_and_the_session_survives() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let b = logged_in(&server, &account.creds.email, &account.creds.password).await;
+    for site in ["cross-site", "same-site"] {
+        let r = b.post("/ui/logout", site).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{site}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "403");
+    }
+    // Without fetch metadata, a foreign Origin is refused too.
+    let r = b
+        .http
+        .post(format!("{}/ui/logout", server.base))
+        .header(COOKIE, b.cookie.clone().unwrap())
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // A login form posted from another site is refused (login CSRF).
+    let r = b
+        .http
+        .post(format!("{}/ui/login", server.base))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[
+            ("email", account.creds.email.as_str()),
+            ("password", account.creds.password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (status, _) = b.get("/ui").await;
+    assert_eq!(status, StatusCode::OK, "the forged logout did nothing");
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_and_both_are_audited() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let b = logged_in(&server, &account.creds.email, &account.creds.password).await;
+    let r = b.post("/ui/logout", "same-origin").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(r.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    let (status, location) = b.get("/ui").await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/ui/login")
+    );
+    let start = time::format_ms(now() - HOUR);
+    let end = time::format_ms(now() + HOUR);
+    let (status, body) = account
+        .client
+        .get(&format!(
+            "/services/pull/v1/customer/audit-events?startTime={start}&endTime={end}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let types: Vec<&str> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eventType"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains(&"LoggedIn") && types.contains(&"LoggedOut"),
+        "{types:?}"
+    );
+}
+
+#[tokio::test]
+async fn removing_demoting_or_a_new_password_ends_sessions_at_once() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let (removed, email, password) = web_user(&account, "admin", json!({})).await;
+    let b = logged_in(&server, &email, &password).await;
+    assert_eq!(b.get("/ui").await.0, StatusCode::OK);
+    let (status, _) = account
+        .client
+        .delete(&format!("/admin/v1/consumers/{removed}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(b.get("/ui").await.0, StatusCode::SEE_OTHER);
+
+    let (demoted, email, password) = web_user(&account, "admin", json!({})).await;
+    let b = logged_in(&server, &email, &password).await;
+    // A rename keeps the session; a demotion ends it.
+    let (status, body) = account
+        .client
+        .patch(
+            &format!("/admin/v1/consumers/{demoted}"),
+            &json!({"name": "Renamed"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(b.get("/ui").await.0, StatusCode::OK);
+    let (status, body) = account
+        .client
+        .patch(
+            &format!("/admin/v1/consumers/{demoted}"),
+            &json!({"role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(b.get("/ui").await.0, StatusCode::SEE_OTHER);
+
+    let (changed, email, password) = web_user(&account, "viewer", json!({})).await;
+    let b = logged_in(&server, &email, &password).await;
+    let (status, body) = account
+        .client
+        .patch(
+            &format!("/admin/v1/consumers/{changed}"),
+            &json!({"password": "another long passphrase"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(b.get("/ui").await.0, StatusCode::SEE_OTHER);
+    let again = logged_in(&server, &email, "another long passphrase").await;
+    assert_eq!(again.get("/ui").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_session_idle_for_twelve_hours_ends() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let b = logged_in(&server, &account.creds.email, &account.creds.password).await;
+    let stale = now() - 12 * HOUR - 60_000;
+    server
+        .db
+        .execute(&format!("UPDATE ui_sessions SET last_seen_ms = {stale}"))
+        .await;
+    assert_eq!(b.get("/ui").await.0, StatusCode::SEE_OTHER);
+    let left = server
+        .db
+        .query_text("SELECT CAST(count(*) AS TEXT) FROM ui_sessions")
+        .await;
+    assert_eq!(
+        left,
+        vec!["0".to_string()],
+        "the expired session is deleted"
+    );
+}
+
+/// The percentages of the page's sentences (`data-percent`), in order.
+fn page_percents(html: &str) -> Vec<f64> {
+    html.split("data-percent=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].parse().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn engagement_bars_show_the_apis_percentages() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let app = app_with_usage(c, "Mail").await;
+    org_and_events(c, &app).await;
+    let b = logged_in(&server, &account.creds.email, &account.creds.password).await;
+    for (query, api_query) in [
+        ("", "rollingWindow=30"),
+        ("?window=7&group=Sent", "rollingWindow=7&group=Sent"),
+        (
+            "?window=90&group=Read&by=team",
+            "rollingWindow=90&group=Read&by=team",
+        ),
+    ] {
+        let (status, page) = b.get(&format!("/ui/apps/{app}{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let (status, api) = c
+            .get(&format!("/pull/v1/apps/{app}/engagement?{api_query}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{api}");
+        let expected: Vec<f64> = api["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["percent"].as_f64().unwrap())
+            .collect();
+        assert!(!expected.is_empty());
+        assert_eq!(page_percents(&page), expected, "{query}");
+        assert!(page.contains("<svg") && page.contains("<desc id=\"engagement-d\">"));
+    }
+    // 3 of 4 in Sales sent an e-mail in the week.
+    let (_, page) = b.get(&format!("/ui/apps/{app}?window=7&group=Sent")).await;
+    assert!(page.contains("75% of Sales used it (3 of 4)"), "{page}");
+    // A bad window is a clear 400.
+    let (status, body) = b.get(&format!("/ui/apps/{app}?window=12")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("window must be 7, 30 or 90"));
+    // The CSV download is the API's.
+    let (status, csv) = b
+        .get(&format!("/ui/apps/{app}/inactive-users.csv?window=30"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(csv.starts_with("email,firstName,lastName,team,license,lastActivity,annualCost"));
+}
+
+#[tokio::test]
+async fn the_overview_shows_the_apis_figures_and_a_viewer_only_their_apps() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let mail = app_with_usage(c, "Mail").await;
+    org_and_events(c, &mail).await;
+    let chat = app_with_usage(c, "Chat").await;
+    let admin = logged_in(&server, &account.creds.email, &account.creds.password).await;
+    let (status, page) = admin.get("/ui").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let (_, api) = c.get("/pull/v3/apps").await;
+    for app in api["apps"].as_array().unwrap() {
+        let id = app["appId"].as_str().unwrap();
+        assert!(page.contains(&format!("href=\"/ui/apps/{id}\"")), "{id}");
+    }
+    assert!(page.contains("Mail") && page.contains("Chat"));
+
+    let (_, email, password) = web_user(&account, "viewer", json!({"allowedApps": [chat]})).await;
+    let viewer = logged_in(&server, &email, &password).await;
+    let (status, page) = viewer.get("/ui").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Chat") && !page.contains("Mail"), "{page}");
+    let (status, _) = viewer.get(&format!("/ui/apps/{mail}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = viewer
+        .get(&format!("/ui/apps/{mail}/inactive-users.csv"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = viewer.get(&format!("/ui/apps/{chat}")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Another account's session sees none of this account's apps.
+    let other = server.account().await;
+    let stranger = logged_in(&server, &other.creds.email, &other.creds.password).await;
+    let (_, page) = stranger.get("/ui").await;
+    assert!(!page.contains("Mail") && !page.contains("Chat"));
+    assert_eq!(
+        stranger.get(&format!("/ui/apps/{mail}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn assets_are_embedded_with_etags_and_a_page_stays_under_its_budget() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let app = app_with_usage(&account.client, "Mail").await;
+    org_and_events(&account.client, &app).await;
+    let b = logged_in(&server, &account.creds.email, &account.creds.password).await;
+    let mut total = 0;
+    for path in ["/ui/assets/rollcall.css", "/ui/assets/htmx.min.js"] {
+        let r = b
+            .http
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let etag = r.headers()["etag"].clone();
+        total += r.bytes().await.unwrap().len();
+        let again = b
+            .http
+            .get(format!("{}{path}", server.base))
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    }
+    for page in ["/ui".to_string(), format!("/ui/apps/{app}")] {
+        let (status, html) = b.get(&page).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            !html.contains("http://") || !html.contains("src=\"http"),
+            "no external request"
+        );
+        let bytes = html.len() + total;
+        assert!(bytes <= 200 * 1024, "{page}: {bytes} bytes with assets");
+    }
+    assert_eq!(b.get("/ui/assets/nope.js").await.0, StatusCode::NOT_FOUND);
+}
