@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::fxhash::FxHashMap;
+use crate::time;
 use crate::usage::{self, AppDefinition};
 
 /// The org fields `by` may name, besides the account's custom fields.
@@ -182,9 +183,96 @@ pub fn needed_tier<'a>(
     Some(needed)
 }
 
+/// An amount rounded to cents.
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// A licence's annual cost, when the licence names a tier with a cost.
+pub fn licence_cost(def: &AppDefinition, license: Option<&str>) -> Option<f64> {
+    license
+        .and_then(|l| def.tier(l))
+        .and_then(|t| t.annual_cost)
+}
+
+/// Utilisation in percent: the provisioned people who were active over the
+/// provisioned people (people active without a licence do not raise it);
+/// `None` without provisioned people.
+pub fn utilization(active_provisioned: u64, provisioned: u64) -> Option<f64> {
+    (provisioned > 0).then(|| usage::percent(active_provisioned, provisioned))
+}
+
+/// What moving from the `held` tier down to `needed` saves per year: the
+/// difference of their costs, or the held cost when the lower tier has none.
+pub fn downgrade_saving(held: &usage::LicenseTier, needed: &usage::LicenseTier) -> Option<f64> {
+    match (held.annual_cost, needed.annual_cost) {
+        (Some(h), Some(n)) => Some(round2(h - n)),
+        (Some(h), None) => Some(h),
+        _ => None,
+    }
+}
+
+/// The latest activity of a person on a feature group: the group's last active
+/// day comes from the bitmaps; the timestamp is the person's exact latest one
+/// when it falls on that day, else the start of that day (the store keeps
+/// exact timestamps per (app, email), not per event).
+pub fn group_last_ms(
+    last_day: Option<i32>,
+    overall_ms: Option<i64>,
+    tz: &jiff::tz::TimeZone,
+) -> Option<i64> {
+    let day = last_day?;
+    match overall_ms {
+        Some(ms) if time::day_number(time::local_date(ms, tz)) == day => Some(ms),
+        _ => Some(time::start_of_day_ms(time::date_of_day_number(day), tz)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utilization_counts_only_provisioned_people() {
+        assert_eq!(utilization(180, 300), Some(60.0));
+        assert_eq!(utilization(0, 0), None);
+    }
+
+    #[test]
+    fn a_group_timestamp_is_exact_only_on_its_last_day() {
+        let tz = jiff::tz::TimeZone::UTC;
+        let day = time::day_number(time::parse_date("2026-03-02").unwrap());
+        let noon = time::start_of_day_ms(time::date_of_day_number(day), &tz) + 43_200_000;
+        assert_eq!(group_last_ms(Some(day), Some(noon), &tz), Some(noon));
+        assert_eq!(
+            group_last_ms(Some(day - 1), Some(noon), &tz),
+            Some(time::start_of_day_ms(
+                time::date_of_day_number(day - 1),
+                &tz
+            ))
+        );
+        assert_eq!(group_last_ms(None, Some(noon), &tz), None);
+    }
+
+    #[test]
+    fn a_downgrade_saves_the_cost_difference() {
+        let tier = |cost| usage::LicenseTier {
+            name: "x".into(),
+            tier: 0,
+            features: vec![],
+            annual_cost: cost,
+            currency: None,
+        };
+        assert_eq!(
+            downgrade_saving(&tier(Some(120.0)), &tier(Some(59.995))),
+            Some(60.01)
+        );
+        assert_eq!(
+            downgrade_saving(&tier(Some(120.0)), &tier(None)),
+            Some(120.0)
+        );
+        assert_eq!(downgrade_saving(&tier(None), &tier(Some(1.0))), None);
+    }
 
     #[test]
     fn needed_tier_is_the_highest_minimum_of_used_events() {

@@ -42,13 +42,23 @@ pub enum Visibility {
 
 /// The people of the caller's viewable groups (every person without a restriction).
 pub async fn visible_people(state: &AppState, caller: &Caller) -> ApiResult<Visibility> {
-    let Some(groups) = caller.viewable_groups.clone() else {
+    visible_people_in(state, caller.account_id, caller.viewable_groups.clone()).await
+}
+
+/// The people of `groups` in an account (`None`: every person); for a signed
+/// link, which carries its maker's groups instead of a caller.
+pub async fn visible_people_in(
+    state: &AppState,
+    account_id: i64,
+    groups: Option<Vec<i64>>,
+) -> ApiResult<Visibility> {
+    let Some(groups) = groups else {
         return Ok(Visibility::All);
     };
     let clients = state
         .store
         .wf_clients(
-            caller.account_id,
+            account_id,
             Scoping {
                 viewable_groups: Some(groups),
                 ..Scoping::default()

@@ -18,7 +18,7 @@ pub mod workforce;
 
 mod access;
 
-pub use access::{visible_people, Visibility};
+pub use access::{visible_people, visible_people_in, Visibility};
 
 use jiff::tz::TimeZone;
 use rollcall_core::time;

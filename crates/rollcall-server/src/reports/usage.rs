@@ -15,7 +15,8 @@ use rollcall_core::fxhash::FxHashMap;
 use rollcall_core::usage::{self, AppDefinition, ROLLING_WINDOWS};
 use rollcall_core::usage_bits::{self, DailyPeople, Member, SlotSet};
 use rollcall_core::usage_report::{
-    self, Directory, Employee, EventFilter, Segment, Total, ORG_FIELDS,
+    self, group_last_ms, licence_cost, round2, Directory, Employee, EventFilter, Segment, Total,
+    ORG_FIELDS,
 };
 use rollcall_core::{time, token, Scope};
 use rollcall_store::money::ContractSummary;
@@ -32,8 +33,6 @@ use crate::AppState;
 
 const PAGE_PURPOSE: &str = "usage-insights-page";
 const MAX_TREND_DAYS: i32 = 366;
-/// Far enough in the future to cover any stored day ("whole history" reads).
-const LAST_DAY: i32 = i32::MAX / 2;
 
 fn today(tz: &TimeZone) -> i32 {
     time::day_number(time::local_date(now_ms(), tz))
@@ -150,6 +149,26 @@ impl SlotTimes {
     }
 }
 
+/// `last` without any time after `as_of`: the store keeps each email's latest
+/// timestamp ever, so for a past `as_of` a later one is replaced by the start of
+/// the person's last active day up to `as_of` (from the loaded bitmaps), or
+/// dropped when there is none (issue 19 #12).
+fn bounded_last(data: &InsightData, mut last: SlotTimes, as_of: i32, tz: &TimeZone) -> SlotTimes {
+    let end_ms = time::start_of_day_ms(time::date_of_day_number(as_of + 1), tz);
+    if last.0.iter().all(|&ms| ms < end_ms) {
+        return last;
+    }
+    let days = usage_bits::last_days(&daily(data, &EventFilter::Any, i32::MIN, as_of));
+    for (slot, ms) in last.0.iter_mut().enumerate() {
+        if *ms >= end_ms {
+            *ms = days.get(&slot).map_or(i64::MIN, |&d| {
+                time::start_of_day_ms(time::date_of_day_number(d), tz)
+            });
+        }
+    }
+    last
+}
+
 /// The oldest local day that can hold usage: events older than the account's
 /// usage retention are refused, so "whole history" starts there.
 async fn oldest_day(state: &AppState, caller: &Caller, tz: &TimeZone) -> ApiResult<i32> {
@@ -220,17 +239,6 @@ fn summary_query(as_of: i32) -> InsightQuery {
     }
 }
 
-/// A licence's annual cost, when the licence names a tier with a cost.
-fn licence_cost(def: &AppDefinition, license: Option<&str>) -> Option<f64> {
-    license
-        .and_then(|l| def.tier(l))
-        .and_then(|t| t.annual_cost)
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
 fn summarise(data: &InsightData, contract: Option<ContractSummary>, as_of: i32) -> AppSummary {
     let app: &AppRecord = &data.app;
     let def = &app.definition;
@@ -277,7 +285,7 @@ fn summarise(data: &InsightData, contract: Option<ContractSummary>, as_of: i32) 
         active_provisioned_users: active_provisioned,
         unlicensed_active_users: active_users.saturating_sub(active_provisioned),
         licenses_purchased: contract.as_ref().map(|c| c.licenses_purchased),
-        utilization: (ps.people > 0).then(|| usage::percent(active_provisioned, ps.people)),
+        utilization: usage_report::utilization(active_provisioned, ps.people),
         annual_cost,
         contract,
     }
@@ -533,18 +541,6 @@ pub struct UsersReport {
     pub next_page_token: Option<String>,
 }
 
-/// The latest activity of a person on a feature group: the group's last active day
-/// comes from the bitmaps; the timestamp is the person's exact latest one when it
-/// falls on that day, else the start of that day (the store keeps exact timestamps
-/// per (app, email), not per event).
-fn group_last_ms(last_day: Option<i32>, overall_ms: Option<i64>, tz: &TimeZone) -> Option<i64> {
-    let day = last_day?;
-    match overall_ms {
-        Some(ms) if time::day_number(time::local_date(ms, tz)) == day => Some(ms),
-        _ => Some(time::start_of_day_ms(time::date_of_day_number(day), tz)),
-    }
-}
-
 /// Per user of the app, status and activity. `page_size` `None` with `whole`
 /// is every user (the CSV form).
 pub async fn users(
@@ -587,7 +583,7 @@ pub async fn users(
         app_id,
         InsightQuery {
             from_day: oldest_day(state, caller, &tz).await?,
-            to_day: LAST_DAY,
+            to_day: as_of,
             events: EventSel::All,
             last_activity: true,
             provisioned: true,
@@ -598,14 +594,14 @@ pub async fn users(
     let def = &data.app.definition;
     let dir = directory(&data);
     let (emails, resolver) = (&data.emails, &data.resolver);
-    let last = person_last_ms(&data);
+    let last = bounded_last(&data, person_last_ms(&data), as_of, &tz);
     let all = daily(&data, &EventFilter::Any, from, as_of);
     let per_group: Vec<(String, DailyPeople)> = def
         .groups()
         .into_iter()
         .map(|g| {
             let f = EventFilter::for_group(def, Some(&g)).unwrap_or(EventFilter::Any);
-            let d = daily(&data, &f, i32::MIN, LAST_DAY);
+            let d = daily(&data, &f, i32::MIN, as_of);
             (g, d)
         })
         .collect();
@@ -956,19 +952,21 @@ pub async fn inactive_users(
         "pageToken",
     )?;
     // Whole history of the group: its lastActivity may be older than the window.
-    // Without a group the exact per-email latest timestamps suffice.
+    // Without a group the exact per-email latest timestamps suffice, unless the
+    // report's day is past: then a later timestamp is replaced from the bitmaps.
+    let whole_history = q.group.is_some() || as_of < today(&tz);
     let data = load(
         state,
         caller,
         Scope::UsersRead,
         app_id,
         InsightQuery {
-            from_day: if q.group.is_some() {
+            from_day: if whole_history {
                 oldest_day(state, caller, &tz).await?
             } else {
                 from
             },
-            to_day: if q.group.is_some() { LAST_DAY } else { as_of },
+            to_day: as_of,
             events: sel(q.group.as_deref()),
             last_activity: true,
             provisioned: true,
@@ -980,10 +978,10 @@ pub async fn inactive_users(
     group_filter(def, q.group.as_deref())?;
     let dir = directory(&data);
     let active = active_between(&data, from, as_of);
-    let last = person_last_ms(&data);
+    let last = bounded_last(&data, person_last_ms(&data), as_of, &tz);
     // The group's last active day per person (only needed with a group).
     let group_days = if q.group.is_some() {
-        usage_bits::last_days(&daily(&data, &EventFilter::Any, i32::MIN, LAST_DAY))
+        usage_bits::last_days(&daily(&data, &EventFilter::Any, i32::MIN, as_of))
     } else {
         HashMap::new()
     };
@@ -1233,11 +1231,7 @@ pub async fn rightsizing(
         if needed.tier >= held.tier {
             continue;
         }
-        let saving = match (held.annual_cost, needed.annual_cost) {
-            (Some(h), Some(n)) => Some(round2(h - n)),
-            (Some(h), None) => Some(h),
-            _ => None,
-        };
+        let saving = usage_report::downgrade_saving(held, needed);
         savings += saving.unwrap_or(0.0);
         let mut used_events: Vec<String> = events.iter().cloned().collect();
         used_events.sort();

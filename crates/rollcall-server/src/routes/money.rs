@@ -537,13 +537,13 @@ fn csv_response(file_name: &str, bytes: Vec<u8>) -> Response {
     response
 }
 
+/// Through the one CSV writer of every download, which neutralises formula cells.
 fn write_csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> ApiResult<Vec<u8>> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(header).map_err(ApiError::internal)?;
+    let mut table = crate::reports::csv::CsvTable::new(header)?;
     for row in rows {
-        writer.write_record(&row).map_err(ApiError::internal)?;
+        table.row(&row)?;
     }
-    writer.into_inner().map_err(ApiError::internal)
+    table.into_bytes()
 }
 
 async fn download_spend_csv(

@@ -5,8 +5,9 @@
 //!   writes records and rollups in one transaction.
 //! - `/admin/v1/clients`, `/computers`, `/groups`, `/classifications`: reads need
 //!   `report.read` (or `admin`), changes need `admin`.
-//! - `/reports/v2/workinghours/{users,computers}` and `/reports/v2/activitylog`
-//!   (`report.read`) with the Live Data API's parameters and JSON models.
+//! - `/reports/v2/workinghours/{users,computers}` (JSON, or CSV on `Accept:
+//!   text/csv`) and `/reports/v2/activitylog` (`report.read`) with the Live Data
+//!   API's parameters and JSON models, computed in [`crate::reports::workforce`].
 //!
 //! A viewer's `viewableGroups` scope every read here.
 
@@ -15,12 +16,11 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use rollcall_core::workforce::{website_domain, ClassificationSet, SplitSeconds, MAX_DURATION_S};
-use rollcall_core::{time, token, Email, Scope};
+use rollcall_core::{time, Email, Scope};
 use rollcall_store::now_ms;
 use rollcall_store::workforce::{
-    ActivityBatch, ActivityLogQuery, ClientInfo, ClientPatch, ComputerInfo, ComputerPatch, Group,
-    GroupPatch, LogPosition, NewRecord, Perspective, Scoping, WfClient, WfComputer,
-    WorkingHoursQuery, WorkingHoursRow,
+    ActivityBatch, ClientInfo, ClientPatch, ComputerInfo, ComputerPatch, Group, GroupPatch,
+    NewRecord, Perspective, Scoping, WfClient, WfComputer, WorkingHoursRow,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -28,7 +28,11 @@ use serde_json::{json, Value};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::extract::{double_option, parse_json, Json, NoQuery, Path, Query};
+use crate::reports::csv::{self, CsvTable};
+use crate::reports::workforce::{self as wf_report, ActivityLogParams, WorkingHoursParams};
 use crate::AppState;
+use axum::http::HeaderMap;
+use axum::response::Response;
 
 mod log_body;
 
@@ -36,9 +40,6 @@ mod log_body;
 pub const MAX_RECORDS: usize = 5_000;
 /// Clock skew tolerated before records are shifted.
 const SKEW_TOLERANCE_MS: i64 = 60_000;
-const DEFAULT_PAGE_SIZE: u32 = 150;
-const MAX_PAGE_SIZE: u32 = 1_000;
-const CURSOR_PURPOSE: &str = "workforce.activitylog.v1";
 
 type JsonValue = axum::Json<Value>;
 
@@ -870,116 +871,7 @@ async fn put_classifications(
     Ok(axum::Json(json!({"success": true})))
 }
 
-// ---------------------------------------------------------------- report parameters
-
-/// The filter parameters shared by the reports. Numbers arrive as strings so
-/// that a bad value gets a message naming the parameter.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct FilterParams {
-    #[serde(default)]
-    user_id: Option<String>,
-    #[serde(default)]
-    client_id: Option<String>,
-    #[serde(default)]
-    group_id: Option<String>,
-    #[serde(default)]
-    computer_id: Option<String>,
-    #[serde(default)]
-    device_id: Option<String>,
-}
-
-fn parse_int(name: &str, value: &str) -> ApiResult<i64> {
-    value
-        .trim()
-        .parse::<i64>()
-        .map_err(|_| ApiError::bad_request(format!("{name} must be an integer, got '{value}'")))
-}
-
-fn parse_page_size(value: Option<&str>) -> ApiResult<u32> {
-    match value {
-        None => Ok(DEFAULT_PAGE_SIZE),
-        Some(v) => match v.trim().parse::<u32>() {
-            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
-            _ => Err(ApiError::bad_request(format!(
-                "pageSize must be an integer from 1 to {MAX_PAGE_SIZE}, got '{v}'"
-            ))),
-        },
-    }
-}
-
-fn parse_day(name: &str, value: &str) -> ApiResult<i32> {
-    time::parse_date(value)
-        .map(time::day_number)
-        .map_err(|m| ApiError::bad_request(format!("{name}: {m}")))
-}
-
-impl FilterParams {
-    /// At most one of user (client), group and computer; `-1` means all.
-    fn scoping(&self) -> ApiResult<Scoping> {
-        let mut given: Vec<(&str, i64)> = Vec::new();
-        for (name, value) in [
-            ("userId", &self.user_id),
-            ("clientId", &self.client_id),
-            ("groupId", &self.group_id),
-            ("computerId", &self.computer_id),
-            ("deviceId", &self.device_id),
-        ] {
-            if let Some(v) = value {
-                let n = parse_int(name, v)?;
-                if n != -1 {
-                    if n <= 0 {
-                        return Err(ApiError::bad_request(format!(
-                            "{name} must be a positive id (or -1 for all), got {n}"
-                        )));
-                    }
-                    given.push((name, n));
-                }
-            }
-        }
-        if given.len() > 1 {
-            let names: Vec<&str> = given.iter().map(|g| g.0).collect();
-            return Err(ApiError::bad_request(format!(
-                "send at most one of userId, groupId and computerId; got {}",
-                names.join(" and ")
-            )));
-        }
-        let mut s = Scoping::default();
-        if let Some((name, id)) = given.first() {
-            match *name {
-                "userId" | "clientId" => s.client_id = Some(*id),
-                "groupId" => s.group_id = Some(*id),
-                _ => s.computer_id = Some(*id),
-            }
-        }
-        Ok(s)
-    }
-}
-
 // ---------------------------------------------------------------- working hours
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct WorkingHoursParams {
-    #[serde(default)]
-    from: Option<String>,
-    #[serde(default)]
-    to: Option<String>,
-    #[serde(default)]
-    page: Option<String>,
-    #[serde(default)]
-    page_size: Option<String>,
-    #[serde(default)]
-    user_id: Option<String>,
-    #[serde(default)]
-    client_id: Option<String>,
-    #[serde(default)]
-    group_id: Option<String>,
-    #[serde(default)]
-    computer_id: Option<String>,
-    #[serde(default)]
-    device_id: Option<String>,
-}
 
 /// One working-hours row: the seed's fields, in its order; `userid`, `user` and
 /// `computers` (users view) or `computerid`, `computer` and `users` (computers view).
@@ -1013,7 +905,7 @@ impl<'a> HoursRowJson<'a> {
         let users_view = perspective == Perspective::Users;
         let (key, other) = (Some(r.id), Some(r.others.as_slice()));
         HoursRowJson {
-            date: time::date_of_day_number(r.day).to_string(),
+            date: wf_report::local_midnight(r.day),
             user_id: key.filter(|_| users_view),
             user: Some(r.name.as_str()).filter(|_| users_view),
             computers: other.filter(|_| users_view),
@@ -1041,74 +933,89 @@ struct HoursPageJson<'a> {
     page_size: u32,
 }
 
+/// The page's rows as CSV: one line per (user or computer, day), the seconds
+/// of each part in its own column.
+fn hours_csv(r: &wf_report::WorkingHoursReport) -> ApiResult<Response> {
+    let users_view = r.perspective == Perspective::Users;
+    let (id, name, others) = if users_view {
+        ("userid", "user", "computers")
+    } else {
+        ("computerid", "computer", "users")
+    };
+    let mut t = CsvTable::new(&[
+        "date",
+        id,
+        name,
+        others,
+        "groups",
+        "firstActivity",
+        "lastActivity",
+        "lastActivityLog",
+        "activeProductive",
+        "activeUnproductive",
+        "activeUndefined",
+        "activeTotal",
+        "passiveProductive",
+        "passiveUnproductive",
+        "passiveUndefined",
+        "passiveTotal",
+        "totalTime",
+    ])?;
+    let ids = |v: &[i64]| v.iter().map(i64::to_string).collect::<Vec<_>>().join(";");
+    for row in &r.rows {
+        let (a, p) = (row.active, row.passive);
+        t.row(&[
+            wf_report::local_midnight(row.day),
+            row.id.to_string(),
+            row.name.clone(),
+            ids(&row.others),
+            ids(&row.groups),
+            row.first_activity_ms
+                .map(time::format_ms)
+                .unwrap_or_default(),
+            row.last_activity_ms
+                .map(time::format_ms)
+                .unwrap_or_default(),
+            time::format_ms(row.last_activity_log_ms),
+            a.productive.to_string(),
+            a.unproductive.to_string(),
+            a.undefined.to_string(),
+            a.total.to_string(),
+            p.productive.to_string(),
+            p.unproductive.to_string(),
+            p.undefined.to_string(),
+            p.total.to_string(),
+            (a.total + p.total).to_string(),
+        ])?;
+    }
+    t.into_response(if users_view {
+        "workinghours-users.csv"
+    } else {
+        "workinghours-computers.csv"
+    })
+}
+
 async fn working_hours(
     state: AppState,
     caller: Caller,
+    headers: HeaderMap,
     p: WorkingHoursParams,
     perspective: Perspective,
-) -> ApiResult<axum::response::Response> {
-    caller.require(Scope::ReportRead)?;
-    let from = p
-        .from
-        .as_deref()
-        .ok_or_else(|| ApiError::bad_request("from is required (YYYY-MM-DD)"))?;
-    let to =
-        p.to.as_deref()
-            .ok_or_else(|| ApiError::bad_request("to is required (YYYY-MM-DD, inclusive)"))?;
-    let (from_day, to_day) = (parse_day("from", from)?, parse_day("to", to)?);
-    if to_day < from_day {
-        return Err(ApiError::bad_request("to must not be before from"));
+) -> ApiResult<Response> {
+    let r = wf_report::working_hours(&state, &caller, perspective, p).await?;
+    if csv::wanted(&headers) {
+        return hours_csv(&r);
     }
-    if to_day - from_day > 366 {
-        return Err(ApiError::bad_request(
-            "from and to may be at most 366 days apart",
-        ));
-    }
-    let page = match p.page.as_deref() {
-        None => 1,
-        Some(v) => match v.trim().parse::<u32>() {
-            Ok(n) if (1..=1_000_000).contains(&n) => n,
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "page must be an integer from 1, got '{v}'"
-                )))
-            }
-        },
-    };
-    let page_size = parse_page_size(p.page_size.as_deref())?;
-    let mut scoping = FilterParams {
-        user_id: p.user_id,
-        client_id: p.client_id,
-        group_id: p.group_id,
-        computer_id: p.computer_id,
-        device_id: p.device_id,
-    }
-    .scoping()?;
-    scoping.viewable_groups = caller.viewable_groups.clone();
-    let result = state
-        .store
-        .working_hours(
-            caller.account_id,
-            WorkingHoursQuery {
-                perspective,
-                from_day,
-                to_day,
-                page,
-                page_size,
-                scoping,
-            },
-        )
-        .await?;
     Ok(axum::Json(HoursPageJson {
         success: true,
-        activity: result
+        activity: r
             .rows
             .iter()
-            .map(|r| HoursRowJson::new(r, perspective))
+            .map(|row| HoursRowJson::new(row, perspective))
             .collect(),
-        total: result.total,
-        page,
-        page_size,
+        total: r.total,
+        page: r.page,
+        page_size: r.page_size,
     })
     .into_response())
 }
@@ -1116,202 +1023,30 @@ async fn working_hours(
 async fn working_hours_users(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Query(p): Query<WorkingHoursParams>,
-) -> ApiResult<axum::response::Response> {
-    working_hours(state, caller, p, Perspective::Users).await
+) -> ApiResult<Response> {
+    working_hours(state, caller, headers, p, Perspective::Users).await
 }
 
 async fn working_hours_computers(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Query(p): Query<WorkingHoursParams>,
-) -> ApiResult<axum::response::Response> {
-    working_hours(state, caller, p, Perspective::Computers).await
+) -> ApiResult<Response> {
+    working_hours(state, caller, headers, p, Perspective::Computers).await
 }
 
 // ---------------------------------------------------------------- activity log
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ActivityLogParams {
-    #[serde(default)]
-    start_date: Option<String>,
-    #[serde(default)]
-    end_date: Option<String>,
-    #[serde(default)]
-    cursor: Option<String>,
-    #[serde(default)]
-    page_size: Option<String>,
-    #[serde(default)]
-    min_duration: Option<String>,
-    #[serde(default)]
-    max_duration: Option<String>,
-    #[serde(default)]
-    user_id: Option<String>,
-    #[serde(default)]
-    client_id: Option<String>,
-    #[serde(default)]
-    group_id: Option<String>,
-    #[serde(default)]
-    computer_id: Option<String>,
-    #[serde(default)]
-    device_id: Option<String>,
-}
-
-/// What a cursor carries: the account, the filters it was made for, and the
-/// last delivered position.
-#[derive(Serialize, Deserialize, PartialEq, Eq, Clone)]
-struct CursorPayload {
-    a: i64,
-    u: Option<i64>,
-    g: Option<i64>,
-    c: Option<i64>,
-    min: Option<i64>,
-    max: Option<i64>,
-    p: LogPosition,
-}
 
 async fn activity_log(
     State(state): State<AppState>,
     caller: Caller,
     Query(p): Query<ActivityLogParams>,
-) -> ApiResult<axum::response::Response> {
-    caller.require(Scope::ReportRead)?;
-    let page_size = parse_page_size(p.page_size.as_deref())?;
-    let filters_given = [
-        &p.user_id,
-        &p.client_id,
-        &p.group_id,
-        &p.computer_id,
-        &p.device_id,
-        &p.min_duration,
-        &p.max_duration,
-    ]
-    .iter()
-    .any(|v| v.is_some());
-    let mut scoping = FilterParams {
-        user_id: p.user_id,
-        client_id: p.client_id,
-        group_id: p.group_id,
-        computer_id: p.computer_id,
-        device_id: p.device_id,
-    }
-    .scoping()?;
-    let min_duration = p
-        .min_duration
-        .as_deref()
-        .map(|v| parse_int("minDuration", v))
-        .transpose()?;
-    let max_duration = p
-        .max_duration
-        .as_deref()
-        .map(|v| parse_int("maxDuration", v))
-        .transpose()?;
-    if let (Some(min), Some(max)) = (min_duration, max_duration) {
-        if min > max {
-            return Err(ApiError::bad_request(
-                "minDuration must not exceed maxDuration",
-            ));
-        }
-    }
-    let requested = CursorPayload {
-        a: caller.account_id,
-        u: scoping.client_id,
-        g: scoping.group_id,
-        c: scoping.computer_id,
-        min: min_duration,
-        max: max_duration,
-        p: LogPosition {
-            after: 0,
-            watermark: 0,
-            from_day: 0,
-            to_day: None,
-        },
-    };
-    let key = state.store.token_key();
-    let (payload, position, from_day, to_day) = match p.cursor.as_deref() {
-        Some(c) => {
-            let payload: CursorPayload = token::open(key, CURSOR_PURPOSE, c).map_err(|e| {
-                ApiError::bad_request(format!("cursor is not valid: {e}; start again without it"))
-            })?;
-            if payload.a != caller.account_id {
-                return Err(ApiError::bad_request(
-                    "cursor was not issued for this account; start again without it",
-                ));
-            }
-            if filters_given
-                && (payload.u, payload.g, payload.c, payload.min, payload.max)
-                    != (
-                        requested.u,
-                        requested.g,
-                        requested.c,
-                        requested.min,
-                        requested.max,
-                    )
-            {
-                return Err(ApiError::bad_request(
-                    "the filters differ from the ones the cursor was issued for; \
-                     send the same filters, or start again without a cursor",
-                ));
-            }
-            let position = payload.p;
-            (payload, Some(position), position.from_day, position.to_day)
-        }
-        None => {
-            let from_day = match p.start_date.as_deref() {
-                Some(d) => parse_day("startDate", d)?,
-                None => {
-                    let settings = state.store.settings(caller.account_id).await?;
-                    let tz =
-                        time::parse_time_zone(&settings.time_zone).map_err(ApiError::internal)?;
-                    time::day_number(time::local_date(now_ms(), &tz))
-                }
-            };
-            let to_day = p
-                .end_date
-                .as_deref()
-                .map(|d| parse_day("endDate", d))
-                .transpose()?;
-            if to_day.is_some_and(|t| t < from_day) {
-                return Err(ApiError::bad_request(
-                    "endDate must not be before startDate",
-                ));
-            }
-            (requested, None, from_day, to_day)
-        }
-    };
-    scoping.client_id = payload.u;
-    scoping.group_id = payload.g;
-    scoping.computer_id = payload.c;
-    scoping.viewable_groups = caller.viewable_groups.clone();
-    let page = state
-        .store
-        .activity_log(
-            caller.account_id,
-            ActivityLogQuery {
-                position,
-                from_day,
-                to_day,
-                limit: page_size,
-                min_duration: payload.min,
-                max_duration: payload.max,
-                scoping,
-            },
-        )
-        .await?;
-    let cursor = match (&p.cursor, page.rows.is_empty()) {
-        // Nothing new: the same cursor comes back.
-        (Some(c), true) => c.clone(),
-        _ => token::seal(
-            key,
-            CURSOR_PURPOSE,
-            &CursorPayload {
-                p: page.position,
-                ..payload
-            },
-        ),
-    };
-    let body = log_body::page(&page.rows, &page.text, &cursor);
+) -> ApiResult<Response> {
+    let r = wf_report::activity_log(&state, &caller, p).await?;
+    let body = log_body::page(&r.rows, &r.text, &r.cursor, &r.start_date);
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         body,

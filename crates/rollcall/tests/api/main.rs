@@ -6,6 +6,7 @@ mod common;
 mod foundation;
 mod money;
 mod postgres;
+mod reports;
 mod robustness;
 mod scaleout;
 mod ui;

@@ -103,7 +103,7 @@ async fn drain_log(client: &Client, first_query: &str) -> (Vec<Value>, String) {
 
 fn row_for(rows: &[Value], date: Date) -> &Value {
     rows.iter()
-        .find(|r| r["date"] == date.to_string())
+        .find(|r| r["date"] == format!("{date}T00:00:00"))
         .unwrap_or_else(|| panic!("no row for {date} in {rows:?}"))
 }
 
@@ -1034,7 +1034,7 @@ async fn retention_deletes_old_activity_and_reports_agree() {
         .unwrap();
     let rows = users_rows(c, &q).await;
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0]["date"], recent.to_string());
+    assert_eq!(rows[0]["date"], format!("{recent}T00:00:00"));
     let (log, _) = drain_log(c, &format!("startDate={old}")).await;
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["executable"], "new.exe");

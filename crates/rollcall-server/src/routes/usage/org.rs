@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::http::header;
+use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
 use rollcall_core::usage::MAX_BATCH;
@@ -455,6 +455,9 @@ struct Link {
     account: i64,
     actor: String,
     expires: i64,
+    /// The maker's viewable groups: a viewer's link downloads only their people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<i64>>,
 }
 
 async fn download_link(
@@ -475,6 +478,7 @@ async fn download_link(
             account: caller.account_id,
             actor: caller.actor_email.clone(),
             expires,
+            groups: caller.viewable_groups.clone(),
         },
     );
     let path = format!("{DOWNLOAD_PATH}?token={token}");
@@ -516,11 +520,17 @@ async fn download(
     let Some(org) = state.store.org_chart(link.account).await? else {
         return Err(ApiError::not_found("no org chart has been uploaded yet"));
     };
-    let mut out = csv::Writer::from_writer(Vec::new());
+    let visible = crate::reports::visible_people_in(&state, link.account, link.groups).await?;
+    let people: Vec<_> = org
+        .directory
+        .people
+        .iter()
+        .filter(|p| visible.sees(&org.directory, &p.email))
+        .collect();
     let mut header: Vec<&str> = STANDARD.to_vec();
     header.extend(org.custom_fields.iter().map(String::as_str));
-    out.write_record(&header).map_err(ApiError::internal)?;
-    for p in &org.directory.people {
+    let mut out = crate::reports::csv::CsvTable::new(&header)?;
+    for p in &people {
         let mut row = vec![p.email.clone()];
         for f in ["firstName", "lastName"].into_iter().chain(ORG_FIELDS) {
             row.push(p.field(f).unwrap_or_default().to_string());
@@ -529,9 +539,8 @@ async fn download(
         for c in &org.custom_fields {
             row.push(p.custom_fields.get(c).cloned().unwrap_or_default());
         }
-        out.write_record(&row).map_err(ApiError::internal)?;
+        out.row(&row)?;
     }
-    let bytes = out.into_inner().map_err(ApiError::internal)?;
     state
         .store
         .record_audit(
@@ -539,18 +548,9 @@ async fn download(
             &link.actor,
             AuditEntry::with(
                 "DownloadedOrgData",
-                json!({"orgChartId": org.id, "users": org.directory.people.len()}),
+                json!({"orgChartId": org.id, "users": people.len()}),
             ),
         )
         .await?;
-    let mut response = bytes.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    response.headers_mut().insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"org-chart.csv\""),
-    );
-    Ok(response)
+    out.into_response("org-chart.csv")
 }

@@ -16,9 +16,10 @@ use std::sync::Arc;
 use rollcall_core::time;
 use rollcall_store::workforce::{LogComputer, LogRow, LogText, LogUser};
 
-/// `{"success":true,"activity":[…],"cursor":"…"}` for `rows`, whose strings
-/// are in `text`.
-pub fn page(rows: &[LogRow], text: &LogText, cursor: &str) -> Vec<u8> {
+/// `{"success":true,"activity":[…],"cursor":"…","startDate":"…"}` for `rows`,
+/// whose strings are in `text`; `start_date` is the first day the log reads
+/// (a client that sent none learns which day it got).
+pub fn page(rows: &[LogRow], text: &LogText, cursor: &str, start_date: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + cursor.len() + rows.len() * 480);
     out.extend_from_slice(b"{\"success\":true,\"activity\":[");
     let mut people = People::default();
@@ -30,6 +31,8 @@ pub fn page(rows: &[LogRow], text: &LogText, cursor: &str) -> Vec<u8> {
     }
     out.extend_from_slice(b"],\"cursor\":");
     string(&mut out, cursor);
+    out.extend_from_slice(b",\"startDate\":");
+    string(&mut out, start_date);
     out.push(b'}');
     out
 }
@@ -113,10 +116,12 @@ fn write_row(out: &mut Vec<u8>, r: &LogRow, text: &LogText, people: &mut People)
     string(out, text.get(r.executable));
     out.extend_from_slice(b",\"description\":");
     string(out, text.get(r.description));
+    // A string like the other text fields, "" when the record has none
+    // (issue 19 #10: seed-typed clients break on null).
     out.extend_from_slice(b",\"url\":");
     match r.url {
         Some(url) => string(out, text.get(url)),
-        None => out.extend_from_slice(b"null"),
+        None => out.extend_from_slice(b"\"\""),
     }
     out.extend_from_slice(if r.idle {
         b",\"idle\":true}"
@@ -287,10 +292,7 @@ mod tests {
         out.extend_from_slice(b",\"description\":");
         s(out, text.get(r.description));
         out.extend_from_slice(b",\"url\":");
-        match r.url {
-            Some(url) => s(out, text.get(url)),
-            None => out.extend_from_slice(b"null"),
-        }
+        s(out, r.url.map_or("", |url| text.get(url)));
         out.extend_from_slice(if r.idle {
             b",\"idle\":true}"
         } else {
@@ -298,7 +300,7 @@ mod tests {
         });
     }
 
-    fn reference_page(rows: &[LogRow], text: &LogText, cursor: &str) -> Vec<u8> {
+    fn reference_page(rows: &[LogRow], text: &LogText, cursor: &str, start: &str) -> Vec<u8> {
         let mut out = b"{\"success\":true,\"activity\":[".to_vec();
         for (i, row) in rows.iter().enumerate() {
             if i > 0 {
@@ -308,6 +310,8 @@ mod tests {
         }
         out.extend_from_slice(b"],\"cursor\":");
         serde_json::to_writer(&mut out, cursor).unwrap();
+        out.extend_from_slice(b",\"startDate\":");
+        serde_json::to_writer(&mut out, start).unwrap();
         out.push(b'}');
         out
     }
@@ -319,7 +323,7 @@ mod tests {
             row(&mut text, Some("https://x.example/?q=\"1\""), Some(5)),
             row(&mut text, None, None),
         ];
-        let body: Value = serde_json::from_slice(&page(&rows, &text, "c1")).unwrap();
+        let body: Value = serde_json::from_slice(&page(&rows, &text, "c1", "2023-11-14")).unwrap();
         assert_eq!(
             body["activity"][0],
             json!({
@@ -332,14 +336,17 @@ mod tests {
                 "description": "Inbox – Mail", "url": "https://x.example/?q=\"1\"", "idle": true
             })
         );
-        assert_eq!(body["activity"][1]["url"], Value::Null);
+        assert_eq!(body["activity"][1]["url"], "");
         assert_eq!(body["activity"][1]["websiteId"], Value::Null);
         assert_eq!(body["success"], true);
         assert_eq!(body["cursor"], "c1");
-        let text = String::from_utf8(page(&rows[..1], &text, "c1")).unwrap();
+        assert_eq!(body["startDate"], "2023-11-14");
+        let text = String::from_utf8(page(&rows[..1], &text, "c1", "2023-11-14")).unwrap();
         assert!(text.starts_with(r#"{"success":true,"activity":[{"logId":7,"productivity":-1,"#));
         assert!(
-            text.ends_with(r#""url":"https://x.example/?q=\"1\"","idle":true}],"cursor":"c1"}"#)
+            text.ends_with(
+                r#""url":"https://x.example/?q=\"1\"","idle":true}],"cursor":"c1","startDate":"2023-11-14"}"#
+            )
         );
     }
 
@@ -394,8 +401,9 @@ mod tests {
         }
         for n in [0, 1, rows.len()] {
             assert_eq!(
-                String::from_utf8(page(&rows[..n], &text, "v1.a\"b")).unwrap(),
-                String::from_utf8(reference_page(&rows[..n], &text, "v1.a\"b")).unwrap()
+                String::from_utf8(page(&rows[..n], &text, "v1.a\"b", "2026-01-02")).unwrap(),
+                String::from_utf8(reference_page(&rows[..n], &text, "v1.a\"b", "2026-01-02"))
+                    .unwrap()
             );
         }
     }
@@ -426,10 +434,11 @@ mod tests {
 
     #[test]
     fn an_empty_page_still_has_its_cursor() {
-        let body: Value = serde_json::from_slice(&page(&[], &LogText::default(), "c2")).unwrap();
+        let body: Value =
+            serde_json::from_slice(&page(&[], &LogText::default(), "c2", "2026-01-02")).unwrap();
         assert_eq!(
             body,
-            json!({"success": true, "activity": [], "cursor": "c2"})
+            json!({"success": true, "activity": [], "cursor": "c2", "startDate": "2026-01-02"})
         );
     }
 }
