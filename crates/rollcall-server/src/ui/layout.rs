@@ -20,10 +20,18 @@ connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     Overview,
+    WorkingHours,
+    Activity,
+    Audit,
     None,
 }
 
-const NAV: &[(Nav, &str, &str)] = &[(Nav::Overview, "/ui", "Overview")];
+const NAV: &[(Nav, &str, &str)] = &[
+    (Nav::Overview, "/ui", "Overview"),
+    (Nav::WorkingHours, "/ui/workinghours", "Working hours"),
+    (Nav::Activity, "/ui/activity", "Activity log"),
+    (Nav::Audit, "/ui/audit", "Audit log"),
+];
 
 /// A whole page for a logged-in user.
 pub fn page(title: &str, caller: &Caller, current: Nav, body: Markup) -> Response {
@@ -135,6 +143,24 @@ pub fn money(amount: f64, currency: &str) -> String {
     }
     let sign = if cents < 0 { "-" } else { "" };
     format!("{sign}{grouped}.{frac:02} {currency}")
+}
+
+/// A time of day (`HH:MM`) in the account's zone.
+pub fn local_time(ms: i64, tz: &jiff::tz::TimeZone) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_zoned(tz.clone()).strftime("%H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// A date and time (`YYYY-MM-DD HH:MM:SS`) in the account's zone.
+pub fn local_datetime(ms: i64, tz: &jiff::tz::TimeZone) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| {
+            t.to_zoned(tz.clone())
+                .strftime("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -28,6 +28,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
     let pages = Router::new()
         .route("/ui", get(pages::overview::page))
         .route("/ui/apps/{app_id}", get(pages::app::page))
+        .route("/ui/workinghours", get(pages::workinghours::page))
+        .route("/ui/activity", get(pages::activity::page))
+        .route("/ui/audit", get(pages::audit::page))
         .route(
             "/ui/apps/{app_id}/inactive-users.csv",
             get(pages::app::inactive_csv),

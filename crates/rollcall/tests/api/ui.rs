@@ -513,3 +513,173 @@ async fn assets_are_embedded_with_etags_and_a_page_stays_under_its_budget() {
     }
     assert_eq!(b.get("/ui/assets/nope.js").await.0, StatusCode::NOT_FOUND);
 }
+
+/// Yesterday (UTC, the account's default zone) as `YYYY-MM-DD`.
+fn yesterday() -> String {
+    time::date_of_day_number(
+        time::day_number(time::local_date(
+            now(),
+            &time::parse_time_zone("UTC").unwrap(),
+        )) - 1,
+    )
+    .to_string()
+}
+
+/// 30 minutes of YouTube in Chrome for `user` on `pc`, yesterday at 09:00 UTC.
+async fn youtube_half_hour(c: &Client, pc: &str, user: &str) {
+    let body = json!({
+        "computer": {"name": pc, "primaryDomain": "corp", "os": "Windows 11",
+                     "timeZone": "UTC", "privateIp": "10.0.0.4", "publicIp": "203.0.113.9"},
+        "client": {"loginDomain": "CORP", "name": user},
+        "session": 1,
+        "records": [{"start": format!("{}T09:00:00Z", yesterday()), "duration": 1800,
+                     "executable": "chrome.exe", "description": format!("{user}'s video"),
+                     "url": "https://www.youtube.com/watch?v=x", "idle": false}],
+    });
+    let (status, reply) = c.post("/agent/v1/activity", &body).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+}
+
+/// `data-productive` of the working-hours row of `name`.
+fn productive_seconds(html: &str, name: &str) -> Option<i64> {
+    html.split("<tr data-id=").skip(1).find_map(|row| {
+        let row = &row[..row.find("</tr>").unwrap()];
+        row.contains(&format!("<td>{name}</td>")).then(|| {
+            let v = row.split("data-productive=\"").nth(1).unwrap();
+            v[..v.find('"').unwrap()].parse().unwrap()
+        })
+    })
+}
+
+#[tokio::test]
+async fn working_hours_move_when_a_classification_changes_and_viewers_see_their_groups() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    youtube_half_hour(c, "PC-A", "alice").await;
+    youtube_half_hour(c, "PC-B", "bob").await;
+    let admin = logged_in(&server, &account.creds.email, &account.creds.password).await;
+    let day = yesterday();
+    let path = format!("/ui/workinghours?from={day}&to={day}");
+    let (status, page) = admin.get(&path).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(productive_seconds(&page, "CORP\\alice"), Some(0), "{page}");
+    assert!(page.contains("<desc id=\"hours-d\">"));
+
+    let (status, body) = c
+        .put(
+            "/admin/v1/classifications",
+            &json!({"websites": [{"domain": "youtube.com", "productivity": 1}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, page) = admin.get(&path).await;
+    assert_eq!(productive_seconds(&page, "CORP\\alice"), Some(1800));
+    assert_eq!(productive_seconds(&page, "CORP\\bob"), Some(1800));
+    let (_, computers) = admin.get(&format!("{path}&view=computers")).await;
+    assert!(computers.contains("<td>PC-A</td>") && computers.contains("<td>PC-B</td>"));
+
+    // A viewer of alice's group sees alice only, in hours and in the log.
+    let (_, clients) = c.get("/admin/v1/clients").await;
+    let alice = clients["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "alice")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (status, g) = c
+        .post(
+            "/admin/v1/groups",
+            &json!({"name": "Team A", "clients": [alice]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{g}");
+    let (_, email, password) =
+        web_user(&account, "viewer", json!({"viewableGroups": [g["id"]]})).await;
+    let viewer = logged_in(&server, &email, &password).await;
+    let (status, page) = viewer.get(&path).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(productive_seconds(&page, "CORP\\alice"), Some(1800));
+    assert_eq!(productive_seconds(&page, "CORP\\bob"), None);
+    let (status, log) = viewer.get(&format!("/ui/activity?date={day}")).await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    assert!(
+        log.contains("alice&#39;s video") || log.contains("alice's video"),
+        "{log}"
+    );
+    assert!(!log.contains("bob"));
+    let (_, log) = admin
+        .get(&format!("/ui/activity?date={day}&productivity=productive"))
+        .await;
+    assert_eq!(log.matches("<tr data-log=").count(), 2);
+    let (_, log) = admin
+        .get(&format!(
+            "/ui/activity?date={day}&productivity=unproductive"
+        ))
+        .await;
+    assert_eq!(log.matches("<tr data-log=").count(), 0);
+    let (status, _) = admin.get("/ui/activity?productivity=lazy").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_activity_log_pages_over_the_cursor() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let day = yesterday();
+    let records: Vec<Value> = (0..150)
+        .map(|i| {
+            json!({"start": format!("{day}T08:{:02}:{:02}Z", i / 60, i % 60), "duration": 1,
+                        "executable": format!("app{i}.exe"), "description": "w", "idle": false})
+        })
+        .collect();
+    let (status, reply) = c
+        .post(
+            "/agent/v1/activity",
+            &json!({"computer": {"name": "PC", "primaryDomain": "corp", "os": "Linux", "timeZone": "UTC",
+                                 "privateIp": "10.0.0.1", "publicIp": "203.0.113.1"},
+                    "client": {"loginDomain": "CORP", "name": "pat"}, "session": 1, "records": records}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let b = logged_in(&server, &account.creds.email, &account.creds.password).await;
+    let (status, first) = b.get(&format!("/ui/activity?date={day}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(first.matches("<tr data-log=").count(), 100);
+    let next = first.split("rel=\"next\"").next().unwrap();
+    let href = next.rsplit("href=\"").next().unwrap();
+    let href = href[..href.find('"').unwrap()].replace("&amp;", "&");
+    let (status, second) = b.get(&href).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(second.matches("<tr data-log=").count(), 50);
+    let mut seen: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|p| {
+            p.split("<tr data-log=\"")
+                .skip(1)
+                .map(|r| r[..r.find('"').unwrap()].to_string())
+        })
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 150, "every record once");
+}
+
+#[tokio::test]
+async fn the_audit_page_lists_events_with_detail_and_verifies_the_chain() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let b = logged_in(&server, &account.creds.email, &account.creds.password).await;
+    let (status, page) = b.get("/ui/audit").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("data-type=\"LoggedIn\""));
+    let (_, filtered) = b.get("/ui/audit?type=LoggedOut").await;
+    assert!(!filtered.contains("data-type=\"LoggedIn\""));
+    let (_, verified) = b.get("/ui/audit?verify=1").await;
+    assert!(verified.contains("the chain is intact"), "{verified}");
+    let (status, _) = b.get("/ui/audit?from=2026-13-01").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -1,8 +1,11 @@
 //! One module per dashboard page.
 
+pub mod activity;
 pub mod app;
+pub mod audit;
 pub mod login;
 pub mod overview;
+pub mod workinghours;
 
 use axum::http::StatusCode;
 
