@@ -30,15 +30,22 @@ pub fn router(state: AppState) -> Router {
         .merge(credential_endpoints)
         .merge(usage::public_routes())
         .merge(workforce::public_routes());
-    let api = Router::new()
+    let api = api_routes().route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    public
+        .merge(api)
+        .merge(crate::ui::routes(state.clone()))
+        .with_state(state)
+}
+
+/// The authenticated API families, without their authentication layer. The
+/// dashboard's admin forms run through these with the session's `Caller` already
+/// in the request, so a form gets exactly the API's validation, permission
+/// checks and audit events.
+pub(crate) fn api_routes() -> Router<AppState> {
+    Router::new()
         .merge(admin::routes())
         .merge(audit::routes())
         .merge(usage::routes())
         .merge(money::routes())
         .merge(workforce::routes())
-        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
-    public
-        .merge(api)
-        .merge(crate::ui::routes(state.clone()))
-        .with_state(state)
 }

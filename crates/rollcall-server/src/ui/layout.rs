@@ -23,6 +23,7 @@ pub enum Nav {
     WorkingHours,
     Activity,
     Audit,
+    Admin,
     None,
 }
 
@@ -31,6 +32,7 @@ const NAV: &[(Nav, &str, &str)] = &[
     (Nav::WorkingHours, "/ui/workinghours", "Working hours"),
     (Nav::Activity, "/ui/activity", "Activity log"),
     (Nav::Audit, "/ui/audit", "Audit log"),
+    (Nav::Admin, "/ui/admin", "Admin"),
 ];
 
 /// A whole page for a logged-in user.

@@ -31,6 +31,29 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/ui/workinghours", get(pages::workinghours::page))
         .route("/ui/activity", get(pages::activity::page))
         .route("/ui/audit", get(pages::audit::page))
+        .route("/ui/admin", get(pages::admin::page))
+        .route("/ui/admin/users", post(pages::admin::add_user))
+        .route("/ui/admin/users/{id}/role", post(pages::admin::set_role))
+        .route(
+            "/ui/admin/users/{id}/remove",
+            post(pages::admin::remove_user),
+        )
+        .route(
+            "/ui/admin/credentials",
+            post(pages::admin::create_credential),
+        )
+        .route(
+            "/ui/admin/credentials/{id}/revoke",
+            post(pages::admin::revoke_credential),
+        )
+        .route("/ui/admin/apps", post(pages::admin::add_app))
+        .route("/ui/admin/groups", post(pages::admin::add_group))
+        .route(
+            "/ui/admin/groups/{id}/remove",
+            post(pages::admin::remove_group),
+        )
+        .route("/ui/admin/classifications", post(pages::admin::classify))
+        .route("/ui/admin/settings", post(pages::admin::save_settings))
         .route(
             "/ui/apps/{app_id}/inactive-users.csv",
             get(pages::app::inactive_csv),

@@ -683,3 +683,150 @@ async fn the_audit_page_lists_events_with_detail_and_verifies_the_chain() {
     let (status, _) = b.get("/ui/audit?from=2026-13-01").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+impl Browser {
+    /// Posts a form from a same-origin page.
+    async fn submit(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
+        let mut r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("sec-fetch-site", "same-origin")
+            .form(fields);
+        if let Some(c) = &self.cookie {
+            r = r.header(COOKIE, c);
+        }
+        let response = r.send().await.unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+}
+
+#[tokio::test]
+async fn admin_forms_go_through_the_apis_checks_and_show_a_secret_once() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let admin = logged_in(&server, &account.creds.email, &account.creds.password).await;
+    let (status, page) = admin.get("/ui/admin").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains(&format!("data-user=\"{}\"", account.creds.email)));
+
+    // A user added by form; a bad email gets the API's 422 with its field.
+    let (status, page) = admin
+        .submit(
+            "/ui/admin/users",
+            &[
+                ("email", "new@corp.com"),
+                ("name", "New"),
+                ("role", "viewer"),
+                ("password", "a long enough passphrase"),
+                ("groups", ""),
+                ("apps", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Added new@corp.com") && page.contains("data-user=\"new@corp.com\""));
+    let (status, page) = admin
+        .submit(
+            "/ui/admin/users",
+            &[("email", "not an email"), ("name", "X"), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("role=\"alert\"") && page.contains("email"));
+
+    // An API key made in the page works once copied, and is not shown again.
+    let (_, users) = account.client.get("/admin/v1/consumers").await;
+    let me = users["consumers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["email"] == account.creds.email.as_str())
+        .unwrap()["id"]
+        .to_string();
+    let (status, page) = admin
+        .submit(
+            "/ui/admin/credentials",
+            &[
+                ("name", "from the page"),
+                ("type", "apiKey"),
+                ("consumer", &me),
+                ("scopes", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let secret = page.split("<code class=\"secret\">").nth(1).unwrap();
+    let secret = &secret[..secret.find('<').unwrap()];
+    let key_client = server.client(secret);
+    assert_eq!(key_client.get("/admin/v1/settings").await.0, StatusCode::OK);
+    let (_, again) = admin.get("/ui/admin").await;
+    assert!(!again.contains(secret), "the secret is shown only once");
+
+    // Revoking it in the page refuses it at once.
+    let (_, creds) = account.client.get("/admin/v1/credentials").await;
+    let id = creds["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "from the page")
+        .unwrap()["id"]
+        .to_string();
+    let (status, _) = admin
+        .submit(&format!("/ui/admin/credentials/{id}/revoke"), &[])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        key_client.get("/admin/v1/settings").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Classification and settings forms.
+    let (status, page) = admin
+        .submit(
+            "/ui/admin/classifications",
+            &[
+                ("kind", "website"),
+                ("name", "youtube.com"),
+                ("productivity", "-1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let (_, set) = account.client.get("/admin/v1/classifications").await;
+    assert_eq!(set["websites"][0]["domain"], "youtube.com");
+    assert_eq!(set["websites"][0]["productivity"], -1);
+    let (status, page) = admin
+        .submit(
+            "/ui/admin/settings",
+            &[("timeZone", "Mars/Olympus"), ("passiveLimitMinutes", "")],
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {page}");
+    let (status, _) = admin
+        .submit(
+            "/ui/admin/settings",
+            &[("timeZone", "Europe/Berlin"), ("passiveLimitMinutes", "15")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, settings) = account.client.get("/admin/v1/settings").await;
+    assert!(settings.to_string().contains("Europe/Berlin"), "{settings}");
+
+    // A forged cross-site form is refused; a viewer may not administer.
+    let forged = admin.post("/ui/admin/users", "cross-site").await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let viewer = logged_in(&server, "new@corp.com", "a long enough passphrase").await;
+    let (status, page) = viewer.get("/ui/admin").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    let (status, _) = viewer
+        .submit(
+            "/ui/admin/users",
+            &[
+                ("email", "x@corp.com"),
+                ("name", "X"),
+                ("role", "superadmin"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

@@ -1,6 +1,7 @@
 //! One module per dashboard page.
 
 pub mod activity;
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod login;
