@@ -46,12 +46,14 @@ const ROW_H: f64 = 26.0;
 const TOP: f64 = 28.0;
 const AXIS_H: f64 = 40.0;
 
-/// A number as printed on a chart: integers plainly, others with one decimal.
+/// A number as printed on a chart: integers plainly, others with at most two
+/// decimals (an axis at 1.25 must not read 1.3).
 pub fn number(v: f64) -> String {
     if (v - v.round()).abs() < 1e-9 {
         format!("{}", v.round() as i64)
     } else {
-        format!("{v:.1}")
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
@@ -514,6 +516,14 @@ mod tests {
         }
         assert!(polylines[1].contains("stroke-dasharray=\"6 3\""));
         assert!(svg.contains("DAU from 1 on 05-01 to 1 on 05-05"));
+    }
+
+    #[test]
+    fn numbers_print_exactly_enough() {
+        assert_eq!(number(3.0), "3");
+        assert_eq!(number(3.75), "3.75");
+        assert_eq!(number(2.5), "2.5");
+        assert_eq!(number(1.0 / 3.0), "0.33");
     }
 
     #[test]

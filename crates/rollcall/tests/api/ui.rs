@@ -9,6 +9,8 @@ use serde_json::{json, Value};
 
 use crate::common::{Account, Client, TestServer};
 
+mod webdriver;
+
 const HOUR: i64 = 3_600_000;
 
 fn now() -> i64 {
@@ -829,4 +831,201 @@ async fn admin_forms_go_through_the_apis_checks_and_show_a_secret_once() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+// ---------------------------------------------------------------- in Chromium
+
+/// Logs in through the form in the browser; lands on the overview.
+async fn browser_login(w: &webdriver::Browser, base: &str, email: &str, password: &str) {
+    w.goto(&format!("{base}/ui")).await;
+    w.wait_for_url("/ui/login").await;
+    w.type_into("#email", email).await;
+    w.type_into("#password", password).await;
+    w.click("button[type=submit]").await;
+    w.wait_for_url("/ui").await;
+}
+
+#[tokio::test]
+async fn in_chromium_every_page_opens_and_axe_finds_nothing_serious() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let app = app_with_usage(c, "Mail").await;
+    org_and_events(c, &app).await;
+    youtube_half_hour(c, "PC-A", "alice").await;
+    let w = webdriver::Browser::start().await;
+    browser_login(
+        &w,
+        &server.base,
+        &account.creds.email,
+        &account.creds.password,
+    )
+    .await;
+    let day = yesterday();
+    let pages = [
+        ("/ui".to_string(), "Overview"),
+        (format!("/ui/apps/{app}"), "Mail"),
+        (
+            format!("/ui/workinghours?from={day}&to={day}"),
+            "Working hours",
+        ),
+        (format!("/ui/activity?date={day}"), "Activity log"),
+        ("/ui/audit?verify=1".to_string(), "Audit log"),
+        ("/ui/admin".to_string(), "Admin"),
+    ];
+    let shots = std::env::var_os("ROLLCALL_SCREENSHOTS").map(std::path::PathBuf::from);
+    let mut problems = Vec::new();
+    for (path, title) in &pages {
+        w.goto(&format!("{}{path}", server.base)).await;
+        let heading = w
+            .script("return document.querySelector('h1').textContent", json!([]))
+            .await;
+        assert_eq!(heading, *title, "{path}");
+        for v in w.axe_violations().await {
+            problems.push(format!("{path}: {v}"));
+        }
+        if let Some(dir) = &shots {
+            let name = match *title {
+                "Overview" => Some("overview.png"),
+                "Mail" => Some("app.png"),
+                _ => None,
+            };
+            if let Some(name) = name {
+                std::fs::write(dir.join(name), w.screenshot().await).unwrap();
+            }
+        }
+    }
+    // The engagement sentences the browser shows carry the API's percentages.
+    w.goto(&format!(
+        "{}/ui/apps/{app}?window=7&group=Sent",
+        server.base
+    ))
+    .await;
+    let shown = w
+        .script(
+            "return [...document.querySelectorAll('li.sentence')].map(e => Number(e.dataset.percent))",
+            json!([]),
+        )
+        .await;
+    let (_, api) = c
+        .get(&format!(
+            "/pull/v1/apps/{app}/engagement?rollingWindow=7&group=Sent"
+        ))
+        .await;
+    let expected: Vec<f64> = api["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["percent"].as_f64().unwrap())
+        .collect();
+    let shown: Vec<f64> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(shown, expected);
+    w.quit().await;
+    assert!(problems.is_empty(), "axe-core: {problems:#?}");
+}
+
+#[tokio::test]
+async fn in_chromium_forged_posts_fail_and_logout_and_removal_end_sessions() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let (removed, email, password) = web_user(&account, "admin", json!({})).await;
+    let w = webdriver::Browser::start().await;
+    browser_login(
+        &w,
+        &server.base,
+        &account.creds.email,
+        &account.creds.password,
+    )
+    .await;
+
+    // A page of another origin posts a form to the dashboard: refused.
+    let forged = format!(
+        "data:text/html,<form id=f method=post action='{}/ui/admin/users'>\
+         <input name=email value=evil@x.com><input name=name value=E><input name=role value=superadmin></form>",
+        server.base
+    );
+    w.goto(&forged).await;
+    w.script("document.getElementById('f').submit()", json!([]))
+        .await;
+    w.wait_for_url("/ui/admin/users").await;
+    let (_, users) = account.client.get("/admin/v1/consumers").await;
+    assert!(
+        !users.to_string().contains("evil@x.com"),
+        "the forged post changed nothing"
+    );
+    w.goto(&format!("{}/ui", server.base)).await;
+    w.wait_for_url("/ui").await;
+
+    // Logout by its button ends the session.
+    w.click("header form button[type=submit]").await;
+    w.wait_for_url("/ui/login").await;
+    w.goto(&format!("{}/ui/admin", server.base)).await;
+    w.wait_for_url("/ui/login").await;
+
+    // A removed user's open session dies at once.
+    browser_login(&w, &server.base, &email, &password).await;
+    let (status, _) = account
+        .client
+        .delete(&format!("/admin/v1/consumers/{removed}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    w.goto(&format!("{}/ui", server.base)).await;
+    w.wait_for_url("/ui/login").await;
+    w.quit().await;
+}
+
+#[tokio::test]
+async fn in_chromium_a_classification_moves_hours_and_a_viewer_sees_only_their_apps() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let mail = app_with_usage(c, "Mail").await;
+    let chat = app_with_usage(c, "Chat").await;
+    youtube_half_hour(c, "PC-A", "alice").await;
+    let w = webdriver::Browser::start().await;
+    browser_login(
+        &w,
+        &server.base,
+        &account.creds.email,
+        &account.creds.password,
+    )
+    .await;
+    let day = yesterday();
+    let hours = format!("{}/ui/workinghours?from={day}&to={day}", server.base);
+    let productive = "return Number(document.querySelector('#hours tbody tr').dataset.productive)";
+    w.goto(&hours).await;
+    assert_eq!(w.script(productive, json!([])).await, json!(0));
+    // Classify in the admin page's form, as an admin would.
+    w.goto(&format!("{}/ui/admin", server.base)).await;
+    w.script(
+        "const f = document.querySelector('form[action=\"/ui/admin/classifications\"]');
+         f.kind.value = 'website'; f.name.value = 'youtube.com'; f.productivity.value = '1'; f.submit();",
+        json!([]),
+    )
+    .await;
+    w.wait_for_url("/ui/admin/classifications").await;
+    assert!(w.source().await.contains("Classified youtube.com"));
+    w.goto(&hours).await;
+    assert_eq!(w.script(productive, json!([])).await, json!(1800));
+    w.click("header form button[type=submit]").await;
+    w.wait_for_url("/ui/login").await;
+
+    let (_, email, password) = web_user(&account, "viewer", json!({"allowedApps": [chat]})).await;
+    browser_login(&w, &server.base, &email, &password).await;
+    let apps = w
+        .script(
+            "return [...document.querySelectorAll('#apps tbody tr')].map(r => r.dataset.app)",
+            json!([]),
+        )
+        .await;
+    assert_eq!(apps, json!([chat]));
+    w.goto(&format!("{}/ui/apps/{mail}", server.base)).await;
+    assert!(w.source().await.contains("does not exist"));
+    w.quit().await;
 }

@@ -254,7 +254,9 @@ fn apps_section(apps: &Value) -> Markup {
         h2 id="apps" { "Apps and event definitions" }
         @for a in list(apps, "apps") {
             details {
-                summary { a href={"/ui/apps/" (text(&a["appId"]))} { (text(&a["name"])) } " · " (text(&a["status"])) " · feature groups: " (a["groups"].as_array().map(|g| g.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+                // A link inside <summary> would nest two controls (axe: nested-interactive).
+                summary { (text(&a["name"])) " · " (text(&a["status"])) " · feature groups: " (a["groups"].as_array().map(|g| g.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+                p { a href={"/ui/apps/" (text(&a["appId"]))} { "Open " (text(&a["name"])) } }
                 table {
                     thead { tr { th scope="col" { "Event" } th scope="col" { "Type" } th scope="col" { "Feature groups" } th scope="col" { "Description" } } }
                     tbody { @for e in list(a, "events") { tr {
