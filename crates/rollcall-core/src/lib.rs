@@ -2,9 +2,11 @@
 //! the server build on these types, and the unit tests sit beside the code.
 
 pub mod audit_chain;
+pub mod bounded;
 pub mod csv_cell;
 pub mod email;
 pub mod fxhash;
+pub mod idle_stretch;
 pub mod money;
 pub mod rate;
 pub mod role;

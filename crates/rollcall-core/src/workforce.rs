@@ -3,12 +3,10 @@
 //! globs, the classification set with its precedence, and the working-hours row
 //! maths. The store and the server build on these; nothing here performs I/O.
 //!
-//! Idle stretches: each idle record is one stretch; contiguous idle records are
-//! not merged. Merging exactly would need the neighbours of every late or
-//! retried record at ingest and would make a stretch's passive time depend on
-//! arrival order; an agent that reports one record per idle period (as agents
-//! do) gets the exact figure. A stretch split at local midnight spends its
-//! `passiveLimitMinutes` once: each piece knows its offset into the stretch.
+//! Idle stretches: touching idle records of one computer and user form one
+//! stretch (see [`crate::idle_stretch`]). A stretch split at local midnight
+//! spends its `passiveLimitMinutes` once: each piece knows its offset into the
+//! record, and the record its offset into the stretch.
 
 use std::collections::HashMap;
 
@@ -218,15 +216,30 @@ pub struct GroupOverride {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClassificationSet {
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::bounded::vec::<_, _, MAX_CLASSIFICATIONS>"
+    )]
     pub applications: Vec<AppClass>,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::bounded::vec::<_, _, MAX_CLASSIFICATIONS>"
+    )]
     pub websites: Vec<WebClass>,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::bounded::vec::<_, _, MAX_CLASSIFICATIONS>"
+    )]
     pub rules: Vec<Rule>,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::bounded::vec::<_, _, MAX_CLASSIFICATIONS>"
+    )]
     pub group_overrides: Vec<GroupOverride>,
 }
+
+/// Most entries of each list of a [`ClassificationSet`]; counted while parsing.
+pub const MAX_CLASSIFICATIONS: usize = 10_000;
 
 /// One problem in a classification set: the field path and why.
 pub type Problem = (String, String);

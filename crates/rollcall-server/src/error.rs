@@ -150,6 +150,59 @@ fn item_error(e: ItemError) -> FieldError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// At most this many problems are listed in one 422; the message gives the total.
+pub const MAX_LISTED_ERRORS: usize = 100;
+
+/// The problems of an upload, bounded while they are found: the first
+/// [`MAX_LISTED_ERRORS`] are kept, the rest only counted, so a file of a million bad
+/// rows costs a hundred errors, not a million.
+#[derive(Debug, Default)]
+pub struct ErrorList {
+    listed: Vec<FieldError>,
+    total: usize,
+}
+
+impl ErrorList {
+    pub fn push(&mut self, e: FieldError) {
+        self.total += 1;
+        if self.listed.len() < MAX_LISTED_ERRORS {
+            self.listed.push(e);
+        }
+    }
+    pub fn extend(&mut self, errors: impl IntoIterator<Item = FieldError>) {
+        for e in errors {
+            self.push(e);
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+    /// How many problems were found, listed or not.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+    /// The first problem's message, if any.
+    pub fn first_message(&self) -> Option<&str> {
+        self.listed.first().map(|e| e.message.as_str())
+    }
+    /// A 422 with `message`, saying how many problems there were when not all are listed.
+    pub fn into_error(self, message: impl Into<String>) -> ApiError {
+        let message = message.into();
+        if self.total > self.listed.len() {
+            ApiError::invalid_items(
+                format!(
+                    "{message} ({} problems; the first {} are listed)",
+                    self.total,
+                    self.listed.len()
+                ),
+                self.listed,
+            )
+        } else {
+            ApiError::invalid_items(message, self.listed)
+        }
+    }
+}
+
 /// Marks a hand-built error response as already carrying the spec's body.
 pub fn mark_error_body(response: &mut Response) {
     response.extensions_mut().insert(ErrorBodyWritten);
@@ -159,6 +212,10 @@ pub fn mark_error_body(response: &mut Response) {
 pub async fn normalize_errors(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    let limits = request
+        .extensions()
+        .get::<crate::conn::BodyLimits>()
+        .copied();
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
@@ -169,9 +226,10 @@ pub async fn normalize_errors(request: Request, next: Next) -> Response {
     let message = match status {
         StatusCode::NOT_FOUND => format!("there is no endpoint at {path}"),
         StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not allowed on {path}"),
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            "the request body is larger than this server accepts".into()
-        }
+        StatusCode::PAYLOAD_TOO_LARGE => match limits {
+            Some(l) => l.too_large().message,
+            None => "the request body is larger than this server accepts".into(),
+        },
         StatusCode::INTERNAL_SERVER_ERROR => {
             tracing::error!(%method, %path, "request failed without an error body");
             "an unexpected error occurred; the request id in x-request-id identifies it in the server log".into()

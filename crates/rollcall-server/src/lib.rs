@@ -5,15 +5,20 @@
 //! tests start servers the same way (tests bind port 0).
 
 pub mod auth;
+pub mod conn;
+pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod passwords;
 pub mod reports;
 pub mod routes;
+pub mod security_headers;
 pub mod setup;
 pub mod tls;
 pub mod ui;
+pub mod upload;
+pub mod wording;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -40,6 +45,19 @@ pub struct ServerConfig {
     pub access_token_ttl: Duration,
     /// How often the maintenance job (token clean-up, retention) runs.
     pub maintenance_every: Duration,
+    /// A connection must send a whole request head within this time, counted from
+    /// when it starts waiting for one (so it also bounds idle keep-alive).
+    pub header_read_timeout: Duration,
+    /// A connection with no byte read or written for this long is closed.
+    pub idle_timeout: Duration,
+    /// Most connections served at once; more are closed on accept.
+    pub max_connections: usize,
+    /// Slowest body accepted, in bytes per second after [`Self::body_grace`] (0: off).
+    pub body_min_rate: u64,
+    /// Time a body may take before the minimum rate applies.
+    pub body_grace: Duration,
+    /// Time budget of a report query (503 with `Retry-After` past it).
+    pub report_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +66,12 @@ impl Default for ServerConfig {
             max_body_bytes: 16 * 1024 * 1024,
             access_token_ttl: Duration::from_secs(3600),
             maintenance_every: Duration::from_secs(3600),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+            body_min_rate: 1024,
+            body_grace: Duration::from_secs(10),
+            report_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -95,10 +119,12 @@ impl MakeRequestId for RequestIds {
 /// The whole application: every route, the error normaliser, request ids, tracing.
 pub fn app(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
-    routes::router(state)
+    routes::router(state.clone())
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::new())
         .layer(axum::middleware::from_fn(error::normalize_errors))
+        .layer(axum::middleware::from_fn_with_state(state, conn::guard_body))
+        .layer(axum::middleware::map_response(security_headers::add))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let id = request
@@ -129,24 +155,34 @@ pub async fn serve(
         shutdown.await;
         stopper.graceful_shutdown(Some(Duration::from_secs(10)));
     });
+    let limits = state.config.clone();
     let mut router = app(state);
     if tls.is_some() {
+        router = router.layer(axum::middleware::map_response(security_headers::add_hsts));
         // Tells the dashboard to mark its session cookie `Secure`.
         router = router.layer(axum::Extension(ui::session::ServedOverTls));
     }
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let guard = |inner| conn::Guard::new(inner, limits.max_connections, limits.idle_timeout);
+    let mut server = axum_server::from_tcp(listener);
+    // hyper's header read timeout needs a timer; without one it is silently off.
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
     let result = match tls {
         Some(config) => {
-            axum_server::from_tcp_rustls(
-                listener,
+            let tls = axum_server::tls_rustls::RustlsAcceptor::new(
                 axum_server::tls_rustls::RustlsConfig::from_config(config),
             )
-            .handle(handle)
-            .serve(service)
-            .await
+            .handshake_timeout(limits.header_read_timeout)
+            .acceptor(guard(axum_server::accept::DefaultAcceptor));
+            server.acceptor(tls).handle(handle).serve(service).await
         }
         None => {
-            axum_server::from_tcp(listener)
+            server
+                .acceptor(guard(axum_server::accept::DefaultAcceptor))
                 .handle(handle)
                 .serve(service)
                 .await

@@ -65,3 +65,99 @@ pub async fn init_account(
         client_secret,
     })
 }
+
+/// Why `rollcall admin reset-password` could not reset a password.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    #[error("'{0}' is not an email address")]
+    BadEmail(String),
+    #[error("no web user has the email {email}{}", in_account(*.account))]
+    NoSuchUser { email: String, account: Option<i64> },
+    #[error("{email} is a web user of accounts {accounts:?}; name one with --account")]
+    Ambiguous { email: String, accounts: Vec<i64> },
+    #[error("cannot hash the new password: {0}")]
+    Hash(String),
+    #[error(transparent)]
+    Store(#[from] rollcall_store::StoreError),
+}
+
+fn in_account(account: Option<i64>) -> String {
+    account
+        .map(|a| format!(" in account {a}"))
+        .unwrap_or_default()
+}
+
+/// A web user's new one-time password.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetPassword {
+    pub account_id: i64,
+    pub consumer_id: i64,
+    pub email: String,
+    pub password: String,
+}
+
+/// Gives the web user `email` (of `account`, or of the only account that has
+/// them) a new random password, for an operator with access to the data when
+/// nobody can log in any more. Only the hash is stored.
+pub async fn reset_password(
+    store: &dyn Store,
+    email: &str,
+    account: Option<i64>,
+) -> Result<ResetPassword, ResetError> {
+    let email = Email::parse(email).map_err(|_| ResetError::BadEmail(email.to_string()))?;
+    let accounts = match account {
+        Some(a) => vec![a],
+        None => store.account_ids().await?,
+    };
+    let mut found = Vec::new();
+    for account_id in accounts {
+        let consumers = match store.consumers(account_id).await {
+            Ok(c) => c,
+            Err(rollcall_store::StoreError::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(c) = consumers
+            .iter()
+            .find(|c| c.email.eq_ignore_ascii_case(email.as_str()))
+        {
+            found.push((account_id, c.id));
+        }
+    }
+    let (account_id, consumer_id) = match found.as_slice() {
+        [] => {
+            return Err(ResetError::NoSuchUser {
+                email: email.into_string(),
+                account,
+            })
+        }
+        [one] => *one,
+        many => {
+            return Err(ResetError::Ambiguous {
+                email: email.into_string(),
+                accounts: many.iter().map(|(a, _)| *a).collect(),
+            })
+        }
+    };
+    let password = secret::generate("").chars().take(24).collect::<String>();
+    let hash = passwords::hash(password.clone())
+        .await
+        .map_err(|e| ResetError::Hash(e.message))?;
+    store
+        .update_consumer(
+            account_id,
+            "rollcall admin reset-password",
+            consumer_id,
+            rollcall_store::admin::ConsumerPatch {
+                password_hash: Some(hash),
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok(ResetPassword {
+        account_id,
+        consumer_id,
+        email: email.into_string(),
+        password,
+    })
+}

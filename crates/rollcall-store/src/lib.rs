@@ -36,6 +36,9 @@ pub trait Store:
     async fn ping(&self) -> StoreResult<()>;
     /// How many accounts exist (a first start with none creates one).
     async fn account_count(&self) -> StoreResult<u64>;
+    /// Every account's id, oldest first (the first is the one `serve` created on
+    /// its first start, which `rollcall demo` fills).
+    async fn account_ids(&self) -> StoreResult<Vec<i64>>;
 }
 
 /// The wall clock in Unix milliseconds.

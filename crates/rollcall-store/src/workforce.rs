@@ -42,6 +42,9 @@ pub struct NewRecord {
     /// Domain of `url`, when it has one.
     pub website: Option<String>,
     pub idle: bool,
+    /// Seconds of the record's idle stretch already elapsed when it starts
+    /// (`idleOffsetSeconds`; 0 when not given).
+    pub idle_offset_s: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -53,8 +56,8 @@ pub struct ActivityBatch {
 }
 
 impl ActivityBatch {
-    /// The first start and the last end of the batch's records; an empty batch
-    /// still registers its computer and client, seen now.
+    /// The first start and the last end of the batch's records (now for an
+    /// empty batch, which the stores do not register).
     pub fn span(&self) -> (i64, i64) {
         let first = self
             .records

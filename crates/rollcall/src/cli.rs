@@ -1,5 +1,9 @@
-//! Command-line interface: `serve`, `migrate`, `admin init`, `audit verify`, `bench`. Every flag also
-//! reads a `ROLLCALL_*` environment variable; flags win.
+//! Command-line interface: `serve`, `migrate`, `demo`, `admin init`, `admin reset-password`,
+//! `audit verify`, `bench`. Every flag also reads a `ROLLCALL_*` environment variable; flags win.
+//!
+//! Only `serve` and `admin init` create a database; every other command refuses a
+//! data directory that is missing or holds none, so a mistyped path is an error
+//! instead of a new, empty database.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use rollcall_server::{setup, AppState, ServerConfig};
+use rollcall_server::{demo, setup, AppState, ServerConfig};
 use rollcall_store::audit::ChainReport;
 use rollcall_store::postgres::{PgOptions, PgStore};
 use rollcall_store::sqlite::{DatabaseKey, SqliteStore};
@@ -44,6 +48,14 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Fill the first account with a demo company (people, apps, usage, computers, spend).
+    Demo {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The seed the company is drawn from: the same seed gives the same reports.
+        #[arg(long, default_value_t = rollcall_server::demo::DEFAULT_SEED)]
+        seed: u64,
+    },
     /// Benchmark: start a server, push a synthetic account, time every report.
     Bench(BenchArgs),
     /// The audit log.
@@ -63,6 +75,20 @@ enum AdminCommand {
         #[arg(long)]
         email: Option<String>,
         /// Print the credentials as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a web user a new one-time password (for when nobody can log in).
+    ResetPassword {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The web user's email.
+        #[arg(long)]
+        email: String,
+        /// The account, when the email is a web user of several.
+        #[arg(long)]
+        account: Option<i64>,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -120,6 +146,40 @@ struct DbArgs {
 }
 
 impl DbArgs {
+    /// Refuses an embedded data directory that is missing or holds no database,
+    /// for the commands that only read or add to existing data.
+    fn require_existing(&self) -> anyhow::Result<()> {
+        if self.database_url.is_some() {
+            return Ok(());
+        }
+        let dir = &self.data_dir;
+        let hint = "create one with `rollcall serve` or `rollcall admin init`, or give --data-dir (or ROLLCALL_DATA_DIR) of an existing one";
+        if !dir.is_dir() {
+            bail!("there is no data directory at {}; {hint}", dir.display());
+        }
+        if !dir.join(rollcall_store::sqlite::DB_FILE).is_file() {
+            bail!(
+                "{} holds no Rollcall database ({} is missing); {hint}",
+                dir.display(),
+                rollcall_store::sqlite::DB_FILE
+            );
+        }
+        Ok(())
+    }
+
+    /// Opens the store of a command that needs existing data: the directory
+    /// must exist and hold a database, and the database must have an account.
+    async fn open_existing(&self) -> anyhow::Result<Arc<dyn Store>> {
+        self.require_existing()?;
+        let store = open_store(self).await?;
+        if store.account_count().await? == 0 {
+            bail!(
+                "the database has no account yet; create one with `rollcall serve` or `rollcall admin init`"
+            );
+        }
+        Ok(store)
+    }
+
     fn pg_options(&self) -> Option<PgOptions> {
         self.database_url.as_ref().map(|url| PgOptions {
             url: url.clone(),
@@ -151,6 +211,51 @@ struct ServeArgs {
     /// Lifetime of OAuth access tokens in seconds.
     #[arg(long, env = "ROLLCALL_TOKEN_TTL_SECS", default_value_t = 3600)]
     token_ttl_secs: u64,
+    /// Fill the first account with a demo company before serving (when it is still empty).
+    #[arg(long)]
+    demo: bool,
+    /// The demo company's seed.
+    #[arg(long, default_value_t = rollcall_server::demo::DEFAULT_SEED, requires = "demo")]
+    demo_seed: u64,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Connection and request limits (SPEC §13).
+#[derive(Args)]
+struct LimitArgs {
+    /// Seconds a connection has to send a whole request head (also ends idle keep-alive).
+    #[arg(long, env = "ROLLCALL_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Seconds without a byte read or written after which a connection is closed.
+    #[arg(long, env = "ROLLCALL_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    idle_timeout_secs: u64,
+    /// Most connections served at once; more are closed on accept.
+    #[arg(long, env = "ROLLCALL_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
+    /// Slowest request body accepted, in bytes per second after the grace time (0: off).
+    #[arg(long, env = "ROLLCALL_BODY_MIN_RATE", default_value_t = 1024)]
+    body_min_rate: u64,
+    /// Seconds a request body may take before the minimum rate applies.
+    #[arg(long, env = "ROLLCALL_BODY_GRACE_SECS", default_value_t = 10)]
+    body_grace_secs: u64,
+    /// Seconds a report query may take before it is answered 503 with Retry-After.
+    #[arg(long, env = "ROLLCALL_REPORT_TIMEOUT", default_value_t = 30)]
+    report_timeout: u64,
+}
+
+impl LimitArgs {
+    fn apply(&self, config: ServerConfig) -> ServerConfig {
+        ServerConfig {
+            header_read_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
+            max_connections: self.max_connections.max(1),
+            body_min_rate: self.body_min_rate,
+            body_grace: Duration::from_secs(self.body_grace_secs),
+            report_timeout: Duration::from_secs(self.report_timeout.max(1)),
+            ..config
+        }
+    }
 }
 
 pub fn init_logging(cli: &Cli) {
@@ -193,6 +298,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("applied {ran} migrations");
                 }
                 None => {
+                    db.require_existing()?;
                     open_store(&db).await?;
                     println!(
                         "the embedded database in {} is up to date",
@@ -212,6 +318,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 print_credentials(&creds);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin {
+            command:
+                AdminCommand::ResetPassword {
+                    db,
+                    email,
+                    account,
+                    json,
+                },
+        } => {
+            let store = db.open_existing().await?;
+            let reset = setup::reset_password(store.as_ref(), &email, account).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reset)?);
+            } else {
+                println!(
+                    "New password of {} in account {} (shown once; their old password no longer works):",
+                    reset.email, reset.account_id
+                );
+                println!("  password  {}", reset.password);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { db, seed } => {
+            let store = db.open_existing().await?;
+            fill_demo(store.as_ref(), seed).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
@@ -235,7 +368,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify { db },
         } => {
-            let store = open_store(&db).await?;
+            let store = db.open_existing().await?;
             match store.verify_audit_chain().await? {
                 ChainReport::Intact { accounts, events } => {
                     println!("audit chain intact: {events} events in {accounts} accounts");
@@ -282,24 +415,70 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let store = open_store(&args.db).await?;
+    let mut created = None;
     if store.account_count().await? == 0 {
         let creds = setup::init_account(store.as_ref(), None).await?;
         print_credentials(&creds);
+        created = Some(creds);
+    }
+    if args.demo {
+        match fill_demo(store.as_ref(), args.demo_seed).await {
+            Ok(()) => {}
+            // A restart with --demo keeps the data it filled the first time.
+            Err(e) if matches!(e.downcast_ref(), Some(demo::DemoError::NotEmpty(_))) => {
+                eprintln!("demo data: {e}; serving it as it is");
+            }
+            Err(e) => return Err(e),
+        }
     }
     let listener = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("Dashboard: {scheme}://{local}/ui");
+    match &created {
+        Some(creds) => println!("Log in as {} with password {}", creds.email, creds.password),
+        None => println!(
+            "Log in with your web user's email and password (`rollcall admin reset-password --email …` sets a new one)"
+        ),
+    }
     eprintln!("rollcall listening on {scheme}://{local}");
-    let config = ServerConfig {
+    let config = args.limits.apply(ServerConfig {
         max_body_bytes: args.max_body_bytes,
         access_token_ttl: Duration::from_secs(args.token_ttl_secs),
         ..ServerConfig::default()
-    };
+    });
     let state = AppState::new(store, config);
     rollcall_server::serve(state, listener, tls, shutdown_signal()).await?;
     eprintln!("rollcall stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Fills the first account with the demo company and says what it wrote.
+async fn fill_demo(store: &dyn Store, seed: u64) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let account = demo::first_account(store).await?;
+    let s = demo::fill(store, account, seed).await?;
+    println!(
+        "Demo company (seed {}) in account {} in {:.1} s: {} employees in {} teams, {} apps with {} licences \
+         and {} usage events, {} computers with {} activity records, {} contracts, {} spend records, \
+         {} groups, {} web users.",
+        s.seed,
+        s.account_id,
+        started.elapsed().as_secs_f64(),
+        s.employees,
+        s.teams,
+        s.apps,
+        s.provisioned_users,
+        s.usage_events,
+        s.computers,
+        s.activity_records,
+        s.contracts,
+        s.spend_records,
+        s.groups,
+        s.web_users
+    );
+    Ok(())
 }
 
 async fn shutdown_signal() {

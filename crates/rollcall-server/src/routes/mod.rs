@@ -7,6 +7,7 @@ mod health;
 mod login;
 mod money;
 mod oauth;
+pub mod policy;
 pub(crate) mod usage;
 mod workforce;
 
@@ -30,7 +31,11 @@ pub fn router(state: AppState) -> Router {
         .merge(credential_endpoints)
         .merge(usage::public_routes())
         .merge(workforce::public_routes());
-    let api = api_routes().route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    let api = api_routes()
+        // Runs after authentication, before any body is read.
+        .route_layer(axum::middleware::from_fn(policy::scope_first))
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
+        .route_layer(from_fn_with_state(state.clone(), policy::report_budget));
     public
         .merge(api)
         .merge(crate::ui::routes(state.clone()))

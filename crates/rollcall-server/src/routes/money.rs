@@ -10,8 +10,8 @@
 //!   accepted and replaced). The same `signatureId` twice in one batch with
 //!   different content is a 422.
 //! - `POST|GET /services/push/v1/customer/spend/csv` and `…/contracts/csv`
-//!   (`connector.write` / `report.read`): the CSV file is the raw request body
-//!   (`content-type: text/csv`; a multipart form is refused with a hint); the
+//!   (`connector.write` / `report.read`): the CSV file is the request body, or
+//!   the one file field of a multipart form ([`crate::upload`]); the
 //!   CSV layouts are documented in [`rollcall_core::money`]. An upload is
 //!   validated whole: a bad header is a 422 saying which columns are unknown or
 //!   missing; each bad row is named in
@@ -68,8 +68,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, FieldError};
+use crate::error::{ApiError, ApiResult, ErrorList, FieldError};
 use crate::extract::{Json, NoQuery, Path, Query};
+use crate::upload::CsvUpload;
 use crate::AppState;
 
 /// At most this many problems are listed in one 422 (the message gives the total).
@@ -142,7 +143,9 @@ fn too_many(message: String, mut errors: Vec<FieldError>) -> ApiError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FinanceBody {
-    records: Vec<Value>,
+    // Counted while parsing; each record is a small object, so 64 values bound it.
+    #[serde(deserialize_with = "rollcall_core::bounded::vec::<_, _, MAX_FINANCE_BATCH>")]
+    records: Vec<rollcall_core::bounded::BoundedValue<64>>,
 }
 
 async fn push_finance(
@@ -172,7 +175,7 @@ async fn push_finance(
     // signatureId → (its index in the batch, its position in `records`).
     let mut seen: HashMap<String, (usize, usize)> = HashMap::new();
     for (index, value) in body.records.iter().enumerate() {
-        match money::spend_from_json(value, &app_id) {
+        match money::spend_from_json(&value.0, &app_id) {
             Ok(record) => {
                 if let Some(&(first, at)) = seen.get(&record.signature_id) {
                     if records.get(at).is_some_and(|earlier| earlier != &record) {
@@ -262,7 +265,8 @@ fn parse_csv<T>(
         )
     })?;
     let mut out = Vec::new();
-    let mut errors = Vec::new();
+    // Bounded while reading: the first MAX_LISTED_ERRORS problems and a count.
+    let mut errors = ErrorList::default();
     let mut data_rows = 0usize;
     for row in rows {
         let row = match row {
@@ -327,10 +331,8 @@ fn parse_csv<T>(
         }
     }
     if !errors.is_empty() {
-        return Err(too_many(
-            "some rows of the CSV file are not valid (index = line number); nothing was stored"
-                .into(),
-            errors,
+        return Err(errors.into_error(
+            "some rows of the CSV file are not valid (index = line number); nothing was stored",
         ));
     }
     Ok(out)
@@ -407,17 +409,6 @@ async fn check_apps<T>(
     }
 }
 
-/// The raw CSV body; a multipart form is refused with a hint, since its framing
-/// would otherwise be reported as bad columns.
-fn csv_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    if is_multipart(headers) {
-        return Err(ApiError::unprocessable(
-            "send the CSV file itself as the request body (content-type text/csv), not as a multipart form",
-        ));
-    }
-    body_bytes(body)
-}
-
 fn is_multipart(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -425,31 +416,13 @@ fn is_multipart(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("multipart/"))
 }
 
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the request body is larger than this endpoint accepts",
-            )
-        } else {
-            ApiError::new(
-                e.status(),
-                format!("cannot read the request body: {}", e.body_text()),
-            )
-        }
-    })
-}
-
 async fn upload_spend_csv(
     State(state): State<AppState>,
     caller: Caller,
     _: NoQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    CsvUpload(bytes): CsvUpload,
 ) -> ApiResult<JsonValue> {
     caller.require(Scope::ConnectorWrite)?;
-    let bytes = csv_body(&headers, body)?;
     let rows = parse_csv(&bytes, SPEND_COLUMNS, SPEND_REQUIRED, |v| {
         let at = |i: usize| v.get(i).copied().flatten();
         money::validate_spend(&SpendFields {
@@ -486,11 +459,9 @@ async fn upload_contracts_csv(
     State(state): State<AppState>,
     caller: Caller,
     _: NoQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    CsvUpload(bytes): CsvUpload,
 ) -> ApiResult<JsonValue> {
     caller.require(Scope::ConnectorWrite)?;
-    let bytes = csv_body(&headers, body)?;
     let rows = parse_csv(&bytes, CONTRACT_COLUMNS, CONTRACT_REQUIRED, |v| {
         let at = |i: usize| v.get(i).copied().flatten();
         money::validate_contract(&ContractFields {

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::extract::{double_option, parse_json, Json, NoQuery, Path, Query};
+use crate::extract::{double_option, parse_json_shaped, Json, NoQuery, Path, Query};
 use crate::reports::csv::{self, CsvTable};
 use crate::reports::workforce::{self as wf_report, ActivityLogParams, WorkingHoursParams};
 use crate::AppState;
@@ -38,6 +38,8 @@ mod log_body;
 
 /// Most records one agent request may carry.
 pub const MAX_RECORDS: usize = 5_000;
+/// Longest `idleOffsetSeconds` accepted: 31 days.
+const MAX_IDLE_OFFSET_S: i64 = 31 * 86_400;
 /// Clock skew tolerated before records are shifted.
 const SKEW_TOLERANCE_MS: i64 = 60_000;
 
@@ -129,8 +131,20 @@ struct AgentBody<R> {
     computer: AgentComputer,
     client: AgentClient,
     session: i64,
+    #[serde(
+        deserialize_with = "rollcall_core::bounded::vec::<_, _, MAX_RECORDS>",
+        bound(deserialize = "R: Deserialize<'de>")
+    )]
     records: Vec<R>,
 }
+
+/// A record of the wrong shape, kept loosely to name its problems: a record has
+/// seven fields, so a budget of 64 values is ample and bounds what one can cost.
+type LooseRecord = rollcall_core::bounded::BoundedValue<64>;
+
+/// What an agent body must be, said when its top level is wrong.
+const AGENT_BODY_SHAPE: &str =
+    "the body must be an object with computer, client, session and records";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -144,6 +158,15 @@ struct TypedRecord {
     url: Option<String>,
     #[serde(default)]
     idle: Option<bool>,
+    #[serde(default, rename = "idleOffsetSeconds")]
+    idle_offset_seconds: Option<i64>,
+}
+
+fn idle_offset_problem() -> String {
+    format!(
+        "idleOffsetSeconds must be whole seconds between 0 and {MAX_IDLE_OFFSET_S}: how long \
+         the idle stretch had lasted when this record starts"
+    )
 }
 
 /// Checks the values of a well-formed record.
@@ -201,6 +224,14 @@ fn check_record(
         }
         _ => (None, None),
     };
+    let idle_offset_s = r.idle_offset_seconds.unwrap_or(0);
+    if !(0..=MAX_IDLE_OFFSET_S).contains(&idle_offset_s) {
+        errors.push(FieldError::item(
+            index,
+            "idleOffsetSeconds",
+            idle_offset_problem(),
+        ));
+    }
     if errors.len() > before {
         return None;
     }
@@ -214,6 +245,7 @@ fn check_record(
         url,
         website,
         idle: r.idle.unwrap_or(false),
+        idle_offset_s,
     })
 }
 
@@ -240,13 +272,14 @@ fn text(value: Option<String>, field: &str, max: usize, errors: &mut Vec<FieldEr
     v
 }
 
-const RECORD_FIELDS: [&str; 6] = [
+const RECORD_FIELDS: [&str; 7] = [
     "start",
     "duration",
     "executable",
     "description",
     "url",
     "idle",
+    "idleOffsetSeconds",
 ];
 
 /// Validates one record; `shift_ms` is the clock-skew correction.
@@ -348,6 +381,20 @@ fn parse_record(
             false
         }
     };
+    let idle_offset_s = match obj.get("idleOffsetSeconds") {
+        None | Some(Value::Null) => 0,
+        Some(v) => match v.as_i64() {
+            Some(o) if (0..=MAX_IDLE_OFFSET_S).contains(&o) => o,
+            _ => {
+                errors.push(FieldError::item(
+                    index,
+                    "idleOffsetSeconds",
+                    idle_offset_problem(),
+                ));
+                0
+            }
+        },
+    };
     if errors.len() > before {
         return None;
     }
@@ -361,6 +408,7 @@ fn parse_record(
         url,
         website,
         idle,
+        idle_offset_s,
     })
 }
 
@@ -384,9 +432,12 @@ async fn ingest(
             (b.without_records(), Incoming::Typed(records))
         }
         Err(_) => {
-            let mut b: AgentBody<Value> = parse_json(&bytes)?;
+            let mut b: AgentBody<LooseRecord> = parse_json_shaped(&bytes, AGENT_BODY_SHAPE)?;
             let records = std::mem::take(&mut b.records);
-            (b.without_records(), Incoming::Loose(records))
+            (
+                b.without_records(),
+                Incoming::Loose(records.into_iter().map(|r| r.0).collect()),
+            )
         }
     };
     let now = now_ms();
@@ -754,11 +805,20 @@ async fn get_group(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NewGroupBody {
     name: String,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "rollcall_core::bounded::vec::<_, _, MAX_GROUP_MEMBERS>"
+    )]
     clients: Vec<i64>,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "rollcall_core::bounded::vec::<_, _, MAX_GROUP_MEMBERS>"
+    )]
     computers: Vec<i64>,
 }
+
+/// Most clients (and most computers) one group request may name; counted while parsing.
+const MAX_GROUP_MEMBERS: usize = 10_000;
 
 async fn create_group(
     State(state): State<AppState>,
@@ -786,9 +846,15 @@ async fn create_group(
 struct GroupPatchBody {
     #[serde(default)]
     name: Option<String>,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "rollcall_core::bounded::opt_vec::<_, _, MAX_GROUP_MEMBERS>"
+    )]
     clients: Option<Vec<i64>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "rollcall_core::bounded::opt_vec::<_, _, MAX_GROUP_MEMBERS>"
+    )]
     computers: Option<Vec<i64>>,
 }
 

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (5, include_str!("migrations/0005_usage_ingest.sql")),
     (6, include_str!("migrations/0006_workforce_reads.sql")),
     (7, include_str!("migrations/0007_sessions.sql")),
+    (8, include_str!("migrations/0008_idle_stretches.sql")),
 ];
 
 /// Applies pending migrations; returns how many ran.

@@ -105,4 +105,13 @@ impl Store for PgStore {
             .await?;
         Ok(row.get::<_, i64>(0) as u64)
     }
+
+    async fn account_ids(&self) -> StoreResult<Vec<i64>> {
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT id FROM accounts ORDER BY id", &[])
+            .await?;
+        Ok(rows.iter().map(|r| r.get::<_, i64>(0)).collect())
+    }
 }

@@ -11,6 +11,10 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_workforce.sql"),
     include_str!("migrations/0004_money.sql"),
     include_str!("migrations/0005_workforce_reads.sql"),
+    include_str!("migrations/0007_idle_stretches.sql"),
+    // Sessions run after idle stretches although numbered before: the list is
+    // positional (`user_version`), and databases of main already ran idle
+    // stretches as their sixth migration.
     include_str!("migrations/0006_sessions.sql"),
 ];
 

@@ -80,4 +80,16 @@ impl Store for SqliteStore {
             })
             .await
     }
+
+    async fn account_ids(&self) -> StoreResult<Vec<i64>> {
+        self.db
+            .read(|conn| {
+                let mut stmt = conn.prepare("SELECT id FROM accounts ORDER BY id")?;
+                let ids = stmt
+                    .query_map([], |r| r.get::<_, i64>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(ids)
+            })
+            .await
+    }
 }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rollcall_core::fxhash::FxHashMap;
+use rollcall_core::idle_stretch::{self, HistogramDelta, NewIdle, Stretch};
 use rollcall_core::time;
 use rollcall_core::workforce::{
     passive_ms, Activity, ClassificationSet, Classifier, DaySplitter, Piece,
@@ -199,13 +200,22 @@ struct SpanAcc {
     last_any: i64,
 }
 
-/// Stores one batch; `pieces[i]` are record i's parts per local date.
+/// Stores one batch; `pieces[i]` are record i's parts per local date, split in
+/// `zone`.
 fn write_batch(
     conn: &Connection,
     account_id: i64,
     batch: &ActivityBatch,
     pieces: &[Vec<Piece>],
+    zone: &str,
 ) -> StoreResult<IngestOutcome> {
+    if batch.records.is_empty() {
+        // Nothing happened on the computer: no phantom computer or client.
+        return Ok(IngestOutcome {
+            accepted: 0,
+            duplicates: 0,
+        });
+    }
     let (first, last) = batch.span();
     let c = &batch.computer;
     let computer_id: i64 = conn
@@ -257,7 +267,8 @@ fn write_batch(
     let mut app_ids: HashMap<String, i64> = HashMap::new();
     let mut site_ids: HashMap<String, i64> = HashMap::new();
     let mut active: HashMap<(i32, i64), i64> = HashMap::new();
-    let mut idle: HashMap<(i32, i64, i64, i64), i64> = HashMap::new();
+    // New idle records of positive length: (record index, log id, activity).
+    let mut new_idle: Vec<(usize, i64, i64)> = Vec::new();
     let mut spans: BTreeMap<i32, SpanAcc> = BTreeMap::new();
     let mut outcome = IngestOutcome {
         accepted: 0,
@@ -266,11 +277,11 @@ fn write_batch(
     let mut insert = conn.prepare_cached(
         "INSERT INTO wf_records (account_id, computer_id, client_id, session, start_ms,
              raw_start_ms, duration_s, day, end_day, executable, description, url, app_id,
-             website_id, idle)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             website_id, idle, idle_lead_ms, split_zone)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
          ON CONFLICT (account_id, computer_id, session, raw_start_ms, executable) DO NOTHING",
     )?;
-    for (record, parts) in batch.records.iter().zip(pieces) {
+    for (index, (record, parts)) in batch.records.iter().zip(pieces).enumerate() {
         let exe_key = record.executable.to_lowercase();
         let app_id = match app_ids.get(&exe_key) {
             Some(id) => *id,
@@ -294,6 +305,9 @@ fn write_batch(
         let (Some(first_piece), Some(last_piece)) = (parts.first(), parts.last()) else {
             continue;
         };
+        let stretchy = record.idle && record.duration_s > 0;
+        let idle_lead = stretchy.then(|| record.idle_offset_s * 1000);
+        let split_zone = (stretchy && first_piece.day != last_piece.day).then_some(zone);
         let inserted = insert.execute(params![
             account_id,
             computer_id,
@@ -309,7 +323,9 @@ fn write_batch(
             record.url,
             app_id,
             website_id,
-            record.idle
+            record.idle,
+            idle_lead,
+            split_zone
         ])?;
         if inserted == 0 {
             outcome.duplicates += 1;
@@ -317,15 +333,14 @@ fn write_batch(
         }
         outcome.accepted += 1;
         let activity = website_id.unwrap_or(app_id);
+        if stretchy {
+            new_idle.push((index, conn.last_insert_rowid(), activity));
+        }
         for p in parts {
             let len = p.end_ms - p.start_ms;
             let span = spans.entry(p.day).or_default();
             span.last_any = span.last_any.max(p.end_ms);
-            if record.idle {
-                if len > 0 {
-                    *idle.entry((p.day, activity, p.offset_ms, len)).or_default() += 1;
-                }
-            } else {
+            if !record.idle {
                 *active.entry((p.day, activity)).or_default() += len;
                 span.first_active =
                     Some(span.first_active.map_or(p.start_ms, |f| f.min(p.start_ms)));
@@ -348,13 +363,21 @@ fn write_batch(
             ms
         ])?;
     }
+    let idle = merge_stretches(
+        conn,
+        account_id,
+        (computer_id, client_id),
+        batch,
+        pieces,
+        &new_idle,
+    )?;
     let mut up_idle = conn.prepare_cached(
         "INSERT INTO wf_day_idle (account_id, day, client_id, computer_id, activity_id,
              offset_ms, len_ms, n)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT DO UPDATE SET n = n + excluded.n",
     )?;
-    for ((day, activity, offset, len), n) in idle {
+    for ((day, activity, offset, len), n) in &idle.0 {
         up_idle.execute(params![
             account_id,
             day,
@@ -365,6 +388,26 @@ fn write_batch(
             len,
             n
         ])?;
+    }
+    if idle.has_removals() {
+        let mut drop_empty = conn.prepare_cached(
+            "DELETE FROM wf_day_idle WHERE account_id = ?1 AND day = ?2 AND client_id = ?3
+                 AND computer_id = ?4 AND activity_id = ?5 AND offset_ms = ?6 AND len_ms = ?7
+                 AND n <= 0",
+        )?;
+        for ((day, activity, offset, len), n) in &idle.0 {
+            if *n < 0 {
+                drop_empty.execute(params![
+                    account_id,
+                    day,
+                    client_id,
+                    computer_id,
+                    activity,
+                    offset,
+                    len
+                ])?;
+            }
+        }
     }
     let mut up_span = conn.prepare_cached(
         "INSERT INTO wf_day_span (account_id, day, client_id, computer_id, first_active_ms,
@@ -413,6 +456,148 @@ fn write_batch(
         ])?;
     }
     Ok(outcome)
+}
+
+/// Joins the batch's new idle records (`new_idle`: record index, log id,
+/// activity) to the stored stretches of its (computer, client), moves the
+/// records of stretches whose origin moved, and returns the changes to the idle
+/// histogram.
+fn merge_stretches(
+    conn: &Connection,
+    account_id: i64,
+    (computer_id, client_id): (i64, i64),
+    batch: &ActivityBatch,
+    pieces: &[Vec<Piece>],
+    new_idle: &[(usize, i64, i64)],
+) -> StoreResult<HistogramDelta> {
+    let mut delta = HistogramDelta::default();
+    if new_idle.is_empty() {
+        return Ok(delta);
+    }
+    let news: Vec<NewIdle> = new_idle
+        .iter()
+        .map(|(i, _, _)| {
+            let r = &batch.records[*i];
+            NewIdle {
+                start_ms: r.start_ms,
+                end_ms: r.start_ms + r.duration_s * 1000,
+                origin_ms: r.start_ms - r.idle_offset_s * 1000,
+            }
+        })
+        .collect();
+    // Every stored stretch touching a new interval: those starting inside it,
+    // and the last one starting before it if it reaches it.
+    let mut existing: BTreeMap<i64, Stretch> = BTreeMap::new();
+    let stretch = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Stretch> {
+        Ok(Stretch {
+            start_ms: r.get(0)?,
+            end_ms: r.get(1)?,
+            origin_ms: r.get(2)?,
+        })
+    };
+    let mut inside = conn.prepare_cached(
+        "SELECT start_ms, end_ms, origin_ms FROM wf_idle_stretches
+         WHERE account_id = ?1 AND computer_id = ?2 AND client_id = ?3
+           AND start_ms BETWEEN ?4 AND ?5",
+    )?;
+    let mut before = conn.prepare_cached(
+        "SELECT start_ms, end_ms, origin_ms FROM wf_idle_stretches
+         WHERE account_id = ?1 AND computer_id = ?2 AND client_id = ?3 AND start_ms < ?4
+         ORDER BY start_ms DESC LIMIT 1",
+    )?;
+    for (s, e) in idle_stretch::reach(&news) {
+        for st in inside.query_map(params![account_id, computer_id, client_id, s, e], stretch)? {
+            let st = st?;
+            existing.insert(st.start_ms, st);
+        }
+        if let Some(st) = before
+            .query_row(params![account_id, computer_id, client_id, s], stretch)
+            .optional()?
+        {
+            if st.end_ms >= s {
+                existing.insert(st.start_ms, st);
+            }
+        }
+    }
+    let existing: Vec<Stretch> = existing.into_values().collect();
+    let plan = idle_stretch::plan(&existing, &news);
+    let mut remove = conn.prepare_cached(
+        "DELETE FROM wf_idle_stretches
+         WHERE account_id = ?1 AND computer_id = ?2 AND client_id = ?3 AND start_ms = ?4",
+    )?;
+    for start in &plan.removed {
+        remove.execute(params![account_id, computer_id, client_id, start])?;
+    }
+    let mut add = conn.prepare_cached(
+        "INSERT INTO wf_idle_stretches (account_id, computer_id, client_id, start_ms, end_ms,
+             origin_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for st in &plan.inserted {
+        add.execute(params![
+            account_id,
+            computer_id,
+            client_id,
+            st.start_ms,
+            st.end_ms,
+            st.origin_ms
+        ])?;
+    }
+    // The stored records of a moved stretch: every idle record in its range that
+    // was there before this batch.
+    let first_new = new_idle.iter().map(|n| n.1).min().unwrap_or(i64::MAX);
+    let mut members = conn.prepare_cached(
+        "SELECT start_ms, duration_s, day, split_zone, coalesce(website_id, app_id)
+         FROM wf_records INDEXED BY wf_records_idle
+         WHERE account_id = ?1 AND computer_id = ?2 AND client_id = ?3
+           AND idle_lead_ms IS NOT NULL AND start_ms BETWEEN ?4 AND ?5 AND log_id < ?6",
+    )?;
+    let mut zones: HashMap<String, jiff::tz::TimeZone> = HashMap::new();
+    for m in &plan.moved {
+        let mut rows = members.query(params![
+            account_id,
+            computer_id,
+            client_id,
+            m.stretch.start_ms,
+            m.stretch.end_ms,
+            first_new
+        ])?;
+        while let Some(r) = rows.next()? {
+            let start: i64 = r.get(0)?;
+            let len_ms = r.get::<_, i64>(1)? * 1000;
+            let zone: Option<String> = r.get(3)?;
+            let tz = match zone {
+                None => None,
+                Some(name) => Some(match zones.get(&name) {
+                    Some(tz) => tz.clone(),
+                    None => {
+                        let tz = time::parse_time_zone(&name).map_err(StoreError::Internal)?;
+                        zones.insert(name, tz.clone());
+                        tz
+                    }
+                }),
+            };
+            let activity: i64 = r.get(4)?;
+            for p in idle_stretch::stored_pieces(start, len_ms, r.get(2)?, tz.as_ref()) {
+                let len = p.end_ms - p.start_ms;
+                let old = start - m.stretch.origin_ms + p.offset_ms;
+                delta.add(p.day, activity, old, len, -1);
+                delta.add(p.day, activity, old + m.delta_ms, len, 1);
+            }
+        }
+    }
+    for ((i, _, activity), offset) in new_idle.iter().zip(&plan.offsets) {
+        for p in &pieces[*i] {
+            delta.add(
+                p.day,
+                *activity,
+                offset + p.offset_ms,
+                p.end_ms - p.start_ms,
+                1,
+            );
+        }
+    }
+    Ok(delta)
 }
 
 fn client_row(conn: &Connection, account_id: i64, r: &rusqlite::Row<'_>) -> StoreResult<WfClient> {
@@ -1050,7 +1235,7 @@ impl WorkforceStore for SqliteStore {
             .map(|r| splitter.split(r.start_ms, r.duration_s * 1000))
             .collect();
         self.db
-            .write(move |conn| write_batch(conn, account_id, &batch, &pieces))
+            .write(move |conn| write_batch(conn, account_id, &batch, &pieces, &zone_name))
             .await
     }
 
@@ -1383,6 +1568,12 @@ pub(crate) fn apply_retention(conn: &Connection, now_ms: i64) -> StoreResult<()>
             "DELETE FROM wf_records WHERE account_id = ?1 AND day < ?2 AND end_day < ?2",
         )?
         .execute(params![account_id, cutoff_day])?;
+        // A stretch that ends before the cut-off day has only deleted records.
+        conn.prepare_cached("DELETE FROM wf_idle_stretches WHERE account_id = ?1 AND end_ms < ?2")?
+            .execute(params![
+                account_id,
+                time::start_of_day_ms(time::date_of_day_number(cutoff_day), &tz)
+            ])?;
         for table in [
             "wf_day_span",
             "wf_day_active",

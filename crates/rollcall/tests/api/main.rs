@@ -3,7 +3,9 @@
 
 mod bench;
 mod common;
+mod data;
 mod foundation;
+mod hardening;
 mod money;
 mod postgres;
 mod reports;
@@ -11,4 +13,5 @@ mod robustness;
 mod scaleout;
 mod ui;
 mod usage;
+mod wf;
 mod workforce;

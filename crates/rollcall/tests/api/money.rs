@@ -925,11 +925,10 @@ async fn spreadsheet_exports_upload_and_forms_get_a_hint() {
             .to_vec(),
     )
     .await;
+    // A multipart form is read for its file (issue 19 #14), whose header here
+    // lacks the required columns.
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        body["message"].as_str().unwrap_or("").contains("multipart"),
-        "{body}"
-    );
+    assert!(body.to_string().contains("appId"), "{body}");
 }
 
 #[tokio::test]

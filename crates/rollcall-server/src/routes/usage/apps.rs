@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Router;
 use rollcall_core::usage::{AppDefinition, EventType, MAX_BATCH};
-use rollcall_core::{time, token, Email, Scope};
+use rollcall_core::{bounded, time, token, Email, Scope};
 use rollcall_store::now_ms;
 use rollcall_store::usage::{AppRecord, NewEvent, ProvisionedUser, UserSelection};
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,7 @@ use super::opt_text;
 use super::pushed::{Field, PushBody, PushedEvent};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::extract::{parse_json, BodyBytes, Json, NoQuery, Path, Query};
+use crate::extract::{parse_json, BodyBytes, BoundedJson, NoQuery, Path, Query};
 use crate::AppState;
 
 const DAY_MS: i64 = 86_400_000;
@@ -94,7 +94,7 @@ async fn create_app(
     State(state): State<AppState>,
     caller: Caller,
     _: NoQuery,
-    Json(body): Json<Value>,
+    BoundedJson(body): BoundedJson,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::AppsWrite)?;
     let def = definition(body)?;
@@ -141,7 +141,7 @@ async fn update_app(
     caller: Caller,
     Path(app_id): Path<String>,
     _: NoQuery,
-    Json(body): Json<Value>,
+    BoundedJson(body): BoundedJson,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::AppsWrite)?;
     caller.require_app(&app_id)?;
@@ -385,7 +385,7 @@ async fn push_users(
     caller: Caller,
     Path(app_id): Path<String>,
     _: NoQuery,
-    Json(body): Json<Value>,
+    BoundedJson(body): BoundedJson,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::ConnectorWrite)?;
     caller.require_app(&app_id)?;
@@ -400,6 +400,12 @@ async fn push_users(
             items.len()
         )));
     }
+    // A licence must be one of the app's tiers: right-sizing and savings read
+    // the tier, and an unknown one would silently count as no licence.
+    let app = state.store.app(caller.account_id, &app_id).await?;
+    let tiers = &app.definition.license_tiers;
+    let known_tiers = known_tiers_text(tiers);
+    let mut unknown_license = false;
     let mut errors = Vec::new();
     let mut users = Vec::with_capacity(items.len());
     let mut ids = HashSet::new();
@@ -424,6 +430,16 @@ async fn push_users(
         let email = text("email");
         let username = text("username");
         let license = text("license");
+        if let Some(l) = &license {
+            if !tiers.iter().any(|t| &t.name == l) {
+                unknown_license = true;
+                errors.push(FieldError::item(
+                    i,
+                    "license",
+                    format!("license '{l}' is not a tier of this app ({known_tiers})"),
+                ));
+            }
+        }
         for key in obj.keys() {
             if !["appUserId", "email", "username", "license"].contains(&key.as_str()) {
                 errors.push(FieldError::item(
@@ -468,10 +484,12 @@ async fn push_users(
         }
     }
     if !errors.is_empty() {
-        return Err(ApiError::invalid_items(
-            "some provisioned users are invalid; nothing was stored",
-            errors,
-        ));
+        let message = if unknown_license {
+            format!("some provisioned users are invalid ({known_tiers}); nothing was stored")
+        } else {
+            "some provisioned users are invalid; nothing was stored".to_string()
+        };
+        return Err(ApiError::invalid_items(message, errors));
     }
     let written = state
         .store
@@ -484,6 +502,16 @@ async fn push_users(
     Ok(axum::Json(
         json!({"success": true, "accepted": written, "numUsers": total}),
     ))
+}
+
+/// The app's licence tiers in words, for an error about an unknown one.
+fn known_tiers_text(tiers: &[rollcall_core::usage::LicenseTier]) -> String {
+    if tiers.is_empty() {
+        return "the app defines no licence tiers; add them to its definition or leave license out"
+            .to_string();
+    }
+    let names: Vec<String> = tiers.iter().map(|t| format!("'{}'", t.name)).collect();
+    format!("the app's licence tiers are {}", names.join(", "))
 }
 
 #[derive(Deserialize)]
@@ -556,11 +584,11 @@ async fn list_users(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct DeleteBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_BATCH>")]
     app_user_ids: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_BATCH>")]
     emails: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_BATCH>")]
     provisioned_users: Vec<DeleteUser>,
 }
 

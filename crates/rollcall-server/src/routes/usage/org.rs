@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::Response;
@@ -20,8 +19,9 @@ use serde_json::{json, Map, Value};
 
 use super::opt_text;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, FieldError};
-use crate::extract::{Json, NoQuery, Path, Query};
+use crate::error::{ApiError, ApiResult, ErrorList, FieldError};
+use crate::extract::{BoundedJson, NoQuery, Path, Query};
+use crate::upload::CsvUpload;
 use crate::AppState;
 
 const MAX_CUSTOM_FIELDS: usize = 5;
@@ -212,7 +212,7 @@ async fn start_snapshot(
     State(state): State<AppState>,
     caller: Caller,
     _: NoQuery,
-    Json(body): Json<Value>,
+    BoundedJson(body): BoundedJson,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::ConnectorWrite)?;
     let name = match body.get("orgChartName") {
@@ -246,7 +246,7 @@ async fn put_users(
     caller: Caller,
     Path(id): Path<i64>,
     _: NoQuery,
-    Json(body): Json<Value>,
+    BoundedJson(body): BoundedJson,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::ConnectorWrite)?;
     let Some(has_more) = body.get("hasMore").and_then(Value::as_bool) else {
@@ -365,12 +365,21 @@ fn parse_csv(bytes: &[u8]) -> ApiResult<(Vec<String>, Vec<Employee>)> {
             custom.join(", ")
         )));
     }
-    let mut errors = Vec::new();
+    // Both lists are bounded while reading: at most MAX_ORG_ROWS people, and the
+    // first MAX_LISTED_ERRORS problems (the rest are only counted).
+    let mut errors = ErrorList::default();
     let mut people = Vec::new();
     let mut seen = HashSet::new();
+    let mut rows = 0usize;
     for (row_index, record) in reader.records().enumerate() {
         // Line numbers count the header as line 1.
         let fallback_line = row_index + 2;
+        rows += 1;
+        if rows > MAX_ORG_ROWS {
+            return Err(ApiError::unprocessable(format!(
+                "the CSV has more than {MAX_ORG_ROWS} rows; an org chart has at most {MAX_ORG_ROWS} people"
+            )));
+        }
         let record = match record {
             Ok(r) => r,
             Err(e) => {
@@ -378,7 +387,7 @@ fn parse_csv(bytes: &[u8]) -> ApiResult<(Vec<String>, Vec<Employee>)> {
                 errors.push(FieldError {
                     field: Some(format!("line {line}")),
                     index: Some(line),
-                    message: format!("line {line}: {e}"),
+                    message: format!("line {line}: {}", csv_problem(&e)),
                 });
                 continue;
             }
@@ -414,20 +423,32 @@ fn parse_csv(bytes: &[u8]) -> ApiResult<(Vec<String>, Vec<Employee>)> {
         }
     }
     if !errors.is_empty() {
-        let first = errors[0].message.clone();
-        return Err(ApiError::invalid_items(
-            format!("the CSV has invalid rows (index = line number), nothing was stored; first: {first}"),
-            errors,
-        ));
+        let first = errors.first_message().unwrap_or_default().to_string();
+        return Err(errors.into_error(format!(
+            "the CSV has invalid rows (index = line number), nothing was stored; first: {first}"
+        )));
     }
     Ok((custom, people))
+}
+
+/// Most rows one org-chart CSV may carry.
+const MAX_ORG_ROWS: usize = 100_000;
+/// A CSV reading problem in words (the csv crate's texts name Rust's notions).
+fn csv_problem(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("this row has {len} fields where the header row has {expected_len}"),
+        csv::ErrorKind::Utf8 { .. } => "this row is not valid UTF-8 text".to_string(),
+        _ => e.to_string(),
+    }
 }
 
 async fn upload_csv(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<CsvQuery>,
-    body: Bytes,
+    CsvUpload(body): CsvUpload,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Scope::ConnectorWrite)?;
     if body.iter().all(u8::is_ascii_whitespace) {

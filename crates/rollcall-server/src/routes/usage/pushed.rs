@@ -2,13 +2,15 @@
 //! few fields an event has, borrowing its strings from the request.
 //!
 //! A batch is up to 1,000 events and pushes are the hot path, so the body is not
-//! built as a tree of JSON values first. Nothing here rejects a well-formed body:
+//! built as a tree of JSON values first, and the 1,001st item ends the parse. Nothing here rejects a well-formed body:
 //! a field of the wrong type is kept as [`Field::Other`] and an item that is not an
 //! object as `None`, so the route can name every bad field of every item.
 
 use std::borrow::Cow;
 use std::fmt;
 
+use rollcall_core::bounded::too_many_items;
+use rollcall_core::usage::MAX_BATCH;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
@@ -112,8 +114,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for Events<'a> {
                 f.write_str("any JSON value")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_BATCH));
+                // Counted while parsing: the item past the limit ends the parse, so a
+                // body of millions of items never becomes millions of events.
                 while let Some(item) = seq.next_element::<Item<'de>>()? {
+                    if items.len() == MAX_BATCH {
+                        return Err(de::Error::custom(too_many_items(MAX_BATCH)));
+                    }
                     items.push(item.0);
                 }
                 Ok(Events(Some(items)))

@@ -7,24 +7,39 @@
 //! the records that were inserted: active and whole idle time per activity
 //! (`wf_day_time`), the idle histogram (`wf_day_idle`), and the spans with the
 //! per-day counts of users and computers (`wf_day_counts`, one statement).
-//! Independent statements are pipelined.
+//! New idle records join the stored idle stretches of their computer and user
+//! (`wf_idle_stretches`, see rollcall-core's `idle_stretch`): the histogram
+//! counts each piece at its offset into its stretch, and the stored records of
+//! a stretch whose origin moved earlier are moved in it.
+//! Independent statements are pipelined. An empty batch stores nothing.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use deadpool_postgres::GenericClient;
+use rollcall_core::idle_stretch::{self, HistogramDelta, NewIdle, Stretch};
+use rollcall_core::time;
 use rollcall_core::workforce::Piece;
 
 use super::INGEST_LOCK;
 use crate::workforce::{ActivityBatch, IngestOutcome, NewRecord};
 use crate::{StoreError, StoreResult};
 
-/// Stores one batch inside `tx`; `pieces[i]` are record i's parts per local date.
+/// Stores one batch inside `tx`; `pieces[i]` are record i's parts per local
+/// date, split in `zone`.
 pub(super) async fn write_batch(
     tx: &impl GenericClient,
     account_id: i64,
     batch: &ActivityBatch,
     pieces: &[Vec<Piece>],
+    zone: &str,
 ) -> StoreResult<IngestOutcome> {
+    if batch.records.is_empty() {
+        // Nothing happened on the computer: no phantom computer or client.
+        return Ok(IngestOutcome {
+            accepted: 0,
+            duplicates: 0,
+        });
+    }
     // The lock comes first, alone: every later statement of the transaction,
     // and every id it takes, is then ordered after the previous ingest's commit.
     let stmt = tx
@@ -37,22 +52,239 @@ pub(super) async fn write_batch(
         tokio::try_join!(register(tx, account_id, batch), keys.upsert(tx, account_id))?;
 
     let (candidates, repeated) = candidates(batch, pieces, &activity_ids)?;
-    let inserted =
-        insert_records(tx, account_id, computer_id, client_id, batch, &candidates).await?;
-    let accepted = inserted.iter().filter(|new| **new).count();
+    let who = (computer_id, client_id);
+    // The stored stretches the batch's idle records may touch are read while
+    // the records are inserted: a superset of those the inserted ones touch.
+    let offered: Vec<NewIdle> = candidates
+        .iter()
+        .filter(|c| c.stretchy())
+        .map(|c| c.new_idle())
+        .collect();
+    let (inserted, existing) = tokio::try_join!(
+        insert_records(tx, account_id, who, batch, &candidates, zone),
+        touching_stretches(tx, account_id, who, &offered),
+    )?;
+    let accepted = inserted.iter().filter(|new| new.is_some()).count();
     let outcome = IngestOutcome {
         accepted: accepted as u64,
         duplicates: (repeated + candidates.len() - accepted) as u64,
     };
 
     let mut rollups = Rollups::default();
-    for (c, _) in candidates.iter().zip(&inserted).filter(|(_, new)| **new) {
-        rollups.add(c);
+    let mut new_idle: Vec<(&Candidate<'_>, i64)> = Vec::new();
+    for (c, log_id) in candidates.iter().zip(&inserted) {
+        if let Some(log_id) = log_id {
+            rollups.add(c);
+            if c.stretchy() {
+                new_idle.push((c, *log_id));
+            }
+        }
     }
-    rollups
-        .write(tx, account_id, client_id, computer_id)
-        .await?;
+    let stretches = merge_stretches(tx, account_id, who, &existing, &new_idle).await?;
+    rollups.idle = stretches.delta;
+    rollups.reach_idle();
+    tokio::try_join!(
+        rollups.write(tx, account_id, client_id, computer_id),
+        async {
+            stretches
+                .changes
+                .write(tx, account_id, who)
+                .await
+                .map_err(StoreError::from)
+        },
+    )?;
     Ok(outcome)
+}
+
+/// The stored stretches of (computer, client) that touch one of `news`' intervals.
+async fn touching_stretches(
+    tx: &impl GenericClient,
+    account_id: i64,
+    (computer_id, client_id): (i64, i64),
+    news: &[NewIdle],
+) -> StoreResult<Vec<Stretch>> {
+    if news.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (s, e): (Vec<i64>, Vec<i64>) = idle_stretch::reach(news).into_iter().unzip();
+    // Per interval: the stretches starting inside it, and the last one starting
+    // before it (stretches are disjoint, so only that one can reach into it).
+    let stmt = tx
+        .prepare_cached(
+            "SELECT DISTINCT st.start_ms, st.end_ms, st.origin_ms
+             FROM unnest($4::bigint[], $5::bigint[]) AS u(s, e)
+             CROSS JOIN LATERAL (
+                 (SELECT start_ms, end_ms, origin_ms FROM wf_idle_stretches
+                  WHERE account_id = $1 AND computer_id = $2 AND client_id = $3
+                    AND start_ms BETWEEN u.s AND u.e)
+                 UNION ALL
+                 (SELECT start_ms, end_ms, origin_ms FROM wf_idle_stretches
+                  WHERE account_id = $1 AND computer_id = $2 AND client_id = $3
+                    AND start_ms < u.s
+                  ORDER BY start_ms DESC LIMIT 1)) AS st
+             WHERE st.end_ms >= u.s
+             ORDER BY st.start_ms",
+        )
+        .await?;
+    let rows = tx
+        .query(&stmt, &[&account_id, &computer_id, &client_id, &s, &e])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Stretch {
+            start_ms: r.get(0),
+            end_ms: r.get(1),
+            origin_ms: r.get(2),
+        })
+        .collect())
+}
+
+/// The stretch rows a batch deletes and stores.
+#[derive(Default)]
+struct StretchChanges {
+    removed: Vec<i64>,
+    inserted: Vec<Stretch>,
+}
+
+impl StretchChanges {
+    async fn write(
+        &self,
+        tx: &impl GenericClient,
+        account_id: i64,
+        (computer_id, client_id): (i64, i64),
+    ) -> Result<(), tokio_postgres::Error> {
+        if !self.removed.is_empty() {
+            let stmt = tx
+                .prepare_cached(
+                    "DELETE FROM wf_idle_stretches
+                     WHERE account_id = $1 AND computer_id = $2 AND client_id = $3
+                       AND start_ms = ANY($4::bigint[])",
+                )
+                .await?;
+            tx.execute(
+                &stmt,
+                &[&account_id, &computer_id, &client_id, &self.removed],
+            )
+            .await?;
+        }
+        if !self.inserted.is_empty() {
+            let start: Vec<i64> = self.inserted.iter().map(|s| s.start_ms).collect();
+            let end: Vec<i64> = self.inserted.iter().map(|s| s.end_ms).collect();
+            let origin: Vec<i64> = self.inserted.iter().map(|s| s.origin_ms).collect();
+            let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO wf_idle_stretches (account_id, computer_id, client_id,
+                         start_ms, end_ms, origin_ms)
+                     SELECT $1, $2, $3, u.s, u.e, u.o
+                     FROM unnest($4::bigint[], $5::bigint[], $6::bigint[]) AS u(s, e, o)",
+                )
+                .await?;
+            tx.execute(
+                &stmt,
+                &[&account_id, &computer_id, &client_id, &start, &end, &origin],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// What merging a batch's idle records does: the histogram's changes and the
+/// stretch rows to replace.
+struct Merged {
+    delta: HistogramDelta,
+    changes: StretchChanges,
+}
+
+/// Plans the merge of the new idle records (with their log ids) into the
+/// stored stretches `existing`, and reads the stored records of each stretch
+/// whose origin moved, to move their histogram pieces.
+async fn merge_stretches(
+    tx: &impl GenericClient,
+    account_id: i64,
+    (computer_id, client_id): (i64, i64),
+    existing: &[Stretch],
+    new_idle: &[(&Candidate<'_>, i64)],
+) -> StoreResult<Merged> {
+    let mut delta = HistogramDelta::default();
+    if new_idle.is_empty() {
+        return Ok(Merged {
+            delta,
+            changes: StretchChanges::default(),
+        });
+    }
+    let news: Vec<NewIdle> = new_idle.iter().map(|(c, _)| c.new_idle()).collect();
+    let plan = idle_stretch::plan(existing, &news);
+    if !plan.moved.is_empty() {
+        // Ids of this batch are above every stored one (ingest lock).
+        let first_new = new_idle.iter().map(|n| n.1).min().unwrap_or(i64::MAX);
+        let stmt = tx
+            .prepare_cached(
+                "SELECT start_ms, duration_s, day, split_zone, coalesce(website_id, app_id)
+                 FROM wf_records
+                 WHERE account_id = $1 AND computer_id = $2 AND client_id = $3
+                   AND idle_lead_ms IS NOT NULL AND start_ms BETWEEN $4 AND $5
+                   AND log_id < $6",
+            )
+            .await?;
+        let mut zones: HashMap<String, jiff::tz::TimeZone> = HashMap::new();
+        for m in &plan.moved {
+            let rows = tx
+                .query(
+                    &stmt,
+                    &[
+                        &account_id,
+                        &computer_id,
+                        &client_id,
+                        &m.stretch.start_ms,
+                        &m.stretch.end_ms,
+                        &first_new,
+                    ],
+                )
+                .await?;
+            for r in rows {
+                let start: i64 = r.get(0);
+                let len_ms = r.get::<_, i64>(1) * 1000;
+                let tz = match r.get::<_, Option<String>>(3) {
+                    None => None,
+                    Some(name) => Some(match zones.get(&name) {
+                        Some(tz) => tz.clone(),
+                        None => {
+                            let tz = time::parse_time_zone(&name).map_err(StoreError::Internal)?;
+                            zones.insert(name, tz.clone());
+                            tz
+                        }
+                    }),
+                };
+                let activity: i64 = r.get(4);
+                for p in idle_stretch::stored_pieces(start, len_ms, r.get(2), tz.as_ref()) {
+                    let len = p.end_ms - p.start_ms;
+                    let old = start - m.stretch.origin_ms + p.offset_ms;
+                    delta.add(p.day, activity, old, len, -1);
+                    delta.add(p.day, activity, old + m.delta_ms, len, 1);
+                }
+            }
+        }
+    }
+    for ((c, _), offset) in new_idle.iter().zip(&plan.offsets) {
+        let activity = c.website_id.unwrap_or(c.app_id);
+        for p in c.parts {
+            delta.add(
+                p.day,
+                activity,
+                offset + p.offset_ms,
+                p.end_ms - p.start_ms,
+                1,
+            );
+        }
+    }
+    Ok(Merged {
+        delta,
+        changes: StretchChanges {
+            removed: plan.removed,
+            inserted: plan.inserted,
+        },
+    })
 }
 
 /// The records offered to the insert, with their activity ids, and how many
@@ -273,16 +505,32 @@ struct Candidate<'b> {
     website_id: Option<i64>,
 }
 
+impl Candidate<'_> {
+    /// Whether the record takes part in idle stretches (idle, of positive length).
+    fn stretchy(&self) -> bool {
+        self.record.idle && self.record.duration_s > 0
+    }
+
+    fn new_idle(&self) -> NewIdle {
+        let r = self.record;
+        NewIdle {
+            start_ms: r.start_ms,
+            end_ms: r.start_ms + r.duration_s * 1000,
+            origin_ms: r.start_ms - r.idle_offset_s * 1000,
+        }
+    }
+}
+
 /// Inserts the candidates with one statement, in batch order (so their log
-/// ids are too); returns, for each candidate, whether it was new.
+/// ids are too); returns, for each candidate, its log id if it was new.
 async fn insert_records(
     tx: &impl GenericClient,
     account_id: i64,
-    computer_id: i64,
-    client_id: i64,
+    (computer_id, client_id): (i64, i64),
     batch: &ActivityBatch,
     candidates: &[Candidate<'_>],
-) -> StoreResult<Vec<bool>> {
+    zone: &str,
+) -> StoreResult<Vec<Option<i64>>> {
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
@@ -307,22 +555,31 @@ async fn insert_records(
     let url: Vec<Option<&str>> = candidates.iter().map(|c| c.record.url.as_deref()).collect();
     let website: Vec<Option<i64>> = candidates.iter().map(|c| c.website_id).collect();
     let idle: Vec<bool> = candidates.iter().map(|c| c.record.idle).collect();
+    let lead: Vec<Option<i64>> = candidates
+        .iter()
+        .map(|c| c.stretchy().then(|| c.record.idle_offset_s * 1000))
+        .collect();
+    let split_zone: Vec<Option<&str>> = candidates
+        .iter()
+        .map(|c| (c.stretchy() && c.parts.len() > 1).then_some(zone))
+        .collect();
     let stmt = tx
         .prepare_cached(
             "INSERT INTO wf_records (account_id, computer_id, client_id, session, start_ms,
                  raw_start_ms, duration_s, day, end_day, executable, description, url, app_id,
-                 website_id, idle)
+                 website_id, idle, idle_lead_ms, split_zone)
              SELECT $1, $2, $3, $4, u.start_ms, u.raw_start_ms, u.duration_s, u.day, u.end_day,
-                 u.executable, u.description, u.url, u.app_id, u.website_id, u.idle
+                 u.executable, u.description, u.url, u.app_id, u.website_id, u.idle,
+                 u.idle_lead_ms, u.split_zone
              FROM unnest($5::bigint[], $6::bigint[], $7::bigint[], $8::int[], $9::int[],
                          $10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[],
-                         $15::bool[])
+                         $15::bool[], $16::bigint[], $17::text[])
                  WITH ORDINALITY AS u(start_ms, raw_start_ms, duration_s, day, end_day,
                                       executable, description, url, app_id, website_id, idle,
-                                      ord)
+                                      idle_lead_ms, split_zone, ord)
              ORDER BY u.ord
              ON CONFLICT (account_id, computer_id, session, raw_start_ms, executable) DO NOTHING
-             RETURNING raw_start_ms, executable",
+             RETURNING raw_start_ms, executable, log_id",
         )
         .await?;
     let rows = tx
@@ -344,6 +601,8 @@ async fn insert_records(
                 &app,
                 &website,
                 &idle,
+                &lead,
+                &split_zone,
             ],
         )
         .await?;
@@ -354,10 +613,10 @@ async fn insert_records(
         .enumerate()
         .map(|(i, c)| ((c.record.raw_start_ms, c.record.executable.as_str()), i))
         .collect();
-    let mut new = vec![false; candidates.len()];
+    let mut new = vec![None; candidates.len()];
     for row in &rows {
         if let Some(i) = slot.get(&(row.get::<_, i64>(0), row.get::<_, &str>(1))) {
-            new[*i] = true;
+            new[*i] = Some(row.get::<_, i64>(2));
         }
     }
     Ok(new)
@@ -380,11 +639,11 @@ struct TimeAcc {
 }
 
 /// The batch's additions to the rollups, keyed in primary-key order so the
-/// upserts lock rows in a consistent order.
+/// upserts lock rows in a consistent order. `idle` comes from the stretch merge.
 #[derive(Default)]
 struct Rollups {
     time: BTreeMap<(i32, i64), TimeAcc>,
-    idle: BTreeMap<(i32, i64, i64, i64), i64>,
+    idle: HistogramDelta,
     spans: BTreeMap<i32, SpanAcc>,
 }
 
@@ -397,19 +656,24 @@ impl Rollups {
             span.last_any = span.last_any.max(p.end_ms);
             if c.record.idle {
                 if len > 0 {
-                    *self
-                        .idle
-                        .entry((p.day, activity, p.offset_ms, len))
-                        .or_default() += 1;
-                    let t = self.time.entry((p.day, activity)).or_default();
-                    t.idle_ms += len;
-                    t.idle_end_ms = t.idle_end_ms.max(p.offset_ms + len);
+                    self.time.entry((p.day, activity)).or_default().idle_ms += len;
                 }
             } else {
                 self.time.entry((p.day, activity)).or_default().active_ms += len;
                 span.first_active =
                     Some(span.first_active.map_or(p.start_ms, |f| f.min(p.start_ms)));
                 span.last_active = Some(span.last_active.map_or(p.end_ms, |l| l.max(p.end_ms)));
+            }
+        }
+    }
+
+    /// Raises each (day, activity)'s `idle_end_ms` to the furthest its new
+    /// histogram pieces reach into their stretches (offsets only ever grow).
+    fn reach_idle(&mut self) {
+        for ((day, activity, offset, len), n) in &self.idle.0 {
+            if *n > 0 {
+                let t = self.time.entry((*day, *activity)).or_default();
+                t.idle_end_ms = t.idle_end_ms.max(offset + len);
             }
         }
     }
@@ -481,14 +745,15 @@ impl Rollups {
         client_id: i64,
         computer_id: i64,
     ) -> Result<(), tokio_postgres::Error> {
-        if self.idle.is_empty() {
+        let idle = &self.idle.0;
+        if idle.is_empty() {
             return Ok(());
         }
-        let day: Vec<i32> = self.idle.keys().map(|k| k.0).collect();
-        let activity: Vec<i64> = self.idle.keys().map(|k| k.1).collect();
-        let offset: Vec<i64> = self.idle.keys().map(|k| k.2).collect();
-        let len: Vec<i64> = self.idle.keys().map(|k| k.3).collect();
-        let n: Vec<i64> = self.idle.values().copied().collect();
+        let day: Vec<i32> = idle.keys().map(|k| k.0).collect();
+        let activity: Vec<i64> = idle.keys().map(|k| k.1).collect();
+        let offset: Vec<i64> = idle.keys().map(|k| k.2).collect();
+        let len: Vec<i64> = idle.keys().map(|k| k.3).collect();
+        let n: Vec<i64> = idle.values().copied().collect();
         let stmt = tx
             .prepare_cached(
                 "INSERT INTO wf_day_idle AS t (account_id, day, client_id, computer_id,
@@ -515,6 +780,32 @@ impl Rollups {
             ],
         )
         .await?;
+        if self.idle.has_removals() {
+            // Pieces moved away from an offset leave rows at 0.
+            let stmt = tx
+                .prepare_cached(
+                    "DELETE FROM wf_day_idle t
+                     USING unnest($4::int[], $5::bigint[], $6::bigint[], $7::bigint[])
+                         AS u(day, activity_id, offset_ms, len_ms)
+                     WHERE t.account_id = $1 AND t.client_id = $2 AND t.computer_id = $3
+                       AND t.day = u.day AND t.activity_id = u.activity_id
+                       AND t.offset_ms = u.offset_ms AND t.len_ms = u.len_ms AND t.n <= 0",
+                )
+                .await?;
+            tx.execute(
+                &stmt,
+                &[
+                    &account_id,
+                    &client_id,
+                    &computer_id,
+                    &day,
+                    &activity,
+                    &offset,
+                    &len,
+                ],
+            )
+            .await?;
+        }
         Ok(())
     }
 
@@ -599,6 +890,7 @@ mod tests {
             url: website.map(|w| format!("https://{w}/")),
             website: website.map(Into::into),
             idle,
+            idle_offset_s: 0,
         }
     }
 
@@ -687,16 +979,20 @@ mod tests {
         });
         assert_eq!(r.time[&(1, 7)].active_ms, 10_000);
         assert_eq!(r.time[&(2, 7)].active_ms, 20_000);
-        assert_eq!(r.idle.len(), 1);
-        assert_eq!(r.idle[&(2, 9, 0, 30_000)], 1);
+        // The histogram comes from the stretch merge, which sets how far idle
+        // pieces reach.
+        assert!(r.idle.0.is_empty());
         assert_eq!(
             r.time[&(2, 9)],
             TimeAcc {
                 active_ms: 0,
                 idle_ms: 30_000,
-                idle_end_ms: 30_000
+                idle_end_ms: 0
             }
         );
+        r.idle.add(2, 9, 0, 30_000, 1);
+        r.reach_idle();
+        assert_eq!(r.time[&(2, 9)].idle_end_ms, 30_000);
         let d2 = &r.spans[&2];
         assert_eq!(
             (d2.first_active, d2.last_active),

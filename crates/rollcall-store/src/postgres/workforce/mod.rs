@@ -93,7 +93,7 @@ impl WorkforceStore for PgStore {
             .map(|r| splitter.split(r.start_ms, r.duration_s * 1000))
             .collect();
         let tx = client.transaction().await?;
-        let outcome = ingest::write_batch(&tx, account_id, &batch, &pieces).await?;
+        let outcome = ingest::write_batch(&tx, account_id, &batch, &pieces, &zone_name).await?;
         tx.commit().await?;
         Ok(outcome)
     }
@@ -280,7 +280,9 @@ pub(crate) async fn apply_retention(client: &impl GenericClient, now_ms: i64) ->
                  DELETE FROM wf_records WHERE account_id = $1 AND day < $2 AND end_day < $2),
              spans AS (DELETE FROM wf_day_span WHERE account_id = $1 AND day < $2),
              time AS (DELETE FROM wf_day_time WHERE account_id = $1 AND day < $2),
-             counts AS (DELETE FROM wf_day_counts WHERE account_id = $1 AND day < $2)
+             counts AS (DELETE FROM wf_day_counts WHERE account_id = $1 AND day < $2),
+             -- A stretch that ends before the cut-off day has only deleted records.
+             stretches AS (DELETE FROM wf_idle_stretches WHERE account_id = $1 AND end_ms < $3)
              DELETE FROM wf_day_idle WHERE account_id = $1 AND day < $2",
         )
         .await?;
@@ -290,7 +292,10 @@ pub(crate) async fn apply_retention(client: &impl GenericClient, now_ms: i64) ->
         let tz = time::parse_time_zone(row.get(1)).unwrap_or(jiff::tz::TimeZone::UTC);
         let cutoff_ms = now_ms.saturating_sub(days.saturating_mul(86_400_000));
         let cutoff_day = time::day_number(time::local_date(cutoff_ms, &tz));
-        client.execute(&delete, &[&account_id, &cutoff_day]).await?;
+        let cutoff_start_ms = time::start_of_day_ms(time::date_of_day_number(cutoff_day), &tz);
+        client
+            .execute(&delete, &[&account_id, &cutoff_day, &cutoff_start_ms])
+            .await?;
     }
     Ok(())
 }
