@@ -197,20 +197,23 @@ pub fn stacked_bars(
     let plot_w = WIDTH - LABEL_W - NOTE_W;
     let axis_y = TOP + ROW_H * rows.len().max(1) as f64;
     let height = axis_y + AXIS_H;
+    // The summary; every value is in the table that follows the chart.
     let desc = if rows.is_empty() {
         "No data.".to_string()
     } else {
-        rows.iter()
-            .map(|r| {
-                let parts: Vec<String> = series
-                    .iter()
-                    .zip(&r.values)
-                    .map(|(s, v)| format!("{s} {}", unit(*v)))
-                    .collect();
-                format!("{}: {}", r.label, parts.join(", "))
+        let totals: Vec<String> = series
+            .iter()
+            .enumerate()
+            .map(|(j, s)| {
+                let t: f64 = rows.iter().filter_map(|r| r.values.get(j)).sum();
+                format!("{s} {}", unit(t))
             })
-            .collect::<Vec<_>>()
-            .join("; ")
+            .collect();
+        format!(
+            "{} rows; in all: {}. Each row's values are in the table of this chart.",
+            rows.len(),
+            totals.join(", ")
+        )
     };
     let svg = html! {
         svg xmlns="http://www.w3.org/2000/svg" viewBox={"0 0 " (WIDTH) " " (height)} width=(WIDTH) height=(height)
@@ -224,9 +227,9 @@ pub fn stacked_bars(
                 @let y = TOP + ROW_H * i as f64;
                 text x=(LABEL_W - 8.0) y=(y + 17.0) text-anchor="end" font-size="12" fill="#1b1f24" { (clip(&r.label, 24)) }
                 @for (j, v, x, w) in segments(&r.values, top, plot_w) {
-                    rect class="segment" x=(x) y=(y + 4.0) width=(w) height=(ROW_H - 8.0) fill=(PALETTE[j % PALETTE.len()]) data-value=(number(v)) {
-                        title { (r.label) ", " (series.get(j).copied().unwrap_or("")) ": " (unit(v)) }
-                    }
+                    // No per-segment <title>: the table beside the chart has every value,
+                    // and a page of working hours stays within its byte budget.
+                    rect class="segment" x=(x) y=(y + 4.0) width=(w) height=(ROW_H - 8.0) fill=(PALETTE[j % PALETTE.len()]) data-value=(number(v)) data-series=(j) {}
                 }
                 text x=(LABEL_W + plot_w + 8.0) y=(y + 17.0) font-size="12" fill="#1b1f24" { (unit(r.values.iter().sum())) }
             }
@@ -492,6 +495,9 @@ mod tests {
         assert!((first / w[4] - 4.0).abs() < 1e-9, "{w:?}");
         assert!(svg.contains(PALETTE[3]));
         assert!(svg.contains("<th scope=\"col\" class=\"num\">Passive</th>"));
+        assert!(
+            svg.contains("2 rows; in all: Productive 5, Unproductive 1, Undefined 0, Passive 4.")
+        );
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct HoursQuery {
     page: Option<String>,
 }
 
+/// Rows per page.
+const ROWS_PER_PAGE: &str = "50";
+
 pub const SERIES: [&str; 4] = ["Productive", "Unproductive", "Undefined", "Passive"];
 
 fn hours(seconds: i64) -> f64 {
@@ -87,7 +90,8 @@ pub async fn page(
             from: Some(from.clone()),
             to: Some(to.clone()),
             page: chosen(q.page),
-            page_size: Some("200".into()),
+            // 50 rows keep a page (chart, its table, the rows) within 200 KB with assets.
+            page_size: Some(ROWS_PER_PAGE.into()),
             user_id: user.clone(),
             group_id: group.clone(),
             computer_id: computer.clone(),
