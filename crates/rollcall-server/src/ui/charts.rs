@@ -39,9 +39,9 @@ pub struct Series {
     pub values: Vec<f64>,
 }
 
-const WIDTH: f64 = 720.0;
+const WIDTH: f64 = 820.0;
 const LABEL_W: f64 = 170.0;
-const NOTE_W: f64 = 190.0;
+const NOTE_W: f64 = 290.0;
 const ROW_H: f64 = 26.0;
 const TOP: f64 = 28.0;
 const AXIS_H: f64 = 40.0;

@@ -845,14 +845,37 @@ async fn browser_login(w: &webdriver::Browser, base: &str, email: &str, password
     w.wait_for_url("/ui").await;
 }
 
+/// Every page on the demo company (`rollcall demo`'s data), in Chromium: each
+/// opens, axe-core finds no serious or critical violation, and the engagement
+/// sentences carry the API's percentages. With `ROLLCALL_SCREENSHOTS=<dir>`, the
+/// Overview and an App page are saved there as PNG (docs/ holds them).
 #[tokio::test]
 async fn in_chromium_every_page_opens_and_axe_finds_nothing_serious() {
     let server = TestServer::start().await;
     let account = server.account().await;
     let c = &account.client;
-    let app = app_with_usage(c, "Mail").await;
-    org_and_events(c, &app).await;
-    youtube_half_hour(c, "PC-A", "alice").await;
+    rollcall_server::demo::fill(
+        server.store.as_ref(),
+        account.id(),
+        rollcall_server::demo::DEFAULT_SEED,
+    )
+    .await
+    .expect("demo data");
+    let (_, apps) = c.get("/pull/v3/apps").await;
+    let app = apps["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|a| {
+            a["numberOfUsers"]
+                .as_u64()
+                .or(a["activeUsers"].as_u64())
+                .unwrap_or(0)
+        })
+        .unwrap()["appId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let w = webdriver::Browser::start().await;
     browser_login(
         &w,
@@ -862,45 +885,42 @@ async fn in_chromium_every_page_opens_and_axe_finds_nothing_serious() {
     )
     .await;
     let day = yesterday();
+    let week = time::date_of_day_number(time::day_number(time::parse_date(&day).unwrap()) - 6);
     let pages = [
-        ("/ui".to_string(), "Overview"),
-        (format!("/ui/apps/{app}"), "Mail"),
+        ("/ui".to_string(), "overview.png"),
+        (format!("/ui/apps/{app}"), "app.png"),
+        (format!("/ui/workinghours?from={week}&to={day}"), ""),
         (
-            format!("/ui/workinghours?from={day}&to={day}"),
-            "Working hours",
+            format!("/ui/workinghours?from={week}&to={day}&view=computers"),
+            "",
         ),
-        (format!("/ui/activity?date={day}"), "Activity log"),
-        ("/ui/audit?verify=1".to_string(), "Audit log"),
-        ("/ui/admin".to_string(), "Admin"),
+        (format!("/ui/activity?date={day}"), ""),
+        ("/ui/audit?verify=1".to_string(), ""),
+        ("/ui/admin".to_string(), ""),
     ];
     let shots = std::env::var_os("ROLLCALL_SCREENSHOTS").map(std::path::PathBuf::from);
     let mut problems = Vec::new();
-    for (path, title) in &pages {
+    for (path, shot) in &pages {
         w.goto(&format!("{}{path}", server.base)).await;
         let heading = w
-            .script("return document.querySelector('h1').textContent", json!([]))
+            .script(
+                "return document.querySelector('h1') && document.querySelector('h1').textContent",
+                json!([]),
+            )
             .await;
-        assert_eq!(heading, *title, "{path}");
+        assert!(
+            heading.as_str().is_some_and(|h| !h.is_empty()),
+            "{path}: {heading}"
+        );
         for v in w.axe_violations().await {
             problems.push(format!("{path}: {v}"));
         }
-        if let Some(dir) = &shots {
-            let name = match *title {
-                "Overview" => Some("overview.png"),
-                "Mail" => Some("app.png"),
-                _ => None,
-            };
-            if let Some(name) = name {
-                std::fs::write(dir.join(name), w.screenshot().await).unwrap();
-            }
+        if let (Some(dir), false) = (&shots, shot.is_empty()) {
+            std::fs::write(dir.join(shot), w.screenshot().await).unwrap();
         }
     }
     // The engagement sentences the browser shows carry the API's percentages.
-    w.goto(&format!(
-        "{}/ui/apps/{app}?window=7&group=Sent",
-        server.base
-    ))
-    .await;
+    w.goto(&format!("{}/ui/apps/{app}", server.base)).await;
     let shown = w
         .script(
             "return [...document.querySelectorAll('li.sentence')].map(e => Number(e.dataset.percent))",
@@ -908,9 +928,7 @@ async fn in_chromium_every_page_opens_and_axe_finds_nothing_serious() {
         )
         .await;
     let (_, api) = c
-        .get(&format!(
-            "/pull/v1/apps/{app}/engagement?rollingWindow=7&group=Sent"
-        ))
+        .get(&format!("/pull/v1/apps/{app}/engagement?rollingWindow=30"))
         .await;
     let expected: Vec<f64> = api["segments"]
         .as_array()
