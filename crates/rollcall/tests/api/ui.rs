@@ -1047,3 +1047,42 @@ async fn in_chromium_a_classification_moves_hours_and_a_viewer_sees_only_their_a
     assert!(w.source().await.contains("does not exist"));
     w.quit().await;
 }
+
+#[tokio::test]
+async fn over_tls_the_session_cookie_is_secure() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let tls = rollcall_server::tls::server_config(&cert_path, &key_path).unwrap();
+    let server = TestServer::start_in(
+        dir.path().join("data"),
+        rollcall_server::ServerConfig::default(),
+        Some(tls),
+    )
+    .await;
+    let account = server.account().await;
+    let http = reqwest::Client::builder()
+        .redirect(redirect::Policy::none())
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let r = http
+        .post(format!("{}/ui/login", server.base))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[
+            ("email", account.creds.email.as_str()),
+            ("password", account.creds.password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let set = r.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(
+        set.contains("; Secure") && set.contains("HttpOnly"),
+        "{set}"
+    );
+}
