@@ -18,6 +18,7 @@ pub mod routes;
 pub mod security_headers;
 pub mod setup;
 pub mod tls;
+pub mod ui;
 pub mod upload;
 pub mod wording;
 
@@ -172,6 +173,8 @@ pub async fn serve(
     let mut router = app(state);
     if tls.is_some() {
         router = router.layer(axum::middleware::map_response(security_headers::add_hsts));
+        // Tells the dashboard to mark its session cookie `Secure`.
+        router = router.layer(axum::Extension(ui::session::ServedOverTls));
     }
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
     let guard = |inner| conn::Guard::new(inner, limits.max_connections, limits.idle_timeout);

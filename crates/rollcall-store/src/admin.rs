@@ -152,6 +152,17 @@ impl ConsumerPatch {
     }
 }
 
+/// Whether a change to a web user ends their dashboard sessions: a new password,
+/// or a role that sees less than before (superadmin > admin > viewer).
+pub fn ends_sessions(old_role: Role, patch: &ConsumerPatch) -> bool {
+    let rank = |r: Role| match r {
+        Role::Superadmin => 2,
+        Role::Admin => 1,
+        Role::Viewer => 0,
+    };
+    patch.password_hash.is_some() || patch.role.is_some_and(|new| rank(new) < rank(old_role))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialKind {
     ApiKey,

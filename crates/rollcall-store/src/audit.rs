@@ -119,6 +119,8 @@ pub enum AppAction {
 #[derive(Debug, Clone)]
 pub enum AuditAction {
     LoggedIn,
+    /// A dashboard session ended by its user (logout).
+    LoggedOut,
     /// A computer or client merged into another: `records` moved, `duplicates`
     /// dropped as copies of records the survivor had.
     MemberMerged {
@@ -262,6 +264,7 @@ pub enum AuditAction {
 /// here, so the audit API's `eventType` filter accepts it).
 pub const EVENT_TYPES: &[&str] = &[
     "LoggedIn",
+    "LoggedOut",
     "LoginFailed",
     "AdminAddedUser",
     "AdminRemovedUser",
@@ -371,6 +374,7 @@ impl AuditAction {
     pub fn entry(&self, actor: &Actor) -> AuditEntry {
         let (event_type, properties) = match self {
             AuditAction::LoggedIn => ("LoggedIn", None),
+            AuditAction::LoggedOut => ("LoggedOut", None),
             AuditAction::MemberMerged {
                 kind,
                 from,

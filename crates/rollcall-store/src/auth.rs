@@ -88,4 +88,41 @@ pub trait AuthStore: Send + Sync {
     async fn credential_active(&self, account_id: i64, credential_id: i64) -> StoreResult<bool>;
     /// Records `LoggedIn`.
     async fn record_login(&self, account_id: i64, email: &str) -> StoreResult<()>;
+
+    /// Starts a dashboard session for a web user (by the hash of its token) and
+    /// records `LoggedIn` in the same transaction.
+    async fn create_session(&self, session: NewSession) -> StoreResult<()>;
+    /// The web user behind a live session, resolved exactly as an API key of that
+    /// user would be (role, groups, apps read now). A session idle for longer than
+    /// `idle_ms` is deleted and answers `None`; a live one has its last use moved
+    /// forward (at most once a minute, to spare the writer).
+    async fn session_principal(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+        idle_ms: i64,
+    ) -> StoreResult<Option<Principal>>;
+    /// Ends a session and records `LoggedOut`; `false` when there was none.
+    async fn end_session(&self, token_hash: &str) -> StoreResult<bool>;
+}
+
+/// A dashboard session about to start.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub account_id: i64,
+    pub consumer_id: i64,
+    pub email: String,
+    pub token_hash: String,
+    pub now_ms: i64,
+}
+
+/// How long a session may go unused before it ends (SPEC §9: 12 h idle).
+pub const SESSION_IDLE_MS: i64 = 12 * 3600 * 1000;
+
+/// A session's last use is written at most this often.
+pub const SESSION_TOUCH_MS: i64 = 60 * 1000;
+
+/// Sessions get rate-limit buckets apart from credentials' (whose ids are positive).
+pub fn session_bucket(session_id: i64) -> i64 {
+    -session_id
 }

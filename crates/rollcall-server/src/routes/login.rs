@@ -1,15 +1,22 @@
 //! `POST /ui/login`: dashboard login with email and password (records `LoggedIn`);
 //! the password check and its back-off are [`crate::login_guard`]'s.
+//!
+//! A JSON body (an API client) gets the JSON answer; a browser's form post gets a
+//! session cookie and a redirect to `/ui`, or the form again with 401.
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_json, NoQuery};
+use crate::ui::pages::login::form as login_form;
+use crate::ui::session::{self, ServedOverTls};
 use crate::{login_guard, AppState};
 
 #[derive(Deserialize)]
@@ -26,9 +33,10 @@ pub async fn login(
     State(state): State<AppState>,
     _: NoQuery,
     ClientAddr(addr): ClientAddr,
+    tls: Option<Extension<ServedOverTls>>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<axum::Json<Value>> {
+) -> ApiResult<Response> {
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -39,9 +47,30 @@ pub async fn login(
     } else {
         parse_json(&body)?
     };
-    let candidate =
+    let checked =
         login_guard::check_password(&state, &form.email, &form.password, form.account_id, addr)
-            .await?;
+            .await;
+    let candidate = match checked {
+        Ok(candidate) => candidate,
+        Err(e) if is_form && e.status == StatusCode::UNAUTHORIZED => {
+            return Ok(login_form(
+                StatusCode::UNAUTHORIZED,
+                Some("Wrong email or password."),
+                &form.email,
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    if is_form {
+        return session::start(
+            &state,
+            candidate.account_id,
+            candidate.consumer_id,
+            &candidate.email,
+            tls.is_some(),
+        )
+        .await;
+    }
     state
         .store
         .record_login(candidate.account_id, &candidate.email)
@@ -51,5 +80,6 @@ pub async fn login(
         "accountId": candidate.account_id,
         "userId": candidate.consumer_id,
         "email": candidate.email,
-    })))
+    }))
+    .into_response())
 }

@@ -21,7 +21,10 @@ use crate::{auth, AppState};
 pub fn router(state: AppState) -> Router {
     let credential_endpoints = Router::new()
         .route("/oauth2/token", post(oauth::token))
-        .route("/ui/login", post(login::login))
+        .route(
+            "/ui/login",
+            post(login::login).layer(axum::middleware::from_fn(crate::ui::csrf::same_origin)),
+        )
         .route_layer(from_fn_with_state(state.clone(), auth::limit_by_address));
     let public = Router::new()
         .route("/healthz", get(health::healthz))
@@ -29,15 +32,26 @@ pub fn router(state: AppState) -> Router {
         .merge(credential_endpoints)
         .merge(usage::public_routes())
         .merge(workforce::public_routes());
-    let api = Router::new()
+    let api = api_routes()
+        // Runs after authentication, before any body is read.
+        .route_layer(axum::middleware::from_fn(policy::scope_first))
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
+        .route_layer(from_fn_with_state(state.clone(), policy::report_budget));
+    public
+        .merge(api)
+        .merge(crate::ui::routes(state.clone()))
+        .with_state(state)
+}
+
+/// The authenticated API families, without their authentication layer. The
+/// dashboard's admin forms run through these with the session's `Caller` already
+/// in the request, so a form gets exactly the API's validation, permission
+/// checks and audit events.
+pub(crate) fn api_routes() -> Router<AppState> {
+    Router::new()
         .merge(admin::routes())
         .merge(audit::routes())
         .merge(usage::routes())
         .merge(money::routes())
         .merge(workforce::routes())
-        // Runs after authentication, before any body is read.
-        .route_layer(axum::middleware::from_fn(policy::scope_first))
-        .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
-        .route_layer(from_fn_with_state(state.clone(), policy::report_budget));
-    public.merge(api).with_state(state)
 }

@@ -364,6 +364,15 @@ impl AdminStore for PgStore {
             )
             .await?;
         }
+        // A demotion or a new password ends every dashboard session of the user
+        // (SPEC §9), in the same transaction, so every process sees it at once.
+        if crate::admin::ends_sessions(before, &patch) {
+            tx.execute(
+                "DELETE FROM ui_sessions WHERE account_id = $1 AND consumer_id = $2",
+                &[&account_id, &id],
+            )
+            .await?;
+        }
         tx.execute(
             "UPDATE consumers SET name = $3, role = $4, viewable_groups = $5, allowed_apps = $6,
                 password_hash = COALESCE($7, password_hash)
@@ -413,6 +422,11 @@ impl AdminStore for PgStore {
         ] {
             tx.execute(sql, &[&account_id, &id]).await?;
         }
+        tx.execute(
+            "DELETE FROM ui_sessions WHERE account_id = $1 AND consumer_id = $2",
+            &[&account_id, &id],
+        )
+        .await?;
         let deleted = tx
             .execute(
                 "DELETE FROM consumers WHERE account_id = $1 AND id = $2",

@@ -11,7 +11,9 @@ use tokio_postgres::Row;
 use super::{audit, PgStore};
 use crate::admin::{effective_scopes, RateLimit};
 use crate::audit::{Actor, AuditAction};
-use crate::auth::{AuthStore, LoginCandidate, OAuthClient, Principal};
+use crate::auth::{
+    session_bucket, AuthStore, LoginCandidate, NewSession, OAuthClient, Principal, SESSION_TOUCH_MS,
+};
 use crate::sqlite::auth::{group_restriction, parse_scopes};
 use crate::{StoreError, StoreResult};
 
@@ -183,5 +185,100 @@ impl AuthStore for PgStore {
         audit::append(&tx, account_id, &actor, &AuditAction::LoggedIn).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn create_session(&self, session: NewSession) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "INSERT INTO ui_sessions (token_hash, account_id, consumer_id, created_ms, last_seen_ms)
+             VALUES ($1, $2, $3, $4, $4)",
+            &[
+                &session.token_hash,
+                &session.account_id,
+                &session.consumer_id,
+                &session.now_ms,
+            ],
+        )
+        .await?;
+        audit::append(
+            &tx,
+            session.account_id,
+            &Actor::new(session.email, None),
+            &AuditAction::LoggedIn,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session_principal(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+        idle_ms: i64,
+    ) -> StoreResult<Option<Principal>> {
+        let client = self.client().await?;
+        // The columns of an API key's row of PRINCIPAL_SQL, so a session resolves
+        // through the same code as that user's key.
+        let stmt = client
+            .prepare_cached(
+                "SELECT 0 AS k, s.id, s.account_id, u.email, u.role, u.viewable_groups,
+                        u.allowed_apps, ''::text, a.rate_per_second, a.rate_burst, u.id, s.last_seen_ms
+                 FROM ui_sessions s
+                 JOIN consumers u ON u.id = s.consumer_id AND u.account_id = s.account_id
+                 JOIN accounts a ON a.id = s.account_id
+                 WHERE s.token_hash = $1",
+            )
+            .await?;
+        let Some(row) = client.query_opt(&stmt, &[&token_hash]).await? else {
+            return Ok(None);
+        };
+        let mut principal = principal_row(&row)?;
+        let session_id = principal.credential_id;
+        principal.credential_id = session_bucket(session_id);
+        let last_seen: i64 = row.get(11);
+        if now_ms - last_seen > idle_ms {
+            client
+                .execute("DELETE FROM ui_sessions WHERE id = $1", &[&session_id])
+                .await?;
+            return Ok(None);
+        }
+        if now_ms - last_seen > SESSION_TOUCH_MS {
+            client
+                .execute(
+                    "UPDATE ui_sessions SET last_seen_ms = GREATEST(last_seen_ms, $2) WHERE id = $1",
+                    &[&session_id, &now_ms],
+                )
+                .await?;
+        }
+        Ok(Some(principal))
+    }
+
+    async fn end_session(&self, token_hash: &str) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let Some(row) = tx
+            .query_opt(
+                "DELETE FROM ui_sessions s USING consumers u
+                 WHERE s.token_hash = $1 AND u.id = s.consumer_id
+                 RETURNING s.account_id, u.email",
+                &[&token_hash],
+            )
+            .await?
+        else {
+            return Ok(false);
+        };
+        let account_id: i64 = row.get(0);
+        let email: String = row.get(1);
+        audit::append(
+            &tx,
+            account_id,
+            &Actor::new(email, None),
+            &AuditAction::LoggedOut,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

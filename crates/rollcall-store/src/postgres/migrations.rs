@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (4, include_str!("migrations/0004_money.sql")),
     (5, include_str!("migrations/0005_usage_ingest.sql")),
     (6, include_str!("migrations/0006_workforce_reads.sql")),
+    (7, include_str!("migrations/0007_sessions.sql")),
     (8, include_str!("migrations/0008_idle_stretches.sql")),
     (10, include_str!("migrations/0010_credential_owner.sql")),
     (13, include_str!("migrations/0013_org_snapshots.sql")),

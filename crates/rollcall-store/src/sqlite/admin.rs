@@ -323,6 +323,14 @@ impl AdminStore for SqliteStore {
                 if patch.viewable_groups.is_some() || patch.allowed_apps.is_some() {
                     check_refs(conn, account_id, &c.viewable_groups, c.allowed_apps.as_deref())?;
                 }
+                // A demotion or a new password ends every dashboard session of the
+                // user (SPEC §9), here where every process's change passes.
+                if crate::admin::ends_sessions(before, &patch) {
+                    conn.prepare_cached(
+                        "DELETE FROM ui_sessions WHERE account_id = ?1 AND consumer_id = ?2",
+                    )?
+                    .execute(params![account_id, id])?;
+                }
                 conn.prepare_cached(
                     "UPDATE consumers SET name = ?3, role = ?4, viewable_groups = ?5, allowed_apps = ?6,
                         password_hash = COALESCE(?7, password_hash)
@@ -367,6 +375,10 @@ impl AdminStore for SqliteStore {
                 .execute(params![account_id, id])?;
                 conn.prepare_cached(
                     "UPDATE credentials SET owner_id = NULL WHERE account_id = ?1 AND owner_id = ?2",
+                )?
+                .execute(params![account_id, id])?;
+                conn.prepare_cached(
+                    "DELETE FROM ui_sessions WHERE account_id = ?1 AND consumer_id = ?2",
                 )?
                 .execute(params![account_id, id])?;
                 conn.prepare_cached("DELETE FROM consumers WHERE account_id = ?1 AND id = ?2")?

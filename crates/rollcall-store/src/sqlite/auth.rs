@@ -7,7 +7,9 @@ use rusqlite::{params, OptionalExtension, Row};
 use super::{audit, SqliteStore};
 use crate::admin::{effective_scopes, RateLimit};
 use crate::audit::{Actor, AuditAction};
-use crate::auth::{AuthStore, LoginCandidate, OAuthClient, Principal};
+use crate::auth::{
+    session_bucket, AuthStore, LoginCandidate, NewSession, OAuthClient, Principal, SESSION_TOUCH_MS,
+};
 use crate::{StoreError, StoreResult};
 
 pub(crate) fn parse_scopes(text: &str) -> ScopeSet {
@@ -207,6 +209,121 @@ impl AuthStore for SqliteStore {
         let actor = Actor::new(email, None);
         self.db
             .write(move |conn| audit::append(conn, account_id, &actor, &AuditAction::LoggedIn))
+            .await
+    }
+
+    async fn create_session(&self, session: NewSession) -> StoreResult<()> {
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO ui_sessions (token_hash, account_id, consumer_id, created_ms, last_seen_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?4)",
+                )?
+                .execute(params![
+                    session.token_hash,
+                    session.account_id,
+                    session.consumer_id,
+                    session.now_ms
+                ])?;
+                audit::append(
+                    conn,
+                    session.account_id,
+                    &Actor::new(session.email, None),
+                    &AuditAction::LoggedIn,
+                )
+            })
+            .await
+    }
+
+    async fn session_principal(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+        idle_ms: i64,
+    ) -> StoreResult<Option<Principal>> {
+        let hash = token_hash.to_string();
+        // The same columns as an API key's look-up, so the same code builds the
+        // principal and every permission check sees a session as that user's key.
+        let found = self
+            .db
+            .read_in_place({
+                let hash = hash.clone();
+                move |conn| {
+                    Ok(conn
+                        .prepare_cached(
+                            "SELECT s.id, s.account_id, u.email, u.role, u.viewable_groups, u.allowed_apps,
+                                    a.rate_per_second, a.rate_burst, '', u.id, s.last_seen_ms
+                             FROM ui_sessions s
+                             JOIN consumers u ON u.id = s.consumer_id AND u.account_id = s.account_id
+                             JOIN accounts a ON a.id = s.account_id
+                             WHERE s.token_hash = ?1",
+                        )?
+                        .query_row([&hash], |r| {
+                            Ok((principal_row(r, false)?, r.get::<_, i64>(10)?))
+                        })
+                        .optional()?)
+                }
+            })
+            .await?;
+        let Some((mut principal, last_seen)) = found else {
+            return Ok(None);
+        };
+        let session_id = principal.credential_id;
+        principal.credential_id = session_bucket(session_id);
+        if now_ms - last_seen > idle_ms {
+            self.db
+                .write(move |conn| {
+                    conn.prepare_cached("DELETE FROM ui_sessions WHERE id = ?1")?
+                        .execute([session_id])?;
+                    Ok(())
+                })
+                .await?;
+            return Ok(None);
+        }
+        if now_ms - last_seen > SESSION_TOUCH_MS {
+            self.db
+                .write(move |conn| {
+                    conn.prepare_cached(
+                        "UPDATE ui_sessions SET last_seen_ms = max(last_seen_ms, ?2) WHERE id = ?1",
+                    )?
+                    .execute(params![session_id, now_ms])?;
+                    Ok(())
+                })
+                .await?;
+        }
+        Ok(Some(principal))
+    }
+
+    async fn end_session(&self, token_hash: &str) -> StoreResult<bool> {
+        let hash = token_hash.to_string();
+        self.db
+            .write(move |conn| {
+                let found = conn
+                    .prepare_cached(
+                        "SELECT s.id, s.account_id, u.email FROM ui_sessions s
+                         JOIN consumers u ON u.id = s.consumer_id WHERE s.token_hash = ?1",
+                    )?
+                    .query_row([&hash], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    })
+                    .optional()?;
+                let Some((id, account_id, email)) = found else {
+                    return Ok(false);
+                };
+                conn.prepare_cached("DELETE FROM ui_sessions WHERE id = ?1")?
+                    .execute([id])?;
+                audit::append(
+                    conn,
+                    account_id,
+                    &Actor::new(email, None),
+                    &AuditAction::LoggedOut,
+                )?;
+                Ok(true)
+            })
             .await
     }
 }

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_idle_stretches.sql"),
     include_str!("migrations/0009_credential_owner.sql"),
     include_str!("migrations/0012_org_snapshots.sql"),
+    include_str!("migrations/0006_sessions.sql"),
 ];
 
 pub(crate) fn run(conn: &Connection) -> StoreResult<()> {

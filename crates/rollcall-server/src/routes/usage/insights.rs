@@ -301,6 +301,53 @@ struct InactivePage<'a> {
     next_page_token: Option<&'a str>,
 }
 
+/// The inactive-users report as a CSV download (recording `DownloadedUsersList`);
+/// the API (`Accept: text/csv`) and the dashboard's download link both answer with it.
+pub(crate) async fn inactive_users_csv(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    q: InactiveQuery,
+) -> ApiResult<Response> {
+    let r = report::inactive_users(state, caller, app_id, q, true).await?;
+    let mut t = CsvTable::new(&[
+        "email",
+        "firstName",
+        "lastName",
+        "team",
+        "license",
+        "lastActivity",
+        "annualCost",
+    ])?;
+    for u in &r.users {
+        t.row(&[
+            u.email.as_str(),
+            u.first_name.as_deref().unwrap_or_default(),
+            u.last_name.as_deref().unwrap_or_default(),
+            u.team.as_deref().unwrap_or_default(),
+            u.license.as_deref().unwrap_or_default(),
+            u.last_activity.as_deref().unwrap_or_default(),
+            &u.annual_cost
+                .map(|c| Value::from(c).to_string())
+                .unwrap_or_default(),
+        ])?;
+    }
+    state
+        .store
+        .record_audit(
+            caller.account_id,
+            &caller.actor(),
+            AuditAction::DownloadedUsersList {
+                app_id: r.app_id.clone(),
+                app: r.app_name.clone(),
+                report: "inactive-users",
+                users: r.users.len(),
+            },
+        )
+        .await?;
+    t.into_response("inactive-users.csv")
+}
+
 async fn inactive_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -309,43 +356,7 @@ async fn inactive_users(
     Query(q): Query<InactiveQuery>,
 ) -> ApiResult<Response> {
     if csv::wanted(&headers) {
-        let r = report::inactive_users(&state, &caller, &app_id, q, true).await?;
-        let mut t = CsvTable::new(&[
-            "email",
-            "firstName",
-            "lastName",
-            "team",
-            "license",
-            "lastActivity",
-            "annualCost",
-        ])?;
-        for u in &r.users {
-            t.row(&[
-                u.email.as_str(),
-                u.first_name.as_deref().unwrap_or_default(),
-                u.last_name.as_deref().unwrap_or_default(),
-                u.team.as_deref().unwrap_or_default(),
-                u.license.as_deref().unwrap_or_default(),
-                u.last_activity.as_deref().unwrap_or_default(),
-                &u.annual_cost
-                    .map(|c| Value::from(c).to_string())
-                    .unwrap_or_default(),
-            ])?;
-        }
-        state
-            .store
-            .record_audit(
-                caller.account_id,
-                &caller.actor(),
-                AuditAction::DownloadedUsersList {
-                    app_id: r.app_id.clone(),
-                    app: r.app_name.clone(),
-                    report: "inactive-users",
-                    users: r.users.len(),
-                },
-            )
-            .await?;
-        return t.into_response("inactive-users.csv");
+        return inactive_users_csv(&state, &caller, &app_id, q).await;
     }
     let r = report::inactive_users(&state, &caller, &app_id, q, false).await?;
     // Serialized straight from structs: a page holds up to 1,000 users.

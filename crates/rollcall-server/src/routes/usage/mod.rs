@@ -5,7 +5,7 @@
 //! - [`insights`]: the `/pull/...` reports (computed in [`crate::reports::usage`]).
 
 mod apps;
-mod insights;
+pub(crate) mod insights;
 pub(super) mod org;
 pub(super) mod pushed;
 
