@@ -93,6 +93,36 @@ impl Member {
     }
 }
 
+/// Where a kind of member lives in both backends' schemas (the same table and
+/// column names in each).
+pub(crate) struct MemberSide {
+    pub table: &'static str,
+    /// Its column in the records and rollups, and the other party's.
+    pub col: &'static str,
+    pub other: &'static str,
+    pub kind: &'static str,
+    pub domain: &'static str,
+}
+
+pub(crate) fn member_side(kind: Member) -> MemberSide {
+    match kind {
+        Member::Computer => MemberSide {
+            table: "wf_computers",
+            col: "computer_id",
+            other: "client_id",
+            kind: "m",
+            domain: "primary_domain",
+        },
+        Member::Client => MemberSide {
+            table: "wf_clients",
+            col: "client_id",
+            other: "computer_id",
+            kind: "c",
+            domain: "login_domain",
+        },
+    }
+}
+
 /// What merging moved: records moved to the surviving computer or client, and
 /// those dropped as duplicates of a record it already had.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

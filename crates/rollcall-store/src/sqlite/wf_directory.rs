@@ -19,37 +19,8 @@ use super::admin::load_settings;
 use super::audit;
 use super::workforce::write_records;
 use crate::audit::{Actor, AuditAction};
-use crate::workforce::{Member, MoveOutcome, NewRecord};
+use crate::workforce::{member_side as side, Member, MemberSide as Side, MoveOutcome, NewRecord};
 use crate::{StoreError, StoreResult};
-
-/// Where a kind of member lives.
-struct Side {
-    table: &'static str,
-    /// Its column in the records and rollups, and the other party's.
-    col: &'static str,
-    other: &'static str,
-    kind: &'static str,
-    domain: &'static str,
-}
-
-fn side(kind: Member) -> Side {
-    match kind {
-        Member::Computer => Side {
-            table: "wf_computers",
-            col: "computer_id",
-            other: "client_id",
-            kind: "m",
-            domain: "primary_domain",
-        },
-        Member::Client => Side {
-            table: "wf_clients",
-            col: "client_id",
-            other: "computer_id",
-            kind: "c",
-            domain: "login_domain",
-        },
-    }
-}
 
 /// The display name of a live (not merged) member, or 404.
 fn live_name(conn: &Connection, account_id: i64, kind: Member, id: i64) -> StoreResult<String> {

@@ -17,37 +17,8 @@ use super::super::audit;
 use super::ingest::{activity_ids, lock_key, write_records};
 use super::INGEST_LOCK;
 use crate::audit::{Actor, AuditAction};
-use crate::workforce::{Member, MoveOutcome, NewRecord};
+use crate::workforce::{member_side as side, Member, MemberSide as Side, MoveOutcome, NewRecord};
 use crate::{StoreError, StoreResult};
-
-/// Where a kind of member lives.
-struct Side {
-    table: &'static str,
-    /// Its column in the records and rollups, and the other party's.
-    col: &'static str,
-    other: &'static str,
-    kind: &'static str,
-    domain: &'static str,
-}
-
-fn side(kind: Member) -> Side {
-    match kind {
-        Member::Computer => Side {
-            table: "wf_computers",
-            col: "computer_id",
-            other: "client_id",
-            kind: "m",
-            domain: "primary_domain",
-        },
-        Member::Client => Side {
-            table: "wf_clients",
-            col: "client_id",
-            other: "computer_id",
-            kind: "c",
-            domain: "login_domain",
-        },
-    }
-}
 
 async fn lock(tx: &impl GenericClient, account_id: i64) -> StoreResult<()> {
     tx.execute(
