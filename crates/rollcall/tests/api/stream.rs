@@ -116,8 +116,23 @@ async fn an_org_chart_of_20000_people_downloads_chunked_with_the_same_bytes() {
     let events = audit_events(c, "DownloadedOrgData").await;
     assert_eq!(events.len(), 1, "{events:?}");
 
-    let bytes = response.bytes().await.expect("body");
+    // The chunked decoder hands each chunk over as it comes, never merged with
+    // the next, so no piece may be larger than the server's ~32 KB chunk (plus
+    // at most one row).
+    let mut response = response;
+    let (mut bytes, mut pieces, mut largest) = (Vec::new(), 0usize, 0usize);
+    while let Some(piece) = response.chunk().await.expect("body") {
+        pieces += 1;
+        largest = largest.max(piece.len());
+        bytes.extend_from_slice(&piece);
+    }
     assert!(bytes.len() > 1_000_000, "{} bytes", bytes.len());
+    assert!(largest <= 32 * 1024 + 200, "a piece of {largest} bytes");
+    assert!(pieces >= bytes.len() / (33 * 1024), "{pieces} pieces");
+    eprintln!(
+        "org-chart download: {} bytes in {pieces} pieces, largest {largest}",
+        bytes.len()
+    );
     let text = std::str::from_utf8(&bytes).expect("utf-8");
     // Row by row first, so a difference names its line.
     for (n, (got, want)) in text.lines().zip(expected.lines()).enumerate() {
