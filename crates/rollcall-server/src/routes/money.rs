@@ -491,30 +491,17 @@ async fn upload_contracts_csv(
     Ok(axum::Json(out))
 }
 
-fn csv_response(file_name: &str, bytes: Vec<u8>) -> Response {
-    let mut response = (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        )],
-        bytes,
+/// Through the one CSV writer of every download, which neutralises formula
+/// cells and streams the rows as the body is sent.
+fn csv_response<I>(file_name: &str, header: &[&str], rows: I) -> Response
+where
+    I: Iterator<Item = Vec<String>> + Send + 'static,
+{
+    crate::reports::csv::stream(
+        &money::attachment_disposition(file_name),
+        crate::reports::csv::header(header),
+        rows,
     )
-        .into_response();
-    if let Ok(v) = HeaderValue::from_str(&money::attachment_disposition(file_name)) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_DISPOSITION, v);
-    }
-    response
-}
-
-/// Through the one CSV writer of every download, which neutralises formula cells.
-fn write_csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> ApiResult<Vec<u8>> {
-    let mut table = crate::reports::csv::CsvTable::new(header)?;
-    for row in rows {
-        table.row(&row)?;
-    }
-    table.into_bytes()
 }
 
 async fn download_spend_csv(
@@ -529,23 +516,20 @@ async fn download_spend_csv(
         .spend_records(caller.account_id, apps.clone())
         .await?;
     let n = records.len();
-    let bytes = write_csv(
-        SPEND_COLUMNS,
-        records.into_iter().map(|r| {
-            vec![
-                r.signature_id,
-                r.app_id,
-                r.created_ms.to_string(),
-                money::format_amount(r.amount_units),
-                r.currency,
-                r.kind.as_str().to_string(),
-                r.vendor.unwrap_or_default(),
-                r.identifier.unwrap_or_default(),
-                r.name.unwrap_or_default(),
-                r.category.unwrap_or_default(),
-            ]
-        }),
-    )?;
+    let rows = records.into_iter().map(|r| {
+        vec![
+            r.signature_id,
+            r.app_id,
+            r.created_ms.to_string(),
+            money::format_amount(r.amount_units),
+            r.currency,
+            r.kind.as_str().to_string(),
+            r.vendor.unwrap_or_default(),
+            r.identifier.unwrap_or_default(),
+            r.name.unwrap_or_default(),
+            r.category.unwrap_or_default(),
+        ]
+    });
     state
         .store
         .record_audit(
@@ -557,7 +541,7 @@ async fn download_spend_csv(
             },
         )
         .await?;
-    Ok(csv_response("spend.csv", bytes))
+    Ok(csv_response("spend.csv", SPEND_COLUMNS, rows))
 }
 
 async fn download_contracts_csv(
@@ -572,21 +556,18 @@ async fn download_contracts_csv(
         .contracts(caller.account_id, apps.clone())
         .await?;
     let n = contracts.len();
-    let bytes = write_csv(
-        CONTRACT_COLUMNS,
-        contracts.into_iter().map(|c| {
-            vec![
-                c.contract_id,
-                c.app_id,
-                c.vendor.unwrap_or_default(),
-                c.start_date,
-                c.end_date,
-                c.licenses_purchased.to_string(),
-                money::format_amount(c.annual_cost_units),
-                c.currency,
-            ]
-        }),
-    )?;
+    let rows = contracts.into_iter().map(|c| {
+        vec![
+            c.contract_id,
+            c.app_id,
+            c.vendor.unwrap_or_default(),
+            c.start_date,
+            c.end_date,
+            c.licenses_purchased.to_string(),
+            money::format_amount(c.annual_cost_units),
+            c.currency,
+        ]
+    });
     state
         .store
         .record_audit(
@@ -598,7 +579,7 @@ async fn download_contracts_csv(
             },
         )
         .await?;
-    Ok(csv_response("contracts.csv", bytes))
+    Ok(csv_response("contracts.csv", CONTRACT_COLUMNS, rows))
 }
 
 /// Looks a contract up and hides it (404) unless the caller may see its app.

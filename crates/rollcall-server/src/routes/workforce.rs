@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::extract::{double_option, parse_json_shaped, Json, NoQuery, Path, Query};
-use crate::reports::csv::{self, CsvTable};
+use crate::reports::csv;
 use crate::reports::workforce::{self as wf_report, ActivityLogParams, WorkingHoursParams};
 use crate::AppState;
 use axum::http::HeaderMap;
@@ -1021,14 +1021,14 @@ struct HoursPageJson<'a> {
 
 /// The page's rows as CSV: one line per (user or computer, day), the seconds
 /// of each part in its own column.
-fn hours_csv(r: &wf_report::WorkingHoursReport) -> ApiResult<Response> {
+fn hours_csv(r: wf_report::WorkingHoursReport) -> Response {
     let users_view = r.perspective == Perspective::Users;
     let (id, name, others) = if users_view {
         ("userid", "user", "computers")
     } else {
         ("computerid", "computer", "users")
     };
-    let mut t = CsvTable::new(&[
+    let header = csv::header(&[
         "date",
         id,
         name,
@@ -1046,11 +1046,11 @@ fn hours_csv(r: &wf_report::WorkingHoursReport) -> ApiResult<Response> {
         "passiveUndefined",
         "passiveTotal",
         "totalTime",
-    ])?;
+    ]);
     let ids = |v: &[i64]| v.iter().map(i64::to_string).collect::<Vec<_>>().join(";");
-    for row in &r.rows {
+    let rows = r.rows.into_iter().map(move |row| {
         let (a, p) = (row.active, row.passive);
-        t.row(&[
+        vec![
             wf_report::local_midnight(row.day),
             row.id.to_string(),
             row.name.clone(),
@@ -1072,13 +1072,14 @@ fn hours_csv(r: &wf_report::WorkingHoursReport) -> ApiResult<Response> {
             p.undefined.to_string(),
             p.total.to_string(),
             (a.total + p.total).to_string(),
-        ])?;
-    }
-    t.into_response(if users_view {
+        ]
+    });
+    let file_name = if users_view {
         "workinghours-users.csv"
     } else {
         "workinghours-computers.csv"
-    })
+    };
+    csv::attachment(file_name, header, rows)
 }
 
 async fn working_hours(
@@ -1090,7 +1091,7 @@ async fn working_hours(
 ) -> ApiResult<Response> {
     let r = wf_report::working_hours(&state, &caller, perspective, p).await?;
     if csv::wanted(&headers) {
-        return hours_csv(&r);
+        return Ok(hours_csv(r));
     }
     Ok(axum::Json(HoursPageJson {
         success: true,

@@ -15,6 +15,7 @@ mod postgres;
 mod reports;
 mod robustness;
 mod scaleout;
+mod stream;
 mod ui;
 mod usage;
 mod wf;

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Path, Query};
-use crate::reports::csv::{self, CsvTable};
+use crate::reports::csv;
 use crate::reports::usage::{
     self as report, AppSummary, DetailsQuery, EngagementQuery, InactiveQuery, InactiveUser,
     RightsizingQuery, SummariesQuery, TrendQuery, UsersQuery,
@@ -181,8 +181,7 @@ async fn users(
             header.push(format!("{g} activeDays"));
             header.push(format!("{g} lastActivity"));
         }
-        let mut t = CsvTable::new(&header)?;
-        for u in &r.users {
+        let rows = r.users.into_iter().map(|u| {
             let person = u.person.as_ref();
             let mut row = vec![
                 u.email.clone(),
@@ -203,9 +202,9 @@ async fn users(
                 row.push(g.active_days.to_string());
                 row.push(g.last_activity.clone().unwrap_or_default());
             }
-            t.row(&row)?;
-        }
-        return t.into_response("users.csv");
+            row
+        });
+        return Ok(csv::attachment("users.csv", header, rows));
     }
     let r = report::users(&state, &caller, &app_id, q, false).await?;
     let out: Vec<Value> = r
@@ -265,23 +264,27 @@ async fn engagement(
         "total": r.total,
         "segments": r.segments,
     });
-    json_or_csv(&headers, body, || {
-        let mut t = CsvTable::new(&[r.by.as_str(), "population", "active", "percent"])?;
-        for s in &r.segments {
-            t.row(&[
-                s.value.clone().unwrap_or_default(),
-                s.population.to_string(),
-                s.active.to_string(),
-                Value::from(s.percent).to_string(),
-            ])?;
-        }
-        t.row(&[
+    json_or_csv(&headers, body, move || {
+        let header = csv::header(&[r.by.as_str(), "population", "active", "percent"]);
+        let total = vec![
             "(total)".to_string(),
             r.total.population.to_string(),
             r.total.active.to_string(),
             Value::from(r.total.percent).to_string(),
-        ])?;
-        t.into_response("engagement.csv")
+        ];
+        let rows = r
+            .segments
+            .into_iter()
+            .map(|s| {
+                vec![
+                    s.value.unwrap_or_default(),
+                    s.population.to_string(),
+                    s.active.to_string(),
+                    Value::from(s.percent).to_string(),
+                ]
+            })
+            .chain(std::iter::once(total));
+        Ok(csv::attachment("engagement.csv", header, rows))
     })
 }
 
@@ -310,7 +313,7 @@ pub(crate) async fn inactive_users_csv(
     q: InactiveQuery,
 ) -> ApiResult<Response> {
     let r = report::inactive_users(state, caller, app_id, q, true).await?;
-    let mut t = CsvTable::new(&[
+    let header = csv::header(&[
         "email",
         "firstName",
         "lastName",
@@ -318,20 +321,7 @@ pub(crate) async fn inactive_users_csv(
         "license",
         "lastActivity",
         "annualCost",
-    ])?;
-    for u in &r.users {
-        t.row(&[
-            u.email.as_str(),
-            u.first_name.as_deref().unwrap_or_default(),
-            u.last_name.as_deref().unwrap_or_default(),
-            u.team.as_deref().unwrap_or_default(),
-            u.license.as_deref().unwrap_or_default(),
-            u.last_activity.as_deref().unwrap_or_default(),
-            &u.annual_cost
-                .map(|c| Value::from(c).to_string())
-                .unwrap_or_default(),
-        ])?;
-    }
+    ]);
     state
         .store
         .record_audit(
@@ -345,7 +335,20 @@ pub(crate) async fn inactive_users_csv(
             },
         )
         .await?;
-    t.into_response("inactive-users.csv")
+    let rows = r.users.into_iter().map(|u| {
+        vec![
+            u.email,
+            u.first_name.unwrap_or_default(),
+            u.last_name.unwrap_or_default(),
+            u.team.unwrap_or_default(),
+            u.license.unwrap_or_default(),
+            u.last_activity.unwrap_or_default(),
+            u.annual_cost
+                .map(|c| Value::from(c).to_string())
+                .unwrap_or_default(),
+        ]
+    });
+    Ok(csv::attachment("inactive-users.csv", header, rows))
 }
 
 async fn inactive_users(

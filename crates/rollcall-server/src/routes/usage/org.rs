@@ -657,26 +657,18 @@ async fn download(
         return Err(ApiError::not_found("no org chart has been uploaded yet"));
     };
     let visible = crate::reports::visible_people_in(&state, link.account, link.groups).await?;
-    let people: Vec<_> = org
+    // Positions, not copies: the rows are built from `org` as the body is sent.
+    let people: Vec<usize> = org
         .directory
         .people
         .iter()
-        .filter(|p| visible.sees(&org.directory, &p.email))
+        .enumerate()
+        .filter(|(_, p)| visible.sees(&org.directory, &p.email))
+        .map(|(i, _)| i)
         .collect();
     let mut header: Vec<&str> = STANDARD.to_vec();
     header.extend(org.custom_fields.iter().map(String::as_str));
-    let mut out = crate::reports::csv::CsvTable::new(&header)?;
-    for p in &people {
-        let mut row = vec![p.email.clone()];
-        for f in ["firstName", "lastName"].into_iter().chain(ORG_FIELDS) {
-            row.push(p.field(f).unwrap_or_default().to_string());
-        }
-        row.push(p.additional_emails.join(";"));
-        for c in &org.custom_fields {
-            row.push(p.custom_fields.get(c).cloned().unwrap_or_default());
-        }
-        out.row(&row)?;
-    }
+    let header = crate::reports::csv::header(&header);
     state
         .store
         .record_audit(
@@ -688,5 +680,21 @@ async fn download(
             },
         )
         .await?;
-    out.into_response("org-chart.csv")
+    let rows = people.into_iter().filter_map(move |i| {
+        let p = org.directory.people.get(i)?;
+        let mut row = vec![p.email.clone()];
+        for f in ["firstName", "lastName"].into_iter().chain(ORG_FIELDS) {
+            row.push(p.field(f).unwrap_or_default().to_string());
+        }
+        row.push(p.additional_emails.join(";"));
+        for c in &org.custom_fields {
+            row.push(p.custom_fields.get(c).cloned().unwrap_or_default());
+        }
+        Some(row)
+    });
+    Ok(crate::reports::csv::attachment(
+        "org-chart.csv",
+        header,
+        rows,
+    ))
 }
