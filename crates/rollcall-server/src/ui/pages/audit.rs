@@ -37,7 +37,9 @@ pub struct AuditQuery {
     verify: Option<String>,
 }
 
-const BATCH: usize = 500;
+/// Events a page shows: 100 with their details stay well within the 200 KB page
+/// budget (500 made 298 KB on the benchmark's account); "Next" pages on.
+const BATCH: usize = 100;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
 fn parse_after(text: &str) -> ApiResult<AuditPosition> {
