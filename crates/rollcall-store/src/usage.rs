@@ -251,6 +251,53 @@ pub struct ProvisionedSummary {
     pub people: u64,
     /// Users per licence name (users without a licence are not counted).
     pub per_license: std::collections::BTreeMap<String, u64>,
+    /// The people holding an account as report slots of the summary's org chart
+    /// (a person's index in it; org size + email id for an email outside it), so a
+    /// report counts the active ones without resolving every user again.
+    pub slots: Vec<u32>,
+    /// Emails outside the org chart without usage (so without an email id) when
+    /// the summary was made: a report resolves these few itself, since they may
+    /// have gained an id since.
+    pub unresolved: Vec<String>,
+}
+
+impl ProvisionedSummary {
+    /// The summary of `users` ((email, licence) of each) under the org chart `dir`,
+    /// with `emails` for those outside it: the one computation of both backends.
+    pub fn of<'a>(
+        users: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+        dir: &Directory,
+        emails: &EmailTable,
+    ) -> ProvisionedSummary {
+        let n_people = dir.people.len();
+        let mut slots = std::collections::HashSet::new();
+        let mut unresolved = std::collections::BTreeSet::new();
+        let mut per_license = std::collections::BTreeMap::new();
+        for (email, license) in users {
+            let slot = dir
+                .index_of(email)
+                .or_else(|| emails.id(email).map(|id| n_people + id as usize));
+            match slot {
+                Some(slot) => {
+                    slots.insert(slot as u32);
+                }
+                None => {
+                    unresolved.insert(email.to_string());
+                }
+            }
+            if let Some(l) = license {
+                *per_license.entry(l.to_string()).or_insert(0) += 1;
+            }
+        }
+        let mut slots: Vec<u32> = slots.into_iter().collect();
+        slots.sort_unstable();
+        ProvisionedSummary {
+            people: (slots.len() + unresolved.len()) as u64,
+            per_license,
+            slots,
+            unresolved: unresolved.into_iter().collect(),
+        }
+    }
 }
 
 /// The bitmap of the email ids that did `event` on local day `day` (`event` is
@@ -412,5 +459,43 @@ pub trait UsageStore: Send + Sync {
                 .map(|app_id| self.insight_data(account_id, app_id, query.clone())),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(email: &str, aliases: &[&str]) -> Employee {
+        Employee {
+            email: email.into(),
+            additional_emails: aliases.iter().map(|a| a.to_string()).collect(),
+            ..Employee::default()
+        }
+    }
+
+    #[test]
+    fn a_summary_holds_each_person_once_as_the_resolvers_slot() {
+        let dir = Directory::new(vec![
+            person("ana@x.com", &["ana.d@x.com"]),
+            person("bo@x.com", &[]),
+        ]);
+        // Ids 0 and 1: an alias of a person and an email outside the chart.
+        let emails = EmailTable::default()
+            .with_more(vec![(0, "ana.d@x.com".into()), (1, "out@y.com".into())]);
+        let users = [
+            ("ana@x.com", Some("Pro")),
+            ("ana.d@x.com", Some("Basic")),
+            ("out@y.com", None),
+            ("new@y.com", Some("Pro")),
+        ];
+        let s = ProvisionedSummary::of(users, &dir, &emails);
+        let resolver = Resolver::new(&dir, &emails);
+        let out = resolver.slot_of_email(&dir, &emails, "out@y.com").unwrap() as u32;
+        assert_eq!(s.slots, vec![0, out], "Ana once, under her index");
+        assert_eq!(s.unresolved, vec!["new@y.com".to_string()]);
+        assert_eq!(s.people, 3);
+        assert_eq!(s.per_license.get("Pro"), Some(&2));
+        assert_eq!(s.per_license.get("Basic"), Some(&1));
     }
 }

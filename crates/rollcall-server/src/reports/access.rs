@@ -8,7 +8,7 @@
 //! the data a report is computed from, so every figure, row and count follows.
 //! Workforce reports pass the groups to the store, which filters by them.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use rollcall_core::usage_bits::{self, Resolver};
@@ -113,14 +113,6 @@ impl Visibility {
             .filter(|u| self.sees(old_dir, &u.email))
             .cloned()
             .collect();
-        let mut people = HashSet::new();
-        let mut per_license = BTreeMap::new();
-        for u in &provisioned {
-            people.insert(old_dir.resolve(&u.email).to_string());
-            if let Some(l) = &u.license {
-                *per_license.entry(l.clone()).or_insert(0) += 1;
-            }
-        }
         let dir = Arc::new(Directory::new(
             old_dir
                 .people
@@ -136,11 +128,15 @@ impl Visibility {
             }
         }
         data.last_ms.retain(|&id, _| usage_bits::get(&mask, id));
+        // Slots of the restricted chart, as the resolver below gives them.
+        data.provisioned_summary = Arc::new(ProvisionedSummary::of(
+            provisioned
+                .iter()
+                .map(|u| (u.email.as_str(), u.license.as_deref())),
+            &dir,
+            &data.emails,
+        ));
         data.provisioned = Arc::new(provisioned);
-        data.provisioned_summary = Arc::new(ProvisionedSummary {
-            people: people.len() as u64,
-            per_license,
-        });
         data.resolver = Arc::new(Resolver::new(&dir, &data.emails));
         if let Some(org) = &mut data.org {
             org.directory = dir;

@@ -77,6 +77,7 @@ async fn load(
     query: InsightQuery,
 ) -> ApiResult<InsightData> {
     access::check(caller, scope, Some(app_id))?;
+    let query = with_restriction(caller, query);
     let (data, visible) = tokio::try_join!(
         async {
             Ok::<_, ApiError>(
@@ -89,6 +90,13 @@ async fn load(
         access::visible_people(state, caller),
     )?;
     Ok(visible.restrict(data))
+}
+
+/// `query` as a caller's view needs it: a viewer limited to groups recounts the
+/// provisioned users it may see, so it reads the list itself.
+fn with_restriction(caller: &Caller, mut query: InsightQuery) -> InsightQuery {
+    query.provisioned |= caller.viewable_groups.is_some();
+    query
 }
 
 /// The bitmaps of the group's events (every event when `group` is `None`).
@@ -234,7 +242,7 @@ fn summary_query(as_of: i32) -> InsightQuery {
         to_day: as_of,
         events: EventSel::Any,
         last_activity: false,
-        provisioned: true,
+        provisioned: false,
         provisioned_summary: true,
     }
 }
@@ -244,17 +252,20 @@ fn summarise(data: &InsightData, contract: Option<ContractSummary>, as_of: i32) 
     let def = &app.definition;
     let ps = &data.provisioned_summary;
     let active = active_between(data, as_of - 29, as_of);
+    // The summary holds the provisioned people as slots; only the few emails
+    // that had no usage when it was made are resolved here.
     let dir = directory(data);
-    let mut provisioned_slots = HashSet::new();
-    for u in data.provisioned.iter() {
-        if let Some(s) = data.resolver.slot_of_email(&dir, &data.emails, &u.email) {
-            provisioned_slots.insert(s);
-        }
-    }
-    let active_provisioned = provisioned_slots
+    let active_provisioned = ps
+        .slots
         .iter()
-        .filter(|&&s| active.contains(s))
-        .count() as u64;
+        .filter(|&&s| active.contains(s as usize))
+        .count()
+        + ps.unresolved
+            .iter()
+            .filter_map(|e| data.resolver.slot_of_email(&dir, &data.emails, e))
+            .filter(|&s| active.contains(s))
+            .count();
+    let active_provisioned = active_provisioned as u64;
     let active_users = active.count();
     let tier_cost: f64 = ps
         .per_license
@@ -316,7 +327,11 @@ pub async fn app_summaries(
             Ok::<_, ApiError>(
                 state
                     .store
-                    .insight_data_of_apps(caller.account_id, ids, summary_query(as_of))
+                    .insight_data_of_apps(
+                        caller.account_id,
+                        ids,
+                        with_restriction(caller, summary_query(as_of)),
+                    )
                     .await?,
             )
         },

@@ -10,7 +10,7 @@
 //! `id >= cached`, the second is keyed by snapshot, which never changes once
 //! current), so reports do no string joins.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
@@ -921,7 +921,7 @@ fn insight_data(
     let emails = email_table(conn, account_id)?;
     let resolver = resolver(conn, account_id, org.as_ref(), &emails);
     let provisioned_summary = if query.provisioned_summary {
-        provisioned_summary(conn, account_id, app, &rec, org.as_ref())?
+        provisioned_summary(conn, account_id, app, &rec, org.as_ref(), &emails)?
     } else {
         Arc::default()
     };
@@ -1035,6 +1035,7 @@ fn provisioned_summary(
     app: i64,
     rec: &AppRecord,
     org: Option<&OrgChart>,
+    emails: &EmailTable,
 ) -> StoreResult<Arc<ProvisionedSummary>> {
     let version: i64 = conn
         .prepare_cached("SELECT prov_version FROM usage_apps WHERE id = ?1")?
@@ -1054,24 +1055,19 @@ fn provisioned_summary(
     }
     let empty = Directory::default();
     let dir = org.map_or(&empty, |o| o.directory.as_ref());
-    let mut people = std::collections::HashSet::new();
-    let mut per_license = BTreeMap::new();
     let mut stmt = conn.prepare_cached(
         "SELECT email, license FROM usage_provisioned WHERE account_id = ?1 AND app = ?2",
     )?;
-    let mut rows = stmt.query(params![account_id, app])?;
-    while let Some(r) = rows.next()? {
-        let email: String = r.get(0)?;
-        let license: Option<String> = r.get(1)?;
-        people.insert(dir.resolve(&email).to_string());
-        if let Some(l) = license {
-            *per_license.entry(l).or_insert(0) += 1;
-        }
-    }
-    let summary = Arc::new(ProvisionedSummary {
-        people: people.len() as u64,
-        per_license,
-    });
+    let users = stmt
+        .query_map(params![account_id, app], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let summary = Arc::new(ProvisionedSummary::of(
+        users.iter().map(|(e, l)| (e.as_str(), l.as_deref())),
+        dir,
+        emails,
+    ));
     if let Ok(mut c) = cache.lock() {
         if c.len() >= SUMMARY_CACHE_ENTRIES {
             c.clear();

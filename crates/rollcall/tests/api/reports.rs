@@ -205,6 +205,36 @@ async fn utilization_is_active_provisioned_over_provisioned_and_unlicensed_activ
 }
 
 #[tokio::test]
+async fn a_provisioned_user_first_seen_after_the_summary_counts_once_active() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let app = usage_company(c).await;
+    // eve is provisioned, outside the org chart, and has never used the app.
+    provision(
+        c,
+        &app,
+        &[
+            ("u1", "ana@corp.com", "Pro"),
+            ("u2", "bo@corp.com", "Basic"),
+            ("u3", "cy@corp.com", "Basic"),
+            ("u4", "eve@outside.com", "Basic"),
+        ],
+    )
+    .await;
+    let a = summary(c, "").await["apps"][0].clone();
+    assert_eq!(a["provisionedUsers"], 4, "{a}");
+    assert_eq!(a["activeProvisionedUsers"], 2, "{a}");
+    // Her first event comes after the summary of these users was made.
+    push(c, &app, &[(noon(today() - 1), "eve@outside.com", "sent")]).await;
+    let a = summary(c, "").await["apps"][0].clone();
+    assert_eq!(a["provisionedUsers"], 4, "{a}");
+    assert_eq!(a["activeProvisionedUsers"], 3, "{a}");
+    assert_eq!(a["unlicensedActiveUsers"], 1, "only di: {a}");
+    assert_eq!(a["utilization"], 75.0, "{a}");
+}
+
+#[tokio::test]
 async fn app_summaries_have_one_as_of_date_with_the_usual_default_and_no_later_activity() {
     let server = TestServer::start().await;
     let account = server.account().await;

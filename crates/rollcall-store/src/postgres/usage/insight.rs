@@ -197,7 +197,7 @@ pub(super) async fn insight_data(
     let provisioned_summary = match (summary, summary_rows) {
         (Some(Ok(s)), _) => s,
         (Some(Err(())), Some(rows)) => {
-            provisioned::summarise(db, account_id, &app, org.as_ref(), &rows)
+            provisioned::summarise(db, account_id, &app, org.as_ref(), &emails, &rows)
         }
         _ => Arc::default(),
     };

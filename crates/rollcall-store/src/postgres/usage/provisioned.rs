@@ -2,10 +2,11 @@
 //! the app's `prov_version` in the same transaction (under the app's row lock),
 //! which keys the cached user lists and summaries of the insights.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use deadpool_postgres::GenericClient;
+use rollcall_core::usage_bits::EmailTable;
 use rollcall_core::usage_report::Directory;
 use tokio_postgres::Row;
 
@@ -231,22 +232,17 @@ pub(super) fn summarise(
     account_id: i64,
     app: &AppRow,
     org: Option<&OrgChart>,
+    emails: &EmailTable,
     rows: &[Row],
 ) -> Arc<ProvisionedSummary> {
     let empty = Directory::default();
     let dir = org.map_or(&empty, |o| o.directory.as_ref());
-    let mut people = HashSet::new();
-    let mut per_license = BTreeMap::new();
-    for r in rows {
-        people.insert(dir.resolve(r.get(0)));
-        if let Some(l) = r.get::<_, Option<String>>(1) {
-            *per_license.entry(l).or_insert(0) += 1;
-        }
-    }
-    let summary = Arc::new(ProvisionedSummary {
-        people: people.len() as u64,
-        per_license,
-    });
+    let summary = Arc::new(ProvisionedSummary::of(
+        rows.iter()
+            .map(|r| (r.get::<_, &str>(0), r.get::<_, Option<&str>>(1))),
+        dir,
+        emails,
+    ));
     let key = summary_key(db, account_id, app, org.map(|o| (o.id, o.completed_ms)));
     SUMMARIES.put(key, Arc::clone(&summary));
     summary
