@@ -344,3 +344,29 @@ pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) {
         "{body}"
     );
 }
+
+/// Spawns `command`, a `rollcall serve` on port 0 with its stderr piped, and waits
+/// for the address it prints; the rest of its stderr is drained in the background.
+pub async fn spawn_listening(
+    mut command: tokio::process::Command,
+) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = command
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = stderr
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the server exited before listening");
+        if let Some(addr) = line.strip_prefix("rollcall listening on ") {
+            break addr.to_string();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
+    (child, base)
+}

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use rollcall_server::demo;
 use serde_json::{json, Value};
 
-use crate::common::{assert_error, http_client, Client, TestDb, TestServer};
+use crate::common::{assert_error, http_client, spawn_listening, Client, TestDb, TestServer};
 
 fn rollcall_bin() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
@@ -342,27 +342,13 @@ async fn demo_cli_fills_an_initialised_database_once_and_says_what_it_wrote() {
 /// `rollcall serve --demo` on `db`: the lines it printed up to listening, and the child.
 async fn serve_demo(db: &TestDb) -> (tokio::process::Child, String, Vec<String>) {
     use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"));
+    command
         .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
         .args(db.cli_args())
         .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = stderr
-            .next_line()
-            .await
-            .unwrap()
-            .expect("the server exited before listening");
-        if let Some(addr) = line.strip_prefix("rollcall listening on ") {
-            break addr.to_string();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
+        .stdout(std::process::Stdio::piped());
+    let (mut child, base) = spawn_listening(command).await;
     let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut lines = Vec::new();
     while let Some(line) = stdout.next_line().await.unwrap() {

@@ -8,7 +8,9 @@ use reqwest::{Method, StatusCode};
 use rollcall_server::ServerConfig;
 use serde_json::{json, Value};
 
-use crate::common::{assert_error, http_client, Account, Client, TestDb, TestServer};
+use crate::common::{
+    assert_error, http_client, spawn_listening, Account, Client, TestDb, TestServer,
+};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
@@ -887,28 +889,14 @@ pub(crate) struct ServeProcess {
 
 pub(crate) async fn spawn_serve(db: &TestDb) -> ServeProcess {
     use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"));
+    command
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(db.cli_args())
         .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        .stdout(std::process::Stdio::piped());
+    let (mut child, base) = spawn_listening(command).await;
     let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = stderr
-            .next_line()
-            .await
-            .unwrap()
-            .expect("the server exited before listening");
-        if let Some(addr) = line.strip_prefix("rollcall listening on ") {
-            break addr.to_string();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
     ServeProcess {
         child,
         base,

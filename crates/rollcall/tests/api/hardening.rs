@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{assert_error, http_client, Client, TestDb, TestServer};
+use crate::common::{assert_error, http_client, spawn_listening, Client, TestDb, TestServer};
 use crate::foundation::admin_init;
 
 const MIB: usize = 1024 * 1024;
@@ -29,29 +29,14 @@ struct Served {
 
 impl Served {
     async fn start(db: &TestDb, extra: &[&str]) -> Served {
-        use tokio::io::AsyncBufReadExt;
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(db.cli_args())
             .args(extra)
             .env("RUST_LOG", "error")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let base = loop {
-            let line = stderr
-                .next_line()
-                .await
-                .unwrap()
-                .expect("the server exited before listening");
-            if let Some(addr) = line.strip_prefix("rollcall listening on ") {
-                break addr.to_string();
-            }
-        };
-        tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
+            .stdout(std::process::Stdio::null());
+        let (child, base) = spawn_listening(command).await;
         let addr = base.trim_start_matches("http://").to_string();
         Served { child, base, addr }
     }

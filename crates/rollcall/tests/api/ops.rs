@@ -14,9 +14,8 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::io::AsyncBufReadExt;
 
-use crate::common::{postgres_url, with_database, Client, TestDb, TestServer};
+use crate::common::{postgres_url, spawn_listening, with_database, Client, TestDb, TestServer};
 use crate::foundation::admin_init;
 
 fn rollcall() -> std::process::Command {
@@ -59,25 +58,11 @@ impl Serve {
             .args(args)
             .env("RUST_LOG", "warn")
             .env_remove("ROLLCALL_DB_KEY")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
+            .stdout(std::process::Stdio::null());
         for (k, v) in env {
             command.env(k, v);
         }
-        let mut child = command.spawn().unwrap();
-        let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let base = loop {
-            let line = stderr
-                .next_line()
-                .await
-                .unwrap()
-                .expect("the server exited before listening");
-            if let Some(addr) = line.strip_prefix("rollcall listening on ") {
-                break addr.to_string();
-            }
-        };
-        tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
+        let (child, base) = spawn_listening(command).await;
         Serve { child, base }
     }
 
