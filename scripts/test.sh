@@ -21,6 +21,9 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
 
+# The real Python clients (SDKs, aw-client, schemathesis) the suite drives.
+scripts/python-venv.sh >/dev/null
+
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 status=0

@@ -370,3 +370,23 @@ pub async fn spawn_listening(
     tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
     (child, base)
 }
+
+/// The python of the test virtual environment holding the real third-party
+/// clients (Segment and RudderStack SDKs, aw-client, schemathesis, the
+/// Prometheus parser), created by `scripts/python-venv.sh` on first use.
+/// A test that needs it fails loudly when it cannot be made: those clients are
+/// the point of such a test.
+#[allow(dead_code)] // until the first client-compatibility test lands
+pub fn python() -> PathBuf {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/python-venv.sh");
+    let output = std::process::Command::new(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        output.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}
