@@ -12,10 +12,14 @@ pub enum Scope {
     UsersRead,
     ActivityWrite,
     Admin,
+    /// Scrape `/metrics` on the main listener (§12).
+    MetricsRead,
+    /// An employee's own data under `/me/v1` (§11).
+    MeRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 9] = [
         Scope::ConnectorWrite,
         Scope::AppsWrite,
         Scope::ReportRead,
@@ -23,6 +27,8 @@ impl Scope {
         Scope::UsersRead,
         Scope::ActivityWrite,
         Scope::Admin,
+        Scope::MetricsRead,
+        Scope::MeRead,
     ];
     /// The scopes a viewer's API key carries.
     pub const READ: [Scope; 3] = [Scope::ReportRead, Scope::AppsRead, Scope::UsersRead];
@@ -36,6 +42,8 @@ impl Scope {
             Scope::UsersRead => "users.read",
             Scope::ActivityWrite => "activity.write",
             Scope::Admin => "admin",
+            Scope::MetricsRead => "metrics.read",
+            Scope::MeRead => "me.read",
         }
     }
 
@@ -45,7 +53,7 @@ impl Scope {
         Scope::ALL.into_iter().find(|s| s.as_str() == name)
     }
 
-    fn bit(self) -> u8 {
+    fn bit(self) -> u16 {
         1 << (self as u8)
     }
 }
@@ -58,7 +66,7 @@ impl fmt::Display for Scope {
 
 /// A set of scopes, stored as a bit mask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ScopeSet(u8);
+pub struct ScopeSet(u16);
 
 impl ScopeSet {
     pub fn all() -> Self {
