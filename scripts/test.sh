@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and every test, as CI does: formatting, lints, and the whole
 # test suite twice — on the embedded store, then on a throwaway PostgreSQL
-# cluster (scripts/with-postgres.sh installs and removes it). Installs what the
-# build needs when it is missing.
+# cluster (scripts/with-postgres.sh installs and removes it), then the Debian
+# package (scripts/package-test.sh). Installs what the build needs when it is
+# missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,4 +32,8 @@ echo "== tests on the embedded store"
 cargo nextest run --workspace --no-fail-fast || status=$?
 echo "== tests on PostgreSQL"
 scripts/with-postgres.sh cargo nextest run --workspace --no-fail-fast || status=$?
+# The Debian package, from the binary the suite just built: dpkg -i, the
+# installed binary's smoke test, systemd-analyze verify, purge.
+echo "== Debian package"
+scripts/package-test.sh || status=$?
 exit $status

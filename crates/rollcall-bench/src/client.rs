@@ -169,6 +169,62 @@ impl Api {
         Ok(total)
     }
 
+    /// A viewer limited to one group and two apps (issue 18 #1): maps every
+    /// other tracked login to an employee (so the group holds people of the org
+    /// chart), makes a group of the first half of the logins, adds a viewer
+    /// web user with that group and the first two apps, and returns the group
+    /// id and the viewer's API key.
+    pub async fn viewer(&self, data: &Dataset, app_ids: &[String]) -> anyhow::Result<(i64, Api)> {
+        let clients = self
+            .send(reqwest::Method::GET, "/admin/v1/clients", None)
+            .await?;
+        let ids: Vec<i64> = clients["clients"]
+            .as_array()
+            .context("no clients")?
+            .iter()
+            .filter_map(|c| c["id"].as_i64())
+            .collect();
+        if ids.is_empty() {
+            bail!("the account has no tracked logins to group");
+        }
+        let members = &ids[..ids.len().div_ceil(2)];
+        for (i, id) in ids.iter().enumerate().step_by(2) {
+            self.json(
+                reqwest::Method::PATCH,
+                &format!("/admin/v1/clients/{id}"),
+                &json!({"email": data.employee_email(i * data.employees() / ids.len())}),
+            )
+            .await?;
+        }
+        let group = self
+            .json(
+                reqwest::Method::POST,
+                "/admin/v1/groups",
+                &json!({"name": "bench viewers", "clients": members}),
+            )
+            .await?;
+        let group = group["id"].as_i64().context("no group id")?;
+        let consumer = self
+            .json(
+                reqwest::Method::POST,
+                "/admin/v1/consumers",
+                &json!({"email": "viewer@bench.example", "name": "Bench Viewer", "role": "viewer",
+                        "password": "bench viewer password", "viewableGroups": [group],
+                        "allowedApps": app_ids.iter().take(2).collect::<Vec<_>>()}),
+            )
+            .await?;
+        let consumer = consumer["id"].as_i64().context("no consumer id")?;
+        let key = self
+            .json(
+                reqwest::Method::POST,
+                "/admin/v1/credentials",
+                &json!({"type": "apiKey", "name": "bench viewer", "consumerId": consumer}),
+            )
+            .await?;
+        let key = key["apiKey"].as_str().context("no viewer API key")?;
+        Ok((group, Api::new(&self.base, key)))
+    }
+
     /// `n` audited admin actions from `clients` concurrent clients.
     pub async fn audit_actions(&self, n: usize, clients: usize) -> anyhow::Result<()> {
         let next = Arc::new(AtomicUsize::new(0));

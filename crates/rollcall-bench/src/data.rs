@@ -107,6 +107,22 @@ fn email(i: usize) -> String {
     format!("employee{i}@bench.example")
 }
 
+/// Who asks a report question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asker {
+    /// The account's superadmin.
+    Admin,
+    /// A viewer limited to one group and two apps.
+    Viewer,
+}
+
+/// A report question: its name in the table, its path and who asks it.
+pub struct Question {
+    pub name: String,
+    pub path: String,
+    pub asker: Asker,
+}
+
 impl Dataset {
     pub fn generate(scale: &Scale) -> Dataset {
         let mut rng = StdRng::seed_from_u64(42);
@@ -304,7 +320,128 @@ impl Dataset {
     }
 
     /// The reports to time, as (name, path).
-    pub fn report_queries(&self, app_ids: &[String]) -> Vec<(String, String)> {
+    /// An employee's email (the org chart's and the usage events').
+    pub fn employee_email(&self, i: usize) -> String {
+        email(i % self.scale.employees.max(1))
+    }
+
+    pub fn employees(&self) -> usize {
+        self.scale.employees
+    }
+
+    /// Every report question of the table: the first round's, then every
+    /// insight under every filter (issue 18 #1), `group` being a workforce group
+    /// of the viewer's.
+    pub fn report_queries(&self, app_ids: &[String], group: i64) -> Vec<Question> {
+        let mut out: Vec<Question> = self
+            .first_round_queries(app_ids)
+            .into_iter()
+            .map(|(name, path)| Question {
+                name,
+                path,
+                asker: Asker::Admin,
+            })
+            .collect();
+        let app = &app_ids[0];
+        let (from, to) = (self.date(30), self.date(0));
+        let mut ask = |name: &str, path: String, asker: Asker| {
+            out.push(Question {
+                name: name.to_string(),
+                path,
+                asker,
+            })
+        };
+        let usage = format!("/pull/v1/apps/{app}");
+        ask(
+            "engagement by location, 30 days",
+            format!("{usage}/engagement?rollingWindow=30&by=location"),
+            Asker::Admin,
+        );
+        ask(
+            "engagement by costCenter, provisioned, 30 d",
+            format!("{usage}/engagement?rollingWindow=30&by=costCenter&population=provisioned"),
+            Asker::Admin,
+        );
+        ask(
+            "engagement by title, Group 1, 90 days",
+            format!("{usage}/engagement?group=Group%201&rollingWindow=90&by=title"),
+            Asker::Admin,
+        );
+        ask(
+            "engagement by team, 30 days, viewer",
+            format!("{usage}/engagement?group=Group%200&rollingWindow=30&by=team"),
+            Asker::Viewer,
+        );
+        ask(
+            "inactive users, Group 0, 30 days",
+            format!("{usage}/inactive-users?group=Group%200&rollingWindow=30"),
+            Asker::Admin,
+        );
+        ask(
+            "inactive users, employees, 30 days",
+            format!("{usage}/inactive-users?rollingWindow=30&population=employees"),
+            Asker::Admin,
+        );
+        ask(
+            "inactive users, Group 0, 30 days, viewer",
+            format!("{usage}/inactive-users?group=Group%200&rollingWindow=30"),
+            Asker::Viewer,
+        );
+        ask(
+            "users page, viewer",
+            format!("{usage}/users?rollingWindow=30"),
+            Asker::Viewer,
+        );
+        ask("trend, 30 days", format!("{usage}/trend"), Asker::Admin);
+        ask(
+            "trend, Group 0, 90 days",
+            format!(
+                "{usage}/trend?group=Group%200&from={}&to={to}",
+                self.date(89)
+            ),
+            Asker::Admin,
+        );
+        ask(
+            "trend, 30 days, viewer",
+            format!("{usage}/trend"),
+            Asker::Viewer,
+        );
+        ask(
+            "right-sizing, 90 days",
+            format!("{usage}/rightsizing"),
+            Asker::Admin,
+        );
+        ask(
+            "right-sizing, 90 days, viewer",
+            format!("{usage}/rightsizing"),
+            Asker::Viewer,
+        );
+        ask(
+            "app summaries, viewer",
+            "/pull/v3/apps".into(),
+            Asker::Viewer,
+        );
+        ask(
+            "working hours users, a group, a month",
+            format!(
+                "/reports/v2/workinghours/users?from={from}&to={to}&pageSize=150&groupId={group}"
+            ),
+            Asker::Admin,
+        );
+        ask(
+            "working hours users, a month, viewer",
+            format!("/reports/v2/workinghours/users?from={from}&to={to}&pageSize=150"),
+            Asker::Viewer,
+        );
+        ask(
+            "working hours computers, a month, viewer",
+            format!("/reports/v2/workinghours/computers?from={from}&to={to}&pageSize=150"),
+            Asker::Viewer,
+        );
+        out
+    }
+
+    fn first_round_queries(&self, app_ids: &[String]) -> Vec<(String, String)> {
         let app = &app_ids[0];
         let mut q = Vec::new();
         for window in [7, 30, 90] {

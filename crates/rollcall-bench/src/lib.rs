@@ -18,6 +18,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 pub use data::Scale;
+use data::{Asker, Question};
 use measure::{Percentiles, Timings};
 
 /// What to run.
@@ -122,15 +123,22 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         started,
     );
 
+    eprintln!("bench: adding a viewer limited to a group and two apps");
+    let (group, viewer) = api.viewer(&dataset, &app_ids).await?;
+
     eprintln!("bench: timing reports ({} calls each)", options.repeat);
     let mut timings = Timings::default();
-    let queries = dataset.report_queries(&app_ids);
-    for (name, path) in &queries {
+    let queries = dataset.report_queries(&app_ids, group);
+    for Question { name, path, asker } in &queries {
+        let asker = match asker {
+            Asker::Admin => &api,
+            Asker::Viewer => &viewer,
+        };
         for _ in 0..options.repeat {
             // Latency is request sent to last byte received; the body is
             // checked to be JSON once the clock has stopped.
             let started = Instant::now();
-            let body = api
+            let body = asker
                 .get_bytes(path)
                 .await
                 .with_context(|| format!("report {name}"))?;

@@ -27,7 +27,7 @@ pub fn percent(part: u64, whole: u64) -> f64 {
 }
 
 /// What kind of action an event is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum EventType {
     Login,
     Consume,
@@ -37,11 +37,13 @@ pub enum EventType {
 }
 
 /// One event an app reports.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventDefinition {
+    #[schema(min_length = 1)]
     pub event_name: String,
     #[serde(default)]
+    #[schema(max_length = 255)]
     pub description: Option<String>,
     #[serde(default = "default_event_type")]
     pub event_type: EventType,
@@ -56,7 +58,7 @@ fn default_event_type() -> EventType {
 }
 
 /// A licence tier of an app.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LicenseTier {
     pub name: String,
@@ -70,9 +72,10 @@ pub struct LicenseTier {
 }
 
 /// The whole definition of a connected app, as pushed and as returned.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AppDefinition {
+    #[schema(min_length = 1)]
     pub name: String,
     #[serde(default)]
     pub category: Option<String>,

@@ -9,7 +9,7 @@
 //! [`Directory`]); `n_people + id` is an email outside the org chart (its own person).
 
 use crate::fxhash::FxHashMap;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use crate::usage;
 use crate::usage_report::{DayActivity, Directory, Engagement, Segment, Total};
@@ -318,14 +318,42 @@ pub fn active_days(daily: &DailyPeople, from: i32, to: i32, slot: usize) -> u32 
 }
 
 /// Per slot, the latest day on which it was active.
-pub fn last_days(daily: &DailyPeople) -> HashMap<usize, i32> {
-    let mut out = HashMap::new();
+///
+/// Dense by slot: the days are walked from the latest, and only the slots not
+/// seen on a later day are written (word by word), so a slot costs one write
+/// however many days it was active on. A hash map per (slot, day) took most of
+/// an inactive-users report over a feature group's whole history (issue 18).
+pub fn last_days(daily: &DailyPeople) -> LastDays {
+    let mut seen: Vec<u64> = Vec::new();
+    let mut days: Vec<i32> = Vec::new();
     for (&day, set) in daily.iter().rev() {
-        for slot in set.iter() {
-            out.entry(slot).or_insert(day);
+        if seen.len() < set.0.len() {
+            seen.resize(set.0.len(), 0);
+            days.resize(set.0.len() * 64, NO_DAY);
+        }
+        for (w, (&word, seen)) in set.0.iter().zip(seen.iter_mut()).enumerate() {
+            let mut fresh = word & !*seen;
+            *seen |= word;
+            while fresh != 0 {
+                let bit = fresh.trailing_zeros() as usize;
+                fresh &= fresh - 1;
+                days[w * 64 + bit] = day;
+            }
         }
     }
-    out
+    LastDays(days)
+}
+
+const NO_DAY: i32 = i32::MIN;
+
+/// The latest active day per slot ([`last_days`]).
+#[derive(Debug, Clone, Default)]
+pub struct LastDays(Vec<i32>);
+
+impl LastDays {
+    pub fn get(&self, slot: usize) -> Option<i32> {
+        self.0.get(slot).copied().filter(|&d| d != NO_DAY)
+    }
 }
 
 #[cfg(test)]
@@ -417,6 +445,11 @@ mod tests {
         assert_eq!((s[1].dau, s[1].wau, s[1].mau), (0, 2, 2));
         assert_eq!(activity_on(&daily, 102).wau, 1);
         assert_eq!(active_days(&daily, 90, 110, 0), 1);
-        assert_eq!(last_days(&daily)[&1], 95);
+        let last = last_days(&daily);
+        assert_eq!(
+            (last.get(0), last.get(1), last.get(2)),
+            (Some(100), Some(95), None)
+        );
+        assert_eq!(last.get(1_000_000), None);
     }
 }

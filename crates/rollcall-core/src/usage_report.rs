@@ -128,7 +128,7 @@ impl EventFilter {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Segment {
     pub value: Option<String>,
     pub population: u64,
@@ -136,7 +136,7 @@ pub struct Segment {
     pub percent: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Total {
     pub population: u64,

@@ -178,30 +178,33 @@ pub fn domain_suffix_match(suffix: &str, domain: &str) -> bool {
     !bare.is_empty() && (domain == bare || domain.ends_with(&format!(".{bare}")))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AppClass {
     pub executable: String,
+    #[schema(minimum = -1, maximum = 1)]
     pub productivity: i8,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WebClass {
     pub domain: String,
+    #[schema(minimum = -1, maximum = 1)]
     pub productivity: i8,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Rule {
     #[serde(rename = "match")]
     pub kind: String,
     pub pattern: String,
+    #[schema(minimum = -1, maximum = 1)]
     pub productivity: i8,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GroupOverride {
     pub group_id: i64,
@@ -209,11 +212,12 @@ pub struct GroupOverride {
     pub domain: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executable: Option<String>,
+    #[schema(minimum = -1, maximum = 1)]
     pub productivity: i8,
 }
 
 /// The whole classification set of an account (`PUT /admin/v1/classifications`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClassificationSet {
     #[serde(

@@ -13,7 +13,7 @@ use rollcall_store::StoreError;
 use serde::Serialize;
 
 /// One problem with one field or item.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,

@@ -18,7 +18,9 @@ use serde::Deserialize;
 use crate::conn::{BodyLimits, TooSlow};
 use crate::error::ApiError;
 
-/// A JSON body, whatever its content type.
+/// A JSON body, whatever its content type. Every typed body is a JSON object:
+/// serde would also read a struct from an array of its fields in order
+/// (`[null, null]` as an empty patch), which no client means.
 pub struct Json<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
@@ -26,6 +28,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let BoundedJson(value) = BoundedJson::from_request(req, state).await?;
+        if !value.is_object() {
+            return Err(ApiError::unprocessable("the body must be a JSON object"));
+        }
         from_value(&value, "the body").map(Json)
     }
 }

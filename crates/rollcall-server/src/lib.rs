@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod login_guard;
+pub mod openapi;
 pub mod passwords;
 pub mod reports;
 pub mod routes;

@@ -300,6 +300,17 @@ impl ProvisionedSummary {
     }
 }
 
+/// [`InsightData::provisioned_people`] of a user outside the org chart.
+pub const NO_PERSON: u32 = u32::MAX;
+
+/// [`InsightData::provisioned_people`] of `users` under `dir`.
+pub fn provisioned_people(users: &[ProvisionedUser], dir: &Directory) -> Vec<u32> {
+    users
+        .iter()
+        .map(|u| dir.index_of(&u.email).map_or(NO_PERSON, |i| i as u32))
+        .collect()
+}
+
 /// The bitmap of the email ids that did `event` on local day `day` (`event` is
 /// empty for [`EventSel::Any`]).
 #[derive(Debug, Clone)]
@@ -322,6 +333,10 @@ pub struct InsightData {
     pub last_ms: HashMap<u32, i64>,
     /// Ordered by `appUserId`; shared (cached until the users change).
     pub provisioned: Arc<Vec<ProvisionedUser>>,
+    /// For each of `provisioned`, its person's index in `org`'s directory
+    /// ([`NO_PERSON`] outside it), so reports need not look every user up again;
+    /// empty when the store did not resolve them (a report then does).
+    pub provisioned_people: Arc<Vec<u32>>,
     /// When asked for.
     pub provisioned_summary: Arc<ProvisionedSummary>,
     pub org: Option<OrgChart>,
@@ -457,6 +472,23 @@ pub trait UsageStore: Send + Sync {
             app_ids
                 .iter()
                 .map(|app_id| self.insight_data(account_id, app_id, query.clone())),
+        )
+        .await
+    }
+
+    /// [`UsageStore::insight_data`] of several queries on one app, in their order
+    /// (by default each on its own; the embedded store reads them in one
+    /// transaction, so a page's reports see one state of the data).
+    async fn insight_data_many(
+        &self,
+        account_id: i64,
+        app_id: &str,
+        queries: Vec<InsightQuery>,
+    ) -> StoreResult<Vec<InsightData>> {
+        futures_util::future::try_join_all(
+            queries
+                .into_iter()
+                .map(|query| self.insight_data(account_id, app_id, query)),
         )
         .await
     }

@@ -1,4 +1,4 @@
-//! Command-line interface: `serve`, `migrate`, `demo`, `admin init`, `admin reset-password`,
+//! Command-line interface: `serve`, `migrate`, `demo`, `admin init`, `admin reset-password`, `relay`, `push`,
 //! `audit verify`, `bench`. Every flag also reads a `ROLLCALL_*` environment variable; flags win.
 //!
 //! Only `serve` and `admin init` create a database; every other command refuses a
@@ -72,6 +72,11 @@ enum Command {
     Restore(ops::RestoreArgs),
     /// Change the embedded database's key (the server must be stopped).
     Rekey(ops::RekeyArgs),
+    /// Stand in for aw-server on this computer: ActivityWatch watchers' data
+    /// becomes agent records uploaded to a Rollcall server.
+    Relay(crate::relay::RelayArgs),
+    /// Send a CSV or NDJSON file (or stdin) to the push APIs, resumably.
+    Push(crate::push::PushArgs),
 }
 
 #[derive(Subcommand)]
@@ -403,6 +408,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup(args) => ops::backup(args),
         Command::Restore(args) => ops::restore(args).await,
         Command::Rekey(args) => ops::rekey(args),
+        Command::Push(args) => crate::push::run(args).await,
+        Command::Relay(args) => {
+            crate::relay::run(args, shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit {
             command: AuditCommand::Verify { db },
         } => {

@@ -2,6 +2,8 @@
 
 mod cli;
 mod ops;
+mod push;
+mod relay;
 
 use clap::Parser;
 

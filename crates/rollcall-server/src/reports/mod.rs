@@ -33,7 +33,7 @@ pub(crate) async fn account_zone(state: &AppState, account_id: i64) -> ApiResult
 }
 
 /// An amount of money.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Money {
     pub amount: f64,
     pub currency: String,

@@ -21,7 +21,9 @@ use rollcall_core::usage_report::{
 use rollcall_core::{time, token, Scope};
 use rollcall_store::money::ContractSummary;
 use rollcall_store::now_ms;
-use rollcall_store::usage::{AppRecord, EventSel, InsightData, InsightQuery, ProvisionedUser};
+use rollcall_store::usage::{
+    AppRecord, EventSel, InsightData, InsightQuery, ProvisionedUser, NO_PERSON,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -99,6 +101,69 @@ fn with_restriction(caller: &Caller, mut query: InsightQuery) -> InsightQuery {
     query
 }
 
+/// Several reads of one app for the reports of one page, after the caller's
+/// check for `scope`: queries over the same events are merged into one read (the
+/// union of their days and of what else they ask), and every read happens in one
+/// store call. Entry `i` of the answer is the data for `queries[i]`; a report
+/// given more days than it asked for only looks at its own ([`daily`] and
+/// [`active_between`] take explicit days), so its answer is the same.
+async fn load_many(
+    state: &AppState,
+    caller: &Caller,
+    scope: Scope,
+    app_id: &str,
+    queries: &[InsightQuery],
+) -> ApiResult<Vec<Arc<InsightData>>> {
+    access::check(caller, scope, Some(app_id))?;
+    let (merged, index) = merge(queries);
+    let merged = merged
+        .into_iter()
+        .map(|q| with_restriction(caller, q))
+        .collect();
+    let (data, visible) = tokio::try_join!(
+        async {
+            Ok::<_, ApiError>(
+                state
+                    .store
+                    .insight_data_many(caller.account_id, app_id, merged)
+                    .await?,
+            )
+        },
+        access::visible_people(state, caller),
+    )?;
+    let data: Vec<Arc<InsightData>> = visible
+        .restrict_all(data)
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    Ok(index.into_iter().map(|i| Arc::clone(&data[i])).collect())
+}
+
+/// `queries` with those over the same events merged: the merged queries, and
+/// for each query the index of the one that answers it.
+fn merge(queries: &[InsightQuery]) -> (Vec<InsightQuery>, Vec<usize>) {
+    let mut merged: Vec<InsightQuery> = Vec::new();
+    let mut index = Vec::with_capacity(queries.len());
+    for q in queries {
+        match merged.iter().position(|m| m.events == q.events) {
+            Some(i) => {
+                let m = &mut merged[i];
+                m.from_day = m.from_day.min(q.from_day);
+                m.to_day = m.to_day.max(q.to_day);
+                m.last_activity |= q.last_activity;
+                m.provisioned |= q.provisioned;
+                m.provisioned_summary |= q.provisioned_summary;
+                index.push(i);
+            }
+            None => {
+                index.push(merged.len());
+                merged.push(q.clone());
+            }
+        }
+    }
+    (merged, index)
+}
+
 /// The bitmaps of the group's events (every event when `group` is `None`).
 fn sel(group: Option<&str>) -> EventSel {
     match group {
@@ -161,15 +226,22 @@ impl SlotTimes {
 /// timestamp ever, so for a past `as_of` a later one is replaced by the start of
 /// the person's last active day up to `as_of` (from the loaded bitmaps), or
 /// dropped when there is none (issue 19 #12).
-fn bounded_last(data: &InsightData, mut last: SlotTimes, as_of: i32, tz: &TimeZone) -> SlotTimes {
+/// `from` is the first day the report reads.
+fn bounded_last(
+    data: &InsightData,
+    mut last: SlotTimes,
+    from: i32,
+    as_of: i32,
+    tz: &TimeZone,
+) -> SlotTimes {
     let end_ms = time::start_of_day_ms(time::date_of_day_number(as_of + 1), tz);
     if last.0.iter().all(|&ms| ms < end_ms) {
         return last;
     }
-    let days = usage_bits::last_days(&daily(data, &EventFilter::Any, i32::MIN, as_of));
+    let days = usage_bits::last_days(&daily(data, &EventFilter::Any, from, as_of));
     for (slot, ms) in last.0.iter_mut().enumerate() {
         if *ms >= end_ms {
-            *ms = days.get(&slot).map_or(i64::MIN, |&d| {
+            *ms = days.get(slot).map_or(i64::MIN, |d| {
                 time::start_of_day_ms(time::date_of_day_number(d), tz)
             });
         }
@@ -182,6 +254,38 @@ fn bounded_last(data: &InsightData, mut last: SlotTimes, as_of: i32, tz: &TimeZo
 async fn oldest_day(state: &AppState, caller: &Caller, tz: &TimeZone) -> ApiResult<i32> {
     let settings = state.store.settings(caller.account_id).await?;
     Ok(today(tz) - settings.usage_retention_days.min(100_000) as i32 - 1)
+}
+
+/// The index in `dir` (the data's org chart) of the person of the `i`th
+/// provisioned user: as the store resolved it when it could, else looked up.
+fn provisioned_person(data: &InsightData, dir: &Directory, i: usize) -> Option<usize> {
+    let people = &data.provisioned_people;
+    if people.len() == data.provisioned.len() {
+        return people
+            .get(i)
+            .filter(|&&p| p != NO_PERSON)
+            .map(|&p| p as usize);
+    }
+    dir.index_of(&data.provisioned.get(i)?.email)
+}
+
+/// The report key and slot of the `i`th provisioned user, and its person.
+fn provisioned_member<'a>(
+    data: &'a InsightData,
+    dir: &'a Directory,
+    i: usize,
+) -> (&'a str, Option<usize>, Option<&'a Employee>) {
+    let u = &data.provisioned[i];
+    match provisioned_person(data, dir, i) {
+        Some(p) => (dir.people[p].email.as_str(), Some(p), Some(&dir.people[p])),
+        None => (
+            u.email.as_str(),
+            data.emails
+                .id(&u.email)
+                .map(|id| data.resolver.slot_of_id(id)),
+            None,
+        ),
+    }
 }
 
 fn directory(data: &InsightData) -> Arc<Directory> {
@@ -228,10 +332,12 @@ pub struct AppSummaries {
     pub apps: Vec<AppSummary>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SummariesQuery {
     /// `YYYY-MM-DD`; today by default, as every usage report.
+    #[param(format = Date)]
     pub as_of_date: Option<String>,
 }
 
@@ -345,10 +451,11 @@ pub async fn app_summaries(
         },
         access::visible_people(state, caller),
     )?;
-    let apps = data
+    let apps = visible
+        .restrict_all(data)
         .into_iter()
         .zip(contracts)
-        .map(|(data, contract)| summarise(&visible.restrict(data), contract, as_of))
+        .map(|(data, contract)| summarise(&data, contract, as_of))
         .collect();
     Ok(AppSummaries {
         as_of_date: as_of_text,
@@ -385,10 +492,12 @@ pub struct AppDetails {
     pub groups: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DetailsQuery {
     /// `YYYY-MM-DD`; today by default.
+    #[param(format = Date)]
     pub as_of_date: Option<String>,
 }
 
@@ -401,21 +510,56 @@ pub async fn app_details(
     access::check(caller, Scope::AppsRead, None)?;
     let tz = account_zone(state, caller.account_id).await?;
     let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(&tz))?;
-    let data = load(state, caller, Scope::AppsRead, app_id, summary_query(as_of)).await?;
-    let contract = state
-        .store
-        .contract_summary(caller.account_id, app_id, &date_text(as_of))
-        .await?;
-    let summary = summarise(&data, contract, as_of);
-    let a = usage_bits::activity_on(&daily(&data, &EventFilter::Any, as_of - 29, as_of), as_of);
-    let year_start = time::start_of_day_ms(time::date_of_day_number(as_of).first_of_year(), &tz);
-    let spend = state
-        .store
-        .spend_totals(caller.account_id, app_id, year_start, now_ms())
-        .await?;
+    let (data, extras) = tokio::try_join!(
+        load(state, caller, Scope::AppsRead, app_id, summary_query(as_of)),
+        details_extras(state, caller, app_id, as_of, &tz),
+    )?;
+    Ok(details_of(&data, extras, as_of))
+}
+
+/// What the app details read beside the bitmaps: the contract in force on
+/// `as_of` and the spend of its year until now.
+struct DetailsExtras {
+    contract: Option<ContractSummary>,
+    spend: Vec<Money>,
+}
+
+async fn details_extras(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    as_of: i32,
+    tz: &TimeZone,
+) -> ApiResult<DetailsExtras> {
+    let year_start = time::start_of_day_ms(time::date_of_day_number(as_of).first_of_year(), tz);
+    let as_of_text = date_text(as_of);
+    let (contract, spend) = tokio::try_join!(
+        state
+            .store
+            .contract_summary(caller.account_id, app_id, &as_of_text),
+        state
+            .store
+            .spend_totals(caller.account_id, app_id, year_start, now_ms()),
+    )?;
+    Ok(DetailsExtras {
+        contract,
+        spend: spend
+            .into_iter()
+            .map(|x| Money {
+                amount: x.amount,
+                currency: x.currency,
+            })
+            .collect(),
+    })
+}
+
+/// The app details from data holding at least [`summary_query`]'s.
+fn details_of(data: &InsightData, extras: DetailsExtras, as_of: i32) -> AppDetails {
+    let summary = summarise(data, extras.contract, as_of);
+    let a = usage_bits::activity_on(&daily(data, &EventFilter::Any, as_of - 29, as_of), as_of);
     let def = &data.app.definition;
     let per_tier = &data.provisioned_summary.per_license;
-    Ok(AppDetails {
+    AppDetails {
         summary,
         as_of_date: date_text(as_of),
         activity: Activity {
@@ -424,13 +568,7 @@ pub async fn app_details(
             mau: a.mau,
             stickiness: usage::percent(a.dau, a.mau),
         },
-        fiscal_spend: spend
-            .into_iter()
-            .map(|x| Money {
-                amount: x.amount,
-                currency: x.currency,
-            })
-            .collect(),
+        fiscal_spend: extras.spend,
         license_tiers: def
             .license_tiers
             .iter()
@@ -440,6 +578,222 @@ pub async fn app_details(
             })
             .collect(),
         groups: def.groups(),
+    }
+}
+
+// ---------------------------------------------------------------- dashboard pages
+
+/// The Overview's figures of one app (SPEC §9.1).
+#[derive(Debug, Clone)]
+pub struct OverviewApp {
+    pub summary: AppSummary,
+    /// The daily active users of the 30 days up to the report's day (first to
+    /// last): the DAU of what [`trend`] answers by default.
+    pub daily_active_users: Vec<u64>,
+    /// The licence cost of the provisioned users without activity in the 30
+    /// days, as [`inactive_users`] answers by default; `None` when the caller
+    /// may not read users.
+    pub potential_savings: Option<Money>,
+}
+
+/// `/ui`: every app the caller may see.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    /// `YYYY-MM-DD`: the first of the 30 days, and the last.
+    pub from_date: String,
+    pub as_of_date: String,
+    pub apps: Vec<OverviewApp>,
+}
+
+/// The app summaries, each app's daily active users and potential savings,
+/// from one read of each app's 30 days: the same figures as [`app_summaries`],
+/// [`trend`] and [`inactive_users`] with their defaults, without reading each
+/// app three times (the page showed 40 report calls on top of the summaries).
+pub async fn overview(state: &AppState, caller: &Caller) -> ApiResult<Overview> {
+    access::check(caller, Scope::AppsRead, None)?;
+    let tz = account_zone(state, caller.account_id).await?;
+    let as_of = today(&tz);
+    let users_read = access::check(caller, Scope::UsersRead, None).is_ok();
+    let app_ids: Vec<String> = state
+        .store
+        .list_apps(caller.account_id)
+        .await?
+        .into_iter()
+        .map(|app| app.app_id)
+        .filter(|app_id| caller.may_see_app(app_id))
+        .collect();
+    // The savings need the provisioned users and the 30 days; not each
+    // email's latest activity, which only the report's rows show.
+    let mut query = summary_query(as_of);
+    query.provisioned |= users_read;
+    let as_of_text = date_text(as_of);
+    let ids = app_ids.clone();
+    let (data, contracts, visible) = tokio::try_join!(
+        async {
+            Ok::<_, ApiError>(
+                state
+                    .store
+                    .insight_data_of_apps(caller.account_id, ids, with_restriction(caller, query))
+                    .await?,
+            )
+        },
+        async {
+            Ok::<_, ApiError>(
+                state
+                    .store
+                    .contract_summaries(caller.account_id, app_ids.clone(), &as_of_text)
+                    .await?,
+            )
+        },
+        access::visible_people(state, caller),
+    )?;
+    let mut apps = Vec::with_capacity(data.len());
+    for (data, contract) in visible.restrict_all(data).into_iter().zip(contracts) {
+        let summary = summarise(&data, contract, as_of);
+        // A day's DAU counts its people (an alias counts for its person).
+        let days = daily(&data, &EventFilter::Any, as_of - 29, as_of);
+        let daily_active_users = (as_of - 29..=as_of)
+            .map(|d| days.get(&d).map_or(0, SlotSet::count))
+            .collect();
+        let potential_savings = users_read.then(|| {
+            let dir = directory(&data);
+            let active = active_between(&data, as_of - 29, as_of);
+            let (_, _, savings) = inactive_members(&data, &dir, true, &active);
+            Money {
+                amount: round2(savings),
+                currency: data.app.definition.currency(),
+            }
+        });
+        apps.push(OverviewApp {
+            summary,
+            daily_active_users,
+            potential_savings,
+        });
+    }
+    Ok(Overview {
+        from_date: date_text(as_of - 29),
+        as_of_date: as_of_text,
+        apps,
+    })
+}
+
+/// The App page's choices (SPEC §9.2).
+#[derive(Debug, Clone)]
+pub struct AppPageQuery {
+    /// A feature group; every event when `None`.
+    pub group: Option<String>,
+    /// The rolling window of engagement, inactive users and right-sizing.
+    pub window: u32,
+    /// The org field engagement is broken down by.
+    pub by: String,
+    /// Inactive users on the page (the first of the report's pages).
+    pub inactive_rows: u32,
+}
+
+/// The App page's reports on one app.
+#[derive(Debug, Clone)]
+pub struct AppPage {
+    pub details: AppDetails,
+    pub engagement: EngagementReport,
+    /// The 30 days up to the details' day.
+    pub trend: TrendReport,
+    /// `None` when the caller may not read users.
+    pub inactive: Option<InactiveReport>,
+    /// `None` when the caller may not read users.
+    pub rightsizing: Option<RightsizingReport>,
+}
+
+/// The details, engagement, trend, inactive users and right-sizing of one app
+/// for the page's choices: each the same answer as its own report, from one
+/// store read of the app (each kind of bitmaps read once, for the union of the
+/// reports' days).
+pub async fn app_page(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    q: AppPageQuery,
+) -> ApiResult<AppPage> {
+    access::check(caller, Scope::AppsRead, None)?;
+    let tz = account_zone(state, caller.account_id).await?;
+    let as_of = today(&tz);
+    let engagement = engagement_plan(
+        EngagementQuery {
+            group: q.group.clone(),
+            rolling_window: Some(q.window),
+            by: Some(q.by),
+            ..EngagementQuery::default()
+        },
+        &tz,
+    )?;
+    let trend = trend_plan(
+        TrendQuery {
+            group: q.group.clone(),
+            from: None,
+            to: Some(date_text(as_of)),
+        },
+        &tz,
+    )?;
+    let users_read = access::check(caller, Scope::UsersRead, None).is_ok();
+    let inactive = if users_read {
+        Some(
+            inactive_plan(
+                state,
+                caller,
+                app_id,
+                InactiveQuery {
+                    group: q.group.clone(),
+                    rolling_window: Some(q.window),
+                    page_size: Some(q.inactive_rows),
+                    ..InactiveQuery::default()
+                },
+                false,
+                &tz,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    let rightsizing = if users_read {
+        Some(rightsizing_plan(
+            RightsizingQuery {
+                rolling_window: Some(q.window),
+                ..RightsizingQuery::default()
+            },
+            &tz,
+        )?)
+    } else {
+        None
+    };
+    let mut queries = vec![
+        summary_query(as_of),
+        engagement.query.clone(),
+        trend.query.clone(),
+    ];
+    queries.extend(inactive.iter().map(|p| p.query.clone()));
+    queries.extend(rightsizing.iter().map(|p| p.query.clone()));
+    let (data, extras) = tokio::try_join!(
+        load_many(state, caller, Scope::AppsRead, app_id, &queries),
+        details_extras(state, caller, app_id, as_of, &tz),
+    )?;
+    let details = details_of(&data[0], extras, as_of);
+    let engagement = engagement_of(app_id, engagement, &data[1])?;
+    let trend = trend_of(app_id, trend, &data[2])?;
+    let mut rest = data[3..].iter();
+    let inactive = match (inactive, rest.next()) {
+        (Some(plan), Some(d)) => Some(inactive_of(state, caller, app_id, plan, d, &tz)?),
+        _ => None,
+    };
+    let rightsizing = match (rightsizing, rest.next()) {
+        (Some(plan), Some(d)) => Some(rightsizing_of(app_id, plan, d)),
+        _ => None,
+    };
+    Ok(AppPage {
+        details,
+        engagement,
+        trend,
+        inactive,
+        rightsizing,
     })
 }
 
@@ -505,15 +859,20 @@ fn seal_page(
 
 // ---------------------------------------------------------------- users
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UsersQuery {
+    #[param(format = Date)]
     pub as_of_date: Option<String>,
+    #[param(schema_with = crate::openapi::answers::rolling_window)]
     pub rolling_window: Option<u32>,
     /// `all` (default), `provisioned`, `events` or `employees`.
+    #[param(schema_with = crate::openapi::answers::data_source)]
     pub data_source: Option<String>,
     /// A page token from a previous answer.
     pub after: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<u32>,
 }
 
@@ -609,7 +968,7 @@ pub async fn users(
     let def = &data.app.definition;
     let dir = directory(&data);
     let (emails, resolver) = (&data.emails, &data.resolver);
-    let last = bounded_last(&data, person_last_ms(&data), as_of, &tz);
+    let last = bounded_last(&data, person_last_ms(&data), i32::MIN, as_of, &tz);
     let all = daily(&data, &EventFilter::Any, from, as_of);
     let per_group: Vec<(String, DailyPeople)> = def
         .groups()
@@ -711,15 +1070,13 @@ fn population<'a>(
     by: &str,
 ) -> Vec<Member<'a>> {
     match which {
-        "provisioned" => data
-            .provisioned
-            .iter()
-            .map(|u| {
-                let key = dir.resolve(&u.email);
+        "provisioned" => (0..data.provisioned.len())
+            .map(|i| {
+                let (key, slot, person) = provisioned_member(data, dir, i);
                 Member {
                     key,
-                    slot: data.resolver.slot_of_email(dir, &data.emails, key),
-                    value: dir.person(key).and_then(|p| p.field(by)),
+                    slot,
+                    value: person.and_then(|p| p.field(by)),
                 }
             })
             .collect(),
@@ -747,16 +1104,20 @@ fn check_population(value: Option<&str>, default: &'static str) -> ApiResult<Str
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EngagementQuery {
     /// A feature group; every event by default.
     pub group: Option<String>,
+    #[param(schema_with = crate::openapi::answers::rolling_window)]
     pub rolling_window: Option<u32>,
+    #[param(format = Date)]
     pub as_of_date: Option<String>,
     /// An org field or custom field; `team` by default.
     pub by: Option<String>,
     /// `employees` (default) or `provisioned`.
+    #[param(schema_with = crate::openapi::answers::population)]
     pub population: Option<String>,
 }
 
@@ -782,48 +1143,71 @@ pub async fn engagement(
 ) -> ApiResult<EngagementReport> {
     access::check(caller, Scope::AppsRead, None)?;
     let tz = account_zone(state, caller.account_id).await?;
-    let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(&tz))?;
+    let plan = engagement_plan(q, &tz)?;
+    let data = load(state, caller, Scope::AppsRead, app_id, plan.query.clone()).await?;
+    engagement_of(app_id, plan, &data)
+}
+
+/// An engagement report's checked parameters and its read.
+struct EngagementPlan {
+    group: Option<String>,
+    as_of: i32,
+    window: i32,
+    from: i32,
+    by: String,
+    population: String,
+    query: InsightQuery,
+}
+
+fn engagement_plan(q: EngagementQuery, tz: &TimeZone) -> ApiResult<EngagementPlan> {
+    let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(tz))?;
     let w = window(q.rolling_window, 30)?;
     let which = check_population(q.population.as_deref(), "employees")?;
     let by = q.by.clone().unwrap_or_else(|| "team".to_string());
     let from = as_of - w + 1;
-    let data = load(
-        state,
-        caller,
-        Scope::AppsRead,
-        app_id,
-        InsightQuery {
-            from_day: from,
-            to_day: as_of,
-            events: sel(q.group.as_deref()),
-            last_activity: false,
-            provisioned: which == "provisioned",
-            provisioned_summary: false,
-        },
-    )
-    .await?;
-    let custom = data
-        .org
-        .as_ref()
-        .map(|o| o.custom_fields.clone())
-        .unwrap_or_default();
+    let query = InsightQuery {
+        from_day: from,
+        to_day: as_of,
+        events: sel(q.group.as_deref()),
+        last_activity: false,
+        provisioned: which == "provisioned",
+        provisioned_summary: false,
+    };
+    Ok(EngagementPlan {
+        group: q.group,
+        as_of,
+        window: w,
+        from,
+        by,
+        population: which,
+        query,
+    })
+}
+
+fn engagement_of(
+    app_id: &str,
+    plan: EngagementPlan,
+    data: &InsightData,
+) -> ApiResult<EngagementReport> {
+    let by = plan.by;
+    let custom: &[String] = data.org.as_ref().map_or(&[], |o| &o.custom_fields);
     if !ORG_FIELDS.contains(&by.as_str()) && !custom.contains(&by) {
         return Err(ApiError::bad_request(format!(
             "by must be one of team, location, title, managerEmail, costCenter{}",
             custom.iter().map(|c| format!(", {c}")).collect::<String>()
         )));
     }
-    group_filter(&data.app.definition, q.group.as_deref())?;
-    let dir = directory(&data);
-    let members = population(&data, &dir, &which, &by);
-    let e = usage_bits::engagement(&members, &active_between(&data, from, as_of));
+    group_filter(&data.app.definition, plan.group.as_deref())?;
+    let dir = directory(data);
+    let members = population(data, &dir, &plan.population, &by);
+    let e = usage_bits::engagement(&members, &active_between(data, plan.from, plan.as_of));
     Ok(EngagementReport {
         app_id: app_id.to_string(),
-        group: q.group,
-        rolling_window: w,
-        as_of_date: date_text(as_of),
+        group: plan.group,
+        rolling_window: plan.window,
+        as_of_date: date_text(plan.as_of),
         by,
-        population: which,
+        population: plan.population,
         total: e.total,
         segments: e.segments,
     })
@@ -831,20 +1215,25 @@ pub async fn engagement(
 
 // ---------------------------------------------------------------- inactive users
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InactiveQuery {
     pub group: Option<String>,
+    #[param(schema_with = crate::openapi::answers::rolling_window)]
     pub rolling_window: Option<u32>,
+    #[param(format = Date)]
     pub as_of_date: Option<String>,
     /// `provisioned` (default) or `employees`.
+    #[param(schema_with = crate::openapi::answers::population)]
     pub population: Option<String>,
     pub page_token: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<u32>,
 }
 
 /// One row of the inactive-users report (JSON and CSV).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InactiveUser {
     pub email: String,
@@ -892,26 +1281,15 @@ fn inactive_candidates<'a>(
     dir: &'a Directory,
     provisioned: bool,
 ) -> Vec<Candidate<'a>> {
-    let users = data
-        .provisioned
-        .iter()
-        .map(|u| match dir.index_of(&u.email) {
-            Some(i) => Candidate {
-                key: dir.people[i].email.as_str(),
-                slot: Some(i),
-                person: Some(&dir.people[i]),
-                licence: Some(u),
-            },
-            None => Candidate {
-                key: u.email.as_str(),
-                slot: data
-                    .emails
-                    .id(&u.email)
-                    .map(|id| data.resolver.slot_of_id(id)),
-                person: None,
-                licence: Some(u),
-            },
-        });
+    let users = data.provisioned.iter().enumerate().map(|(i, u)| {
+        let (key, slot, person) = provisioned_member(data, dir, i);
+        Candidate {
+            key,
+            slot,
+            person,
+            licence: Some(u),
+        }
+    });
     if provisioned {
         return users.collect();
     }
@@ -933,6 +1311,31 @@ fn inactive_candidates<'a>(
         .collect()
 }
 
+/// The population's members without activity in `active`, one per key (the
+/// first in the population's order), sorted by key; with each one's licence
+/// cost and their sum (added in that order).
+fn inactive_members<'a>(
+    data: &'a InsightData,
+    dir: &'a Directory,
+    provisioned: bool,
+    active: &SlotSet,
+) -> (Vec<Candidate<'a>>, Vec<Option<f64>>, f64) {
+    let def = &data.app.definition;
+    let mut candidates = inactive_candidates(data, dir, provisioned);
+    candidates.retain(|c| !c.slot.is_some_and(|s| active.contains(s)));
+    // By key for paging; the stable sort keeps a key's first candidate first.
+    candidates.sort_by(|a, b| a.key.cmp(b.key));
+    candidates.dedup_by(|later, first| later.key == first.key);
+    let mut savings = 0.0;
+    let mut costs = Vec::with_capacity(candidates.len());
+    for c in &candidates {
+        let cost = licence_cost(def, c.licence.and_then(|u| u.license.as_deref()));
+        savings += cost.unwrap_or(0.0);
+        costs.push(cost);
+    }
+    (candidates, costs, savings)
+}
+
 /// The population's members without activity in the window. With `whole`,
 /// every one of them (the CSV form), without paging.
 pub async fn inactive_users(
@@ -944,7 +1347,34 @@ pub async fn inactive_users(
 ) -> ApiResult<InactiveReport> {
     access::check(caller, Scope::UsersRead, None)?;
     let tz = account_zone(state, caller.account_id).await?;
-    let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(&tz))?;
+    let plan = inactive_plan(state, caller, app_id, q, whole, &tz).await?;
+    let data = load(state, caller, Scope::UsersRead, app_id, plan.query.clone()).await?;
+    inactive_of(state, caller, app_id, plan, &data, &tz)
+}
+
+/// An inactive-users report's checked parameters and its read.
+struct InactivePlan {
+    group: Option<String>,
+    as_of: i32,
+    window: i32,
+    from: i32,
+    population: String,
+    size: u32,
+    whole: bool,
+    fingerprint: String,
+    after: Option<String>,
+    query: InsightQuery,
+}
+
+async fn inactive_plan(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    q: InactiveQuery,
+    whole: bool,
+    tz: &TimeZone,
+) -> ApiResult<InactivePlan> {
+    let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(tz))?;
     let w = window(q.rolling_window, 30)?;
     let which = check_population(q.population.as_deref(), "provisioned")?;
     let size = q.page_size.unwrap_or(1000);
@@ -969,67 +1399,74 @@ pub async fn inactive_users(
     // Whole history of the group: its lastActivity may be older than the window.
     // Without a group the exact per-email latest timestamps suffice, unless the
     // report's day is past: then a later timestamp is replaced from the bitmaps.
-    let whole_history = q.group.is_some() || as_of < today(&tz);
-    let data = load(
-        state,
-        caller,
-        Scope::UsersRead,
-        app_id,
-        InsightQuery {
-            from_day: if whole_history {
-                oldest_day(state, caller, &tz).await?
-            } else {
-                from
-            },
-            to_day: as_of,
-            events: sel(q.group.as_deref()),
-            last_activity: true,
-            provisioned: true,
-            provisioned_summary: false,
+    let whole_history = q.group.is_some() || as_of < today(tz);
+    let query = InsightQuery {
+        from_day: if whole_history {
+            oldest_day(state, caller, tz).await?
+        } else {
+            from
         },
-    )
-    .await?;
-    let def = &data.app.definition;
-    group_filter(def, q.group.as_deref())?;
-    let dir = directory(&data);
-    let active = active_between(&data, from, as_of);
-    let last = bounded_last(&data, person_last_ms(&data), as_of, &tz);
-    // The group's last active day per person (only needed with a group).
-    let group_days = if q.group.is_some() {
-        usage_bits::last_days(&daily(&data, &EventFilter::Any, i32::MIN, as_of))
-    } else {
-        HashMap::new()
+        to_day: as_of,
+        events: sel(q.group.as_deref()),
+        last_activity: true,
+        provisioned: true,
+        provisioned_summary: false,
     };
-    let mut candidates = inactive_candidates(&data, &dir, which == "provisioned");
-    candidates.retain(|c| !c.slot.is_some_and(|s| active.contains(s)));
-    // By key for paging; the stable sort keeps a key's first candidate first.
-    candidates.sort_by(|a, b| a.key.cmp(b.key));
-    candidates.dedup_by(|later, first| later.key == first.key);
+    Ok(InactivePlan {
+        group: q.group,
+        as_of,
+        window: w,
+        from,
+        population: which,
+        size,
+        whole,
+        fingerprint,
+        after,
+        query,
+    })
+}
+
+fn inactive_of(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    plan: InactivePlan,
+    data: &InsightData,
+    tz: &TimeZone,
+) -> ApiResult<InactiveReport> {
+    let (as_of, whole) = (plan.as_of, plan.whole);
+    let def = &data.app.definition;
+    group_filter(def, plan.group.as_deref())?;
+    let dir = directory(data);
+    let active = active_between(data, plan.from, as_of);
+    let read_from = plan.query.from_day;
+    let last = bounded_last(data, person_last_ms(data), read_from, as_of, tz);
+    // The group's last active day per person (only needed with a group).
+    let group_days = if plan.group.is_some() {
+        usage_bits::last_days(&daily(data, &EventFilter::Any, read_from, as_of))
+    } else {
+        usage_bits::LastDays::default()
+    };
+    let (candidates, costs, savings) =
+        inactive_members(data, &dir, plan.population == "provisioned", &active);
     let num_users = candidates.len();
-    let mut savings = 0.0;
-    let mut costs = Vec::with_capacity(num_users);
-    for c in &candidates {
-        let cost = licence_cost(def, c.licence.and_then(|u| u.license.as_deref()));
-        savings += cost.unwrap_or(0.0);
-        costs.push(cost);
-    }
-    let start = match &after {
+    let start = match &plan.after {
         Some(a) if !whole => candidates.partition_point(|c| c.key <= a.as_str()),
         _ => 0,
     };
     let end = if whole {
         num_users
     } else {
-        num_users.min(start + size as usize)
+        num_users.min(start + plan.size as usize)
     };
     let users: Vec<InactiveUser> = candidates[start..end]
         .iter()
         .zip(&costs[start..end])
         .map(|(c, &annual_cost)| {
             let overall = c.slot.and_then(|s| last.get(s));
-            let last_ms = if q.group.is_some() {
-                let day = c.slot.and_then(|s| group_days.get(&s).copied());
-                group_last_ms(day, overall, &tz)
+            let last_ms = if plan.group.is_some() {
+                let day = c.slot.and_then(|s| group_days.get(s));
+                group_last_ms(day, overall, tz)
             } else {
                 overall
             };
@@ -1046,18 +1483,22 @@ pub async fn inactive_users(
         })
         .collect();
     let next_page_token = match users.last() {
-        Some(last) if end < num_users => {
-            Some(seal_page(state, caller, app_id, &fingerprint, &last.email))
-        }
+        Some(last) if end < num_users => Some(seal_page(
+            state,
+            caller,
+            app_id,
+            &plan.fingerprint,
+            &last.email,
+        )),
         _ => None,
     };
     Ok(InactiveReport {
         app_id: app_id.to_string(),
         app_name: def.name.clone(),
-        group: q.group,
-        rolling_window: w,
+        group: plan.group,
+        rolling_window: plan.window,
         as_of_date: date_text(as_of),
-        population: which,
+        population: plan.population,
         num_users,
         users,
         potential_savings: Money {
@@ -1070,13 +1511,16 @@ pub async fn inactive_users(
 
 // ---------------------------------------------------------------- trend
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrendQuery {
     pub group: Option<String>,
     /// `YYYY-MM-DD`; 29 days before `to` by default.
+    #[param(format = Date)]
     pub from: Option<String>,
     /// `YYYY-MM-DD`; today by default.
+    #[param(format = Date)]
     pub to: Option<String>,
 }
 
@@ -1107,7 +1551,22 @@ pub async fn trend(
 ) -> ApiResult<TrendReport> {
     access::check(caller, Scope::AppsRead, None)?;
     let tz = account_zone(state, caller.account_id).await?;
-    let to = parse_day(q.to.as_deref(), "to", today(&tz))?;
+    let plan = trend_plan(q, &tz)?;
+    let data = load(state, caller, Scope::AppsRead, app_id, plan.query.clone()).await?;
+    trend_of(app_id, plan, &data)
+}
+
+/// A trend's checked parameters and its read (30 days before `from` too, for
+/// the first days' MAU).
+struct TrendPlan {
+    group: Option<String>,
+    from: i32,
+    to: i32,
+    query: InsightQuery,
+}
+
+fn trend_plan(q: TrendQuery, tz: &TimeZone) -> ApiResult<TrendPlan> {
+    let to = parse_day(q.to.as_deref(), "to", today(tz))?;
     let from = parse_day(q.from.as_deref(), "from", to - 29)?;
     if from > to {
         return Err(ApiError::bad_request("from must not be after to"));
@@ -1117,26 +1576,29 @@ pub async fn trend(
             "from..to spans more than {MAX_TREND_DAYS} days; ask for a shorter range"
         )));
     }
-    let data = load(
-        state,
-        caller,
-        Scope::AppsRead,
-        app_id,
-        InsightQuery {
-            from_day: from - 29,
-            to_day: to,
-            events: sel(q.group.as_deref()),
-            last_activity: false,
-            provisioned: false,
-            provisioned_summary: false,
-        },
-    )
-    .await?;
-    group_filter(&data.app.definition, q.group.as_deref())?;
-    let d = daily(&data, &EventFilter::Any, from - 29, to);
+    let query = InsightQuery {
+        from_day: from - 29,
+        to_day: to,
+        events: sel(q.group.as_deref()),
+        last_activity: false,
+        provisioned: false,
+        provisioned_summary: false,
+    };
+    Ok(TrendPlan {
+        group: q.group,
+        from,
+        to,
+        query,
+    })
+}
+
+fn trend_of(app_id: &str, plan: TrendPlan, data: &InsightData) -> ApiResult<TrendReport> {
+    let (from, to) = (plan.from, plan.to);
+    group_filter(&data.app.definition, plan.group.as_deref())?;
+    let d = daily(data, &EventFilter::Any, from - 29, to);
     Ok(TrendReport {
         app_id: app_id.to_string(),
-        group: q.group,
+        group: plan.group,
         from: date_text(from),
         to: date_text(to),
         series: usage_bits::trend(&d, from, to)
@@ -1153,10 +1615,13 @@ pub async fn trend(
 
 // ---------------------------------------------------------------- right-sizing
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RightsizingQuery {
+    #[param(schema_with = crate::openapi::answers::rolling_window)]
     pub rolling_window: Option<u32>,
+    #[param(format = Date)]
     pub as_of_date: Option<String>,
 }
 
@@ -1192,54 +1657,84 @@ pub async fn rightsizing(
 ) -> ApiResult<RightsizingReport> {
     access::check(caller, Scope::UsersRead, None)?;
     let tz = account_zone(state, caller.account_id).await?;
-    let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(&tz))?;
+    let plan = rightsizing_plan(q, &tz)?;
+    let data = load(state, caller, Scope::UsersRead, app_id, plan.query.clone()).await?;
+    Ok(rightsizing_of(app_id, plan, &data))
+}
+
+/// A right-sizing report's checked parameters and its read.
+struct RightsizingPlan {
+    as_of: i32,
+    window: i32,
+    from: i32,
+    query: InsightQuery,
+}
+
+fn rightsizing_plan(q: RightsizingQuery, tz: &TimeZone) -> ApiResult<RightsizingPlan> {
+    let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(tz))?;
     let w = window(q.rolling_window, 90)?;
     let from = as_of - w + 1;
-    let data = load(
-        state,
-        caller,
-        Scope::UsersRead,
-        app_id,
-        InsightQuery {
-            from_day: from,
-            to_day: as_of,
-            events: EventSel::All,
-            last_activity: false,
-            provisioned: true,
-            provisioned_summary: false,
-        },
-    )
-    .await?;
+    let query = InsightQuery {
+        from_day: from,
+        to_day: as_of,
+        events: EventSel::All,
+        last_activity: false,
+        provisioned: true,
+        provisioned_summary: false,
+    };
+    Ok(RightsizingPlan {
+        as_of,
+        window: w,
+        from,
+        query,
+    })
+}
+
+fn rightsizing_of(app_id: &str, plan: RightsizingPlan, data: &InsightData) -> RightsizingReport {
+    let (as_of, w, from) = (plan.as_of, plan.window, plan.from);
     let def = &data.app.definition;
-    let dir = directory(&data);
+    let dir = directory(data);
     // Per event, the email ids that did it in the window; then per person, the events.
     let mut per_event: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
     for b in data.days.iter().filter(|b| (from..=as_of).contains(&b.day)) {
         usage_bits::or_into(per_event.entry(b.event.as_str()).or_default(), &b.bits);
     }
-    let mut used: HashMap<usize, HashSet<String>> = HashMap::new();
-    for (event, bits) in &per_event {
+    // Per person, the events as a bit mask (`width` words a slot): a set of
+    // strings per person cost most of the report. People with the same events
+    // share one set, made once.
+    let width = per_event.len().div_ceil(64).max(1);
+    let mut masks: Vec<u64> = Vec::new();
+    for (k, bits) in per_event.values().enumerate() {
         for slot in data.resolver.persons(bits).iter() {
-            used.entry(slot).or_default().insert(event.to_string());
+            if masks.len() < (slot + 1) * width {
+                masks.resize((slot + 1) * width, 0);
+            }
+            masks[slot * width + k / 64] |= 1 << (k % 64);
         }
     }
-    let empty = HashSet::new();
+    let names: Vec<&str> = per_event.keys().copied().collect();
+    let no_events = vec![0u64; width];
+    let mut sets: HashMap<&[u64], HashSet<String>> = HashMap::new();
     let mut users = Vec::new();
     let mut savings = 0.0;
     let mut seen = HashSet::new();
-    for u in data.provisioned.iter() {
-        let key = dir.resolve(&u.email).to_string();
+    for (i, u) in data.provisioned.iter().enumerate() {
         let Some(held) = u.license.as_deref().and_then(|l| def.tier(l)) else {
             continue;
         };
-        if !seen.insert(key.clone()) {
+        let (key, slot, _) = provisioned_member(data, &dir, i);
+        if !seen.insert(key) {
             continue;
         }
-        let events = data
-            .resolver
-            .slot_of_email(&dir, &data.emails, &key)
-            .and_then(|s| used.get(&s))
-            .unwrap_or(&empty);
+        let mask = slot
+            .and_then(|s| masks.get(s * width..(s + 1) * width))
+            .unwrap_or(&no_events);
+        let events = sets.entry(mask).or_insert_with(|| {
+            (0..names.len())
+                .filter(|k| mask[k / 64] & (1 << (k % 64)) != 0)
+                .map(|k| names[k].to_string())
+                .collect()
+        });
         let Some(needed) = usage_report::needed_tier(def, events) else {
             continue;
         };
@@ -1251,7 +1746,7 @@ pub async fn rightsizing(
         let mut used_events: Vec<String> = events.iter().cloned().collect();
         used_events.sort();
         users.push(RightsizingUser {
-            email: key,
+            email: key.to_string(),
             app_user_id: u.app_user_id.clone(),
             license: held.name.clone(),
             recommended_license: needed.name.clone(),
@@ -1261,7 +1756,7 @@ pub async fn rightsizing(
             savings: saving,
         });
     }
-    Ok(RightsizingReport {
+    RightsizingReport {
         app_id: app_id.to_string(),
         rolling_window: w,
         as_of_date: date_text(as_of),
@@ -1270,5 +1765,5 @@ pub async fn rightsizing(
             amount: round2(savings),
             currency: def.currency(),
         },
-    })
+    }
 }

@@ -117,28 +117,38 @@ impl FilterParams {
 // ---------------------------------------------------------------- working hours
 
 /// The working-hours parameters, as sent.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkingHoursParams {
     /// `YYYY-MM-DD`, required.
     #[serde(default)]
+    #[param(format = Date)]
     pub from: Option<String>,
     /// `YYYY-MM-DD`, inclusive, required.
     #[serde(default)]
+    #[param(format = Date)]
     pub to: Option<String>,
     #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1)]
     pub page: Option<String>,
     #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub page_size: Option<String>,
     #[serde(default)]
+    #[param(schema_with = crate::openapi::answers::id_filter)]
     pub user_id: Option<String>,
     #[serde(default)]
+    #[param(schema_with = crate::openapi::answers::id_filter)]
     pub client_id: Option<String>,
     #[serde(default)]
+    #[param(schema_with = crate::openapi::answers::id_filter)]
     pub group_id: Option<String>,
     #[serde(default)]
+    #[param(schema_with = crate::openapi::answers::id_filter)]
     pub computer_id: Option<String>,
     #[serde(default)]
+    #[param(schema_with = crate::openapi::answers::id_filter)]
     pub device_id: Option<String>,
 }
 
@@ -229,33 +239,44 @@ pub async fn working_hours(
 // ---------------------------------------------------------------- activity log
 
 /// The activity-log parameters, as sent.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ActivityLogParams {
     /// `YYYY-MM-DD`; today (the account's zone) by default.
     #[serde(default)]
+    #[param(format = Date)]
     pub start_date: Option<String>,
     #[serde(default)]
+    #[param(format = Date)]
     pub end_date: Option<String>,
     /// From a previous answer; empty means none.
     #[serde(default)]
     pub cursor: Option<String>,
     /// Rows per page; with a cursor, the cursor's own by default.
     #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub page_size: Option<String>,
     #[serde(default)]
+    #[param(value_type = Option<i64>)]
     pub min_duration: Option<String>,
     #[serde(default)]
+    #[param(value_type = Option<i64>)]
     pub max_duration: Option<String>,
     #[serde(default)]
+    #[param(schema_with = crate::openapi::answers::id_filter)]
     pub user_id: Option<String>,
     #[serde(default)]
+    #[param(schema_with = crate::openapi::answers::id_filter)]
     pub client_id: Option<String>,
     #[serde(default)]
+    #[param(schema_with = crate::openapi::answers::id_filter)]
     pub group_id: Option<String>,
     #[serde(default)]
+    #[param(schema_with = crate::openapi::answers::id_filter)]
     pub computer_id: Option<String>,
     #[serde(default)]
+    #[param(schema_with = crate::openapi::answers::id_filter)]
     pub device_id: Option<String>,
 }
 

@@ -44,6 +44,25 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+/// This module's operations in the OpenAPI document.
+pub(crate) fn doc() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(
+        list_consumers,
+        create_consumer,
+        get_consumer,
+        update_consumer,
+        delete_consumer,
+        list_credentials,
+        create_credential,
+        revoke_credential,
+        get_settings,
+        update_settings
+    ))]
+    struct Doc;
+    <Doc as utoipa::OpenApi>::openapi()
+}
+
 type JsonValue = axum::Json<Value>;
 
 fn parse_role(text: &str) -> ApiResult<Role> {
@@ -78,13 +97,18 @@ fn consumer_json(c: &Consumer, include_groups: bool) -> Value {
     v
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ListConsumersQuery {
     #[serde(default)]
     include_viewable_groups: Option<bool>,
 }
 
+/// Web users of the account (scope `admin`).
+#[utoipa::path(get, path = "/admin/v1/consumers", tag = "administration",
+    params(ListConsumersQuery),
+    responses((status = 200, description = "The web users", body = crate::openapi::answers::ConsumerList)))]
 async fn list_consumers(
     State(state): State<AppState>,
     caller: Caller,
@@ -97,6 +121,10 @@ async fn list_consumers(
     Ok(axum::Json(json!({"success": true, "consumers": users})))
 }
 
+/// One web user (scope `admin`).
+#[utoipa::path(get, path = "/admin/v1/consumers/{id}", tag = "administration",
+    params(("id" = i64, Path, description = "web user id")),
+    responses((status = 200, description = "The web user", body = crate::openapi::answers::OneConsumer)))]
 async fn get_consumer(
     State(state): State<AppState>,
     caller: Caller,
@@ -110,11 +138,14 @@ async fn get_consumer(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NewConsumerBody {
+    #[schema(format = Email)]
     email: String,
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    #[schema(schema_with = crate::openapi::answers::role)]
     role: String,
     #[serde(default)]
     password: Option<String>,
@@ -124,6 +155,11 @@ struct NewConsumerBody {
     allowed_apps: Option<Vec<String>>,
 }
 
+/// Adds a web user (scope `admin`); records `ConsumerAdded`.
+#[utoipa::path(post, path = "/admin/v1/consumers", tag = "administration",
+    request_body = NewConsumerBody,
+    responses((status = 200, description = "Created", body = crate::openapi::answers::Created),
+        (status = 409, description = "The email is taken", body = crate::openapi::answers::ErrorBody)))]
 async fn create_consumer(
     State(state): State<AppState>,
     caller: Caller,
@@ -179,21 +215,30 @@ async fn create_consumer(
     Ok(axum::Json(json!({"success": true, "id": id})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ConsumerPatchBody {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::answers::role)]
     role: Option<String>,
     #[serde(default)]
     password: Option<String>,
     #[serde(default)]
     viewable_groups: Option<Vec<i64>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Vec<String>>)]
     allowed_apps: Option<Option<Vec<String>>>,
 }
 
+/// Changes a web user's name, role, password, groups or apps (scope `admin`).
+#[utoipa::path(patch, path = "/admin/v1/consumers/{id}", tag = "administration",
+    params(("id" = i64, Path, description = "web user id")),
+    request_body = ConsumerPatchBody,
+    responses((status = 200, description = "Changed", body = crate::openapi::answers::Success),
+        (status = 409, description = "Conflict (e.g. the last superadmin)", body = crate::openapi::answers::ErrorBody)))]
 async fn update_consumer(
     State(state): State<AppState>,
     caller: Caller,
@@ -240,6 +285,11 @@ async fn update_consumer(
     Ok(axum::Json(json!({"success": true})))
 }
 
+/// Removes a web user (scope `admin`); their sessions and keys end.
+#[utoipa::path(delete, path = "/admin/v1/consumers/{id}", tag = "administration",
+    params(("id" = i64, Path, description = "web user id")),
+    responses((status = 200, description = "Removed", body = crate::openapi::answers::Success),
+        (status = 409, description = "Conflict (e.g. the last superadmin)", body = crate::openapi::answers::ErrorBody)))]
 async fn delete_consumer(
     State(state): State<AppState>,
     caller: Caller,
@@ -269,6 +319,8 @@ fn credential_json(c: &Credential) -> Value {
 }
 
 /// Admins see every credential; any other web user sees their own API keys.
+#[utoipa::path(get, path = "/admin/v1/credentials", tag = "administration",
+    responses((status = 200, description = "Credentials (never their secrets)", body = crate::openapi::answers::CredentialList)))]
 async fn list_credentials(
     State(state): State<AppState>,
     caller: Caller,
@@ -293,11 +345,13 @@ fn may_manage(caller: &Caller, c: &Credential) -> bool {
             && c.consumer_id == caller.consumer_id)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NewCredentialBody {
     #[serde(rename = "type")]
+    #[schema(schema_with = crate::openapi::answers::credential_type)]
     kind: String,
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     #[serde(default)]
     consumer_id: Option<i64>,
@@ -329,6 +383,9 @@ fn parse_scopes(names: Option<Vec<String>>) -> ApiResult<Option<ScopeSet>> {
 /// credential that asks. `scopes` narrows a key within its user's role (an
 /// agent-only key: `["activity.write"]`). OAuth clients: admins only; the client
 /// belongs to the web user who creates it.
+#[utoipa::path(post, path = "/admin/v1/credentials", tag = "administration",
+    request_body = NewCredentialBody,
+    responses((status = 200, description = "Created; the secret is shown only now", body = crate::openapi::answers::NewCredential)))]
 async fn create_credential(
     State(state): State<AppState>,
     caller: Caller,
@@ -439,6 +496,10 @@ async fn create_credential(
     }
 }
 
+/// Revokes a credential at once, on every server process.
+#[utoipa::path(delete, path = "/admin/v1/credentials/{id}", tag = "administration",
+    params(("id" = i64, Path, description = "credential id")),
+    responses((status = 200, description = "Revoked", body = crate::openapi::answers::Success)))]
 async fn revoke_credential(
     State(state): State<AppState>,
     caller: Caller,
@@ -472,6 +533,9 @@ fn settings_json(s: &AccountSettings) -> Value {
     })
 }
 
+/// The account's settings (scope `admin`).
+#[utoipa::path(get, path = "/admin/v1/settings", tag = "administration",
+    responses((status = 200, description = "The settings", body = crate::openapi::answers::Settings)))]
 async fn get_settings(
     State(state): State<AppState>,
     caller: Caller,
@@ -483,21 +547,29 @@ async fn get_settings(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SettingsBody {
     #[serde(default)]
     time_zone: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<u32>)]
     passive_limit_minutes: Option<Option<u32>>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 3650)]
     activity_retention_days: Option<u32>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 3650)]
     usage_retention_days: Option<u32>,
     #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::answers::RateLimit>)]
     rate_limit: Option<RateLimit>,
 }
 
+/// Changes the account's settings (scope `admin`); answers the new settings.
+#[utoipa::path(patch, path = "/admin/v1/settings", tag = "administration",
+    request_body = SettingsBody,
+    responses((status = 200, description = "The new settings", body = crate::openapi::answers::Settings)))]
 async fn update_settings(
     State(state): State<AppState>,
     caller: Caller,

@@ -26,18 +26,32 @@ const OLDEST_START_MS: i64 = 180 * DAY_MS;
 const LONGEST_RANGE_MS: i64 = 30 * DAY_MS;
 const TOKEN_PURPOSE: &str = "audit-events";
 
+/// This module's operations in the OpenAPI document.
+pub(crate) fn doc() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(audit_events))]
+    struct Doc;
+    <Doc as utoipa::OpenApi>::openapi()
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new().route("/services/pull/v1/customer/audit-events", get(audit_events))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AuditQuery {
+    /// RFC 3339, inclusive.
+    #[param(format = DateTime)]
     start_time: Option<String>,
+    /// RFC 3339, exclusive.
+    #[param(format = DateTime)]
     end_time: Option<String>,
     page_token: Option<String>,
     event_type: Option<String>,
     user_id: Option<String>,
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     page_size: Option<String>,
 }
 
@@ -79,6 +93,11 @@ fn required_instant(value: Option<&str>, name: &str) -> ApiResult<i64> {
     time::parse_instant_ms(value).map_err(|m| ApiError::bad_request(format!("{name}: {m}")))
 }
 
+/// Audit events of the account, oldest first, paged (scope `report.read`, a
+/// reader who sees every group and app).
+#[utoipa::path(get, path = "/services/pull/v1/customer/audit-events", tag = "audit",
+    params(AuditQuery),
+    responses((status = 200, description = "A page of events", body = PageJson<'static>)))]
 async fn audit_events(
     State(state): State<AppState>,
     caller: Caller,
@@ -181,7 +200,8 @@ async fn audit_events(
 }
 
 /// A page of audit events, as the seed shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AuditEventsPage)]
 #[serde(rename_all = "camelCase")]
 struct PageJson<'a> {
     success: bool,
@@ -190,7 +210,8 @@ struct PageJson<'a> {
     next_page_token: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AuditEvent)]
 #[serde(rename_all = "camelCase")]
 struct EventJson<'a> {
     id: &'a str,

@@ -19,7 +19,7 @@ use crate::ui::pages::login::form as login_form;
 use crate::ui::session::{self, ServedOverTls};
 use crate::{login_guard, AppState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LoginForm {
     email: String,
@@ -29,6 +29,28 @@ struct LoginForm {
     account_id: Option<i64>,
 }
 
+/// This module's operations in the OpenAPI document.
+pub(crate) fn doc() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(login, crate::ui::pages::login::form_page))]
+    struct Doc;
+    <Doc as utoipa::OpenApi>::openapi()
+}
+
+/// Dashboard login. A JSON body gets the JSON answer; a form post
+/// (`application/x-www-form-urlencoded`) gets a session cookie and a redirect to
+/// `/ui`, or the form again with 401.
+#[utoipa::path(post, path = "/ui/login", tag = "authentication", security(()),
+    request_body(content(
+        (LoginForm = "application/json"),
+        (LoginForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Logged in", body = crate::openapi::answers::LoginAnswer),
+        (status = 303, description = "Form login: session cookie set, redirect to /ui"),
+        (status = 401, description = "Wrong email or password: the error body, or the form again for a form post",
+            content((crate::openapi::answers::ErrorBody = "application/json"), (String = "text/html"))),
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     _: NoQuery,

@@ -76,6 +76,25 @@ use crate::AppState;
 /// At most this many problems are listed in one 422 (the message gives the total).
 const MAX_LISTED_ERRORS: usize = 100;
 
+/// This module's operations in the OpenAPI document.
+pub(crate) fn doc() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(
+        push_finance,
+        upload_spend_csv,
+        download_spend_csv,
+        upload_contracts_csv,
+        download_contracts_csv,
+        list_contracts,
+        get_contract,
+        upload_contract_file,
+        list_contract_files,
+        download_contract_file
+    ))]
+    struct Doc;
+    <Doc as utoipa::OpenApi>::openapi()
+}
+
 /// Authenticated routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -148,6 +167,11 @@ struct FinanceBody {
     records: Vec<rollcall_core::bounded::BoundedValue<64>>,
 }
 
+/// Spend records of an app, idempotent by `signatureId` (scope `connector.write`).
+#[utoipa::path(post, path = "/services/push/v1/customer/apps/{appId}/finance", tag = "money",
+    params(("appId" = String, Path, description = "the app's id")),
+    request_body = crate::openapi::answers::FinanceRecords,
+    responses((status = 200, description = "Stored", body = crate::openapi::answers::UpsertCounts)))]
 async fn push_finance(
     State(state): State<AppState>,
     caller: Caller,
@@ -416,6 +440,10 @@ fn is_multipart(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("multipart/"))
 }
 
+/// Spend as CSV (scope `connector.write`); records `UploadedSpendCsv`.
+#[utoipa::path(post, path = "/services/push/v1/customer/spend/csv", tag = "money",
+    request_body(content = String, content_type = "text/csv", description = "the CSV file, header row first (or the one file of a multipart/form-data body)"),
+    responses((status = 200, description = "Stored", body = crate::openapi::answers::CsvUpserted)))]
 async fn upload_spend_csv(
     State(state): State<AppState>,
     caller: Caller,
@@ -455,6 +483,10 @@ async fn upload_spend_csv(
     Ok(axum::Json(out))
 }
 
+/// Contracts as CSV (scope `connector.write`); records `UploadedContractCsv`.
+#[utoipa::path(post, path = "/services/push/v1/customer/contracts/csv", tag = "money",
+    request_body(content = String, content_type = "text/csv", description = "the CSV file, header row first (or the one file of a multipart/form-data body)"),
+    responses((status = 200, description = "Stored", body = crate::openapi::answers::CsvUpserted)))]
 async fn upload_contracts_csv(
     State(state): State<AppState>,
     caller: Caller,
@@ -504,6 +536,10 @@ where
     )
 }
 
+/// Spend as CSV (scope `report.read`); records `DownloadedSpendCsv`.
+#[utoipa::path(get, path = "/services/push/v1/customer/spend/csv", tag = "money",
+    params(ContractsQuery),
+    responses((status = 200, description = "Every stored row the caller may see", content_type = "text/csv", body = String)))]
 async fn download_spend_csv(
     State(state): State<AppState>,
     caller: Caller,
@@ -544,6 +580,10 @@ async fn download_spend_csv(
     Ok(csv_response("spend.csv", SPEND_COLUMNS, rows))
 }
 
+/// Contracts as CSV (scope `report.read`); records `DownloadedContractCsv`.
+#[utoipa::path(get, path = "/services/push/v1/customer/contracts/csv", tag = "money",
+    params(ContractsQuery),
+    responses((status = 200, description = "Every stored row the caller may see", content_type = "text/csv", body = String)))]
 async fn download_contracts_csv(
     State(state): State<AppState>,
     caller: Caller,
@@ -598,12 +638,19 @@ async fn visible_contract(
     Ok(contract)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct UploadFileQuery {
+    /// The file's name (default: from the contract).
     name: Option<String>,
 }
 
+/// A contract PDF, the raw bytes as the body (scope `connector.write`); records `UploadedContractFile`.
+#[utoipa::path(post, path = "/services/push/v1/customer/contracts/{contractId}/files", tag = "money",
+    params(UploadFileQuery, ("contractId" = String, Path, description = "the contract id")),
+    request_body(content = Vec<u8>, content_type = "application/pdf", description = "the PDF, at most 10 MiB"),
+    responses((status = 200, description = "Stored (or already there)", body = crate::openapi::answers::ContractFileStored)))]
 async fn upload_contract_file(
     State(state): State<AppState>,
     caller: Caller,
@@ -664,6 +711,9 @@ async fn upload_contract_file(
     })))
 }
 
+#[utoipa::path(get, path = "/services/push/v1/customer/contracts/{contractId}/files", tag = "money",
+    params(("contractId" = String, Path, description = "the contract id")),
+    responses((status = 200, description = "The contract's files", body = crate::openapi::answers::ContractFiles)))]
 async fn list_contract_files(
     State(state): State<AppState>,
     caller: Caller,
@@ -684,6 +734,10 @@ async fn list_contract_files(
     })))
 }
 
+/// A contract PDF (scope `report.read`); records `DownloadedContractFile`.
+#[utoipa::path(get, path = "/services/push/v1/customer/contracts/{contractId}/files/{fileId}", tag = "money",
+    params(("contractId" = String, Path, description = "the contract id"), ("fileId" = String, Path, description = "the file id")),
+    responses((status = 200, description = "The PDF", content_type = "application/pdf", body = Vec<u8>)))]
 async fn download_contract_file(
     State(state): State<AppState>,
     caller: Caller,
@@ -744,12 +798,17 @@ fn contract_json(c: &Contract) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ContractsQuery {
+    /// Only this app's rows.
     app_id: Option<String>,
 }
 
+#[utoipa::path(get, path = "/services/push/v1/customer/contracts", tag = "money",
+    params(ContractsQuery),
+    responses((status = 200, description = "The contracts", body = crate::openapi::answers::Contracts)))]
 async fn list_contracts(
     State(state): State<AppState>,
     caller: Caller,
@@ -764,6 +823,9 @@ async fn list_contracts(
     })))
 }
 
+#[utoipa::path(get, path = "/services/push/v1/customer/contracts/{contractId}", tag = "money",
+    params(("contractId" = String, Path, description = "the contract id")),
+    responses((status = 200, description = "The contract with its files", body = crate::openapi::answers::OneContract)))]
 async fn get_contract(
     State(state): State<AppState>,
     caller: Caller,

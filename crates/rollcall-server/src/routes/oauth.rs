@@ -52,6 +52,24 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((id.to_string(), secret.to_string()))
 }
 
+/// This module's operations in the OpenAPI document.
+pub(crate) fn doc() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(token))]
+    struct Doc;
+    <Doc as utoipa::OpenApi>::openapi()
+}
+
+/// The OAuth2 client-credentials grant: the client authenticates with
+/// `client_id`/`client_secret` in the form or with HTTP Basic.
+#[utoipa::path(post, path = "/oauth2/token", tag = "authentication", security(()),
+    request_body(content = crate::openapi::answers::TokenRequest,
+        content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "An access token", body = crate::openapi::answers::TokenAnswer),
+        (status = 400, description = "invalid_request, unsupported_grant_type or invalid_scope", body = crate::openapi::answers::OAuthError),
+        (status = 401, description = "invalid_client", body = crate::openapi::answers::OAuthError),
+    ))]
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let is_json = headers
         .get(header::CONTENT_TYPE)

@@ -46,6 +46,34 @@ const SKEW_TOLERANCE_MS: i64 = 60_000;
 
 type JsonValue = axum::Json<Value>;
 
+/// This module's operations in the OpenAPI document (and its submodule's).
+pub(crate) fn docs() -> Vec<utoipa::openapi::OpenApi> {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(
+        ingest,
+        list_clients,
+        get_client,
+        patch_client,
+        directory::delete_client,
+        list_computers,
+        get_computer,
+        patch_computer,
+        directory::delete_computer,
+        list_groups,
+        create_group,
+        get_group,
+        patch_group,
+        delete_group,
+        get_classifications,
+        put_classifications,
+        working_hours_users,
+        working_hours_computers,
+        activity_log
+    ))]
+    struct Doc;
+    vec![<Doc as utoipa::OpenApi>::openapi(), directory::doc()]
+}
+
 /// Authenticated routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -103,7 +131,7 @@ fn viewer_scoping(caller: &Caller) -> Scoping {
 
 // ---------------------------------------------------------------- ingest
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AgentComputer {
     name: String,
@@ -119,7 +147,7 @@ struct AgentComputer {
     public_ip: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AgentClient {
     #[serde(default)]
@@ -129,7 +157,7 @@ struct AgentClient {
 
 /// The agent's body; `R` is [`TypedRecord`] on the fast path and `Value` when
 /// some record is of the wrong shape and every problem must be named.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AgentBody<R> {
     #[serde(default)]
@@ -152,7 +180,7 @@ type LooseRecord = rollcall_core::bounded::BoundedValue<64>;
 const AGENT_BODY_SHAPE: &str =
     "the body must be an object with computer, client, session and records";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TypedRecord {
     start: String,
@@ -423,6 +451,10 @@ enum Incoming {
     Loose(Vec<Value>),
 }
 
+/// An agent's activity records (scope `activity.write`), idempotent per record.
+#[utoipa::path(post, path = "/agent/v1/activity", tag = "workforce",
+    request_body = AgentBody<TypedRecord>,
+    responses((status = 200, description = "Stored", body = crate::openapi::answers::ActivityAccepted)))]
 async fn ingest(
     State(state): State<AppState>,
     caller: Caller,
@@ -616,6 +648,8 @@ fn computer_json(c: &WfComputer) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/admin/v1/clients", tag = "workforce",
+    responses((status = 200, description = "Tracked logins", body = crate::openapi::answers::ClientList)))]
 async fn list_clients(
     State(state): State<AppState>,
     caller: Caller,
@@ -630,6 +664,9 @@ async fn list_clients(
     Ok(axum::Json(json!({"success": true, "clients": clients})))
 }
 
+#[utoipa::path(get, path = "/admin/v1/clients/{id}", tag = "workforce",
+    params(("id" = i64, Path, description = "the client id")),
+    responses((status = 200, description = "The login", body = crate::openapi::answers::OneClient)))]
 async fn get_client(
     State(state): State<AppState>,
     caller: Caller,
@@ -661,7 +698,7 @@ fn clean_alias(alias: Option<Option<String>>) -> ApiResult<Option<Option<String>
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ClientPatchBody {
     #[serde(default, deserialize_with = "double_option")]
@@ -670,6 +707,11 @@ struct ClientPatchBody {
     email: Option<Option<String>>,
 }
 
+/// Sets a login's alias or employee mapping (scope `admin`).
+#[utoipa::path(patch, path = "/admin/v1/clients/{id}", tag = "workforce",
+    params(("id" = i64, Path, description = "the client id")),
+    request_body = ClientPatchBody,
+    responses((status = 200, description = "The login", body = crate::openapi::answers::OneClient)))]
 async fn patch_client(
     State(state): State<AppState>,
     caller: Caller,
@@ -710,6 +752,8 @@ async fn patch_client(
     ))
 }
 
+#[utoipa::path(get, path = "/admin/v1/computers", tag = "workforce",
+    responses((status = 200, description = "Computers", body = crate::openapi::answers::ComputerList)))]
 async fn list_computers(
     State(state): State<AppState>,
     caller: Caller,
@@ -724,6 +768,9 @@ async fn list_computers(
     Ok(axum::Json(json!({"success": true, "computers": computers})))
 }
 
+#[utoipa::path(get, path = "/admin/v1/computers/{id}", tag = "workforce",
+    params(("id" = i64, Path, description = "the computer id")),
+    responses((status = 200, description = "The computer", body = crate::openapi::answers::OneComputer)))]
 async fn get_computer(
     State(state): State<AppState>,
     caller: Caller,
@@ -740,13 +787,18 @@ async fn get_computer(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ComputerPatchBody {
     #[serde(default, deserialize_with = "double_option")]
     alias: Option<Option<String>>,
 }
 
+/// Sets a computer's alias (scope `admin`).
+#[utoipa::path(patch, path = "/admin/v1/computers/{id}", tag = "workforce",
+    params(("id" = i64, Path, description = "the computer id")),
+    request_body = ComputerPatchBody,
+    responses((status = 200, description = "The computer", body = crate::openapi::answers::OneComputer)))]
 async fn patch_computer(
     State(state): State<AppState>,
     caller: Caller,
@@ -791,6 +843,8 @@ fn group_name(name: &str) -> ApiResult<String> {
     Ok(name)
 }
 
+#[utoipa::path(get, path = "/admin/v1/groups", tag = "workforce",
+    responses((status = 200, description = "Groups", body = crate::openapi::answers::GroupList)))]
 async fn list_groups(
     State(state): State<AppState>,
     caller: Caller,
@@ -805,6 +859,9 @@ async fn list_groups(
     Ok(axum::Json(json!({"success": true, "groups": groups})))
 }
 
+#[utoipa::path(get, path = "/admin/v1/groups/{id}", tag = "workforce",
+    params(("id" = i64, Path, description = "the group id")),
+    responses((status = 200, description = "The group", body = crate::openapi::answers::OneGroup)))]
 async fn get_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -821,9 +878,10 @@ async fn get_group(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NewGroupBody {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     #[serde(
         default,
@@ -840,6 +898,10 @@ struct NewGroupBody {
 /// Most clients (and most computers) one group request may name; counted while parsing.
 const MAX_GROUP_MEMBERS: usize = 10_000;
 
+#[utoipa::path(post, path = "/admin/v1/groups", tag = "workforce",
+    request_body = NewGroupBody,
+    responses((status = 200, description = "Created", body = crate::openapi::answers::Created),
+        (status = 409, description = "A group of that name exists", body = crate::openapi::answers::ErrorBody)))]
 async fn create_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -861,10 +923,11 @@ async fn create_group(
     Ok(axum::Json(json!({"success": true, "id": id})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct GroupPatchBody {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     #[serde(
         default,
@@ -878,6 +941,11 @@ struct GroupPatchBody {
     computers: Option<Vec<i64>>,
 }
 
+#[utoipa::path(patch, path = "/admin/v1/groups/{id}", tag = "workforce",
+    params(("id" = i64, Path, description = "the group id")),
+    request_body = GroupPatchBody,
+    responses((status = 200, description = "The group", body = crate::openapi::answers::OneGroup),
+        (status = 409, description = "A group of that name exists", body = crate::openapi::answers::ErrorBody)))]
 async fn patch_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -905,6 +973,9 @@ async fn patch_group(
     ))
 }
 
+#[utoipa::path(delete, path = "/admin/v1/groups/{id}", tag = "workforce",
+    params(("id" = i64, Path, description = "the group id")),
+    responses((status = 200, description = "Removed", body = crate::openapi::answers::Success)))]
 async fn delete_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -921,6 +992,8 @@ async fn delete_group(
 
 // ---------------------------------------------------------------- classifications
 
+#[utoipa::path(get, path = "/admin/v1/classifications", tag = "workforce",
+    responses((status = 200, description = "Productivity of applications and websites", body = crate::openapi::answers::Classifications)))]
 async fn get_classifications(
     State(state): State<AppState>,
     caller: Caller,
@@ -933,6 +1006,10 @@ async fn get_classifications(
     Ok(axum::Json(body))
 }
 
+/// Replaces the classifications (scope `admin`).
+#[utoipa::path(put, path = "/admin/v1/classifications", tag = "workforce",
+    request_body = ClassificationSet,
+    responses((status = 200, description = "Replaced", body = crate::openapi::answers::Success)))]
 async fn put_classifications(
     State(state): State<AppState>,
     caller: Caller,
@@ -1107,6 +1184,11 @@ async fn working_hours(
     .into_response())
 }
 
+/// Working hours per user and day (scope `report.read`).
+#[utoipa::path(get, path = "/reports/v2/workinghours/users", tag = "workforce",
+    params(WorkingHoursParams, ("accept" = Option<String>, Header, description = "`text/csv` for a CSV download")),
+    responses((status = 200, description = "A page of rows",
+        content((crate::openapi::answers::WorkingHours = "application/json"), (String = "text/csv")))))]
 async fn working_hours_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -1116,6 +1198,11 @@ async fn working_hours_users(
     working_hours(state, caller, headers, p, Perspective::Users).await
 }
 
+/// Working hours per computer and day (scope `report.read`).
+#[utoipa::path(get, path = "/reports/v2/workinghours/computers", tag = "workforce",
+    params(WorkingHoursParams, ("accept" = Option<String>, Header, description = "`text/csv` for a CSV download")),
+    responses((status = 200, description = "A page of rows",
+        content((crate::openapi::answers::WorkingHours = "application/json"), (String = "text/csv")))))]
 async fn working_hours_computers(
     State(state): State<AppState>,
     caller: Caller,
@@ -1127,6 +1214,10 @@ async fn working_hours_computers(
 
 // ---------------------------------------------------------------- activity log
 
+/// The activity log, paged by cursor (scope `report.read`).
+#[utoipa::path(get, path = "/reports/v2/activitylog", tag = "workforce",
+    params(ActivityLogParams),
+    responses((status = 200, description = "A page of records", body = crate::openapi::answers::ActivityLog)))]
 async fn activity_log(
     State(state): State<AppState>,
     caller: Caller,

@@ -10,6 +10,7 @@ mod key;
 mod migrations;
 mod money;
 pub mod ops;
+mod report_cache;
 mod usage;
 mod usage_push;
 mod wf_directory;
@@ -31,6 +32,8 @@ pub struct SqliteStore {
     token_key: Vec<u8>,
     path: PathBuf,
     committed_emails: usage_push::CommittedEmails,
+    /// What usage reports read again and again, per account (bounded).
+    report_caches: std::sync::Arc<report_cache::ReportCaches>,
 }
 
 impl SqliteStore {
@@ -51,6 +54,7 @@ impl SqliteStore {
             token_key,
             path,
             committed_emails: Default::default(),
+            report_caches: Default::default(),
         })
     }
 

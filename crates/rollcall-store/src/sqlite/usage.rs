@@ -11,7 +11,9 @@
 //! current), so reports do no string joins.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
+
+use super::report_cache::{OrgId, ReportCaches};
 
 use async_trait::async_trait;
 use rollcall_core::usage::AppDefinition;
@@ -128,14 +130,14 @@ fn provisioned_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProvisionedUser> {
     })
 }
 
-/// Completed org charts, shared between requests: a snapshot never changes once
-/// current, so (database, account, snapshot id, completion time) identifies its
-/// content for good. Bounded; cleared when full.
-type OrgKey = (std::path::PathBuf, i64, i64, i64);
-static ORG_CACHE: OnceLock<Mutex<HashMap<OrgKey, Arc<Directory>>>> = OnceLock::new();
-const ORG_CACHE_ENTRIES: usize = 64;
-
-fn load_org(conn: &Connection, account_id: i64) -> StoreResult<Option<OrgChart>> {
+/// The account's current org chart; its directory from `caches` when the same
+/// snapshot (id and completion) was read before, since a completed snapshot
+/// never changes.
+fn load_org(
+    conn: &Connection,
+    caches: &ReportCaches,
+    account_id: i64,
+) -> StoreResult<Option<OrgChart>> {
     let head: Option<(i64, String, String, Option<i64>)> = conn
         .prepare_cached(
             "SELECT id, name, custom_fields, completed_ms FROM usage_org_snapshots
@@ -149,16 +151,13 @@ fn load_org(conn: &Connection, account_id: i64) -> StoreResult<Option<OrgChart>>
         return Ok(None);
     };
     let completed_ms = completed.unwrap_or(0);
-    let key: OrgKey = (
-        conn.path()
-            .map(std::path::PathBuf::from)
-            .unwrap_or_default(),
-        account_id,
-        id,
-        completed_ms,
-    );
-    let cache = ORG_CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    let cached = cache.lock().ok().and_then(|c| c.get(&key).cloned());
+    let org_id: OrgId = (id, completed_ms);
+    let cached = caches.with(account_id, |a| {
+        a.org
+            .as_ref()
+            .filter(|(k, _)| *k == org_id)
+            .map(|(_, d)| Arc::clone(d))
+    });
     let directory = match cached {
         Some(d) => d,
         None => {
@@ -172,12 +171,7 @@ fn load_org(conn: &Connection, account_id: i64) -> StoreResult<Option<OrgChart>>
                 people.push(serde_json::from_str::<Employee>(&text)?);
             }
             let d = Arc::new(Directory::new(people));
-            if let Ok(mut c) = cache.lock() {
-                if c.len() >= ORG_CACHE_ENTRIES {
-                    c.clear();
-                }
-                c.insert(key, Arc::clone(&d));
-            }
+            caches.with(account_id, |a| a.org = Some((org_id, Arc::clone(&d))));
             d
         }
     };
@@ -813,7 +807,10 @@ impl UsageStore for SqliteStore {
     }
 
     async fn org_chart(&self, account_id: i64) -> StoreResult<Option<OrgChart>> {
-        self.db.read(move |conn| load_org(conn, account_id)).await
+        let caches = Arc::clone(&self.report_caches);
+        self.db
+            .read(move |conn| load_org(conn, &caches, account_id))
+            .await
     }
 
     async fn insight_data(
@@ -823,8 +820,9 @@ impl UsageStore for SqliteStore {
         query: InsightQuery,
     ) -> StoreResult<InsightData> {
         let app_id = app_id.to_string();
+        let caches = Arc::clone(&self.report_caches);
         self.db
-            .read(move |conn| insight_data(conn, account_id, &app_id, &query))
+            .read(move |conn| insight_data(conn, &caches, account_id, &app_id, &query))
             .await
     }
 
@@ -838,10 +836,11 @@ impl UsageStore for SqliteStore {
         let mut first = app_ids;
         let second = first.split_off(first.len().div_ceil(2));
         let read = |app_ids: Vec<String>, query: InsightQuery| {
+            let caches = Arc::clone(&self.report_caches);
             self.db.read(move |conn| {
                 app_ids
                     .iter()
-                    .map(|app_id| insight_data(conn, account_id, app_id, &query))
+                    .map(|app_id| insight_data(conn, &caches, account_id, app_id, &query))
                     .collect::<StoreResult<Vec<InsightData>>>()
             })
         };
@@ -850,11 +849,30 @@ impl UsageStore for SqliteStore {
         first.extend(second);
         Ok(first)
     }
+
+    async fn insight_data_many(
+        &self,
+        account_id: i64,
+        app_id: &str,
+        queries: Vec<InsightQuery>,
+    ) -> StoreResult<Vec<InsightData>> {
+        let app_id = app_id.to_string();
+        let caches = Arc::clone(&self.report_caches);
+        self.db
+            .read(move |conn| {
+                queries
+                    .iter()
+                    .map(|query| insight_data(conn, &caches, account_id, &app_id, query))
+                    .collect()
+            })
+            .await
+    }
 }
 
 /// What an insight of `app_id` needs, read in the caller's transaction.
 fn insight_data(
     conn: &Connection,
+    caches: &ReportCaches,
     account_id: i64,
     app_id: &str,
     query: &InsightQuery,
@@ -913,15 +931,28 @@ fn insight_data(
         }
     }
     let provisioned = if query.provisioned {
-        provisioned_users(conn, account_id, app, &rec)?
+        provisioned_users(conn, caches, account_id, app, &rec)?
     } else {
         Arc::default()
     };
-    let org = load_org(conn, account_id)?;
-    let emails = email_table(conn, account_id)?;
-    let resolver = resolver(conn, account_id, org.as_ref(), &emails);
+    let org = load_org(conn, caches, account_id)?;
+    let provisioned_people = if query.provisioned {
+        provisioned_people(
+            conn,
+            caches,
+            account_id,
+            app,
+            &rec,
+            org.as_ref(),
+            &provisioned,
+        )?
+    } else {
+        Arc::default()
+    };
+    let emails = email_table(conn, caches, account_id)?;
+    let resolver = resolver(caches, account_id, org.as_ref(), &emails);
     let provisioned_summary = if query.provisioned_summary {
-        provisioned_summary(conn, account_id, app, &rec, org.as_ref(), &emails)?
+        provisioned_summary(conn, caches, account_id, app, &rec, org.as_ref(), &emails)?
     } else {
         Arc::default()
     };
@@ -932,32 +963,20 @@ fn insight_data(
         resolver,
         last_ms,
         provisioned,
+        provisioned_people,
         provisioned_summary,
         org,
     })
 }
 
-/// The account's email tables, shared between requests (append-only: refreshed with
-/// the rows past the cached ones). Bounded by accounts; cleared when full.
-type AccountKey = (std::path::PathBuf, i64);
-static EMAIL_CACHE: OnceLock<Mutex<HashMap<AccountKey, Arc<EmailTable>>>> = OnceLock::new();
-const EMAIL_CACHE_ACCOUNTS: usize = 64;
-
-fn db_path(conn: &Connection) -> std::path::PathBuf {
-    conn.path()
-        .map(std::path::PathBuf::from)
-        .unwrap_or_default()
-}
-
-/// The account's email table, covering at least every email this read transaction sees.
-fn email_table(conn: &Connection, account_id: i64) -> StoreResult<Arc<EmailTable>> {
-    let key: AccountKey = (db_path(conn), account_id);
-    let cache = EMAIL_CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    let cached = cache
-        .lock()
-        .ok()
-        .and_then(|c| c.get(&key).cloned())
-        .unwrap_or_default();
+/// The account's email table, covering at least every email this read
+/// transaction sees: the cached one (append-only) extended by the rows past it.
+fn email_table(
+    conn: &Connection,
+    caches: &ReportCaches,
+    account_id: i64,
+) -> StoreResult<Arc<EmailTable>> {
+    let cached = caches.with(account_id, |a| Arc::clone(&a.emails));
     let mut more: Vec<(u32, String)> = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
@@ -972,85 +991,81 @@ fn email_table(conn: &Connection, account_id: i64) -> StoreResult<Arc<EmailTable
         return Ok(cached);
     }
     let table = Arc::new(cached.with_more(more));
-    if let Ok(mut c) = cache.lock() {
-        if c.len() >= EMAIL_CACHE_ACCOUNTS && !c.contains_key(&key) {
-            c.clear();
-        }
+    caches.with(account_id, |a| {
         // Another request may have cached a longer table meanwhile; keep the longest.
-        let keep = c.get(&key).is_some_and(|t| t.len() >= table.len());
-        if !keep {
-            c.insert(key, Arc::clone(&table));
+        if a.emails.len() < table.len() {
+            a.emails = Arc::clone(&table);
         }
-    }
+    });
     Ok(table)
 }
 
-/// Email-id → person resolvers per (database, account, org snapshot, completion);
-/// extended as the email table grows. Bounded; cleared when full.
-type ResolverKey = (std::path::PathBuf, i64, i64, i64);
-static RESOLVER_CACHE: OnceLock<Mutex<HashMap<ResolverKey, Arc<Resolver>>>> = OnceLock::new();
-
+/// The email-id → person resolver of the org chart `org`, extended as the email
+/// table grows.
 fn resolver(
-    conn: &Connection,
+    caches: &ReportCaches,
     account_id: i64,
     org: Option<&OrgChart>,
     emails: &EmailTable,
 ) -> Arc<Resolver> {
     let empty = Directory::default();
-    let (dir, snap, done) = match org {
-        Some(o) => (o.directory.as_ref(), o.id, o.completed_ms),
-        None => (&empty, 0, 0),
+    let (dir, org_id) = match org {
+        Some(o) => (o.directory.as_ref(), (o.id, o.completed_ms)),
+        None => (&empty, (0, 0)),
     };
-    let key: ResolverKey = (db_path(conn), account_id, snap, done);
-    let cache = RESOLVER_CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    let cached = cache.lock().ok().and_then(|c| c.get(&key).cloned());
+    let cached = caches.with(account_id, |a| {
+        a.resolver
+            .as_ref()
+            .filter(|(k, _)| *k == org_id)
+            .map(|(_, r)| Arc::clone(r))
+    });
     let r = match cached {
         Some(r) if r.covered() >= emails.len() => return r,
         Some(r) => Arc::new(r.extended(dir, emails)),
         None => Arc::new(Resolver::new(dir, emails)),
     };
-    if let Ok(mut c) = cache.lock() {
-        if c.len() >= ORG_CACHE_ENTRIES && !c.contains_key(&key) {
-            c.clear();
-        }
-        let keep = c.get(&key).is_some_and(|x| x.covered() >= r.covered());
+    caches.with(account_id, |a| {
+        let keep = a
+            .resolver
+            .as_ref()
+            .is_some_and(|(k, x)| *k == org_id && x.covered() >= r.covered());
         if !keep {
-            c.insert(key, Arc::clone(&r));
+            a.resolver = Some((org_id, Arc::clone(&r)));
         }
-    }
+    });
     r
 }
 
-/// Provisioned summaries per (database, account, public app id, provisioned version,
-/// org snapshot, completion): all of them change whenever the summary may. Bounded;
-/// cleared when full.
-type SummaryKey = (std::path::PathBuf, i64, String, i64, i64, i64);
-static SUMMARY_CACHE: OnceLock<Mutex<HashMap<SummaryKey, Arc<ProvisionedSummary>>>> =
-    OnceLock::new();
-const SUMMARY_CACHE_ENTRIES: usize = 4096;
+fn org_id(org: Option<&OrgChart>) -> OrgId {
+    org.map_or((0, 0), |o| (o.id, o.completed_ms))
+}
 
+fn prov_version(conn: &Connection, app: i64) -> StoreResult<i64> {
+    Ok(conn
+        .prepare_cached("SELECT prov_version FROM usage_apps WHERE id = ?1")?
+        .query_row([app], |r| r.get(0))?)
+}
+
+/// The summary of the app's provisioned users, cached per (provisioned
+/// version, org chart): both change whenever the summary may.
 fn provisioned_summary(
     conn: &Connection,
+    caches: &ReportCaches,
     account_id: i64,
     app: i64,
     rec: &AppRecord,
     org: Option<&OrgChart>,
     emails: &EmailTable,
 ) -> StoreResult<Arc<ProvisionedSummary>> {
-    let version: i64 = conn
-        .prepare_cached("SELECT prov_version FROM usage_apps WHERE id = ?1")?
-        .query_row([app], |r| r.get(0))?;
-    let (snap, done) = org.map_or((0, 0), |o| (o.id, o.completed_ms));
-    let key: SummaryKey = (
-        db_path(conn),
-        account_id,
-        rec.app_id.clone(),
-        version,
-        snap,
-        done,
-    );
-    let cache = SUMMARY_CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(s) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+    let key = (prov_version(conn, app)?, org_id(org));
+    let cached = caches.with(account_id, |a| {
+        a.apps
+            .get(&rec.app_id)
+            .and_then(|x| x.summary.as_ref())
+            .filter(|(k, _)| *k == key)
+            .map(|(_, s)| Arc::clone(s))
+    });
+    if let Some(s) = cached {
         return Ok(s);
     }
     let empty = Directory::default();
@@ -1068,33 +1083,60 @@ fn provisioned_summary(
         dir,
         emails,
     ));
-    if let Ok(mut c) = cache.lock() {
-        if c.len() >= SUMMARY_CACHE_ENTRIES {
-            c.clear();
-        }
-        c.insert(key, Arc::clone(&summary));
-    }
+    caches.with(account_id, |a| {
+        a.apps.entry(rec.app_id.clone()).or_default().summary = Some((key, Arc::clone(&summary)))
+    });
     Ok(summary)
 }
 
-/// Provisioned user lists per (database, account, public app id, provisioned
-/// version). Bounded; cleared when full.
-type ProvKey = (std::path::PathBuf, i64, String, i64);
-static PROV_CACHE: OnceLock<Mutex<HashMap<ProvKey, Arc<Vec<ProvisionedUser>>>>> = OnceLock::new();
-const PROV_CACHE_ENTRIES: usize = 256;
+/// The org-chart person of each provisioned user (in `users`' order), cached
+/// per (provisioned version, org chart).
+fn provisioned_people(
+    conn: &Connection,
+    caches: &ReportCaches,
+    account_id: i64,
+    app: i64,
+    rec: &AppRecord,
+    org: Option<&OrgChart>,
+    users: &[ProvisionedUser],
+) -> StoreResult<Arc<Vec<u32>>> {
+    let key = (prov_version(conn, app)?, org_id(org));
+    let cached = caches.with(account_id, |a| {
+        a.apps
+            .get(&rec.app_id)
+            .and_then(|x| x.people.as_ref())
+            .filter(|(k, p)| *k == key && p.len() == users.len())
+            .map(|(_, p)| Arc::clone(p))
+    });
+    if let Some(p) = cached {
+        return Ok(p);
+    }
+    let empty = Directory::default();
+    let dir = org.map_or(&empty, |o| o.directory.as_ref());
+    let people = Arc::new(crate::usage::provisioned_people(users, dir));
+    caches.with(account_id, |a| {
+        a.apps.entry(rec.app_id.clone()).or_default().people = Some((key, Arc::clone(&people)))
+    });
+    Ok(people)
+}
 
+/// The app's provisioned users ordered by `appUserId`, cached per provisioned version.
 fn provisioned_users(
     conn: &Connection,
+    caches: &ReportCaches,
     account_id: i64,
     app: i64,
     rec: &AppRecord,
 ) -> StoreResult<Arc<Vec<ProvisionedUser>>> {
-    let version: i64 = conn
-        .prepare_cached("SELECT prov_version FROM usage_apps WHERE id = ?1")?
-        .query_row([app], |r| r.get(0))?;
-    let key: ProvKey = (db_path(conn), account_id, rec.app_id.clone(), version);
-    let cache = PROV_CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(p) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+    let version = prov_version(conn, app)?;
+    let cached = caches.with(account_id, |a| {
+        a.apps
+            .get(&rec.app_id)
+            .and_then(|x| x.provisioned.as_ref())
+            .filter(|(v, _)| *v == version)
+            .map(|(_, p)| Arc::clone(p))
+    });
+    if let Some(p) = cached {
         return Ok(p);
     }
     let users = Arc::new(
@@ -1105,11 +1147,9 @@ fn provisioned_users(
         .query_map(params![account_id, app], provisioned_row)?
         .collect::<Result<Vec<_>, _>>()?,
     );
-    if let Ok(mut c) = cache.lock() {
-        if c.len() >= PROV_CACHE_ENTRIES {
-            c.clear();
-        }
-        c.insert(key, Arc::clone(&users));
-    }
+    caches.with(account_id, |a| {
+        a.apps.entry(rec.app_id.clone()).or_default().provisioned =
+            Some((version, Arc::clone(&users)))
+    });
     Ok(users)
 }

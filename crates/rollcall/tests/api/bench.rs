@@ -40,7 +40,14 @@ async fn quick_benchmark_runs_every_stage() {
         "every activity record accepted"
     );
     let reports = figures["reports"].as_array().unwrap();
-    assert_eq!(reports.len(), 11, "{reports:?}");
+    // The first round's 11 questions, then every insight under every filter
+    // (issue 18 #1), 8 of them asked by a viewer limited to a group and two apps.
+    assert_eq!(reports.len(), 28, "{reports:?}");
+    let viewers = reports
+        .iter()
+        .filter(|r| r["name"].as_str().unwrap().ends_with(", viewer"))
+        .count();
+    assert_eq!(viewers, 8, "{reports:?}");
     assert!(reports
         .iter()
         .all(|r| r["calls"] == 2 && r["p50Ms"].as_f64().unwrap() > 0.0));

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::common::{Account, Client, TestServer};
 
-mod webdriver;
+pub(crate) mod webdriver;
 
 const HOUR: i64 = 3_600_000;
 

@@ -54,6 +54,25 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+/// This module's operations in the OpenAPI document.
+pub(crate) fn doc() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(
+        list_apps,
+        create_app,
+        get_app,
+        update_app,
+        delete_app,
+        disconnect_app,
+        push_events,
+        list_users,
+        push_users,
+        delete_users
+    ))]
+    struct Doc;
+    <Doc as utoipa::OpenApi>::openapi()
+}
+
 /// An app as the API shows it.
 pub(super) fn app_json(rec: &AppRecord) -> Value {
     let d = &rec.definition;
@@ -74,6 +93,12 @@ pub(super) fn app_json(rec: &AppRecord) -> Value {
 
 /// Parses and validates a definition: wrong shape or bad fields are a 422 naming them.
 fn definition(body: Value) -> ApiResult<AppDefinition> {
+    // serde would also read the definition from an array of its fields in order.
+    if !body.is_object() {
+        return Err(ApiError::unprocessable(
+            "the app definition must be a JSON object",
+        ));
+    }
     let def: AppDefinition = serde_json::from_value(body)
         .map_err(|e| ApiError::unprocessable(format!("the app definition is not valid: {e}")))?;
     let problems = def.problems();
@@ -90,6 +115,11 @@ fn definition(body: Value) -> ApiResult<AppDefinition> {
     }
 }
 
+/// Defines an app with its events, feature groups and licence tiers; records `AppConnected`.
+#[utoipa::path(post, path = "/services/push/v1/customer/apps", tag = "connected apps",
+    request_body = rollcall_core::usage::AppDefinition,
+    responses((status = 200, description = "Defined", body = crate::openapi::answers::AppCreated),
+        (status = 409, description = "An app of that name exists", body = crate::openapi::answers::ErrorBody)))]
 async fn create_app(
     State(state): State<AppState>,
     caller: Caller,
@@ -105,6 +135,9 @@ async fn create_app(
     Ok(axum::Json(json!({"success": true, "appId": rec.app_id})))
 }
 
+/// The connected apps the caller may see.
+#[utoipa::path(get, path = "/services/push/v1/customer/apps", tag = "connected apps",
+    responses((status = 200, description = "The apps", body = crate::openapi::answers::AppList)))]
 async fn list_apps(
     State(state): State<AppState>,
     caller: Caller,
@@ -122,6 +155,10 @@ async fn list_apps(
     Ok(axum::Json(json!({"success": true, "apps": apps})))
 }
 
+/// An app's definition.
+#[utoipa::path(get, path = "/services/push/v1/customer/apps/{app_id}", tag = "connected apps",
+    params(("app_id" = String, Path, description = "the app's id")),
+    responses((status = 200, description = "The app", body = crate::openapi::answers::AppAnswer)))]
 async fn get_app(
     State(state): State<AppState>,
     caller: Caller,
@@ -136,6 +173,12 @@ async fn get_app(
     Ok(axum::Json(body))
 }
 
+/// Replaces an app's definition (events already pushed are kept).
+#[utoipa::path(put, path = "/services/push/v1/customer/apps/{app_id}", tag = "connected apps",
+    params(("app_id" = String, Path, description = "the app's id")),
+    request_body = rollcall_core::usage::AppDefinition,
+    responses((status = 200, description = "The new definition", body = crate::openapi::answers::AppAnswer),
+        (status = 409, description = "Conflict with another app or pushed data", body = crate::openapi::answers::ErrorBody)))]
 async fn update_app(
     State(state): State<AppState>,
     caller: Caller,
@@ -155,6 +198,10 @@ async fn update_app(
     Ok(axum::Json(body))
 }
 
+/// Stops accepting data for the app, keeping its history; records `AppDisconnected`.
+#[utoipa::path(post, path = "/services/push/v1/customer/apps/{app_id}/disconnect", tag = "connected apps",
+    params(("app_id" = String, Path, description = "the app's id")),
+    responses((status = 200, description = "Disconnected", body = crate::openapi::answers::AppDisconnected)))]
 async fn disconnect_app(
     State(state): State<AppState>,
     caller: Caller,
@@ -172,6 +219,10 @@ async fn disconnect_app(
     ))
 }
 
+/// Removes the app and all its data; records `AppRemoved`.
+#[utoipa::path(delete, path = "/services/push/v1/customer/apps/{app_id}", tag = "connected apps",
+    params(("app_id" = String, Path, description = "the app's id")),
+    responses((status = 200, description = "Removed", body = crate::openapi::answers::Success)))]
 async fn delete_app(
     State(state): State<AppState>,
     caller: Caller,
@@ -291,6 +342,11 @@ fn check_event(
     Some((ts?, email?, name?.to_string()))
 }
 
+/// Pushes usage events (scope `connector.write`); a batch is stored whole or not at all.
+#[utoipa::path(post, path = "/services/push/v1/customer/apps/{app_id}/events", tag = "connected apps",
+    params(("app_id" = String, Path, description = "the app's id")),
+    request_body = crate::openapi::answers::UsageEvents,
+    responses((status = 200, description = "Stored", body = crate::openapi::answers::EventsAccepted)))]
 async fn push_events(
     State(state): State<AppState>,
     caller: Caller,
@@ -380,6 +436,11 @@ fn user_json(u: &ProvisionedUser) -> Value {
     json!({"appUserId": u.app_user_id, "email": u.email, "username": u.username, "license": u.license})
 }
 
+/// Upserts provisioned users by `appUserId` (scope `connector.write`).
+#[utoipa::path(post, path = "/services/push/v1/customer/apps/{app_id}/users", tag = "connected apps",
+    params(("app_id" = String, Path, description = "the app's id")),
+    request_body = crate::openapi::answers::ProvisionedUsers,
+    responses((status = 200, description = "Stored", body = crate::openapi::answers::UsersAccepted)))]
 async fn push_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -514,10 +575,12 @@ fn known_tiers_text(tiers: &[rollcall_core::usage::LicenseTier]) -> String {
     format!("the app's licence tiers are {}", names.join(", "))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct UsersQuery {
     page_token: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
     page_size: Option<u32>,
 }
 
@@ -528,6 +591,10 @@ struct UsersPage {
     after: String,
 }
 
+/// Pages through the app's provisioned users (scope `connector.write`).
+#[utoipa::path(get, path = "/services/push/v1/customer/apps/{app_id}/users", tag = "connected apps",
+    params(("app_id" = String, Path, description = "the app's id"), UsersQuery),
+    responses((status = 200, description = "A page of users", body = crate::openapi::answers::ProvisionedPage)))]
 async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -581,7 +648,9 @@ async fn list_users(
     Ok(axum::Json(body))
 }
 
-#[derive(Deserialize)]
+/// Which users to remove (no body: every user).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = DeleteProvisionedUsers)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct DeleteBody {
     #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_BATCH>")]
@@ -592,13 +661,19 @@ struct DeleteBody {
     provisioned_users: Vec<DeleteUser>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = DeleteProvisionedUser)]
 #[serde(rename_all = "camelCase")]
 struct DeleteUser {
     app_user_id: Option<String>,
     email: Option<String>,
 }
 
+/// Removes the named provisioned users, or every user when there is no body.
+#[utoipa::path(delete, path = "/services/push/v1/customer/apps/{app_id}/users", tag = "connected apps",
+    params(("app_id" = String, Path, description = "the app's id")),
+    request_body(content = Option<DeleteBody>, description = "the users to remove; none = all"),
+    responses((status = 200, description = "Removed", body = crate::openapi::answers::UsersDeleted)))]
 async fn delete_users(
     State(state): State<AppState>,
     caller: Caller,

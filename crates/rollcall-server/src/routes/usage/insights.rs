@@ -34,6 +34,22 @@ pub fn routes() -> Router<AppState> {
         .route("/pull/v1/apps/{app_id}/rightsizing", get(rightsizing))
 }
 
+/// This module's operations in the OpenAPI document.
+pub(crate) fn doc() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(
+        app_summaries,
+        app_details,
+        users,
+        engagement,
+        inactive_users,
+        trend,
+        rightsizing
+    ))]
+    struct Doc;
+    <Doc as utoipa::OpenApi>::openapi()
+}
+
 fn money_json(m: &Money) -> Value {
     json!({"amount": m.amount, "currency": m.currency})
 }
@@ -70,6 +86,10 @@ fn json_or_csv(
     }
 }
 
+/// App summaries (scope `apps.read`).
+#[utoipa::path(get, path = "/pull/v3/apps", tag = "insights",
+    params(report::SummariesQuery),
+    responses((status = 200, description = "The apps", body = crate::openapi::answers::AppSummaries)))]
 async fn app_summaries(
     State(state): State<AppState>,
     caller: Caller,
@@ -84,6 +104,10 @@ async fn app_summaries(
     })))
 }
 
+/// One app's details (scope `apps.read`).
+#[utoipa::path(get, path = "/pull/v2/apps/{app_id}", tag = "insights",
+    params(("app_id" = String, Path, description = "the app's id"), report::DetailsQuery),
+    responses((status = 200, description = "The app", body = crate::openapi::answers::AppDetails)))]
 async fn app_details(
     State(state): State<AppState>,
     caller: Caller,
@@ -150,6 +174,10 @@ fn merge(into: &mut Value, from: Value) {
 /// `dataSource`: `all` (provisioned users and everyone with events, the default),
 /// `provisioned`, `events`, or `employees` (the whole org chart). As CSV, every
 /// user of the report in one download.
+#[utoipa::path(get, path = "/pull/v1/apps/{app_id}/users", tag = "insights",
+    params(("app_id" = String, Path, description = "the app's id"), report::UsersQuery, ("accept" = Option<String>, Header, description = "`text/csv` for a CSV download"),),
+    responses((status = 200, description = "Per-user usage",
+        content((crate::openapi::answers::AppUsers = "application/json"), (String = "text/csv")))))]
 async fn users(
     State(state): State<AppState>,
     caller: Caller,
@@ -245,6 +273,11 @@ async fn users(
     Ok(axum::Json(body).into_response())
 }
 
+/// Engagement per value of an org field (scope `apps.read`).
+#[utoipa::path(get, path = "/pull/v1/apps/{app_id}/engagement", tag = "insights",
+    params(("app_id" = String, Path, description = "the app's id"), report::EngagementQuery, ("accept" = Option<String>, Header, description = "`text/csv` for a CSV download"),),
+    responses((status = 200, description = "Engagement",
+        content((crate::openapi::answers::Engagement = "application/json"), (String = "text/csv")))))]
 async fn engagement(
     State(state): State<AppState>,
     caller: Caller,
@@ -351,6 +384,12 @@ pub(crate) async fn inactive_users_csv(
     Ok(csv::attachment("inactive-users.csv", header, rows))
 }
 
+/// Users without events of `group` in the window (scope `users.read`); the CSV
+/// download records `DownloadedUsersList`.
+#[utoipa::path(get, path = "/pull/v1/apps/{app_id}/inactive-users", tag = "insights",
+    params(("app_id" = String, Path, description = "the app's id"), report::InactiveQuery, ("accept" = Option<String>, Header, description = "`text/csv` for a CSV download"),),
+    responses((status = 200, description = "Inactive users",
+        content((crate::openapi::answers::InactiveUsers = "application/json"), (String = "text/csv")))))]
 async fn inactive_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -379,6 +418,10 @@ async fn inactive_users(
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
+/// Daily DAU/WAU/MAU (scope `apps.read`).
+#[utoipa::path(get, path = "/pull/v1/apps/{app_id}/trend", tag = "insights",
+    params(("app_id" = String, Path, description = "the app's id"), report::TrendQuery),
+    responses((status = 200, description = "The series", body = crate::openapi::answers::Trend)))]
 async fn trend(
     State(state): State<AppState>,
     caller: Caller,
@@ -401,6 +444,10 @@ async fn trend(
     })))
 }
 
+/// Users whose events need a lower licence tier than they hold (scope `users.read`).
+#[utoipa::path(get, path = "/pull/v1/apps/{app_id}/rightsizing", tag = "insights",
+    params(("app_id" = String, Path, description = "the app's id"), report::RightsizingQuery),
+    responses((status = 200, description = "Suggestions", body = crate::openapi::answers::Rightsizing)))]
 async fn rightsizing(
     State(state): State<AppState>,
     caller: Caller,

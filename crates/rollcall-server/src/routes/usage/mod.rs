@@ -22,6 +22,11 @@ pub fn routes() -> Router<AppState> {
         .merge(insights::routes())
 }
 
+/// The operations of this family in the OpenAPI document.
+pub(crate) fn docs() -> Vec<utoipa::openapi::OpenApi> {
+    vec![apps::doc(), org::doc(), insights::doc()]
+}
+
 /// Routes authenticated by their own signature (download links).
 pub fn public_routes() -> Router<AppState> {
     org::public_routes()

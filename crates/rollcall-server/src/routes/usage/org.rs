@@ -47,6 +47,22 @@ const STANDARD: [&str; 9] = [
     "additionalEmails",
 ];
 
+/// This module's operations in the OpenAPI document.
+pub(crate) fn doc() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(
+        start_snapshot,
+        put_users,
+        upload_csv,
+        list_snapshots,
+        activate,
+        download_link,
+        download
+    ))]
+    struct Doc;
+    <Doc as utoipa::OpenApi>::openapi()
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
@@ -223,9 +239,12 @@ fn employee(obj: &Map<String, Value>, custom: &[String]) -> Result<Employee, (St
 }
 
 /// `mode`, on the snapshot start and the CSV upload.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ModeQuery {
+    /// `replace` (the default: the upload is the whole org chart) or `merge`.
+    #[param(schema_with = crate::openapi::answers::org_mode)]
     mode: Option<String>,
 }
 
@@ -244,6 +263,11 @@ fn changes_json(c: &OrgChanges) -> Value {
     json!({"added": c.added, "removed": c.removed, "changed": c.changed})
 }
 
+/// Starts an org-chart snapshot (scope `connector.write`).
+#[utoipa::path(post, path = "/services/push/v1/customer/org-chart", tag = "org chart",
+    params(ModeQuery),
+    request_body = crate::openapi::answers::OrgChartStart,
+    responses((status = 200, description = "Started", body = crate::openapi::answers::Created)))]
 async fn start_snapshot(
     State(state): State<AppState>,
     caller: Caller,
@@ -278,6 +302,13 @@ async fn start_snapshot(
     Ok(axum::Json(json!({"success": true, "id": id})))
 }
 
+/// Adds up to 1,000 people to a snapshot; `hasMore: false` makes it current
+/// (records `UploadedOrgData`).
+#[utoipa::path(put, path = "/services/push/v1/customer/org-chart/{id}", tag = "org chart",
+    params(("id" = i64, Path, description = "the snapshot id")),
+    request_body = crate::openapi::answers::OrgChartPage,
+    responses((status = 200, description = "Stored", body = crate::openapi::answers::OrgChartPageStored),
+        (status = 409, description = "The snapshot is already complete", body = crate::openapi::answers::ErrorBody)))]
 async fn put_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -352,10 +383,12 @@ async fn put_users(
     Ok(axum::Json(answer))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CsvQuery {
     org_chart_name: Option<String>,
+    #[param(schema_with = crate::openapi::answers::org_mode)]
     mode: Option<String>,
 }
 
@@ -486,6 +519,11 @@ fn csv_problem(e: &csv::Error) -> String {
     }
 }
 
+/// The whole org chart as one CSV file (header row = field names); records `UploadedOrgData`.
+#[utoipa::path(post, path = "/services/push/v1/customer/org-chart/csv", tag = "org chart",
+    params(CsvQuery),
+    request_body(content = String, content_type = "text/csv", description = "the org chart, a header row then one person a row (or one file of a multipart/form-data body)"),
+    responses((status = 200, description = "Stored and current", body = crate::openapi::answers::OrgChartUploaded)))]
 async fn upload_csv(
     State(state): State<AppState>,
     caller: Caller,
@@ -526,6 +564,8 @@ async fn upload_csv(
 }
 
 /// The kept snapshots, newest first, the current one marked `active`.
+#[utoipa::path(get, path = "/services/push/v1/customer/org-chart/snapshots", tag = "org chart",
+    responses((status = 200, description = "The kept snapshots, newest first", body = crate::openapi::answers::OrgSnapshots)))]
 async fn list_snapshots(
     State(state): State<AppState>,
     caller: Caller,
@@ -560,6 +600,9 @@ async fn list_snapshots(
 }
 
 /// Makes a kept snapshot the current org chart again (audited as `ActivatedOrgChart`).
+#[utoipa::path(post, path = "/services/push/v1/customer/org-chart/{id}/activate", tag = "org chart",
+    params(("id" = i64, Path, description = "the snapshot id")),
+    responses((status = 200, description = "Now current", body = crate::openapi::answers::OrgChartActivated)))]
 async fn activate(
     State(state): State<AppState>,
     caller: Caller,
@@ -593,6 +636,9 @@ struct Link {
     groups: Option<Vec<i64>>,
 }
 
+/// A short-lived signed link to a CSV of the current org chart (scope `report.read`).
+#[utoipa::path(get, path = "/services/push/v1/customer/org-chart", tag = "org chart",
+    responses((status = 200, description = "The link", body = crate::openapi::answers::DownloadLink)))]
 async fn download_link(
     State(state): State<AppState>,
     caller: Caller,
@@ -627,12 +673,19 @@ async fn download_link(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DownloadQuery {
     token: String,
 }
 
+/// Downloads the org chart as CSV through a signed link (records `DownloadedOrgData`).
+#[utoipa::path(get, path = "/services/push/v1/customer/org-chart/download", tag = "org chart",
+    security(()),
+    params(DownloadQuery),
+    responses((status = 200, description = "The org chart", content_type = "text/csv", body = String),
+        (status = 401, description = "Invalid, expired or revoked link", body = crate::openapi::answers::ErrorBody)))]
 async fn download(
     State(state): State<AppState>,
     Query(q): Query<DownloadQuery>,

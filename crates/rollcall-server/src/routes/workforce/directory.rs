@@ -24,13 +24,21 @@ use crate::error::ApiResult;
 use crate::extract::{Json, NoQuery, Path};
 use crate::AppState;
 
+/// This module's operations in the OpenAPI document.
+pub(super) fn doc() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(merge_computer, merge_client))]
+    struct Doc;
+    <Doc as utoipa::OpenApi>::openapi()
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/v1/computers/{id}/merge", post(merge_computer))
         .route("/admin/v1/clients/{id}/merge", post(merge_client))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct MergeBody {
     /// The computer or client that stays.
@@ -76,6 +84,11 @@ async fn merge(
     )
 }
 
+/// Merges a computer into another (`into`), moving its records (scope `admin`).
+#[utoipa::path(post, path = "/admin/v1/computers/{id}/merge", tag = "workforce",
+    params(("id" = i64, Path, description = "the computer id")),
+    request_body = MergeBody,
+    responses((status = 200, description = "Merged", body = crate::openapi::answers::ComputerMerged)))]
 async fn merge_computer(
     State(state): State<AppState>,
     caller: Caller,
@@ -88,6 +101,11 @@ async fn merge_computer(
     ))
 }
 
+/// Merges a login into another (`into`), moving its records (scope `admin`).
+#[utoipa::path(post, path = "/admin/v1/clients/{id}/merge", tag = "workforce",
+    params(("id" = i64, Path, description = "the client id")),
+    request_body = MergeBody,
+    responses((status = 200, description = "Merged", body = crate::openapi::answers::ClientMerged)))]
 async fn merge_client(
     State(state): State<AppState>,
     caller: Caller,
@@ -111,6 +129,10 @@ async fn delete(state: &AppState, caller: &Caller, kind: Member, id: i64) -> Api
     ))
 }
 
+/// Removes a computer and its records (scope `admin`).
+#[utoipa::path(delete, path = "/admin/v1/computers/{id}", tag = "workforce",
+    params(("id" = i64, Path, description = "the computer id")),
+    responses((status = 200, description = "Removed", body = crate::openapi::answers::Deleted)))]
 pub(super) async fn delete_computer(
     State(state): State<AppState>,
     caller: Caller,
@@ -120,6 +142,10 @@ pub(super) async fn delete_computer(
     delete(&state, &caller, Member::Computer, id).await
 }
 
+/// Removes a login and its records (scope `admin`).
+#[utoipa::path(delete, path = "/admin/v1/clients/{id}", tag = "workforce",
+    params(("id" = i64, Path, description = "the client id")),
+    responses((status = 200, description = "Removed", body = crate::openapi::answers::Deleted)))]
 pub(super) async fn delete_client(
     State(state): State<AppState>,
     caller: Caller,

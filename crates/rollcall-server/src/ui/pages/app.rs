@@ -13,14 +13,11 @@ use serde::Deserialize;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{Path, Query};
-use crate::reports::usage::{
-    self as report, DetailsQuery, EngagementQuery, EngagementReport, InactiveQuery,
-    RightsizingQuery, TrendQuery,
-};
+use crate::reports::usage::{self as report, AppPageQuery, EngagementReport, InactiveQuery};
 use crate::routes::usage::insights::inactive_users_csv;
 use crate::ui::charts::{bars, lines, number, Bar, Series};
 use crate::ui::layout::{money, page as shell, percent, Nav};
-use crate::ui::pages::{chosen, permitted, window, WINDOWS};
+use crate::ui::pages::{chosen, window, WINDOWS};
 use crate::AppState;
 
 /// The page's choices.
@@ -89,57 +86,25 @@ pub async fn page(
     let w = window(q.window)?;
     let group = chosen(q.group);
     let by = chosen(q.by).unwrap_or_else(|| "team".into());
-    let details = report::app_details(&state, &caller, &app_id, DetailsQuery::default()).await?;
-    let to_day = details.as_of_date.clone();
-    let (engagement, trend, inactive, rightsizing) = tokio::join!(
-        report::engagement(
-            &state,
-            &caller,
-            &app_id,
-            EngagementQuery {
-                group: group.clone(),
-                rolling_window: Some(w),
-                by: Some(by.clone()),
-                ..EngagementQuery::default()
-            },
-        ),
-        report::trend(
-            &state,
-            &caller,
-            &app_id,
-            TrendQuery {
-                group: group.clone(),
-                // The window's days, and never fewer than 30 so the lines have a shape.
-                from: None,
-                to: Some(to_day),
-            },
-        ),
-        report::inactive_users(
-            &state,
-            &caller,
-            &app_id,
-            InactiveQuery {
-                group: group.clone(),
-                rolling_window: Some(w),
-                page_size: Some(INACTIVE_ROWS),
-                ..InactiveQuery::default()
-            },
-            false,
-        ),
-        report::rightsizing(
-            &state,
-            &caller,
-            &app_id,
-            RightsizingQuery {
-                rolling_window: Some(w),
-                ..RightsizingQuery::default()
-            },
-        ),
-    );
-    let engagement = engagement?;
-    let trend = trend?;
-    let inactive = permitted(inactive)?;
-    let rightsizing = permitted(rightsizing)?;
+    // One read of the app for the page's five reports.
+    let report::AppPage {
+        details,
+        engagement,
+        trend,
+        inactive,
+        rightsizing,
+    } = report::app_page(
+        &state,
+        &caller,
+        &app_id,
+        AppPageQuery {
+            group: group.clone(),
+            window: w,
+            by: by.clone(),
+            inactive_rows: INACTIVE_ROWS,
+        },
+    )
+    .await?;
     let s = &details.summary;
     let csv_href = {
         let mut params = vec![("window", w.to_string())];

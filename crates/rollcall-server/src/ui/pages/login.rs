@@ -35,6 +35,10 @@ pub fn form(status: StatusCode, error: Option<&str>, email: &str) -> Response {
     )
 }
 
+/// The dashboard's login form (HTML). In the API document because it shares
+/// its path with `POST /ui/login`.
+#[utoipa::path(get, path = "/ui/login", tag = "authentication", security(()),
+    responses((status = 200, description = "The login form", content_type = "text/html", body = String)))]
 pub async fn form_page(_: NoQuery) -> Response {
     form(StatusCode::OK, None, "")
 }

@@ -7,17 +7,15 @@ use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::response::Response;
-use futures_util::future::try_join_all;
 use maud::html;
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::NoQuery;
-use crate::reports::usage::{self as report, InactiveQuery, SummariesQuery, TrendQuery};
+use crate::reports::usage::{self as report, OverviewApp};
 use crate::reports::Money;
 use crate::ui::charts::{number, sparkline};
 use crate::ui::layout::{money, page as shell, percent, Nav};
-use crate::ui::pages::permitted;
 use crate::AppState;
 
 /// Sums amounts per currency (apps may be billed in different ones).
@@ -41,52 +39,30 @@ pub async fn page(
     caller: Caller,
     _: NoQuery,
 ) -> ApiResult<Response> {
-    let summaries = report::app_summaries(&state, &caller, SummariesQuery::default()).await?;
-    let (state_ref, caller_ref) = (&state, &caller);
-    // Each app's trend and savings, all apps at once.
-    let extras = try_join_all(summaries.apps.iter().map(|app| async move {
-        let trend = permitted(
-            report::trend(state_ref, caller_ref, &app.app_id, TrendQuery::default()).await,
-        )?;
-        let inactive = permitted(
-            report::inactive_users(
-                state_ref,
-                caller_ref,
-                &app.app_id,
-                InactiveQuery {
-                    page_size: Some(1),
-                    ..InactiveQuery::default()
-                },
-                false,
-            )
-            .await,
-        )?;
-        ApiResult::Ok((trend, inactive))
-    }))
-    .await?;
-
+    // Every app's summary, trend and savings from one read of its data.
+    let overview = report::overview(&state, &caller).await?;
     let mut spend = BTreeMap::new();
     let mut savings = BTreeMap::new();
     let (mut seats, mut active) = (0u64, 0u64);
-    for (app, (_, inactive)) in summaries.apps.iter().zip(&extras) {
-        seats += app.provisioned_users;
-        active += app.active_users;
-        if let Some(cost) = &app.annual_cost {
+    for app in &overview.apps {
+        seats += app.summary.provisioned_users;
+        active += app.summary.active_users;
+        if let Some(cost) = &app.summary.annual_cost {
             add(&mut spend, cost);
         }
-        if let Some(i) = inactive {
-            add(&mut savings, &i.potential_savings);
+        if let Some(s) = &app.potential_savings {
+            add(&mut savings, s);
         }
     }
     let body = html! {
-        p class="muted" { "Thirty days up to " (summaries.as_of_date) ", the apps you may see." }
+        p class="muted" { "Thirty days up to " (overview.as_of_date) ", the apps you may see." }
         div class="cards" {
-            div class="card" { div class="v" { (summaries.apps.len()) } div class="k" { "apps" } }
+            div class="card" { div class="v" { (overview.apps.len()) } div class="k" { "apps" } }
             div class="card" { div class="v" { (seats) } div class="k" { "provisioned seats" } }
             div class="card" { div class="v" { (money_list(&spend)) } div class="k" { "annual spend" } }
             div class="card" { div class="v" { (money_list(&savings)) } div class="k" { "potential savings" } }
         }
-        @if summaries.apps.is_empty() {
+        @if overview.apps.is_empty() {
             p { "No apps yet. An administrator adds them under Admin, or with the API." }
         } @else {
             table id="apps" {
@@ -101,21 +77,19 @@ pub async fn page(
                     th scope="col" { "Daily active users (30 d)" }
                 } }
                 tbody {
-                    @for (app, (trend, inactive)) in summaries.apps.iter().zip(&extras) {
+                    @for OverviewApp { summary: app, daily_active_users, potential_savings } in &overview.apps {
                         tr data-app=(app.app_id) {
                             td { a href={"/ui/apps/" (app.app_id)} { (app.name) } }
                             td class="num" { (app.provisioned_users) }
                             td class="num" { (app.active_users) }
                             td class="num engagement" { (app.utilization.map(percent).unwrap_or_else(|| "—".into())) }
                             td class="num" { (app.annual_cost.as_ref().map(|m| money(m.amount, &m.currency)).unwrap_or_else(|| "—".into())) }
-                            td class="num" { (inactive.as_ref().map(|i| money(i.potential_savings.amount, &i.potential_savings.currency)).unwrap_or_else(|| "—".into())) }
+                            td class="num" { (potential_savings.as_ref().map(|s| money(s.amount, &s.currency)).unwrap_or_else(|| "—".into())) }
                             td {
-                                @if let Some(t) = trend {
-                                    @let dau: Vec<f64> = t.series.iter().map(|p| p.dau as f64).collect();
-                                    @let low = dau.iter().copied().fold(f64::INFINITY, f64::min);
-                                    @let high = dau.iter().copied().fold(0.0, f64::max);
-                                    (sparkline(&format!("{}: daily active users from {} to {}, between {} and {} a day", app.name, t.from, t.to, number(if low.is_finite() { low } else { 0.0 }), number(high)), &dau))
-                                } @else { "—" }
+                                @let dau: Vec<f64> = daily_active_users.iter().map(|&n| n as f64).collect();
+                                @let low = dau.iter().copied().fold(f64::INFINITY, f64::min);
+                                @let high = dau.iter().copied().fold(0.0, f64::max);
+                                (sparkline(&format!("{}: daily active users from {} to {}, between {} and {} a day", app.name, overview.from_date, overview.as_of_date, number(if low.is_finite() { low } else { 0.0 }), number(high)), &dau))
                             }
                         }
                     }

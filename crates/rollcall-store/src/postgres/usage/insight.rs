@@ -208,6 +208,7 @@ pub(super) async fn insight_data(
         resolver,
         last_ms,
         provisioned,
+        provisioned_people: Arc::default(),
         provisioned_summary,
         org,
     }))
