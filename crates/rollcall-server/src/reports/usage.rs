@@ -19,6 +19,7 @@ use rollcall_core::usage_report::{
     ORG_FIELDS,
 };
 use rollcall_core::{time, token, Scope};
+use rollcall_store::access_records::{email_subject, AccessKind};
 use rollcall_store::money::ContractSummary;
 use rollcall_store::now_ms;
 use rollcall_store::usage::{
@@ -1049,6 +1050,12 @@ pub async fn users(
         }
         _ => None,
     };
+    // Each listed person's activity is their individual data.
+    state.access_log.note(
+        caller,
+        AccessKind::Usage,
+        out.iter().map(|u| email_subject(&u.email)),
+    );
     Ok(UsersReport {
         app_id: app_id.to_string(),
         as_of_date: date_text(as_of),
@@ -1492,6 +1499,12 @@ fn inactive_of(
         )),
         _ => None,
     };
+    // Each listed person's last activity and licence is their individual data.
+    state.access_log.note(
+        caller,
+        AccessKind::Usage,
+        users.iter().map(|u| email_subject(&u.email)),
+    );
     Ok(InactiveReport {
         app_id: app_id.to_string(),
         app_name: def.name.clone(),

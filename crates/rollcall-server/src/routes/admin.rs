@@ -68,7 +68,7 @@ type JsonValue = axum::Json<Value>;
 fn parse_role(text: &str) -> ApiResult<Role> {
     Role::parse(text).ok_or_else(|| {
         ApiError::unprocessable(format!(
-            "role '{text}' is not one of superadmin, admin, viewer"
+            "role '{text}' is not one of superadmin, admin, viewer, employee"
         ))
     })
 }
@@ -90,6 +90,7 @@ fn consumer_json(c: &Consumer, include_groups: bool) -> Value {
         "role": c.role.as_str(),
         "allowedApps": c.allowed_apps,
         "created": time::format_ms(c.created_ms),
+        "logins": c.logins,
     });
     if include_groups {
         v["viewableGroups"] = json!(c.viewable_groups);
@@ -153,9 +154,42 @@ struct NewConsumerBody {
     viewable_groups: Option<Vec<i64>>,
     #[serde(default)]
     allowed_apps: Option<Vec<String>>,
+    /// An employee's agent logins (`DOMAIN\\name`); only for role `employee`.
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    logins: Option<Vec<String>>,
 }
 
-/// Adds a web user (scope `admin`); records `ConsumerAdded`.
+/// The logins of a web user of `role`, checked and normalised: only an
+/// employee is bound to logins.
+pub(crate) fn check_logins(
+    role: Option<Role>,
+    logins: Option<&[String]>,
+) -> ApiResult<Vec<String>> {
+    let Some(logins) = logins else {
+        return Ok(Vec::new());
+    };
+    if role != Some(Role::Employee) && !logins.is_empty() {
+        return Err(ApiError::unprocessable(
+            "logins are only for web users of role employee",
+        ));
+    }
+    if logins.len() > rollcall_core::login::MAX_LOGINS {
+        return Err(ApiError::unprocessable(format!(
+            "an employee has at most {} logins",
+            rollcall_core::login::MAX_LOGINS
+        )));
+    }
+    rollcall_core::login::normalize_all(logins).map_err(|(index, e)| {
+        ApiError::invalid_items(
+            "the logins are not valid",
+            vec![FieldError::item(index, "logins", e.to_string())],
+        )
+    })
+}
+
+/// Adds a web user (scope `admin`); records `AdminAddedUser`. An employee
+/// (role `employee`) is bound to their `email` and agent `logins`.
 #[utoipa::path(post, path = "/admin/v1/consumers", tag = "administration",
     request_body = NewConsumerBody,
     responses((status = 200, description = "Created", body = crate::openapi::answers::Created),
@@ -190,6 +224,17 @@ async fn create_consumer(
     if let Err(e) = check_groups(&groups) {
         errors.push(FieldError::field("viewableGroups", e.message));
     }
+    let logins = match check_logins(role, body.logins.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            if e.errors.is_empty() {
+                errors.push(FieldError::field("logins", e.message));
+            } else {
+                errors.extend(e.errors);
+            }
+            Vec::new()
+        }
+    };
     let (Some(email), Some(role), true) = (email, role, errors.is_empty()) else {
         return Err(ApiError::invalid_items("the web user is not valid", errors));
     };
@@ -209,6 +254,7 @@ async fn create_consumer(
                 password_hash,
                 viewable_groups: groups,
                 allowed_apps: body.allowed_apps,
+                logins,
             },
         )
         .await?;
@@ -231,6 +277,10 @@ struct ConsumerPatchBody {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Vec<String>>)]
     allowed_apps: Option<Option<Vec<String>>>,
+    /// An employee's agent logins (replaces the list); only for role `employee`.
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    logins: Option<Vec<String>>,
 }
 
 /// Changes a web user's name, role, password, groups or apps (scope `admin`).
@@ -248,6 +298,15 @@ async fn update_consumer(
 ) -> ApiResult<JsonValue> {
     caller.require(Scope::Admin)?;
     let role = body.role.as_deref().map(parse_role).transpose()?;
+    // Logins belong to employees: they are checked against the role the user
+    // will have, and a user leaving the role loses them.
+    let current = state.store.consumer(caller.account_id, id).await?;
+    let new_role = role.unwrap_or(current.role);
+    let logins = match &body.logins {
+        Some(l) => Some(check_logins(Some(new_role), Some(l))?),
+        None if new_role != Role::Employee && !current.logins.is_empty() => Some(Vec::new()),
+        None => None,
+    };
     if let Some(groups) = &body.viewable_groups {
         check_groups(groups)?;
     }
@@ -279,6 +338,7 @@ async fn update_consumer(
                 password_hash,
                 viewable_groups: body.viewable_groups,
                 allowed_apps: body.allowed_apps,
+                logins,
             },
         )
         .await?;
