@@ -19,7 +19,7 @@ use rollcall_core::usage_report::{
     ORG_FIELDS,
 };
 use rollcall_core::{time, token, Scope};
-use rollcall_store::access_records::{email_subject, AccessKind};
+use rollcall_store::access_records::AccessKind;
 use rollcall_store::money::ContractSummary;
 use rollcall_store::now_ms;
 use rollcall_store::usage::{
@@ -30,6 +30,7 @@ use sha2::{Digest, Sha256};
 
 use super::access;
 use super::{account_zone, Money};
+use crate::access_log::Subject;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -1054,7 +1055,7 @@ pub async fn users(
     state.access_log.note(
         caller,
         AccessKind::Usage,
-        out.iter().map(|u| email_subject(&u.email)),
+        out.iter().map(|u| Subject::Email(u.email.clone())),
     );
     Ok(UsersReport {
         app_id: app_id.to_string(),
@@ -1503,7 +1504,7 @@ fn inactive_of(
     state.access_log.note(
         caller,
         AccessKind::Usage,
-        users.iter().map(|u| email_subject(&u.email)),
+        users.iter().map(|u| Subject::Email(u.email.clone())),
     );
     Ok(InactiveReport {
         app_id: app_id.to_string(),

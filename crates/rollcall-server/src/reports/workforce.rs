@@ -7,7 +7,7 @@
 //! them.
 
 use rollcall_core::{time, token, Scope};
-use rollcall_store::access_records::{client_subject, AccessKind};
+use rollcall_store::access_records::AccessKind;
 use rollcall_store::now_ms;
 use rollcall_store::workforce::{
     ActivityLogQuery, LogPosition, LogRow, LogText, Perspective, Scoping, WorkingHoursQuery,
@@ -16,6 +16,7 @@ use rollcall_store::workforce::{
 use serde::{Deserialize, Serialize};
 
 use super::{access, account_zone};
+use crate::access_log::Subject;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -234,7 +235,7 @@ pub async fn working_hours(
         state.access_log.note(
             caller,
             AccessKind::WorkingHours,
-            result.rows.iter().map(|r| client_subject(r.id)),
+            result.rows.iter().map(|r| Subject::Client(r.id)),
         );
     }
     Ok(WorkingHoursReport {
@@ -457,7 +458,7 @@ pub async fn activity_log(
     state.access_log.note(
         caller,
         AccessKind::ActivityLog,
-        page.rows.iter().map(|r| client_subject(r.user.id)),
+        page.rows.iter().map(|r| Subject::Client(r.user.id)),
     );
     let cursor = match (cursor, page.rows.is_empty()) {
         // Nothing new: the same cursor comes back.
