@@ -383,6 +383,27 @@ async fn a_managers_views_appear_once_per_viewer_and_day() {
     let a = by_viewer(&account.creds.email.to_lowercase()).expect("the admin's record");
     assert_eq!(a["kinds"], json!(["usage"]));
 
+    // The dashboard's pages record as the API does: the admin reads Ana's
+    // hours on /ui/workinghours.
+    let (http, cookie) = session(&server.base, &account.creds.email, &account.creds.password).await;
+    let (status, _, _) = ui_get(
+        &http,
+        &cookie,
+        &format!(
+            "{}/ui/workinghours?from={from}&to={to}&user={}",
+            server.base, w.ana_client
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let got = records(&w.ana).await;
+    assert_eq!(got.len(), 2, "{got:#?}");
+    let a = got
+        .iter()
+        .find(|r| r["viewer"] == account.creds.email.to_lowercase())
+        .unwrap();
+    assert_eq!(a["kinds"], json!(["workingHours", "usage"]));
+
     // More views the same day, after the records were stored, add nothing.
     ok(
         &viewer,
@@ -718,6 +739,72 @@ async fn employees_from_the_org_chart_are_added_once_and_audited_once() {
     assert_eq!(find(ANA)["logins"], json!(["corp\\ana"]));
     assert_eq!(find(BOB)["logins"], json!([]));
     assert_eq!(find("carl@corp.com")["role"], "viewer");
+}
+
+/// Whatever an employee sends, `/me/v1` answers with the spec's bodies and
+/// never a server error.
+#[tokio::test]
+async fn odd_parameters_get_a_400_never_a_server_error() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let w = world(&account).await;
+    let (from, to) = (day(5), day(0));
+    for (path, expected) in [
+        ("/me/v1/workinghours".to_string(), StatusCode::BAD_REQUEST),
+        (
+            format!("/me/v1/workinghours?from={to}&to={from}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/me/v1/workinghours?from=2020-01-01&to=2026-01-01".to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/me/v1/workinghours?from=x&to=y".to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/me/v1/activitylog?startDate=2020-01-01&endDate=2026-01-01".to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/me/v1/activitylog?startDate={to}&endDate={from}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/me/v1/activitylog?startDate=9999-12-31".to_string(),
+            StatusCode::OK,
+        ),
+        (
+            "/me/v1/usage?rollingWindow=5".to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/me/v1/usage?asOfDate=0000-01-01".to_string(),
+            StatusCode::OK,
+        ),
+        (
+            "/me/v1/access-records?format=".to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/me/v1/export?from=1970-01-01&to=1970-01-02".to_string(),
+            StatusCode::OK,
+        ),
+        ("/me/v1/export?to=1970-01-02".to_string(), StatusCode::OK),
+        (
+            "/me/v1/export?from=2026-13-01".to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (status, body) = w.ana.get(&path).await;
+        if expected == StatusCode::OK {
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            assert_eq!(body["success"], true, "{path}: {body}");
+        } else {
+            assert_error(status, &body, expected);
+        }
+    }
 }
 
 /// The figure of issue 17 part 4: what recording access costs the report that
