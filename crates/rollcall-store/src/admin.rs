@@ -169,6 +169,11 @@ impl ConsumerPatch {
         if let Some(logins) = &self.logins {
             consumer.logins = logins.clone();
         }
+        // Logins belong to employees: a user who leaves the role loses them
+        // (decided here, inside each backend's transaction).
+        if consumer.role != Role::Employee {
+            consumer.logins.clear();
+        }
         AuditAction::UserUpdated {
             email: consumer.email.clone(),
             before,

@@ -162,10 +162,7 @@ struct NewConsumerBody {
 
 /// The logins of a web user of `role`, checked and normalised: only an
 /// employee is bound to logins.
-pub(crate) fn check_logins(
-    role: Option<Role>,
-    logins: Option<&[String]>,
-) -> ApiResult<Vec<String>> {
+fn check_logins(role: Option<Role>, logins: Option<&[String]>) -> ApiResult<Vec<String>> {
     let Some(logins) = logins else {
         return Ok(Vec::new());
     };
@@ -298,13 +295,16 @@ async fn update_consumer(
 ) -> ApiResult<JsonValue> {
     caller.require(Scope::Admin)?;
     let role = body.role.as_deref().map(parse_role).transpose()?;
-    // Logins belong to employees: they are checked against the role the user
-    // will have, and a user leaving the role loses them.
-    let current = state.store.consumer(caller.account_id, id).await?;
-    let new_role = role.unwrap_or(current.role);
+    // Logins belong to employees: new ones are checked against the role the
+    // user will have (the store drops them when the user leaves the role).
     let logins = match &body.logins {
-        Some(l) => Some(check_logins(Some(new_role), Some(l))?),
-        None if new_role != Role::Employee && !current.logins.is_empty() => Some(Vec::new()),
+        Some(l) => {
+            let new_role = match role {
+                Some(r) => r,
+                None => state.store.consumer(caller.account_id, id).await?.role,
+            };
+            Some(check_logins(Some(new_role), Some(l))?)
+        }
         None => None,
     };
     if let Some(groups) = &body.viewable_groups {
