@@ -19,6 +19,7 @@ use rollcall_store::workforce::{Perspective, Scoping, WfClient, WorkingHoursRow}
 
 use super::usage::{self as usage_report, UserRow, UsersQuery};
 use super::workforce::{self as wf, ActivityLogParams, ActivityLogReport, WorkingHoursParams};
+use super::Visibility;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -285,9 +286,12 @@ pub async fn usage(
     rolling_window: Option<u32>,
 ) -> ApiResult<Vec<MyAppUsage>> {
     let apps = state.store.list_apps(me.reader.account_id).await?;
+    // The report is computed over the employee alone (their row is the same
+    // as in the whole report: a person's figures depend only on their events).
+    let only = Visibility::Only(me.emails.iter().cloned().collect());
     let mut out = Vec::new();
     for app in apps {
-        let r = usage_report::users(
+        let r = usage_report::users_among(
             state,
             &me.reader,
             &app.app_id,
@@ -298,6 +302,7 @@ pub async fn usage(
                 ..UsersQuery::default()
             },
             true,
+            Some(&only),
         )
         .await?;
         let (as_of, window) = (r.as_of_date.clone(), r.rolling_window);

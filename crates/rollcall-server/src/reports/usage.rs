@@ -28,7 +28,7 @@ use rollcall_store::usage::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::access;
+use super::access::{self, Visibility};
 use super::{account_zone, Money};
 use crate::access_log::Subject;
 use crate::auth::Caller;
@@ -926,6 +926,19 @@ pub async fn users(
     q: UsersQuery,
     whole: bool,
 ) -> ApiResult<UsersReport> {
+    users_among(state, caller, app_id, q, whole, None).await
+}
+
+/// [`users`] computed over `only` these people (as a viewer limited to their
+/// groups sees them): an employee's own row without every other user's.
+pub async fn users_among(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    q: UsersQuery,
+    whole: bool,
+    only: Option<&Visibility>,
+) -> ApiResult<UsersReport> {
     access::check(caller, Scope::UsersRead, None)?;
     let tz = account_zone(state, caller.account_id).await?;
     let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(&tz))?;
@@ -967,6 +980,10 @@ pub async fn users(
         },
     )
     .await?;
+    let data = match only {
+        Some(people) => people.restrict(data),
+        None => data,
+    };
     let def = &data.app.definition;
     let dir = directory(&data);
     let (emails, resolver) = (&data.emails, &data.resolver);

@@ -231,6 +231,43 @@ async fn an_employees_export_equals_what_the_admin_api_returns_for_them() {
     let w = world(&account).await;
     let admin = &account.client;
     let (from, to) = (day(6), day(0));
+    // The harder usage case: Ana is in the org chart with an alias that has
+    // events of its own, and is provisioned in the app; Bob too.
+    let (status, body) = admin
+        .post(
+            "/services/push/v1/customer/org-chart",
+            &json!({"orgChartName": "HR"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    let (status, body) = admin
+        .put(
+            &format!("/services/push/v1/customer/org-chart/{id}"),
+            &json!({"hasMore": false, "users": [
+                {"email": ANA, "firstName": "Ana", "team": "Sales", "additionalEmails": ["a.diaz@corp.com"]},
+                {"email": BOB, "firstName": "Bob", "team": "Sales"},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = admin
+        .post(
+            &format!("/services/push/v1/customer/apps/{}/events", w.app),
+            &json!({"events": [{"timestamp": now() - 4 * 24 * HOUR, "email": "a.diaz@corp.com", "eventName": "read"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = admin
+        .post(
+            &format!("/services/push/v1/customer/apps/{}/users", w.app),
+            &json!({"provisionedUsers": [
+                {"appUserId": "u-ana", "email": "A.Diaz@corp.com", "username": "ana"},
+                {"appUserId": "u-bob", "email": BOB, "username": "bob"},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let export = ok(&w.ana, &format!("/me/v1/export?from={from}&to={to}")).await;
     assert_eq!(export["person"]["email"], ANA);
     assert_eq!(export["person"]["logins"], json!(["corp\\ana"]));
@@ -266,6 +303,8 @@ async fn an_employees_export_equals_what_the_admin_api_returns_for_them() {
         .find(|u| u["email"] == ANA)
         .unwrap()
         .clone();
+    assert_eq!(ana_row["activeDays"], 3, "{ana_row}");
+    assert_eq!(ana_row["appUserId"], "u-ana", "{ana_row}");
     assert_eq!(export["usage"][0]["user"], ana_row);
     assert_eq!(export["usage"].as_array().unwrap().len(), 1);
 
