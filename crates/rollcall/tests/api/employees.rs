@@ -846,6 +846,33 @@ async fn odd_parameters_get_a_400_never_a_server_error() {
     }
 }
 
+/// Schemathesis on `/me/v1` with an employee's key, on an account with data:
+/// every answer matches the document and none is a server error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_nothing_wrong_with_an_employees_own_api() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    account
+        .settings(json!({"rateLimit": {"perSecond": 1000000, "burst": 1000000}}))
+        .await;
+    let w = world(&account).await;
+    let (ok, report) = crate::openapi::schemathesis(
+        &server.base,
+        &w.ana.secret,
+        &["--include-path-regex", "^/me/"],
+    )
+    .await;
+    eprintln!(
+        "schemathesis, /me/v1 as an employee:\n{}",
+        crate::openapi::summary(&report)
+    );
+    assert!(ok, "schemathesis found problems:\n{report}");
+    assert!(
+        report.contains("Tested: "),
+        "schemathesis tested nothing:\n{report}"
+    );
+}
+
 /// The figure of issue 17 part 4: what recording access costs the report that
 /// triggers it. Two servers in the same run on the same data, one recording
 /// and one not, each asked for working hours by user `CALLS` times, calls
