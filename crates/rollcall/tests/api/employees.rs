@@ -222,6 +222,14 @@ async fn an_employee_sees_their_own_rows_and_nobody_elses() {
     assert_eq!(hours["activity"], json!([]));
     let usage = ok(&w.ana, "/me/v1/usage").await;
     assert_eq!(usage["apps"].as_array().unwrap().len(), 1);
+    let (http, cookie) = session(&server.base, ANA, ANA_PASSWORD).await;
+    let (status, _, page) = ui_get(&http, &cookie, &format!("{}/ui/me", server.base)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("No computer login is linked to you"),
+        "{page}"
+    );
+    assert_eq!(page.matches("<tr data-app=").count(), 1);
 }
 
 #[tokio::test]
