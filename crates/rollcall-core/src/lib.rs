@@ -7,6 +7,7 @@ pub mod csv_cell;
 pub mod email;
 pub mod fxhash;
 pub mod idle_stretch;
+pub mod login;
 pub mod money;
 pub mod rate;
 pub mod role;

@@ -4,6 +4,7 @@
 //! [`serve`] takes a bound listener and a shutdown future, so the binary and the
 //! tests start servers the same way (tests bind port 0).
 
+pub mod access_log;
 pub mod auth;
 pub mod client_addr;
 pub mod conn;
@@ -68,6 +69,9 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<client_addr::TrustedProxy>,
     /// How failed logins slow down further tries.
     pub login_backoff: login_guard::LoginBackoff,
+    /// Whether views of one person's data by someone else are recorded
+    /// (SPEC §11); off only to measure what recording costs.
+    pub record_access: bool,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +89,7 @@ impl Default for ServerConfig {
             public_url: None,
             trusted_proxies: Vec::new(),
             login_backoff: login_guard::LoginBackoff::default(),
+            record_access: true,
         }
     }
 }
@@ -98,6 +103,8 @@ pub struct Inner {
     pub limiter: auth::Limiter,
     pub address_limiter: auth::Limiter,
     pub login_guard: login_guard::LoginGuard,
+    /// Views of people's data noted for the access records (stored in the background).
+    pub access_log: access_log::AccessLog,
     pub config: ServerConfig,
 }
 
@@ -115,6 +122,7 @@ impl AppState {
             limiter: auth::Limiter::default(),
             address_limiter: auth::Limiter::default(),
             login_guard: login_guard::LoginGuard::default(),
+            access_log: access_log::AccessLog::new(config.record_access),
             config,
         }))
     }
@@ -164,6 +172,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let maintenance = tokio::spawn(jobs::maintenance_loop(state.clone()));
+    let recorder = tokio::spawn(access_log::flush_loop(state.clone()));
+    let last_flush = state.clone();
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
     tokio::spawn(async move {
@@ -204,5 +214,10 @@ pub async fn serve(
         }
     };
     maintenance.abort();
+    recorder.abort();
+    // Views noted by the last requests are stored before the process ends.
+    if let Err(e) = last_flush.access_log.flush(last_flush.store.as_ref()).await {
+        tracing::warn!(error = %e, "storing the last access records failed");
+    }
     result
 }

@@ -51,6 +51,7 @@ pub async fn init_account(
                 password_hash: Some(password_hash),
                 viewable_groups: vec![-1],
                 allowed_apps: None,
+                logins: Vec::new(),
             },
             api_key_hash: secret::hash(&api_key),
             client_id: client_id.clone(),

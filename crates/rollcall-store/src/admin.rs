@@ -90,6 +90,9 @@ pub struct Consumer {
     pub viewable_groups: Vec<i64>,
     /// `None` = all apps.
     pub allowed_apps: Option<Vec<String>>,
+    /// An employee's agent logins (`DOMAIN\\name`, lower-case): whose working
+    /// hours and activity are theirs (SPEC §11).
+    pub logins: Vec<String>,
     pub created_ms: i64,
 }
 
@@ -101,6 +104,8 @@ pub struct NewConsumer {
     pub password_hash: Option<String>,
     pub viewable_groups: Vec<i64>,
     pub allowed_apps: Option<Vec<String>>,
+    /// An employee's agent logins (lower-case); empty for other roles.
+    pub logins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -110,6 +115,7 @@ pub struct ConsumerPatch {
     pub password_hash: Option<String>,
     pub viewable_groups: Option<Vec<i64>>,
     pub allowed_apps: Option<Option<Vec<String>>>,
+    pub logins: Option<Vec<String>>,
 }
 
 impl Consumer {
@@ -118,8 +124,28 @@ impl Consumer {
             role: self.role,
             viewable_groups: self.viewable_groups.clone(),
             allowed_apps: self.allowed_apps.clone(),
+            logins: self.logins.clone(),
         }
     }
+}
+
+impl NewConsumer {
+    pub fn access(&self) -> UserAccess {
+        UserAccess {
+            role: self.role,
+            viewable_groups: self.viewable_groups.clone(),
+            allowed_apps: self.allowed_apps.clone(),
+            logins: self.logins.clone(),
+        }
+    }
+}
+
+/// What adding employees in bulk did: who was added, and how many of the
+/// people were web users already (left as they are).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmployeesAdded {
+    pub added: Vec<(i64, String)>,
+    pub existing: usize,
 }
 
 impl ConsumerPatch {
@@ -140,6 +166,14 @@ impl ConsumerPatch {
         if let Some(apps) = &self.allowed_apps {
             consumer.allowed_apps = apps.clone();
         }
+        if let Some(logins) = &self.logins {
+            consumer.logins = logins.clone();
+        }
+        // Logins belong to employees: a user who leaves the role loses them
+        // (decided here, inside each backend's transaction).
+        if consumer.role != Role::Employee {
+            consumer.logins.clear();
+        }
         AuditAction::UserUpdated {
             email: consumer.email.clone(),
             before,
@@ -153,14 +187,9 @@ impl ConsumerPatch {
 }
 
 /// Whether a change to a web user ends their dashboard sessions: a new password,
-/// or a role that sees less than before (superadmin > admin > viewer).
+/// or a role that sees less than before (superadmin > admin > viewer > employee).
 pub fn ends_sessions(old_role: Role, patch: &ConsumerPatch) -> bool {
-    let rank = |r: Role| match r {
-        Role::Superadmin => 2,
-        Role::Admin => 1,
-        Role::Viewer => 0,
-    };
-    patch.password_hash.is_some() || patch.role.is_some_and(|new| rank(new) < rank(old_role))
+    patch.password_hash.is_some() || patch.role.is_some_and(|new| new.rank() < old_role.rank())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -366,6 +395,15 @@ pub trait AdminStore: Send + Sync {
         id: i64,
         patch: ConsumerPatch,
     ) -> StoreResult<()>;
+    /// Adds each of `people` (role employee) whose email is no web user yet;
+    /// the others are left as they are. Records one `EmployeesAdded` with the
+    /// counts (nothing when nobody is added).
+    async fn create_employees(
+        &self,
+        account_id: i64,
+        actor: &Actor,
+        people: Vec<NewConsumer>,
+    ) -> StoreResult<EmployeesAdded>;
     /// Records `AdminRemovedUser` and revokes the user's API keys.
     async fn delete_consumer(&self, account_id: i64, actor: &Actor, id: i64) -> StoreResult<()>;
 

@@ -102,6 +102,8 @@ pub struct UserAccess {
     pub role: Role,
     pub viewable_groups: Vec<i64>,
     pub allowed_apps: Option<Vec<String>>,
+    /// An employee's agent logins (what of the workforce data is theirs).
+    pub logins: Vec<String>,
 }
 
 /// Which action on a connected app.
@@ -147,6 +149,12 @@ pub enum AuditAction {
     },
     AdminRemovedUser {
         email: String,
+    },
+    /// Employees added in bulk from the org chart: how many were added, and
+    /// how many of the chart's people were web users already.
+    EmployeesAdded {
+        added: usize,
+        existing: usize,
     },
     /// A change of a web user: `AdminUpdatedUserRole` when their access changed,
     /// else `UserUpdated` (name or password). `changes` holds old and new values.
@@ -268,6 +276,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "LoginFailed",
     "AdminAddedUser",
     "AdminRemovedUser",
+    "EmployeesAdded",
     "AdminUpdatedUserRole",
     "UserUpdated",
     "CredentialCreated",
@@ -408,14 +417,21 @@ impl AuditAction {
                 "LoginFailed",
                 Some(json!({"email": email, "address": address})),
             ),
-            AuditAction::AdminAddedUser { email, access } => (
-                "AdminAddedUser",
-                Some(json!({
+            AuditAction::AdminAddedUser { email, access } => {
+                let mut p = json!({
                     "provisionedUserId": email,
                     "roles": [access.role.as_str()],
                     "viewableGroups": access.viewable_groups,
                     "allowedApps": access.allowed_apps.clone().unwrap_or_default(),
-                })),
+                });
+                if !access.logins.is_empty() {
+                    p["logins"] = json!(access.logins);
+                }
+                ("AdminAddedUser", Some(p))
+            }
+            AuditAction::EmployeesAdded { added, existing } => (
+                "EmployeesAdded",
+                Some(json!({"added": added, "existing": existing, "source": "orgChart"})),
             ),
             AuditAction::AdminRemovedUser { email } => (
                 "AdminRemovedUser",
@@ -444,6 +460,7 @@ impl AuditAction {
                     &before.allowed_apps,
                     &after.allowed_apps,
                 ));
+                changes.extend(Change::of("logins", &before.logins, &after.logins));
                 let mut p = json!({
                     "provisionedUserId": email,
                     "changes": changes_json(&changes),
@@ -884,6 +901,7 @@ mod tests {
             role,
             viewable_groups: vec![-1],
             allowed_apps: None,
+            logins: Vec::new(),
         }
     }
 

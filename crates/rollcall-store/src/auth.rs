@@ -50,6 +50,23 @@ impl Principal {
     }
 }
 
+/// What a web user of `role` with stored `groups` and `apps` sees in the
+/// report APIs: admins everything; a viewer their groups (`-1` = all) and apps;
+/// an employee no group and no app (their own data is reached only under
+/// `/me`, never through a report's filters).
+pub fn restrictions(
+    role: Role,
+    groups: Vec<i64>,
+    apps: Option<Vec<String>>,
+) -> (Option<Vec<i64>>, Option<Vec<String>>) {
+    match role {
+        Role::Superadmin | Role::Admin => (None, None),
+        Role::Employee => (Some(Vec::new()), Some(Vec::new())),
+        Role::Viewer if groups.contains(&-1) => (None, apps),
+        Role::Viewer => (Some(groups), apps),
+    }
+}
+
 /// An OAuth client as the token endpoint needs it.
 #[derive(Debug, Clone)]
 pub struct OAuthClient {

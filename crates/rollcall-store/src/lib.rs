@@ -6,6 +6,7 @@
 //! Writes that an administrator performs record their audit event in the same
 //! transaction (SPEC §6), so each backend appends to the audit chain itself.
 
+pub mod access_records;
 pub mod admin;
 pub mod audit;
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod sqlite;
 pub mod usage;
 pub mod workforce;
 
+pub use access_records::AccessRecordStore;
 pub use admin::AdminStore;
 pub use audit::AuditStore;
 pub use auth::AuthStore;
@@ -27,7 +29,7 @@ pub use workforce::WorkforceStore;
 /// Everything a server needs from a backend.
 #[async_trait::async_trait]
 pub trait Store:
-    AuthStore + AdminStore + AuditStore + UsageStore + WorkforceStore + MoneyStore
+    AuthStore + AdminStore + AuditStore + UsageStore + WorkforceStore + MoneyStore + AccessRecordStore
 {
     /// The key that signs page tokens, cursors and download links; shared by every
     /// server process on the same database.

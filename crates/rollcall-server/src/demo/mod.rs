@@ -334,6 +334,7 @@ async fn web_users(
                     .map(|&g| vec![g])
                     .unwrap_or_default(),
                 allowed_apps: Some(cs_apps),
+                logins: Vec::new(),
             },
         )
         .await?;
@@ -350,6 +351,7 @@ async fn web_users(
                 password_hash: None,
                 viewable_groups: vec![-1],
                 allowed_apps: None,
+                logins: Vec::new(),
             },
         )
         .await?;
@@ -366,6 +368,7 @@ async fn web_users(
                 password_hash: None,
                 viewable_groups: vec![-1],
                 allowed_apps: None,
+                logins: Vec::new(),
             },
         )
         .await?;

@@ -106,6 +106,8 @@ pub struct Consumer {
     /// Group ids the user may see, `-1` = all (with `includeViewableGroups`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub viewable_groups: Option<Vec<i64>>,
+    /// An employee's agent logins (`domain\\name`, lower-case); empty for other roles.
+    pub logins: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -999,7 +1001,7 @@ pub fn id_filter() -> Object {
 
 /// A web user's `role` (as `Role::parse` reads it: a new role is added here too).
 pub fn role() -> Object {
-    strings(&["superadmin", "admin", "viewer"])
+    strings(&["superadmin", "admin", "viewer", "employee"])
 }
 
 /// A credential's `type` (as `CredentialKind::parse` reads it).

@@ -8,6 +8,7 @@
 //! the real answers match them.
 
 pub mod answers;
+pub mod me_answers;
 pub mod reference;
 
 use utoipa::openapi::path::Operation;

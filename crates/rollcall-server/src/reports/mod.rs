@@ -10,9 +10,11 @@
 //! - [`usage`]: app summaries and details, users, engagement, inactive users,
 //!   trend and right-sizing (custom-app usage, SPEC §4);
 //! - [`workforce`]: working hours and the activity log (SPEC §5);
+//! - [`me`]: an employee's own data, through the reports above (SPEC §11);
 //! - [`csv`]: the one CSV writer of every download (formula cells neutralised).
 
 pub mod csv;
+pub mod me;
 pub mod usage;
 pub mod workforce;
 

@@ -19,6 +19,7 @@ use rollcall_core::usage_report::{
     ORG_FIELDS,
 };
 use rollcall_core::{time, token, Scope};
+use rollcall_store::access_records::AccessKind;
 use rollcall_store::money::ContractSummary;
 use rollcall_store::now_ms;
 use rollcall_store::usage::{
@@ -27,8 +28,9 @@ use rollcall_store::usage::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::access;
+use super::access::{self, Visibility};
 use super::{account_zone, Money};
+use crate::access_log::Subject;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -924,6 +926,19 @@ pub async fn users(
     q: UsersQuery,
     whole: bool,
 ) -> ApiResult<UsersReport> {
+    users_among(state, caller, app_id, q, whole, None).await
+}
+
+/// [`users`] computed over `only` these people (as a viewer limited to their
+/// groups sees them): an employee's own row without every other user's.
+pub async fn users_among(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    q: UsersQuery,
+    whole: bool,
+    only: Option<&Visibility>,
+) -> ApiResult<UsersReport> {
     access::check(caller, Scope::UsersRead, None)?;
     let tz = account_zone(state, caller.account_id).await?;
     let as_of = parse_day(q.as_of_date.as_deref(), "asOfDate", today(&tz))?;
@@ -965,6 +980,10 @@ pub async fn users(
         },
     )
     .await?;
+    let data = match only {
+        Some(people) => people.restrict(data),
+        None => data,
+    };
     let def = &data.app.definition;
     let dir = directory(&data);
     let (emails, resolver) = (&data.emails, &data.resolver);
@@ -1049,6 +1068,12 @@ pub async fn users(
         }
         _ => None,
     };
+    // Each listed person's activity is their individual data.
+    state.access_log.note(
+        caller,
+        AccessKind::Usage,
+        out.iter().map(|u| Subject::Email(u.email.clone())),
+    );
     Ok(UsersReport {
         app_id: app_id.to_string(),
         as_of_date: date_text(as_of),
@@ -1492,6 +1517,12 @@ fn inactive_of(
         )),
         _ => None,
     };
+    // Each listed person's last activity and licence is their individual data.
+    state.access_log.note(
+        caller,
+        AccessKind::Usage,
+        users.iter().map(|u| Subject::Email(u.email.clone())),
+    );
     Ok(InactiveReport {
         app_id: app_id.to_string(),
         app_name: def.name.clone(),

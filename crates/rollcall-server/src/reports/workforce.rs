@@ -7,6 +7,7 @@
 //! them.
 
 use rollcall_core::{time, token, Scope};
+use rollcall_store::access_records::AccessKind;
 use rollcall_store::now_ms;
 use rollcall_store::workforce::{
     ActivityLogQuery, LogPosition, LogRow, LogText, Perspective, Scoping, WorkingHoursQuery,
@@ -15,6 +16,7 @@ use rollcall_store::workforce::{
 use serde::{Deserialize, Serialize};
 
 use super::{access, account_zone};
+use crate::access_log::Subject;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -167,20 +169,11 @@ pub struct WorkingHoursReport {
     pub page_size: u32,
 }
 
-pub async fn working_hours(
-    state: &AppState,
-    caller: &Caller,
-    perspective: Perspective,
-    p: WorkingHoursParams,
-) -> ApiResult<WorkingHoursReport> {
-    access::check(caller, Scope::ReportRead, None)?;
-    let from = p
-        .from
-        .as_deref()
-        .ok_or_else(|| ApiError::bad_request("from is required (YYYY-MM-DD)"))?;
-    let to =
-        p.to.as_deref()
-            .ok_or_else(|| ApiError::bad_request("to is required (YYYY-MM-DD, inclusive)"))?;
+/// The local days of a working-hours query's `from` and `to`: both required,
+/// in order, at most 366 days apart.
+pub fn hours_range(from: Option<&str>, to: Option<&str>) -> ApiResult<(i32, i32)> {
+    let from = from.ok_or_else(|| ApiError::bad_request("from is required (YYYY-MM-DD)"))?;
+    let to = to.ok_or_else(|| ApiError::bad_request("to is required (YYYY-MM-DD, inclusive)"))?;
     let (from_day, to_day) = (parse_day("from", from)?, parse_day("to", to)?);
     if to_day < from_day {
         return Err(ApiError::bad_request("to must not be before from"));
@@ -190,6 +183,17 @@ pub async fn working_hours(
             "from and to may be at most 366 days apart",
         ));
     }
+    Ok((from_day, to_day))
+}
+
+pub async fn working_hours(
+    state: &AppState,
+    caller: &Caller,
+    perspective: Perspective,
+    p: WorkingHoursParams,
+) -> ApiResult<WorkingHoursReport> {
+    access::check(caller, Scope::ReportRead, None)?;
+    let (from_day, to_day) = hours_range(p.from.as_deref(), p.to.as_deref())?;
     let page = match p.page.as_deref() {
         None => 1,
         Some(v) => match v.trim().parse::<u32>() {
@@ -225,6 +229,15 @@ pub async fn working_hours(
             },
         )
         .await?;
+    // A users row is that user's individual data; a computers row is the
+    // computer's (its users appear only as ids).
+    if perspective == Perspective::Users {
+        state.access_log.note(
+            caller,
+            AccessKind::WorkingHours,
+            result.rows.iter().map(|r| Subject::Client(r.id)),
+        );
+    }
     Ok(WorkingHoursReport {
         perspective,
         from_day,
@@ -441,6 +454,12 @@ pub async fn activity_log(
             },
         )
         .await?;
+    // One record per person the page lists.
+    state.access_log.note(
+        caller,
+        AccessKind::ActivityLog,
+        page.rows.iter().map(|r| Subject::Client(r.user.id)),
+    );
     let cursor = match (cursor, page.rows.is_empty()) {
         // Nothing new: the same cursor comes back.
         (Some(c), true) => c.to_string(),

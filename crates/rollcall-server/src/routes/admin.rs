@@ -68,7 +68,7 @@ type JsonValue = axum::Json<Value>;
 fn parse_role(text: &str) -> ApiResult<Role> {
     Role::parse(text).ok_or_else(|| {
         ApiError::unprocessable(format!(
-            "role '{text}' is not one of superadmin, admin, viewer"
+            "role '{text}' is not one of superadmin, admin, viewer, employee"
         ))
     })
 }
@@ -90,6 +90,7 @@ fn consumer_json(c: &Consumer, include_groups: bool) -> Value {
         "role": c.role.as_str(),
         "allowedApps": c.allowed_apps,
         "created": time::format_ms(c.created_ms),
+        "logins": c.logins,
     });
     if include_groups {
         v["viewableGroups"] = json!(c.viewable_groups);
@@ -153,9 +154,39 @@ struct NewConsumerBody {
     viewable_groups: Option<Vec<i64>>,
     #[serde(default)]
     allowed_apps: Option<Vec<String>>,
+    /// An employee's agent logins (`DOMAIN\\name`); only for role `employee`.
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    logins: Option<Vec<String>>,
 }
 
-/// Adds a web user (scope `admin`); records `ConsumerAdded`.
+/// The logins of a web user of `role`, checked and normalised: only an
+/// employee is bound to logins.
+fn check_logins(role: Option<Role>, logins: Option<&[String]>) -> ApiResult<Vec<String>> {
+    let Some(logins) = logins else {
+        return Ok(Vec::new());
+    };
+    if role != Some(Role::Employee) && !logins.is_empty() {
+        return Err(ApiError::unprocessable(
+            "logins are only for web users of role employee",
+        ));
+    }
+    if logins.len() > rollcall_core::login::MAX_LOGINS {
+        return Err(ApiError::unprocessable(format!(
+            "an employee has at most {} logins",
+            rollcall_core::login::MAX_LOGINS
+        )));
+    }
+    rollcall_core::login::normalize_all(logins).map_err(|(index, e)| {
+        ApiError::invalid_items(
+            "the logins are not valid",
+            vec![FieldError::item(index, "logins", e.to_string())],
+        )
+    })
+}
+
+/// Adds a web user (scope `admin`); records `AdminAddedUser`. An employee
+/// (role `employee`) is bound to their `email` and agent `logins`.
 #[utoipa::path(post, path = "/admin/v1/consumers", tag = "administration",
     request_body = NewConsumerBody,
     responses((status = 200, description = "Created", body = crate::openapi::answers::Created),
@@ -190,6 +221,17 @@ async fn create_consumer(
     if let Err(e) = check_groups(&groups) {
         errors.push(FieldError::field("viewableGroups", e.message));
     }
+    let logins = match check_logins(role, body.logins.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            if e.errors.is_empty() {
+                errors.push(FieldError::field("logins", e.message));
+            } else {
+                errors.extend(e.errors);
+            }
+            Vec::new()
+        }
+    };
     let (Some(email), Some(role), true) = (email, role, errors.is_empty()) else {
         return Err(ApiError::invalid_items("the web user is not valid", errors));
     };
@@ -209,6 +251,7 @@ async fn create_consumer(
                 password_hash,
                 viewable_groups: groups,
                 allowed_apps: body.allowed_apps,
+                logins,
             },
         )
         .await?;
@@ -231,6 +274,10 @@ struct ConsumerPatchBody {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Vec<String>>)]
     allowed_apps: Option<Option<Vec<String>>>,
+    /// An employee's agent logins (replaces the list); only for role `employee`.
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    logins: Option<Vec<String>>,
 }
 
 /// Changes a web user's name, role, password, groups or apps (scope `admin`).
@@ -248,6 +295,18 @@ async fn update_consumer(
 ) -> ApiResult<JsonValue> {
     caller.require(Scope::Admin)?;
     let role = body.role.as_deref().map(parse_role).transpose()?;
+    // Logins belong to employees: new ones are checked against the role the
+    // user will have (the store drops them when the user leaves the role).
+    let logins = match &body.logins {
+        Some(l) => {
+            let new_role = match role {
+                Some(r) => r,
+                None => state.store.consumer(caller.account_id, id).await?.role,
+            };
+            Some(check_logins(Some(new_role), Some(l))?)
+        }
+        None => None,
+    };
     if let Some(groups) = &body.viewable_groups {
         check_groups(groups)?;
     }
@@ -279,6 +338,7 @@ async fn update_consumer(
                 password_hash,
                 viewable_groups: body.viewable_groups,
                 allowed_apps: body.allowed_apps,
+                logins,
             },
         )
         .await?;

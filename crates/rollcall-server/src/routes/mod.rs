@@ -4,13 +4,15 @@
 mod admin;
 mod audit;
 pub mod checks;
+mod employees;
 mod health;
 mod login;
+mod me;
 mod money;
 mod oauth;
 pub mod policy;
 pub(crate) mod usage;
-mod workforce;
+pub(crate) mod workforce;
 
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
@@ -44,6 +46,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Everything held about an employee, as `/me/v1/export` answers it (the
+/// dashboard's `/ui/me` downloads it too).
+pub(crate) use me::{export_csv as me_export_csv, export_document as me_export};
+
 /// Every routes module's operations, for [`crate::openapi::document`]: a module
 /// that adds routes adds its `doc()` here (the coverage test in
 /// tests/api/openapi.rs fails for a route missing from the document).
@@ -56,6 +62,8 @@ pub(crate) fn docs() -> Vec<utoipa::openapi::OpenApi> {
         admin::doc(),
         audit::doc(),
         money::doc(),
+        employees::doc(),
+        me::doc(),
     ];
     docs.extend(usage::docs());
     docs.extend(workforce::docs());
@@ -73,4 +81,6 @@ pub(crate) fn api_routes() -> Router<AppState> {
         .merge(usage::routes())
         .merge(money::routes())
         .merge(workforce::routes())
+        .merge(employees::routes())
+        .merge(me::routes())
 }

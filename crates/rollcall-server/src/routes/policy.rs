@@ -13,7 +13,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rollcall_core::Scope;
+use rollcall_core::{Role, Scope};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -104,11 +104,29 @@ pub fn body_scope(method: &Method, pattern: &str) -> Option<Scope> {
 
 /// Whether a route is a report query, which runs under the report time budget.
 fn is_report(method: &Method, pattern: &str) -> bool {
-    method == Method::GET && (pattern.starts_with("/pull/") || pattern.starts_with("/reports/"))
+    method == Method::GET
+        && (pattern.starts_with("/pull/")
+            || pattern.starts_with("/reports/")
+            || pattern.starts_with("/me/"))
+}
+
+/// Whether a caller of `role` may use the route at `path` at all: an
+/// employee only their own data under `/me/` (SPEC §11), whatever scopes a
+/// credential of theirs names.
+pub fn role_allows(role: Role, path: &str) -> bool {
+    role != Role::Employee || path.starts_with("/me/")
 }
 
 /// The scope check, run after authentication and before any extractor.
 pub async fn scope_first(request: Request, next: Next) -> Response {
+    if let Some(caller) = request.extensions().get::<Caller>() {
+        if !role_allows(caller.role, request.uri().path()) {
+            return ApiError::forbidden(
+                "an employee's credential reads only the employee's own data, under /me/v1",
+            )
+            .into_response();
+        }
+    }
     let method = request.method();
     let scope = request
         .extensions()
@@ -176,5 +194,15 @@ mod tests {
         assert_eq!(body_scope(&Method::GET, "/admin/v1/groups"), None);
         assert!(is_report(&Method::GET, "/reports/v2/activitylog"));
         assert!(!is_report(&Method::POST, "/agent/v1/activity"));
+        assert!(is_report(&Method::GET, "/me/v1/export"));
+    }
+
+    #[test]
+    fn an_employee_reaches_only_their_own_data() {
+        assert!(role_allows(Role::Employee, "/me/v1/workinghours"));
+        assert!(!role_allows(Role::Employee, "/reports/v2/activitylog"));
+        assert!(!role_allows(Role::Employee, "/admin/v1/credentials"));
+        assert!(!role_allows(Role::Employee, "/mex"));
+        assert!(role_allows(Role::Viewer, "/reports/v2/activitylog"));
     }
 }

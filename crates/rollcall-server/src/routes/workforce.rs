@@ -1096,9 +1096,31 @@ struct HoursPageJson<'a> {
     page_size: u32,
 }
 
+/// Working-hours rows of the users view as the API answers them (also an
+/// employee's own rows under `/me/v1`).
+pub(crate) fn hours_rows_json(rows: &[WorkingHoursRow]) -> Vec<Value> {
+    rows.iter()
+        .map(|r| serde_json::to_value(HoursRowJson::new(r, Perspective::Users)).unwrap_or_default())
+        .collect()
+}
+
+/// Activity-log rows of several pages as the API answers them: the same
+/// writer as `/reports/v2/activitylog`, read back as values.
+pub(crate) fn log_rows_json(pages: &[wf_report::ActivityLogReport]) -> ApiResult<Vec<Value>> {
+    let mut out = Vec::new();
+    for p in pages {
+        let body = log_body::page(&p.rows, &p.text, "", &p.start_date);
+        let mut page: Value = serde_json::from_slice(&body).map_err(ApiError::internal)?;
+        if let Some(Value::Array(rows)) = page.get_mut("activity").map(Value::take) {
+            out.extend(rows);
+        }
+    }
+    Ok(out)
+}
+
 /// The page's rows as CSV: one line per (user or computer, day), the seconds
 /// of each part in its own column.
-fn hours_csv(r: wf_report::WorkingHoursReport) -> Response {
+pub(crate) fn hours_csv(r: wf_report::WorkingHoursReport) -> Response {
     let users_view = r.perspective == Perspective::Users;
     let (id, name, others) = if users_view {
         ("userid", "user", "computers")

@@ -24,6 +24,8 @@ pub enum Nav {
     Activity,
     Audit,
     Admin,
+    /// An employee's own data.
+    Me,
     None,
 }
 
@@ -35,8 +37,16 @@ const NAV: &[(Nav, &str, &str)] = &[
     (Nav::Admin, "/ui/admin", "Admin"),
 ];
 
+/// An employee's navigation: their own data only.
+const EMPLOYEE_NAV: &[(Nav, &str, &str)] = &[(Nav::Me, "/ui/me", "My data")];
+
 /// A whole page for a logged-in user.
 pub fn page(title: &str, caller: &Caller, current: Nav, body: Markup) -> Response {
+    let nav_items = if caller.role == rollcall_core::Role::Employee {
+        EMPLOYEE_NAV
+    } else {
+        NAV
+    };
     respond(
         StatusCode::OK,
         document(
@@ -48,7 +58,7 @@ pub fn page(title: &str, caller: &Caller, current: Nav, body: Markup) -> Respons
                     span class="brand" { "Rollcall" }
                     nav aria-label="Main" {
                         ul {
-                            @for (nav, href, label) in NAV {
+                            @for (nav, href, label) in nav_items {
                                 li {
                                     @if *nav == current {
                                         a href=(href) aria-current="page" { (label) }

@@ -31,6 +31,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/ui/workinghours", get(pages::workinghours::page))
         .route("/ui/activity", get(pages::activity::page))
         .route("/ui/audit", get(pages::audit::page))
+        .route("/ui/me", get(pages::me::page))
+        .route("/ui/me/export", get(pages::me::export))
         .route("/ui/admin", get(pages::admin::page))
         .route("/ui/admin/users", post(pages::admin::add_user))
         .route("/ui/admin/users/{id}/role", post(pages::admin::set_role))

@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use rollcall_core::secret;
+use rollcall_core::{secret, Role};
 use rollcall_store::auth::{NewSession, SESSION_IDLE_MS};
 use rollcall_store::now_ms;
 
@@ -136,6 +136,17 @@ pub async fn require_session(
             HeaderValue::from(decision.retry_after_secs),
         )
         .into_response();
+    }
+    if principal.role == Role::Employee {
+        // An employee's dashboard is their own data (SPEC §11).
+        let path = request.uri().path();
+        if path == "/ui" || path == "/ui/" {
+            return Redirect::to("/ui/me").into_response();
+        }
+        if path != "/ui/me" && !path.starts_with("/ui/me/") {
+            return ApiError::forbidden("an employee's dashboard is their own data, at /ui/me")
+                .into_response();
+        }
     }
     request.extensions_mut().insert(Caller(principal));
     next.run(request).await

@@ -9,10 +9,10 @@ use super::auth::{parse_role, rate_limit};
 use super::{audit, PgStore};
 use crate::admin::{
     check_access_refs, effective_scopes, keep_a_superadmin, AccountSettings, AdminStore, Consumer,
-    ConsumerPatch, Credential, CredentialKind, NewAccount, NewConsumer, NewCredential,
-    SettingsPatch,
+    ConsumerPatch, Credential, CredentialKind, EmployeesAdded, NewAccount, NewConsumer,
+    NewCredential, SettingsPatch,
 };
-use crate::audit::{Actor, AuditAction, UserAccess};
+use crate::audit::{Actor, AuditAction};
 use crate::sqlite::auth::parse_scopes;
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -95,11 +95,12 @@ fn consumer_row(r: &Row) -> StoreResult<Consumer> {
             .get::<_, Option<&str>>(5)
             .and_then(|a| serde_json::from_str(a).ok()),
         created_ms: r.get(6),
+        logins: serde_json::from_str(r.get(7)).unwrap_or_default(),
     })
 }
 
 const CONSUMER_COLUMNS: &str =
-    "id, email, name, role, viewable_groups, allowed_apps, created_ms FROM consumers";
+    "id, email, name, role, viewable_groups, allowed_apps, created_ms, logins FROM consumers";
 
 async fn find_consumer(
     client: &impl GenericClient,
@@ -122,6 +123,31 @@ async fn insert_consumer(
     actor: &Actor,
     new: &NewConsumer,
 ) -> StoreResult<i64> {
+    let Some(id) = insert_consumer_row(tx, account_id, new).await? else {
+        return Err(StoreError::Conflict(format!(
+            "a web user with email {} already exists",
+            new.email
+        )));
+    };
+    audit::append(
+        tx,
+        account_id,
+        actor,
+        &AuditAction::AdminAddedUser {
+            email: new.email.as_str().to_string(),
+            access: new.access(),
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Inserts a web user unless their email is taken (`None` then); no audit event.
+async fn insert_consumer_row(
+    tx: &impl GenericClient,
+    account_id: i64,
+    new: &NewConsumer,
+) -> StoreResult<Option<i64>> {
     check_refs(
         tx,
         account_id,
@@ -131,8 +157,8 @@ async fn insert_consumer(
     .await?;
     let row = tx
         .query_opt(
-            "INSERT INTO consumers (account_id, email, name, role, password_hash, viewable_groups, allowed_apps, created_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO consumers (account_id, email, name, role, password_hash, viewable_groups, allowed_apps, created_ms, logins)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (account_id, email) DO NOTHING RETURNING id",
             &[
                 &account_id,
@@ -143,31 +169,11 @@ async fn insert_consumer(
                 &serde_json::to_string(&new.viewable_groups)?,
                 &new.allowed_apps.as_ref().map(serde_json::to_string).transpose()?,
                 &now_ms(),
+                &serde_json::to_string(&new.logins)?,
             ],
         )
         .await?;
-    let Some(row) = row else {
-        return Err(StoreError::Conflict(format!(
-            "a web user with email {} already exists",
-            new.email
-        )));
-    };
-    let id: i64 = row.get(0);
-    audit::append(
-        tx,
-        account_id,
-        actor,
-        &AuditAction::AdminAddedUser {
-            email: new.email.as_str().to_string(),
-            access: UserAccess {
-                role: new.role,
-                viewable_groups: new.viewable_groups.clone(),
-                allowed_apps: new.allowed_apps.clone(),
-            },
-        },
-    )
-    .await?;
-    Ok(id)
+    Ok(row.map(|r| r.get(0)))
 }
 
 async fn insert_credential(
@@ -375,7 +381,7 @@ impl AdminStore for PgStore {
         }
         tx.execute(
             "UPDATE consumers SET name = $3, role = $4, viewable_groups = $5, allowed_apps = $6,
-                password_hash = COALESCE($7, password_hash)
+                password_hash = COALESCE($7, password_hash), logins = $8
              WHERE account_id = $1 AND id = $2",
             &[
                 &account_id,
@@ -388,12 +394,44 @@ impl AdminStore for PgStore {
                     .map(serde_json::to_string)
                     .transpose()?,
                 &patch.password_hash,
+                &serde_json::to_string(&c.logins)?,
             ],
         )
         .await?;
         audit::append(&tx, account_id, actor, &action).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn create_employees(
+        &self,
+        account_id: i64,
+        actor: &Actor,
+        people: Vec<NewConsumer>,
+    ) -> StoreResult<EmployeesAdded> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let mut outcome = EmployeesAdded::default();
+        for new in &people {
+            match insert_consumer_row(&tx, account_id, new).await? {
+                Some(id) => outcome.added.push((id, new.email.as_str().to_string())),
+                None => outcome.existing += 1,
+            }
+        }
+        if !outcome.added.is_empty() {
+            audit::append(
+                &tx,
+                account_id,
+                actor,
+                &AuditAction::EmployeesAdded {
+                    added: outcome.added.len(),
+                    existing: outcome.existing,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     async fn delete_consumer(&self, account_id: i64, actor: &Actor, id: i64) -> StoreResult<()> {

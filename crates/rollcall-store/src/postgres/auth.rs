@@ -14,7 +14,7 @@ use crate::audit::{Actor, AuditAction};
 use crate::auth::{
     session_bucket, AuthStore, LoginCandidate, NewSession, OAuthClient, Principal, SESSION_TOUCH_MS,
 };
-use crate::sqlite::auth::{group_restriction, parse_scopes};
+use crate::sqlite::auth::parse_scopes;
 use crate::{StoreError, StoreResult};
 
 pub(crate) fn parse_role(text: &str) -> StoreResult<Role> {
@@ -37,7 +37,7 @@ fn principal_row(r: &Row) -> StoreResult<Principal> {
     let apps: Option<Vec<String>> = r
         .get::<_, Option<&str>>(6)
         .and_then(|a| serde_json::from_str(a).ok());
-    let sees_all = role.sees_everything();
+    let (viewable_groups, allowed_apps) = crate::auth::restrictions(role, groups, apps);
     let stored = parse_scopes(r.get(7));
     // A token carries the scopes it was granted (never empty = "all").
     let scopes = if oauth {
@@ -51,12 +51,8 @@ fn principal_row(r: &Row) -> StoreResult<Principal> {
         actor_email: r.get(3),
         role,
         scopes,
-        viewable_groups: if sees_all {
-            None
-        } else {
-            group_restriction(groups)
-        },
-        allowed_apps: if sees_all { None } else { apps },
+        viewable_groups,
+        allowed_apps,
         rate_limit: rate_limit(r, 8, 9),
         consumer_id: Some(r.get(10)),
         via_oauth_client: oauth,

@@ -13,6 +13,7 @@
 //! restart, say) is replaced on the next checkout, and requests meanwhile fail
 //! with `StoreError::Unavailable` (503).
 
+mod access_records;
 mod admin;
 mod audit;
 mod auth;

@@ -8,10 +8,10 @@ use super::auth::{parse_role, parse_scopes};
 use super::{audit, SqliteStore};
 use crate::admin::{
     check_access_refs, effective_scopes, keep_a_superadmin, AccountSettings, AdminStore, Consumer,
-    ConsumerPatch, Credential, CredentialKind, NewAccount, NewConsumer, NewCredential, RateLimit,
-    SettingsPatch,
+    ConsumerPatch, Credential, CredentialKind, EmployeesAdded, NewAccount, NewConsumer,
+    NewCredential, RateLimit, SettingsPatch,
 };
-use crate::audit::{Actor, AuditAction, UserAccess};
+use crate::audit::{Actor, AuditAction};
 use crate::{now_ms, StoreError, StoreResult};
 
 /// 422 unless the groups and apps a web user may see exist in the account.
@@ -72,11 +72,12 @@ fn consumer_row(r: &Row<'_>) -> rusqlite::Result<Consumer> {
         viewable_groups: serde_json::from_str(&groups).unwrap_or_default(),
         allowed_apps: apps.and_then(|a| serde_json::from_str(&a).ok()),
         created_ms: r.get(6)?,
+        logins: serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or_default(),
     })
 }
 
 const CONSUMER_COLUMNS: &str =
-    "id, email, name, role, viewable_groups, allowed_apps, created_ms FROM consumers";
+    "id, email, name, role, viewable_groups, allowed_apps, created_ms, logins FROM consumers";
 
 fn find_consumer(conn: &Connection, account_id: i64, id: i64) -> StoreResult<Consumer> {
     conn.prepare_cached(&format!(
@@ -93,6 +94,30 @@ fn insert_consumer(
     actor: &Actor,
     new: &NewConsumer,
 ) -> StoreResult<i64> {
+    let Some(id) = insert_consumer_row(conn, account_id, new)? else {
+        return Err(StoreError::Conflict(format!(
+            "a web user with email {} already exists",
+            new.email
+        )));
+    };
+    audit::append(
+        conn,
+        account_id,
+        actor,
+        &AuditAction::AdminAddedUser {
+            email: new.email.as_str().to_string(),
+            access: new.access(),
+        },
+    )?;
+    Ok(id)
+}
+
+/// Inserts a web user unless their email is taken (`None` then); no audit event.
+fn insert_consumer_row(
+    conn: &Connection,
+    account_id: i64,
+    new: &NewConsumer,
+) -> StoreResult<Option<i64>> {
     check_refs(
         conn,
         account_id,
@@ -106,14 +131,11 @@ fn insert_consumer(
         })?
         > 0;
     if exists {
-        return Err(StoreError::Conflict(format!(
-            "a web user with email {} already exists",
-            new.email
-        )));
+        return Ok(None);
     }
     conn.prepare_cached(
-        "INSERT INTO consumers (account_id, email, name, role, password_hash, viewable_groups, allowed_apps, created_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO consumers (account_id, email, name, role, password_hash, viewable_groups, allowed_apps, created_ms, logins)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         account_id,
@@ -123,23 +145,10 @@ fn insert_consumer(
         new.password_hash,
         serde_json::to_string(&new.viewable_groups)?,
         new.allowed_apps.as_ref().map(serde_json::to_string).transpose()?,
-        now_ms()
+        now_ms(),
+        serde_json::to_string(&new.logins)?
     ])?;
-    let id = conn.last_insert_rowid();
-    audit::append(
-        conn,
-        account_id,
-        actor,
-        &AuditAction::AdminAddedUser {
-            email: new.email.as_str().to_string(),
-            access: UserAccess {
-                role: new.role,
-                viewable_groups: new.viewable_groups.clone(),
-                allowed_apps: new.allowed_apps.clone(),
-            },
-        },
-    )?;
-    Ok(id)
+    Ok(Some(conn.last_insert_rowid()))
 }
 
 fn insert_credential(
@@ -333,7 +342,7 @@ impl AdminStore for SqliteStore {
                 }
                 conn.prepare_cached(
                     "UPDATE consumers SET name = ?3, role = ?4, viewable_groups = ?5, allowed_apps = ?6,
-                        password_hash = COALESCE(?7, password_hash)
+                        password_hash = COALESCE(?7, password_hash), logins = ?8
                      WHERE account_id = ?1 AND id = ?2",
                 )?
                 .execute(params![
@@ -343,9 +352,42 @@ impl AdminStore for SqliteStore {
                     c.role.as_str(),
                     serde_json::to_string(&c.viewable_groups)?,
                     c.allowed_apps.as_ref().map(serde_json::to_string).transpose()?,
-                    patch.password_hash
+                    patch.password_hash,
+                    serde_json::to_string(&c.logins)?
                 ])?;
                 audit::append(conn, account_id, &actor, &action)
+            })
+            .await
+    }
+
+    async fn create_employees(
+        &self,
+        account_id: i64,
+        actor: &Actor,
+        people: Vec<NewConsumer>,
+    ) -> StoreResult<EmployeesAdded> {
+        let actor = actor.clone();
+        self.db
+            .write(move |conn| {
+                let mut outcome = EmployeesAdded::default();
+                for new in &people {
+                    match insert_consumer_row(conn, account_id, new)? {
+                        Some(id) => outcome.added.push((id, new.email.as_str().to_string())),
+                        None => outcome.existing += 1,
+                    }
+                }
+                if !outcome.added.is_empty() {
+                    audit::append(
+                        conn,
+                        account_id,
+                        &actor,
+                        &AuditAction::EmployeesAdded {
+                            added: outcome.added.len(),
+                            existing: outcome.existing,
+                        },
+                    )?;
+                }
+                Ok(outcome)
             })
             .await
     }

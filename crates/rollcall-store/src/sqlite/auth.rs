@@ -22,15 +22,6 @@ pub(crate) fn parse_role(text: &str) -> rusqlite::Result<Role> {
     })
 }
 
-/// `[-1]` (or containing -1) means every group.
-pub(crate) fn group_restriction(groups: Vec<i64>) -> Option<Vec<i64>> {
-    if groups.contains(&-1) {
-        None
-    } else {
-        Some(groups)
-    }
-}
-
 /// The principal of a credential row: the API key's own user, or the OAuth
 /// client's owner, whose role and restrictions bound what it may do.
 /// Columns: credential id, account, user email, role, viewable groups, allowed
@@ -41,7 +32,7 @@ fn principal_row(r: &Row<'_>, oauth: bool) -> rusqlite::Result<Principal> {
     let apps: Option<String> = r.get(5)?;
     let groups: Vec<i64> = serde_json::from_str(&groups).unwrap_or_default();
     let apps: Option<Vec<String>> = apps.and_then(|a| serde_json::from_str(&a).ok());
-    let sees_all = role.sees_everything();
+    let (viewable_groups, allowed_apps) = crate::auth::restrictions(role, groups, apps);
     let stored = parse_scopes(&r.get::<_, String>(8)?);
     // A token carries the scopes it was granted (never empty = "all").
     let scopes = if oauth {
@@ -55,12 +46,8 @@ fn principal_row(r: &Row<'_>, oauth: bool) -> rusqlite::Result<Principal> {
         actor_email: r.get(2)?,
         role,
         scopes,
-        viewable_groups: if sees_all {
-            None
-        } else {
-            group_restriction(groups)
-        },
-        allowed_apps: if sees_all { None } else { apps },
+        viewable_groups,
+        allowed_apps,
         rate_limit: RateLimit {
             per_second: r.get(6)?,
             burst: r.get(7)?,

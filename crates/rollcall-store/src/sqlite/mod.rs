@@ -2,6 +2,7 @@
 //! writer thread that groups concurrent writes into one transaction (group commit)
 //! and a small pool of reader connections.
 
+mod access_records;
 mod admin;
 pub(crate) mod audit;
 pub(crate) mod auth;

@@ -5,6 +5,7 @@ mod admin;
 mod bench;
 mod common;
 mod data;
+mod employees;
 mod foundation;
 mod hardening;
 mod login_guard;

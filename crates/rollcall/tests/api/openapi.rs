@@ -266,7 +266,7 @@ const SELF_HARMING_GROUPS: [&str; 2] = [
 const MAX_EXAMPLES: &str = "12";
 
 /// Runs schemathesis against `base` with `key`; returns its exit status and output.
-async fn schemathesis(base: &str, key: &str, filter: &[&str]) -> (bool, String) {
+pub(crate) async fn schemathesis(base: &str, key: &str, filter: &[&str]) -> (bool, String) {
     let python = crate::common::python();
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/api/openapi");
     let st = python.with_file_name("st");
@@ -303,7 +303,7 @@ async fn schemathesis(base: &str, key: &str, filter: &[&str]) -> (bool, String) 
 }
 
 /// The SUMMARY section of a schemathesis report.
-fn summary(report: &str) -> &str {
+pub(crate) fn summary(report: &str) -> &str {
     report
         .find("SUMMARY")
         .map(|at| &report[report[..at].rfind('\n').unwrap_or(0)..])

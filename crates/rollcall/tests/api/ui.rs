@@ -944,6 +944,41 @@ async fn in_chromium_every_page_opens_and_axe_finds_nothing_serious() {
         .collect();
     assert!(!expected.is_empty());
     assert_eq!(shown, expected);
+    // An employee's own page (SPEC §11), bound to a demo login with activity.
+    let (_, clients) = c.get("/admin/v1/clients").await;
+    let client = &clients["clients"][0];
+    let login = format!(
+        "{}\\{}",
+        client["loginDomain"].as_str().unwrap(),
+        client["name"].as_str().unwrap()
+    );
+    let password = "employee page password 42";
+    let (status, body) = c
+        .post(
+            "/admin/v1/consumers",
+            &json!({"email": "me@demo.example", "name": "Me", "role": "employee",
+                    "password": password, "logins": [login]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    w.click("form[action='/ui/logout'] button").await;
+    w.wait_for_url("/ui/login").await;
+    w.type_into("#email", "me@demo.example").await;
+    w.type_into("#password", password).await;
+    w.click("button[type=submit]").await;
+    w.wait_for_url("/ui/me").await;
+    let path = format!("/ui/me?from={week}&to={day}");
+    w.goto(&format!("{}{path}", server.base)).await;
+    let rows = w
+        .script(
+            "return document.querySelectorAll('#my-hours tbody tr').length",
+            json!([]),
+        )
+        .await;
+    assert!(rows.as_u64().is_some_and(|n| n > 0), "{path}: {rows}");
+    for v in w.axe_violations().await {
+        problems.push(format!("{path}: {v}"));
+    }
     w.quit().await;
     assert!(problems.is_empty(), "axe-core: {problems:#?}");
 }

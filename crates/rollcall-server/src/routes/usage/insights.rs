@@ -164,6 +164,28 @@ fn org_json(p: Option<&Employee>) -> Value {
     }
 }
 
+/// One user of the users report, as the API answers it (also an employee's
+/// own row under `/me/v1/usage`).
+pub(crate) fn user_json(u: &report::UserRow) -> Value {
+    let mut v = json!({
+        "email": u.email,
+        "appUserId": u.app_user_id,
+        "username": u.username,
+        "license": u.license,
+        "provisioned": u.provisioned,
+        "status": u.status,
+        "lastActivity": u.last_activity,
+        "activeDays": u.active_days,
+        "groups": u.groups.iter().map(|g| json!({
+            "group": g.group,
+            "activeDays": g.active_days,
+            "lastActivity": g.last_activity,
+        })).collect::<Vec<_>>(),
+    });
+    merge(&mut v, org_json(u.person.as_ref()));
+    v
+}
+
 fn merge(into: &mut Value, from: Value) {
     if let (Some(a), Value::Object(b)) = (into.as_object_mut(), from) {
         a.extend(b);
@@ -235,29 +257,7 @@ async fn users(
         return Ok(csv::attachment("users.csv", header, rows));
     }
     let r = report::users(&state, &caller, &app_id, q, false).await?;
-    let out: Vec<Value> = r
-        .users
-        .iter()
-        .map(|u| {
-            let mut v = json!({
-                "email": u.email,
-                "appUserId": u.app_user_id,
-                "username": u.username,
-                "license": u.license,
-                "provisioned": u.provisioned,
-                "status": u.status,
-                "lastActivity": u.last_activity,
-                "activeDays": u.active_days,
-                "groups": u.groups.iter().map(|g| json!({
-                    "group": g.group,
-                    "activeDays": g.active_days,
-                    "lastActivity": g.last_activity,
-                })).collect::<Vec<_>>(),
-            });
-            merge(&mut v, org_json(u.person.as_ref()));
-            v
-        })
-        .collect();
+    let out: Vec<Value> = r.users.iter().map(user_json).collect();
     let mut body = json!({
         "success": true,
         "appId": r.app_id,

@@ -35,7 +35,7 @@ pub struct ActivityQuery {
 
 const PAGE_SIZE: &str = "100";
 
-fn productivity_name(p: i8) -> &'static str {
+pub(crate) fn productivity_name(p: i8) -> &'static str {
     match p {
         1 => "productive",
         -1 => "unproductive",

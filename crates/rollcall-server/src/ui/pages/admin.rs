@@ -202,7 +202,7 @@ fn users_section(consumers: &Value) -> Markup {
                     td {
                         form method="post" action={"/ui/admin/users/" (id) "/role"} {
                             label class="visually-hidden" for={"role-" (id)} { "Role of " (text(&c["email"])) }
-                            select id={"role-" (id)} name="role" { @for r in ["viewer", "admin", "superadmin"] { option value=(r) selected[c["role"] == r] { (r) } } }
+                            select id={"role-" (id)} name="role" { @for r in ["employee", "viewer", "admin", "superadmin"] { option value=(r) selected[c["role"] == r] { (r) } } }
                             button type="submit" { "Set role" }
                         }
                         form method="post" action={"/ui/admin/users/" (id) "/remove"} { button type="submit" { "Remove" } }
@@ -213,7 +213,7 @@ fn users_section(consumers: &Value) -> Markup {
         form class="filters" method="post" action="/ui/admin/users" {
             label { "Email" input type="email" name="email" required; }
             label { "Name" input type="text" name="name" required; }
-            label { "Role" select name="role" { option value="viewer" { "viewer" } option value="admin" { "admin" } option value="superadmin" { "superadmin" } } }
+            label { "Role" select name="role" { option value="viewer" { "viewer" } option value="employee" { "employee" } option value="admin" { "admin" } option value="superadmin" { "superadmin" } } }
             label { "Password (for the dashboard)" input type="password" name="password" autocomplete="new-password"; }
             label { "Viewable group ids (-1 = all)" input type="text" name="groups" placeholder="-1"; }
             label { "Allowed app ids (empty = all)" input type="text" name="apps"; }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod login;
+pub mod me;
 pub mod overview;
 pub mod workinghours;
 
