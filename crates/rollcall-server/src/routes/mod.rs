@@ -6,6 +6,7 @@ mod audit;
 pub mod checks;
 mod health;
 mod login;
+mod metrics;
 mod money;
 mod oauth;
 pub mod policy;
@@ -41,6 +42,8 @@ pub fn router(state: AppState) -> Router {
     public
         .merge(api)
         .merge(crate::ui::routes(state.clone()))
+        // Outermost of the route layers: the metrics see every matched route's pattern.
+        .route_layer(axum::middleware::from_fn(crate::metrics::tag_route))
         .with_state(state)
 }
 
@@ -56,6 +59,7 @@ pub(crate) fn docs() -> Vec<utoipa::openapi::OpenApi> {
         admin::doc(),
         audit::doc(),
         money::doc(),
+        metrics::doc(),
     ];
     docs.extend(usage::docs());
     docs.extend(workforce::docs());
@@ -73,4 +77,5 @@ pub(crate) fn api_routes() -> Router<AppState> {
         .merge(usage::routes())
         .merge(money::routes())
         .merge(workforce::routes())
+        .merge(metrics::routes())
 }

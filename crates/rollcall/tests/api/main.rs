@@ -4,10 +4,12 @@
 mod admin;
 mod bench;
 mod common;
+mod config;
 mod data;
 mod foundation;
 mod hardening;
 mod login_guard;
+mod metrics;
 mod money;
 mod openapi;
 mod ops;
