@@ -31,13 +31,15 @@ struct Scrape(Vec<Sample>);
 impl Scrape {
     /// Parses `text` with `prometheus_client.parser.text_string_to_metric_families`.
     fn parse(text: &str) -> Scrape {
-        const SCRIPT: &str = "import sys, json\n\
-from prometheus_client.parser import text_string_to_metric_families\n\
-out = []\n\
-for family in text_string_to_metric_families(sys.stdin.read()):\n\
-    for s in family.samples:\n\
-        out.append([family.type, s.name, s.labels, s.value])\n\
-print(json.dumps(out))\n";
+        const SCRIPT: &str = r#"
+import sys, json
+from prometheus_client.parser import text_string_to_metric_families
+out = []
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        out.append([family.type, s.name, s.labels, s.value])
+print(json.dumps(out))
+"#;
         let mut child = std::process::Command::new(python())
             .args(["-c", SCRIPT])
             .stdin(Stdio::piped())
@@ -152,8 +154,8 @@ async fn create_app(client: &Client) -> String {
     body["appId"].as_str().unwrap().to_string()
 }
 
-fn events(n: usize) -> Value {
-    let now = rollcall_store::now_ms();
+/// `n` events an hour before `now` (the same `now` gives the same events).
+fn events(now: i64, n: usize) -> Value {
     let events: Vec<Value> = (0..n)
         .map(|i| json!({"timestamp": now - 3_600_000 - i as i64 * 1000, "email": format!("u{i}@corp.com"), "eventName": "sent"}))
         .collect();
@@ -225,7 +227,11 @@ async fn both_scrapes_count_exactly_what_was_done() {
     // A dashboard session.
     let response = http_client()
         .post(format!("{base}/ui/login"))
-        .json(&json!({"email": creds["email"], "password": creds["password"]}))
+        // A form post (a browser's) starts a session; a JSON one only answers.
+        .form(&[
+            ("email", creds["email"].as_str().unwrap()),
+            ("password", creds["password"].as_str().unwrap()),
+        ])
         .send()
         .await
         .unwrap();
@@ -234,15 +240,16 @@ async fn both_scrapes_count_exactly_what_was_done() {
     // Usage: 3 accepted, the same 3 again (duplicates), a batch of 2 refused.
     let app = create_app(&admin).await;
     let events_path = format!("/services/push/v1/customer/apps/{app}/events");
+    let now = rollcall_store::now_ms();
     for expected in [(3, 0), (0, 3)] {
-        let (status, body) = admin.post(&events_path, &events(3)).await;
+        let (status, body) = admin.post(&events_path, &events(now, 3)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(
             (body["accepted"].as_u64(), body["duplicates"].as_u64()),
             (Some(expected.0), Some(expected.1))
         );
     }
-    let mut bad = events(2);
+    let mut bad = events(now, 2);
     bad["events"][1]["email"] = json!("not an email");
     let (status, body) = admin.post(&events_path, &bad).await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
