@@ -336,4 +336,18 @@ mod tests {
             assert!(known.iter().any(|k| k == key), "{key} is no flag of serve");
         }
     }
+
+    #[test]
+    fn every_serve_flag_has_a_rollcall_variable() {
+        let command = Cli::command();
+        let serve = command.find_subcommand("serve").unwrap();
+        for arg in command.get_arguments().chain(serve.get_arguments()) {
+            let Some(long) = arg.get_long() else { continue };
+            let env = arg.get_env().and_then(|e| e.to_str());
+            assert!(
+                env.is_some_and(|e| e.starts_with("ROLLCALL_")),
+                "--{long} has no ROLLCALL_* variable"
+            );
+        }
+    }
 }

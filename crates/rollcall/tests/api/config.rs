@@ -3,7 +3,7 @@
 //! variable > file > default, shown for all three together and for each pair
 //! on `listen` (each source names another loopback address, so the address the
 //! server prints says which won). Unknown keys are refused by name; secrets
-//! (database key, database password) are never printed.
+//! (database key, database password, TLS key) are never printed.
 
 use std::process::Stdio;
 
@@ -181,15 +181,32 @@ async fn secrets_from_the_file_are_never_printed() {
             format!("database-url = {with_password:?}\n")
         }
     };
+    // HTTPS from the file: the TLS key is a path, its contents never appear.
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let key_pem = cert.key_pair.serialize_pem();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, &key_pem).unwrap();
     let config = dir.path().join("rollcall.toml");
-    std::fs::write(&config, format!("{lines}listen = \"127.0.0.1:0\"\n")).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{lines}listen = \"127.0.0.1:0\"\ntls-cert = {:?}\ntls-key = {:?}\n",
+            cert_path.display().to_string(),
+            key_path.display().to_string()
+        ),
+    )
+    .unwrap();
     let mut command = rollcall();
     command
         .args(["serve", "--config"])
         .arg(&config)
         .env("RUST_LOG", "debug");
     let all = output_until_listening(command).await;
+    assert!(all.contains("rollcall listening on https://"), "{all}");
     assert!(all.contains("serve settings"), "{all}");
+    let key_body = key_pem.lines().nth(1).unwrap();
+    assert!(!all.contains(key_body), "the TLS key was printed:\n{all}");
     assert!(all.contains("***"), "{all}");
     assert!(!all.contains(&key), "the database key was printed:\n{all}");
     assert!(
