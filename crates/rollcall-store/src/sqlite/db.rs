@@ -317,3 +317,43 @@ pub(crate) fn server_secret(conn: &Connection, name: &str) -> StoreResult<Vec<u8
     )?;
     Ok(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_queued_behind_a_busy_writer_commit_as_one_group_and_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DatabaseKey::new("a test passphrase").unwrap();
+        let db = Db::open(&dir.path().join("t.db"), key).unwrap();
+        db.write(|c| Ok(c.execute_batch("CREATE TABLE t (v INTEGER)")?))
+            .await
+            .unwrap();
+        // The first job holds the writer until 40 more are queued behind it.
+        let (release, hold) = mpsc::channel::<()>();
+        let first = db.write(move |_| {
+            let _ = hold.recv();
+            Ok(())
+        });
+        let rest = futures_util::future::join_all(
+            (0..40i64).map(|i| db.write(move |c| Ok(c.execute("INSERT INTO t VALUES (?1)", [i])?))),
+        );
+        let release_when_queued = async {
+            while db.writer_gauges().stats().queue_depth < 40 {
+                tokio::task::yield_now().await;
+            }
+            release.send(()).unwrap();
+        };
+        let (first, rest, ()) = tokio::join!(first, rest, release_when_queued);
+        first.unwrap();
+        assert!(rest.iter().all(Result::is_ok));
+        let stats = db.writer_gauges().stats();
+        assert_eq!(stats.queue_depth, 0);
+        // Two commits: the table alone, then the held job with the 40 behind it.
+        assert_eq!((stats.group_size.count, stats.group_size.sum), (2, 42));
+        assert_eq!(stats.group_size.cumulative[0], (1, 1));
+        assert_eq!(stats.group_size.cumulative[5], (32, 1));
+        assert_eq!(stats.group_size.cumulative[6], (64, 2));
+    }
+}
