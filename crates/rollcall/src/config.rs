@@ -5,9 +5,12 @@
 //! The file's keys are the long flags of `rollcall serve` without their dashes
 //! (`--data-dir` → `data-dir`; a repeatable flag such as `--trusted-proxy` takes
 //! an array; a switch such as `--allow-insecure-http` takes true or false), and
-//! `log-format`. Every command reads the keys it has a flag for (`data-dir` and
-//! the database keys serve `admin`, `migrate`, `demo`, `audit` too) and leaves
-//! the others; a key that no `serve` flag has is an error naming it.
+//! `log-format`. `serve` reads them all; the commands that work on the server's
+//! own database (`migrate`, `admin`, `demo`, `audit verify`, `backup`, `rekey`)
+//! read its database keys ([`DATABASE_KEYS`]); every command reads `log-format`.
+//! Other commands' flags that happen to share a name (`relay --listen`, `bench
+//! --database-url`, `restore --data-dir`: not the server's settings) never come
+//! from the file. A key that no `serve` flag has is an error naming it.
 //!
 //! How: the command line is parsed once (leniently) to find the file and, for
 //! each setting, whether a flag or a variable gave it; each key of the file
@@ -45,6 +48,34 @@ pub enum ConfigError {
 
 /// Flags that are no setting of the file.
 const NOT_IN_FILE: [&str; 3] = ["config", "help", "version"];
+
+/// The keys that select and open the server's database.
+pub const DATABASE_KEYS: [&str; 5] = [
+    "data-dir",
+    "database-url",
+    "database-pool-size",
+    "database-ca",
+    "db-key",
+];
+
+/// Commands (as `rollcall …` words) that work on the server's database and so
+/// read [`DATABASE_KEYS`] from the file.
+const DATABASE_COMMANDS: [&str; 7] = [
+    "migrate",
+    "admin init",
+    "admin reset-password",
+    "demo",
+    "audit verify",
+    "backup",
+    "rekey",
+];
+
+/// Whether the file's `key` applies to the command `words` (`"admin init"`).
+fn applies_to(key: &str, words: &str) -> bool {
+    key == "log-format"
+        || words == "serve"
+        || (DATABASE_KEYS.contains(&key) && DATABASE_COMMANDS.contains(&words))
+}
 
 /// Parses the process's arguments with the configuration file applied; exits
 /// as clap does on a bad command line (and for `--help`).
@@ -141,15 +172,21 @@ fn flags_from_file(
     command.build();
     let mut leaf_command = &command;
     let mut leaf = matches;
+    let mut words = Vec::new();
     while let Some((name, sub)) = leaf.subcommand() {
         match leaf_command.find_subcommand(name) {
             Some(c) => leaf_command = c,
             None => break,
         }
+        words.push(name);
         leaf = sub;
     }
+    let words = words.join(" ");
     let mut flags = Vec::new();
     for (key, value) in table {
+        if !applies_to(key, &words) {
+            continue;
+        }
         let Some(arg) = leaf_command
             .get_arguments()
             .find(|a| a.get_long() == Some(key.as_str()))
@@ -349,5 +386,57 @@ mod tests {
                 "--{long} has no ROLLCALL_* variable"
             );
         }
+    }
+
+    /// The flags the file adds to `args`.
+    fn added(file: &str, args: &[&str]) -> Vec<String> {
+        let table: toml::Table = file.parse().unwrap();
+        let mut all = vec!["rollcall"];
+        all.extend_from_slice(args);
+        let matches = Cli::command()
+            .ignore_errors(true)
+            .try_get_matches_from(all)
+            .unwrap();
+        flags_from_file(Path::new("rollcall.toml"), &table, &matches).unwrap()
+    }
+
+    #[test]
+    fn only_commands_on_the_servers_database_take_its_database_keys() {
+        let file = "listen = \"127.0.0.1:8080\"\ndata-dir = \"/srv/rc\"\ndatabase-url = \"postgres://db/rc\"\nlog-format = \"json\"\n";
+        let mut serve = added(file, &["serve"]);
+        serve.sort();
+        assert_eq!(
+            serve,
+            [
+                "--data-dir=/srv/rc",
+                "--database-url=postgres://db/rc",
+                "--listen=127.0.0.1:8080",
+                "--log-format=json"
+            ]
+        );
+        let mut init = added(file, &["admin", "init", "--json"]);
+        init.sort();
+        assert_eq!(
+            init,
+            [
+                "--data-dir=/srv/rc",
+                "--database-url=postgres://db/rc",
+                "--log-format=json"
+            ]
+        );
+        assert_eq!(
+            added(file, &["backup", "--out", "x"]),
+            ["--data-dir=/srv/rc", "--log-format=json"]
+        );
+        // The relay's own --listen, the bench's own database, restore's new directory.
+        assert_eq!(
+            added(file, &["relay", "--server", "http://x", "--api-key", "k"]),
+            ["--log-format=json"]
+        );
+        assert_eq!(added(file, &["bench", "--quick"]), ["--log-format=json"]);
+        assert_eq!(
+            added(file, &["restore", "--from", "b", "--data-dir", "d"]),
+            ["--log-format=json"]
+        );
     }
 }
