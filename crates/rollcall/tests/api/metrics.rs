@@ -413,11 +413,36 @@ async fn both_scrapes_count_exactly_what_was_done() {
                 .is_none());
         }
     }
+    // A credential's own bucket: at 1 request a second, quick calls are refused.
+    let reader = key_of_new_user(&admin, "viewer").await;
+    let (status, body) = admin
+        .patch(
+            "/admin/v1/settings",
+            &json!({"rateLimit": {"perSecond": 1, "burst": 1}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut throttled: u32 = 0;
+    for _ in 0..4 {
+        if reader.get("/pull/v3/apps").await.0 == StatusCode::TOO_MANY_REQUESTS {
+            throttled += 1;
+        }
+    }
+    assert!(throttled > 0, "the credential's bucket never refused");
+
     // The separate listener's scrapes are not requests of the API; the main one's is,
     // once answered.
     let after =
         Scrape::parse(&scrape_text(http_client().get(&metrics_url).send().await.unwrap()).await);
     assert_eq!(after.requests("/metrics", "GET", "200"), 1.0);
+    assert_eq!(
+        after.value("rollcall_rate_limited_total", &[("limiter", "credential")]),
+        f64::from(throttled)
+    );
+    assert_eq!(
+        after.requests("/pull/v3/apps", "GET", "429"),
+        f64::from(throttled)
+    );
     child.kill().await.unwrap();
     let _ = child.wait().await;
 }
