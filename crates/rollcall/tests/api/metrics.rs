@@ -180,8 +180,9 @@ fn activity(records: usize, broken: bool) -> Value {
     })
 }
 
-/// A key of a new web user with `role` (a viewer's key lacks `metrics.read`).
-async fn key_of_new_user(admin: &Client, role: &str) -> Client {
+/// A key of a new web user with `role` (a viewer's key lacks `metrics.read`),
+/// narrowed to `scopes` when given.
+async fn key_of_new_user(admin: &Client, role: &str, scopes: Option<&[&str]>) -> Client {
     let email = format!(
         "{role}-{}@example.com",
         rollcall_core::secret::random_hex(4)
@@ -193,12 +194,11 @@ async fn key_of_new_user(admin: &Client, role: &str) -> Client {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{user}");
-    let (status, key) = admin
-        .post(
-            "/admin/v1/credentials",
-            &json!({"type": "apiKey", "name": "k", "consumerId": user["id"]}),
-        )
-        .await;
+    let mut body = json!({"type": "apiKey", "name": "k", "consumerId": user["id"]});
+    if let Some(scopes) = scopes {
+        body["scopes"] = json!(scopes);
+    }
+    let (status, key) = admin.post("/admin/v1/credentials", &body).await;
     assert_eq!(status, StatusCode::OK, "{key}");
     Client::new(&admin.base, key["apiKey"].as_str().unwrap())
 }
@@ -303,7 +303,11 @@ async fn both_scrapes_count_exactly_what_was_done() {
     assert!(refused > 0, "the address limit never refused");
 
     // Without a credential, and with one lacking metrics.read: refused on the main listener.
-    let viewer = key_of_new_user(&admin, "viewer").await;
+    let viewer = key_of_new_user(&admin, "viewer", None).await;
+    // An administrator's key narrowed to metrics.read alone: a scraper's key.
+    let scraper = key_of_new_user(&admin, "admin", Some(&["metrics.read"])).await;
+    let (status, body) = scraper.get("/admin/v1/settings").await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
     let (status, body) = viewer.get("/metrics").await;
     assert_error(status, &body, StatusCode::FORBIDDEN);
     let (status, body) = Client::new(&base, "").get("/metrics").await;
@@ -311,7 +315,7 @@ async fn both_scrapes_count_exactly_what_was_done() {
 
     let separate = scrape_text(http_client().get(&metrics_url).send().await.unwrap()).await;
     let main = scrape_text(
-        admin
+        scraper
             .request(reqwest::Method::GET, "/metrics")
             .send()
             .await
@@ -414,7 +418,7 @@ async fn both_scrapes_count_exactly_what_was_done() {
         }
     }
     // A credential's own bucket: at 1 request a second, quick calls are refused.
-    let reader = key_of_new_user(&admin, "viewer").await;
+    let reader = key_of_new_user(&admin, "viewer", None).await;
     let (status, body) = admin
         .patch(
             "/admin/v1/settings",
