@@ -106,7 +106,10 @@ as_rollcall() { setpriv --reuid=rollcall --regid=rollcall --init-groups -- "$@";
 creds=$(as_rollcall /usr/bin/rollcall admin init --data-dir "$smoke/data" --json)
 key=$(echo "$creds" | python3 -c 'import json,sys; print(json.load(sys.stdin)["apiKey"])')
 [ "$(stat -c '%a' "$smoke/data/rollcall.key")" = 600 ] || fail "the key file is not 0600"
-RUST_LOG=warn setpriv --reuid=rollcall --regid=rollcall --init-groups -- /usr/bin/rollcall serve --data-dir "$smoke/data" \
+# With the packaged configuration file, as the unit runs it; the flags win over
+# its data directory and address.
+RUST_LOG=warn setpriv --reuid=rollcall --regid=rollcall --init-groups -- /usr/bin/rollcall serve \
+    --config /etc/rollcall/rollcall.toml --data-dir "$smoke/data" \
     --listen 127.0.0.1:0 >/dev/null 2>"$smoke/serve.log" &
 server=$!
 base=
@@ -142,7 +145,7 @@ wait "$server" || fail "the installed server did not stop cleanly on SIGTERM"
 server=
 as_rollcall /usr/bin/rollcall audit verify --data-dir "$smoke/data" | grep -q 'audit chain intact' ||
     fail "audit verify on the smoke test's data"
-say "smoke test of /usr/bin/rollcall passed ($base: healthz, readyz, 401 without a key, app + event + summary, SIGTERM, audit verify)"
+say "smoke test of /usr/bin/rollcall --config /etc/rollcall/rollcall.toml passed ($base: healthz, readyz, 401 without a key, app + event + summary, SIGTERM, audit verify)"
 
 # The unit. systemd-analyze verify loads it as systemd would (it needs no
 # running systemd); --man=no: the package ships no man page.

@@ -6,6 +6,7 @@ pub mod bounded;
 pub mod csv_cell;
 pub mod email;
 pub mod fxhash;
+pub mod histogram;
 pub mod idle_stretch;
 pub mod login;
 pub mod money;

@@ -22,6 +22,7 @@ use rollcall_store::auth::Principal;
 use rollcall_store::now_ms;
 
 use crate::error::ApiError;
+use crate::metrics::LimitedBy;
 use crate::{client_addr, AppState};
 
 /// The authenticated caller, available to every handler behind [`authenticate`].
@@ -116,6 +117,7 @@ pub async fn authenticate(
         request.extensions_mut().insert(Caller(principal));
         next.run(request).await
     } else {
+        state.metrics.rate_limited(LimitedBy::Credential);
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
@@ -157,6 +159,7 @@ pub async fn limit_by_address(
     let mut response = if decision.allowed {
         next.run(request).await
     } else {
+        state.metrics.rate_limited(LimitedBy::Address);
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!(

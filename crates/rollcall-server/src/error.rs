@@ -240,6 +240,9 @@ pub async fn normalize_errors(request: Request, next: Next) -> Response {
             .to_string(),
     };
     let mut fixed = ApiError::new(status, message).into_response();
+    if let Some(tag) = response.extensions().get::<crate::metrics::RouteTag>() {
+        fixed.extensions_mut().insert(tag.clone());
+    }
     for name in [header::ALLOW, header::RETRY_AFTER] {
         if let Some(value) = response.headers().get(&name) {
             fixed.headers_mut().insert(name, value.clone());

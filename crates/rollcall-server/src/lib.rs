@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod login_guard;
+pub mod metrics;
 pub mod openapi;
 pub mod passwords;
 pub mod reports;
@@ -106,6 +107,8 @@ pub struct Inner {
     /// Views of people's data noted for the access records (stored in the background).
     pub access_log: access_log::AccessLog,
     pub config: ServerConfig,
+    /// What `/metrics` reports.
+    pub metrics: metrics::Metrics,
 }
 
 impl std::ops::Deref for AppState {
@@ -124,6 +127,7 @@ impl AppState {
             login_guard: login_guard::LoginGuard::default(),
             access_log: access_log::AccessLog::new(config.record_access),
             config,
+            metrics: metrics::Metrics::default(),
         }))
     }
 }
@@ -139,9 +143,11 @@ impl MakeRequestId for RequestIds {
     }
 }
 
-/// The whole application: every route, the error normaliser, request ids, tracing.
+/// The whole application: every route, the error normaliser, request ids, tracing,
+/// and the request metrics around it all.
 pub fn app(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
+    let metrics_state = state.clone();
     routes::router(state.clone())
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::new())
@@ -160,6 +166,10 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics_state,
+            metrics::record_request,
+        ))
 }
 
 /// Serves `state` on `listener` (over TLS when `tls` is given) until `shutdown`

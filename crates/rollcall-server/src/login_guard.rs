@@ -216,6 +216,7 @@ pub async fn check_password(
         .login_guard
         .admit(policy, &tried, addr)
         .map_err(|(secs, what)| {
+            state.metrics.rate_limited(crate::metrics::LimitedBy::Login);
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("too many failed logins {what}; retry in {secs} s"),

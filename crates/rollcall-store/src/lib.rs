@@ -14,6 +14,7 @@ pub mod error;
 pub mod money;
 pub mod postgres;
 pub mod sqlite;
+pub mod stats;
 pub mod usage;
 pub mod workforce;
 
@@ -41,6 +42,9 @@ pub trait Store:
     /// Every account's id, oldest first (the first is the one `serve` created on
     /// its first start, which `rollcall demo` fills).
     async fn account_ids(&self) -> StoreResult<Vec<i64>>;
+    /// The backend's figures for `/metrics` (sessions count as active when used
+    /// within the idle limit before `now_ms`).
+    async fn stats(&self, now_ms: i64) -> StoreResult<stats::StoreStats>;
 }
 
 /// The wall clock in Unix milliseconds.

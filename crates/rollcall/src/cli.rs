@@ -1,5 +1,8 @@
 //! Command-line interface: `serve`, `migrate`, `demo`, `admin init`, `admin reset-password`, `relay`, `push`,
-//! `audit verify`, `bench`. Every flag also reads a `ROLLCALL_*` environment variable; flags win.
+//! `audit verify`, `bench`. Every setting of `serve` (and the data-directory and
+//! database settings of the other commands) is a flag, a `ROLLCALL_*` environment
+//! variable and a key of the optional configuration file (`--config`, see
+//! [`crate::config`]); flags win over variables, variables over the file.
 //!
 //! Only `serve` and `admin init` create a database; every other command refuses a
 //! data directory that is missing or holds none, so a mistyped path is an error
@@ -21,6 +24,7 @@ use rollcall_store::sqlite::{DatabaseKey, SqliteStore};
 use rollcall_store::Store;
 
 use crate::ops;
+use crate::secrets::{DatabaseUrl, Secret};
 
 #[derive(Parser)]
 #[command(name = "rollcall", version, about = "Self-hosted usage analytics")]
@@ -33,12 +37,16 @@ pub struct Cli {
         global = true
     )]
     log_format: String,
+    /// A TOML file of settings (keys: the flags' names with underscores, e.g.
+    /// `data_dir`); flags and ROLLCALL_* variables win over it.
+    #[arg(long, env = "ROLLCALL_CONFIG", global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
-    command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Serve the API.
     Serve(ServeArgs),
     /// Apply pending database migrations and exit (`serve` also applies them).
@@ -80,7 +88,7 @@ enum Command {
 }
 
 #[derive(Subcommand)]
-enum AdminCommand {
+pub(crate) enum AdminCommand {
     /// Create a new account and its superadmin; prints the one-time credentials.
     Init {
         #[command(flatten)]
@@ -109,7 +117,7 @@ enum AdminCommand {
 }
 
 #[derive(Subcommand)]
-enum AuditCommand {
+pub(crate) enum AuditCommand {
     /// Check every account's audit hash chain; exits non-zero at the first broken event.
     Verify {
         #[command(flatten)]
@@ -118,7 +126,7 @@ enum AuditCommand {
 }
 
 #[derive(Args)]
-struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// About 1% of the default scale (what CI runs to prove the harness works).
     #[arg(long, conflicts_with = "scale")]
     quick: bool,
@@ -143,20 +151,25 @@ struct BenchArgs {
     hold: bool,
 }
 
-#[derive(Args)]
-struct DbArgs {
+#[derive(Args, Debug)]
+pub(crate) struct DbArgs {
     /// Directory of the embedded database and its key file.
     #[arg(long, env = "ROLLCALL_DATA_DIR", default_value = "./rollcall-data")]
     data_dir: PathBuf,
     /// Use PostgreSQL instead of the embedded database: `postgres://user:pw@host/db?sslmode=require`.
     #[arg(long, env = "ROLLCALL_DATABASE_URL", hide_env_values = true)]
-    database_url: Option<String>,
+    database_url: Option<DatabaseUrl>,
     /// Most PostgreSQL connections this process opens.
     #[arg(long, env = "ROLLCALL_DATABASE_POOL_SIZE", default_value_t = 16)]
     database_pool_size: usize,
     /// PEM file of CA certificates trusted for PostgreSQL's TLS certificate (besides the system's).
     #[arg(long, env = "ROLLCALL_DATABASE_CA")]
     database_ca: Option<PathBuf>,
+    /// The embedded database's key (64 hex digits); without it, the key file in
+    /// the data directory (made on first start). Better set as ROLLCALL_DB_KEY or
+    /// in the configuration file than on the command line.
+    #[arg(long, env = "ROLLCALL_DB_KEY", hide_env_values = true)]
+    db_key: Option<Secret>,
 }
 
 impl DbArgs {
@@ -196,20 +209,24 @@ impl DbArgs {
 
     fn pg_options(&self) -> Option<PgOptions> {
         self.database_url.as_ref().map(|url| PgOptions {
-            url: url.clone(),
+            url: url.expose().to_string(),
             pool_size: self.database_pool_size,
             ca_file: self.database_ca.clone(),
         })
     }
 }
 
-#[derive(Args)]
-struct ServeArgs {
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
     #[command(flatten)]
     db: DbArgs,
     /// Address to listen on.
     #[arg(long, env = "ROLLCALL_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Also serve `/metrics` (Prometheus) here, without a credential: an address
+    /// only the monitoring system reaches (e.g. 127.0.0.1:9464).
+    #[arg(long, env = "ROLLCALL_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// PEM certificate chain; with --tls-key, serves HTTPS.
     #[arg(long, env = "ROLLCALL_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -226,10 +243,10 @@ struct ServeArgs {
     #[arg(long, env = "ROLLCALL_TOKEN_TTL_SECS", default_value_t = 3600)]
     token_ttl_secs: u64,
     /// Fill the first account with a demo company before serving (when it is still empty).
-    #[arg(long)]
+    #[arg(long, env = "ROLLCALL_DEMO")]
     demo: bool,
     /// The demo company's seed.
-    #[arg(long, default_value_t = rollcall_server::demo::DEFAULT_SEED, requires = "demo")]
+    #[arg(long, env = "ROLLCALL_DEMO_SEED", default_value_t = rollcall_server::demo::DEFAULT_SEED, requires = "demo")]
     demo_seed: u64,
     #[command(flatten)]
     limits: LimitArgs,
@@ -250,7 +267,7 @@ struct ServeArgs {
 }
 
 /// Connection and request limits (SPEC §13).
-#[derive(Args)]
+#[derive(Args, Debug)]
 struct LimitArgs {
     /// Seconds a connection has to send a whole request head (also ends idle keep-alive).
     #[arg(long, env = "ROLLCALL_HEADER_TIMEOUT_SECS", default_value_t = 10)]
@@ -319,7 +336,7 @@ async fn open_store(db: &DbArgs) -> anyhow::Result<Arc<dyn Store>> {
         return Ok(Arc::new(store));
     }
     let data_dir: &Path = &db.data_dir;
-    let key = DatabaseKey::resolve(std::env::var("ROLLCALL_DB_KEY").ok(), data_dir)?;
+    let key = DatabaseKey::resolve(db.db_key.as_ref().map(|k| k.expose().to_string()), data_dir)?;
     let store = SqliteStore::open(data_dir, key)
         .await
         .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
@@ -452,6 +469,8 @@ fn print_credentials(creds: &setup::InitCredentials) {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Secrets show as *** here (`Secret`, `DatabaseUrl`).
+    tracing::info!(settings = ?args, "serve settings");
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(rollcall_server::tls::server_config(cert, key)?),
         _ => None,
@@ -482,6 +501,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
+    let metrics_listener = match args.metrics_listen {
+        Some(addr) => {
+            let l = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+            println!("Metrics: http://{}/metrics", l.local_addr()?);
+            Some(l)
+        }
+        None => None,
+    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("Dashboard: {scheme}://{local}/ui");
     match &created {
@@ -505,7 +533,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ..ServerConfig::default()
     });
     let state = AppState::new(store, config);
-    rollcall_server::serve(state, listener, tls, shutdown_signal()).await?;
+    let metrics = metrics_listener.map(|l| {
+        tokio::spawn(rollcall_server::metrics::serve_metrics(
+            state.clone(),
+            l,
+            shutdown_signal(),
+        ))
+    });
+    let served = rollcall_server::serve(state, listener, tls, shutdown_signal()).await;
+    if let Some(task) = metrics {
+        task.abort();
+    }
+    served?;
     eprintln!("rollcall stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,14 +1,20 @@
 //! The `rollcall` binary: parses the command line and calls the libraries.
 
 mod cli;
+mod config;
 mod ops;
 mod push;
 mod relay;
-
-use clap::Parser;
+mod secrets;
 
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match config::parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     cli::init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

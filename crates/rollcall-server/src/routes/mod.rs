@@ -8,6 +8,7 @@ mod employees;
 mod health;
 mod login;
 mod me;
+mod metrics;
 mod money;
 mod oauth;
 pub mod policy;
@@ -43,6 +44,8 @@ pub fn router(state: AppState) -> Router {
     public
         .merge(api)
         .merge(crate::ui::routes(state.clone()))
+        // Outermost of the route layers: the metrics see every matched route's pattern.
+        .route_layer(axum::middleware::from_fn(crate::metrics::tag_route))
         .with_state(state)
 }
 
@@ -64,6 +67,7 @@ pub(crate) fn docs() -> Vec<utoipa::openapi::OpenApi> {
         money::doc(),
         employees::doc(),
         me::doc(),
+        metrics::doc(),
     ];
     docs.extend(usage::docs());
     docs.extend(workforce::docs());
@@ -83,4 +87,5 @@ pub(crate) fn api_routes() -> Router<AppState> {
         .merge(workforce::routes())
         .merge(employees::routes())
         .merge(me::routes())
+        .merge(metrics::routes())
 }

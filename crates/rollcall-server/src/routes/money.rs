@@ -70,6 +70,7 @@ use serde_json::{json, Value};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorList, FieldError};
 use crate::extract::{Json, NoQuery, Path, Query};
+use crate::metrics::{IngestKind, Outcome};
 use crate::upload::CsvUpload;
 use crate::AppState;
 
@@ -129,6 +130,15 @@ pub fn routes() -> Router<AppState> {
 }
 
 type JsonValue = axum::Json<Value>;
+
+/// Counts a stored batch in the metrics: new and replaced records are accepted.
+fn count_stored(state: &AppState, kind: IngestKind, counts: UpsertCounts) {
+    state.metrics.stored(
+        kind,
+        (counts.accepted + counts.replaced) as u64,
+        counts.duplicates as u64,
+    );
+}
 
 fn counts_json(counts: UpsertCounts) -> Value {
     json!({
@@ -227,6 +237,11 @@ async fn push_finance(
         }
     }
     if !errors.is_empty() {
+        state.metrics.ingested(
+            IngestKind::Spend,
+            Outcome::Rejected,
+            body.records.len() as u64,
+        );
         return Err(too_many(
             "some records are not valid; nothing was stored".into(),
             errors,
@@ -241,6 +256,7 @@ async fn push_finance(
             records,
         )
         .await?;
+    count_stored(&state, IngestKind::Spend, counts);
     Ok(axum::Json(counts_json(counts)))
 }
 
@@ -478,6 +494,7 @@ async fn upload_spend_csv(
             rows.into_iter().map(|(_, r)| r).collect(),
         )
         .await?;
+    count_stored(&state, IngestKind::Spend, counts);
     let mut out = counts_json(counts);
     out["rows"] = json!(n);
     Ok(axum::Json(out))
@@ -518,6 +535,7 @@ async fn upload_contracts_csv(
             rows.into_iter().map(|(_, c)| c).collect(),
         )
         .await?;
+    count_stored(&state, IngestKind::Contracts, counts);
     let mut out = counts_json(counts);
     out["rows"] = json!(n);
     Ok(axum::Json(out))

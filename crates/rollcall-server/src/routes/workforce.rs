@@ -577,6 +577,11 @@ async fn ingest(
         }
     }
     if !errors.is_empty() {
+        state.metrics.ingested(
+            crate::metrics::IngestKind::Activity,
+            crate::metrics::Outcome::Rejected,
+            count as u64,
+        );
         return Err(ApiError::invalid_items(
             format!(
                 "the batch is not valid ({} problem(s)); nothing was stored",
@@ -597,6 +602,11 @@ async fn ingest(
             },
         )
         .await?;
+    state.metrics.stored(
+        crate::metrics::IngestKind::Activity,
+        outcome.accepted,
+        outcome.duplicates,
+    );
     Ok(axum::Json(json!({
         "success": true,
         "accepted": outcome.accepted,

@@ -124,6 +124,9 @@ pub async fn require_session(
         principal.rate_limit.burst,
     );
     if !decision.allowed {
+        state
+            .metrics
+            .rate_limited(crate::metrics::LimitedBy::Credential);
         return ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!(

@@ -12,8 +12,8 @@ use rustls::pki_types::CertificateDer;
 
 use crate::{StoreError, StoreResult};
 
-/// How to reach the database.
-#[derive(Debug, Clone)]
+/// How to reach the database. `Debug` hides the URL's password.
+#[derive(Clone)]
 pub struct PgOptions {
     /// `postgres://user:password@host:port/db?sslmode=require`, or a libpq
     /// key=value string.
@@ -23,6 +23,59 @@ pub struct PgOptions {
     /// A PEM file of CA certificates trusted for the server's TLS certificate,
     /// besides the system's roots.
     pub ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("url", &redact_url(&self.url))
+            .field("pool_size", &self.pool_size)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+/// A database URL with its password replaced by `***`: the `user:password@`
+/// of a URL, or `password=` of a libpq key=value string.
+pub fn redact_url(url: &str) -> String {
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                return format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &rest[..colon],
+                    &rest[at..]
+                );
+            }
+        }
+        // A password may also come as a query parameter.
+        return redact_pairs(url, '&');
+    }
+    redact_pairs(url, ' ')
+}
+
+/// `password=…` in `separator`-separated pairs replaced by `password=***`.
+fn redact_pairs(text: &str, separator: char) -> String {
+    let (head, pairs) = match separator {
+        '&' => match text.split_once('?') {
+            Some((head, query)) => (format!("{head}?"), query),
+            None => return text.to_string(),
+        },
+        _ => (String::new(), text),
+    };
+    let redacted: Vec<String> = pairs
+        .split(separator)
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.trim().eq_ignore_ascii_case("password") => {
+                format!("{key}=***")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{head}{}", redacted.join(&separator.to_string()))
 }
 
 impl PgOptions {
@@ -145,5 +198,26 @@ mod tests {
             mode("host=localhost,db.example.com dbname=x"),
             SslMode::Require
         );
+    }
+
+    #[test]
+    fn debug_and_redaction_never_show_the_password() {
+        let options =
+            PgOptions::new("postgres://app:s3cr%21t@db.example.com:5433/rc?sslmode=require");
+        let shown = format!("{options:?}");
+        assert!(!shown.contains("s3cr"), "{shown}");
+        assert!(
+            shown.contains("postgres://app:***@db.example.com:5433/rc?sslmode=require"),
+            "{shown}"
+        );
+        assert_eq!(
+            redact_url("host=db user=app password=hunter2 dbname=rc"),
+            "host=db user=app password=*** dbname=rc"
+        );
+        assert_eq!(
+            redact_url("postgres://db/rc?user=app&password=hunter2"),
+            "postgres://db/rc?user=app&password=***"
+        );
+        assert_eq!(redact_url("postgres://app@db/rc"), "postgres://app@db/rc");
     }
 }

@@ -26,7 +26,7 @@ mod workforce;
 
 use deadpool_postgres::{Object, Pool};
 
-pub use connect::PgOptions;
+pub use connect::{redact_url, PgOptions};
 pub use migrations::MIGRATION_COUNT;
 
 use crate::{Store, StoreError, StoreResult};
@@ -115,5 +115,30 @@ impl Store for PgStore {
             .query("SELECT id FROM accounts ORDER BY id", &[])
             .await?;
         Ok(rows.iter().map(|r| r.get::<_, i64>(0)).collect())
+    }
+
+    async fn stats(&self, now_ms: i64) -> StoreResult<crate::stats::StoreStats> {
+        // Read before checking a connection out, so the scrape does not count itself.
+        let status = self.pool.status();
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT pg_database_size(current_database()),
+                        (SELECT count(*) FROM ui_sessions WHERE last_seen_ms > $1)",
+                &[&(now_ms - crate::auth::SESSION_IDLE_MS)],
+            )
+            .await?;
+        let in_use = status.size.saturating_sub(status.available);
+        Ok(crate::stats::StoreStats {
+            database_bytes: row.get::<_, i64>(0).max(0) as u64,
+            active_sessions: row.get::<_, i64>(1).max(0) as u64,
+            writer: None,
+            pool: Some(crate::stats::PoolStats {
+                in_use: in_use as u64,
+                idle: status.available as u64,
+                max: status.max_size as u64,
+                waiting: status.waiting as u64,
+            }),
+        })
     }
 }

@@ -9,8 +9,10 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
+use rollcall_core::histogram::Histogram;
 use rusqlite::{Connection, OpenFlags};
 use tokio::runtime::RuntimeFlavor;
 use tokio::sync::{oneshot, Semaphore};
@@ -27,10 +29,45 @@ type Job = Box<dyn FnOnce(Result<&Connection, String>) -> Completion + Send>;
 const MAX_GROUP: usize = 256;
 const READERS: usize = 4;
 
+/// Bounds of the group-commit size histogram (writes per transaction).
+const GROUP_SIZE_BOUNDS: [u64; 9] = [1, 2, 4, 8, 16, 32, 64, 128, MAX_GROUP as u64];
+
 /// Handle to the database; cheap to share behind an `Arc`.
 pub struct Db {
     jobs: Mutex<mpsc::Sender<Job>>,
     readers: Arc<ReaderPool>,
+    writer: Arc<WriterGauges>,
+}
+
+/// What the writer thread is doing, for `/metrics`: shared with that thread and
+/// updated with relaxed atomics.
+#[derive(Debug)]
+pub struct WriterGauges {
+    /// Jobs sent and not yet taken by the writer.
+    queued: AtomicU64,
+    /// Jobs per committed transaction.
+    group_size: Histogram,
+}
+
+impl WriterGauges {
+    fn new() -> Self {
+        WriterGauges {
+            queued: AtomicU64::new(0),
+            group_size: Histogram::new(&GROUP_SIZE_BOUNDS),
+        }
+    }
+
+    fn took_one(&self) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The writer's figures now.
+    pub fn stats(&self) -> crate::stats::WriterStats {
+        crate::stats::WriterStats {
+            queue_depth: self.queued.load(Ordering::Relaxed),
+            group_size: self.group_size.snapshot(),
+        }
+    }
 }
 
 struct ReaderPool {
@@ -79,9 +116,11 @@ impl Db {
         )?;
         writer.execute_batch("PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 4000;")?;
         let (sender, receiver) = mpsc::channel::<Job>();
+        let gauges = Arc::new(WriterGauges::new());
+        let thread_gauges = Arc::clone(&gauges);
         std::thread::Builder::new()
             .name("rollcall-writer".into())
-            .spawn(move || writer_loop(writer, receiver))
+            .spawn(move || writer_loop(writer, receiver, &thread_gauges))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Db {
             jobs: Mutex::new(sender),
@@ -91,7 +130,13 @@ impl Db {
                 path: path.to_path_buf(),
                 key,
             }),
+            writer: gauges,
         })
+    }
+
+    /// The writer's queue and group commits.
+    pub fn writer_gauges(&self) -> &WriterGauges {
+        &self.writer
     }
 
     /// Runs `f` in the writer's transaction; resolves after the commit.
@@ -117,11 +162,19 @@ impl Db {
                 }),
             }
         });
-        self.jobs
+        let sent = self
+            .jobs
             .lock()
-            .map_err(|_| StoreError::Internal("writer queue poisoned".into()))?
-            .send(job)
-            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
+            .map_err(|_| StoreError::Internal("writer queue poisoned".into()))
+            .and_then(|jobs| {
+                // Counted before the send so the writer never takes one it was not told of.
+                self.writer.queued.fetch_add(1, Ordering::Relaxed);
+                jobs.send(job).map_err(|_| {
+                    self.writer.took_one();
+                    StoreError::Unavailable("the database writer has stopped".into())
+                })
+            });
+        sent?;
         rx.await
             .map_err(|_| StoreError::Internal("the writer dropped a job".into()))?
     }
@@ -213,8 +266,9 @@ fn run_in_savepoint<T>(
     }
 }
 
-fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
+fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>, gauges: &WriterGauges) {
     while let Ok(first) = jobs.recv() {
+        gauges.took_one();
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "cannot begin a write transaction");
             first(Err(e.to_string()))(None);
@@ -223,7 +277,10 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
         let mut completions = vec![first(Ok(&conn))];
         while completions.len() < MAX_GROUP {
             match jobs.try_recv() {
-                Ok(job) => completions.push(job(Ok(&conn))),
+                Ok(job) => {
+                    gauges.took_one();
+                    completions.push(job(Ok(&conn)));
+                }
                 Err(_) => break,
             }
         }
@@ -232,6 +289,7 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
             let _ = conn.execute_batch("ROLLBACK");
             e.to_string()
         });
+        gauges.group_size.observe(completions.len() as u64);
         for complete in completions {
             complete(commit_error.clone());
         }
@@ -258,4 +316,44 @@ pub(crate) fn server_secret(conn: &Connection, name: &str) -> StoreResult<Vec<u8
         rusqlite::params![name, value],
     )?;
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_queued_behind_a_busy_writer_commit_as_one_group_and_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DatabaseKey::new("a test passphrase").unwrap();
+        let db = Db::open(&dir.path().join("t.db"), key).unwrap();
+        db.write(|c| Ok(c.execute_batch("CREATE TABLE t (v INTEGER)")?))
+            .await
+            .unwrap();
+        // The first job holds the writer until 40 more are queued behind it.
+        let (release, hold) = mpsc::channel::<()>();
+        let first = db.write(move |_| {
+            let _ = hold.recv();
+            Ok(())
+        });
+        let rest = futures_util::future::join_all(
+            (0..40i64).map(|i| db.write(move |c| Ok(c.execute("INSERT INTO t VALUES (?1)", [i])?))),
+        );
+        let release_when_queued = async {
+            while db.writer_gauges().stats().queue_depth < 40 {
+                tokio::task::yield_now().await;
+            }
+            release.send(()).unwrap();
+        };
+        let (first, rest, ()) = tokio::join!(first, rest, release_when_queued);
+        first.unwrap();
+        assert!(rest.iter().all(Result::is_ok));
+        let stats = db.writer_gauges().stats();
+        assert_eq!(stats.queue_depth, 0);
+        // Two commits: the table alone, then the held job with the 40 behind it.
+        assert_eq!((stats.group_size.count, stats.group_size.sum), (2, 42));
+        assert_eq!(stats.group_size.cumulative[0], (1, 1));
+        assert_eq!(stats.group_size.cumulative[5], (32, 1));
+        assert_eq!(stats.group_size.cumulative[6], (64, 2));
+    }
 }

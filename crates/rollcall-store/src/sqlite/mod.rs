@@ -99,4 +99,30 @@ impl Store for SqliteStore {
             })
             .await
     }
+
+    async fn stats(&self, now_ms: i64) -> StoreResult<crate::stats::StoreStats> {
+        let since = now_ms - crate::auth::SESSION_IDLE_MS;
+        let active_sessions = self
+            .db
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT count(*) FROM ui_sessions WHERE last_seen_ms > ?1")?
+                    .query_row([since], |r| r.get::<_, i64>(0))?)
+            })
+            .await?;
+        // The main file and its write-ahead log (the shared-memory index is scratch).
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let database_bytes = [self.path.as_os_str(), wal.as_os_str()]
+            .into_iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        Ok(crate::stats::StoreStats {
+            database_bytes,
+            active_sessions: active_sessions.max(0) as u64,
+            writer: Some(self.db.writer_gauges().stats()),
+            pool: None,
+        })
+    }
 }

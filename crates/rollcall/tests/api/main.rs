@@ -4,11 +4,13 @@
 mod admin;
 mod bench;
 mod common;
+mod config;
 mod data;
 mod employees;
 mod foundation;
 mod hardening;
 mod login_guard;
+mod metrics;
 mod money;
 mod openapi;
 mod ops;

@@ -25,6 +25,7 @@ use super::pushed::{Field, PushBody, PushedEvent};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::extract::{parse_json, BodyBytes, BoundedJson, NoQuery, Path, Query};
+use crate::metrics::{IngestKind, Outcome};
 use crate::AppState;
 
 const DAY_MS: i64 = 86_400_000;
@@ -368,6 +369,9 @@ async fn push_events(
         ));
     }
     if items.len() > MAX_BATCH {
+        state
+            .metrics
+            .ingested(IngestKind::Usage, Outcome::Rejected, items.len() as u64);
         return Err(ApiError::unprocessable(format!(
             "{} events in one request; send at most {MAX_BATCH}",
             items.len()
@@ -408,6 +412,9 @@ async fn push_events(
         }
     }
     if !errors.is_empty() {
+        state
+            .metrics
+            .ingested(IngestKind::Usage, Outcome::Rejected, items.len() as u64);
         return Err(ApiError::invalid_items(
             format!(
                 "{} of {} events are invalid; nothing was stored",
@@ -425,6 +432,9 @@ async fn push_events(
         .store
         .push_events(caller.account_id, &app_id, events)
         .await?;
+    state
+        .metrics
+        .stored(IngestKind::Usage, outcome.accepted, outcome.duplicates);
     Ok(axum::Json(json!({
         "success": true,
         "accepted": outcome.accepted,
@@ -545,6 +555,11 @@ async fn push_users(
         }
     }
     if !errors.is_empty() {
+        state.metrics.ingested(
+            IngestKind::Provisioned,
+            Outcome::Rejected,
+            items.len() as u64,
+        );
         let message = if unknown_license {
             format!("some provisioned users are invalid ({known_tiers}); nothing was stored")
         } else {
@@ -556,6 +571,7 @@ async fn push_users(
         .store
         .upsert_provisioned(caller.account_id, &app_id, users)
         .await?;
+    state.metrics.stored(IngestKind::Provisioned, written, 0);
     let (_, total) = state
         .store
         .provisioned_page(caller.account_id, &app_id, None, 0)

@@ -362,15 +362,24 @@ async fn put_users(
         }
     }
     if !errors.is_empty() {
+        state.metrics.ingested(
+            crate::metrics::IngestKind::Org,
+            crate::metrics::Outcome::Rejected,
+            items.len() as u64,
+        );
         return Err(ApiError::invalid_items(
             "some users are invalid; nothing of this request was stored",
             errors,
         ));
     }
+    let sent = people.len() as u64;
     let page = state
         .store
         .add_org_people(caller.account_id, &caller.actor(), id, people, has_more)
         .await?;
+    state
+        .metrics
+        .stored(crate::metrics::IngestKind::Org, sent, 0);
     let mut answer = json!({
         "success": true,
         "id": id,
@@ -553,6 +562,9 @@ async fn upload_csv(
             mode,
         )
         .await?;
+    state
+        .metrics
+        .stored(crate::metrics::IngestKind::Org, n as u64, 0);
     Ok(axum::Json(json!({
         "success": true,
         "id": switch.id,
