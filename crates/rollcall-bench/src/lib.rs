@@ -88,7 +88,8 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     );
     let app_ids = api.define(&dataset).await?;
     let usage_bodies = dataset.usage_bodies(&app_ids);
-    let activity_bodies = dataset.activity_bodies();
+    let activity_bodies = dataset.activity_bodies(1);
+    let private_bodies = dataset.activity_bodies(2);
 
     let empty_disk = server.disk_bytes().await?;
     eprintln!("bench: pushing {} usage events", dataset.usage_events);
@@ -105,6 +106,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         "bench: pushing {} activity records",
         dataset.activity_records
     );
+    api.privacy(serde_json::json!({"capture": "full"})).await?;
     let started = Instant::now();
     let accepted = api
         .push_all(&activity_bodies, options.clients, "accepted")
@@ -112,6 +114,25 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         .context("pushing activity")?;
     let activity = Throughput::new("activity records", accepted, started);
     drop(activity_bodies);
+
+    // The same records again (another session), kept at the privacy policy's
+    // minimum with two redaction rules, to compare with the full capture.
+    eprintln!("bench: pushing them again as `domains` with two redaction rules");
+    api.privacy(serde_json::json!({"capture": "domains", "redaction": [
+        {"match": "glob", "pattern": "crm.*", "replacement": "[crm]"},
+        {"match": "regex", "pattern": "^(mail|docs)\\.", "replacement": ""}]}))
+        .await?;
+    let started = Instant::now();
+    let accepted = api
+        .push_all(&private_bodies, options.clients, "accepted")
+        .await
+        .context("pushing activity under the privacy policy")?;
+    let private_activity = Throughput::new(
+        "activity records (domains, 2 redactions)",
+        accepted,
+        started,
+    );
+    drop(private_bodies);
 
     eprintln!("bench: writing {} audit events", scale.audit_events);
     let started = Instant::now();
@@ -157,7 +178,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         }
         .into(),
         scale,
-        ingest: vec![usage, activity, audit],
+        ingest: vec![usage, activity, audit, private_activity],
         reports: timings.percentiles(),
         cursor_scan,
         server_peak_rss_mb: server.peak_rss_mb(),
@@ -190,6 +211,13 @@ fn print_table(r: &Report) {
         println!(
             "{:<40} {:>12} {:>10.2} {:>14.0}",
             t.name, t.items, t.seconds, t.per_second
+        );
+    }
+    if let (Some(full), Some(private)) = (r.ingest.get(1), r.ingest.get(3)) {
+        println!(
+            "privacy policy: `domains` + 2 redactions ingests at {:.0}% of `full` ({:+.1}% time per record)",
+            100.0 * private.per_second / full.per_second.max(1e-9),
+            100.0 * (full.per_second / private.per_second.max(1e-9) - 1.0)
         );
     }
     println!(

@@ -8,6 +8,7 @@ pub mod email;
 pub mod fxhash;
 pub mod idle_stretch;
 pub mod money;
+pub mod privacy;
 pub mod rate;
 pub mod role;
 pub mod scope;

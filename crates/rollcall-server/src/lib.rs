@@ -99,6 +99,9 @@ pub struct Inner {
     pub address_limiter: auth::Limiter,
     pub login_guard: login_guard::LoginGuard,
     pub config: ServerConfig,
+    /// Each account's compiled privacy policy (SPEC §11), checked against the
+    /// stored one with every agent batch.
+    pub privacy: routes::privacy::PolicyCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -116,6 +119,7 @@ impl AppState {
             address_limiter: auth::Limiter::default(),
             login_guard: login_guard::LoginGuard::default(),
             config,
+            privacy: routes::privacy::PolicyCache::default(),
         }))
     }
 }

@@ -9,6 +9,7 @@ mod login;
 mod money;
 mod oauth;
 pub mod policy;
+pub mod privacy;
 pub(crate) mod usage;
 mod workforce;
 
@@ -56,6 +57,7 @@ pub(crate) fn docs() -> Vec<utoipa::openapi::OpenApi> {
         admin::doc(),
         audit::doc(),
         money::doc(),
+        privacy::doc(),
     ];
     docs.extend(usage::docs());
     docs.extend(workforce::docs());
@@ -72,5 +74,6 @@ pub(crate) fn api_routes() -> Router<AppState> {
         .merge(audit::routes())
         .merge(usage::routes())
         .merge(money::routes())
+        .merge(privacy::routes())
         .merge(workforce::routes())
 }

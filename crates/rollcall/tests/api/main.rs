@@ -14,6 +14,7 @@ mod ops;
 mod org;
 mod perf;
 mod postgres;
+mod privacy;
 mod push;
 mod relay;
 mod reports;
