@@ -274,11 +274,7 @@ impl Account {
     /// Sets the privacy policy's capture to `full` (a new account captures
     /// `domains`: no window titles), for tests about titles and URLs.
     pub async fn capture_everything(&self) {
-        let (status, body) = self
-            .client
-            .put("/admin/v1/privacy", &serde_json::json!({"capture": "full"}))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        capture_everything_as(&self.client).await;
     }
 
     /// Patches the account settings and asserts success.
@@ -404,4 +400,13 @@ pub fn python() -> PathBuf {
 /// Sets `account`'s capture policy to `full` (see [`Account::capture_everything`]).
 pub async fn capture_everything(account: &Account) {
     account.capture_everything().await;
+}
+
+/// Sets the capture policy of the account `admin` (a client with scope `admin`)
+/// administers to `full`.
+pub async fn capture_everything_as(admin: &Client) {
+    let (status, body) = admin
+        .put("/admin/v1/privacy", &serde_json::json!({"capture": "full"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
