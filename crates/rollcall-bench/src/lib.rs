@@ -9,6 +9,7 @@
 mod client;
 mod data;
 mod measure;
+mod privacy;
 mod server;
 
 use std::path::PathBuf;
@@ -63,7 +64,11 @@ pub struct Throughput {
 
 impl Throughput {
     fn new(name: &str, items: u64, started: Instant) -> Self {
-        let seconds = started.elapsed().as_secs_f64();
+        Self::of(name, items, started.elapsed())
+    }
+
+    fn of(name: &str, items: u64, took: std::time::Duration) -> Self {
+        let seconds = took.as_secs_f64();
         Throughput {
             name: name.to_string(),
             items,
@@ -88,8 +93,6 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     );
     let app_ids = api.define(&dataset).await?;
     let usage_bodies = dataset.usage_bodies(&app_ids);
-    let activity_bodies = dataset.activity_bodies(1);
-    let private_bodies = dataset.activity_bodies(2);
 
     let empty_disk = server.disk_bytes().await?;
     eprintln!("bench: pushing {} usage events", dataset.usage_events);
@@ -106,33 +109,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         "bench: pushing {} activity records",
         dataset.activity_records
     );
-    api.privacy(serde_json::json!({"capture": "full"})).await?;
-    let started = Instant::now();
-    let accepted = api
-        .push_all(&activity_bodies, options.clients, "accepted")
-        .await
-        .context("pushing activity")?;
-    let activity = Throughput::new("activity records", accepted, started);
-    drop(activity_bodies);
-
-    // The same records again (another session), kept at the privacy policy's
-    // minimum with two redaction rules, to compare with the full capture.
-    eprintln!("bench: pushing them again as `domains` with two redaction rules");
-    api.privacy(serde_json::json!({"capture": "domains", "redaction": [
-        {"match": "glob", "pattern": "crm.*", "replacement": "[crm]"},
-        {"match": "regex", "pattern": "^(mail|docs)\\.", "replacement": ""}]}))
-        .await?;
-    let started = Instant::now();
-    let accepted = api
-        .push_all(&private_bodies, options.clients, "accepted")
-        .await
-        .context("pushing activity under the privacy policy")?;
-    let private_activity = Throughput::new(
-        "activity records (domains, 2 redactions)",
-        accepted,
-        started,
-    );
-    drop(private_bodies);
+    let (activity, private_activity) = privacy::compare(&api, &dataset, options.clients).await?;
 
     eprintln!("bench: writing {} audit events", scale.audit_events);
     let started = Instant::now();

@@ -7,6 +7,8 @@
 //! Redaction patterns run on the `regex` crate (finite automata: time linear in
 //! the text, whatever the pattern), with a size limit on each compiled rule.
 
+use std::borrow::Cow;
+
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -368,45 +370,62 @@ impl CompiledPrivacy {
             .map(|d| now_ms.saturating_sub(i64::from(d) * 86_400_000))
     }
 
-    fn redact(&self, text: &str, mask: &mut u32) -> String {
-        let mut out = std::borrow::Cow::Borrowed(text);
+    /// `text` with every rule applied, and whether any changed it (rule `i`
+    /// sets bit `i` of `mask`).
+    fn redact<'t>(&self, text: &'t str, mask: &mut u32) -> Cow<'t, str> {
+        let mut out = Cow::Borrowed(text);
         for (i, rule) in self.rules.iter().enumerate() {
-            if let std::borrow::Cow::Owned(s) =
-                rule.regex.replace_all(&out, rule.replacement.as_str())
-            {
+            if let Cow::Owned(s) = rule.regex.replace_all(&out, rule.replacement.as_str()) {
                 *mask |= 1 << i;
-                out = std::borrow::Cow::Owned(s);
+                out = Cow::Owned(s);
             }
         }
-        out.into_owned()
+        out
     }
 
     /// What a record of `capture` keeps of its title and URL, redacted;
-    /// `titles_expired` (older than the title retention) drops both. `None` for
-    /// `off`. The website is taken from what is kept, so a redacted domain is
-    /// not kept under another name.
+    /// `website` is the domain of `url` (as [`website_domain`] gives it);
+    /// `titles_expired` (older than the title retention) drops title and URL.
+    /// `None` for `off`. A website changed by redaction is the domain of the
+    /// redacted text, so a redacted domain is not kept under another name.
     pub fn apply(
         &self,
         capture: Capture,
         description: &str,
         url: Option<&str>,
+        website: Option<&str>,
         titles_expired: bool,
     ) -> Option<Captured> {
         let mut mask = 0;
-        let (description, url) = match capture {
+        let (description, url, website) = match capture {
             Capture::Off => return None,
-            Capture::Apps => (String::new(), None),
-            Capture::Domains => (
-                String::new(),
-                url.and_then(website_domain)
-                    .map(|d| self.redact(&d, &mut mask)),
-            ),
-            Capture::Full => (
-                self.redact(description, &mut mask),
-                url.map(|u| self.redact(u, &mut mask)),
-            ),
+            Capture::Apps => (String::new(), None, None),
+            Capture::Domains => match website {
+                None => (String::new(), None, None),
+                Some(site) => {
+                    let kept = match self.redact(site, &mut mask) {
+                        Cow::Borrowed(site) => Some(site.to_string()),
+                        Cow::Owned(redacted) => website_domain(&redacted),
+                    };
+                    (String::new(), kept.clone(), kept)
+                }
+            },
+            Capture::Full => {
+                let description = self.redact(description, &mut mask).into_owned();
+                match url.map(|u| self.redact(u, &mut mask)) {
+                    None => (description, None, None),
+                    Some(Cow::Borrowed(u)) => (
+                        description,
+                        Some(u.to_string()),
+                        website.map(str::to_string),
+                    ),
+                    Some(Cow::Owned(u)) => {
+                        let site = website_domain(&u);
+                        (description, Some(u), site)
+                    }
+                }
+            }
         };
-        let website = url.as_deref().and_then(website_domain);
         if titles_expired {
             return Some(Captured {
                 description: String::new(),
@@ -440,23 +459,31 @@ mod tests {
     fn each_capture_keeps_what_it_names() {
         let p = compiled(serde_json::json!({"capture": "full"}));
         let url = Some("https://www.Example.com/path?q=secret");
-        let full = p.apply(Capture::Full, "Secret plan", url, false).unwrap();
+        let domain = url.and_then(website_domain);
+        let site = domain.as_deref();
+        let full = p
+            .apply(Capture::Full, "Secret plan", url, site, false)
+            .unwrap();
         assert_eq!(full.description, "Secret plan");
         assert_eq!(full.url.as_deref(), url);
         assert_eq!(full.website.as_deref(), Some("example.com"));
         let domains = p
-            .apply(Capture::Domains, "Secret plan", url, false)
+            .apply(Capture::Domains, "Secret plan", url, site, false)
             .unwrap();
         assert_eq!(domains.description, "");
         assert_eq!(domains.url.as_deref(), Some("example.com"));
         assert_eq!(domains.website.as_deref(), Some("example.com"));
-        let apps = p.apply(Capture::Apps, "Secret plan", url, false).unwrap();
+        let apps = p
+            .apply(Capture::Apps, "Secret plan", url, site, false)
+            .unwrap();
         assert_eq!(
             (apps.description.as_str(), apps.url, apps.website),
             ("", None, None)
         );
-        assert_eq!(p.apply(Capture::Off, "Secret plan", url, false), None);
-        let expired = p.apply(Capture::Full, "Secret plan", url, true).unwrap();
+        assert_eq!(p.apply(Capture::Off, "Secret plan", url, site, false), None);
+        let expired = p
+            .apply(Capture::Full, "Secret plan", url, site, true)
+            .unwrap();
         assert_eq!(expired.description, "");
         assert_eq!(expired.url, None);
         assert_eq!(expired.website.as_deref(), Some("example.com"));
@@ -491,6 +518,7 @@ mod tests {
                 Capture::Full,
                 "Re: invoice 12345678 from Jane.Doe+x@mail.example.co.uk (room 12345)",
                 Some("https://mail.example.com/?to=jane%40example.com"),
+                Some("mail.example.com"),
                 false,
             )
             .unwrap();
@@ -505,7 +533,7 @@ mod tests {
         assert_eq!(c.redacted_by, 0b11);
         let keys = p.rule_keys();
         assert_eq!(keys, vec!["builtin:emails", "builtin:digits"]);
-        let clean = p.apply(Capture::Full, "Inbox", None, false).unwrap();
+        let clean = p.apply(Capture::Full, "Inbox", None, None, false).unwrap();
         assert_eq!(clean.redacted_by, 0);
     }
 
@@ -519,12 +547,15 @@ mod tests {
                 Capture::Full,
                 "acme-4711 for Contoso Ltd - Jira",
                 None,
+                None,
                 false,
             )
             .unwrap();
         assert_eq!(c.description, "[ticket] for $1 costs $5 - Jira");
         assert_eq!(c.redacted_by, 0b11);
-        let only_second = p.apply(Capture::Full, "Contoso Inc", None, false).unwrap();
+        let only_second = p
+            .apply(Capture::Full, "Contoso Inc", None, None, false)
+            .unwrap();
         assert_eq!(only_second.redacted_by, 0b10);
     }
 
@@ -537,6 +568,7 @@ mod tests {
                 Capture::Domains,
                 "t",
                 Some("https://acmecorp.example.com/a"),
+                Some("acmecorp.example.com"),
                 false,
             )
             .unwrap();
@@ -601,7 +633,7 @@ mod tests {
             {"match": "regex", "pattern": "(a|aa)+b"}]}));
         let title = "a".repeat(50_000);
         let started = std::time::Instant::now();
-        let c = p.apply(Capture::Full, &title, None, false).unwrap();
+        let c = p.apply(Capture::Full, &title, None, None, false).unwrap();
         assert_eq!(c.redacted_by, 0);
         // A backtracking engine takes astronomically long here.
         assert!(started.elapsed() < std::time::Duration::from_secs(2));

@@ -25,7 +25,9 @@ use std::sync::{Arc, Mutex};
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
-use rollcall_core::privacy::{builtin_key, rule_key, CompiledPrivacy, PrivacyPolicy};
+use rollcall_core::privacy::{
+    builtin_key, rule_key, Capture, Captured, CompiledPrivacy, PrivacyPolicy,
+};
 use rollcall_core::Scope;
 use rollcall_store::workforce::{ClientInfo, NewRecord};
 use serde_json::{json, Value};
@@ -118,9 +120,37 @@ pub(crate) async fn capture_batch(
     let titles_from = policy.titles_kept_from_ms(now_ms);
     let total = records.len() as u64;
     let mut kept = Vec::with_capacity(records.len());
+    // Under `domains` a record keeps only what its website gives, and a batch
+    // has few websites: each is redacted once.
+    let mut by_site: HashMap<String, Captured> = HashMap::new();
     for mut r in records {
         let expired = titles_from.is_some_and(|from| r.start_ms < from);
-        let Some(c) = policy.apply(capture, &r.description, r.url.as_deref(), expired) else {
+        let c = match (capture, &r.website) {
+            (Capture::Domains, Some(site)) => match by_site.get(site) {
+                Some(c) => Some(c.clone()),
+                None => {
+                    let c = policy.apply(capture, "", None, Some(site), false);
+                    if let Some(c) = &c {
+                        by_site.insert(site.clone(), c.clone());
+                    }
+                    c
+                }
+            }
+            .map(|mut c| {
+                if expired {
+                    c.url = None;
+                }
+                c
+            }),
+            _ => policy.apply(
+                capture,
+                &r.description,
+                r.url.as_deref(),
+                r.website.as_deref(),
+                expired,
+            ),
+        };
+        let Some(c) = c else {
             continue;
         };
         r.description = c.description;
