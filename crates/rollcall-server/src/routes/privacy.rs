@@ -117,8 +117,24 @@ pub(crate) async fn capture_batch(
         Vec::new()
     };
     let capture = policy.capture_for(&groups);
-    let titles_from = policy.titles_kept_from_ms(now_ms);
     let total = records.len() as u64;
+    let kept = capture_records(&policy, capture, records, now_ms);
+    Ok(CapturedBatch {
+        not_captured: total - kept.len() as u64,
+        records: kept,
+        redaction_keys: policy.rule_keys(),
+    })
+}
+
+/// The records `capture` keeps, with their titles and URLs as `policy` leaves
+/// them (redacted; dropped past the title retention at `now_ms`).
+pub fn capture_records(
+    policy: &CompiledPrivacy,
+    capture: Capture,
+    records: Vec<NewRecord>,
+    now_ms: i64,
+) -> Vec<NewRecord> {
+    let titles_from = policy.titles_kept_from_ms(now_ms);
     let mut kept = Vec::with_capacity(records.len());
     // Under `domains` a record keeps only what its website gives, and a batch
     // has few websites: each is redacted once.
@@ -159,11 +175,7 @@ pub(crate) async fn capture_batch(
         r.redacted_by = c.redacted_by;
         kept.push(r);
     }
-    Ok(CapturedBatch {
-        not_captured: total - kept.len() as u64,
-        records: kept,
-        redaction_keys: policy.rule_keys(),
-    })
+    kept
 }
 
 async fn answer(state: &AppState, account_id: i64) -> ApiResult<Value> {
