@@ -91,6 +91,13 @@ impl Api {
         .map(|_| ())
     }
 
+    /// Replaces the account's privacy policy (SPEC §11).
+    pub async fn privacy(&self, policy: serde_json::Value) -> anyhow::Result<()> {
+        self.json(reqwest::Method::PUT, "/admin/v1/privacy", &policy)
+            .await
+            .map(|_| ())
+    }
+
     /// Defines the apps, pushes the org chart and the provisioned users; returns the app ids.
     pub async fn define(&self, data: &Dataset) -> anyhow::Result<Vec<String>> {
         let mut ids = Vec::new();

@@ -263,8 +263,10 @@ impl Dataset {
         Arc::new(bodies)
     }
 
-    /// Foreground-window records: each computer's working days, interval after interval.
-    pub fn activity_bodies(&self) -> Arc<Vec<Body>> {
+    /// Foreground-window records: each computer's working days, interval after
+    /// interval, in agent session `session` (another session is another set of
+    /// records for the same computers and days).
+    pub fn activity_bodies(&self, session: i64) -> Arc<Vec<Body>> {
         let mut rng = StdRng::seed_from_u64(2);
         let per_computer = self.activity_records / self.scale.computers.max(1);
         let mut bodies = Vec::new();
@@ -296,7 +298,7 @@ impl Dataset {
                     "computer": {"name": format!("PC-{c:04}"), "primaryDomain": "bench", "os": "Windows 11",
                                  "timeZone": ZONES[c % ZONES.len()], "privateIp": "10.0.0.1", "publicIp": "203.0.113.1"},
                     "client": {"loginDomain": "BENCH", "name": format!("user{c}")},
-                    "session": 1,
+                    "session": session,
                     "records": chunk,
                 });
                 bodies.push(Body {

@@ -9,6 +9,7 @@
 mod client;
 mod data;
 mod measure;
+mod privacy;
 mod server;
 
 use std::path::PathBuf;
@@ -63,7 +64,11 @@ pub struct Throughput {
 
 impl Throughput {
     fn new(name: &str, items: u64, started: Instant) -> Self {
-        let seconds = started.elapsed().as_secs_f64();
+        Self::of(name, items, started.elapsed())
+    }
+
+    fn of(name: &str, items: u64, took: std::time::Duration) -> Self {
+        let seconds = took.as_secs_f64();
         Throughput {
             name: name.to_string(),
             items,
@@ -88,7 +93,6 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     );
     let app_ids = api.define(&dataset).await?;
     let usage_bodies = dataset.usage_bodies(&app_ids);
-    let activity_bodies = dataset.activity_bodies();
 
     let empty_disk = server.disk_bytes().await?;
     eprintln!("bench: pushing {} usage events", dataset.usage_events);
@@ -105,13 +109,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         "bench: pushing {} activity records",
         dataset.activity_records
     );
-    let started = Instant::now();
-    let accepted = api
-        .push_all(&activity_bodies, options.clients, "accepted")
-        .await
-        .context("pushing activity")?;
-    let activity = Throughput::new("activity records", accepted, started);
-    drop(activity_bodies);
+    let (activity, private_activity) = privacy::compare(&api, &dataset, options.clients).await?;
 
     eprintln!("bench: writing {} audit events", scale.audit_events);
     let started = Instant::now();
@@ -157,7 +155,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         }
         .into(),
         scale,
-        ingest: vec![usage, activity, audit],
+        ingest: vec![usage, activity, audit, private_activity],
         reports: timings.percentiles(),
         cursor_scan,
         server_peak_rss_mb: server.peak_rss_mb(),
@@ -190,6 +188,13 @@ fn print_table(r: &Report) {
         println!(
             "{:<40} {:>12} {:>10.2} {:>14.0}",
             t.name, t.items, t.seconds, t.per_second
+        );
+    }
+    if let (Some(full), Some(private)) = (r.ingest.get(1), r.ingest.get(3)) {
+        println!(
+            "privacy policy: `domains` + 2 redactions ingests at {:.0}% of `full` ({:+.1}% time per record)",
+            100.0 * private.per_second / full.per_second.max(1e-9),
+            100.0 * (full.per_second / private.per_second.max(1e-9) - 1.0)
         );
     }
     println!(

@@ -10,6 +10,7 @@ pub mod histogram;
 pub mod idle_stretch;
 pub mod login;
 pub mod money;
+pub mod privacy;
 pub mod rate;
 pub mod role;
 pub mod scope;

@@ -109,6 +109,9 @@ pub struct Inner {
     pub config: ServerConfig,
     /// What `/metrics` reports.
     pub metrics: metrics::Metrics,
+    /// Each account's compiled privacy policy (SPEC §11), checked against the
+    /// stored one with every agent batch.
+    pub privacy: routes::privacy::PolicyCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -128,6 +131,7 @@ impl AppState {
             access_log: access_log::AccessLog::new(config.record_access),
             config,
             metrics: metrics::Metrics::default(),
+            privacy: routes::privacy::PolicyCache::default(),
         }))
     }
 }

@@ -185,6 +185,12 @@ pub enum AuditAction {
         before: ClassificationSet,
         after: ClassificationSet,
     },
+    /// The privacy policy changed: the old and new policy (settings only, never
+    /// captured data).
+    PrivacyChanged {
+        before: Box<rollcall_core::privacy::PrivacyPolicy>,
+        after: Box<rollcall_core::privacy::PrivacyPolicy>,
+    },
     GroupCreated {
         group_id: i64,
         name: String,
@@ -283,6 +289,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "CredentialRevoked",
     "SettingsChanged",
     "ClassificationChanged",
+    "PrivacyChanged",
     "GroupChanged",
     "ClientUpdated",
     "ComputerUpdated",
@@ -375,6 +382,7 @@ impl AuditAction {
             AuditAction::SettingsChanged { changes }
             | AuditAction::ClientUpdated { changes, .. }
             | AuditAction::ComputerUpdated { changes, .. } => !changes.is_empty(),
+            AuditAction::PrivacyChanged { before, after } => before != after,
             _ => true,
         }
     }
@@ -500,6 +508,9 @@ impl AuditAction {
             ),
             AuditAction::SettingsChanged { changes } => {
                 ("SettingsChanged", Some(changes_json(changes)))
+            }
+            AuditAction::PrivacyChanged { before, after } => {
+                ("PrivacyChanged", Some(json!({"old": before, "new": after})))
             }
             AuditAction::ClassificationChanged { before, after } => {
                 let mut p = json!({

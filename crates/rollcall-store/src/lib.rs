@@ -13,6 +13,7 @@ pub mod auth;
 pub mod error;
 pub mod money;
 pub mod postgres;
+pub mod privacy;
 pub mod sqlite;
 pub mod stats;
 pub mod usage;
@@ -24,13 +25,21 @@ pub use audit::AuditStore;
 pub use auth::AuthStore;
 pub use error::{StoreError, StoreResult};
 pub use money::MoneyStore;
+pub use privacy::PrivacyStore;
 pub use usage::UsageStore;
 pub use workforce::WorkforceStore;
 
 /// Everything a server needs from a backend.
 #[async_trait::async_trait]
 pub trait Store:
-    AuthStore + AdminStore + AuditStore + UsageStore + WorkforceStore + MoneyStore + AccessRecordStore
+    AuthStore
+    + AdminStore
+    + AuditStore
+    + UsageStore
+    + WorkforceStore
+    + MoneyStore
+    + AccessRecordStore
+    + PrivacyStore
 {
     /// The key that signs page tokens, cursors and download links; shared by every
     /// server process on the same database.

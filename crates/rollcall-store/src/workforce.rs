@@ -46,6 +46,9 @@ pub struct NewRecord {
     /// Seconds of the record's idle stretch already elapsed when it starts
     /// (`idleOffsetSeconds`; 0 when not given).
     pub idle_offset_s: i64,
+    /// Bit `i`: redaction rule `i` of the batch's `redaction_keys` changed the
+    /// title or URL (0 when none did).
+    pub redacted_by: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +57,9 @@ pub struct ActivityBatch {
     pub client: ClientInfo,
     pub session: i64,
     pub records: Vec<NewRecord>,
+    /// The counter key of each redaction rule the records' `redacted_by` bits
+    /// name (empty when none ran).
+    pub redaction_keys: Vec<String>,
 }
 
 impl ActivityBatch {
@@ -131,10 +137,12 @@ pub struct MoveOutcome {
     pub duplicates: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct IngestOutcome {
     pub accepted: u64,
     pub duplicates: u64,
+    /// Of the records accepted, how many each redaction rule changed.
+    pub redacted: crate::privacy::RedactionTally,
 }
 
 #[derive(Debug, Clone)]

@@ -217,11 +217,27 @@ pub async fn fill(store: &dyn Store, account_id: i64, seed: u64) -> Result<DemoS
         .put_spend(account_id, &actor, SpendSource::Csv, spend)
         .await?;
 
-    // Computers and their activity.
+    // Computers and their activity, kept as the account's privacy policy says
+    // (SPEC §11; a new account's keeps no window titles), as an agent's would be.
+    let privacy = store
+        .privacy_policy(account_id)
+        .await?
+        .compile()
+        .map_err(|p| {
+            DemoError::Inconsistent(format!("the privacy policy does not compile: {p:?}"))
+        })?;
+    let capture = privacy.capture_for(&[]);
     let mut rng = Rng::stream(seed, "workforce");
     let tracked = workforce::tracked(&company, &mut rng);
     for t in &tracked {
-        let batch = workforce::batch(t, &company.people[t.person], &cal, &mut rng);
+        let mut batch = workforce::batch(t, &company.people[t.person], &cal, &mut rng);
+        batch.records = crate::routes::privacy::capture_records(
+            &privacy,
+            capture,
+            std::mem::take(&mut batch.records),
+            rollcall_store::now_ms(),
+        );
+        batch.redaction_keys = privacy.rule_keys();
         let outcome = store.ingest_activity(account_id, batch).await?;
         summary.activity_records += outcome.accepted;
     }

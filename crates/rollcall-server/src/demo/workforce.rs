@@ -208,6 +208,7 @@ fn record(start_ms: i64, minutes: i64, a: &Activity, idle: bool) -> NewRecord {
         url,
         idle,
         idle_offset_s: 0,
+        redacted_by: 0,
     }
 }
 
@@ -268,6 +269,7 @@ pub fn batch(t: &Tracked, p: &Person, cal: &Calendar, rng: &mut Rng) -> Activity
         client: t.client.clone(),
         session: 1,
         records,
+        redaction_keys: Vec::new(),
     }
 }
 

@@ -737,6 +737,32 @@ pub struct ActivityAccepted {
     pub duplicates: u64,
     /// How far the records were shifted for the agent's clock skew.
     pub skew_correction_seconds: i64,
+    /// Records not stored because the privacy policy's capture for this login
+    /// is `off` (neither accepted nor duplicates; not an error).
+    pub not_captured: u64,
+}
+
+/// The privacy policy (SPEC §11) with the ingest counters of its redactions.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Privacy {
+    pub success: bool,
+    pub capture: rollcall_core::privacy::Capture,
+    pub group_overrides: Vec<rollcall_core::privacy::GroupCapture>,
+    pub redaction: Vec<rollcall_core::privacy::RedactionRule>,
+    pub builtin_redaction: Vec<rollcall_core::privacy::Builtin>,
+    /// Days titles and URLs are kept; `null` = as long as the records.
+    pub title_retention_days: Option<u32>,
+    pub records_redacted: RecordsRedacted,
+}
+
+/// Stored records each redaction changed, counted at ingest.
+#[derive(Serialize, ToSchema)]
+pub struct RecordsRedacted {
+    /// One count per rule of `redaction`, in its order.
+    pub rules: Vec<u64>,
+    /// Per enabled built-in (`emails`, `digits`).
+    pub builtin: std::collections::BTreeMap<String, u64>,
 }
 
 /// A client (OS login) merged into another.

@@ -12,6 +12,7 @@ mod metrics;
 mod money;
 mod oauth;
 pub mod policy;
+pub mod privacy;
 pub(crate) mod usage;
 pub(crate) mod workforce;
 
@@ -68,6 +69,7 @@ pub(crate) fn docs() -> Vec<utoipa::openapi::OpenApi> {
         employees::doc(),
         me::doc(),
         metrics::doc(),
+        privacy::doc(),
     ];
     docs.extend(usage::docs());
     docs.extend(workforce::docs());
@@ -84,6 +86,7 @@ pub(crate) fn api_routes() -> Router<AppState> {
         .merge(audit::routes())
         .merge(usage::routes())
         .merge(money::routes())
+        .merge(privacy::routes())
         .merge(workforce::routes())
         .merge(employees::routes())
         .merge(me::routes())

@@ -20,7 +20,7 @@ use rollcall_core::{time, Email, Scope};
 use rollcall_store::now_ms;
 use rollcall_store::workforce::{
     ActivityBatch, ClientInfo, ClientPatch, ComputerInfo, ComputerPatch, Group, GroupPatch,
-    NewRecord, Perspective, Scoping, WfClient, WfComputer, WorkingHoursRow,
+    IngestOutcome, NewRecord, Perspective, Scoping, WfClient, WfComputer, WorkingHoursRow,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -280,6 +280,7 @@ fn check_record(
         website,
         idle: r.idle.unwrap_or(false),
         idle_offset_s,
+        redacted_by: 0,
     })
 }
 
@@ -443,6 +444,7 @@ fn parse_record(
         website,
         idle,
         idle_offset_s,
+        redacted_by: 0,
     })
 }
 
@@ -590,18 +592,25 @@ async fn ingest(
             errors,
         ));
     }
-    let outcome = state
-        .store
-        .ingest_activity(
-            caller.account_id,
-            ActivityBatch {
-                computer,
-                client,
-                session: body.session,
-                records,
-            },
-        )
-        .await?;
+    let captured =
+        super::privacy::capture_batch(&state, caller.account_id, &client, records, now).await?;
+    let outcome = if captured.records.is_empty() {
+        IngestOutcome::default()
+    } else {
+        state
+            .store
+            .ingest_activity(
+                caller.account_id,
+                ActivityBatch {
+                    computer,
+                    client,
+                    session: body.session,
+                    records: captured.records,
+                    redaction_keys: captured.redaction_keys,
+                },
+            )
+            .await?
+    };
     state.metrics.stored(
         crate::metrics::IngestKind::Activity,
         outcome.accepted,
@@ -612,6 +621,7 @@ async fn ingest(
         "accepted": outcome.accepted,
         "duplicates": outcome.duplicates,
         "skewCorrectionSeconds": shift_ms / 1000,
+        "notCaptured": captured.not_captured,
     })))
 }
 

@@ -56,6 +56,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/ui/admin/classifications", post(pages::admin::classify))
         .route("/ui/admin/settings", post(pages::admin::save_settings))
+        .route("/ui/admin/privacy", post(pages::admin::save_privacy))
         .route(
             "/ui/apps/{app_id}/inactive-users.csv",
             get(pages::app::inactive_csv),

@@ -576,6 +576,7 @@ impl AdminStore for PgStore {
                 &[&now_ms],
             )
             .await?;
-        super::workforce::apply_retention(&client, now_ms).await
+        super::workforce::apply_retention(&client, now_ms).await?;
+        super::privacy::apply_title_retention(&client, now_ms).await
     }
 }

@@ -20,6 +20,7 @@ mod auth;
 mod connect;
 mod migrations;
 mod money;
+pub(crate) mod privacy;
 mod snapshot;
 mod usage;
 mod workforce;

@@ -521,6 +521,7 @@ impl AdminStore for SqliteStore {
                 conn.prepare_cached("DELETE FROM access_tokens WHERE expires_ms <= ?1")?
                     .execute([now_ms])?;
                 super::workforce::apply_retention(conn, now_ms)?;
+                super::privacy::apply_title_retention(conn, now_ms)?;
                 Ok(())
             })
             .await

@@ -11,6 +11,7 @@ mod key;
 mod migrations;
 mod money;
 pub mod ops;
+mod privacy;
 mod report_cache;
 mod usage;
 mod usage_push;

@@ -149,6 +149,7 @@ pub(super) fn merge(
                     website: r.get(8)?,
                     idle: r.get(9)?,
                     idle_offset_s: r.get::<_, Option<i64>>(10)?.unwrap_or(0) / 1000,
+                    redacted_by: 0,
                 });
         }
     }

@@ -287,13 +287,10 @@ fn write_batch(
 ) -> StoreResult<IngestOutcome> {
     if batch.records.is_empty() {
         // Nothing happened on the computer: no phantom computer or client.
-        return Ok(IngestOutcome {
-            accepted: 0,
-            duplicates: 0,
-        });
+        return Ok(IngestOutcome::default());
     }
     let (computer_id, client_id) = register(conn, account_id, batch)?;
-    write_records(
+    let outcome = write_records(
         conn,
         account_id,
         (computer_id, client_id),
@@ -301,7 +298,9 @@ fn write_batch(
         &batch.records,
         pieces,
         zone,
-    )
+    )?;
+    super::privacy::count_redactions(conn, account_id, &batch.redaction_keys, &outcome.redacted)?;
+    Ok(outcome)
 }
 
 /// Stores records of one (computer, client) and session with their rollups;
@@ -321,10 +320,7 @@ pub(super) fn write_records(
     // New idle records of positive length: (record index, log id, activity).
     let mut new_idle: Vec<(usize, i64, i64)> = Vec::new();
     let mut spans: BTreeMap<i32, SpanAcc> = BTreeMap::new();
-    let mut outcome = IngestOutcome {
-        accepted: 0,
-        duplicates: 0,
-    };
+    let mut outcome = IngestOutcome::default();
     let mut insert = conn.prepare_cached(
         "INSERT INTO wf_records (account_id, computer_id, client_id, session, start_ms,
              raw_start_ms, duration_s, day, end_day, executable, description, url, app_id,
@@ -383,6 +379,7 @@ pub(super) fn write_records(
             continue;
         }
         outcome.accepted += 1;
+        outcome.redacted.add(record.redacted_by);
         let activity = website_id.unwrap_or(app_id);
         if stretchy {
             new_idle.push((index, conn.last_insert_rowid(), activity));

@@ -271,6 +271,12 @@ impl Account {
         (id, Client::new(&self.base, key["apiKey"].as_str().unwrap()))
     }
 
+    /// Sets the privacy policy's capture to `full` (a new account captures
+    /// `domains`: no window titles), for tests about titles and URLs.
+    pub async fn capture_everything(&self) {
+        capture_everything_as(&self.client).await;
+    }
+
     /// Patches the account settings and asserts success.
     pub async fn settings(&self, patch: Value) {
         let (status, body) = self.client.patch("/admin/v1/settings", &patch).await;
@@ -389,4 +395,18 @@ pub fn python() -> PathBuf {
         String::from_utf8_lossy(&output.stderr)
     );
     PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}
+
+/// Sets `account`'s capture policy to `full` (see [`Account::capture_everything`]).
+pub async fn capture_everything(account: &Account) {
+    account.capture_everything().await;
+}
+
+/// Sets the capture policy of the account `admin` (a client with scope `admin`)
+/// administers to `full`.
+pub async fn capture_everything_as(admin: &Client) {
+    let (status, body) = admin
+        .put("/admin/v1/privacy", &serde_json::json!({"capture": "full"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

@@ -17,6 +17,7 @@ mod ops;
 mod org;
 mod perf;
 mod postgres;
+mod privacy;
 mod push;
 mod relay;
 mod reports;

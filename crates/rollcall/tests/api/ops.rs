@@ -94,6 +94,8 @@ async fn prepare_account(c: &Client) -> String {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // The records are told apart by their window titles.
+    crate::common::capture_everything_as(c).await;
     let (status, body) = c
         .post(
             "/services/push/v1/customer/apps",

@@ -318,6 +318,8 @@ async fn a_cursor_through_one_process_sees_every_record_written_through_others_o
         return;
     };
     let c = &cluster.clients;
+    // Records are told apart by their window titles.
+    crate::common::capture_everything_as(&c[0]).await;
     let start = (Timestamp::now() - jiff::SignedDuration::from_hours(72))
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date();

@@ -557,6 +557,7 @@ fn productive_seconds(html: &str, name: &str) -> Option<i64> {
 async fn working_hours_move_when_a_classification_changes_and_viewers_see_their_groups() {
     let server = TestServer::start().await;
     let account = server.account().await;
+    crate::common::capture_everything(&account).await;
     let c = &account.client;
     youtube_half_hour(c, "PC-A", "alice").await;
     youtube_half_hour(c, "PC-B", "bob").await;
@@ -1120,4 +1121,60 @@ async fn over_tls_the_session_cookie_is_secure() {
         set.contains("; Secure") && set.contains("HttpOnly"),
         "{set}"
     );
+}
+
+/// The Admin page's privacy form (SPEC §11) sets the capture policy and the
+/// title retention through the API, keeps the rules it does not show, and is
+/// refused cross-site like every form.
+#[tokio::test]
+async fn the_privacy_form_sets_capture_and_title_retention() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let (status, _) = account
+        .client
+        .put(
+            "/admin/v1/privacy",
+            &json!({"capture": "apps", "builtinRedaction": ["emails"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let admin = logged_in(&server, &account.creds.email, &account.creds.password).await;
+    let (status, page) = admin.get("/ui/admin").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("action=\"/ui/admin/privacy\""), "{page}");
+    assert!(page.contains("<option value=\"apps\" selected"), "{page}");
+
+    let (status, page) = admin
+        .submit(
+            "/ui/admin/privacy",
+            &[("capture", "everything"), ("titleRetentionDays", "30")],
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {page}");
+    let (status, page) = admin
+        .submit(
+            "/ui/admin/privacy",
+            &[("capture", "full"), ("titleRetentionDays", "30")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Saved the privacy policy."), "{page}");
+    let (_, policy) = account.client.get("/admin/v1/privacy").await;
+    assert_eq!(policy["capture"], "full", "{policy}");
+    assert_eq!(policy["titleRetentionDays"], 30, "{policy}");
+    assert_eq!(policy["builtinRedaction"], json!(["emails"]), "{policy}");
+    let (status, _) = admin
+        .submit(
+            "/ui/admin/privacy",
+            &[("capture", "full"), ("titleRetentionDays", "")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, policy) = account.client.get("/admin/v1/privacy").await;
+    assert_eq!(policy["titleRetentionDays"], Value::Null, "{policy}");
+
+    let forged = admin.post("/ui/admin/privacy", "cross-site").await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let (_, policy) = account.client.get("/admin/v1/privacy").await;
+    assert_eq!(policy["capture"], "full", "{policy}");
 }

@@ -1,6 +1,7 @@
 //! `/ui/admin`: administration (SPEC §9.6): web users (add, role, remove),
 //! credentials (create, with the secret shown once, and revoke), apps with their
-//! event definitions and feature groups, groups, classifications and settings.
+//! event definitions and feature groups, groups, classifications, settings and
+//! the privacy policy (capture and title retention; SPEC §11).
 //!
 //! Every read and every change runs through the JSON API's own handlers (an
 //! in-process request carrying the session's `Caller`), so the page gets the
@@ -138,7 +139,7 @@ async fn render(state: &AppState, caller: &Caller, notice: Option<Notice>) -> Ap
         }
         Err(e) => return Err(e),
     };
-    let (credentials, apps, groups, classes, settings) = tokio::try_join!(
+    let (credentials, apps, groups, classes, settings, privacy) = tokio::try_join!(
         api(state, caller, Method::GET, "/admin/v1/credentials", None),
         api(
             state,
@@ -156,6 +157,7 @@ async fn render(state: &AppState, caller: &Caller, notice: Option<Notice>) -> Ap
             None
         ),
         api(state, caller, Method::GET, "/admin/v1/settings", None),
+        api(state, caller, Method::GET, "/admin/v1/privacy", None),
     )?;
     let status = match &notice {
         Some(Notice::Failed(e)) => e.status,
@@ -180,6 +182,7 @@ async fn render(state: &AppState, caller: &Caller, notice: Option<Notice>) -> Ap
         (groups_section(&groups))
         (classifications_section(&classes))
         (settings_section(&settings))
+        (privacy_section(&privacy))
     };
     let mut response = shell("Admin", caller, Nav::Admin, body);
     *response.status_mut() = status;
@@ -334,6 +337,42 @@ fn settings_section(settings: &Value) -> Markup {
             label { "Time zone" input type="text" name="timeZone" value=(text(&s["timeZone"])) required; }
             label { "Passive limit (minutes, empty = none)" input type="number" min="0" name="passiveLimitMinutes" value=(text(&s["passiveLimitMinutes"])); }
             button class="primary" type="submit" { "Save settings" }
+        }
+    }
+}
+
+/// The capture policy and title retention; redaction rules and group
+/// overrides are shown, and changed through the API.
+fn privacy_section(privacy: &Value) -> Markup {
+    let capture = privacy["capture"].as_str().unwrap_or("domains");
+    let choices = [
+        ("full", "Full: application, window title and URL"),
+        ("domains", "Domains: application and website, no titles"),
+        ("apps", "Applications only"),
+        ("off", "Off: store no activity"),
+    ];
+    html! {
+        h2 id="privacy" { "Privacy" }
+        p class="muted" { "What agents' activity records keep. What the policy drops is never stored; it applies to records received from now on." }
+        form class="filters" method="post" action="/ui/admin/privacy" {
+            label { "Capture"
+                select name="capture" {
+                    @for (value, label) in choices {
+                        option value=(value) selected[value == capture] { (label) }
+                    }
+                }
+            }
+            label { "Keep titles and URLs (days, empty = as long as the activity)"
+                input type="number" min="1" max="3650" name="titleRetentionDays" value=(text(&privacy["titleRetentionDays"]));
+            }
+            button class="primary" type="submit" { "Save privacy policy" }
+        }
+        p class="muted" {
+            (list(privacy, "groupOverrides").len()) " group override(s), "
+            (list(privacy, "redaction").len()) " redaction rule(s), built-in redactions: "
+            @let builtins: Vec<String> = list(privacy, "builtinRedaction").iter().map(text).collect();
+            @if builtins.is_empty() { "none" } @else { (builtins.join(", ")) }
+            " (change them with PUT /admin/v1/privacy)."
         }
     }
 }
@@ -670,6 +709,50 @@ pub async fn save_settings(
         "/admin/v1/settings",
         Some(json!({"timeZone": f.time_zone.trim(), "passiveLimitMinutes": limit})),
         |_| Notice::Done("Saved the settings.".into()),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivacyForm {
+    capture: String,
+    #[serde(default)]
+    title_retention_days: String,
+}
+
+pub async fn save_privacy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Form(f): Form<PrivacyForm>,
+) -> ApiResult<Response> {
+    let days = match f.title_retention_days.trim() {
+        "" => Value::Null,
+        v => match v.parse::<u32>() {
+            Ok(n) => json!(n),
+            Err(_) => {
+                let e = ApiError::unprocessable(format!(
+                    "titleRetentionDays must be a whole number of days, got '{v}'"
+                ));
+                return render(&state, &caller, Some(Notice::Failed(e))).await;
+            }
+        },
+    };
+    // The API replaces the whole policy: keep its rules and overrides.
+    let mut policy = api(&state, &caller, Method::GET, "/admin/v1/privacy", None).await?;
+    if let Value::Object(m) = &mut policy {
+        m.remove("success");
+        m.remove("recordsRedacted");
+    }
+    policy["capture"] = json!(f.capture.trim());
+    policy["titleRetentionDays"] = days;
+    change(
+        &state,
+        &caller,
+        Method::PUT,
+        "/admin/v1/privacy",
+        Some(policy),
+        |_| Notice::Done("Saved the privacy policy.".into()),
     )
     .await
 }

@@ -35,10 +35,7 @@ pub(super) async fn write_batch(
 ) -> StoreResult<IngestOutcome> {
     if batch.records.is_empty() {
         // Nothing happened on the computer: no phantom computer or client.
-        return Ok(IngestOutcome {
-            accepted: 0,
-            duplicates: 0,
-        });
+        return Ok(IngestOutcome::default());
     }
     // The lock comes first, alone: every later statement of the transaction,
     // and every id it takes, is then ordered after the previous ingest's commit.
@@ -50,7 +47,7 @@ pub(super) async fn write_batch(
     let keys = ActivityKeys::of(&batch.records);
     let (who, activity_ids) =
         tokio::try_join!(register(tx, account_id, batch), keys.upsert(tx, account_id))?;
-    write_records(
+    let outcome = write_records(
         tx,
         account_id,
         who,
@@ -58,7 +55,15 @@ pub(super) async fn write_batch(
         pieces,
         (zone, activity_ids),
     )
-    .await
+    .await?;
+    crate::postgres::privacy::count_redactions(
+        tx,
+        account_id,
+        &batch.redaction_keys,
+        &outcome.redacted,
+    )
+    .await?;
+    Ok(outcome)
 }
 
 /// Stores records of one (computer, client) and session with their rollups,
@@ -87,15 +92,17 @@ pub(super) async fn write_records(
         touching_stretches(tx, account_id, who, &offered),
     )?;
     let accepted = inserted.iter().filter(|new| new.is_some()).count();
-    let outcome = IngestOutcome {
+    let mut outcome = IngestOutcome {
         accepted: accepted as u64,
         duplicates: (repeated + candidates.len() - accepted) as u64,
+        ..IngestOutcome::default()
     };
 
     let mut rollups = Rollups::default();
     let mut new_idle: Vec<(&Candidate<'_>, i64)> = Vec::new();
     for (c, log_id) in candidates.iter().zip(&inserted) {
         if let Some(log_id) = log_id {
+            outcome.redacted.add(c.record.redacted_by);
             rollups.add(c);
             if c.stretchy() {
                 new_idle.push((c, *log_id));
@@ -944,6 +951,7 @@ mod tests {
             website: website.map(Into::into),
             idle,
             idle_offset_s: 0,
+            redacted_by: 0,
         }
     }
 
@@ -963,6 +971,7 @@ mod tests {
             },
             session: 1,
             records,
+            redaction_keys: Vec::new(),
         }
     }
 

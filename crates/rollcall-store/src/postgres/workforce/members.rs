@@ -186,6 +186,7 @@ pub(super) async fn merge(
                 website: r.get(8),
                 idle: r.get(9),
                 idle_offset_s: r.get::<_, Option<i64>>(10).unwrap_or(0) / 1000,
+                redacted_by: 0,
             });
     }
     delete_activity(tx, account_id, &s, from).await?;
