@@ -18,6 +18,9 @@
 //!   (not `accepted`, not an error, so an agent does not resend them).
 //!   Records older than the title retention lose title and URL at ingest too,
 //!   so a late backlog does not bring back what retention removed.
+//! - `GET /agent/v1/capture` (`activity.write`): the capture in force for one
+//!   login, so `rollcall relay` drops what the policy drops before the records
+//!   leave the computer (the server applies it again on arrival).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,17 +37,19 @@ use serde_json::{json, Value};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::extract::{Json, NoQuery};
+use crate::extract::{Json, NoQuery, Query};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/admin/v1/privacy", get(get_privacy).put(put_privacy))
+    Router::new()
+        .route("/admin/v1/privacy", get(get_privacy).put(put_privacy))
+        .route("/agent/v1/capture", get(agent_capture))
 }
 
 /// This module's operations in the OpenAPI document.
 pub(crate) fn doc() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
-    #[openapi(paths(get_privacy, put_privacy))]
+    #[openapi(paths(get_privacy, put_privacy, agent_capture))]
     struct Doc;
     <Doc as utoipa::OpenApi>::openapi()
 }
@@ -246,4 +251,56 @@ async fn put_privacy(
         )
         .await?;
     Ok(axum::Json(answer(&state, caller.account_id).await?))
+}
+
+/// The login an agent asks about (as its batches name it in `client`).
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LoginQuery {
+    /// The login's domain (`CORP`); empty or absent for none.
+    login_domain: Option<String>,
+    /// The login's name (`jdoe`).
+    name: String,
+}
+
+/// What `GET /agent/v1/capture` answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct CaptureAnswer {
+    success: bool,
+    /// What this login's records keep: `full`, `domains`, `apps` or `off`.
+    capture: Capture,
+}
+
+/// The capture in force for one login (scope `activity.write`): an agent drops
+/// what it drops before upload. Redaction rules stay on the server (they may
+/// name what they hide), which applies the whole policy again on arrival.
+#[utoipa::path(get, path = "/agent/v1/capture", tag = "workforce", params(LoginQuery),
+    responses((status = 200, description = "The capture for this login", body = CaptureAnswer)))]
+async fn agent_capture(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<LoginQuery>,
+) -> ApiResult<axum::Json<CaptureAnswer>> {
+    caller.require(Scope::ActivityWrite)?;
+    let domain = q.login_domain.unwrap_or_default();
+    let (domain, name) = (domain.trim(), q.name.trim());
+    if name.is_empty() || name.len() > 200 || domain.len() > 200 {
+        return Err(ApiError::bad_request(
+            "name must be 1 to 200 characters and loginDomain at most 200",
+        ));
+    }
+    let policy = compiled_policy(&state, caller.account_id).await?;
+    let groups = if policy.has_group_overrides() {
+        state
+            .store
+            .login_groups(caller.account_id, domain, name)
+            .await?
+    } else {
+        Vec::new()
+    };
+    Ok(axum::Json(CaptureAnswer {
+        success: true,
+        capture: policy.capture_for(&groups),
+    }))
 }

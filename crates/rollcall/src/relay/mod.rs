@@ -8,7 +8,7 @@
 //! - [`convert`]: buckets → records for a sealed interval (pure);
 //! - [`spool`]: the outbox of records and the upload cursor, on disk;
 //! - [`uploader`]: batches to `/agent/v1/activity` with retry and back-off;
-//! - [`policy`]: where the account's capture policy applies before upload;
+//! - [`policy`]: the capture policy in force for this login, applied before upload;
 //! - [`identity`]: the computer and login the records are sent as.
 //!
 //! Sealing: time is converted into records only up to a watermark that no
@@ -214,18 +214,32 @@ pub async fn run(
         written: Notify::new(),
     });
     let upload_wake = Arc::new(Notify::new());
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .context("cannot build the HTTP client")?;
+    let policy = policy::ServerPolicy {
+        http: http.clone(),
+        url: format!("{server}/agent/v1/capture"),
+        api_key: args.api_key.clone(),
+        login_domain: identity.client["loginDomain"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        name: identity.client["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    };
     let uploader = uploader::Uploader {
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(120))
-            .build()
-            .context("cannot build the HTTP client")?,
+        http,
         url: format!("{server}/agent/v1/activity"),
         api_key: args.api_key,
         identity,
         session,
         spool: spool.clone(),
         wake: upload_wake.clone(),
-        policy: Box::new(policy::AsCaptured),
+        policy,
         max_backoff: Duration::from_secs(args.max_backoff_secs.max(1)),
     };
     let upload_task = tokio::spawn(uploader.run());

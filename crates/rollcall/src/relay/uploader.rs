@@ -5,7 +5,9 @@
 //! offline for days uploads its backlog when it is back. A 422 names the bad
 //! records; those can never be accepted, so they are logged and left out and
 //! the rest is sent again. 401/403 (a revoked key) are retried slowly, so
-//! nothing is lost while someone fixes the key.
+//! nothing is lost while someone fixes the key. Each batch first goes through
+//! the capture policy in force for this login ([`policy`]); a batch the policy
+//! keeps nothing of is acknowledged without a request.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,7 +16,7 @@ use serde_json::{json, Value};
 use tokio::sync::Notify;
 
 use super::identity::Identity;
-use super::policy::CapturePolicy;
+use super::policy::{self, ServerPolicy};
 use super::spool::Spool;
 
 /// Records per request (SPEC §5).
@@ -28,7 +30,7 @@ pub struct Uploader {
     pub session: i64,
     pub spool: Arc<Mutex<Spool>>,
     pub wake: Arc<Notify>,
-    pub policy: Box<dyn CapturePolicy>,
+    pub policy: ServerPolicy,
     pub max_backoff: Duration,
 }
 
@@ -142,7 +144,17 @@ impl Uploader {
                 }
             };
             let mut records = batch.records;
-            self.policy.apply(&mut records);
+            let capture = loop {
+                match self.policy.fetch().await {
+                    Ok(capture) => break capture,
+                    Err(why) => {
+                        tracing::warn!("{why}; retrying in {} s", backoff.as_secs_f64());
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(self.max_backoff);
+                    }
+                }
+            };
+            policy::apply(capture, &mut records);
             loop {
                 if records.is_empty() {
                     break;

@@ -400,6 +400,26 @@ async fn a_group_override_decides_for_its_members_logins() {
     assert!(titles.contains(&"alice title".to_string()), "{titles:?}");
     assert!(!titles.iter().any(|t| t.contains("bob")), "{titles:?}");
     assert!(!titles.iter().any(|t| t == "first"), "{titles:?}");
+
+    // What an agent (the relay) is told before it uploads: its login's capture.
+    let capture = |name: &str| format!("/agent/v1/capture?loginDomain=CORP&name={name}");
+    for (user, expected) in [("alice", "full"), ("bob", "apps"), ("nobody", "apps")] {
+        let (status, body) = c.get(&capture(user)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["capture"], expected, "{user}: {body}");
+    }
+    let (status, body) = c.get("/agent/v1/capture?loginDomain=CORP").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, key) = c
+        .post(
+            "/admin/v1/credentials",
+            &json!({"type": "apiKey", "name": "reader", "scopes": ["report.read"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{key}");
+    let reader = Client::new(&c.base, key["apiKey"].as_str().unwrap());
+    let (status, body) = reader.get(&capture("alice")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 }
 
 #[tokio::test]

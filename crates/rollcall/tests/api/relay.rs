@@ -387,3 +387,181 @@ async fn relay_speaks_aw_server_and_refuses_what_it_must() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
 }
+
+/// Every request `rollcall relay` sends, as (method and path, body), recorded
+/// by a proxy in front of the server it forwards them to.
+type Sent = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// A proxy on a free port that records each request and forwards it to `server`.
+async fn recording_proxy(server: String) -> (String, Sent) {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, Method, Uri};
+    let sent = Sent::default();
+    let record = sent.clone();
+    let http = reqwest::Client::new();
+    let forward = move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+        let (record, http, server) = (record.clone(), http.clone(), server.clone());
+        async move {
+            let target = format!("{method} {}", uri.path());
+            record
+                .lock()
+                .unwrap()
+                .push((target, String::from_utf8_lossy(&body).into_owned()));
+            let mut request = http.request(
+                method,
+                format!(
+                    "{server}{}",
+                    uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+                ),
+            );
+            for name in ["authorization", "content-type"] {
+                if let Some(value) = headers.get(name) {
+                    request = request.header(name, value.as_bytes());
+                }
+            }
+            let answer = request.body(body).send().await.unwrap();
+            let status = axum::http::StatusCode::from_u16(answer.status().as_u16()).unwrap();
+            (status, answer.bytes().await.unwrap())
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(forward);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, sent)
+}
+
+fn uploads(sent: &Sent) -> Vec<String> {
+    sent.lock()
+        .unwrap()
+        .iter()
+        .filter(|(target, _)| target == "POST /agent/v1/activity")
+        .map(|(_, body)| body.clone())
+        .collect()
+}
+
+fn capture_requests(sent: &Sent) -> usize {
+    sent.lock()
+        .unwrap()
+        .iter()
+        .filter(|(target, _)| target == "GET /agent/v1/capture")
+        .count()
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn relay_sends_only_what_the_capture_policy_keeps() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let (proxy, sent) = recording_proxy(server.base.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (status, body) = c.put("/admin/v1/privacy", &json!({"capture": "off"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (mut relay, port) = start_relay(&proxy, &account.creds.api_key, dir.path()).await;
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("http://127.0.0.1:{port}/api/0/{p}");
+    let bucket = json!({"client": "aw-watcher-window", "hostname": "h", "type": "currentwindow"});
+    let r = http
+        .post(url("buckets/w"))
+        .json(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let day = Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .yesterday()
+        .unwrap();
+    let window = |at: &str, app: &str, title: &str, link: &str| {
+        json!({"timestamp": format!("{day}T{at}Z"), "duration": 60,
+               "data": {"app": app, "title": title, "url": link}})
+    };
+
+    // Under `off` the relay asks, drops the batch, and sends nothing.
+    let events = json!([window(
+        "09:00:00",
+        "slack",
+        "DM with ana@corp.example",
+        "https://corp.slack.com/archives/D1"
+    )]);
+    let r = http
+        .post(url("buckets/w/events"))
+        .json(&events)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    until("the relay to ask for the capture", || {
+        capture_requests(&sent) >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(uploads(&sent).is_empty(), "{:?}", uploads(&sent));
+
+    // Under `domains` the title and the URL's path never leave the computer.
+    let (status, body) = c
+        .put("/admin/v1/privacy", &json!({"capture": "domains"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let events = json!([
+        window(
+            "10:00:00",
+            "chrome",
+            "Q3 layoffs plan - Google Docs",
+            "https://docs.google.com/document/d/SECRETDOC/edit"
+        ),
+        window(
+            "10:01:00",
+            "chrome",
+            "Q3 layoffs plan - Google Docs",
+            "https://docs.google.com/document/d/SECRETDOC/edit"
+        ),
+    ]);
+    let r = http
+        .post(url("buckets/w/events"))
+        .json(&events)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    until("an upload", || !uploads(&sent).is_empty()).await;
+    let bodies = uploads(&sent).join("\n");
+    for secret in ["layoffs", "SECRETDOC", "ana@corp", "slack"] {
+        assert!(!bodies.contains(secret), "{secret} was sent: {bodies}");
+    }
+    let upload: Value = serde_json::from_str(&uploads(&sent)[0]).unwrap();
+    let records = upload["records"].as_array().unwrap();
+    assert!(!records.is_empty(), "{upload}");
+    for record in records {
+        assert_eq!(record["description"], "", "{record}");
+        assert_eq!(record["url"], "docs.google.com", "{record}");
+    }
+
+    // The server holds the uploaded minutes of chrome, and nothing of slack.
+    let (status, body) = c
+        .get(&format!(
+            "/reports/v2/activitylog?startDate={day}&endDate={day}&pageSize=1000"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let apps: Vec<&str> = body["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["executable"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        !apps.is_empty() && apps.iter().all(|a| *a == "chrome"),
+        "{body}"
+    );
+    relay.kill().await.unwrap();
+}
