@@ -9,6 +9,7 @@
 mod client;
 mod data;
 mod measure;
+mod segment;
 mod server;
 
 use std::path::PathBuf;
@@ -62,7 +63,7 @@ pub struct Throughput {
 }
 
 impl Throughput {
-    fn new(name: &str, items: u64, started: Instant) -> Self {
+    pub(crate) fn new(name: &str, items: u64, started: Instant) -> Self {
         let seconds = started.elapsed().as_secs_f64();
         Throughput {
             name: name.to_string(),
@@ -100,6 +101,15 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let usage = Throughput::new("usage events", accepted, started);
     drop(usage_bodies);
     let usage_disk = server.disk_bytes().await?.saturating_sub(empty_disk);
+
+    let messages = (dataset.usage_events / 10).max(segment::MESSAGES_PER_REQUEST);
+    eprintln!("bench: sending {messages} Segment track calls through /v1/batch");
+    let traffic = segment::traffic(scale.employees, scale.events_per_app, messages, |i| {
+        dataset.employee_email(i)
+    });
+    let segment = segment::measure(&api, &app_ids[0], traffic, options.clients)
+        .await
+        .context("the Segment tracking API")?;
 
     eprintln!(
         "bench: pushing {} activity records",
@@ -157,7 +167,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         }
         .into(),
         scale,
-        ingest: vec![usage, activity, audit],
+        ingest: vec![usage, segment, activity, audit],
         reports: timings.percentiles(),
         cursor_scan,
         server_peak_rss_mb: server.peak_rss_mb(),

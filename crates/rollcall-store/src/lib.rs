@@ -12,6 +12,7 @@ pub mod auth;
 pub mod error;
 pub mod money;
 pub mod postgres;
+pub mod segment;
 pub mod sqlite;
 pub mod usage;
 pub mod workforce;
@@ -21,13 +22,14 @@ pub use audit::AuditStore;
 pub use auth::AuthStore;
 pub use error::{StoreError, StoreResult};
 pub use money::MoneyStore;
+pub use segment::SegmentStore;
 pub use usage::UsageStore;
 pub use workforce::WorkforceStore;
 
 /// Everything a server needs from a backend.
 #[async_trait::async_trait]
 pub trait Store:
-    AuthStore + AdminStore + AuditStore + UsageStore + WorkforceStore + MoneyStore
+    AuthStore + AdminStore + AuditStore + UsageStore + WorkforceStore + MoneyStore + SegmentStore
 {
     /// The key that signs page tokens, cursors and download links; shared by every
     /// server process on the same database.

@@ -396,6 +396,7 @@ async fn web_users(
                 secret_hash: secret::hash(&secret::generate("rs_")),
                 scopes,
                 owner_id: Some(owner_id),
+                app_id: None,
             },
         )
         .await?;
@@ -411,6 +412,7 @@ async fn web_users(
                 secret_hash: secret::hash(&secret::generate("rk_")),
                 scopes: ScopeSet::default(),
                 owner_id: Some(owner_id),
+                app_id: None,
             },
         )
         .await?;

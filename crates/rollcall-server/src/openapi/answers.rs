@@ -134,6 +134,8 @@ pub struct Credential {
     pub created_by: Option<String>,
     pub created: String,
     pub revoked: Option<String>,
+    /// A write key's app.
+    pub app_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -1004,5 +1006,5 @@ pub fn role() -> Object {
 
 /// A credential's `type` (as `CredentialKind::parse` reads it).
 pub fn credential_type() -> Object {
-    strings(&["apiKey", "oauthClient"])
+    strings(&["apiKey", "oauthClient", "writeKey"])
 }

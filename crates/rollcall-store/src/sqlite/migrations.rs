@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_credential_owner.sql"),
     include_str!("migrations/0012_org_snapshots.sql"),
     include_str!("migrations/0006_sessions.sql"),
+    include_str!("migrations/0014_segment.sql"),
 ];
 
 pub(crate) fn run(conn: &Connection) -> StoreResult<()> {

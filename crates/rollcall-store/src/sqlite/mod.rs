@@ -11,6 +11,7 @@ mod migrations;
 mod money;
 pub mod ops;
 mod report_cache;
+mod segment;
 mod usage;
 mod usage_push;
 mod wf_directory;
@@ -31,7 +32,7 @@ pub struct SqliteStore {
     pub(crate) db: Db,
     token_key: Vec<u8>,
     path: PathBuf,
-    committed_emails: usage_push::CommittedEmails,
+    committed_emails: std::sync::Arc<usage_push::CommittedEmails>,
     /// What usage reports read again and again, per account (bounded).
     report_caches: std::sync::Arc<report_cache::ReportCaches>,
 }

@@ -37,7 +37,11 @@ fn app_not_found(app_id: &str) -> StoreError {
 }
 
 /// (internal id, record) of an app of the account.
-fn load_app(conn: &Connection, account_id: i64, app_id: &str) -> StoreResult<(i64, AppRecord)> {
+pub(super) fn load_app(
+    conn: &Connection,
+    account_id: i64,
+    app_id: &str,
+) -> StoreResult<(i64, AppRecord)> {
     let row = conn
         .prepare_cached(
             "SELECT id, status, definition, created_ms, updated_ms FROM usage_apps
@@ -69,7 +73,7 @@ fn load_app(conn: &Connection, account_id: i64, app_id: &str) -> StoreResult<(i6
 
 /// Interns the definition's event names; names no longer defined keep their id and
 /// data but refuse pushes.
-fn sync_event_names(
+pub(super) fn sync_event_names(
     conn: &Connection,
     account_id: i64,
     app: i64,
@@ -115,7 +119,7 @@ fn audit_app(
 }
 
 /// Marks the app's provisioned users as changed (invalidates cached summaries).
-fn bump_provisioned(conn: &Connection, app: i64) -> StoreResult<()> {
+pub(super) fn bump_provisioned(conn: &Connection, app: i64) -> StoreResult<()> {
     conn.prepare_cached("UPDATE usage_apps SET prov_version = prov_version + 1 WHERE id = ?1")?
         .execute([app])?;
     Ok(())
@@ -510,6 +514,11 @@ impl UsageStore for SqliteStore {
                         "DELETE FROM {table} WHERE account_id = ?1 AND app = ?2"
                     ))?
                     .execute(params![account_id, app])?;
+                }
+                // The tracking API's state of the app (keyed by its internal id alone).
+                for table in ["seg_messages", "seg_identities", "seg_links", "seg_pending"] {
+                    conn.prepare_cached(&format!("DELETE FROM {table} WHERE app = ?1"))?
+                        .execute([app])?;
                 }
                 conn.prepare_cached("DELETE FROM usage_apps WHERE account_id = ?1 AND id = ?2")?
                     .execute(params![account_id, app])?;

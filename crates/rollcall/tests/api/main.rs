@@ -19,6 +19,7 @@ mod relay;
 mod reports;
 mod robustness;
 mod scaleout;
+mod segment;
 mod stream;
 mod ui;
 mod upgrade;

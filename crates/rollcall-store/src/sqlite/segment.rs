@@ -1,0 +1,371 @@
+//! The Segment tracking API on the embedded store: write keys, and the ingest of
+//! a batch in one writer transaction, in the steps `crate::segment` describes.
+//! The resolved events go through the native push's write path
+//! ([`PreparedPush`]), so they are de-duplicated and rolled up exactly as pushed
+//! events are.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use async_trait::async_trait;
+use rollcall_core::segment::Profile;
+use rollcall_core::Email;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::usage::{bump_provisioned, load_app, sync_event_names};
+use super::usage_push::{CommittedEmails, PreparedPush};
+use super::SqliteStore;
+use crate::admin::RateLimit;
+use crate::segment::{
+    auto_definition, fresh_messages, sorted_keys, Action, Alias, Identify, Message, MessageKey,
+    SegmentOutcome, SegmentStore, WriteKey, MAX_LINKED_IDENTITIES,
+};
+use crate::usage::NewEvent;
+use crate::{now_ms, StoreError, StoreResult};
+
+#[async_trait]
+impl SegmentStore for SqliteStore {
+    async fn write_key(&self, secret_hash: &str) -> StoreResult<Option<WriteKey>> {
+        let hash = secret_hash.to_string();
+        self.db
+            .read_in_place(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT c.id, c.account_id, c.app_id, a.rate_per_second, a.rate_burst
+                         FROM credentials c JOIN accounts a ON a.id = c.account_id
+                         WHERE c.secret_hash = ?1 AND c.kind = 'writeKey'
+                           AND c.revoked_ms IS NULL AND c.app_id IS NOT NULL",
+                    )?
+                    .query_row([&hash], |r| {
+                        Ok(WriteKey {
+                            credential_id: r.get(0)?,
+                            account_id: r.get(1)?,
+                            app_id: r.get(2)?,
+                            rate_limit: RateLimit {
+                                per_second: r.get(3)?,
+                                burst: r.get(4)?,
+                            },
+                        })
+                    })
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn ingest_segment(
+        &self,
+        account_id: i64,
+        app_id: &str,
+        messages: Vec<Message>,
+    ) -> StoreResult<SegmentOutcome> {
+        let app_id = app_id.to_string();
+        let committed = std::sync::Arc::clone(&self.committed_emails);
+        let (outcome, push) = self
+            .db
+            .write(move |conn| Ingest::new(conn, account_id, &app_id)?.run(&messages, &committed))
+            .await?;
+        // The write resolved after its COMMIT: these email ids are durable now.
+        if let Some((push, fresh)) = push {
+            push.remember(&self.committed_emails, &fresh);
+        }
+        Ok(outcome)
+    }
+}
+
+/// One batch's ingest inside the writer's transaction.
+struct Ingest<'c> {
+    conn: &'c Connection,
+    account_id: i64,
+    app_id: String,
+    app: i64,
+    definition: rollcall_core::usage::AppDefinition,
+    /// Events ready to be stored (their `index` is their place here).
+    events: Vec<NewEvent>,
+    /// Whether any provisioned user changed.
+    provisioned_changed: bool,
+}
+
+impl<'c> Ingest<'c> {
+    fn new(conn: &'c Connection, account_id: i64, app_id: &str) -> StoreResult<Ingest<'c>> {
+        let (app, rec) = load_app(conn, account_id, app_id)?;
+        if !rec.is_connected() {
+            return Err(StoreError::invalid(format!(
+                "app {app_id} is disconnected and accepts no more data"
+            )));
+        }
+        Ok(Ingest {
+            conn,
+            account_id,
+            app_id: app_id.to_string(),
+            app,
+            definition: rec.definition,
+            events: Vec::new(),
+            provisioned_changed: false,
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn run(
+        mut self,
+        messages: &[Message],
+        committed: &CommittedEmails,
+    ) -> StoreResult<(SegmentOutcome, Option<(PreparedPush, Vec<i64>)>)> {
+        let stored = self.claim(messages)?;
+        let fresh = fresh_messages(messages, |k| !stored.contains(k));
+        let mut outcome = SegmentOutcome {
+            duplicates: fresh.iter().filter(|f| !**f).count() as u64,
+            ..SegmentOutcome::default()
+        };
+        let fresh: Vec<&Message> = messages
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, f)| **f)
+            .map(|(m, _)| m)
+            .collect();
+        for m in &fresh {
+            match &m.action {
+                Action::Identify(i) => self.identify(i)?,
+                Action::Alias(a) => self.alias(a)?,
+                Action::Event(_) | Action::Nothing => {}
+            }
+        }
+        let mut known: HashMap<&str, Option<Email>> = HashMap::new();
+        let mut names: HashSet<String> = HashSet::new();
+        for m in &fresh {
+            let Action::Event(e) = &m.action else {
+                continue;
+            };
+            names.insert(e.event_name.clone());
+            let email = match (&e.email, &e.ident) {
+                (Some(email), _) => Some(email.clone()),
+                (None, Some(ident)) => match known.get(ident.as_str()) {
+                    Some(email) => email.clone(),
+                    None => {
+                        let email = self.email_of(ident)?;
+                        known.insert(ident, email.clone());
+                        email
+                    }
+                },
+                (None, None) => None,
+            };
+            match (email, &e.ident) {
+                (Some(email), _) => self.events.push(NewEvent {
+                    index: self.events.len(),
+                    ts_ms: e.ts_ms,
+                    email,
+                    event_name: e.event_name.clone(),
+                    day: e.day,
+                }),
+                (None, Some(ident)) => {
+                    outcome.pending += self
+                        .conn
+                        .prepare_cached(
+                            "INSERT OR IGNORE INTO seg_pending (app, ident, ts_ms, event_name, day)
+                             VALUES (?1, ?2, ?3, ?4, ?5)",
+                        )?
+                        .execute(params![self.app, ident, e.ts_ms, e.event_name, e.day])?
+                        as u64;
+                }
+                // The server refuses an event with neither an identity nor an email.
+                (None, None) => {}
+            }
+        }
+        names.extend(self.events.iter().map(|e| e.event_name.clone()));
+        self.define(names.iter().map(String::as_str))?;
+        if self.provisioned_changed {
+            bump_provisioned(self.conn, self.app)?;
+        }
+        if self.events.is_empty() {
+            return Ok((outcome, None));
+        }
+        let push = PreparedPush::new(self.account_id, &self.app_id, &self.events, committed);
+        let (pushed, fresh_ids) = push.write(self.conn)?;
+        outcome.accepted = pushed.accepted;
+        outcome.duplicates += pushed.duplicates;
+        Ok((outcome, Some((push, fresh_ids))))
+    }
+
+    /// Stores the batch's message keys; returns those stored now (the others
+    /// were already).
+    fn claim(&self, messages: &[Message]) -> StoreResult<HashSet<MessageKey>> {
+        let keys = sorted_keys(messages);
+        let mut stored = HashSet::with_capacity(keys.len());
+        for chunk in keys.chunks(CLAIM_CHUNK) {
+            let sql = format!(
+                "INSERT OR IGNORE INTO seg_messages (app, ts_ms, message_hash) VALUES {}
+                 RETURNING ts_ms, message_hash",
+                vec!["(?,?,?)"; chunk.len()].join(",")
+            );
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let params: Vec<i64> = chunk
+                .iter()
+                .flat_map(|k| [self.app, k.ts_ms, k.hash])
+                .collect();
+            let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+            while let Some(r) = rows.next()? {
+                stored.insert(MessageKey {
+                    ts_ms: r.get(0)?,
+                    hash: r.get(1)?,
+                });
+            }
+        }
+        Ok(stored)
+    }
+
+    fn email_of(&self, ident: &str) -> StoreResult<Option<Email>> {
+        let email: Option<Option<String>> = self
+            .conn
+            .prepare_cached("SELECT email FROM seg_identities WHERE app = ?1 AND ident = ?2")?
+            .query_row(params![self.app, ident], |r| r.get(0))
+            .optional()?;
+        Ok(email.flatten().and_then(|e| Email::parse(&e).ok()))
+    }
+
+    fn link(&self, a: &str, b: &str) -> StoreResult<()> {
+        if a == b {
+            return Ok(());
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT OR IGNORE INTO seg_links (app, ident, other) VALUES (?1, ?2, ?3)",
+        )?;
+        stmt.execute(params![self.app, a, b])?;
+        stmt.execute(params![self.app, b, a])?;
+        Ok(())
+    }
+
+    fn identify(&mut self, i: &Identify) -> StoreResult<()> {
+        let idents: Vec<&str> = [i.user_id.as_deref(), i.anonymous_id.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        if let [a, b] = idents[..] {
+            self.link(a, b)?;
+        }
+        let email = match &i.email {
+            Some(e) => Some(e.clone()),
+            None => self.first_email(&idents)?,
+        };
+        let Some(email) = email else {
+            return Ok(());
+        };
+        self.name_identities(&idents, &email)?;
+        if let Some(user_id) = &i.user_id {
+            self.provision(user_id, &email, &i.profile)?;
+        }
+        Ok(())
+    }
+
+    fn alias(&mut self, a: &Alias) -> StoreResult<()> {
+        self.link(&a.previous_id, &a.user_id)?;
+        let idents = [a.user_id.as_str(), a.previous_id.as_str()];
+        if let Some(email) = self.first_email(&idents)? {
+            self.name_identities(&idents, &email)?;
+        }
+        Ok(())
+    }
+
+    fn first_email(&self, idents: &[&str]) -> StoreResult<Option<Email>> {
+        for ident in idents {
+            if let Some(e) = self.email_of(ident)? {
+                return Ok(Some(e));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Gives `email` to `start` and every identity linked to them, and releases
+    /// their kept events.
+    fn name_identities(&mut self, start: &[&str], email: &Email) -> StoreResult<()> {
+        let mut seen: HashSet<String> = start.iter().map(|s| s.to_string()).collect();
+        let mut queue: VecDeque<String> = seen.iter().cloned().collect();
+        let mut linked = self
+            .conn
+            .prepare_cached("SELECT other FROM seg_links WHERE app = ?1 AND ident = ?2")?;
+        let mut set = self.conn.prepare_cached(
+            "INSERT INTO seg_identities (app, ident, email) VALUES (?1, ?2, ?3)
+             ON CONFLICT (app, ident) DO UPDATE SET email = excluded.email",
+        )?;
+        let mut take = self.conn.prepare_cached(
+            "DELETE FROM seg_pending WHERE app = ?1 AND ident = ?2
+             RETURNING ts_ms, event_name, day",
+        )?;
+        while let Some(ident) = queue.pop_front() {
+            set.execute(params![self.app, ident, email.as_str()])?;
+            let mut rows = take.query(params![self.app, ident])?;
+            while let Some(r) = rows.next()? {
+                self.events.push(NewEvent {
+                    index: self.events.len(),
+                    ts_ms: r.get(0)?,
+                    email: email.clone(),
+                    event_name: r.get(1)?,
+                    day: r.get(2)?,
+                });
+            }
+            let others: Vec<String> = linked
+                .query_map(params![self.app, ident], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for other in others {
+                if seen.len() < MAX_LINKED_IDENTITIES && seen.insert(other.clone()) {
+                    queue.push_back(other);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates or updates the provisioned user `user_id` with the identify's
+    /// email and profile (fields it does not name are kept).
+    fn provision(&mut self, user_id: &str, email: &Email, profile: &Profile) -> StoreResult<()> {
+        let stored: Option<Option<String>> = self
+            .conn
+            .prepare_cached(
+                "SELECT profile FROM usage_provisioned
+                 WHERE account_id = ?1 AND app = ?2 AND app_user_id = ?3",
+            )?
+            .query_row(params![self.account_id, self.app, user_id], |r| r.get(0))
+            .optional()?;
+        let before: Profile = stored
+            .flatten()
+            .and_then(|p| serde_json::from_str(&p).ok())
+            .unwrap_or_default();
+        let merged = before.updated_with(profile);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO usage_provisioned
+                     (account_id, app, app_user_id, email, username, license, updated_ms, profile)
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7)
+                 ON CONFLICT (account_id, app, app_user_id) DO UPDATE SET
+                     email = excluded.email,
+                     username = coalesce(excluded.username, usage_provisioned.username),
+                     updated_ms = excluded.updated_ms, profile = excluded.profile",
+            )?
+            .execute(params![
+                self.account_id,
+                self.app,
+                user_id,
+                email.as_str(),
+                merged.display_name(),
+                now_ms(),
+                (!merged.is_empty())
+                    .then(|| serde_json::to_string(&merged))
+                    .transpose()?,
+            ])?;
+        self.provisioned_changed = true;
+        Ok(())
+    }
+
+    /// Defines the names the app lacks (type `Other`, no feature group).
+    fn define<'a>(&mut self, names: impl Iterator<Item = &'a str>) -> StoreResult<()> {
+        let Some(def) = auto_definition(&self.definition, names) else {
+            return Ok(());
+        };
+        self.conn
+            .prepare_cached("UPDATE usage_apps SET definition = ?2, updated_ms = ?3 WHERE id = ?1")?
+            .execute(params![self.app, serde_json::to_string(&def)?, now_ms()])?;
+        sync_event_names(self.conn, self.account_id, self.app, &def)?;
+        self.definition = def;
+        Ok(())
+    }
+}
+
+/// Keys per multi-row claim statement (3 parameters each).
+const CLAIM_CHUNK: usize = 100;
