@@ -163,6 +163,11 @@ pub fn auto_definition<'a>(
     (added.events.len() > def.events.len()).then_some(added)
 }
 
+/// How long a messageId is remembered, counted from the message's own
+/// timestamp: SDKs retry within minutes to hours (mobile queues within days).
+/// A message retried later than this, with a new `sentAt`, is stored again.
+pub const MESSAGE_IDS_KEPT_MS: i64 = 7 * 86_400_000;
+
 /// Most identities one email change reaches through aliases (a bound on the walk).
 pub const MAX_LINKED_IDENTITIES: usize = 1000;
 

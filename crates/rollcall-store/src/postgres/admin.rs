@@ -543,6 +543,14 @@ impl AdminStore for PgStore {
                 &[&now_ms],
             )
             .await?;
+        // The tracking API's messageIds, app by app (each app's key starts with time).
+        client
+            .execute(
+                "DELETE FROM seg_messages s USING usage_apps a
+                 WHERE s.app = a.id AND s.ts_ms < $1",
+                &[&(now_ms - crate::segment::MESSAGE_IDS_KEPT_MS)],
+            )
+            .await?;
         super::workforce::apply_retention(&client, now_ms).await
     }
 }

@@ -484,6 +484,7 @@ impl AdminStore for SqliteStore {
                 conn.prepare_cached("DELETE FROM access_tokens WHERE expires_ms <= ?1")?
                     .execute([now_ms])?;
                 super::workforce::apply_retention(conn, now_ms)?;
+                super::segment::prune_message_ids(conn, now_ms)?;
                 Ok(())
             })
             .await

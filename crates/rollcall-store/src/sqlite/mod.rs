@@ -11,7 +11,7 @@ mod migrations;
 mod money;
 pub mod ops;
 mod report_cache;
-mod segment;
+pub(crate) mod segment;
 mod usage;
 mod usage_push;
 mod wf_directory;

@@ -17,7 +17,7 @@ use super::SqliteStore;
 use crate::admin::RateLimit;
 use crate::segment::{
     auto_definition, fresh_messages, sorted_keys, Action, Alias, Identify, Message, MessageKey,
-    SegmentOutcome, SegmentStore, WriteKey, MAX_LINKED_IDENTITIES,
+    SegmentOutcome, SegmentStore, WriteKey, MAX_LINKED_IDENTITIES, MESSAGE_IDS_KEPT_MS,
 };
 use crate::usage::NewEvent;
 use crate::{now_ms, StoreError, StoreResult};
@@ -59,15 +59,73 @@ impl SegmentStore for SqliteStore {
     ) -> StoreResult<SegmentOutcome> {
         let app_id = app_id.to_string();
         let committed = std::sync::Arc::clone(&self.committed_emails);
+        let known = self.known_emails(account_id, &app_id, &messages).await?;
         let (outcome, push) = self
             .db
-            .write(move |conn| Ingest::new(conn, account_id, &app_id)?.run(&messages, &committed))
+            .write(move |conn| {
+                Ingest::new(conn, account_id, &app_id)?.run(&messages, known, &committed)
+            })
             .await?;
         // The write resolved after its COMMIT: these email ids are durable now.
         if let Some((push, fresh)) = push {
             push.remember(&self.committed_emails, &fresh);
         }
         Ok(outcome)
+    }
+}
+
+impl SqliteStore {
+    /// The emails already known for the identities of the batch's events that
+    /// carry none, read on a reader connection so that the single writer
+    /// looks up only the identities still unknown (an identify committed
+    /// meanwhile is then seen there). An email read here may be replaced by an
+    /// identify committing before this batch: the batch then uses the previous
+    /// one, as if it had been committed first.
+    async fn known_emails(
+        &self,
+        account_id: i64,
+        app_id: &str,
+        messages: &[Message],
+    ) -> StoreResult<HashMap<String, Email>> {
+        let mut idents: Vec<String> = messages
+            .iter()
+            .filter_map(|m| match &m.action {
+                Action::Event(e) if e.email.is_none() => e.ident.clone(),
+                _ => None,
+            })
+            .collect();
+        if idents.is_empty() {
+            return Ok(HashMap::new());
+        }
+        idents.sort_unstable();
+        idents.dedup();
+        let app_id = app_id.to_string();
+        self.db
+            .read_in_place(move |conn| {
+                let Some(app) = conn
+                    .prepare_cached(
+                        "SELECT id FROM usage_apps WHERE account_id = ?1 AND app_id = ?2",
+                    )?
+                    .query_row(params![account_id, app_id], |r| r.get::<_, i64>(0))
+                    .optional()?
+                else {
+                    return Ok(HashMap::new());
+                };
+                let mut stmt = conn.prepare_cached(
+                    "SELECT email FROM seg_identities WHERE app = ?1 AND ident = ?2",
+                )?;
+                let mut known = HashMap::with_capacity(idents.len());
+                for ident in idents {
+                    let email: Option<Option<String>> = stmt
+                        .query_row(params![app, ident], |r| r.get(0))
+                        .optional()?;
+                    if let Some(email) = email.flatten().and_then(|e| Email::parse(&e).ok()) {
+                        known.insert(ident, email);
+                    }
+                }
+                Ok(known)
+            })
+            .await
     }
 }
 
@@ -107,6 +165,7 @@ impl<'c> Ingest<'c> {
     fn run(
         mut self,
         messages: &[Message],
+        read_before: HashMap<String, Email>,
         committed: &CommittedEmails,
     ) -> StoreResult<(SegmentOutcome, Option<(PreparedPush, Vec<i64>)>)> {
         let stored = self.claim(messages)?;
@@ -128,7 +187,21 @@ impl<'c> Ingest<'c> {
                 Action::Event(_) | Action::Nothing => {}
             }
         }
-        let mut known: HashMap<&str, Option<Email>> = HashMap::new();
+        // Identities an identify of this batch named are looked up again.
+        let renamed: HashSet<&str> = fresh
+            .iter()
+            .flat_map(|m| match &m.action {
+                Action::Identify(i) => vec![i.user_id.as_deref(), i.anonymous_id.as_deref()],
+                Action::Alias(a) => vec![Some(a.previous_id.as_str()), Some(a.user_id.as_str())],
+                _ => Vec::new(),
+            })
+            .flatten()
+            .collect();
+        let mut known: HashMap<&str, Option<Email>> = read_before
+            .iter()
+            .filter(|(ident, _)| !renamed.contains(ident.as_str()))
+            .map(|(ident, email)| (ident.as_str(), Some(email.clone())))
+            .collect();
         let mut names: HashSet<String> = HashSet::new();
         for m in &fresh {
             let Action::Event(e) = &m.action else {
@@ -365,6 +438,21 @@ impl<'c> Ingest<'c> {
         self.definition = def;
         Ok(())
     }
+}
+
+/// Forgets the messageIds older than [`MESSAGE_IDS_KEPT_MS`], app by app (a
+/// range of each app's key, which starts with time).
+pub(super) fn prune_message_ids(conn: &Connection, now_ms: i64) -> StoreResult<()> {
+    let apps: Vec<i64> = conn
+        .prepare_cached("SELECT id FROM usage_apps")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut delete =
+        conn.prepare_cached("DELETE FROM seg_messages WHERE app = ?1 AND ts_ms < ?2")?;
+    for app in apps {
+        delete.execute(params![app, now_ms - MESSAGE_IDS_KEPT_MS])?;
+    }
+    Ok(())
 }
 
 /// Keys per multi-row claim statement (3 parameters each).
