@@ -299,7 +299,7 @@ async fn ingest_result(
         .map(|s| time::parse_instant_ms(&s).map_err(ApiError::bad_request))
         .transpose()?;
     let spans: Vec<Range<usize>> = match kind {
-        Some(_) => vec![0..text.len()],
+        Some(_) => std::iter::once(0..text.len()).collect(),
         None => {
             let range = top
                 .batch
