@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::common::{assert_error, http_client, Account, Client, TestServer};
@@ -345,6 +345,40 @@ async fn answers_exactly_success_with_the_key_as_basic_user_or_in_the_body() {
 }
 
 #[tokio::test]
+async fn over_the_accounts_rate_limit_a_key_gets_429_with_retry_after() {
+    let (server, account, _app, key) = setup().await;
+    account
+        .settings(json!({"rateLimit": {"perSecond": 1, "burst": 2}}))
+        .await;
+    let mut refused = None;
+    for i in 0..5 {
+        let mut req = http_client()
+            .post(format!("{}/v1/track", server.base))
+            .basic_auth(&key, Some(""));
+        req = req.json(&track("ana", "Order Completed", &format!("r{i}"), now()));
+        let res = req.send().await.unwrap();
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(res);
+            break;
+        }
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let res = refused.expect("a refusal past the burst");
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    let body: Value = res.json().await.unwrap();
+    assert_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        &body,
+        StatusCode::TOO_MANY_REQUESTS,
+    );
+}
+
+#[tokio::test]
 async fn gzip_bodies_are_read_and_oversize_ones_refused_with_413() {
     let (server, _account, _app, key) = setup().await;
     let body = json!({"batch": [track("ana", "Order Completed", "m1", now())]});
@@ -676,7 +710,6 @@ async fn the_real_segment_and_rudderstack_sdks_feed_the_reports() {
         inactive,
         vec![("p3@corp.com", "Support"), ("s3@corp.com", "Sales")]
     );
-    let _ = Method::GET;
 }
 
 /// Drives both SDKs against the server (argv: base URL, Segment key,
