@@ -102,12 +102,14 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     drop(usage_bodies);
     let usage_disk = server.disk_bytes().await?.saturating_sub(empty_disk);
 
-    let messages = (dataset.usage_events / 10).max(segment::MESSAGES_PER_REQUEST);
+    let messages = (dataset.usage_events / 5).max(segment::MESSAGES_PER_REQUEST);
     eprintln!("bench: sending {messages} Segment track calls through /v1/batch");
     let traffic = segment::traffic(scale.employees, scale.events_per_app, messages, |i| {
         dataset.employee_email(i)
     });
-    let segment = segment::measure(&api, &app_ids[0], traffic, options.clients)
+    // Many small senders (app servers, each with its SDK's queue) rather than
+    // a few big ones: 100 messages a request needs more requests in flight.
+    let segment = segment::measure(&api, &app_ids[0], traffic, options.clients * 4)
         .await
         .context("the Segment tracking API")?;
 

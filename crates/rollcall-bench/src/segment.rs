@@ -169,7 +169,7 @@ pub async fn measure(
         .await
         .context("pushing Segment track calls")?;
     Ok(Throughput::new(
-        "Segment /v1/batch (100 a request)",
+        &format!("Segment /v1/batch (100/request, {clients} clients)"),
         traffic.messages,
         started,
     ))

@@ -48,7 +48,7 @@ pub fn message_hash(message_id: &str) -> i64 {
 }
 
 /// What an `identify` says about a person, from its traits.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Profile {
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -166,6 +166,7 @@ pub async fn fill(store: &dyn Store, account_id: i64, seed: u64) -> Result<DemoS
                     email: p.email.clone(),
                     username: Some(p.email.split('@').next().unwrap_or("").to_string()),
                     license: Some(spec.tiers[s.tier].name.to_string()),
+                    profile: None,
                 }
             })
             .collect();

@@ -131,6 +131,9 @@ fn provisioned_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProvisionedUser> {
         email: r.get(1)?,
         username: r.get(2)?,
         license: r.get(3)?,
+        profile: r
+            .get::<_, Option<String>>(4)?
+            .and_then(|p| serde_json::from_str(&p).ok()),
     })
 }
 
@@ -611,7 +614,7 @@ impl UsageStore for SqliteStore {
                     .query_row(params![account_id, app], |r| r.get(0))?;
                 let users = conn
                     .prepare_cached(
-                        "SELECT app_user_id, email, username, license FROM usage_provisioned
+                        "SELECT app_user_id, email, username, license, profile FROM usage_provisioned
                          WHERE account_id = ?1 AND app = ?2 AND app_user_id > ?3
                          ORDER BY app_user_id LIMIT ?4",
                     )?
@@ -1150,7 +1153,7 @@ fn provisioned_users(
     }
     let users = Arc::new(
         conn.prepare_cached(
-            "SELECT app_user_id, email, username, license FROM usage_provisioned
+            "SELECT app_user_id, email, username, license, profile FROM usage_provisioned
              WHERE account_id = ?1 AND app = ?2 ORDER BY app_user_id",
         )?
         .query_map(params![account_id, app], provisioned_row)?

@@ -576,6 +576,19 @@ async fn anonymous_events_count_once_identify_or_alias_names_the_person() {
             (json!("u-2"), json!("bob@corp.com"), json!("Bob B")),
         ]
     );
+    let profiles: Vec<&Value> = body["provisionedUsers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| &u["profile"])
+        .collect();
+    assert_eq!(
+        profiles,
+        vec![
+            &json!({"firstName": "Ana", "lastName": "Diaz", "team": "Sales"}),
+            &json!({"name": "Bob B", "title": "Rep"}),
+        ]
+    );
 }
 
 #[tokio::test]
