@@ -487,12 +487,15 @@ async fn a_retried_message_counts_once_even_with_a_new_sent_at() {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     assert_eq!(stored_events(&server).await, 2);
-    // A new messageId at the same instant is a new message only if the native
-    // key differs: same (timestamp, email, eventName) is still one event.
-    let same = json!({"batch": [track("ana", "Order Completed", "m-3", t)]});
-    send(&server, &key, "/v1/batch", &same).await;
-    assert_eq!(stored_events(&server).await, 2);
-    assert_eq!(last_activity(&account.client, &app).await.len(), 2);
+    // Without sentAt the timestamp stands: a new messageId with the same
+    // (timestamp, email, eventName) is still one event (the native key).
+    for id in ["m-3", "m-4"] {
+        let same = json!({"batch": [track("cy", "Order Completed", id, t)]});
+        let (status, _) = send(&server, &key, "/v1/batch", &same).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(stored_events(&server).await, 3);
+    assert_eq!(last_activity(&account.client, &app).await.len(), 3);
 }
 
 #[tokio::test]
