@@ -32,6 +32,10 @@ pub struct WriteKey {
     /// The app (public id) it pushes to.
     pub app_id: String,
     pub rate_limit: RateLimit,
+    /// The account's time zone and usage retention (read with the key, so a
+    /// request needs no second look-up).
+    pub time_zone: String,
+    pub usage_retention_days: u32,
 }
 
 /// What a message's `messageId` is remembered under: the message's own

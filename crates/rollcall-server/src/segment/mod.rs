@@ -320,12 +320,11 @@ async fn ingest_result(
                 .collect()
         }
     };
-    let settings = state.store.settings(write_key.account_id).await?;
-    let tz = time::parse_time_zone(&settings.time_zone).map_err(ApiError::internal)?;
+    let tz = time::parse_time_zone(&write_key.time_zone).map_err(ApiError::internal)?;
     let clock = Clock {
         received_ms,
         batch_sent_at,
-        oldest_ms: received_ms - i64::from(settings.usage_retention_days) * DAY_MS,
+        oldest_ms: received_ms - i64::from(write_key.usage_retention_days) * DAY_MS,
         newest_ms: received_ms + DAY_MS,
         tz: &tz,
     };

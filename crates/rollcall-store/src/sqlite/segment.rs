@@ -30,7 +30,8 @@ impl SegmentStore for SqliteStore {
             .read_in_place(move |conn| {
                 Ok(conn
                     .prepare_cached(
-                        "SELECT c.id, c.account_id, c.app_id, a.rate_per_second, a.rate_burst
+                        "SELECT c.id, c.account_id, c.app_id, a.rate_per_second, a.rate_burst,
+                                a.time_zone, a.usage_retention_days
                          FROM credentials c JOIN accounts a ON a.id = c.account_id
                          WHERE c.secret_hash = ?1 AND c.kind = 'writeKey'
                            AND c.revoked_ms IS NULL AND c.app_id IS NOT NULL",
@@ -44,6 +45,8 @@ impl SegmentStore for SqliteStore {
                                 per_second: r.get(3)?,
                                 burst: r.get(4)?,
                             },
+                            time_zone: r.get(5)?,
+                            usage_retention_days: r.get(6)?,
                         })
                     })
                     .optional()?)
@@ -259,26 +262,18 @@ impl<'c> Ingest<'c> {
 
     /// Stores the batch's message keys; returns those stored now (the others
     /// were already).
+    ///
+    /// One row a statement: the changed-row count says whether it is new, and
+    /// no `RETURNING` (which builds an ephemeral table each time) is needed.
     fn claim(&self, messages: &[Message]) -> StoreResult<HashSet<MessageKey>> {
         let keys = sorted_keys(messages);
         let mut stored = HashSet::with_capacity(keys.len());
-        for chunk in keys.chunks(CLAIM_CHUNK) {
-            let sql = format!(
-                "INSERT OR IGNORE INTO seg_messages (app, ts_ms, message_hash) VALUES {}
-                 RETURNING ts_ms, message_hash",
-                vec!["(?,?,?)"; chunk.len()].join(",")
-            );
-            let mut stmt = self.conn.prepare_cached(&sql)?;
-            let params: Vec<i64> = chunk
-                .iter()
-                .flat_map(|k| [self.app, k.ts_ms, k.hash])
-                .collect();
-            let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
-            while let Some(r) = rows.next()? {
-                stored.insert(MessageKey {
-                    ts_ms: r.get(0)?,
-                    hash: r.get(1)?,
-                });
+        let mut insert = self.conn.prepare_cached(
+            "INSERT OR IGNORE INTO seg_messages (app, ts_ms, message_hash) VALUES (?1, ?2, ?3)",
+        )?;
+        for k in keys {
+            if insert.execute(params![self.app, k.ts_ms, k.hash])? == 1 {
+                stored.insert(k);
             }
         }
         Ok(stored)
@@ -454,6 +449,3 @@ pub(super) fn prune_message_ids(conn: &Connection, now_ms: i64) -> StoreResult<(
     }
     Ok(())
 }
-
-/// Keys per multi-row claim statement (3 parameters each).
-const CLAIM_CHUNK: usize = 100;

@@ -31,7 +31,8 @@ impl SegmentStore for PgStore {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
-                "SELECT c.id, c.account_id, c.app_id, a.rate_per_second, a.rate_burst
+                "SELECT c.id, c.account_id, c.app_id, a.rate_per_second, a.rate_burst,
+                        a.time_zone, a.usage_retention_days
                  FROM credentials c JOIN accounts a ON a.id = c.account_id
                  WHERE c.secret_hash = $1 AND c.kind = 'writeKey'
                    AND c.revoked_ms IS NULL AND c.app_id IS NOT NULL",
@@ -45,6 +46,8 @@ impl SegmentStore for PgStore {
                 account_id: r.get(1),
                 app_id: r.get(2),
                 rate_limit: crate::postgres::auth::rate_limit(&r, 3, 4),
+                time_zone: r.get(5),
+                usage_retention_days: r.get::<_, i64>(6).clamp(0, i64::from(u32::MAX)) as u32,
             }))
     }
 
