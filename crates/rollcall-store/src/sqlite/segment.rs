@@ -63,10 +63,11 @@ impl SegmentStore for SqliteStore {
         let app_id = app_id.to_string();
         let committed = std::sync::Arc::clone(&self.committed_emails);
         let known = self.known_emails(account_id, &app_id, &messages).await?;
+        let ready = Ready::new(account_id, &app_id, &messages, &known, &committed);
         let (outcome, push) = self
             .db
             .write(move |conn| {
-                Ingest::new(conn, account_id, &app_id)?.run(&messages, known, &committed)
+                Ingest::new(conn, account_id, &app_id)?.run(&messages, known, &committed, ready)
             })
             .await?;
         // The write resolved after its COMMIT: these email ids are durable now.
@@ -132,6 +133,58 @@ impl SqliteStore {
     }
 }
 
+/// A batch of `track`-like messages whose people are all known already,
+/// prepared for the native write path outside the writer: the writer then
+/// only claims the messageIds and, when all are new (the usual case), writes.
+/// A batch with an identify or alias, an unknown person or a retried message
+/// takes the full path.
+struct Ready {
+    push: PreparedPush,
+    names: Vec<String>,
+}
+
+impl Ready {
+    fn new(
+        account_id: i64,
+        app_id: &str,
+        messages: &[Message],
+        known: &HashMap<String, Email>,
+        committed: &CommittedEmails,
+    ) -> Option<Ready> {
+        let mut events = Vec::with_capacity(messages.len());
+        for m in messages {
+            match &m.action {
+                Action::Event(e) => {
+                    let email = match (&e.email, &e.ident) {
+                        (Some(email), _) => email.clone(),
+                        (None, Some(ident)) => known.get(ident)?.clone(),
+                        (None, None) => return None,
+                    };
+                    events.push(NewEvent {
+                        index: events.len(),
+                        ts_ms: e.ts_ms,
+                        email,
+                        event_name: e.event_name.clone(),
+                        day: e.day,
+                    });
+                }
+                Action::Nothing => {}
+                Action::Identify(_) | Action::Alias(_) => return None,
+            }
+        }
+        if events.is_empty() {
+            return None;
+        }
+        let mut names: Vec<String> = events.iter().map(|e| e.event_name.clone()).collect();
+        names.sort_unstable();
+        names.dedup();
+        Some(Ready {
+            push: PreparedPush::new(account_id, app_id, &events, committed),
+            names,
+        })
+    }
+}
+
 /// One batch's ingest inside the writer's transaction.
 struct Ingest<'c> {
     conn: &'c Connection,
@@ -170,9 +223,20 @@ impl<'c> Ingest<'c> {
         messages: &[Message],
         read_before: HashMap<String, Email>,
         committed: &CommittedEmails,
+        ready: Option<Ready>,
     ) -> StoreResult<(SegmentOutcome, Option<(PreparedPush, Vec<i64>)>)> {
         let stored = self.claim(messages)?;
         let fresh = fresh_messages(messages, |k| !stored.contains(k));
+        if let Some(ready) = ready.filter(|_| fresh.iter().all(|f| *f)) {
+            self.define(ready.names.iter().map(String::as_str))?;
+            let (pushed, fresh_ids) = ready.push.write(self.conn)?;
+            let outcome = SegmentOutcome {
+                accepted: pushed.accepted,
+                duplicates: pushed.duplicates,
+                pending: 0,
+            };
+            return Ok((outcome, Some((ready.push, fresh_ids))));
+        }
         let mut outcome = SegmentOutcome {
             duplicates: fresh.iter().filter(|f| !**f).count() as u64,
             ..SegmentOutcome::default()
