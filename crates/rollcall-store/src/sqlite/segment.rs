@@ -64,17 +64,21 @@ impl SegmentStore for SqliteStore {
         let committed = std::sync::Arc::clone(&self.committed_emails);
         let known = self.known_emails(account_id, &app_id, &messages).await?;
         let ready = Ready::new(account_id, &app_id, &messages, &known, &committed);
-        let (outcome, push) = self
+        let app = app_id.clone();
+        let written = self
             .db
             .write(move |conn| {
-                Ingest::new(conn, account_id, &app_id)?.run(&messages, known, &committed, ready)
+                Ingest::new(conn, account_id, &app)?.run(&messages, known, &committed, ready)
             })
             .await?;
-        // The write resolved after its COMMIT: these email ids are durable now.
-        if let Some((push, fresh)) = push {
+        // The write resolved after its COMMIT: these email ids are durable now,
+        // and the identities it renamed have their new email.
+        if let Some((push, fresh)) = written.push {
             push.remember(&self.committed_emails, &fresh);
         }
-        Ok(outcome)
+        self.identity_emails
+            .forget(account_id, &app_id, &written.renamed);
+        Ok(written.outcome)
     }
 }
 
@@ -103,14 +107,21 @@ impl SqliteStore {
         }
         idents.sort_unstable();
         idents.dedup();
-        let app_id = app_id.to_string();
-        self.db
+        let (cached, generation) = self.identity_emails.get(account_id, app_id, &idents);
+        idents.retain(|i| !cached.contains_key(i));
+        let mut known: HashMap<String, Email> = cached.into_iter().collect();
+        if idents.is_empty() {
+            return Ok(known);
+        }
+        let app = app_id.to_string();
+        let read = self
+            .db
             .read_in_place(move |conn| {
                 let Some(app) = conn
                     .prepare_cached(
                         "SELECT id FROM usage_apps WHERE account_id = ?1 AND app_id = ?2",
                     )?
-                    .query_row(params![account_id, app_id], |r| r.get::<_, i64>(0))
+                    .query_row(params![account_id, app], |r| r.get::<_, i64>(0))
                     .optional()?
                 else {
                     return Ok(HashMap::new());
@@ -129,7 +140,15 @@ impl SqliteStore {
                 }
                 Ok(known)
             })
-            .await
+            .await?;
+        self.identity_emails.remember(
+            account_id,
+            app_id,
+            generation,
+            read.iter().map(|(i, e)| (i.clone(), e.clone())),
+        );
+        known.extend(read);
+        Ok(known)
     }
 }
 
@@ -185,6 +204,15 @@ impl Ready {
     }
 }
 
+/// What a batch's write did.
+struct Written {
+    outcome: SegmentOutcome,
+    /// The native write, for remembering its email ids once committed.
+    push: Option<(PreparedPush, Vec<i64>)>,
+    /// Identities given an email.
+    renamed: Vec<String>,
+}
+
 /// One batch's ingest inside the writer's transaction.
 struct Ingest<'c> {
     conn: &'c Connection,
@@ -196,6 +224,8 @@ struct Ingest<'c> {
     events: Vec<NewEvent>,
     /// Whether any provisioned user changed.
     provisioned_changed: bool,
+    /// Identities given an email by this batch.
+    renamed: Vec<String>,
 }
 
 impl<'c> Ingest<'c> {
@@ -214,17 +244,17 @@ impl<'c> Ingest<'c> {
             definition: rec.definition,
             events: Vec::new(),
             provisioned_changed: false,
+            renamed: Vec::new(),
         })
     }
 
-    #[allow(clippy::type_complexity)]
     fn run(
         mut self,
         messages: &[Message],
         read_before: HashMap<String, Email>,
         committed: &CommittedEmails,
         ready: Option<Ready>,
-    ) -> StoreResult<(SegmentOutcome, Option<(PreparedPush, Vec<i64>)>)> {
+    ) -> StoreResult<Written> {
         let stored = self.claim(messages)?;
         let fresh = fresh_messages(messages, |k| !stored.contains(k));
         if let Some(ready) = ready.filter(|_| fresh.iter().all(|f| *f)) {
@@ -235,7 +265,11 @@ impl<'c> Ingest<'c> {
                 duplicates: pushed.duplicates,
                 pending: 0,
             };
-            return Ok((outcome, Some((ready.push, fresh_ids))));
+            return Ok(Written {
+                outcome,
+                push: Some((ready.push, fresh_ids)),
+                renamed: Vec::new(),
+            });
         }
         let mut outcome = SegmentOutcome {
             duplicates: fresh.iter().filter(|f| !**f).count() as u64,
@@ -315,13 +349,21 @@ impl<'c> Ingest<'c> {
             bump_provisioned(self.conn, self.app)?;
         }
         if self.events.is_empty() {
-            return Ok((outcome, None));
+            return Ok(Written {
+                outcome,
+                push: None,
+                renamed: self.renamed,
+            });
         }
         let push = PreparedPush::new(self.account_id, &self.app_id, &self.events, committed);
         let (pushed, fresh_ids) = push.write(self.conn)?;
         outcome.accepted = pushed.accepted;
         outcome.duplicates += pushed.duplicates;
-        Ok((outcome, Some((push, fresh_ids))))
+        Ok(Written {
+            outcome,
+            push: Some((push, fresh_ids)),
+            renamed: self.renamed,
+        })
     }
 
     /// Stores the batch's message keys; returns those stored now (the others
@@ -422,6 +464,7 @@ impl<'c> Ingest<'c> {
         )?;
         while let Some(ident) = queue.pop_front() {
             set.execute(params![self.app, ident, email.as_str()])?;
+            self.renamed.push(ident.clone());
             let mut rows = take.query(params![self.app, ident])?;
             while let Some(r) = rows.next()? {
                 self.events.push(NewEvent {

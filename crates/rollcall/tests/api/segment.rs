@@ -772,3 +772,30 @@ for post, key, msgs in [(segment_request.post, segment_key, sent_seg), (rudder_r
         errors.append(repr(e))
 print(json.dumps({"errors": errors, "retried": retried}))
 "#;
+
+#[tokio::test]
+async fn a_new_email_from_identify_applies_to_the_next_events_at_once() {
+    let (server, account, app, key) = setup().await;
+    let t = now() - DAY;
+    for (i, email) in ["first@corp.com", "second@corp.com"].iter().enumerate() {
+        let identify =
+            json!({"userId": "u-9", "messageId": format!("id{i}"), "traits": {"email": email}});
+        let (status, _) = send(&server, &key, "/v1/identify", &identify).await;
+        assert_eq!(status, StatusCode::OK);
+        // Twice: the second resolves the userId from what the first read.
+        for j in 0..2 {
+            let track = json!({"userId": "u-9", "event": "Order Completed",
+                "messageId": format!("t{i}{j}"), "timestamp": iso(t + (i * 10 + j) as i64 * 1000)});
+            let (status, _) = send(&server, &key, "/v1/track", &track).await;
+            assert_eq!(status, StatusCode::OK);
+        }
+    }
+    let users = last_activity(&account.client, &app).await;
+    assert_eq!(
+        users,
+        vec![
+            ("first@corp.com".to_string(), json!(iso(t + 1000))),
+            ("second@corp.com".to_string(), json!(iso(t + 11_000))),
+        ]
+    );
+}
