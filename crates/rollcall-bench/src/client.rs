@@ -80,6 +80,18 @@ impl Api {
             .await
     }
 
+    pub(crate) fn http(&self) -> reqwest::Client {
+        self.http.clone()
+    }
+
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.json(reqwest::Method::POST, path, body).await
+    }
+
     /// Lifts the account's rate limit so that the harness measures the server, not the limiter.
     pub async fn unlimit(&self) -> anyhow::Result<()> {
         self.json(

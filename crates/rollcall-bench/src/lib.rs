@@ -10,6 +10,7 @@ mod client;
 mod data;
 mod measure;
 mod privacy;
+mod segment;
 mod server;
 
 use std::path::PathBuf;
@@ -63,7 +64,7 @@ pub struct Throughput {
 }
 
 impl Throughput {
-    fn new(name: &str, items: u64, started: Instant) -> Self {
+    pub(crate) fn new(name: &str, items: u64, started: Instant) -> Self {
         Self::of(name, items, started.elapsed())
     }
 
@@ -104,6 +105,17 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let usage = Throughput::new("usage events", accepted, started);
     drop(usage_bodies);
     let usage_disk = server.disk_bytes().await?.saturating_sub(empty_disk);
+
+    let messages = (dataset.usage_events / 5).max(segment::MESSAGES_PER_REQUEST);
+    eprintln!("bench: sending {messages} Segment track calls through /v1/batch");
+    let traffic = segment::traffic(scale.employees, scale.events_per_app, messages, |i| {
+        dataset.employee_email(i)
+    });
+    // Many small senders (app servers, each with its SDK's queue) rather than
+    // a few big ones: 100 messages a request needs more requests in flight.
+    let segment = segment::measure(&api, &app_ids[0], traffic, options.clients * 4)
+        .await
+        .context("the Segment tracking API")?;
 
     eprintln!(
         "bench: pushing {} activity records",
@@ -155,7 +167,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         }
         .into(),
         scale,
-        ingest: vec![usage, activity, audit, private_activity],
+        ingest: vec![usage, segment, activity, audit, private_activity],
         reports: timings.percentiles(),
         cursor_scan,
         server_peak_rss_mb: server.peak_rss_mb(),

@@ -19,6 +19,7 @@ pub mod passwords;
 pub mod reports;
 pub mod routes;
 pub mod security_headers;
+pub mod segment;
 pub mod setup;
 pub mod tls;
 pub mod ui;

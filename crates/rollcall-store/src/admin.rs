@@ -196,6 +196,8 @@ pub fn ends_sessions(old_role: Role, patch: &ConsumerPatch) -> bool {
 pub enum CredentialKind {
     ApiKey,
     OAuthClient,
+    /// A Segment write key (SPEC §10.1): pushes to one app, nothing else.
+    WriteKey,
 }
 
 impl CredentialKind {
@@ -203,12 +205,14 @@ impl CredentialKind {
         match self {
             CredentialKind::ApiKey => "apiKey",
             CredentialKind::OAuthClient => "oauthClient",
+            CredentialKind::WriteKey => "writeKey",
         }
     }
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "apiKey" => Some(CredentialKind::ApiKey),
             "oauthClient" => Some(CredentialKind::OAuthClient),
+            "writeKey" => Some(CredentialKind::WriteKey),
             _ => None,
         }
     }
@@ -227,6 +231,8 @@ pub struct Credential {
     pub created_by: String,
     pub created_ms: i64,
     pub revoked_ms: Option<i64>,
+    /// A write key's app (public id).
+    pub app_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -243,6 +249,8 @@ pub struct NewCredential {
     /// OAuth clients only: the web user who creates the client, to whom it
     /// belongs; it never exceeds their role and stops when they are removed.
     pub owner_id: Option<i64>,
+    /// Write keys only: the app (public id) it pushes to.
+    pub app_id: Option<String>,
 }
 
 impl NewCredential {
@@ -251,7 +259,7 @@ impl NewCredential {
     pub fn owner(&self) -> Option<i64> {
         match self.kind {
             CredentialKind::OAuthClient => self.owner_id,
-            CredentialKind::ApiKey => None,
+            CredentialKind::ApiKey | CredentialKind::WriteKey => None,
         }
     }
 
@@ -266,11 +274,14 @@ impl NewCredential {
         let bound = match self.kind {
             CredentialKind::ApiKey => user,
             CredentialKind::OAuthClient => owner,
+            // A write key carries no scope: it is accepted by the tracking API only.
+            CredentialKind::WriteKey => return Ok(ScopeSet::default()),
         };
         let Some(bound) = bound else {
             return Err(StoreError::invalid(match self.kind {
                 CredentialKind::ApiKey => "an API key must act as a web user (consumerId)",
                 CredentialKind::OAuthClient => "an OAuth client must belong to a web user",
+                CredentialKind::WriteKey => "a write key needs no web user",
             }));
         };
         let allowed = bound.role.scopes();
@@ -290,7 +301,7 @@ impl NewCredential {
         }
         Ok(match self.kind {
             CredentialKind::ApiKey => effective_scopes(self.scopes, bound.role),
-            CredentialKind::OAuthClient => self.scopes,
+            CredentialKind::OAuthClient | CredentialKind::WriteKey => self.scopes,
         })
     }
 }

@@ -173,6 +173,8 @@ pub enum AuditAction {
         scopes: ScopeSet,
         /// The web user an API key acts as (id, email).
         acts_as: Option<(i64, String)>,
+        /// The app a write key pushes to.
+        app_id: Option<String>,
     },
     CredentialRevoked {
         credential_id: i64,
@@ -490,9 +492,13 @@ impl AuditAction {
                 name,
                 scopes,
                 acts_as,
+                app_id,
             } => {
                 let mut p = json!({"credentialId": credential_id, "type": kind, "name": name,
                                    "scopes": scopes.names()});
+                if let Some(app_id) = app_id {
+                    p["appId"] = json!(app_id);
+                }
                 if let Some((id, email)) = acts_as {
                     p["consumerId"] = json!(id);
                     p["actsAs"] = json!(email);

@@ -14,6 +14,7 @@ pub mod error;
 pub mod money;
 pub mod postgres;
 pub mod privacy;
+pub mod segment;
 pub mod sqlite;
 pub mod stats;
 pub mod usage;
@@ -26,6 +27,7 @@ pub use auth::AuthStore;
 pub use error::{StoreError, StoreResult};
 pub use money::MoneyStore;
 pub use privacy::PrivacyStore;
+pub use segment::SegmentStore;
 pub use usage::UsageStore;
 pub use workforce::WorkforceStore;
 
@@ -40,6 +42,7 @@ pub trait Store:
     + MoneyStore
     + AccessRecordStore
     + PrivacyStore
+    + SegmentStore
 {
     /// The key that signs page tokens, cursors and download links; shared by every
     /// server process on the same database.

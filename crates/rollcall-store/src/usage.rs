@@ -94,6 +94,8 @@ pub struct ProvisionedUser {
     pub email: String,
     pub username: Option<String>,
     pub license: Option<String>,
+    /// What the tracking API's identify calls said of the user (SPEC §10.1).
+    pub profile: Option<rollcall_core::segment::Profile>,
 }
 
 /// Which provisioned users a DELETE removes.

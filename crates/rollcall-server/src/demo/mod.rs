@@ -166,6 +166,7 @@ pub async fn fill(store: &dyn Store, account_id: i64, seed: u64) -> Result<DemoS
                     email: p.email.clone(),
                     username: Some(p.email.split('@').next().unwrap_or("").to_string()),
                     license: Some(spec.tiers[s.tier].name.to_string()),
+                    profile: None,
                 }
             })
             .collect();
@@ -415,6 +416,7 @@ async fn web_users(
                 secret_hash: secret::hash(&secret::generate("rs_")),
                 scopes,
                 owner_id: Some(owner_id),
+                app_id: None,
             },
         )
         .await?;
@@ -430,6 +432,7 @@ async fn web_users(
                 secret_hash: secret::hash(&secret::generate("rk_")),
                 scopes: ScopeSet::default(),
                 owner_id: Some(owner_id),
+                app_id: None,
             },
         )
         .await?;

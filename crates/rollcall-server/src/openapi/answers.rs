@@ -136,6 +136,8 @@ pub struct Credential {
     pub created_by: Option<String>,
     pub created: String,
     pub revoked: Option<String>,
+    /// A write key's app.
+    pub app_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -273,6 +275,19 @@ pub struct ProvisionedUser {
     pub license: Option<String>,
 }
 
+/// A provisioned user as listed: what was pushed, and what the tracking API's
+/// identify calls said of the user.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedProvisionedUser {
+    pub app_user_id: String,
+    pub email: String,
+    pub username: Option<String>,
+    pub license: Option<String>,
+    /// Only for users an identify named (firstName, lastName, name, title, team).
+    pub profile: Option<rollcall_core::segment::Profile>,
+}
+
 /// `POST …/users`: up to 1,000 provisioned users, upserted by `appUserId`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -295,7 +310,7 @@ pub struct UsersAccepted {
 pub struct ProvisionedPage {
     pub success: bool,
     pub num_users: u64,
-    pub provisioned_users: Vec<ProvisionedUser>,
+    pub provisioned_users: Vec<ListedProvisionedUser>,
     /// Present when there is another page.
     pub next_page_token: Option<String>,
 }
@@ -1032,5 +1047,5 @@ pub fn role() -> Object {
 
 /// A credential's `type` (as `CredentialKind::parse` reads it).
 pub fn credential_type() -> Object {
-    strings(&["apiKey", "oauthClient"])
+    strings(&["apiKey", "oauthClient", "writeKey"])
 }

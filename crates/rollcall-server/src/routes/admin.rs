@@ -375,6 +375,7 @@ fn credential_json(c: &Credential) -> Value {
         "createdBy": c.created_by,
         "created": time::format_ms(c.created_ms),
         "revoked": c.revoked_ms.map(time::format_ms),
+        "appId": c.app_id,
     })
 }
 
@@ -417,6 +418,9 @@ struct NewCredentialBody {
     consumer_id: Option<i64>,
     #[serde(default)]
     scopes: Option<Vec<String>>,
+    /// `writeKey` only: the connected app the key pushes to.
+    #[serde(default)]
+    app_id: Option<String>,
 }
 
 fn parse_scopes(names: Option<Vec<String>>) -> ApiResult<Option<ScopeSet>> {
@@ -453,10 +457,16 @@ async fn create_credential(
     Json(body): Json<NewCredentialBody>,
 ) -> ApiResult<JsonValue> {
     let is_admin = caller.scopes.contains(Scope::Admin);
-    let kind = CredentialKind::parse(&body.kind)
-        .ok_or_else(|| ApiError::unprocessable("type must be 'apiKey' or 'oauthClient'"))?;
-    if kind == CredentialKind::OAuthClient {
+    let kind = CredentialKind::parse(&body.kind).ok_or_else(|| {
+        ApiError::unprocessable("type must be 'apiKey', 'oauthClient' or 'writeKey'")
+    })?;
+    if matches!(kind, CredentialKind::OAuthClient | CredentialKind::WriteKey) {
         caller.require(Scope::Admin)?;
+    }
+    if body.app_id.is_some() && kind != CredentialKind::WriteKey {
+        return Err(ApiError::unprocessable(
+            "appId is for write keys (type 'writeKey') only",
+        ));
     }
     let name = body.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 200 {
@@ -516,11 +526,45 @@ async fn create_credential(
                         secret_hash: secret::hash(&api_key),
                         scopes,
                         owner_id: None,
+                        app_id: None,
                     },
                 )
                 .await?;
             Ok(axum::Json(
                 json!({"success": true, "id": id, "apiKey": api_key}),
+            ))
+        }
+        CredentialKind::WriteKey => {
+            if body.consumer_id.is_some() || scopes.is_some() {
+                return Err(ApiError::unprocessable(
+                    "a write key pushes to its app only: omit consumerId and scopes",
+                ));
+            }
+            let app_id = body.app_id.ok_or_else(|| {
+                ApiError::unprocessable("appId (the connected app the key pushes to) is required")
+            })?;
+            caller.require_app(&app_id)?;
+            state.store.app(caller.account_id, &app_id).await?;
+            let write_key = secret::generate("wk_");
+            let id = state
+                .store
+                .create_credential(
+                    caller.account_id,
+                    &caller.actor(),
+                    NewCredential {
+                        kind,
+                        name,
+                        consumer_id: None,
+                        client_id: None,
+                        secret_hash: secret::hash(&write_key),
+                        scopes: ScopeSet::default(),
+                        owner_id: None,
+                        app_id: Some(app_id),
+                    },
+                )
+                .await?;
+            Ok(axum::Json(
+                json!({"success": true, "id": id, "writeKey": write_key}),
             ))
         }
         CredentialKind::OAuthClient => {
@@ -546,6 +590,7 @@ async fn create_credential(
                         secret_hash: secret::hash(&client_secret),
                         scopes,
                         owner_id: caller.consumer_id,
+                        app_id: None,
                     },
                 )
                 .await?;

@@ -36,7 +36,9 @@ pub fn router(state: AppState) -> Router {
         .merge(credential_endpoints)
         .merge(crate::openapi::routes())
         .merge(usage::public_routes())
-        .merge(workforce::public_routes());
+        .merge(workforce::public_routes())
+        // The tracking API authenticates its write keys itself.
+        .merge(crate::segment::routes());
     let api = api_routes()
         // Runs after authentication, before any body is read.
         .route_layer(axum::middleware::from_fn(policy::scope_first))
@@ -70,6 +72,7 @@ pub(crate) fn docs() -> Vec<utoipa::openapi::OpenApi> {
         me::doc(),
         metrics::doc(),
         privacy::doc(),
+        crate::segment::doc(),
     ];
     docs.extend(usage::docs());
     docs.extend(workforce::docs());

@@ -193,8 +193,8 @@ async fn insert_credential(
     let scopes = new.checked_scopes(user.as_ref(), owner.as_ref())?;
     let row = tx
         .query_one(
-            "INSERT INTO credentials (account_id, kind, name, consumer_id, created_by, client_id, secret_hash, scopes, created_ms, owner_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            "INSERT INTO credentials (account_id, kind, name, consumer_id, created_by, client_id, secret_hash, scopes, created_ms, owner_id, app_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
             &[
                 &account_id,
                 &new.kind.as_str(),
@@ -206,6 +206,7 @@ async fn insert_credential(
                 &new.scopes.to_oauth_string(),
                 &now_ms(),
                 &new.owner(),
+                &new.app_id,
             ],
         )
         .await?;
@@ -220,6 +221,7 @@ async fn insert_credential(
             name: new.name.clone(),
             scopes,
             acts_as: user.map(|u| (u.id, u.email)),
+            app_id: new.app_id.clone(),
         },
     )
     .await?;
@@ -249,6 +251,7 @@ impl AdminStore for PgStore {
                 secret_hash: new.api_key_hash.clone(),
                 scopes: ScopeSet::all(),
                 owner_id: None,
+                app_id: None,
             },
             NewCredential {
                 kind: CredentialKind::OAuthClient,
@@ -258,6 +261,7 @@ impl AdminStore for PgStore {
                 secret_hash: new.client_secret_hash.clone(),
                 scopes: ScopeSet::all(),
                 owner_id: Some(user_id),
+                app_id: None,
             },
         ] {
             insert_credential(&tx, account_id, &actor, &credential).await?;
@@ -492,7 +496,7 @@ impl AdminStore for PgStore {
         let rows = client
             .query(
                 "SELECT c.id, c.kind, c.name, c.consumer_id, c.client_id, c.scopes, c.created_by,
-                        c.created_ms, c.revoked_ms, coalesce(u.role, o.role)
+                        c.created_ms, c.revoked_ms, coalesce(u.role, o.role), c.app_id
                  FROM credentials c LEFT JOIN consumers u ON u.id = c.consumer_id
                  LEFT JOIN consumers o ON o.id = c.owner_id
                  WHERE c.account_id = $1 ORDER BY c.id",
@@ -510,7 +514,7 @@ impl AdminStore for PgStore {
                     (CredentialKind::OAuthClient, Some(role)) => {
                         stored.intersection(parse_role(role)?.scopes())
                     }
-                    (_, None) => ScopeSet::default(),
+                    _ => ScopeSet::default(),
                 };
                 Ok(Credential {
                     id: r.get(0),
@@ -522,6 +526,7 @@ impl AdminStore for PgStore {
                     created_by: r.get(6),
                     created_ms: r.get(7),
                     revoked_ms: r.get(8),
+                    app_id: r.get(10),
                 })
             })
             .collect()
@@ -574,6 +579,14 @@ impl AdminStore for PgStore {
             .execute(
                 "DELETE FROM access_tokens WHERE expires_ms <= $1",
                 &[&now_ms],
+            )
+            .await?;
+        // The tracking API's messageIds, app by app (each app's key starts with time).
+        client
+            .execute(
+                "DELETE FROM seg_messages s USING usage_apps a
+                 WHERE s.app = a.id AND s.ts_ms < $1",
+                &[&(now_ms - crate::segment::MESSAGE_IDS_KEPT_MS)],
             )
             .await?;
         super::workforce::apply_retention(&client, now_ms).await?;

@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (8, include_str!("migrations/0008_idle_stretches.sql")),
     (10, include_str!("migrations/0010_credential_owner.sql")),
     (13, include_str!("migrations/0013_org_snapshots.sql")),
+    (14, include_str!("migrations/0014_segment.sql")),
     (15, include_str!("migrations/0015_privacy.sql")),
     (16, include_str!("migrations/0016_employees.sql")),
 ];

@@ -167,8 +167,8 @@ fn insert_credential(
         .transpose()?;
     let scopes = new.checked_scopes(user.as_ref(), owner.as_ref())?;
     conn.prepare_cached(
-        "INSERT INTO credentials (account_id, kind, name, consumer_id, created_by, client_id, secret_hash, scopes, created_ms, owner_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO credentials (account_id, kind, name, consumer_id, created_by, client_id, secret_hash, scopes, created_ms, owner_id, app_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         account_id,
@@ -180,7 +180,8 @@ fn insert_credential(
         new.secret_hash,
         new.scopes.to_oauth_string(),
         now_ms(),
-        new.owner()
+        new.owner(),
+        new.app_id
     ])?;
     let id = conn.last_insert_rowid();
     audit::append(
@@ -193,6 +194,7 @@ fn insert_credential(
             name: new.name.clone(),
             scopes,
             acts_as: user.map(|u| (u.id, u.email)),
+            app_id: new.app_id.clone(),
         },
     )?;
     Ok(id)
@@ -220,6 +222,7 @@ impl AdminStore for SqliteStore {
                         secret_hash: new.api_key_hash.clone(),
                         scopes: ScopeSet::all(),
                         owner_id: None,
+                        app_id: None,
                     },
                 )?;
                 insert_credential(
@@ -234,6 +237,7 @@ impl AdminStore for SqliteStore {
                         secret_hash: new.client_secret_hash.clone(),
                         scopes: ScopeSet::all(),
                         owner_id: Some(user_id),
+                        app_id: None,
                     },
                 )?;
                 Ok((account_id, user_id))
@@ -441,7 +445,7 @@ impl AdminStore for SqliteStore {
                 let rows = conn
                     .prepare_cached(
                         "SELECT c.id, c.kind, c.name, c.consumer_id, c.client_id, c.scopes, c.created_by,
-                                c.created_ms, c.revoked_ms, coalesce(u.role, o.role)
+                                c.created_ms, c.revoked_ms, coalesce(u.role, o.role), c.app_id
                          FROM credentials c LEFT JOIN consumers u ON u.id = c.consumer_id
                          LEFT JOIN consumers o ON o.id = c.owner_id
                          WHERE c.account_id = ?1 ORDER BY c.id",
@@ -458,7 +462,7 @@ impl AdminStore for SqliteStore {
                             (CredentialKind::OAuthClient, Some(role)) => {
                                 stored.intersection(parse_role(&role)?.scopes())
                             }
-                            (_, None) => ScopeSet::default(),
+                            _ => ScopeSet::default(),
                         };
                         Ok(Credential {
                             id: r.get(0)?,
@@ -470,6 +474,7 @@ impl AdminStore for SqliteStore {
                             created_by: r.get(6)?,
                             created_ms: r.get(7)?,
                             revoked_ms: r.get(8)?,
+                            app_id: r.get(10)?,
                         })
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
@@ -522,6 +527,7 @@ impl AdminStore for SqliteStore {
                     .execute([now_ms])?;
                 super::workforce::apply_retention(conn, now_ms)?;
                 super::privacy::apply_title_retention(conn, now_ms)?;
+                super::segment::prune_message_ids(conn, now_ms)?;
                 Ok(())
             })
             .await

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_credential_owner.sql"),
     include_str!("migrations/0012_org_snapshots.sql"),
     include_str!("migrations/0006_sessions.sql"),
+    include_str!("migrations/0014_segment.sql"),
     include_str!("migrations/0015_privacy.sql"),
     include_str!("migrations/0016_employees.sql"),
 ];

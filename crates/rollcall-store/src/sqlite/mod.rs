@@ -13,6 +13,8 @@ mod money;
 pub mod ops;
 mod privacy;
 mod report_cache;
+pub(crate) mod segment;
+mod segment_ids;
 mod usage;
 mod usage_push;
 mod wf_directory;
@@ -33,7 +35,9 @@ pub struct SqliteStore {
     pub(crate) db: Db,
     token_key: Vec<u8>,
     path: PathBuf,
-    committed_emails: usage_push::CommittedEmails,
+    committed_emails: std::sync::Arc<usage_push::CommittedEmails>,
+    /// The tracking API's identities' emails read by this process.
+    identity_emails: segment_ids::IdentityEmails,
     /// What usage reports read again and again, per account (bounded).
     report_caches: std::sync::Arc<report_cache::ReportCaches>,
 }
@@ -56,6 +60,7 @@ impl SqliteStore {
             token_key,
             path,
             committed_emails: Default::default(),
+            identity_emails: Default::default(),
             report_caches: Default::default(),
         })
     }

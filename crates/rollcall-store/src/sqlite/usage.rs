@@ -37,7 +37,11 @@ fn app_not_found(app_id: &str) -> StoreError {
 }
 
 /// (internal id, record) of an app of the account.
-fn load_app(conn: &Connection, account_id: i64, app_id: &str) -> StoreResult<(i64, AppRecord)> {
+pub(super) fn load_app(
+    conn: &Connection,
+    account_id: i64,
+    app_id: &str,
+) -> StoreResult<(i64, AppRecord)> {
     let row = conn
         .prepare_cached(
             "SELECT id, status, definition, created_ms, updated_ms FROM usage_apps
@@ -69,7 +73,7 @@ fn load_app(conn: &Connection, account_id: i64, app_id: &str) -> StoreResult<(i6
 
 /// Interns the definition's event names; names no longer defined keep their id and
 /// data but refuse pushes.
-fn sync_event_names(
+pub(super) fn sync_event_names(
     conn: &Connection,
     account_id: i64,
     app: i64,
@@ -115,7 +119,7 @@ fn audit_app(
 }
 
 /// Marks the app's provisioned users as changed (invalidates cached summaries).
-fn bump_provisioned(conn: &Connection, app: i64) -> StoreResult<()> {
+pub(super) fn bump_provisioned(conn: &Connection, app: i64) -> StoreResult<()> {
     conn.prepare_cached("UPDATE usage_apps SET prov_version = prov_version + 1 WHERE id = ?1")?
         .execute([app])?;
     Ok(())
@@ -127,6 +131,9 @@ fn provisioned_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProvisionedUser> {
         email: r.get(1)?,
         username: r.get(2)?,
         license: r.get(3)?,
+        profile: r
+            .get::<_, Option<String>>(4)?
+            .and_then(|p| serde_json::from_str(&p).ok()),
     })
 }
 
@@ -511,6 +518,11 @@ impl UsageStore for SqliteStore {
                     ))?
                     .execute(params![account_id, app])?;
                 }
+                // The tracking API's state of the app (keyed by its internal id alone).
+                for table in ["seg_messages", "seg_identities", "seg_links", "seg_pending"] {
+                    conn.prepare_cached(&format!("DELETE FROM {table} WHERE app = ?1"))?
+                        .execute([app])?;
+                }
                 conn.prepare_cached("DELETE FROM usage_apps WHERE account_id = ?1 AND id = ?2")?
                     .execute(params![account_id, app])?;
                 super::money::delete_app_money(conn, account_id, &app_id)?;
@@ -602,7 +614,7 @@ impl UsageStore for SqliteStore {
                     .query_row(params![account_id, app], |r| r.get(0))?;
                 let users = conn
                     .prepare_cached(
-                        "SELECT app_user_id, email, username, license FROM usage_provisioned
+                        "SELECT app_user_id, email, username, license, profile FROM usage_provisioned
                          WHERE account_id = ?1 AND app = ?2 AND app_user_id > ?3
                          ORDER BY app_user_id LIMIT ?4",
                     )?
@@ -1141,7 +1153,7 @@ fn provisioned_users(
     }
     let users = Arc::new(
         conn.prepare_cached(
-            "SELECT app_user_id, email, username, license FROM usage_provisioned
+            "SELECT app_user_id, email, username, license, profile FROM usage_provisioned
              WHERE account_id = ?1 AND app = ?2 ORDER BY app_user_id",
         )?
         .query_map(params![account_id, app], provisioned_row)?

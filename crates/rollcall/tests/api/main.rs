@@ -23,6 +23,7 @@ mod relay;
 mod reports;
 mod robustness;
 mod scaleout;
+mod segment;
 mod stream;
 mod ui;
 mod upgrade;

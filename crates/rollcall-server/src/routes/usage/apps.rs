@@ -443,7 +443,11 @@ async fn push_events(
 }
 
 fn user_json(u: &ProvisionedUser) -> Value {
-    json!({"appUserId": u.app_user_id, "email": u.email, "username": u.username, "license": u.license})
+    let mut v = json!({"appUserId": u.app_user_id, "email": u.email, "username": u.username, "license": u.license});
+    if let Some(profile) = &u.profile {
+        v["profile"] = json!(profile);
+    }
+    v
 }
 
 /// Upserts provisioned users by `appUserId` (scope `connector.write`).
@@ -551,6 +555,7 @@ async fn push_users(
                 email: email.into_string(),
                 username,
                 license,
+                profile: None,
             });
         }
     }

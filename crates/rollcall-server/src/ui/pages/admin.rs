@@ -177,7 +177,7 @@ async fn render(state: &AppState, caller: &Caller, notice: Option<Notice>) -> Ap
             },
         }
         (users_section(&consumers))
-        (credentials_section(&credentials, &consumers))
+        (credentials_section(&credentials, &consumers, &apps))
         (apps_section(&apps))
         (groups_section(&groups))
         (classifications_section(&classes))
@@ -225,14 +225,14 @@ fn users_section(consumers: &Value) -> Markup {
     }
 }
 
-fn credentials_section(credentials: &Value, consumers: &Value) -> Markup {
+fn credentials_section(credentials: &Value, consumers: &Value, apps: &Value) -> Markup {
     html! {
         h2 id="credentials" { "Credentials" }
         table {
             thead { tr { th scope="col" { "Name" } th scope="col" { "Type" } th scope="col" { "Scopes" } th scope="col" { "Created" } th scope="col" { "State" } } }
             tbody { @for c in list(credentials, "credentials") { tr {
                 td { (text(&c["name"])) } td { (text(&c["type"])) }
-                td { (c["scopes"].as_array().map(|s| s.iter().map(text).collect::<Vec<_>>().join(" ")).unwrap_or_default()) }
+                td { @if c["type"] == "writeKey" { "pushes to app " (text(&c["appId"])) } @else { (c["scopes"].as_array().map(|s| s.iter().map(text).collect::<Vec<_>>().join(" ")).unwrap_or_default()) } }
                 td { (text(&c["created"])) " by " (text(&c["createdBy"])) }
                 td { @if c["revoked"].is_null() {
                     form method="post" action={"/ui/admin/credentials/" (text(&c["id"])) "/revoke"} { button type="submit" { "Revoke" } }
@@ -241,12 +241,16 @@ fn credentials_section(credentials: &Value, consumers: &Value) -> Markup {
         }
         form class="filters" method="post" action="/ui/admin/credentials" {
             label { "Name" input type="text" name="name" required; }
-            label { "Type" select name="type" { option value="apiKey" { "API key (acts as a web user)" } option value="oauthClient" { "OAuth client" } } }
+            label { "Type" select name="type" { option value="apiKey" { "API key (acts as a web user)" } option value="oauthClient" { "OAuth client" } option value="writeKey" { "Write key (Segment tracking API, one app)" } } }
             label { "Web user (API key)" select name="consumer" {
                 option value="" { "—" }
                 @for c in list(consumers, "consumers") { option value=(text(&c["id"])) { (text(&c["email"])) } }
             } }
             label { "Scopes (OAuth client, space-separated)" input type="text" name="scopes" placeholder="apps.read report.read"; }
+            label { "App (write key)" select name="app" {
+                option value="" { "—" }
+                @for a in list(apps, "apps") { option value=(text(&a["appId"])) { (text(&a["name"])) } }
+            } }
             button class="primary" type="submit" { "Create credential" }
         }
     }
@@ -491,6 +495,9 @@ pub struct CredentialForm {
     consumer: String,
     #[serde(default)]
     scopes: String,
+    /// A write key's app.
+    #[serde(default)]
+    app: String,
 }
 
 pub async fn create_credential(
@@ -506,6 +513,9 @@ pub async fn create_credential(
     if !scopes.is_empty() {
         body["scopes"] = json!(scopes);
     }
+    if f.kind == "writeKey" && !f.app.trim().is_empty() {
+        body["appId"] = json!(f.app.trim());
+    }
     change(
         &state,
         &caller,
@@ -517,6 +527,7 @@ pub async fn create_credential(
                 ("API key", "apiKey"),
                 ("Client id", "clientId"),
                 ("Client secret", "clientSecret"),
+                ("Write key", "writeKey"),
             ]
             .iter()
             .filter(|(_, k)| v[*k].is_string())

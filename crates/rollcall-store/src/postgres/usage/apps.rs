@@ -120,7 +120,7 @@ pub(super) async fn list_apps(
 /// Interns the definition's event names (new ones get the app's next ids, in
 /// definition order); names no longer defined keep their id and data but refuse
 /// pushes. The caller holds the app's row lock.
-async fn sync_event_names(
+pub(super) async fn sync_event_names(
     tx: &impl GenericClient,
     account_id: i64,
     app: i64,
@@ -273,8 +273,17 @@ pub(super) async fn delete_app(
     app_id: &str,
 ) -> StoreResult<()> {
     let AppRow { id, rec, .. } = load_app(tx, account_id, app_id, Lock::Write).await?;
-    tx.execute("DELETE FROM usage_events WHERE app = $1", &[&id])
-        .await?;
+    // Keyed by the app's internal id alone: the raw events and the tracking API's state.
+    for table in [
+        "usage_events",
+        "seg_messages",
+        "seg_identities",
+        "seg_links",
+        "seg_pending",
+    ] {
+        tx.execute(&format!("DELETE FROM {table} WHERE app = $1"), &[&id])
+            .await?;
+    }
     for table in APP_DATA_TABLES {
         tx.execute(
             &format!("DELETE FROM {table} WHERE account_id = $1 AND app = $2"),

@@ -33,6 +33,7 @@ mod insight;
 mod org;
 mod provisioned;
 mod push;
+mod segment;
 
 use async_trait::async_trait;
 use rollcall_core::usage::AppDefinition;

@@ -21,6 +21,9 @@ fn user(r: &Row) -> ProvisionedUser {
         email: r.get(1),
         username: r.get(2),
         license: r.get(3),
+        profile: r
+            .get::<_, Option<&str>>(4)
+            .and_then(|p| serde_json::from_str(p).ok()),
     }
 }
 
@@ -98,7 +101,7 @@ pub(super) async fn page(
         "SELECT count(*) FROM usage_provisioned WHERE account_id = $1 AND app = $2",
     );
     let rows = tx.prepare_cached(
-        "SELECT app_user_id, email, username, license FROM usage_provisioned
+        "SELECT app_user_id, email, username, license, profile FROM usage_provisioned
          WHERE account_id = $1 AND app = $2 AND app_user_id > $3
          ORDER BY app_user_id LIMIT $4",
     );
@@ -153,7 +156,7 @@ static LISTS: Cache<ListKey, Arc<Vec<ProvisionedUser>>> = Cache::new(256);
 
 /// The statement [`users`] runs, to prepare it ahead of a flight.
 pub(super) const USERS_SQL: &str =
-    "SELECT app_user_id, email, username, license FROM usage_provisioned
+    "SELECT app_user_id, email, username, license, profile FROM usage_provisioned
      WHERE account_id = $1 AND app = $2 ORDER BY app_user_id";
 
 /// The cached users of `app` as of its `prov_version`, if this process has them.
