@@ -167,7 +167,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         }
         .into(),
         scale,
-        ingest: vec![usage, segment, activity, audit, private_activity],
+        ingest: vec![usage, activity, audit, private_activity, segment],
         reports: timings.percentiles(),
         cursor_scan,
         server_peak_rss_mb: server.peak_rss_mb(),

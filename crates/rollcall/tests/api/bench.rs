@@ -60,6 +60,14 @@ async fn quick_benchmark_runs_every_stage() {
         2 * ingest[1]["items"].as_u64().unwrap(),
         "the cursor scan sees every record"
     );
+    assert!(
+        ingest[4]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("Segment /v1/batch")
+            && ingest[4]["items"].as_u64().unwrap() > 0,
+        "the tracking API's figure: {ingest:?}"
+    );
     assert!(figures["serverPeakRssMb"].as_f64().unwrap() > 1.0);
     assert!(figures["diskBytesPerUsageEvent"].as_f64().unwrap() > 0.0);
 }
