@@ -3,7 +3,7 @@
 //! groups (which pick its capture), and the title retention the maintenance
 //! job applies.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -12,7 +12,6 @@ use rollcall_core::privacy::PrivacyPolicy;
 use super::audit;
 use super::PgStore;
 use crate::audit::{Actor, AuditAction};
-use crate::error::ItemError;
 use crate::privacy::{PrivacyStore, RedactionTally};
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -112,34 +111,12 @@ impl PrivacyStore for PgStore {
             &[&account_id],
         )
         .await?;
-        let named: Vec<i64> = policy.group_overrides.iter().map(|o| o.group_id).collect();
-        let found: HashSet<i64> = tx
-            .query(
-                "SELECT id FROM wf_groups WHERE account_id = $1 AND id = ANY($2)
-                 ORDER BY id FOR SHARE",
-                &[&account_id, &named],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let items: Vec<ItemError> = policy
-            .group_overrides
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| !found.contains(&o.group_id))
-            .map(|(index, o)| ItemError {
-                index: Some(index),
-                field: Some("groupOverrides.groupId".into()),
-                message: format!("group {} does not exist", o.group_id),
-            })
-            .collect();
-        if !items.is_empty() {
-            return Err(StoreError::Invalid {
-                message: "group overrides name groups that do not exist".into(),
-                items,
-            });
-        }
+        super::workforce::overridden_groups_exist(
+            &tx,
+            account_id,
+            policy.group_overrides.iter().map(|o| o.group_id).collect(),
+        )
+        .await?;
         let before = load_policy(&tx, account_id).await?;
         tx.execute(
             "INSERT INTO privacy_policies (account_id, body, updated_ms) VALUES ($1, $2, $3)

@@ -9,9 +9,9 @@ use rollcall_core::privacy::PrivacyPolicy;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::audit;
+use super::workforce::overridden_groups_exist;
 use super::SqliteStore;
 use crate::audit::{Actor, AuditAction};
-use crate::error::ItemError;
 use crate::privacy::{PrivacyStore, RedactionTally};
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -94,25 +94,11 @@ impl PrivacyStore for SqliteStore {
             .map_err(|e| StoreError::Internal(format!("cannot encode the privacy policy: {e}")))?;
         self.db
             .write(move |conn| {
-                let mut items = Vec::new();
-                let mut exists = conn.prepare_cached(
-                    "SELECT count(*) FROM wf_groups WHERE account_id = ?1 AND id = ?2",
+                overridden_groups_exist(
+                    conn,
+                    account_id,
+                    policy.group_overrides.iter().map(|o| o.group_id),
                 )?;
-                for (index, o) in policy.group_overrides.iter().enumerate() {
-                    if exists.query_row([account_id, o.group_id], |r| r.get::<_, i64>(0))? == 0 {
-                        items.push(ItemError {
-                            index: Some(index),
-                            field: Some("groupOverrides.groupId".into()),
-                            message: format!("group {} does not exist", o.group_id),
-                        });
-                    }
-                }
-                if !items.is_empty() {
-                    return Err(StoreError::Invalid {
-                        message: "group overrides name groups that do not exist".into(),
-                        items,
-                    });
-                }
                 let before = load_policy(conn, account_id)?;
                 conn.prepare_cached(
                     "INSERT INTO privacy_policies (account_id, body, updated_ms) VALUES (?1, ?2, ?3)

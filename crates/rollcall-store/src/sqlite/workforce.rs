@@ -1601,25 +1601,11 @@ impl WorkforceStore for SqliteStore {
             .map_err(|e| StoreError::Internal(format!("cannot encode classifications: {e}")))?;
         self.db
             .write(move |conn| {
-                let mut items = Vec::new();
-                let mut exists = conn.prepare_cached(
-                    "SELECT count(*) FROM wf_groups WHERE account_id = ?1 AND id = ?2",
+                overridden_groups_exist(
+                    conn,
+                    account_id,
+                    set.group_overrides.iter().map(|o| o.group_id),
                 )?;
-                for (index, o) in set.group_overrides.iter().enumerate() {
-                    if exists.query_row([account_id, o.group_id], |r| r.get::<_, i64>(0))? == 0 {
-                        items.push(ItemError {
-                            index: Some(index),
-                            field: Some("groupOverrides.groupId".into()),
-                            message: format!("group {} does not exist", o.group_id),
-                        });
-                    }
-                }
-                if !items.is_empty() {
-                    return Err(StoreError::Invalid {
-                        message: "group overrides name groups that do not exist".into(),
-                        items,
-                    });
-                }
                 let before = load_classifications(conn, account_id)?;
                 conn.prepare_cached(
                     "INSERT INTO wf_classifications (account_id, body, updated_ms) VALUES (?1, ?2, ?3)
@@ -1697,6 +1683,35 @@ pub(crate) fn apply_retention(conn: &Connection, now_ms: i64) -> StoreResult<()>
         }
     }
     Ok(())
+}
+
+/// Refuses group overrides (of classifications or of the privacy policy) that
+/// name groups the account does not have, naming each by its index.
+pub(super) fn overridden_groups_exist(
+    conn: &Connection,
+    account_id: i64,
+    group_ids: impl Iterator<Item = i64>,
+) -> StoreResult<()> {
+    let mut items = Vec::new();
+    let mut exists =
+        conn.prepare_cached("SELECT count(*) FROM wf_groups WHERE account_id = ?1 AND id = ?2")?;
+    for (index, group_id) in group_ids.enumerate() {
+        if exists.query_row([account_id, group_id], |r| r.get::<_, i64>(0))? == 0 {
+            items.push(ItemError {
+                index: Some(index),
+                field: Some("groupOverrides.groupId".into()),
+                message: format!("group {group_id} does not exist"),
+            });
+        }
+    }
+    if items.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid {
+            message: "group overrides name groups that do not exist".into(),
+            items,
+        })
+    }
 }
 
 #[cfg(test)]

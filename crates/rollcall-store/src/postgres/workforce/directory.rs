@@ -494,36 +494,12 @@ pub(super) async fn put_classifications(
 ) -> StoreResult<()> {
     let body = serde_json::to_string(set)
         .map_err(|e| StoreError::Internal(format!("cannot encode classifications: {e}")))?;
-    let named: Vec<i64> = set.group_overrides.iter().map(|o| o.group_id).collect();
-    let stmt = tx
-        .prepare_cached(
-            "SELECT id FROM wf_groups WHERE account_id = $1 AND id = ANY($2)
-             ORDER BY id FOR SHARE",
-        )
-        .await?;
-    let found: HashSet<i64> = tx
-        .query(&stmt, &[&account_id, &named])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let items: Vec<ItemError> = set
-        .group_overrides
-        .iter()
-        .enumerate()
-        .filter(|(_, o)| !found.contains(&o.group_id))
-        .map(|(index, o)| ItemError {
-            index: Some(index),
-            field: Some("groupOverrides.groupId".into()),
-            message: format!("group {} does not exist", o.group_id),
-        })
-        .collect();
-    if !items.is_empty() {
-        return Err(StoreError::Invalid {
-            message: "group overrides name groups that do not exist".into(),
-            items,
-        });
-    }
+    overridden_groups_exist(
+        tx,
+        account_id,
+        set.group_overrides.iter().map(|o| o.group_id).collect(),
+    )
+    .await?;
     // The set before, for the audit event's old values. The account's row is
     // locked first so that two concurrent replacements each see the other's result.
     tx.execute(
@@ -551,4 +527,44 @@ pub(super) async fn put_classifications(
     )
     .await?;
     Ok(())
+}
+
+/// Refuses group overrides (of classifications or of the privacy policy) that
+/// name groups the account does not have, naming each by its index; the
+/// groups named are share-locked, so a concurrent delete waits. In `tx`.
+pub(crate) async fn overridden_groups_exist(
+    tx: &impl GenericClient,
+    account_id: i64,
+    named: Vec<i64>,
+) -> StoreResult<()> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT id FROM wf_groups WHERE account_id = $1 AND id = ANY($2)
+             ORDER BY id FOR SHARE",
+        )
+        .await?;
+    let found: HashSet<i64> = tx
+        .query(&stmt, &[&account_id, &named])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let items: Vec<ItemError> = named
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| !found.contains(id))
+        .map(|(index, id)| ItemError {
+            index: Some(index),
+            field: Some("groupOverrides.groupId".into()),
+            message: format!("group {id} does not exist"),
+        })
+        .collect();
+    if items.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid {
+            message: "group overrides name groups that do not exist".into(),
+            items,
+        })
+    }
 }

@@ -51,6 +51,8 @@ mod members;
 mod reports;
 mod sql;
 
+pub(crate) use directory::overridden_groups_exist;
+
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use rollcall_core::time;
