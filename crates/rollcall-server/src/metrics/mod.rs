@@ -57,16 +57,21 @@ pub enum IngestKind {
     Spend,
     /// Contracts (CSV).
     Contracts,
+    /// Messages of the Segment-compatible tracking API (`/v1/*`): accepted are
+    /// the usage events they stored, duplicates retries and known events,
+    /// rejected the messages of refused requests.
+    Tracking,
 }
 
 impl IngestKind {
-    const ALL: [IngestKind; 6] = [
+    const ALL: [IngestKind; 7] = [
         IngestKind::Usage,
         IngestKind::Provisioned,
         IngestKind::Org,
         IngestKind::Activity,
         IngestKind::Spend,
         IngestKind::Contracts,
+        IngestKind::Tracking,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +82,7 @@ impl IngestKind {
             IngestKind::Activity => "activity",
             IngestKind::Spend => "spend",
             IngestKind::Contracts => "contracts",
+            IngestKind::Tracking => "tracking",
         }
     }
 }

@@ -31,6 +31,7 @@ use serde_json::json;
 
 use crate::conn::BodyLimits;
 use crate::error::{ApiError, ErrorList, FieldError};
+use crate::metrics::{IngestKind, LimitedBy, Outcome};
 use crate::AppState;
 use message::{Clock, Kind, RawMessage};
 
@@ -212,6 +213,7 @@ async fn admit(state: &AppState, key: &str) -> Result<WriteKey, ApiError> {
         write_key.rate_limit.burst,
     );
     if !decision.allowed {
+        state.metrics.rate_limited(LimitedBy::Credential);
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
@@ -329,6 +331,7 @@ async fn ingest_result(
         tz: &tz,
     };
     let mut errors = ErrorList::default();
+    let received = spans.len() as u64;
     let mut messages = Vec::with_capacity(spans.len());
     for (index, span) in spans.into_iter().enumerate() {
         let bytes = &text[span];
@@ -358,6 +361,9 @@ async fn ingest_result(
         }
     }
     if !errors.is_empty() {
+        state
+            .metrics
+            .ingested(IngestKind::Tracking, Outcome::Rejected, received);
         let mut e = errors.into_error("some messages are invalid; nothing was stored");
         e.status = StatusCode::BAD_REQUEST;
         if let (Some(first), true) = (e.errors.first(), kind.is_some()) {
@@ -366,9 +372,12 @@ async fn ingest_result(
         }
         return Err(e);
     }
-    state
+    let outcome = state
         .store
         .ingest_segment(write_key.account_id, &write_key.app_id, messages)
         .await?;
+    state
+        .metrics
+        .stored(IngestKind::Tracking, outcome.accepted, outcome.duplicates);
     Ok(())
 }

@@ -434,7 +434,7 @@ async fn gzip_bodies_are_read_and_oversize_ones_refused_with_413() {
 
 #[tokio::test]
 async fn malformed_messages_are_400_with_the_reason_and_store_nothing() {
-    let (server, _account, _app, key) = setup().await;
+    let (server, account, _app, key) = setup().await;
     let good = track("ana", "Order Completed", "m1", now());
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("/v1/batch", b"{\"batch\": [".to_vec(), "not valid JSON"),
@@ -472,6 +472,8 @@ async fn malformed_messages_are_400_with_the_reason_and_store_nothing() {
         );
     }
     assert_eq!(stored_events(&server).await, 0);
+    // Messages of the refused requests that got as far as being read one by one.
+    assert_tracking_metrics(&account, &[("accepted", 0), ("rejected", 9)]).await;
 }
 
 #[tokio::test]
@@ -496,6 +498,20 @@ async fn a_retried_message_counts_once_even_with_a_new_sent_at() {
     }
     assert_eq!(stored_events(&server).await, 3);
     assert_eq!(last_activity(&account.client, &app).await.len(), 3);
+    // The metrics count the messages as stored: 3 events, 5 retries or known events.
+    assert_tracking_metrics(&account, &[("accepted", 3), ("duplicate", 5)]).await;
+}
+
+/// Asserts the tracking API's ingest counters at `/metrics`.
+async fn assert_tracking_metrics(account: &Account, expected: &[(&str, u64)]) {
+    let (status, text) = account.client.get("/metrics").await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let text = text.as_str().unwrap_or_default();
+    for (outcome, n) in expected {
+        let line =
+            format!("rollcall_ingested_items_total{{kind=\"tracking\",outcome=\"{outcome}\"}} {n}");
+        assert!(text.lines().any(|l| l == line), "{line} not in {text}");
+    }
 }
 
 #[tokio::test]
