@@ -33,6 +33,12 @@ pub struct CommittedEmails {
 const COMMITTED_MAX: usize = 300_000;
 
 impl CommittedEmails {
+    /// Forgets the account's ids (an erasure renamed one of its emails).
+    pub(crate) fn forget_account(&self, account_id: i64) {
+        let mut all = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        all.remove(&account_id);
+    }
+
     /// Remembers ids a resolved (committed) write used.
     fn remember(&self, account_id: i64, ids: impl Iterator<Item = (String, i64)>) {
         let Ok(mut all) = self.ids.lock() else {

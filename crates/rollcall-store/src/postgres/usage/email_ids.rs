@@ -35,6 +35,13 @@ pub(super) fn get(db: u64, account_id: i64, emails: &[&str]) -> HashMap<String, 
         .collect()
 }
 
+/// Forgets every mapping (an erasure renamed an interned email).
+pub(super) fn clear() {
+    if let Ok(mut map) = map().lock() {
+        map.clear();
+    }
+}
+
 /// Remembers committed mappings read from the database.
 pub(super) fn put(db: u64, account_id: i64, found: &HashMap<String, i32>) {
     if found.is_empty() {
