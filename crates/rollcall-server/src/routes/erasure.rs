@@ -3,7 +3,8 @@
 //! transaction and records `PersonErased` once, with the email as its subject
 //! and the counts per kind (never the erased data); an email the account holds
 //! nothing about is a 404 with no audit event. See [`rollcall_store::erasure`]
-//! for what counts as the person's data.
+//! for what counts as the person's data. Access records noted in memory are
+//! stored before the erasure so that it removes them too.
 
 use axum::extract::State;
 use axum::routing::post;
@@ -102,6 +103,9 @@ async fn erase_person(
             vec![FieldError::field("email", m)],
         )
     })?;
+    // Views noted in memory are stored first, so none about the person lands
+    // after the erasure (views made while it runs still may; see the store).
+    state.access_log.flush(state.store.as_ref()).await?;
     let erased = state
         .store
         .erase_person(caller.account_id, &caller.actor(), email.as_str())

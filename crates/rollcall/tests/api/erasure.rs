@@ -180,6 +180,49 @@ async fn feed(account: &Account, with_x: bool) -> Vec<String> {
     for (user, computer, hour) in agents {
         post_ok(c, "/agent/v1/activity", &agent_batch(user, computer, hour)).await;
     }
+    // Ana identified through the tracking API; X too, with an anonymous id
+    // linked to theirs and an event of it.
+    let key = post_ok(
+        c,
+        "/admin/v1/credentials",
+        &json!({"type": "writeKey", "appId": apps[0], "name": "site"}),
+    )
+    .await["writeKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut identities = vec![("ana-1", "ana@corp.com")];
+    if with_x {
+        identities.push(("xav-1", X));
+    }
+    for (user_id, email) in identities {
+        segment(
+            c,
+            &key,
+            "/v1/identify",
+            json!({"userId": user_id, "messageId": format!("i-{user_id}"),
+            "timestamp": rfc3339(t0() - 2 * HOUR), "traits": {"email": email}}),
+        )
+        .await;
+    }
+    if with_x {
+        segment(
+            c,
+            &key,
+            "/v1/alias",
+            json!({"userId": "xav-1", "previousId": "anon-x",
+            "messageId": "a-x", "timestamp": rfc3339(t0() - 2 * HOUR)}),
+        )
+        .await;
+        segment(
+            c,
+            &key,
+            "/v1/track",
+            json!({"anonymousId": "anon-x", "event": "read",
+            "messageId": "t-x", "timestamp": rfc3339(t0() - 90 * 60_000)}),
+        )
+        .await;
+    }
     if with_x {
         post_ok(
             c,
@@ -269,6 +312,24 @@ async fn an_erased_person_leaves_reports_as_if_never_fed() {
     assert_ne!(before, expected, "X must show before the erasure");
 
     let c = &with_x.client;
+    // An administrator looks at X's own working hours: an access record.
+    let clients = ok(c, "/admin/v1/clients").await;
+    let x_client = clients["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "xavier")
+        .unwrap()["id"]
+        .clone();
+    ok(
+        c,
+        &format!(
+            "/reports/v2/workinghours/users?from={}&to={}&userId={x_client}",
+            day(5),
+            day(0)
+        ),
+    )
+    .await;
     let body = post_ok(
         c,
         "/admin/v1/people/erase",
@@ -277,15 +338,21 @@ async fn an_erased_person_leaves_reports_as_if_never_fed() {
     .await;
     assert_eq!(body["success"], true, "{body}");
     let erased = &body["erased"];
-    // Per app: 12 + 6 events under X and the alias, and day 20's.
-    assert_eq!(erased["usageEvents"], 2 * 19, "{body}");
+    // Per app: 12 + 6 events under X and the alias, and day 20's; and the
+    // tracked event of X's anonymous id.
+    assert_eq!(erased["usageEvents"], 2 * 19 + 1, "{body}");
     assert_eq!(erased["usageEmails"], 2, "{body}");
-    assert_eq!(erased["provisionedUsers"], 2, "{body}");
+    // One pushed per app, and the one the identify made.
+    assert_eq!(erased["provisionedUsers"], 3, "{body}");
     assert_eq!(erased["orgChartEntries"], 1, "{body}");
     assert_eq!(erased["agentLogins"], 1, "{body}");
     assert_eq!(erased["activityRecords"], 12, "{body}");
     // LT-3 had only X's activity; LT-2 keeps Bob's.
     assert_eq!(erased["computers"], 1, "{body}");
+    // xav-1 and the anonymous id linked to it.
+    assert_eq!(erased["segmentIdentities"], 2, "{body}");
+    // The users reports showed X by email, the working hours by client.
+    assert_eq!(erased["accessRecords"], 2, "{body}");
 
     let after = reports(c, &apps_with).await;
     for ((path, got), (_, want)) in after.iter().zip(&expected) {
@@ -351,6 +418,25 @@ async fn only_admins_erase_and_bad_emails_are_refused() {
     // Still all there.
     let body = post_ok(c, "/admin/v1/people/erase", &json!({"email": X})).await;
     assert_eq!(body["erased"]["orgChartEntries"], 1, "{body}");
+}
+
+/// Sends one tracking-API message with write key `key`.
+async fn segment(c: &Client, key: &str, path: &str, body: Value) {
+    let res = c
+        .http
+        .post(format!("{}{path}", c.base))
+        .basic_auth(key, Some(""))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = res.status();
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{path}: {}",
+        res.text().await.unwrap_or_default()
+    );
 }
 
 async fn audit_events(c: &Client, event_type: &str) -> Vec<Value> {
