@@ -7,7 +7,9 @@
 //! provisioned version, and the current org snapshot's completion time (moved
 //! on by 1 ms), so their directories, resolvers and summaries rebuild. Their
 //! email tables may still name the erased email's tombstoned id, which no
-//! rollup refers to any more, so no report shows it.
+//! rollup refers to any more, so no report shows it; their email-id caches may
+//! still map the email to that id, so a push of the same email through such a
+//! process before its cache is cleared lands on the tombstone (docs/privacy.md).
 
 use std::collections::BTreeSet;
 
