@@ -62,7 +62,9 @@ async fn erase(tx: &impl GenericClient, account_id: i64, email: &str) -> StoreRe
     let emails = person_emails(tx, account_id, email).await?;
     let apps: Vec<i64> = tx
         .query(
-            "SELECT id FROM usage_apps WHERE account_id = $1 ORDER BY id",
+            // Locked, so pushes to the account's apps (which share-lock their
+            // app) wait for the erasure and then no longer find the email.
+            "SELECT id FROM usage_apps WHERE account_id = $1 ORDER BY id FOR UPDATE",
             &[&account_id],
         )
         .await?

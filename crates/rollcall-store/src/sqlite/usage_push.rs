@@ -22,8 +22,9 @@ use crate::usage::{check_event_names, NewEvent, PushOutcome};
 use crate::{StoreError, StoreResult};
 
 /// Email ids known to be committed, per account: filled only once a push's write
-/// has resolved (after its COMMIT), and email rows are never removed, so a push
-/// may trust them without a lookup. Bounded; cleared when full.
+/// has resolved (after its COMMIT), and email rows are never removed (an
+/// erasure renames one and forgets the account here), so a push may trust them
+/// without a lookup. Bounded; cleared when full.
 #[derive(Default)]
 pub struct CommittedEmails {
     ids: Mutex<FxHashMap<i64, FxHashMap<String, i64>>>,

@@ -2,8 +2,9 @@
 //! database only the emails this process has not met yet.
 //!
 //! An interned email's id never changes and its row is never removed (see
-//! `usage_emails` in migration 0002), so a mapping read from a committed row stays
-//! exact whatever other processes write; entries are keyed by the database
+//! `usage_emails` in migration 0002; only an erasure renames one, and clears
+//! this process's cache), so a mapping read from a committed row stays exact
+//! whatever other processes write; entries are keyed by the database
 //! ([`super::cache::db_tag`]) and the account. Only mappings read back from the
 //! database are stored, never ids a push has just handed out (its transaction
 //! may still roll back).
