@@ -193,6 +193,12 @@ pub enum AuditAction {
         before: Box<rollcall_core::privacy::PrivacyPolicy>,
         after: Box<rollcall_core::privacy::PrivacyPolicy>,
     },
+    /// One person's data was erased: the email (the subject) and how many rows
+    /// of each kind went, never the data itself.
+    PersonErased {
+        email: String,
+        counts: crate::erasure::ErasedCounts,
+    },
     GroupCreated {
         group_id: i64,
         name: String,
@@ -292,6 +298,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "SettingsChanged",
     "ClassificationChanged",
     "PrivacyChanged",
+    "PersonErased",
     "GroupChanged",
     "ClientUpdated",
     "ComputerUpdated",
@@ -518,6 +525,10 @@ impl AuditAction {
             AuditAction::PrivacyChanged { before, after } => {
                 ("PrivacyChanged", Some(json!({"old": before, "new": after})))
             }
+            AuditAction::PersonErased { email, counts } => (
+                "PersonErased",
+                Some(json!({"email": email, "erased": counts})),
+            ),
             AuditAction::ClassificationChanged { before, after } => {
                 let mut p = json!({
                     "applications": productivity_changes(

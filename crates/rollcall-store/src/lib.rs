@@ -10,6 +10,7 @@ pub mod access_records;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod erasure;
 pub mod error;
 pub mod money;
 pub mod postgres;
@@ -24,6 +25,7 @@ pub use access_records::AccessRecordStore;
 pub use admin::AdminStore;
 pub use audit::AuditStore;
 pub use auth::AuthStore;
+pub use erasure::ErasureStore;
 pub use error::{StoreError, StoreResult};
 pub use money::MoneyStore;
 pub use privacy::PrivacyStore;
@@ -43,6 +45,7 @@ pub trait Store:
     + AccessRecordStore
     + PrivacyStore
     + SegmentStore
+    + ErasureStore
 {
     /// The key that signs page tokens, cursors and download links; shared by every
     /// server process on the same database.

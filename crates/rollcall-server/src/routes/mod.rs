@@ -5,6 +5,7 @@ mod admin;
 mod audit;
 pub mod checks;
 mod employees;
+pub mod erasure;
 mod health;
 mod login;
 mod me;
@@ -72,6 +73,7 @@ pub(crate) fn docs() -> Vec<utoipa::openapi::OpenApi> {
         me::doc(),
         metrics::doc(),
         privacy::doc(),
+        erasure::doc(),
         crate::segment::doc(),
     ];
     docs.extend(usage::docs());
@@ -90,6 +92,7 @@ pub(crate) fn api_routes() -> Router<AppState> {
         .merge(usage::routes())
         .merge(money::routes())
         .merge(privacy::routes())
+        .merge(erasure::routes())
         .merge(workforce::routes())
         .merge(employees::routes())
         .merge(me::routes())

@@ -18,6 +18,7 @@ mod admin;
 mod audit;
 mod auth;
 mod connect;
+mod erasure;
 mod migrations;
 mod money;
 pub(crate) mod privacy;

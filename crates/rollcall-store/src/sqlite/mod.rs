@@ -7,6 +7,7 @@ mod admin;
 pub(crate) mod audit;
 pub(crate) mod auth;
 mod db;
+mod erasure;
 mod key;
 mod migrations;
 mod money;

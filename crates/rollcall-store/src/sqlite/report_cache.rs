@@ -136,6 +136,14 @@ impl ReportCaches {
         out
     }
 
+    /// Drops every entry of the account (after an erasure).
+    pub(crate) fn forget_account(&self, account_id: i64) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(gone) = state.accounts.remove(&account_id) {
+            state.bytes = state.bytes.saturating_sub(gone.bytes);
+        }
+    }
+
     /// How many accounts have entries, and their estimated bytes.
     #[cfg(test)]
     pub(crate) fn size(&self) -> (usize, usize) {

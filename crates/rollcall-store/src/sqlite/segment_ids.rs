@@ -76,6 +76,13 @@ impl IdentityEmails {
         }
     }
 
+    /// Drops every identity of the account (after an erasure).
+    pub fn forget_account(&self, account_id: i64) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.generation += 1;
+        inner.emails.retain(|(a, _, _), _| *a != account_id);
+    }
+
     /// Drops identities a committed write gave a new email.
     pub fn forget(&self, account_id: i64, app_id: &str, idents: &[String]) {
         if idents.is_empty() {

@@ -22,8 +22,9 @@ use crate::usage::{check_event_names, NewEvent, PushOutcome};
 use crate::{StoreError, StoreResult};
 
 /// Email ids known to be committed, per account: filled only once a push's write
-/// has resolved (after its COMMIT), and email rows are never removed, so a push
-/// may trust them without a lookup. Bounded; cleared when full.
+/// has resolved (after its COMMIT), and email rows are never removed (an
+/// erasure renames one and forgets the account here), so a push may trust them
+/// without a lookup. Bounded; cleared when full.
 #[derive(Default)]
 pub struct CommittedEmails {
     ids: Mutex<FxHashMap<i64, FxHashMap<String, i64>>>,
@@ -33,6 +34,12 @@ pub struct CommittedEmails {
 const COMMITTED_MAX: usize = 300_000;
 
 impl CommittedEmails {
+    /// Forgets the account's ids (an erasure renamed one of its emails).
+    pub(crate) fn forget_account(&self, account_id: i64) {
+        let mut all = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        all.remove(&account_id);
+    }
+
     /// Remembers ids a resolved (committed) write used.
     fn remember(&self, account_id: i64, ids: impl Iterator<Item = (String, i64)>) {
         let Ok(mut all) = self.ids.lock() else {

@@ -230,15 +230,14 @@ pub(super) fn merge(
     Ok(outcome)
 }
 
-/// Deletes member `id` with its activity and the identities merged into it.
-pub(super) fn delete(
+/// Removes member `id`, its activity, its group memberships and the
+/// identities merged into it, unaudited; returns how many records went.
+pub(super) fn remove_member(
     conn: &Connection,
     account_id: i64,
-    actor: &Actor,
     kind: Member,
     id: i64,
 ) -> StoreResult<u64> {
-    let name = live_name(conn, account_id, kind, id)?;
     let s = side(kind);
     let records = delete_activity(conn, account_id, &s, id)?;
     conn.prepare_cached(
@@ -250,6 +249,19 @@ pub(super) fn delete(
         s.table
     ))?
     .execute(params![account_id, id])?;
+    Ok(records)
+}
+
+/// Deletes member `id` with its activity and the identities merged into it.
+pub(super) fn delete(
+    conn: &Connection,
+    account_id: i64,
+    actor: &Actor,
+    kind: Member,
+    id: i64,
+) -> StoreResult<u64> {
+    let name = live_name(conn, account_id, kind, id)?;
+    let records = remove_member(conn, account_id, kind, id)?;
     audit::append(
         conn,
         account_id,

@@ -7,6 +7,7 @@ mod common;
 mod config;
 mod data;
 mod employees;
+mod erasure;
 mod foundation;
 mod hardening;
 mod login_guard;

@@ -56,6 +56,13 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
         map.insert(key, value);
     }
 
+    /// Drops every entry (after an erasure).
+    pub(in crate::postgres) fn clear(&self) {
+        if let Ok(mut map) = self.map().lock() {
+            map.clear();
+        }
+    }
+
     pub(in crate::postgres) fn put(&self, key: K, value: V) {
         self.put_unless(key, value, |_| false);
     }

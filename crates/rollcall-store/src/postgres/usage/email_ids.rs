@@ -2,8 +2,9 @@
 //! database only the emails this process has not met yet.
 //!
 //! An interned email's id never changes and its row is never removed (see
-//! `usage_emails` in migration 0002), so a mapping read from a committed row stays
-//! exact whatever other processes write; entries are keyed by the database
+//! `usage_emails` in migration 0002; only an erasure renames one, and clears
+//! this process's cache), so a mapping read from a committed row stays exact
+//! whatever other processes write; entries are keyed by the database
 //! ([`super::cache::db_tag`]) and the account. Only mappings read back from the
 //! database are stored, never ids a push has just handed out (its transaction
 //! may still roll back).
@@ -33,6 +34,13 @@ pub(super) fn get(db: u64, account_id: i64, emails: &[&str]) -> HashMap<String, 
         .iter()
         .filter_map(|e| ids.get(*e).map(|id| (e.to_string(), *id)))
         .collect()
+}
+
+/// Forgets every mapping (an erasure renamed an interned email).
+pub(super) fn clear() {
+    if let Ok(mut map) = map().lock() {
+        map.clear();
+    }
 }
 
 /// Remembers committed mappings read from the database.

@@ -332,7 +332,7 @@ async fn last_activity(
 
 /// Email tables per (database, account).
 type AccountKey = (u64, i64);
-static EMAILS: Cache<AccountKey, Arc<EmailTable>> = Cache::new(64);
+pub(super) static EMAILS: Cache<AccountKey, Arc<EmailTable>> = Cache::new(64);
 
 /// The cached email table and the rows past it in the caller's snapshot.
 struct EmailTail {
@@ -375,7 +375,7 @@ async fn email_tail(tx: &impl GenericClient, db: u64, account_id: i64) -> StoreR
 
 /// Resolvers per (database, account, org snapshot, completion).
 type ResolverKey = (u64, i64, i64, i64);
-static RESOLVERS: Cache<ResolverKey, Arc<Resolver>> = Cache::new(64);
+pub(super) static RESOLVERS: Cache<ResolverKey, Arc<Resolver>> = Cache::new(64);
 
 /// Email id -> person of `org`, covering at least `emails`.
 fn resolver(

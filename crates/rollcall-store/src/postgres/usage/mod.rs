@@ -35,6 +35,17 @@ mod provisioned;
 mod push;
 mod segment;
 
+/// Empties this process's usage caches of emails and people (after an
+/// erasure; other processes' entries are keyed by versions it moved).
+pub(crate) fn clear_caches() {
+    email_ids::clear();
+    insight::EMAILS.clear();
+    insight::RESOLVERS.clear();
+    org::DIRECTORIES.clear();
+    provisioned::LISTS.clear();
+    provisioned::SUMMARIES.clear();
+}
+
 use async_trait::async_trait;
 use rollcall_core::usage::AppDefinition;
 use rollcall_core::usage_report::Employee;

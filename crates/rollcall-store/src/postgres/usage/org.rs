@@ -375,7 +375,7 @@ pub(super) async fn activate(
 
 /// Completed org charts per (database, account, snapshot id, completion time).
 type OrgKey = (u64, i64, i64, i64);
-static DIRECTORIES: Cache<OrgKey, Arc<Directory>> = Cache::new(64);
+pub(super) static DIRECTORIES: Cache<OrgKey, Arc<Directory>> = Cache::new(64);
 
 /// The current snapshot's row: what identifies its (immutable) content.
 pub(super) struct OrgHead {

@@ -152,7 +152,7 @@ pub(super) async fn delete(
 
 /// Provisioned user lists per (database, account, app, provisioned version).
 type ListKey = (u64, i64, i64, i64);
-static LISTS: Cache<ListKey, Arc<Vec<ProvisionedUser>>> = Cache::new(256);
+pub(super) static LISTS: Cache<ListKey, Arc<Vec<ProvisionedUser>>> = Cache::new(256);
 
 /// The statement [`users`] runs, to prepare it ahead of a flight.
 pub(super) const USERS_SQL: &str =
@@ -197,7 +197,7 @@ pub(super) async fn users(
 /// Summaries per (database, account, app, provisioned version, org snapshot,
 /// completion): all of them change whenever the summary may.
 type SummaryKey = (u64, i64, i64, i64, i64, i64);
-static SUMMARIES: Cache<SummaryKey, Arc<ProvisionedSummary>> = Cache::new(4096);
+pub(super) static SUMMARIES: Cache<SummaryKey, Arc<ProvisionedSummary>> = Cache::new(4096);
 
 fn summary_key(db: u64, account_id: i64, app: &AppRow, org: Option<(i64, i64)>) -> SummaryKey {
     let (snap, done) = org.unwrap_or((0, 0));

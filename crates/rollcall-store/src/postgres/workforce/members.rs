@@ -20,7 +20,7 @@ use crate::audit::{Actor, AuditAction};
 use crate::workforce::{member_side as side, Member, MemberSide as Side, MoveOutcome, NewRecord};
 use crate::{StoreError, StoreResult};
 
-async fn lock(tx: &impl GenericClient, account_id: i64) -> StoreResult<()> {
+pub(crate) async fn lock(tx: &impl GenericClient, account_id: i64) -> StoreResult<()> {
     tx.execute(
         "SELECT pg_advisory_xact_lock($1, $2)",
         &[&INGEST_LOCK, &lock_key(account_id)],
@@ -280,15 +280,15 @@ pub(super) async fn merge(
 
 /// Deletes member `id` with its activity and the identities merged into it,
 /// inside `tx`.
-pub(super) async fn delete(
+/// Removes member `id`, its activity, its group memberships and the
+/// identities merged into it, unaudited (the caller holds the account's
+/// workforce lock); returns how many records went.
+pub(crate) async fn remove_member(
     tx: &impl GenericClient,
     account_id: i64,
-    actor: &Actor,
     kind: Member,
     id: i64,
 ) -> StoreResult<u64> {
-    lock(tx, account_id).await?;
-    let name = live_name(tx, account_id, kind, id).await?;
     let s = side(kind);
     let records = delete_activity(tx, account_id, &s, id).await?;
     tx.execute(
@@ -304,6 +304,19 @@ pub(super) async fn delete(
         &[&account_id, &id],
     )
     .await?;
+    Ok(records)
+}
+
+pub(super) async fn delete(
+    tx: &impl GenericClient,
+    account_id: i64,
+    actor: &Actor,
+    kind: Member,
+    id: i64,
+) -> StoreResult<u64> {
+    lock(tx, account_id).await?;
+    let name = live_name(tx, account_id, kind, id).await?;
+    let records = remove_member(tx, account_id, kind, id).await?;
     audit::append(
         tx,
         account_id,

@@ -47,7 +47,7 @@
 
 mod directory;
 mod ingest;
-mod members;
+pub(crate) mod members;
 mod reports;
 mod sql;
 
