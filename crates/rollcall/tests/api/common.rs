@@ -397,11 +397,6 @@ pub fn python() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
 }
 
-/// Sets `account`'s capture policy to `full` (see [`Account::capture_everything`]).
-pub async fn capture_everything(account: &Account) {
-    account.capture_everything().await;
-}
-
 /// Sets the capture policy of the account `admin` (a client with scope `admin`)
 /// administers to `full`.
 pub async fn capture_everything_as(admin: &Client) {

@@ -493,7 +493,7 @@ async fn title_retention_blanks_old_titles_and_keeps_the_hours() {
     let server = TestServer::start().await;
     let account = server.account().await;
     let c = &account.client;
-    common::capture_everything(&account).await;
+    account.capture_everything().await;
     let day = 24;
     push(
         c,

@@ -244,7 +244,7 @@ async fn push_csv_activity_and_org_chart_and_wait_out_rate_limits() {
     account
         .settings(json!({"rateLimit": {"perSecond": 1000, "burst": 1000}}))
         .await;
-    crate::common::capture_everything(&account).await;
+    account.capture_everything().await;
 
     // Activity: lines of two agents batch per agent; CSV headers with dots nest.
     let activity = dir.path().join("activity.csv");

@@ -322,7 +322,7 @@ async fn app_summaries_have_one_as_of_date_with_the_usual_default_and_no_later_a
 async fn the_activity_log_takes_an_empty_cursor_says_its_day_and_keeps_its_page_size() {
     let server = TestServer::start().await;
     let account = server.account().await;
-    crate::common::capture_everything(&account).await;
+    account.capture_everything().await;
     let c = &account.client;
     let t = today();
     agent_push(c, &agent_batch("PC-1", "ana", t)).await;

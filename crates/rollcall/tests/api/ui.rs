@@ -557,7 +557,7 @@ fn productive_seconds(html: &str, name: &str) -> Option<i64> {
 async fn working_hours_move_when_a_classification_changes_and_viewers_see_their_groups() {
     let server = TestServer::start().await;
     let account = server.account().await;
-    crate::common::capture_everything(&account).await;
+    account.capture_everything().await;
     let c = &account.client;
     youtube_half_hour(c, "PC-A", "alice").await;
     youtube_half_hour(c, "PC-B", "bob").await;

@@ -115,7 +115,7 @@ fn secs(row: &Value, part: &str, class: &str) -> i64 {
 async fn a_day_computed_by_hand_in_berlin() {
     let server = TestServer::start().await;
     let account = server.account().await;
-    crate::common::capture_everything(&account).await;
+    account.capture_everything().await;
     let c = &account.client;
     let d = days_ago(3);
     let d1 = d.tomorrow().unwrap();
@@ -463,7 +463,7 @@ async fn users_and_computers_views_agree() {
 async fn the_cursor_delivers_every_record_once_while_agents_write() {
     let server = TestServer::start().await;
     let account = server.account().await;
-    crate::common::capture_everything(&account).await;
+    account.capture_everything().await;
     // The reader polls as fast as it can; the default rate limit would stop it.
     account
         .settings(json!({"rateLimit": {"perSecond": 1000000, "burst": 1000000}}))
