@@ -113,15 +113,14 @@ pub(crate) async fn capture_batch(
     now_ms: i64,
 ) -> ApiResult<CapturedBatch> {
     let policy = compiled_policy(state, account_id).await?;
-    let groups = if policy.has_group_overrides() {
-        state
-            .store
-            .login_groups(account_id, &client.login_domain, &client.name)
-            .await?
-    } else {
-        Vec::new()
-    };
-    let capture = policy.capture_for(&groups);
+    let capture = login_capture(
+        state,
+        account_id,
+        &policy,
+        &client.login_domain,
+        &client.name,
+    )
+    .await?;
     let total = records.len() as u64;
     let kept = capture_records(&policy, capture, records, now_ms);
     Ok(CapturedBatch {
@@ -129,6 +128,27 @@ pub(crate) async fn capture_batch(
         records: kept,
         redaction_keys: policy.rule_keys(),
     })
+}
+
+/// The capture of one login: its client's first group (in the policy's
+/// `groupOverrides` order) with an override, else the account's. Group
+/// memberships are read only when the policy has overrides.
+async fn login_capture(
+    state: &AppState,
+    account_id: i64,
+    policy: &CompiledPrivacy,
+    login_domain: &str,
+    name: &str,
+) -> ApiResult<Capture> {
+    let groups = if policy.has_group_overrides() {
+        state
+            .store
+            .login_groups(account_id, login_domain, name)
+            .await?
+    } else {
+        Vec::new()
+    };
+    Ok(policy.capture_for(&groups))
 }
 
 /// The records `capture` keeps, with their titles and URLs as `policy` leaves
@@ -291,16 +311,8 @@ async fn agent_capture(
         ));
     }
     let policy = compiled_policy(&state, caller.account_id).await?;
-    let groups = if policy.has_group_overrides() {
-        state
-            .store
-            .login_groups(caller.account_id, domain, name)
-            .await?
-    } else {
-        Vec::new()
-    };
     Ok(axum::Json(CaptureAnswer {
         success: true,
-        capture: policy.capture_for(&groups),
+        capture: login_capture(&state, caller.account_id, &policy, domain, name).await?,
     }))
 }

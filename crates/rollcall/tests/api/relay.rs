@@ -431,21 +431,18 @@ async fn recording_proxy(server: String) -> (String, Sent) {
     (base, sent)
 }
 
-fn uploads(sent: &Sent) -> Vec<String> {
+/// The bodies of the requests sent to `target` ("METHOD /path").
+fn sent_to(sent: &Sent, target: &str) -> Vec<String> {
     sent.lock()
         .unwrap()
         .iter()
-        .filter(|(target, _)| target == "POST /agent/v1/activity")
+        .filter(|(t, _)| t == target)
         .map(|(_, body)| body.clone())
         .collect()
 }
 
-fn capture_requests(sent: &Sent) -> usize {
-    sent.lock()
-        .unwrap()
-        .iter()
-        .filter(|(target, _)| target == "GET /agent/v1/capture")
-        .count()
+fn uploads(sent: &Sent) -> Vec<String> {
+    sent_to(sent, "POST /agent/v1/activity")
 }
 
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
@@ -501,7 +498,7 @@ async fn relay_sends_only_what_the_capture_policy_keeps() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     until("the relay to ask for the capture", || {
-        capture_requests(&sent) >= 1
+        !sent_to(&sent, "GET /agent/v1/capture").is_empty()
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
