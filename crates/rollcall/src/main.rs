@@ -5,6 +5,7 @@ mod config;
 mod ops;
 mod push;
 mod relay;
+mod retry_after;
 mod secrets;
 
 fn main() -> std::process::ExitCode {

@@ -31,6 +31,7 @@ use serde_json::{json, Value};
 use self::input::{Format, Input, Line};
 use self::kind::Kind;
 use self::state::{Rejected, State};
+use crate::retry_after::retry_after;
 
 /// Rejected lines printed in the summary (the count is always complete).
 const LISTED_REJECTS: usize = 1_000;
@@ -99,17 +100,6 @@ struct Done {
     duplicates: u64,
     items: u64,
     rejected: Vec<Rejected>,
-}
-
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let secs: u64 = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(secs.min(600)))
 }
 
 fn error_message(e: &Value) -> String {
@@ -183,7 +173,7 @@ impl Ctx {
                 }
             };
             let status = response.status();
-            let after = retry_after(response.headers());
+            let after = retry_after(response.headers(), Duration::from_secs(600));
             let reply: Value = response.json().await.unwrap_or(Value::Null);
             if status.is_success() {
                 let n = items.len() as u64;

@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 use super::identity::Identity;
 use super::policy::{self, ServerPolicy};
 use super::spool::Spool;
+use crate::retry_after::retry_after;
 
 /// Records per request (SPEC §5).
 pub const MAX_RECORDS: usize = 5_000;
@@ -44,17 +45,6 @@ enum Outcome {
     Retry(Option<Duration>, String),
 }
 
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let secs: u64 = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(secs.min(3600)))
-}
-
 impl Uploader {
     async fn send(&self, records: &[Value]) -> Outcome {
         let sent_at = jiff::Timestamp::now()
@@ -79,7 +69,7 @@ impl Uploader {
             Err(e) => return Outcome::Retry(None, format!("cannot reach the server: {e}")),
         };
         let status = response.status();
-        let after = retry_after(response.headers());
+        let after = retry_after(response.headers(), Duration::from_secs(3600));
         let reply: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
             return Outcome::Stored {
