@@ -17,17 +17,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use super::store::StoreError;
+use super::store::{io, open_ndjson, StoreError};
 
 /// Outbox size after which a fully acknowledged outbox starts a new generation.
 const ROTATE_BYTES: u64 = 4 << 20;
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 /// Fsyncs the directory holding `path`, so a rename in it is durable.
 pub fn sync_dir(path: &Path) -> Result<(), StoreError> {
@@ -85,41 +78,12 @@ impl Spool {
             Err(_) => (0, 0),
         };
         let path = Self::outbox_path(dir, generation);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)
-            .map_err(io(&path))?;
         let mut sealed_until = None;
-        let mut good = 0u64;
-        {
-            let mut reader = BufReader::new(&mut file);
-            reader.seek(SeekFrom::Start(0)).map_err(io(&path))?;
-            let mut line = String::new();
-            loop {
-                line.clear();
-                let n = reader.read_line(&mut line).map_err(io(&path))?;
-                if n == 0 || !line.ends_with('\n') {
-                    break;
-                }
-                let Ok(v) = serde_json::from_str::<Value>(&line) else {
-                    break;
-                };
-                if let Some(u) = v["until"].as_i64() {
-                    sealed_until = Some(u);
-                }
-                good += n as u64;
+        let (file, good) = open_ndjson(&path, "outbox", |v| {
+            if let Some(u) = v["until"].as_i64() {
+                sealed_until = Some(u);
             }
-        }
-        if file.metadata().map_err(io(&path))?.len() != good {
-            tracing::warn!(
-                "the relay outbox {} ends in a torn line; cutting it off",
-                path.display()
-            );
-            file.set_len(good).map_err(io(&path))?;
-            file.sync_all().map_err(io(&path))?;
-        }
+        })?;
         Ok(Spool {
             dir: dir.to_path_buf(),
             generation,

@@ -93,107 +93,126 @@ pub struct Store {
     lines: u64,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+pub(super) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_path_buf(),
         source,
     }
 }
 
+/// Applies one journal line to the buckets being rebuilt.
+fn replay(buckets: &mut BTreeMap<String, Bucket>, next_id: &mut i64, v: &Value) {
+    match v["op"].as_str() {
+        Some("bucket") => {
+            if let Some(meta) = meta_from_json(&v["bucket"]) {
+                buckets.insert(meta.id.clone(), Bucket::new(meta));
+            }
+        }
+        Some("drop") => {
+            if let Some(id) = v["id"].as_str() {
+                buckets.remove(id);
+            }
+        }
+        Some("event") => {
+            let (Some(bucket), Some(id), Some(start), Some(dur), Some(data)) = (
+                v["bucket"].as_str(),
+                v["id"].as_i64(),
+                v["start"].as_i64(),
+                v["dur"].as_i64(),
+                v["data"].as_object(),
+            ) else {
+                return;
+            };
+            *next_id = (*next_id).max(id + 1);
+            if let Some(b) = buckets.get_mut(bucket) {
+                b.put(Event {
+                    id,
+                    start_us: start,
+                    duration_us: dur,
+                    data: data.clone(),
+                });
+                if v["hb"].as_bool() == Some(true) {
+                    b.last = Some(id);
+                }
+            }
+        }
+        Some("del") => {
+            if let (Some(bucket), Some(id)) = (v["bucket"].as_str(), v["id"].as_i64()) {
+                if let Some(b) = buckets.get_mut(bucket) {
+                    b.events.remove(&id);
+                    if b.last == Some(id) {
+                        b.last = None;
+                    }
+                    b.recompute_end();
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Opens (creating) the append-only NDJSON file at `path`, gives each whole
+/// line that parses to `each`, in order, and cuts off what follows the last one
+/// (a write a crash tore), fsyncing the cut; `what` names the file in the
+/// warning. Returns the file, positioned for appending, and its length.
+pub(super) fn open_ndjson(
+    path: &Path,
+    what: &str,
+    mut each: impl FnMut(&Value),
+) -> Result<(File, u64), StoreError> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(io(path))?;
+    let mut good_len = 0u64;
+    {
+        let mut reader = BufReader::new(&mut file);
+        reader.seek(SeekFrom::Start(0)).map_err(io(path))?;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = reader.read_line(&mut line).map_err(io(path))?;
+            if n == 0 || !line.ends_with('\n') {
+                break;
+            }
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                break;
+            };
+            each(&v);
+            good_len += n as u64;
+        }
+    }
+    if file.metadata().map_err(io(path))?.len() != good_len {
+        tracing::warn!(
+            "the relay {what} {} ends in a torn line; cutting it off",
+            path.display()
+        );
+        file.set_len(good_len).map_err(io(path))?;
+        file.sync_all().map_err(io(path))?;
+    }
+    Ok((file, good_len))
+}
+
 impl Store {
     /// Opens (replaying) or creates the journal in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let path = dir.join("journal.ndjson");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)
-            .map_err(io(&path))?;
-        let mut store = Store {
-            path: path.clone(),
-            file: file.try_clone().map_err(io(&path))?,
-            buckets: BTreeMap::new(),
-            next_id: 1,
-            lines: 0,
-        };
-        let mut good_len = 0u64;
-        let mut reader = BufReader::new(&mut file);
-        reader.seek(SeekFrom::Start(0)).map_err(io(&path))?;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = reader.read_line(&mut line).map_err(io(&path))?;
-            if n == 0 || !line.ends_with('\n') {
-                break;
-            }
-            match serde_json::from_str::<Value>(&line) {
-                Ok(v) => store.replay(&v),
-                Err(_) => break,
-            }
-            good_len += n as u64;
-            store.lines += 1;
-        }
-        drop(reader);
-        if file.metadata().map_err(io(&path))?.len() != good_len {
-            tracing::warn!(
-                "the relay journal {} ends in a torn line; cutting it off",
-                path.display()
-            );
-            file.set_len(good_len).map_err(io(&path))?;
-            file.sync_all().map_err(io(&path))?;
-        }
-        Ok(store)
-    }
-
-    fn replay(&mut self, v: &Value) {
-        match v["op"].as_str() {
-            Some("bucket") => {
-                if let Some(meta) = meta_from_json(&v["bucket"]) {
-                    self.buckets.insert(meta.id.clone(), Bucket::new(meta));
-                }
-            }
-            Some("drop") => {
-                if let Some(id) = v["id"].as_str() {
-                    self.buckets.remove(id);
-                }
-            }
-            Some("event") => {
-                let (Some(bucket), Some(id), Some(start), Some(dur), Some(data)) = (
-                    v["bucket"].as_str(),
-                    v["id"].as_i64(),
-                    v["start"].as_i64(),
-                    v["dur"].as_i64(),
-                    v["data"].as_object(),
-                ) else {
-                    return;
-                };
-                self.next_id = self.next_id.max(id + 1);
-                if let Some(b) = self.buckets.get_mut(bucket) {
-                    b.put(Event {
-                        id,
-                        start_us: start,
-                        duration_us: dur,
-                        data: data.clone(),
-                    });
-                    if v["hb"].as_bool() == Some(true) {
-                        b.last = Some(id);
-                    }
-                }
-            }
-            Some("del") => {
-                if let (Some(bucket), Some(id)) = (v["bucket"].as_str(), v["id"].as_i64()) {
-                    if let Some(b) = self.buckets.get_mut(bucket) {
-                        b.events.remove(&id);
-                        if b.last == Some(id) {
-                            b.last = None;
-                        }
-                        b.recompute_end();
-                    }
-                }
-            }
-            _ => {}
-        }
+        let mut buckets = BTreeMap::new();
+        let mut next_id = 1;
+        let mut lines = 0;
+        let (file, _) = open_ndjson(&path, "journal", |v| {
+            replay(&mut buckets, &mut next_id, v);
+            lines += 1;
+        })?;
+        Ok(Store {
+            path,
+            file,
+            buckets,
+            next_id,
+            lines,
+        })
     }
 
     /// Appends journal lines and fsyncs: the change is durable when this returns.
