@@ -113,6 +113,8 @@ pub struct Inner {
     /// Each account's compiled privacy policy (SPEC §11), checked against the
     /// stored one with every agent batch.
     pub privacy: routes::privacy::PolicyCache,
+    /// Viewers' cuts of the usage data, reused while the data stay the same.
+    pub restrictions: reports::RestrictionCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -133,6 +135,7 @@ impl AppState {
             config,
             metrics: metrics::Metrics::default(),
             privacy: routes::privacy::PolicyCache::default(),
+            restrictions: reports::RestrictionCache::default(),
         }))
     }
 }

@@ -19,8 +19,10 @@ pub mod usage;
 pub mod workforce;
 
 mod access;
+mod restriction;
 
 pub use access::{visible_people, visible_people_in, Visibility};
+pub use restriction::RestrictionCache;
 
 use jiff::tz::TimeZone;
 use rollcall_core::time;

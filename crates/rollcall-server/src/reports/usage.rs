@@ -93,7 +93,7 @@ async fn load(
         },
         access::visible_people(state, caller),
     )?;
-    Ok(visible.restrict(data))
+    Ok(visible.restrict(&state.restrictions, caller.account_id, data))
 }
 
 /// `query` as a caller's view needs it: a viewer limited to groups recounts the
@@ -134,7 +134,7 @@ async fn load_many(
         access::visible_people(state, caller),
     )?;
     let data: Vec<Arc<InsightData>> = visible
-        .restrict_all(data)
+        .restrict_all(&state.restrictions, caller.account_id, data)
         .into_iter()
         .map(Arc::new)
         .collect();
@@ -454,7 +454,7 @@ pub async fn app_summaries(
         access::visible_people(state, caller),
     )?;
     let apps = visible
-        .restrict_all(data)
+        .restrict_all(&state.restrictions, caller.account_id, data)
         .into_iter()
         .zip(contracts)
         .map(|(data, contract)| summarise(&data, contract, as_of))
@@ -650,7 +650,11 @@ pub async fn overview(state: &AppState, caller: &Caller) -> ApiResult<Overview> 
         access::visible_people(state, caller),
     )?;
     let mut apps = Vec::with_capacity(data.len());
-    for (data, contract) in visible.restrict_all(data).into_iter().zip(contracts) {
+    for (data, contract) in visible
+        .restrict_all(&state.restrictions, caller.account_id, data)
+        .into_iter()
+        .zip(contracts)
+    {
         let summary = summarise(&data, contract, as_of);
         // A day's DAU counts its people (an alias counts for its person).
         let days = daily(&data, &EventFilter::Any, as_of - 29, as_of);
@@ -981,7 +985,7 @@ pub async fn users_among(
     )
     .await?;
     let data = match only {
-        Some(people) => people.restrict(data),
+        Some(people) => people.restrict(&state.restrictions, caller.account_id, data),
         None => data,
     };
     let def = &data.app.definition;
@@ -989,14 +993,17 @@ pub async fn users_among(
     let (emails, resolver) = (&data.emails, &data.resolver);
     let last = bounded_last(&data, person_last_ms(&data), i32::MIN, as_of, &tz);
     let all = daily(&data, &EventFilter::Any, from, as_of);
-    let per_group: Vec<(String, DailyPeople)> = def
+    let groups: Vec<(String, EventFilter)> = def
         .groups()
         .into_iter()
         .map(|g| {
             let f = EventFilter::for_group(def, Some(&g)).unwrap_or(EventFilter::Any);
-            let d = daily(&data, &f, i32::MIN, as_of);
-            (g, d)
+            (g, f)
         })
+        .collect();
+    let in_window: Vec<DailyPeople> = groups
+        .iter()
+        .map(|(_, f)| daily(&data, f, from, as_of))
         .collect();
     let mut provisioned: FxHashMap<&str, &ProvisionedUser> = FxHashMap::default();
     for u in data.provisioned.iter() {
@@ -1023,9 +1030,14 @@ pub async fn users_among(
     };
     let take = if whole { keys.len() } else { size as usize };
     let page: Vec<&str> = keys.iter().skip(start).take(take).copied().collect();
+    let slots: Vec<Option<usize>> = page
+        .iter()
+        .map(|key| resolver.slot_of_email(&dir, emails, key))
+        .collect();
+    let group_last_days = last_days_per_group(&data, &groups, as_of, &slots);
     let mut out = Vec::with_capacity(page.len());
-    for key in &page {
-        let slot = resolver.slot_of_email(&dir, emails, key);
+    for (row, key) in page.iter().enumerate() {
+        let slot = slots[row];
         let last_ms = slot.and_then(|s| last.get(s));
         let days = |d: &DailyPeople| slot.map_or(0, |s| usage_bits::active_days(d, from, as_of, s));
         let status = match last_ms {
@@ -1043,20 +1055,15 @@ pub async fn users_among(
             status,
             last_activity: last_ms.map(time::format_ms),
             active_days: days(&all),
-            groups: per_group
+            groups: groups
                 .iter()
-                .map(|(g, d)| {
-                    let last_day = slot.and_then(|s| {
-                        d.iter()
-                            .rev()
-                            .find(|(_, set)| set.contains(s))
-                            .map(|(&day, _)| day)
-                    });
-                    GroupActivity {
-                        group: g.clone(),
-                        active_days: days(d),
-                        last_activity: group_last_ms(last_day, last_ms, &tz).map(time::format_ms),
-                    }
+                .zip(&in_window)
+                .enumerate()
+                .map(|(g, ((name, _), d))| GroupActivity {
+                    group: name.clone(),
+                    active_days: days(d),
+                    last_activity: group_last_ms(group_last_days[g][row], last_ms, &tz)
+                        .map(time::format_ms),
                 })
                 .collect(),
             person: dir.person(key).cloned(),
@@ -1083,6 +1090,50 @@ pub async fn users_among(
         users: out,
         next_page_token,
     })
+}
+
+/// For each of `groups` and each of `slots` (the rows of a users page), the
+/// latest day up to `to` on which the slot's person did one of the group's
+/// events. Only the rows' own email ids are looked at, bitmap by bitmap, so a
+/// page costs a bit test per (bitmap, row) instead of resolving every person
+/// on every day of the app's history.
+fn last_days_per_group(
+    data: &InsightData,
+    groups: &[(String, EventFilter)],
+    to: i32,
+    slots: &[Option<usize>],
+) -> Vec<Vec<Option<i32>>> {
+    let mut row_of_slot: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
+    for (row, slot) in slots.iter().enumerate() {
+        if let Some(s) = slot {
+            row_of_slot.entry(*s).or_default().push(row);
+        }
+    }
+    // (email id, row) of every email of the rows' people.
+    let mut ids: Vec<(u32, usize)> = Vec::new();
+    for id in 0..data.emails.len() as u32 {
+        if let Some(rows) = row_of_slot.get(&data.resolver.slot_of_id(id)) {
+            ids.extend(rows.iter().map(|&row| (id, row)));
+        }
+    }
+    let mut last = vec![vec![None::<i32>; slots.len()]; groups.len()];
+    for b in data.days.iter().filter(|b| b.day <= to) {
+        let wanted: Vec<usize> = (0..groups.len())
+            .filter(|&g| b.event.is_empty() || groups[g].1.matches(&b.event))
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        for &(id, row) in &ids {
+            if usage_bits::get(&b.bits, id) {
+                for &g in &wanted {
+                    let day = &mut last[g][row];
+                    *day = Some(day.map_or(b.day, |d: i32| d.max(b.day)));
+                }
+            }
+        }
+    }
+    last
 }
 
 // ---------------------------------------------------------------- engagement

@@ -6,6 +6,10 @@
 //! transaction and commits once, so concurrent requests share one fsync. A closure
 //! that fails rolls back only its own savepoint. Callers get their result only
 //! after the commit, so an acknowledged write is durable.
+//!
+//! Dropping the [`Db`] closes the queue and waits for the writer to finish the jobs
+//! it has and exit, so no thread is inside SQLCipher when the process exits (a test
+//! process that ended during start-up maintenance crashed in exit-time cleanup).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -34,9 +38,11 @@ const GROUP_SIZE_BOUNDS: [u64; 9] = [1, 2, 4, 8, 16, 32, 64, 128, MAX_GROUP as u
 
 /// Handle to the database; cheap to share behind an `Arc`.
 pub struct Db {
-    jobs: Mutex<mpsc::Sender<Job>>,
+    /// `None` once the [`Db`] is being dropped.
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
     readers: Arc<ReaderPool>,
     writer: Arc<WriterGauges>,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// What the writer thread is doing, for `/metrics`: shared with that thread and
@@ -105,6 +111,21 @@ fn open_connection(path: &Path, key: &DatabaseKey, flags: OpenFlags) -> StoreRes
     Ok(conn)
 }
 
+impl Drop for Db {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer's loop once it has run what was sent.
+        if let Ok(jobs) = self.jobs.get_mut() {
+            jobs.take();
+        }
+        if let Some(thread) = self.writer_thread.take() {
+            // A job that held the last handle would be dropping it on the writer itself.
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
 impl Db {
     pub fn open(path: &Path, key: DatabaseKey) -> StoreResult<Db> {
         let writer = open_connection(
@@ -118,12 +139,13 @@ impl Db {
         let (sender, receiver) = mpsc::channel::<Job>();
         let gauges = Arc::new(WriterGauges::new());
         let thread_gauges = Arc::clone(&gauges);
-        std::thread::Builder::new()
+        let writer_thread = std::thread::Builder::new()
             .name("rollcall-writer".into())
             .spawn(move || writer_loop(writer, receiver, &thread_gauges))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Db {
-            jobs: Mutex::new(sender),
+            jobs: Mutex::new(Some(sender)),
+            writer_thread: Some(writer_thread),
             readers: Arc::new(ReaderPool {
                 idle: Mutex::new(Vec::new()),
                 permits: Semaphore::new(READERS),
@@ -169,7 +191,11 @@ impl Db {
             .and_then(|jobs| {
                 // Counted before the send so the writer never takes one it was not told of.
                 self.writer.queued.fetch_add(1, Ordering::Relaxed);
-                jobs.send(job).map_err(|_| {
+                let sent = match jobs.as_ref() {
+                    Some(jobs) => jobs.send(job).map_err(|_| ()),
+                    None => Err(()),
+                };
+                sent.map_err(|()| {
                     self.writer.took_one();
                     StoreError::Unavailable("the database writer has stopped".into())
                 })

@@ -648,7 +648,12 @@ fn merge_stretches(
     Ok(delta)
 }
 
-fn client_row(conn: &Connection, account_id: i64, r: &rusqlite::Row<'_>) -> StoreResult<WfClient> {
+fn client_row(
+    conn: &Connection,
+    account_id: i64,
+    r: &rusqlite::Row<'_>,
+    merged: &mut MergedNames,
+) -> StoreResult<WfClient> {
     let id: i64 = r.get(0)?;
     Ok(WfClient {
         id,
@@ -659,25 +664,36 @@ fn client_row(conn: &Connection, account_id: i64, r: &rusqlite::Row<'_>) -> Stor
         first_log_ms: r.get(5)?,
         last_log_ms: r.get(6)?,
         groups: member_groups(conn, account_id, KIND_CLIENT, id)?,
-        merged: merged_names(conn, "wf_clients", "login_domain", id)?,
+        merged: merged.remove(&id).unwrap_or_default(),
     })
 }
 
 const CLIENT_SQL: &str = "SELECT id, login_domain, name, alias, employee_email, first_log_ms,
     last_log_ms FROM wf_clients WHERE account_id = ?1 AND merged_into IS NULL";
 
-/// The identities merged into `id` of `table`: (id, domain, name).
+/// Per row of `table`, the identities merged into it: (id, domain, name), by id.
+type MergedNames = HashMap<i64, Vec<(i64, String, String)>>;
+
+/// [`MergedNames`] of an account's rows of `table`, read at once (one query per
+/// row scanned the whole table for each, since `merged_into` has no index).
 fn merged_names(
     conn: &Connection,
     table: &str,
     domain: &str,
-    id: i64,
-) -> StoreResult<Vec<(i64, String, String)>> {
+    account_id: i64,
+) -> StoreResult<MergedNames> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id, {domain}, name FROM {table} WHERE merged_into = ?1 ORDER BY id"
+        "SELECT merged_into, id, {domain}, name FROM {table}
+         WHERE account_id = ?1 AND merged_into IS NOT NULL ORDER BY id"
     ))?;
-    let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut out = MergedNames::new();
+    let mut rows = stmt.query([account_id])?;
+    while let Some(r) = rows.next()? {
+        out.entry(r.get(0)?)
+            .or_default()
+            .push((r.get(1)?, r.get(2)?, r.get(3)?));
+    }
+    Ok(out)
 }
 
 pub(super) fn list_clients(
@@ -688,10 +704,11 @@ pub(super) fn list_clients(
     let mut stmt = conn.prepare_cached(&format!(
         "{CLIENT_SQL} AND (?2 IS NULL OR id = ?2) ORDER BY id"
     ))?;
+    let mut merged = merged_names(conn, "wf_clients", "login_domain", account_id)?;
     let mut rows = stmt.query(params![account_id, id])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        out.push(client_row(conn, account_id, r)?);
+        out.push(client_row(conn, account_id, r, &mut merged)?);
     }
     Ok(out)
 }
@@ -708,6 +725,7 @@ pub(super) fn list_computers(
     let mut stmt = conn.prepare_cached(&format!(
         "{COMPUTER_SQL} AND (?2 IS NULL OR id = ?2) ORDER BY id"
     ))?;
+    let mut merged = merged_names(conn, "wf_computers", "primary_domain", account_id)?;
     let mut rows = stmt.query(params![account_id, id])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
@@ -724,7 +742,7 @@ pub(super) fn list_computers(
             first_log_ms: r.get(8)?,
             last_log_ms: r.get(9)?,
             groups: member_groups(conn, account_id, KIND_COMPUTER, id)?,
-            merged: merged_names(conn, "wf_computers", "primary_domain", id)?,
+            merged: merged.remove(&id).unwrap_or_default(),
         });
     }
     Ok(out)

@@ -667,6 +667,122 @@ async fn a_viewer_sees_only_their_groups_people_in_every_usage_report_and_the_or
     assert_error(status, &body, StatusCode::NOT_FOUND);
 }
 
+/// The team of each segment of `e` with its population: (team, population).
+fn segments(e: &Value) -> Vec<(String, u64)> {
+    e["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["value"].as_str().unwrap_or("").to_string(),
+                s["population"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A viewer's cut of the data is kept between reports (issue 18): it must follow
+/// every change to what it was made from, and never serve another viewer.
+#[tokio::test]
+async fn a_viewers_reports_follow_their_groups_the_org_chart_and_the_provisioned_users() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let app = usage_company(c).await;
+    let d = today() - 1;
+    agent_push(c, &agent_batch("PC-1", "ana", d)).await;
+    agent_push(c, &agent_batch("PC-2", "di", d)).await;
+    let (ana, di) = (client_id(c, "ana").await, client_id(c, "di").await);
+    for (id, email) in [(ana, "ana@corp.com"), (di, "di@corp.com")] {
+        let (status, body) = c
+            .patch(&format!("/admin/v1/clients/{id}"), &json!({"email": email}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let mut viewers = Vec::new();
+    for (name, member) in [("Ana's", ana), ("Di's", di)] {
+        let (status, group) = c
+            .post(
+                "/admin/v1/groups",
+                &json!({"name": name, "clients": [member]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{group}");
+        let gid = group["id"].as_i64().unwrap();
+        let (_, viewer) = account
+            .user_with_key(
+                "viewer",
+                json!({"viewableGroups": [gid], "allowedApps": [app.clone()]}),
+            )
+            .await;
+        viewers.push((gid, viewer));
+    }
+    let (anas, dis) = (&viewers[0], &viewers[1]);
+    let engagement = |v: &Client| {
+        let v = v.clone();
+        let path = format!("/pull/v1/apps/{app}/engagement?rollingWindow=7&by=team");
+        async move {
+            let (status, e) = v.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "{e}");
+            e
+        }
+    };
+    let provisioned = |v: &Client| {
+        let v = v.clone();
+        async move { summary(&v, "").await["apps"][0]["provisionedUsers"].clone() }
+    };
+
+    // Each viewer sees their own person, asked one after the other.
+    for _ in 0..2 {
+        assert_eq!(segments(&engagement(&anas.1).await), [("Sales".into(), 1)]);
+        assert_eq!(segments(&engagement(&dis.1).await), [("-Ops".into(), 1)]);
+        assert_eq!(provisioned(&anas.1).await, 1);
+        assert_eq!(provisioned(&dis.1).await, 0);
+    }
+
+    // Di joins Ana's group.
+    let (status, body) = c
+        .patch(
+            &format!("/admin/v1/groups/{}", anas.0),
+            &json!({"clients": [ana, di]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        segments(&engagement(&anas.1).await),
+        [("-Ops".into(), 1), ("Sales".into(), 1)]
+    );
+
+    // A new org chart moves Ana to Support.
+    org_csv(
+        c,
+        "email,firstName,lastName,team\n\
+         ana@corp.com,Ana,Diaz,Support\n\
+         bo@corp.com,Bo,Li,Sales\n\
+         di@corp.com,Di,Ode,-Ops\n",
+    )
+    .await;
+    assert_eq!(
+        segments(&engagement(&anas.1).await),
+        [("-Ops".into(), 1), ("Support".into(), 1)]
+    );
+
+    // Di is provisioned too.
+    provision(
+        c,
+        &app,
+        &[
+            ("u1", "ana@corp.com", "Pro"),
+            ("u4", "di@corp.com", "Basic"),
+        ],
+    )
+    .await;
+    assert_eq!(provisioned(&anas.1).await, 2);
+    assert_eq!(provisioned(&dis.1).await, 1);
+    assert_eq!(segments(&engagement(&dis.1).await), [("-Ops".into(), 1)]);
+}
+
 #[tokio::test]
 async fn the_spend_download_neutralises_formulas_and_keeps_negative_amounts() {
     let server = TestServer::start().await;
