@@ -1,0 +1,227 @@
+//! Reports while ingesting (issue 18 #2): usage and activity ingest run at half
+//! the rates the ingest stage reached, with fresh data (usage events of the last
+//! minute, activity records of a new agent session; never resends, which the
+//! server de-duplicates cheaply), while every report question is timed again.
+//!
+//! Each ingest is paced: request `k` is due `k × items a request / rate` after
+//! the start, spread over several senders; a sender that falls behind sends at
+//! once, so the achieved rate shows what the server kept up with.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::client::Api;
+use crate::data::{Body, Dataset, Question, EVENTS_PER_REQUEST, RECORDS_PER_REQUEST};
+use crate::measure::{time_reports, Percentiles, Timings};
+use crate::stream::Bodies;
+
+/// How long the ingests run before the reports are timed (to reach their pace).
+const WARM_UP: Duration = Duration::from_secs(2);
+
+/// Agent session of the fresh activity records (the ingest stage used 1 and 2).
+const SESSION: i64 = 3;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Figures {
+    pub ingest: Vec<Paced>,
+    pub reports: Vec<Compared>,
+}
+
+/// A paced ingest: the rate it was asked for and the rate acknowledged.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Paced {
+    pub name: String,
+    pub target_per_second: f64,
+    pub achieved_per_second: f64,
+    pub items: u64,
+    pub seconds: f64,
+    /// How far the achieved rate fell short of the target, in percent (target ≤ 10).
+    pub loss_percent: f64,
+}
+
+/// A report's p50 when quiet and while ingest runs.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Compared {
+    pub name: String,
+    pub quiet_p50_ms: f64,
+    pub loaded_p50_ms: f64,
+    /// Loaded over quiet (target ≤ 2).
+    pub ratio: f64,
+}
+
+/// What the loaded stage needs from the run so far.
+pub struct Setup<'a> {
+    pub api: &'a Api,
+    pub viewer: &'a Api,
+    pub dataset: &'a Dataset,
+    pub app_ids: &'a [String],
+    pub questions: &'a [Question],
+    pub quiet: &'a [Percentiles],
+    /// The ingest stage's usage events/s and activity records/s.
+    pub usage_max: f64,
+    pub activity_max: f64,
+    pub clients: usize,
+    pub repeat: usize,
+}
+
+/// Runs both ingests at half their maximum rates while timing every question.
+pub async fn measure(s: Setup<'_>) -> anyhow::Result<Figures> {
+    let (stop, stopped) = watch::channel(None);
+    let usage = tokio::spawn(paced(
+        s.api.clone(),
+        Bodies::new(s.dataset.live_usage_bodies(s.app_ids), true),
+        EVENTS_PER_REQUEST,
+        s.usage_max / 2.0,
+        s.clients,
+        stopped.clone(),
+    ));
+    let activity = tokio::spawn(paced(
+        s.api.clone(),
+        Bodies::new(s.dataset.live_activity_bodies(SESSION), true),
+        RECORDS_PER_REQUEST,
+        s.activity_max / 2.0,
+        s.clients,
+        stopped,
+    ));
+    tokio::time::sleep(WARM_UP).await;
+    let mut timings = Timings::default();
+    let timed = time_reports(s.questions, s.api, s.viewer, s.repeat, &mut timings).await;
+    let _ = stop.send(Some(Instant::now()));
+    let usage = usage.await?.context("usage ingest beside the reports")?;
+    let activity = activity
+        .await?
+        .context("activity ingest beside the reports")?;
+    timed?;
+    let loaded = timings.percentiles();
+    let reports = s
+        .quiet
+        .iter()
+        .filter_map(|q| {
+            let l = loaded.iter().find(|l| l.name == q.name)?;
+            Some(Compared {
+                name: q.name.clone(),
+                quiet_p50_ms: q.p50_ms,
+                loaded_p50_ms: l.p50_ms,
+                ratio: l.p50_ms / q.p50_ms.max(1e-9),
+            })
+        })
+        .collect();
+    Ok(Figures {
+        ingest: vec![
+            usage.named("usage events", s.usage_max / 2.0),
+            activity.named("activity records", s.activity_max / 2.0),
+        ],
+        reports,
+    })
+}
+
+/// Items acknowledged within the paced window, and its length.
+struct Counted {
+    items: u64,
+    seconds: f64,
+}
+
+impl Counted {
+    fn named(self, name: &str, target: f64) -> Paced {
+        let achieved = self.items as f64 / self.seconds.max(1e-9);
+        Paced {
+            name: name.to_string(),
+            target_per_second: target,
+            achieved_per_second: achieved,
+            items: self.items,
+            seconds: self.seconds,
+            loss_percent: 100.0 * (1.0 - achieved / target.max(1e-9)),
+        }
+    }
+}
+
+/// Sends `bodies` of `per_body` items at `rate` items/s from `senders` senders
+/// until `stop` carries the stopping time; counts the items acknowledged before it.
+async fn paced(
+    api: Api,
+    bodies: Arc<Bodies<Body>>,
+    per_body: usize,
+    rate: f64,
+    senders: usize,
+    stop: watch::Receiver<Option<Instant>>,
+) -> anyhow::Result<Counted> {
+    let started = Instant::now();
+    let interval = per_body as f64 / rate.max(1.0);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..senders.max(1) {
+        let (api, bodies, next, mut stop) = (
+            api.clone(),
+            Arc::clone(&bodies),
+            Arc::clone(&next),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut items = 0u64;
+            loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let due = started + Duration::from_secs_f64(k as f64 * interval);
+                tokio::select! {
+                    _ = tokio::time::sleep_until(due) => {}
+                    _ = stop.changed() => {}
+                }
+                if stop.borrow().is_some() {
+                    return Ok::<u64, anyhow::Error>(items);
+                }
+                let Some(body) = bodies.next().await else {
+                    return Ok(items);
+                };
+                let acked = api.push_one(&body).await?;
+                let in_window = match *stop.borrow() {
+                    Some(end) => Instant::now() <= end,
+                    None => true,
+                };
+                if in_window {
+                    items += acked;
+                }
+            }
+        }));
+    }
+    let mut items = 0;
+    for task in tasks {
+        items += task.await??;
+    }
+    let end = (*stop.borrow()).unwrap_or_else(Instant::now);
+    Ok(Counted {
+        items,
+        seconds: (end - started).as_secs_f64(),
+    })
+}
+
+/// Prints the stage's part of the table.
+pub fn print(f: &Figures) {
+    println!(
+        "\n{:<46} {:>12} {:>12} {:>8}",
+        "ingest beside the reports (issue 18 #2)", "target/s", "achieved/s", "loss %"
+    );
+    for p in &f.ingest {
+        println!(
+            "{:<46} {:>12.0} {:>12.0} {:>8.1}",
+            p.name, p.target_per_second, p.achieved_per_second, p.loss_percent
+        );
+    }
+    println!(
+        "\n{:<46} {:>9} {:>9} {:>7}",
+        "report while ingesting", "quiet p50", "p50", "ratio"
+    );
+    for r in &f.reports {
+        println!(
+            "{:<46} {:>9.2} {:>9.2} {:>7.2}",
+            r.name, r.quiet_p50_ms, r.loaded_p50_ms, r.ratio
+        );
+    }
+}
