@@ -583,7 +583,7 @@ impl UsageEvents {
         let share = app_share(apps);
         let total = share.last().copied().unwrap_or(1).max(1);
         let mut before = 0;
-        let counts = share
+        let mut counts: Vec<usize> = share
             .iter()
             .map(|&c| {
                 let n = (data.usage_events as f64 * (c - before) as f64 / total as f64).round();
@@ -591,6 +591,11 @@ impl UsageEvents {
                 n as usize
             })
             .collect();
+        // The last app takes what rounding left, so the total is exact.
+        let others: usize = counts.iter().rev().skip(1).sum();
+        if let Some(last) = counts.last_mut() {
+            *last = data.usage_events.saturating_sub(others);
+        }
         let start = data.now_ms - data.scale.usage_days * DAY_MS;
         UsageEvents {
             rng: StdRng::seed_from_u64(1),
@@ -735,7 +740,7 @@ mod tests {
             per_app[app] += batch.len();
         }
         let total: usize = per_app.iter().sum();
-        assert!(total.abs_diff(scale.usage_events) <= scale.apps, "{total}");
+        assert_eq!(total, scale.usage_events);
         assert!(
             per_app[0] > 3 * per_app[19],
             "the first app is the busiest: {per_app:?}"

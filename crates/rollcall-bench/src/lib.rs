@@ -197,6 +197,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
                 app_ids: &app_ids,
                 questions: &queries,
                 quiet: &quiet,
+                server_pid: server.pid(),
                 usage_max: usage.per_second,
                 activity_max: activity.per_second,
                 clients: options.clients,
@@ -209,6 +210,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     };
     let tenants = if options.tenants > 0 {
         eprintln!("bench: adding {} small accounts", options.tenants);
+        let rss_before = procfs::status_mb(server.pid(), "VmRSS:");
         let mut figures = tenants::measure(tenants::Setup {
             server_bin: &options.server_bin,
             data_dir: server.data_dir(),
@@ -222,6 +224,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
             repeat: options.repeat,
         })
         .await?;
+        figures.server_rss_before_mb = rss_before;
         figures.server_rss_mb = procfs::status_mb(server.pid(), "VmRSS:");
         Some(figures)
     } else {

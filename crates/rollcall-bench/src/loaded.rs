@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::client::Api;
 use crate::data::{Body, Dataset, Question, EVENTS_PER_REQUEST, RECORDS_PER_REQUEST};
 use crate::measure::{time_reports, Percentiles, Timings};
+use crate::procfs::cpu_seconds;
 use crate::stream::Bodies;
 
 /// How long the ingests run before the reports are timed (to reach their pace).
@@ -32,6 +33,10 @@ const SESSION: i64 = 3;
 pub struct Figures {
     pub ingest: Vec<Paced>,
     pub reports: Vec<Compared>,
+    /// CPU time over the stage's wall time, in percent of one core: the
+    /// server's and the harness's (its senders, generators and report calls).
+    pub server_cpu_percent: f64,
+    pub harness_cpu_percent: f64,
 }
 
 /// A paced ingest: the rate it was asked for and the rate acknowledged.
@@ -66,6 +71,7 @@ pub struct Setup<'a> {
     pub app_ids: &'a [String],
     pub questions: &'a [Question],
     pub quiet: &'a [Percentiles],
+    pub server_pid: Option<u32>,
     /// The ingest stage's usage events/s and activity records/s.
     pub usage_max: f64,
     pub activity_max: f64,
@@ -75,6 +81,8 @@ pub struct Setup<'a> {
 
 /// Runs both ingests at half their maximum rates while timing every question.
 pub async fn measure(s: Setup<'_>) -> anyhow::Result<Figures> {
+    let cpu = (cpu_seconds(s.server_pid), cpu_seconds(None));
+    let started = Instant::now();
     let (stop, stopped) = watch::channel(None);
     let usage = tokio::spawn(paced(
         s.api.clone(),
@@ -101,6 +109,10 @@ pub async fn measure(s: Setup<'_>) -> anyhow::Result<Figures> {
         .await?
         .context("activity ingest beside the reports")?;
     timed?;
+    let wall = started.elapsed().as_secs_f64().max(1e-9);
+    let cpu_percent = |now: f64, then: f64| 100.0 * (now - then) / wall;
+    let server_cpu_percent = cpu_percent(cpu_seconds(s.server_pid), cpu.0);
+    let harness_cpu_percent = cpu_percent(cpu_seconds(None), cpu.1);
     let loaded = timings.percentiles();
     let reports = s
         .quiet
@@ -121,6 +133,8 @@ pub async fn measure(s: Setup<'_>) -> anyhow::Result<Figures> {
             activity.named("activity records", s.activity_max / 2.0),
         ],
         reports,
+        server_cpu_percent,
+        harness_cpu_percent,
     })
 }
 
@@ -214,6 +228,10 @@ pub fn print(f: &Figures) {
             p.name, p.target_per_second, p.achieved_per_second, p.loss_percent
         );
     }
+    println!(
+        "CPU over the stage: server {:.0}%, harness {:.0}% of one core",
+        f.server_cpu_percent, f.harness_cpu_percent
+    );
     println!(
         "\n{:<46} {:>9} {:>9} {:>7}",
         "report while ingesting", "quiet p50", "p50", "ratio"

@@ -45,7 +45,8 @@ pub struct Figures {
     pub create_seconds: f64,
     pub fill_seconds: f64,
     pub reports: Vec<TenantReport>,
-    /// The server's resident memory after the stage (and its peak is the run's).
+    /// The server's resident memory before and after the stage (its peak is the run's).
+    pub server_rss_before_mb: f64,
     pub server_rss_mb: f64,
 }
 
@@ -206,6 +207,7 @@ pub async fn measure(s: Setup<'_>) -> anyhow::Result<Figures> {
         create_seconds,
         fill_seconds,
         reports,
+        server_rss_before_mb: 0.0,
         server_rss_mb: 0.0,
     })
 }
@@ -254,16 +256,16 @@ async fn create_account(
 /// Prints the stage's part of the table.
 pub fn print(f: &Figures) {
     println!(
-        "\n{} small accounts of {} usage events (made in {:.1} s, filled in {:.1} s); server RSS now {:.0} MB",
-        f.tenants, f.events_each, f.create_seconds, f.fill_seconds, f.server_rss_mb
+        "\n{} small accounts of {} usage events (made in {:.1} s, filled in {:.1} s); server RSS {:.0} MB before, {:.0} MB after",
+        f.tenants, f.events_each, f.create_seconds, f.fill_seconds, f.server_rss_before_mb, f.server_rss_mb
     );
     println!(
-        "{:<40} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "{:<46} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "report, p50 ms (issue 18 #4)", "every", "large", "first", "last", "last/1st"
     );
     for r in &f.reports {
         println!(
-            "{:<40} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+            "{:<46} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
             r.name,
             r.every_tenant_p50_ms,
             r.large_p50_ms,
