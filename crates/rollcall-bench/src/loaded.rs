@@ -50,6 +50,8 @@ pub struct Paced {
     pub seconds: f64,
     /// How far the achieved rate fell short of the target, in percent (target ≤ 10).
     pub loss_percent: f64,
+    /// Mean time from sending a request to its answer.
+    pub mean_request_ms: f64,
 }
 
 /// A report's p50 when quiet and while ingest runs.
@@ -138,10 +140,12 @@ pub async fn measure(s: Setup<'_>) -> anyhow::Result<Figures> {
     })
 }
 
-/// Items acknowledged within the paced window, and its length.
+/// Items acknowledged within the paced window, its length, and the requests' latency.
 struct Counted {
     items: u64,
     seconds: f64,
+    requests: u64,
+    request_seconds: f64,
 }
 
 impl Counted {
@@ -154,6 +158,7 @@ impl Counted {
             items: self.items,
             seconds: self.seconds,
             loss_percent: 100.0 * (1.0 - achieved / target.max(1e-9)),
+            mean_request_ms: 1000.0 * self.request_seconds / self.requests.max(1) as f64,
         }
     }
 }
@@ -180,7 +185,7 @@ async fn paced(
             stop.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let mut items = 0u64;
+            let (mut items, mut requests, mut request_seconds) = (0u64, 0u64, 0f64);
             loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 let due = started + Duration::from_secs_f64(k as f64 * interval);
@@ -189,12 +194,15 @@ async fn paced(
                     _ = stop.changed() => {}
                 }
                 if stop.borrow().is_some() {
-                    return Ok::<u64, anyhow::Error>(items);
+                    break;
                 }
                 let Some(body) = bodies.next().await else {
-                    return Ok(items);
+                    break;
                 };
+                let sent = Instant::now();
                 let acked = api.push_one(&body).await?;
+                requests += 1;
+                request_seconds += sent.elapsed().as_secs_f64();
                 let in_window = match *stop.borrow() {
                     Some(end) => Instant::now() <= end,
                     None => true,
@@ -203,29 +211,33 @@ async fn paced(
                     items += acked;
                 }
             }
+            Ok::<_, anyhow::Error>((items, requests, request_seconds))
         }));
     }
-    let mut items = 0;
+    let (mut items, mut requests, mut request_seconds) = (0, 0, 0.0);
     for task in tasks {
-        items += task.await??;
+        let (i, r, s) = task.await??;
+        (items, requests, request_seconds) = (items + i, requests + r, request_seconds + s);
     }
     let end = (*stop.borrow()).unwrap_or_else(Instant::now);
     Ok(Counted {
         items,
         seconds: (end - started).as_secs_f64(),
+        requests,
+        request_seconds,
     })
 }
 
 /// Prints the stage's part of the table.
 pub fn print(f: &Figures) {
     println!(
-        "\n{:<46} {:>12} {:>12} {:>8}",
-        "ingest beside the reports (issue 18 #2)", "target/s", "achieved/s", "loss %"
+        "\n{:<46} {:>12} {:>12} {:>8} {:>11}",
+        "ingest beside the reports (issue 18 #2)", "target/s", "achieved/s", "loss %", "request ms"
     );
     for p in &f.ingest {
         println!(
-            "{:<46} {:>12.0} {:>12.0} {:>8.1}",
-            p.name, p.target_per_second, p.achieved_per_second, p.loss_percent
+            "{:<46} {:>12.0} {:>12.0} {:>8.1} {:>11.1}",
+            p.name, p.target_per_second, p.achieved_per_second, p.loss_percent, p.mean_request_ms
         );
     }
     println!(
