@@ -200,7 +200,6 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
                 server_pid: server.pid(),
                 usage_max: usage.per_second,
                 activity_max: activity.per_second,
-                clients: options.clients,
                 repeat: options.repeat,
             })
             .await?,
