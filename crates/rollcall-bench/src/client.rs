@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::data::{Body, Dataset};
+use crate::stream::{Bodies, Progress};
 use crate::Throughput;
 
 #[derive(Clone)]
@@ -156,36 +157,47 @@ impl Api {
         Ok(ids)
     }
 
-    /// POSTs every body with `clients` concurrent clients; sums `field` of the answers.
+    /// POSTs every body with `clients` concurrent clients; sums `field` of the
+    /// answers, noting when each answer came (for the rate of the first and
+    /// last tenth).
     pub async fn push_all(
         &self,
-        bodies: &Arc<Vec<Body>>,
+        bodies: &Arc<Bodies<Body>>,
         clients: usize,
         field: &'static str,
-    ) -> anyhow::Result<u64> {
-        let next = Arc::new(AtomicUsize::new(0));
+    ) -> anyhow::Result<(u64, Progress)> {
+        let progress = Arc::new(Progress::start());
         let mut tasks = Vec::new();
         for _ in 0..clients.max(1) {
-            let (api, bodies, next) = (self.clone(), Arc::clone(bodies), Arc::clone(&next));
+            let (api, bodies, progress) = (self.clone(), Arc::clone(bodies), Arc::clone(&progress));
             tasks.push(tokio::spawn(async move {
                 let mut total = 0u64;
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(body) = bodies.get(i) else {
-                        return Ok::<u64, anyhow::Error>(total);
-                    };
+                while let Some(body) = bodies.next().await {
                     let answer = api
                         .send(reqwest::Method::POST, &body.path, Some(body.bytes()))
                         .await?;
-                    total += answer[field].as_u64().unwrap_or(0);
+                    let items = answer[field].as_u64().unwrap_or(0);
+                    progress.ack(items);
+                    total += items;
                 }
+                Ok::<u64, anyhow::Error>(total)
             }));
         }
         let mut total = 0;
         for task in tasks {
             total += task.await??;
         }
-        Ok(total)
+        let progress = Arc::try_unwrap(progress)
+            .map_err(|_| anyhow::anyhow!("a push client outlived the push"))?;
+        Ok((total, progress))
+    }
+
+    /// POSTs one body; the items its answer acknowledges (accepted and duplicates).
+    pub(crate) async fn push_one(&self, body: &Body) -> anyhow::Result<u64> {
+        let answer = self
+            .send(reqwest::Method::POST, &body.path, Some(body.bytes()))
+            .await?;
+        Ok(answer["accepted"].as_u64().unwrap_or(0) + answer["duplicates"].as_u64().unwrap_or(0))
     }
 
     /// A viewer limited to one group and two apps (issue 18 #1): maps every

@@ -11,8 +11,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
-const EVENTS_PER_REQUEST: usize = 1000;
-const RECORDS_PER_REQUEST: usize = 5000;
+pub(crate) const EVENTS_PER_REQUEST: usize = 1000;
+pub(crate) const RECORDS_PER_REQUEST: usize = 5000;
 const ZONES: [&str; 4] = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"];
 const APPLICATIONS: [(&str, Option<&str>); 8] = [
     ("outlook.exe", None),
@@ -75,7 +75,8 @@ impl Scale {
     }
 }
 
-/// One prepared request: agent bodies get their `sentAt` stamped when sent.
+/// One request: agent bodies get their `sentAt` stamped when sent.
+#[derive(Clone)]
 pub struct Body {
     pub path: String,
     stamp_sent_at: bool,
@@ -142,7 +143,7 @@ impl Dataset {
         }
     }
 
-    fn team(&self, i: usize) -> String {
+    pub(crate) fn team(&self, i: usize) -> String {
         format!("Team {:02}", i % self.scale.teams)
     }
 
@@ -155,7 +156,7 @@ impl Dataset {
                             "eventName": format!("event-{e}"),
                             "description": format!("synthetic event {e}"),
                             "eventType": if e % 2 == 0 { "Produce" } else { "Consume" },
-                            "groups": [format!("Group {}", e % self.scale.groups_per_app)],
+                            "groups": [self.event_group(e)],
                             "minLicenseTier": if e < self.scale.events_per_app / 2 { "Basic" } else { "Pro" },
                         })
                     })
@@ -194,10 +195,14 @@ impl Dataset {
     }
 
     /// Each app is held by 60% of the employees, a third of them on the higher tier.
-    pub fn provisioned_user_pages(&self, app_ids: &[String]) -> Vec<(String, Vec<Value>)> {
+    /// (Made app by app as they are taken: at 10× scale all apps' pages are
+    /// over a million JSON values.)
+    pub fn provisioned_user_pages<'a>(
+        &'a self,
+        app_ids: &'a [String],
+    ) -> impl Iterator<Item = (String, Vec<Value>)> + 'a {
         let mut rng = StdRng::seed_from_u64(7);
-        let mut pages = Vec::new();
-        for app in app_ids {
+        app_ids.iter().flat_map(move |app| {
             let users: Vec<Value> = (0..self.scale.employees)
                 .filter(|_| rng.gen_bool(0.6))
                 .map(|i| {
@@ -209,106 +214,144 @@ impl Dataset {
                     })
                 })
                 .collect();
-            for chunk in users.chunks(1000) {
-                pages.push((app.clone(), chunk.to_vec()));
+            let mut pages = Vec::new();
+            let mut users = users.into_iter().peekable();
+            while users.peek().is_some() {
+                pages.push((app.clone(), users.by_ref().take(1000).collect()));
             }
-        }
-        pages
+            pages
+        })
     }
 
-    /// Usage events by app, in time order within each app, in batches of 1,000.
-    pub fn usage_bodies(&self, app_ids: &[String]) -> Arc<Vec<Body>> {
-        let mut rng = StdRng::seed_from_u64(1);
-        let cumulative: Vec<u64> = self
-            .weights
-            .iter()
-            .scan(0u64, |acc, w| {
-                *acc += u64::from(*w);
-                Some(*acc)
-            })
-            .collect();
-        let total_weight = cumulative.last().copied().unwrap_or(0).max(1);
-        // Apps get a Zipf-like share of the events.
-        let app_weights: Vec<f64> = (0..app_ids.len()).map(|a| 1.0 / (a as f64 + 1.0)).collect();
-        let weight_sum: f64 = app_weights.iter().sum();
-        let start = self.now_ms - self.scale.usage_days * DAY_MS;
-        let mut bodies = Vec::new();
-        for (a, app) in app_ids.iter().enumerate() {
-            let n = (self.usage_events as f64 * app_weights[a] / weight_sum).round() as usize;
-            let mut events: Vec<(i64, usize, usize)> = (0..n)
-                .map(|_| {
-                    let pick = rng.gen_range(0..total_weight);
-                    let employee = cumulative.partition_point(|c| *c <= pick);
-                    let ts = rng.gen_range(start..self.now_ms - 60_000);
-                    (
-                        ts,
-                        employee.min(self.scale.employees - 1),
-                        rng.gen_range(0..self.scale.events_per_app),
-                    )
+    /// The employees' cumulative activity weights (to pick an employee with
+    /// one draw and a binary search).
+    fn cumulative_weights(&self) -> Arc<Vec<u64>> {
+        Arc::new(
+            self.weights
+                .iter()
+                .scan(0u64, |acc, w| {
+                    *acc += u64::from(*w);
+                    Some(*acc)
+                })
+                .collect(),
+        )
+    }
+
+    /// Usage events by app, in time order within each app, in batches of 1,000,
+    /// generated as they are taken (nothing held but the batch being made).
+    pub fn usage_bodies(&self, app_ids: &[String]) -> impl Iterator<Item = Body> + Send + 'static {
+        let events = UsageEvents::new(self, app_ids.len());
+        let paths = app_paths(app_ids);
+        events.map(move |(app, batch)| usage_body(&paths[app], &batch))
+    }
+
+    /// Fresh usage events, without end: each batch of 1,000 for an app picked
+    /// with the same skew as [`Dataset::usage_bodies`], stamped within the
+    /// minute before it is made (for ingest beside reports, issue 18 #2).
+    pub fn live_usage_bodies(
+        &self,
+        app_ids: &[String],
+    ) -> impl Iterator<Item = Body> + Send + 'static {
+        let mut rng = StdRng::seed_from_u64(3);
+        let cumulative = self.cumulative_weights();
+        let apps = app_share(app_ids.len());
+        let paths = app_paths(app_ids);
+        let (employees, kinds) = (self.scale.employees, self.scale.events_per_app);
+        std::iter::repeat(()).map(move |()| {
+            let now = jiff::Timestamp::now().as_millisecond();
+            let app = pick(&mut rng, &apps);
+            let mut batch: Vec<UsageEvent> = (0..EVENTS_PER_REQUEST)
+                .map(|_| UsageEvent {
+                    ts: now - rng.gen_range(0..60_000),
+                    employee: pick(&mut rng, &cumulative).min(employees - 1),
+                    event: rng.gen_range(0..kinds),
                 })
                 .collect();
-            events.sort_unstable();
-            for chunk in events.chunks(EVENTS_PER_REQUEST) {
-                let events: Vec<Value> = chunk
-                    .iter()
-                    .map(|(ts, e, ev)| json!({"timestamp": ts, "email": email(*e), "eventName": format!("event-{ev}")}))
-                    .collect();
-                bodies.push(Body {
-                    path: format!("/services/push/v1/customer/apps/{app}/events"),
-                    stamp_sent_at: false,
-                    bytes: serde_json::to_vec(&json!({"events": events})).unwrap_or_default(),
-                });
-            }
-        }
-        Arc::new(bodies)
+            batch.sort_unstable_by_key(|e| e.ts);
+            usage_body(&paths[app], &batch)
+        })
     }
 
-    /// Foreground-window records: each computer's working days, interval after
-    /// interval, in agent session `session` (another session is another set of
-    /// records for the same computers and days).
-    pub fn activity_bodies(&self, session: i64) -> Arc<Vec<Body>> {
-        let mut rng = StdRng::seed_from_u64(2);
+    /// Each usage event as a CSV row `app,timestamp_ms,email,event`, after a
+    /// header (the same events as [`Dataset::usage_bodies`], for comparing
+    /// with other engines).
+    pub fn write_usage_csv(
+        &self,
+        app_ids: &[String],
+        out: &mut impl std::io::Write,
+    ) -> std::io::Result<u64> {
+        writeln!(out, "app,timestamp_ms,email,event")?;
+        let mut rows = 0;
+        for (app, batch) in UsageEvents::new(self, app_ids.len()) {
+            for e in &batch {
+                writeln!(
+                    out,
+                    "{},{},{},event-{}",
+                    app_ids[app],
+                    e.ts,
+                    email(e.employee),
+                    e.event
+                )?;
+            }
+            rows += batch.len() as u64;
+        }
+        Ok(rows)
+    }
+
+    /// Foreground-window records of `computers`: each computer's working days,
+    /// interval after interval, in agent session `session` (another session is
+    /// another set of records for the same computers and days), 5,000 a body,
+    /// generated as they are taken.
+    pub fn activity_bodies(
+        &self,
+        session: i64,
+        computers: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = Body> + Send + 'static {
         let per_computer = self.activity_records / self.scale.computers.max(1);
-        let mut bodies = Vec::new();
-        for c in 0..self.scale.computers {
-            let mut records = Vec::with_capacity(per_computer);
-            let days = self.scale.activity_days.max(1);
+        let days = self.scale.activity_days.max(1);
+        let now_ms = self.now_ms;
+        computers.flat_map(move |c| {
+            // Each computer has its own seed, so any range of computers is
+            // generated alike.
+            let mut rng = StdRng::seed_from_u64((2 << 32) | c as u64);
             let per_day = per_computer.div_ceil(days as usize).max(1);
             // Foreground windows do not overlap: each record fits in its slot.
             let slot_ms = (10 * 3600 * 1000 / per_day as i64).max(6_000);
-            for i in 0..per_computer {
-                let day = (i / per_day) as i64;
-                let day_start = self.now_ms - (days - day) * DAY_MS + 8 * 3600 * 1000;
-                let slot = (i % per_day) as i64;
-                let start = day_start + slot * slot_ms;
-                let (exe, url) = APPLICATIONS[rng.gen_range(0..APPLICATIONS.len())];
-                let start =
-                    jiff::Timestamp::from_millisecond(start).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-                records.push(json!({
-                    "start": format!("{start:.0}"),
-                    "duration": rng.gen_range(5..(slot_ms / 1000).min(600)),
-                    "executable": exe,
-                    "description": format!("Window {}", i % 50),
-                    "url": url,
-                    "idle": rng.gen_bool(0.1),
-                }));
-            }
-            for chunk in records.chunks(RECORDS_PER_REQUEST) {
-                let body = json!({
-                    "computer": {"name": format!("PC-{c:04}"), "primaryDomain": "bench", "os": "Windows 11",
-                                 "timeZone": ZONES[c % ZONES.len()], "privateIp": "10.0.0.1", "publicIp": "203.0.113.1"},
-                    "client": {"loginDomain": "BENCH", "name": format!("user{c}")},
-                    "session": session,
-                    "records": chunk,
-                });
-                bodies.push(Body {
-                    path: "/agent/v1/activity".to_string(),
-                    stamp_sent_at: true,
-                    bytes: serde_json::to_vec(&body).unwrap_or_default(),
-                });
-            }
-        }
-        Arc::new(bodies)
+            let starts: Vec<usize> = (0..per_computer).step_by(RECORDS_PER_REQUEST).collect();
+            starts.into_iter().map(move |first| {
+                let records: Vec<Value> = (first..per_computer.min(first + RECORDS_PER_REQUEST))
+                    .map(|i| {
+                        let day = (i / per_day) as i64;
+                        let day_start = now_ms - (days - day) * DAY_MS + 8 * 3600 * 1000;
+                        let start = day_start + (i % per_day) as i64 * slot_ms;
+                        let duration = rng.gen_range(5..(slot_ms / 1000).min(600));
+                        activity_record(&mut rng, i, start, duration)
+                    })
+                    .collect();
+                activity_body(c, session, &records)
+            })
+        })
+    }
+
+    /// Fresh activity records, without end (issue 18 #2): computer after
+    /// computer, each body the computer's next 5,000 one-second records in
+    /// agent session `session`, from a day ago onwards (a computer reaches the
+    /// present after 86,400 records).
+    pub fn live_activity_bodies(
+        &self,
+        session: i64,
+    ) -> impl Iterator<Item = Body> + Send + 'static {
+        let mut rng = StdRng::seed_from_u64(4);
+        let computers = self.scale.computers.max(1);
+        let from = jiff::Timestamp::now().as_millisecond() - DAY_MS;
+        (0usize..).map(move |k| {
+            let c = k % computers;
+            let first = (k / computers) * RECORDS_PER_REQUEST;
+            let records: Vec<Value> = (first..first + RECORDS_PER_REQUEST)
+                .map(|i| activity_record(&mut rng, i, from + i as i64 * 1000, 1))
+                .collect();
+            activity_body(c, session, &records)
+        })
     }
 
     fn date(&self, days_ago: i64) -> String {
@@ -329,6 +372,19 @@ impl Dataset {
 
     pub fn employees(&self) -> usize {
         self.scale.employees
+    }
+
+    pub fn computers(&self) -> usize {
+        self.scale.computers
+    }
+
+    /// The feature group of event `event` (each event is in one).
+    pub(crate) fn event_group(&self, event: usize) -> String {
+        format!("Group {}", event % self.scale.groups_per_app)
+    }
+
+    pub(crate) fn events_per_app(&self) -> usize {
+        self.scale.events_per_app
     }
 
     /// Every report question of the table: the first round's, then every
@@ -489,5 +545,225 @@ impl Dataset {
             ),
         ));
         q
+    }
+}
+
+/// One usage event of the synthetic account.
+struct UsageEvent {
+    ts: i64,
+    employee: usize,
+    event: usize,
+}
+
+/// The synthetic usage events, app after app, each app's in time order, in
+/// batches of [`EVENTS_PER_REQUEST`].
+///
+/// An app's timestamps are uniform over the usage days, and they come sorted
+/// without being held: each is the next order statistic of the ones left
+/// (`u' = 1 - (1 - u) * v^(1/left)`, `v` uniform), so memory stays one batch
+/// whatever the scale.
+struct UsageEvents {
+    rng: StdRng,
+    cumulative: Arc<Vec<u64>>,
+    employees: usize,
+    kinds: usize,
+    start: i64,
+    span: f64,
+    /// Events of each app.
+    counts: Vec<usize>,
+    app: usize,
+    /// Events of the current app made so far, and its last order statistic.
+    made: usize,
+    u: f64,
+}
+
+impl UsageEvents {
+    fn new(data: &Dataset, apps: usize) -> UsageEvents {
+        // Apps get a Zipf-like share of the events.
+        let share = app_share(apps);
+        let total = share.last().copied().unwrap_or(1).max(1);
+        let mut before = 0;
+        let mut counts: Vec<usize> = share
+            .iter()
+            .map(|&c| {
+                let n = (data.usage_events as f64 * (c - before) as f64 / total as f64).round();
+                before = c;
+                n as usize
+            })
+            .collect();
+        // The last app takes what rounding left, so the total is exact.
+        let others: usize = counts.iter().rev().skip(1).sum();
+        if let Some(last) = counts.last_mut() {
+            *last = data.usage_events.saturating_sub(others);
+        }
+        let start = data.now_ms - data.scale.usage_days * DAY_MS;
+        UsageEvents {
+            rng: StdRng::seed_from_u64(1),
+            cumulative: data.cumulative_weights(),
+            employees: data.scale.employees,
+            kinds: data.scale.events_per_app,
+            start,
+            span: (data.now_ms - 60_000 - start) as f64,
+            counts,
+            app: 0,
+            made: 0,
+            u: 0.0,
+        }
+    }
+}
+
+impl Iterator for UsageEvents {
+    type Item = (usize, Vec<UsageEvent>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.made >= *self.counts.get(self.app)? {
+            (self.app, self.made, self.u) = (self.app + 1, 0, 0.0);
+        }
+        let n = self.counts[self.app];
+        let batch = (self.made..n.min(self.made + EVENTS_PER_REQUEST))
+            .map(|k| {
+                let v: f64 = self.rng.gen();
+                self.u = 1.0 - (1.0 - self.u) * v.powf(1.0 / (n - k) as f64);
+                let ts = self.start + (self.u * self.span) as i64;
+                UsageEvent {
+                    ts: ts.min(self.start + self.span as i64 - 1),
+                    employee: pick(&mut self.rng, &self.cumulative).min(self.employees - 1),
+                    event: self.rng.gen_range(0..self.kinds),
+                }
+            })
+            .collect::<Vec<_>>();
+        self.made += batch.len();
+        Some((self.app, batch))
+    }
+}
+
+/// Cumulative Zipf-like weights of `apps` apps (app `a` weighs `1/(a+1)`), scaled to integers.
+fn app_share(apps: usize) -> Vec<u64> {
+    (0..apps)
+        .scan(0u64, |acc, a| {
+            *acc += 1_000_000_000 / (a as u64 + 1);
+            Some(*acc)
+        })
+        .collect()
+}
+
+/// An index picked with the weights whose running sums are `cumulative`.
+fn pick(rng: &mut StdRng, cumulative: &[u64]) -> usize {
+    let total = cumulative.last().copied().unwrap_or(0).max(1);
+    let at = rng.gen_range(0..total);
+    cumulative.partition_point(|c| *c <= at)
+}
+
+fn app_paths(app_ids: &[String]) -> Vec<String> {
+    app_ids
+        .iter()
+        .map(|app| format!("/services/push/v1/customer/apps/{app}/events"))
+        .collect()
+}
+
+/// A usage push body, written directly (no JSON tree: at 10× scale the
+/// bodies are made while the server ingests).
+fn usage_body(path: &str, batch: &[UsageEvent]) -> Body {
+    use std::io::Write;
+    let mut bytes = Vec::with_capacity(80 * batch.len() + 16);
+    bytes.extend_from_slice(b"{\"events\":[");
+    for (i, e) in batch.iter().enumerate() {
+        let comma = if i == 0 { "" } else { "," };
+        let _ = write!(
+            bytes,
+            "{comma}{{\"email\":\"{}\",\"eventName\":\"event-{}\",\"timestamp\":{}}}",
+            email(e.employee),
+            e.event,
+            e.ts
+        );
+    }
+    bytes.extend_from_slice(b"]}");
+    Body {
+        path: path.to_string(),
+        stamp_sent_at: false,
+        bytes,
+    }
+}
+
+/// Record `i` of a computer, starting at `start_ms`.
+fn activity_record(rng: &mut StdRng, i: usize, start_ms: i64, duration: i64) -> Value {
+    let (exe, url) = APPLICATIONS[rng.gen_range(0..APPLICATIONS.len())];
+    let start = jiff::Timestamp::from_millisecond(start_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    json!({
+        "start": format!("{start:.0}"),
+        "duration": duration,
+        "executable": exe,
+        "description": format!("Window {}", i % 50),
+        "url": url,
+        "idle": rng.gen_bool(0.1),
+    })
+}
+
+/// An agent's activity body for computer `c`.
+fn activity_body(c: usize, session: i64, records: &[Value]) -> Body {
+    let body = json!({
+        "computer": {"name": format!("PC-{c:04}"), "primaryDomain": "bench", "os": "Windows 11",
+                     "timeZone": ZONES[c % ZONES.len()], "privateIp": "10.0.0.1", "publicIp": "203.0.113.1"},
+        "client": {"loginDomain": "BENCH", "name": format!("user{c}")},
+        "session": session,
+        "records": records,
+    });
+    Body {
+        path: "/agent/v1/activity".to_string(),
+        stamp_sent_at: true,
+        bytes: serde_json::to_vec(&body).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_events_come_in_time_order_per_app_and_add_up() {
+        let scale = Scale::scaled(0.001);
+        let data = Dataset::generate(&scale);
+        let mut per_app = vec![0usize; scale.apps];
+        let mut last = vec![i64::MIN; scale.apps];
+        let end = data.now_ms - 60_000;
+        for (app, batch) in UsageEvents::new(&data, scale.apps) {
+            assert!(batch.len() <= EVENTS_PER_REQUEST && !batch.is_empty());
+            for e in &batch {
+                assert!(
+                    e.ts >= last[app] && e.ts < end,
+                    "{} after {}",
+                    e.ts,
+                    last[app]
+                );
+                last[app] = e.ts;
+            }
+            per_app[app] += batch.len();
+        }
+        let total: usize = per_app.iter().sum();
+        assert_eq!(total, scale.usage_events);
+        assert!(
+            per_app[0] > 3 * per_app[19],
+            "the first app is the busiest: {per_app:?}"
+        );
+        let mut csv = Vec::new();
+        let rows = data
+            .write_usage_csv(&vec!["a".to_string(); 20], &mut csv)
+            .unwrap();
+        assert_eq!(rows as usize, total);
+    }
+
+    #[test]
+    fn bodies_are_valid_json() {
+        let data = Dataset::generate(&Scale::scaled(0.0001));
+        let apps: Vec<String> = (0..20).map(|a| format!("app{a}")).collect();
+        let body = data.usage_bodies(&apps).next().unwrap();
+        let parsed: Value = serde_json::from_slice(&body.bytes()).unwrap();
+        assert!(parsed["events"][0]["timestamp"].is_i64(), "{parsed}");
+        let live = data.live_activity_bodies(3).next().unwrap();
+        let parsed: Value = serde_json::from_slice(&live.bytes()).unwrap();
+        assert_eq!(
+            parsed["records"].as_array().unwrap().len(),
+            RECORDS_PER_REQUEST
+        );
     }
 }

@@ -1,17 +1,24 @@
 //! The benchmark harness behind `rollcall bench`: it starts a Rollcall server as a
 //! child process, creates a synthetic account at a chosen scale, pushes it over
 //! HTTP with several concurrent clients (request bodies prepared before timing
-//! starts), then times every report and prints a table and JSON.
+//! starts, or streamed at large scales), then times every report and prints a
+//! table and JSON. Optional stages time the reports again while ingest runs
+//! (`loaded`) and beside many small accounts (`tenants`).
 //!
 //! Timings are never asserted anywhere; the `--quick` scale only proves the harness
 //! works end to end.
 
 mod client;
 mod data;
+mod export;
+mod loaded;
 mod measure;
 mod privacy;
+mod procfs;
 mod segment;
 mod server;
+mod stream;
+mod tenants;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -20,8 +27,8 @@ use anyhow::Context;
 use serde::Serialize;
 
 pub use data::Scale;
-use data::{Asker, Question};
-use measure::{Percentiles, Timings};
+use measure::{time_reports, Percentiles, Timings};
+use stream::{Bodies, Steadiness};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -39,6 +46,18 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// Keep the loaded server running after the run (for profiling) until Ctrl-C.
     pub hold: bool,
+    /// Generate request bodies while sending (a producer thread) instead of all
+    /// before timing: for scales whose bodies do not fit in memory.
+    pub stream: bool,
+    /// Time the reports again while usage and activity ingest run at half
+    /// their maximum rates (issue 18 #2).
+    pub loaded: bool,
+    /// Small accounts to add beside the large one (issue 18 #4), and usage
+    /// events in each.
+    pub tenants: usize,
+    pub tenant_events: usize,
+    /// Write the usage events as CSV here (before timing), for other engines.
+    pub export_events: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -52,6 +71,16 @@ pub struct Report {
     pub server_peak_rss_mb: f64,
     pub disk_bytes: u64,
     pub disk_bytes_per_usage_event: f64,
+    /// The server's CPU time (user + system) per usage event pushed.
+    pub server_cpu_us_per_usage_event: f64,
+    /// The ingest rate of the first and last tenth (issue 18 #3).
+    pub steadiness: Vec<Steadiness>,
+    /// The harness's own peak RSS and CPU time (its generators run beside the
+    /// server when bodies are streamed).
+    pub harness_peak_rss_mb: f64,
+    pub harness_cpu_seconds: f64,
+    pub loaded: Option<loaded::Figures>,
+    pub tenants: Option<tenants::Figures>,
 }
 
 #[derive(Debug, Serialize)]
@@ -93,16 +122,22 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         scale.apps, scale.employees
     );
     let app_ids = api.define(&dataset).await?;
-    let usage_bodies = dataset.usage_bodies(&app_ids);
+    if let Some(path) = &options.export_events {
+        eprintln!("bench: writing the usage events to {}", path.display());
+        export::write(&dataset, &app_ids, path)?;
+    }
+    let usage_bodies = Bodies::new(dataset.usage_bodies(&app_ids), options.stream);
 
     let empty_disk = server.disk_bytes().await?;
     eprintln!("bench: pushing {} usage events", dataset.usage_events);
+    let server_cpu = procfs::cpu_seconds(server.pid());
     let started = Instant::now();
-    let accepted = api
+    let (accepted, progress) = api
         .push_all(&usage_bodies, options.clients, "accepted")
         .await
         .context("pushing usage events")?;
     let usage = Throughput::new("usage events", accepted, started);
+    let server_cpu = procfs::cpu_seconds(server.pid()) - server_cpu;
     drop(usage_bodies);
     let usage_disk = server.disk_bytes().await?.saturating_sub(empty_disk);
 
@@ -113,15 +148,22 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     });
     // Many small senders (app servers, each with its SDK's queue) rather than
     // a few big ones: 100 messages a request needs more requests in flight.
-    let segment = segment::measure(&api, &app_ids[0], traffic, options.clients * 4)
-        .await
-        .context("the Segment tracking API")?;
+    let segment = segment::measure(
+        &api,
+        &app_ids[0],
+        traffic,
+        options.clients * 4,
+        options.stream,
+    )
+    .await
+    .context("the Segment tracking API")?;
 
     eprintln!(
         "bench: pushing {} activity records",
         dataset.activity_records
     );
-    let (activity, private_activity) = privacy::compare(&api, &dataset, options.clients).await?;
+    let (activity, private_activity, activity_steadiness) =
+        privacy::compare(&api, &dataset, options.clients, options.stream).await?;
 
     eprintln!("bench: writing {} audit events", scale.audit_events);
     let started = Instant::now();
@@ -139,25 +181,54 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     eprintln!("bench: timing reports ({} calls each)", options.repeat);
     let mut timings = Timings::default();
     let queries = dataset.report_queries(&app_ids, group);
-    for Question { name, path, asker } in &queries {
-        let asker = match asker {
-            Asker::Admin => &api,
-            Asker::Viewer => &viewer,
-        };
-        for _ in 0..options.repeat {
-            // Latency is request sent to last byte received; the body is
-            // checked to be JSON once the clock has stopped.
-            let started = Instant::now();
-            let body = asker
-                .get_bytes(path)
-                .await
-                .with_context(|| format!("report {name}"))?;
-            timings.record(name, started.elapsed());
-            serde_json::from_slice::<serde::de::IgnoredAny>(&body)
-                .with_context(|| format!("report {name} answered no JSON"))?;
-        }
-    }
+    time_reports(&queries, &api, &viewer, options.repeat, &mut timings).await?;
     let cursor_scan = api.cursor_scan(&dataset.activity_log_start()).await?;
+
+    let quiet = timings.percentiles();
+    let loaded = if options.loaded {
+        eprintln!(
+            "bench: timing the reports again while usage and activity ingest run at half rate"
+        );
+        Some(
+            loaded::measure(loaded::Setup {
+                api: &api,
+                viewer: &viewer,
+                dataset: &dataset,
+                app_ids: &app_ids,
+                questions: &queries,
+                quiet: &quiet,
+                server_pid: server.pid(),
+                usage_max: usage.per_second,
+                activity_max: activity.per_second,
+                repeat: options.repeat,
+            })
+            .await?,
+        )
+    } else {
+        None
+    };
+    let tenants = if options.tenants > 0 {
+        eprintln!("bench: adding {} small accounts", options.tenants);
+        let rss_before = procfs::status_mb(server.pid(), "VmRSS:");
+        let mut figures = tenants::measure(tenants::Setup {
+            server_bin: &options.server_bin,
+            data_dir: server.data_dir(),
+            database_url: options.database_url.as_deref(),
+            base: &server.base,
+            large: &api,
+            large_questions: &queries,
+            tenants: options.tenants,
+            events_each: options.tenant_events,
+            clients: options.clients,
+            repeat: options.repeat,
+        })
+        .await?;
+        figures.server_rss_before_mb = rss_before;
+        figures.server_rss_mb = procfs::status_mb(server.pid(), "VmRSS:");
+        Some(figures)
+    } else {
+        None
+    };
 
     let report = Report {
         backend: if options.database_url.is_some() {
@@ -168,11 +239,20 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         .into(),
         scale,
         ingest: vec![usage, activity, audit, private_activity, segment],
-        reports: timings.percentiles(),
+        reports: quiet,
         cursor_scan,
         server_peak_rss_mb: server.peak_rss_mb(),
         disk_bytes: server.disk_bytes().await?,
         disk_bytes_per_usage_event: usage_disk as f64 / dataset.usage_events.max(1) as f64,
+        server_cpu_us_per_usage_event: 1e6 * server_cpu / dataset.usage_events.max(1) as f64,
+        steadiness: vec![
+            progress.steadiness("usage events, first and last 10%"),
+            activity_steadiness,
+        ],
+        harness_peak_rss_mb: procfs::status_mb(None, "VmHWM:"),
+        harness_cpu_seconds: procfs::cpu_seconds(None),
+        loaded,
+        tenants,
     };
     print_table(&report);
     if options.hold {
@@ -223,4 +303,29 @@ fn print_table(r: &Report) {
         "\nserver peak RSS {:.0} MB; {} bytes on disk; {:.1} bytes per usage event (rollups included)",
         r.server_peak_rss_mb, r.disk_bytes, r.disk_bytes_per_usage_event
     );
+    print_scale(r);
+    if let Some(loaded) = &r.loaded {
+        loaded::print(loaded);
+    }
+    if let Some(tenants) = &r.tenants {
+        tenants::print(tenants);
+    }
+}
+
+/// Whether the ingest held its rate, and what the run cost the server and the harness.
+fn print_scale(r: &Report) {
+    println!(
+        "server CPU {:.2} µs per usage event; harness peak RSS {:.0} MB, CPU {:.1} s",
+        r.server_cpu_us_per_usage_event, r.harness_peak_rss_mb, r.harness_cpu_seconds
+    );
+    println!(
+        "\n{:<46} {:>12} {:>12} {:>10}",
+        "ingest rate held (issue 18 #3)", "first/s", "last/s", "last/1st"
+    );
+    for s in &r.steadiness {
+        println!(
+            "{:<46} {:>12.0} {:>12.0} {:>10.2}",
+            s.name, s.first_tenth_per_second, s.last_tenth_per_second, s.last_over_first
+        );
+    }
 }

@@ -5,9 +5,13 @@
 //! on its own and the percentiles are taken over the calls after it.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use serde::Serialize;
+
+use crate::client::Api;
+use crate::data::{Asker, Question};
 
 #[derive(Default)]
 pub struct Timings {
@@ -58,6 +62,48 @@ impl Timings {
             })
             .collect()
     }
+}
+
+/// Asks every question `repeat` times in a row (as the admin or the viewer),
+/// recording each call's latency under the question's name.
+pub async fn time_reports(
+    questions: &[Question],
+    admin: &Api,
+    viewer: &Api,
+    repeat: usize,
+    timings: &mut Timings,
+) -> anyhow::Result<()> {
+    for question in questions {
+        for _ in 0..repeat {
+            time_report(question, admin, viewer, &question.name, timings).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One call of `question`, recorded under `label`. Latency is request sent to
+/// last byte received; the body is checked to be JSON once the clock has stopped.
+pub async fn time_report(
+    question: &Question,
+    admin: &Api,
+    viewer: &Api,
+    label: &str,
+    timings: &mut Timings,
+) -> anyhow::Result<()> {
+    let Question { name, path, asker } = question;
+    let asker = match asker {
+        Asker::Admin => admin,
+        Asker::Viewer => viewer,
+    };
+    let started = Instant::now();
+    let body = asker
+        .get_bytes(path)
+        .await
+        .with_context(|| format!("report {name}"))?;
+    timings.record(label, started.elapsed());
+    serde_json::from_slice::<serde::de::IgnoredAny>(&body)
+        .with_context(|| format!("report {name} answered no JSON"))?;
+    Ok(())
 }
 
 /// Nearest-rank percentile of sorted samples, in milliseconds.

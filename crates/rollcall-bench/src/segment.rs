@@ -6,7 +6,6 @@
 //! traffic does, each with a random `messageId` and a timestamp moving forward
 //! through the last few minutes, as a live source sends them.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,6 +15,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use crate::client::Api;
+use crate::stream::Bodies;
 use crate::Throughput;
 
 /// Messages a request (analytics-python's `upload_size`).
@@ -31,10 +31,11 @@ fn user_id(i: usize) -> String {
     format!("user-{i}")
 }
 
-/// Prepared `/v1/batch` bodies.
+/// `/v1/batch` bodies: the identify calls (prepared) and the track calls
+/// (made as they are taken).
 pub struct Traffic {
     pub identifies: Vec<Vec<u8>>,
-    pub tracks: Vec<Vec<u8>>,
+    pub tracks: Box<dyn Iterator<Item = Vec<u8>> + Send>,
     pub messages: u64,
 }
 
@@ -67,9 +68,7 @@ pub fn traffic(
     let span = 600_000i64;
     let start = now - span;
     let step = span as f64 / messages.max(1) as f64;
-    let mut tracks = Vec::with_capacity(messages / MESSAGES_PER_REQUEST + 1);
-    let mut k = 0usize;
-    while k < messages {
+    let tracks = (0..messages).step_by(MESSAGES_PER_REQUEST).map(move |k| {
         let n = MESSAGES_PER_REQUEST.min(messages - k);
         let batch: Vec<Value> = (k..k + n)
             .map(|m| {
@@ -81,14 +80,11 @@ pub fn traffic(
                        "context": {"library": {"name": "analytics-python", "version": "2.4.0"}}})
             })
             .collect();
-        tracks.push(
-            serde_json::to_vec(&json!({"batch": batch, "sentAt": sent_at})).unwrap_or_default(),
-        );
-        k += n;
-    }
+        serde_json::to_vec(&json!({"batch": batch, "sentAt": sent_at})).unwrap_or_default()
+    });
     Traffic {
         identifies,
-        tracks,
+        tracks: Box::new(tracks),
         messages: messages as u64,
     }
 }
@@ -112,10 +108,9 @@ impl Api {
     pub async fn push_segment(
         &self,
         key: &str,
-        bodies: &Arc<Vec<Vec<u8>>>,
+        bodies: &Arc<Bodies<Vec<u8>>>,
         clients: usize,
     ) -> anyhow::Result<()> {
-        let next = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for _ in 0..clients.max(1) {
             let (http, url, key) = (
@@ -123,18 +118,14 @@ impl Api {
                 format!("{}/v1/batch", self.base()),
                 key.to_string(),
             );
-            let (bodies, next) = (Arc::clone(bodies), Arc::clone(&next));
+            let bodies = Arc::clone(bodies);
             tasks.push(tokio::spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(body) = bodies.get(i) else {
-                        return Ok::<(), anyhow::Error>(());
-                    };
+                while let Some(body) = bodies.next().await {
                     let response = http
                         .post(&url)
                         .basic_auth(&key, Some(""))
                         .header("content-type", "application/json")
-                        .body(body.clone())
+                        .body(body)
                         .send()
                         .await?;
                     let status = response.status();
@@ -143,6 +134,7 @@ impl Api {
                         bail!("/v1/batch answered {status}: {text}");
                     }
                 }
+                Ok::<(), anyhow::Error>(())
             }));
         }
         for task in tasks {
@@ -158,12 +150,14 @@ pub async fn measure(
     app: &str,
     traffic: Traffic,
     clients: usize,
+    stream: bool,
 ) -> anyhow::Result<Throughput> {
     let key = api.write_key(app).await?;
-    api.push_segment(&key, &Arc::new(traffic.identifies), clients)
+    let identifies = Bodies::new(traffic.identifies.into_iter(), false);
+    api.push_segment(&key, &identifies, clients)
         .await
         .context("identifying the employees")?;
-    let tracks = Arc::new(traffic.tracks);
+    let tracks = Bodies::new(traffic.tracks, stream);
     let started = Instant::now();
     api.push_segment(&key, &tracks, clients)
         .await

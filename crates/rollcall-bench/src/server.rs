@@ -78,6 +78,14 @@ impl Server {
         })
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// Peak resident memory of the server process so far (VmHWM).
     pub fn peak_rss_mb(&self) -> f64 {
         let Some(pid) = self.child.id() else {

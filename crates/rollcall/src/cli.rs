@@ -149,6 +149,24 @@ pub(crate) struct BenchArgs {
     /// Keep the loaded server running afterwards (to profile or explore it) until Ctrl-C.
     #[arg(long)]
     hold: bool,
+    /// Generate request bodies while sending instead of all before timing (on
+    /// by itself above --scale 1, whose bodies would not fit in memory; and with --quick).
+    #[arg(long)]
+    stream: bool,
+    /// Also time every report while usage and activity ingest run at half
+    /// their maximum rates (on with --quick).
+    #[arg(long)]
+    loaded: bool,
+    /// Also add this many small accounts of 10,000 usage events each (100 with
+    /// --quick) and time the first's, the last's and the large one's reports
+    /// (default 0; 3 with --quick).
+    #[arg(long)]
+    tenants: Option<usize>,
+    /// Write the usage events as CSV to this file before timing
+    /// (`app,timestamp_ms,email,event`), the org chart to FILE.org.csv and the
+    /// events' feature groups to FILE.groups.csv (for scripts/duckdb-compare.py).
+    #[arg(long)]
+    export_events: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -418,6 +436,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 repeat: args.repeat.unwrap_or(if args.quick { 10 } else { 50 }),
                 out: args.out,
                 hold: args.hold,
+                stream: args.stream || args.quick || args.scale.is_some_and(|f| f > 1.0),
+                loaded: args.loaded || args.quick,
+                tenants: args.tenants.unwrap_or(if args.quick { 3 } else { 0 }),
+                tenant_events: if args.quick { 100 } else { 10_000 },
+                export_events: args.export_events,
             })
             .await?;
             Ok(ExitCode::SUCCESS)

@@ -1,5 +1,7 @@
-//! The benchmark harness works end to end at its `--quick` scale. Figures are
-//! printed, never asserted: this only proves every stage ran and stored everything.
+//! The benchmark harness works end to end at its `--quick` scale, which also
+//! streams its bodies, times the reports while ingest runs and adds small
+//! accounts. Figures are printed, never asserted: this only proves every stage
+//! ran and stored everything.
 
 use serde_json::Value;
 
@@ -9,11 +11,14 @@ use crate::common::TestDb;
 async fn quick_benchmark_runs_every_stage() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bench.json");
+    let events_csv = dir.path().join("events.csv");
     let db = TestDb::fresh(dir.path().join("unused")).await;
     let mut bench = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollcall"));
     bench
         .args(["bench", "--quick", "--repeat", "2", "--out"])
-        .arg(&out);
+        .arg(&out)
+        .arg("--export-events")
+        .arg(&events_csv);
     if let TestDb::Postgres(url) = &db {
         bench.args(["--database-url", url]);
     }
@@ -70,4 +75,57 @@ async fn quick_benchmark_runs_every_stage() {
     );
     assert!(figures["serverPeakRssMb"].as_f64().unwrap() > 1.0);
     assert!(figures["diskBytesPerUsageEvent"].as_f64().unwrap() > 0.0);
+    assert!(figures["serverCpuUsPerUsageEvent"].as_f64().unwrap() > 0.0);
+    assert!(figures["harnessPeakRssMb"].as_f64().unwrap() > 1.0);
+
+    // The exported events are the pushed ones.
+    let csv = std::fs::read_to_string(&events_csv).unwrap();
+    assert_eq!(csv.lines().next(), Some("app,timestamp_ms,email,event"));
+    assert_eq!(
+        Value::from(csv.lines().count() - 1),
+        scale["usageEvents"],
+        "one row per usage event"
+    );
+
+    // Ingest held its rate (issue 18 #3): both tenths measured, usage and activity.
+    let steadiness = figures["steadiness"].as_array().unwrap();
+    assert_eq!(steadiness.len(), 2, "{steadiness:?}");
+    assert!(steadiness.iter().all(|s| {
+        s["firstTenthPerSecond"].as_f64().unwrap() > 0.0
+            && s["lastTenthPerSecond"].as_f64().unwrap() > 0.0
+    }));
+
+    // Reports while ingesting (issue 18 #2): both paced ingests acknowledged
+    // fresh items, and every question was timed again beside them.
+    let loaded = &figures["loaded"];
+    let paced = loaded["ingest"].as_array().unwrap();
+    assert_eq!(paced.len(), 2, "{loaded}");
+    assert!(
+        paced
+            .iter()
+            .all(|p| p["targetPerSecond"].as_f64().unwrap() > 0.0
+                && p["items"].as_u64().unwrap() > 0),
+        "{loaded}"
+    );
+    let compared = loaded["reports"].as_array().unwrap();
+    assert_eq!(compared.len(), reports.len(), "{loaded}");
+    assert!(compared.iter().all(
+        |r| r["loadedP50Ms"].as_f64().unwrap() > 0.0 && r["quietP50Ms"].as_f64().unwrap() > 0.0
+    ));
+
+    // A thousand tenants, in small (issue 18 #4): every usage question of the
+    // first-round and filter sets, answered for the large, first and last account.
+    let tenants = &figures["tenants"];
+    assert_eq!(tenants["tenants"], 3, "{tenants}");
+    let asked = tenants["reports"].as_array().unwrap();
+    assert_eq!(asked.len(), 15, "{tenants}");
+    assert!(
+        asked.iter().all(
+            |r| ["everyTenantP50Ms", "largeP50Ms", "firstP50Ms", "lastP50Ms"]
+                .iter()
+                .all(|k| r[*k].as_f64().unwrap() > 0.0)
+        ),
+        "{tenants}"
+    );
+    assert!(tenants["serverRssMb"].as_f64().unwrap() > 1.0);
 }
