@@ -33,6 +33,7 @@ mod insight;
 mod org;
 mod provisioned;
 mod push;
+mod raw_copy;
 mod segment;
 
 /// Empties this process's usage caches of emails and people (after an
