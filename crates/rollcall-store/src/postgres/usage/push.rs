@@ -18,18 +18,21 @@
 //!    it returns the rows stored). Either way a row another push inserted but
 //!    has not committed makes this one wait for it, so the same batch retried
 //!    concurrently counts its events once as accepted and then as duplicates;
-//! 4. the latest timestamps, one upsert in email order keeping the greater;
+//! 4. the latest timestamps, kept in blocks of 128 emails (`last`): the
+//!    group's blocks created if new and locked in block order, merged here
+//!    keeping the greater time, written back with one statement;
 //! 5. the group's few distinct (event, day) bitmaps (plus the per-day "any
 //!    event" bitmap, event 0), one upsert in key order that ORs the group's bits
 //!    into the stored ones in SQL (`usage_bits_or`, migration 0005), so no
 //!    update is lost.
 //!
-//! Steady state it costs five round trips after `BEGIN`, whatever the group
+//! Steady state it costs six round trips after `BEGIN`, whatever the group
 //! size: lock and load the app; its defined event names and the ids of the
 //! group's emails this process has not met yet (`email_ids` caches the others),
-//! pipelined; the copy's start, then its rows; the two rollup writes and the
-//! `COMMIT`, pipelined (the rollup rows, which concurrent pushes queue on, are
-//! locked only from their upsert to the commit's flush).
+//! pipelined; the copy's start, then its rows; the latest-time blocks, locked
+//! and read; the two rollup writes and the `COMMIT`, pipelined (the rollup
+//! rows, which concurrent pushes queue on, are locked only from then to the
+//! commit's flush).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -41,6 +44,7 @@ use tokio_postgres::Statement;
 
 use super::apps::{disconnected, load_app, Lock};
 use super::email_ids;
+use super::last;
 use super::raw_copy::{self, Key};
 use crate::usage::{check_event_names, NewEvent, PushOutcome};
 use crate::{StoreError, StoreResult};
@@ -314,11 +318,10 @@ pub(super) enum Raw {
 /// The statements that write a group, each taking its row locks in key
 /// order: raw rows (when some may be stored already: `raw_skip` skips those,
 /// and `raw_skip_returning`, for a group of several batches, names those it
-/// stored), then latest timestamps, then bitmaps.
+/// stored), then (`last`) latest timestamps, then bitmaps.
 struct Writes {
     raw_skip: Statement,
     raw_skip_returning: Statement,
-    last: Statement,
     bits: Statement,
 }
 
@@ -329,15 +332,9 @@ const RAW_SKIP_SQL: &str = "INSERT INTO usage_events (app, ts_ms, email_id, even
 impl Writes {
     async fn prepare(tx: &impl GenericClient) -> StoreResult<Writes> {
         let skip_returning = format!("{RAW_SKIP_SQL} RETURNING ts_ms, email_id, event_id");
-        let (raw_skip, raw_skip_returning, last, bits) = tokio::try_join!(
+        let (raw_skip, raw_skip_returning, bits) = tokio::try_join!(
             tx.prepare_cached(RAW_SKIP_SQL),
             tx.prepare_cached(&skip_returning),
-            tx.prepare_cached(
-                "INSERT INTO usage_last (account_id, app, email_id, last_ms)
-                 SELECT $1, $2, m, t FROM unnest($3::int[], $4::bigint[]) AS r(m, t)
-                 ON CONFLICT (account_id, app, email_id) DO UPDATE SET last_ms = excluded.last_ms
-                 WHERE excluded.last_ms > usage_last.last_ms",
-            ),
             tx.prepare_cached(
                 "INSERT INTO usage_day_bits (account_id, app, event_id, day, bits)
                  SELECT $1, $2, e, d, b FROM unnest($3::int[], $4::int[], $5::bytea[]) AS r(e, d, b)
@@ -348,7 +345,6 @@ impl Writes {
         Ok(Writes {
             raw_skip,
             raw_skip_returning,
-            last,
             bits,
         })
     }
@@ -369,11 +365,12 @@ impl Writes {
 ///
 /// With [`Raw::New`] the rows are copied first, alone (a copy holds the
 /// connection until it ends); a copy meeting a stored row ends the push with
-/// `None`, its transaction rolled back when dropped. The rollup writes and the
-/// `COMMIT` are then sent together, not each after the previous one's answer:
-/// the row locks the rollup upserts take, which concurrent pushes of the same
-/// emails and days queue on, are held one round trip less. If a write fails,
-/// the transaction is aborted and that `COMMIT` rolls it back.
+/// `None`, its transaction rolled back when dropped. The latest-time blocks
+/// are then locked and merged (`last`), and their write, the bitmap upsert and
+/// the `COMMIT` are sent together, not each after the previous one's answer:
+/// the row locks of the bitmaps, which concurrent pushes of the same days
+/// queue on, are held one round trip less. If a write fails, the transaction
+/// is aborted and that `COMMIT` rolls it back.
 async fn write(
     tx: &Transaction<'_>,
     account_id: i64,
@@ -392,12 +389,9 @@ async fn write(
         },
         Raw::SkipStored => None,
     };
-    let last_emails: Vec<i32> = batch.last.keys().copied().collect();
-    let last_ms: Vec<i64> = batch.last.values().copied().collect();
     let bit_events: Vec<i32> = batch.days.keys().map(|k| k.0).collect();
     let bit_days: Vec<i32> = batch.days.keys().map(|k| k.1).collect();
     let bitmaps: Vec<Vec<u8>> = batch.days.values().map(|ids| bitmap(ids)).collect();
-    let last_params: [&(dyn ToSql + Sync); 4] = [&account_id, &app, &last_emails, &last_ms];
     let bits_params: [&(dyn ToSql + Sync); 5] =
         [&account_id, &app, &bit_events, &bit_days, &bitmaps];
     let raw = async {
@@ -423,13 +417,15 @@ async fn write(
     // join polls in argument order the first time, so the statements are sent
     // in this order. Its answers are all awaited (a statement after a failed one
     // fails too, and which failure completes first is not the join's concern).
-    let (accepted, last, bits, commit) = tokio::join!(
-        raw,
-        tx.execute(&writes.last, &last_params),
+    let (accepted, blocks) =
+        tokio::join!(raw, last::lock_and_merge(tx, account_id, app, &batch.last));
+    let accepted = accepted?;
+    let blocks = blocks?;
+    let (last, bits, commit) = tokio::join!(
+        last::write(tx, account_id, app, &blocks),
         tx.execute(&writes.bits, &bits_params),
         tx.batch_execute("COMMIT"),
     );
-    let accepted = accepted?;
     last?;
     bits?;
     commit?;
