@@ -1,7 +1,7 @@
 //! The latest event time per (app, email) on PostgreSQL, kept in blocks of
-//! [`BLOCK`] email ids (`usage_last_blocks`, migration 0017): element `i` (from
-//! 1) of block `b` is email id `b * BLOCK + i - 1`, NULL for an email without
-//! events in the app.
+//! [`BLOCK`] email ids (`usage_last_blocks`, migration 0017): element `i`
+//! (counted from one) of block `b` is email id `b * BLOCK + i - 1`, NULL for
+//! an email without events in the app.
 //!
 //! A push merges its emails' times into the few blocks they fall in, in this
 //! process: it makes sure the blocks exist, locks them (`FOR UPDATE`, in block
