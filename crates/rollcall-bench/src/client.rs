@@ -18,6 +18,9 @@ pub struct Api {
     http: reqwest::Client,
     base: String,
     key: String,
+    /// Where `push_all`'s clients send (client i to `push_bases[i % len]`);
+    /// every other request goes to `base`.
+    push_bases: Vec<String>,
 }
 
 impl Api {
@@ -26,7 +29,17 @@ impl Api {
             http: reqwest::Client::new(),
             base: base.to_string(),
             key: key.to_string(),
+            push_bases: vec![base.to_string()],
         }
+    }
+
+    /// The same API, with `push_all` spreading its clients over `bases`
+    /// (server processes on one database).
+    pub fn pushing_through(mut self, bases: &[String]) -> Api {
+        if !bases.is_empty() {
+            self.push_bases = bases.to_vec();
+        }
+        self
     }
 
     /// Sends a request; the raw body of a successful answer.
@@ -168,8 +181,9 @@ impl Api {
     ) -> anyhow::Result<(u64, Progress)> {
         let progress = Arc::new(Progress::start());
         let mut tasks = Vec::new();
-        for _ in 0..clients.max(1) {
-            let (api, bodies, progress) = (self.clone(), Arc::clone(bodies), Arc::clone(&progress));
+        for i in 0..clients.max(1) {
+            let (mut api, bodies, progress) = (self.clone(), Arc::clone(bodies), Arc::clone(&progress));
+            api.base = self.push_bases[i % self.push_bases.len()].clone();
             tasks.push(tokio::spawn(async move {
                 let mut total = 0u64;
                 while let Some(body) = bodies.next().await {

@@ -40,6 +40,9 @@ pub struct Options {
     pub database_url: Option<String>,
     /// Concurrent push clients.
     pub clients: usize,
+    /// Server processes on the one PostgreSQL database; push clients are
+    /// spread over them (client i pushes through process i mod N).
+    pub processes: usize,
     /// Calls of each report.
     pub repeat: usize,
     /// Where to write the JSON figures.
@@ -114,7 +117,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     eprintln!("bench: generating the synthetic account ({scale:?})");
     let dataset = data::Dataset::generate(&scale);
     let server = server::Server::start(&options).await?;
-    let api = client::Api::new(&server.base, &server.api_key);
+    let api = client::Api::new(&server.base, &server.api_key).pushing_through(&server.bases);
     api.unlimit().await?;
 
     eprintln!(

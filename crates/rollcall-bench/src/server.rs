@@ -1,6 +1,7 @@
 //! The server under test: a `rollcall serve` child process on a fresh data
-//! directory (or the given PostgreSQL database), with its first account's API
-//! key, peak RSS and size on disk.
+//! directory (or the given PostgreSQL database; there, `--processes N` starts N
+//! of them on the one database), with its first account's API key, peak RSS
+//! and size on disk.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -12,8 +13,12 @@ use tokio::process::{Child, Command};
 use crate::Options;
 
 pub struct Server {
-    child: Child,
+    children: Vec<Child>,
+    /// The first process's address (reports and administration go there).
     pub base: String,
+    /// Every process's address, the first one's first (pushes are spread over
+    /// them).
+    pub bases: Vec<String>,
     pub api_key: String,
     dir: tempfile::TempDir,
     database_url: Option<String>,
@@ -21,6 +26,9 @@ pub struct Server {
 
 impl Server {
     pub async fn start(options: &Options) -> anyhow::Result<Server> {
+        if options.processes > 1 && options.database_url.is_none() {
+            bail!("several server processes need a PostgreSQL database (--database-url)");
+        }
         let dir = tempfile::tempdir()?;
         let mut init = Command::new(&options.server_bin);
         init.args(["admin", "init", "--json", "--data-dir"])
@@ -38,66 +46,48 @@ impl Server {
         let creds: serde_json::Value = serde_json::from_slice(&out.stdout)?;
         let api_key = creds["apiKey"].as_str().context("no apiKey")?.to_string();
 
-        let mut serve = Command::new(&options.server_bin);
-        serve
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(url) = &options.database_url {
-            serve.args(["--database-url", url]);
-        }
-        let mut child = serve.spawn().context("starting rollcall serve")?;
-        let mut lines = BufReader::new(child.stderr.take().context("no stderr")?).lines();
-        let base = loop {
-            match lines.next_line().await? {
-                Some(line) => {
-                    if let Some(addr) = line.strip_prefix("rollcall listening on ") {
-                        break addr.to_string();
-                    }
-                }
-                None => bail!("rollcall serve exited before listening"),
-            }
-        };
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                eprintln!("server: {line}");
-            }
-        });
-        if let Some(pid) = child.id() {
-            eprintln!("bench: server pid {pid} at {base} (attach a profiler with: perf record -g -p {pid})");
+        let mut children = Vec::new();
+        let mut bases = Vec::new();
+        for _ in 0..options.processes.max(1) {
+            let (child, base) = serve(options, dir.path()).await?;
+            children.push(child);
+            bases.push(base);
         }
         Ok(Server {
-            child,
-            base,
+            children,
+            base: bases[0].clone(),
+            bases,
             api_key,
             dir,
             database_url: options.database_url.clone(),
         })
     }
 
+    /// The first server process's id (the one the report stages watch).
     pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+        self.children.first().and_then(Child::id)
     }
 
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
     }
 
-    /// Peak resident memory of the server process so far (VmHWM).
+    /// Peak resident memory so far (VmHWM) of the largest server process.
     pub fn peak_rss_mb(&self) -> f64 {
-        let Some(pid) = self.child.id() else {
-            return 0.0;
-        };
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(0.0)
+        self.children
+            .iter()
+            .filter_map(Child::id)
+            .map(|pid| {
+                let status =
+                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+                    .map(|kb| kb / 1024.0)
+                    .unwrap_or(0.0)
+            })
+            .fold(0.0, f64::max)
     }
 
     /// Bytes of every file in the data directory, or of the PostgreSQL database.
@@ -118,14 +108,55 @@ impl Server {
     }
 
     pub async fn stop(mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .await;
+        for child in &mut self.children {
+            if let Some(pid) = child.id() {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status()
+                    .await;
+            }
+            let _ = child.wait().await;
         }
-        let _ = self.child.wait().await;
     }
+}
+
+/// Starts one `rollcall serve` on `dir` (and the database, if any) and waits
+/// until it listens; the process and its address.
+async fn serve(options: &Options, dir: &Path) -> anyhow::Result<(Child, String)> {
+    let mut serve = Command::new(&options.server_bin);
+    serve
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(url) = &options.database_url {
+        serve.args(["--database-url", url]);
+    }
+    let mut child = serve.spawn().context("starting rollcall serve")?;
+    let mut lines = BufReader::new(child.stderr.take().context("no stderr")?).lines();
+    let base = loop {
+        match lines.next_line().await? {
+            Some(line) => {
+                if let Some(addr) = line.strip_prefix("rollcall listening on ") {
+                    break addr.to_string();
+                }
+            }
+            None => bail!("rollcall serve exited before listening"),
+        }
+    };
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("server: {line}");
+        }
+    });
+    if let Some(pid) = child.id() {
+        eprintln!(
+            "bench: server pid {pid} at {base} (attach a profiler with: perf record -g -p {pid})"
+        );
+    }
+    Ok((child, base))
 }
 
 fn dir_size(dir: &Path) -> u64 {

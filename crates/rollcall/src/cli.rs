@@ -136,6 +136,10 @@ pub(crate) struct BenchArgs {
     /// Concurrent push clients.
     #[arg(long, default_value_t = 4)]
     clients: usize,
+    /// Server processes on the one database (PostgreSQL only); push clients
+    /// are spread over them.
+    #[arg(long, default_value_t = 1, requires = "database_url")]
+    processes: usize,
     /// Calls of each report (default 50; 10 with --quick).
     #[arg(long)]
     repeat: Option<usize>,
@@ -433,6 +437,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 server_bin: std::env::current_exe()?,
                 database_url: args.database_url,
                 clients: args.clients,
+                processes: args.processes,
                 repeat: args.repeat.unwrap_or(if args.quick { 10 } else { 50 }),
                 out: args.out,
                 hold: args.hold,

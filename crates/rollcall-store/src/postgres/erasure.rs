@@ -169,11 +169,7 @@ async fn erase_usage(
                 &[app, &ids],
             )
             .await?;
-        tx.execute(
-            "DELETE FROM usage_last WHERE account_id = $1 AND app = $2 AND email_id = ANY($3)",
-            &[&account_id, app, &ids],
-        )
-        .await?;
+        super::usage::last::clear(tx, account_id, *app, &ids).await?;
         let rows = tx
             .query(
                 "SELECT event_id, day, bits FROM usage_day_bits

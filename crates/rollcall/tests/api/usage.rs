@@ -1303,3 +1303,55 @@ async fn per_group_last_activity_is_exact_when_the_groups_event_is_the_latest() 
         .unwrap()
         .starts_with(&date(t - 3)));
 }
+
+#[tokio::test]
+async fn the_latest_activity_of_hundreds_of_people_is_exact_and_never_moves_back() {
+    // 300 people take email ids across several storage blocks (PostgreSQL
+    // keeps latest times 128 emails a row); a second push moves half of them
+    // later and brings older events for the other half.
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let app = mail_app(c).await;
+    let base = noon(today("UTC") - 2, "UTC");
+    let emails: Vec<String> = (0..300).map(|i| format!("u{i:03}@corp.com")).collect();
+    let first: Vec<(i64, &str, &str)> = emails
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (base + i as i64, e.as_str(), "read"))
+        .collect();
+    push_ok(c, &app, &first).await;
+    let second: Vec<(i64, &str, &str)> = emails
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let moved = if i % 2 == 1 { base + HOUR } else { base - DAY };
+            (moved + i as i64, e.as_str(), "created")
+        })
+        .collect();
+    push_ok(c, &app, &second).await;
+    let mut seen = std::collections::BTreeMap::new();
+    let mut path = format!("/pull/v1/apps/{app}/users?dataSource=events&pageSize=100");
+    loop {
+        let (status, body) = c.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        for u in body["users"].as_array().unwrap() {
+            seen.insert(
+                u["email"].as_str().unwrap().to_string(),
+                u["lastActivity"].as_str().unwrap().to_string(),
+            );
+        }
+        match body["nextPageToken"].as_str() {
+            Some(next) => {
+                path =
+                    format!("/pull/v1/apps/{app}/users?dataSource=events&pageSize=100&after={next}")
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 300);
+    for (i, e) in emails.iter().enumerate() {
+        let latest = if i % 2 == 1 { base + HOUR } else { base } + i as i64;
+        assert_eq!(seen[e], time::format_ms(latest), "{e}");
+    }
+}

@@ -260,7 +260,7 @@ pub(super) async fn disconnect_app(
 /// (`usage_events` is keyed by the app id alone, see migration 0005).
 const APP_DATA_TABLES: [&str; 4] = [
     "usage_day_bits",
-    "usage_last",
+    "usage_last_blocks",
     "usage_provisioned",
     "usage_event_names",
 ];

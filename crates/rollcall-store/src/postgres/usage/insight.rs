@@ -35,6 +35,7 @@ use tokio_postgres::Row;
 use super::super::snapshot::Snapshot;
 use super::apps::{app_not_found, AppRow};
 use super::cache::Cache;
+use super::last::LAST_SQL;
 use super::{org, provisioned};
 use crate::usage::{AppRecord, DayBits, EventSel, InsightData, InsightQuery, OrgChart};
 use crate::StoreResult;
@@ -307,9 +308,6 @@ async fn day_bits(
         })
         .collect())
 }
-
-const LAST_SQL: &str = "SELECT email_id, last_ms FROM usage_last WHERE account_id = $1
-     AND app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)";
 
 /// Email id -> latest event timestamp in the app (empty unless `wanted`).
 async fn last_activity(

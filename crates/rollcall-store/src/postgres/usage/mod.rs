@@ -3,7 +3,8 @@
 //! from. The schema (`migrations/0002_usage.sql`, `0005_usage_ingest.sql`)
 //! mirrors the embedded store's: interned event names and emails (dense
 //! per-account ids that index the bitmaps), raw events, per-(app, event, local
-//! day) bitmaps of active email ids, per-(app, email) latest timestamps.
+//! day) bitmaps of active email ids, per-(app, email) latest timestamps (in
+//! blocks of 128 emails, `last`, migration 0017).
 //!
 //! Many processes share the database, so:
 //! - writes to one app's definition or status are serialised by its row lock
@@ -30,9 +31,11 @@ pub(super) mod cache;
 mod combine;
 mod email_ids;
 mod insight;
+pub(super) mod last;
 mod org;
 mod provisioned;
 mod push;
+mod raw_copy;
 mod segment;
 
 /// Empties this process's usage caches of emails and people (after an

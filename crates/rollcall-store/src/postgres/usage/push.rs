@@ -10,26 +10,28 @@
 //!    of the app, not other pushes;
 //! 2. (only for emails never seen) the account's `usage_email_seq` row, under
 //!    which they are interned: ids are dense, handed out in commit order;
-//! 3. the raw rows of the group, inserted in key order with one `INSERT …
-//!    SELECT FROM unnest(…)`, a row two batches hold counting for the first.
-//!    First as if all were new (a plain insert, the cheap case), which fails
-//!    on a row already stored; the group is then pushed again (a new
-//!    transaction) with `ON CONFLICT DO NOTHING`, whose row count is `accepted`
-//!    (for several batches it returns the rows stored). Either way a row
-//!    another push inserted but has not committed makes this one wait for it,
-//!    so the same batch retried concurrently counts its events once as
-//!    accepted and then as duplicates;
-//! 4. the latest timestamps, one upsert in email order keeping the greater;
+//! 3. the raw rows of the group, in key order, a row two batches hold counting
+//!    for the first. First as if all were new, with one `COPY` (`raw_copy`:
+//!    the cheap case), which fails on a row already stored; the group is then
+//!    pushed again (a new transaction) with `INSERT … SELECT FROM unnest(…) ON
+//!    CONFLICT DO NOTHING`, whose row count is `accepted` (for several batches
+//!    it returns the rows stored). Either way a row another push inserted but
+//!    has not committed makes this one wait for it, so the same batch retried
+//!    concurrently counts its events once as accepted and then as duplicates;
+//! 4. the latest timestamps, kept in blocks of 128 emails (`last`): the
+//!    group's blocks created if new and locked in block order, merged here
+//!    keeping the greater time, written back with one statement;
 //! 5. the group's few distinct (event, day) bitmaps (plus the per-day "any
 //!    event" bitmap, event 0), one upsert in key order that ORs the group's bits
 //!    into the stored ones in SQL (`usage_bits_or`, migration 0005), so no
 //!    update is lost.
 //!
-//! Steady state it costs three round trips after `BEGIN`, whatever the group
+//! Steady state it costs six round trips after `BEGIN`, whatever the group
 //! size: lock and load the app; its defined event names and the ids of the
 //! group's emails this process has not met yet (`email_ids` caches the others),
-//! pipelined; the three writes and the `COMMIT`, pipelined (the rollup rows,
-//! which concurrent pushes queue on, are locked only from their upsert to the
+//! pipelined; the copy's start, then its rows; the latest-time blocks, locked
+//! and read; the two rollup writes and the `COMMIT`, pipelined (the rollup
+//! rows, which concurrent pushes queue on, are locked only from then to the
 //! commit's flush).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -42,6 +44,8 @@ use tokio_postgres::Statement;
 
 use super::apps::{disconnected, load_app, Lock};
 use super::email_ids;
+use super::last;
+use super::raw_copy::{self, Key};
 use crate::usage::{check_event_names, NewEvent, PushOutcome};
 use crate::{StoreError, StoreResult};
 
@@ -233,9 +237,6 @@ async fn intern_emails(
     Ok(())
 }
 
-/// Raw row key: (timestamp, email id, event id).
-type Key = (i64, i32, i32);
-
 /// A group of batches in the shape its statements take.
 struct Batch {
     /// Raw rows of all the batches, in key order, each once.
@@ -305,8 +306,8 @@ impl Batch {
 /// How a push inserts its raw rows.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Raw {
-    /// A plain `INSERT`, failing (unique violation) on a row already stored or
-    /// being stored by another push: less than half the cost per row of the
+    /// A `COPY` (`raw_copy`), failing (unique violation) on a row already
+    /// stored or being stored by another push: far cheaper per row than the
     /// speculative insertion `ON CONFLICT` does, and every row is new unless a
     /// batch is sent again.
     New,
@@ -315,35 +316,25 @@ pub(super) enum Raw {
 }
 
 /// The statements that write a group, each taking its row locks in key
-/// order: raw rows, then latest timestamps, then bitmaps. (`raw_new` stores
-/// rows that must all be new; `raw_skip` skips those already stored, and
-/// `raw_skip_returning`, for a group of several batches, names those it
-/// stored.)
+/// order: raw rows (when some may be stored already: `raw_skip` skips those,
+/// and `raw_skip_returning`, for a group of several batches, names those it
+/// stored), then (`last`) latest timestamps, then bitmaps.
 struct Writes {
-    raw_new: Statement,
     raw_skip: Statement,
     raw_skip_returning: Statement,
-    last: Statement,
     bits: Statement,
 }
 
-const RAW_SQL: &str = "INSERT INTO usage_events (app, ts_ms, email_id, event_id)
-     SELECT $1, t, m, e FROM unnest($2::bigint[], $3::int[], $4::int[]) AS r(t, m, e)";
+const RAW_SKIP_SQL: &str = "INSERT INTO usage_events (app, ts_ms, email_id, event_id)
+     SELECT $1, t, m, e FROM unnest($2::bigint[], $3::int[], $4::int[]) AS r(t, m, e)
+     ON CONFLICT DO NOTHING";
 
 impl Writes {
     async fn prepare(tx: &impl GenericClient) -> StoreResult<Writes> {
-        let skip = format!("{RAW_SQL} ON CONFLICT DO NOTHING");
-        let skip_returning = format!("{skip} RETURNING ts_ms, email_id, event_id");
-        let (raw_new, raw_skip, raw_skip_returning, last, bits) = tokio::try_join!(
-            tx.prepare_cached(RAW_SQL),
-            tx.prepare_cached(&skip),
+        let skip_returning = format!("{RAW_SKIP_SQL} RETURNING ts_ms, email_id, event_id");
+        let (raw_skip, raw_skip_returning, bits) = tokio::try_join!(
+            tx.prepare_cached(RAW_SKIP_SQL),
             tx.prepare_cached(&skip_returning),
-            tx.prepare_cached(
-                "INSERT INTO usage_last (account_id, app, email_id, last_ms)
-                 SELECT $1, $2, m, t FROM unnest($3::int[], $4::bigint[]) AS r(m, t)
-                 ON CONFLICT (account_id, app, email_id) DO UPDATE SET last_ms = excluded.last_ms
-                 WHERE excluded.last_ms > usage_last.last_ms",
-            ),
             tx.prepare_cached(
                 "INSERT INTO usage_day_bits (account_id, app, event_id, day, bits)
                  SELECT $1, $2, e, d, b FROM unnest($3::int[], $4::int[], $5::bytea[]) AS r(e, d, b)
@@ -352,10 +343,8 @@ impl Writes {
             ),
         )?;
         Ok(Writes {
-            raw_new,
             raw_skip,
             raw_skip_returning,
-            last,
             bits,
         })
     }
@@ -366,75 +355,77 @@ impl Writes {
 /// order), the greater of the stored and the group's latest timestamp per
 /// email, and the group's bitmaps ORed into the stored ones; then `COMMIT`.
 ///
-/// Each statement inserts or locks its rows in the order of its arrays (a
-/// function scan of `unnest` feeds the insert in order), which is key order,
-/// and the three are sent in this order on the one connection, so every push
-/// takes these locks in one global order: no deadlock. (A raw row another push
-/// inserted and has not committed makes this one wait for that push's end: the
-/// same order.) Setting bits and keeping the greater time are idempotent, so a
-/// retried batch changes nothing whatever ran meanwhile.
+/// Each statement inserts or locks its rows in the order of its rows (the
+/// copied rows, or a function scan of `unnest` feeding the insert), which is
+/// key order, and they are sent in this order on the one connection, so every
+/// push takes these locks in one global order: no deadlock. (A raw row
+/// another push inserted and has not committed makes this one wait for that
+/// push's end: the same order.) Setting bits and keeping the greater time are
+/// idempotent, so a retried batch changes nothing whatever ran meanwhile.
 ///
-/// The `COMMIT` is sent with the writes, not after their answers: the row
-/// locks the rollup upserts take, which concurrent pushes of the same emails
-/// and days queue on, are held one round trip less. If a write fails, the
-/// transaction is aborted and that `COMMIT` rolls it back. That is how a
-/// [`Raw::New`] insert meeting a stored row ends (`None`).
+/// With [`Raw::New`] the rows are copied first, alone (a copy holds the
+/// connection until it ends); a copy meeting a stored row ends the push with
+/// `None`, its transaction rolled back when dropped. The latest-time blocks
+/// are then locked and merged (`last`), and their write, the bitmap upsert and
+/// the `COMMIT` are sent together, not each after the previous one's answer:
+/// the row locks of the bitmaps, which concurrent pushes of the same days
+/// queue on, are held one round trip less. If a write fails, the transaction
+/// is aborted and that `COMMIT` rolls it back.
 async fn write(
-    tx: &impl GenericClient,
+    tx: &Transaction<'_>,
     account_id: i64,
     app: i64,
     batch: &Batch,
     mode: Raw,
 ) -> StoreResult<Option<Vec<u64>>> {
     let writes = Writes::prepare(tx).await?;
-    let ts: Vec<i64> = batch.raw.iter().map(|r| r.0).collect();
-    let emails: Vec<i32> = batch.raw.iter().map(|r| r.1).collect();
-    let events: Vec<i32> = batch.raw.iter().map(|r| r.2).collect();
-    let last_emails: Vec<i32> = batch.last.keys().copied().collect();
-    let last_ms: Vec<i64> = batch.last.values().copied().collect();
+    let several = !batch.keys.is_empty();
+    let copied = match mode {
+        Raw::New => match raw_copy::copy_raw(tx, app, &batch.raw).await {
+            Ok(_) if several => Some(batch.accepted(batch.raw.iter().copied().collect())),
+            Ok(n) => Some(vec![n]),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        },
+        Raw::SkipStored => None,
+    };
     let bit_events: Vec<i32> = batch.days.keys().map(|k| k.0).collect();
     let bit_days: Vec<i32> = batch.days.keys().map(|k| k.1).collect();
     let bitmaps: Vec<Vec<u8>> = batch.days.values().map(|ids| bitmap(ids)).collect();
-    // The raw table is keyed by the app alone (its id is only ever looked up
-    // within the account).
-    let raw_params: [&(dyn ToSql + Sync); 4] = [&app, &ts, &emails, &events];
-    let last_params: [&(dyn ToSql + Sync); 4] = [&account_id, &app, &last_emails, &last_ms];
     let bits_params: [&(dyn ToSql + Sync); 5] =
         [&account_id, &app, &bit_events, &bit_days, &bitmaps];
-    let several = !batch.keys.is_empty();
     let raw = async {
-        match (mode, several) {
-            (Raw::New, false) => Ok(vec![tx.execute(&writes.raw_new, &raw_params).await?]),
-            (Raw::New, true) => {
-                tx.execute(&writes.raw_new, &raw_params).await?;
-                Ok(batch.accepted(batch.raw.iter().copied().collect()))
-            }
-            (Raw::SkipStored, false) => Ok(vec![tx.execute(&writes.raw_skip, &raw_params).await?]),
-            (Raw::SkipStored, true) => {
-                let rows = tx.query(&writes.raw_skip_returning, &raw_params).await?;
-                let stored = rows
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2)))
-                    .collect();
-                Ok::<_, tokio_postgres::Error>(batch.accepted(stored))
-            }
+        if let Some(accepted) = copied {
+            return Ok(accepted);
         }
+        // The raw table is keyed by the app alone (its id is only ever looked
+        // up within the account).
+        let ts: Vec<i64> = batch.raw.iter().map(|r| r.0).collect();
+        let emails: Vec<i32> = batch.raw.iter().map(|r| r.1).collect();
+        let events: Vec<i32> = batch.raw.iter().map(|r| r.2).collect();
+        let raw_params: [&(dyn ToSql + Sync); 4] = [&app, &ts, &emails, &events];
+        if !several {
+            return Ok(vec![tx.execute(&writes.raw_skip, &raw_params).await?]);
+        }
+        let rows = tx.query(&writes.raw_skip_returning, &raw_params).await?;
+        let stored = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        Ok::<_, tokio_postgres::Error>(batch.accepted(stored))
     };
     // join polls in argument order the first time, so the statements are sent
     // in this order. Its answers are all awaited (a statement after a failed one
     // fails too, and which failure completes first is not the join's concern).
-    let (accepted, last, bits, commit) = tokio::join!(
-        raw,
-        tx.execute(&writes.last, &last_params),
+    let (accepted, blocks) =
+        tokio::join!(raw, last::lock_and_merge(tx, account_id, app, &batch.last));
+    let accepted = accepted?;
+    let blocks = blocks?;
+    let (last, bits, commit) = tokio::join!(
+        last::write(tx, account_id, app, &blocks),
         tx.execute(&writes.bits, &bits_params),
         tx.batch_execute("COMMIT"),
     );
-    let accepted = match accepted {
-        Err(e) if mode == Raw::New && e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-            return Ok(None);
-        }
-        accepted => accepted?,
-    };
     last?;
     bits?;
     commit?;

@@ -1,0 +1,88 @@
+//! The raw usage rows of a push as one `COPY … FROM STDIN (FORMAT binary)`.
+//!
+//! COPY stores its rows through PostgreSQL's multi-insert path (a page of
+//! rows per heap WAL record rather than one record per row) and skips the
+//! executor and the parameter arrays of `INSERT … SELECT FROM unnest(…)`; the
+//! unique index is still checked row by row, so a row already stored (or
+//! being stored by another push) fails the copy exactly as it failed the
+//! plain insert. The rows are encoded here, in the binary copy format, into
+//! one buffer sent as a single `CopyData` message.
+
+use std::io::Cursor;
+
+use deadpool_postgres::Transaction;
+use futures_util::SinkExt;
+
+/// Raw row key: (timestamp, email id, event id).
+pub(super) type Key = (i64, i32, i32);
+
+const COPY_SQL: &str =
+    "COPY usage_events (app, ts_ms, email_id, event_id) FROM STDIN (FORMAT binary)";
+
+/// Signature, flags (no OIDs) and an empty header extension.
+const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// Bytes of one encoded row: a field count, then a length and a value per
+/// field (two `bigint`s, two `integer`s).
+const ROW_BYTES: usize = 2 + (4 + 8) * 2 + (4 + 4) * 2;
+
+/// Copies `rows` of `app` into `usage_events` inside the caller's transaction
+/// and returns how many were stored (all of them, or an error: a unique
+/// violation when one was already stored).
+pub(super) async fn copy_raw(
+    tx: &Transaction<'_>,
+    app: i64,
+    rows: &[Key],
+) -> Result<u64, tokio_postgres::Error> {
+    let stmt = tx.prepare_cached(COPY_SQL).await?;
+    let sink = tx.copy_in(&stmt).await?;
+    futures_util::pin_mut!(sink);
+    sink.send(Cursor::new(encode(app, rows))).await?;
+    sink.finish().await
+}
+
+/// `rows` of `app` in the binary copy format, trailer included.
+fn encode(app: i64, rows: &[Key]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER.len() + rows.len() * ROW_BYTES + 2);
+    out.extend_from_slice(HEADER);
+    let app = app.to_be_bytes();
+    for &(ts, email, event) in rows {
+        out.extend_from_slice(&4i16.to_be_bytes());
+        out.extend_from_slice(&8i32.to_be_bytes());
+        out.extend_from_slice(&app);
+        out.extend_from_slice(&8i32.to_be_bytes());
+        out.extend_from_slice(&ts.to_be_bytes());
+        out.extend_from_slice(&4i32.to_be_bytes());
+        out.extend_from_slice(&email.to_be_bytes());
+        out.extend_from_slice(&4i32.to_be_bytes());
+        out.extend_from_slice(&event.to_be_bytes());
+    }
+    out.extend_from_slice(&(-1i16).to_be_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{encode, HEADER, ROW_BYTES};
+
+    #[test]
+    fn rows_are_encoded_in_the_binary_copy_format() {
+        let out = encode(7, &[(1_700_000_000_000, 3, -2)]);
+        assert_eq!(out.len(), HEADER.len() + ROW_BYTES + 2);
+        assert_eq!(&out[..11], b"PGCOPY\n\xff\r\n\0");
+        let row = &out[HEADER.len()..HEADER.len() + ROW_BYTES];
+        let mut expected = vec![0, 4];
+        expected.extend_from_slice(&[0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 7]);
+        expected.extend_from_slice(&[0, 0, 0, 8]);
+        expected.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
+        expected.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 3]);
+        expected.extend_from_slice(&[0, 0, 0, 4, 0xff, 0xff, 0xff, 0xfe]);
+        assert_eq!(row, expected.as_slice());
+        assert_eq!(&out[out.len() - 2..], &[0xff, 0xff]);
+    }
+
+    #[test]
+    fn no_rows_is_a_header_and_a_trailer() {
+        assert_eq!(encode(1, &[]).len(), HEADER.len() + 2);
+    }
+}
