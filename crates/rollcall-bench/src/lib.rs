@@ -52,6 +52,8 @@ pub struct Report {
     pub server_peak_rss_mb: f64,
     pub disk_bytes: u64,
     pub disk_bytes_per_usage_event: f64,
+    /// Growth of the data directory over the activity stage per record stored.
+    pub disk_bytes_per_activity_record: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -121,7 +123,11 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         "bench: pushing {} activity records",
         dataset.activity_records
     );
+    let before_activity = server.disk_bytes().await?;
     let (activity, private_activity) = privacy::compare(&api, &dataset, options.clients).await?;
+    // Both policies' records are stored (two sessions): divide by all of them.
+    let activity_disk = server.disk_bytes().await?.saturating_sub(before_activity);
+    let activity_stored = activity.items + private_activity.items;
 
     eprintln!("bench: writing {} audit events", scale.audit_events);
     let started = Instant::now();
@@ -173,6 +179,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         server_peak_rss_mb: server.peak_rss_mb(),
         disk_bytes: server.disk_bytes().await?,
         disk_bytes_per_usage_event: usage_disk as f64 / dataset.usage_events.max(1) as f64,
+        disk_bytes_per_activity_record: activity_disk as f64 / activity_stored.max(1) as f64,
     };
     print_table(&report);
     if options.hold {
@@ -222,5 +229,9 @@ fn print_table(r: &Report) {
     println!(
         "\nserver peak RSS {:.0} MB; {} bytes on disk; {:.1} bytes per usage event (rollups included)",
         r.server_peak_rss_mb, r.disk_bytes, r.disk_bytes_per_usage_event
+    );
+    println!(
+        "{:.1} bytes per activity record (the data directory's growth over the activity stage)",
+        r.disk_bytes_per_activity_record
     );
 }

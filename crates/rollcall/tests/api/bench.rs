@@ -70,4 +70,5 @@ async fn quick_benchmark_runs_every_stage() {
     );
     assert!(figures["serverPeakRssMb"].as_f64().unwrap() > 1.0);
     assert!(figures["diskBytesPerUsageEvent"].as_f64().unwrap() > 0.0);
+    assert!(figures["diskBytesPerActivityRecord"].is_f64(), "{figures}");
 }
