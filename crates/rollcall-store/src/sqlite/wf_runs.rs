@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use rollcall_core::fxhash::{FxBuildHasher, FxHashMap};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::StoreResult;
 
@@ -36,10 +36,37 @@ pub(crate) fn last_log_id(conn: &Connection) -> StoreResult<i64> {
         .query_row([], |r| r.get(0))?)
 }
 
-fn set_last_log_id(conn: &Connection, id: i64) -> StoreResult<()> {
-    conn.prepare_cached("UPDATE wf_log_seq SET last_log_id = ?1 WHERE id = 1")?
-        .execute([id])?;
+fn set_last_log_id(conn: &Connection, id: i64, account_id: i64) -> StoreResult<()> {
+    conn.prepare_cached(
+        "UPDATE wf_log_seq SET last_log_id = ?1, last_account_id = ?2 WHERE id = 1",
+    )?
+    .execute([id, account_id])?;
     Ok(())
+}
+
+/// The largest log id of any stored record (of every account): the last one
+/// handed out when its record is still there (one seek), else one seek per
+/// account, as records are keyed by (account, log id).
+pub(crate) fn newest_log_id(conn: &Connection) -> StoreResult<i64> {
+    let last: Option<i64> = conn
+        .prepare_cached(
+            "SELECT s.last_log_id FROM wf_log_seq s
+             WHERE s.id = 1 AND EXISTS (SELECT 1 FROM wf_records r
+                                        WHERE r.account_id = s.last_account_id
+                                          AND r.log_id = s.last_log_id)",
+        )?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = last {
+        return Ok(id);
+    }
+    Ok(conn
+        .prepare_cached(
+            "SELECT coalesce(max((SELECT max(r.log_id) FROM wf_records r
+                                  WHERE r.account_id = a.id)), 0)
+             FROM accounts a",
+        )?
+        .query_row([], |r| r.get(0))?)
 }
 
 /// The identities (raw start, executable id) a (computer, session) has stored
@@ -188,7 +215,7 @@ impl RunWriter {
         for (d, (first, last)) in &self.days {
             day.execute(params![self.account_id, d, first, last])?;
         }
-        set_last_log_id(conn, self.last_log_id)
+        set_last_log_id(conn, self.last_log_id, self.account_id)
     }
 }
 

@@ -1122,18 +1122,6 @@ fn first_log_id(
         .query_row(params![account_id, from_day, to_day], |r| r.get(0))?)
 }
 
-/// The largest log id of any stored record (of every account): one seek per
-/// account, as records are keyed by (account, log id).
-fn newest_log_id(conn: &Connection) -> StoreResult<i64> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT coalesce(max((SELECT max(r.log_id) FROM wf_records r
-                                  WHERE r.account_id = a.id)), 0)
-             FROM accounts a",
-        )?
-        .query_row([], |r| r.get(0))?)
-}
-
 /// The activity-log page query: ?1 after, ?2 watermark, ?3/?4 day bounds,
 /// ?5/?6 duration bounds, ?7 limit, plus the scoping parameters. The rows'
 /// computers and users are read once per page ([`load_log_names`]), not joined.
@@ -1243,7 +1231,7 @@ fn activity_log(
     let position = match q.position {
         Some(p) => p,
         None => {
-            let watermark = newest_log_id(conn)?;
+            let watermark = wf_runs::newest_log_id(conn)?;
             // Start just before the first record of the dates, so the walk by
             // log id does not cross the account's older history.
             let first = first_log_id(conn, account_id, q.from_day, q.to_day)?;

@@ -22,13 +22,17 @@ INSERT INTO wf_text_state (id, epoch) VALUES (1, random());
 
 -- Log ids: the single writer allocates them in commit order from this
 -- high-water mark, so an id is never reused (AUTOINCREMENT did this before).
+-- last_account_id: whose record got it, so the newest stored log id is one
+-- seek when that record still exists.
 CREATE TABLE wf_log_seq (
     id INTEGER PRIMARY KEY CHECK (id = 1),
-    last_log_id INTEGER NOT NULL
+    last_log_id INTEGER NOT NULL,
+    last_account_id INTEGER
 );
-INSERT INTO wf_log_seq (id, last_log_id)
+INSERT INTO wf_log_seq (id, last_log_id, last_account_id)
 SELECT 1, max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'wf_records'), 0),
-              coalesce((SELECT max(log_id) FROM wf_records), 0));
+              coalesce((SELECT max(log_id) FROM wf_records), 0)),
+       (SELECT account_id FROM wf_records ORDER BY log_id DESC LIMIT 1);
 
 INSERT INTO wf_texts (account_id, refs, text)
 SELECT account_id, count(*), s FROM (
