@@ -84,6 +84,8 @@ pub struct Report {
     pub harness_cpu_seconds: f64,
     pub loaded: Option<loaded::Figures>,
     pub tenants: Option<tenants::Figures>,
+    /// Growth of the data directory over the activity stage per record stored.
+    pub disk_bytes_per_activity_record: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -165,8 +167,12 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         "bench: pushing {} activity records",
         dataset.activity_records
     );
+    let before_activity = server.disk_bytes().await?;
     let (activity, private_activity, activity_steadiness) =
         privacy::compare(&api, &dataset, options.clients, options.stream).await?;
+    // Both policies' records are stored (two sessions): divide by all of them.
+    let activity_disk = server.disk_bytes().await?.saturating_sub(before_activity);
+    let activity_stored = activity.items + private_activity.items;
 
     eprintln!("bench: writing {} audit events", scale.audit_events);
     let started = Instant::now();
@@ -256,6 +262,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         harness_cpu_seconds: procfs::cpu_seconds(None),
         loaded,
         tenants,
+        disk_bytes_per_activity_record: activity_disk as f64 / activity_stored.max(1) as f64,
     };
     print_table(&report);
     if options.hold {
@@ -331,4 +338,8 @@ fn print_scale(r: &Report) {
             s.name, s.first_tenth_per_second, s.last_tenth_per_second, s.last_over_first
         );
     }
+    println!(
+        "{:.1} bytes per activity record (the data directory's growth over the activity stage)",
+        r.disk_bytes_per_activity_record
+    );
 }

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0014_segment.sql"),
     include_str!("migrations/0015_privacy.sql"),
     include_str!("migrations/0016_employees.sql"),
+    include_str!("migrations/0018_interned_records.sql"),
 ];
 
 pub(crate) fn run(conn: &Connection) -> StoreResult<()> {

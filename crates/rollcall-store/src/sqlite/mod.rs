@@ -19,6 +19,8 @@ mod segment_ids;
 mod usage;
 mod usage_push;
 mod wf_directory;
+mod wf_runs;
+mod wf_texts;
 mod workforce;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +43,8 @@ pub struct SqliteStore {
     identity_emails: segment_ids::IdentityEmails,
     /// What usage reports read again and again, per account (bounded).
     report_caches: std::sync::Arc<report_cache::ReportCaches>,
+    /// The writer's map of activity strings to their ids.
+    wf_texts: std::sync::Arc<wf_texts::TextIds>,
 }
 
 impl SqliteStore {
@@ -63,6 +67,7 @@ impl SqliteStore {
             committed_emails: Default::default(),
             identity_emails: Default::default(),
             report_caches: Default::default(),
+            wf_texts: Default::default(),
         })
     }
 

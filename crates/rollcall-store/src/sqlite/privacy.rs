@@ -62,15 +62,19 @@ pub(super) fn apply_title_retention(conn: &Connection, now_ms: i64) -> StoreResu
             continue;
         };
         let cutoff_ms = now_ms.saturating_sub(i64::from(days) * 86_400_000);
-        // `day` (a local date, indexed) is at most a day after the UTC date of
-        // the start; it bounds the scan, `start_ms` decides.
+        // `day` (a local date) is at most a day after the UTC date of the
+        // start; its log-id bounds limit the scan, `start_ms` decides. Blanking
+        // drops the strings no other record names (migration 0017).
         let cutoff_day = cutoff_ms.div_euclid(86_400_000) as i32 + 1;
+        let Some((first, last)) = super::wf_runs::through_day(conn, account_id, cutoff_day)? else {
+            continue;
+        };
         conn.prepare_cached(
-            "UPDATE wf_records SET description = '', url = NULL
-             WHERE account_id = ?1 AND day <= ?2 AND start_ms < ?3
-               AND (description <> '' OR url IS NOT NULL)",
+            "UPDATE wf_records SET title_id = NULL, url_id = NULL
+             WHERE account_id = ?1 AND log_id BETWEEN ?4 AND ?5 AND day <= ?2 AND start_ms < ?3
+               AND (title_id IS NOT NULL OR url_id IS NOT NULL)",
         )?
-        .execute(params![account_id, cutoff_day, cutoff_ms])?;
+        .execute(params![account_id, cutoff_day, cutoff_ms, first, last])?;
     }
     Ok(())
 }

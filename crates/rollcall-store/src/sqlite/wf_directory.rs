@@ -17,6 +17,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::admin::load_settings;
 use super::audit;
+use super::wf_runs::member_ranges;
+use super::wf_texts::TextIds;
 use super::workforce::write_records;
 use crate::audit::{Actor, AuditAction};
 use crate::workforce::{member_side as side, Member, MemberSide as Side, MoveOutcome, NewRecord};
@@ -53,17 +55,25 @@ fn delete_activity(conn: &Connection, account_id: i64, s: &Side, id: i64) -> Sto
         ))?
         .query_map(params![account_id, id], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    let records = conn
-        .prepare_cached(&format!(
-            "DELETE FROM wf_records WHERE account_id = ?1 AND {} = ?2",
+    // The member's records lie in its runs' log-id ranges; deleting them
+    // drops the strings no other record names (triggers of migration 0017).
+    let mut records = 0;
+    {
+        let mut delete = conn.prepare_cached(&format!(
+            "DELETE FROM wf_records WHERE account_id = ?1 AND log_id BETWEEN ?2 AND ?3
+                 AND {} = ?4",
             s.col
-        ))?
-        .execute(params![account_id, id])?;
+        ))?;
+        for (first, last) in member_ranges(conn, account_id, s.col, id)? {
+            records += delete.execute(params![account_id, first, last, id])?;
+        }
+    }
     for table in [
         "wf_day_span",
         "wf_day_active",
         "wf_day_idle",
         "wf_idle_stretches",
+        "wf_record_runs",
     ] {
         conn.prepare_cached(&format!(
             "DELETE FROM {table} WHERE account_id = ?1 AND {} = ?2",
@@ -109,6 +119,7 @@ fn zone_of(conn: &Connection, account_id: i64, computer_id: i64) -> StoreResult<
 /// Merges member `from` into `into` (see the module doc).
 pub(super) fn merge(
     conn: &Connection,
+    texts: &TextIds,
     account_id: i64,
     actor: &Actor,
     kind: Member,
@@ -127,30 +138,36 @@ pub(super) fn merge(
     let mut groups: BTreeMap<(i64, i64), Vec<NewRecord>> = BTreeMap::new();
     {
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT r.{other}, r.session, r.start_ms, r.raw_start_ms, r.duration_s,
-                    r.executable, r.description, r.url, w.key, r.idle, r.idle_lead_ms
+            "SELECT r.{other}, r.session, r.start_ms, r.start_ms + r.raw_skew_ms, r.duration_s,
+                    e.text, coalesce(d.text, ''), u.text, w.key, r.idle, r.idle_lead_ms
              FROM wf_records r LEFT JOIN wf_activities w ON w.id = r.website_id
-             WHERE r.account_id = ?1 AND r.{col} = ?2 ORDER BY r.log_id",
+                 JOIN wf_texts e ON e.id = r.exe_id
+                 LEFT JOIN wf_texts d ON d.id = r.title_id
+                 LEFT JOIN wf_texts u ON u.id = r.url_id
+             WHERE r.account_id = ?1 AND r.log_id BETWEEN ?3 AND ?4 AND r.{col} = ?2
+             ORDER BY r.log_id",
             other = s.other,
             col = s.col
         ))?;
-        let mut rows = stmt.query(params![account_id, from])?;
-        while let Some(r) = rows.next()? {
-            groups
-                .entry((r.get(0)?, r.get(1)?))
-                .or_default()
-                .push(NewRecord {
-                    start_ms: r.get(2)?,
-                    raw_start_ms: r.get(3)?,
-                    duration_s: r.get(4)?,
-                    executable: r.get(5)?,
-                    description: r.get(6)?,
-                    url: r.get(7)?,
-                    website: r.get(8)?,
-                    idle: r.get(9)?,
-                    idle_offset_s: r.get::<_, Option<i64>>(10)?.unwrap_or(0) / 1000,
-                    redacted_by: 0,
-                });
+        for (first, last) in member_ranges(conn, account_id, s.col, from)? {
+            let mut rows = stmt.query(params![account_id, from, first, last])?;
+            while let Some(r) = rows.next()? {
+                groups
+                    .entry((r.get(0)?, r.get(1)?))
+                    .or_default()
+                    .push(NewRecord {
+                        start_ms: r.get(2)?,
+                        raw_start_ms: r.get(3)?,
+                        duration_s: r.get(4)?,
+                        executable: r.get(5)?,
+                        description: r.get(6)?,
+                        url: r.get(7)?,
+                        website: r.get(8)?,
+                        idle: r.get(9)?,
+                        idle_offset_s: r.get::<_, Option<i64>>(10)?.unwrap_or(0) / 1000,
+                        redacted_by: 0,
+                    });
+            }
         }
     }
     delete_activity(conn, account_id, &s, from)?;
@@ -177,6 +194,7 @@ pub(super) fn merge(
             .collect();
         let written = write_records(
             conn,
+            texts,
             account_id,
             (computer_id, client_id),
             session,

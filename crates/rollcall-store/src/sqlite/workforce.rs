@@ -21,18 +21,18 @@ use rollcall_core::time;
 use rollcall_core::workforce::{
     passive_ms, Activity, ClassificationSet, Classifier, DaySplitter, Piece,
 };
-use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
 
-use super::{audit, SqliteStore};
+use super::wf_texts::{TextIds, TextReader};
+use super::{audit, wf_runs, SqliteStore};
 use crate::audit::{Actor, AuditAction};
 use crate::error::ItemError;
 use crate::workforce::{
     sees_group, sees_member, ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch,
     ComputerPatch, Group, GroupPatch, HoursAcc, IngestOutcome, LogComputer, LogNames, LogPosition,
-    LogRow, LogText, LogUser, Member, MoveOutcome, NewRecord, Perspective, Scoping, WfClient,
-    WfComputer, WorkforceStore, WorkingHoursPage, WorkingHoursQuery,
+    LogRow, LogText, LogUser, Member, MoveOutcome, NewRecord, Perspective, Scoping, TextSpan,
+    WfClient, WfComputer, WorkforceStore, WorkingHoursPage, WorkingHoursQuery,
 };
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -280,6 +280,7 @@ fn register(conn: &Connection, account_id: i64, batch: &ActivityBatch) -> StoreR
 /// `zone`.
 fn write_batch(
     conn: &Connection,
+    texts: &TextIds,
     account_id: i64,
     batch: &ActivityBatch,
     pieces: &[Vec<Piece>],
@@ -292,6 +293,7 @@ fn write_batch(
     let (computer_id, client_id) = register(conn, account_id, batch)?;
     let outcome = write_records(
         conn,
+        texts,
         account_id,
         (computer_id, client_id),
         batch.session,
@@ -304,9 +306,13 @@ fn write_batch(
 }
 
 /// Stores records of one (computer, client) and session with their rollups;
-/// `pieces[i]` are record i's parts per local date, split in `zone`.
+/// `pieces[i]` are record i's parts per local date, split in `zone`. A record
+/// whose identity (computer, session, raw start, executable) is stored already,
+/// or came earlier in `records`, is a duplicate.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn write_records(
     conn: &Connection,
+    texts: &TextIds,
     account_id: i64,
     (computer_id, client_id): (i64, i64),
     session: i64,
@@ -321,12 +327,22 @@ pub(super) fn write_records(
     let mut new_idle: Vec<(usize, i64, i64)> = Vec::new();
     let mut spans: BTreeMap<i32, SpanAcc> = BTreeMap::new();
     let mut outcome = IngestOutcome::default();
+    let mut interner = texts.begin(conn, account_id)?;
+    let mut identities = match (
+        records.iter().map(|r| r.raw_start_ms).min(),
+        records.iter().map(|r| r.raw_start_ms).max(),
+    ) {
+        (Some(lo), Some(hi)) => {
+            wf_runs::stored_identities(conn, account_id, (computer_id, session), (lo, hi))?
+        }
+        _ => Default::default(),
+    };
+    let mut runs = wf_runs::RunWriter::new(conn, account_id, (computer_id, client_id), session)?;
     let mut insert = conn.prepare_cached(
-        "INSERT INTO wf_records (account_id, computer_id, client_id, session, start_ms,
-             raw_start_ms, duration_s, day, end_day, executable, description, url, app_id,
+        "INSERT INTO wf_records (account_id, log_id, computer_id, client_id, session, start_ms,
+             raw_skew_ms, duration_s, day, end_days, exe_id, title_id, url_id, app_id,
              website_id, idle, idle_lead_ms, split_zone)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-         ON CONFLICT (account_id, computer_id, session, raw_start_ms, executable) DO NOTHING",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?;
     for (index, (record, parts)) in records.iter().zip(pieces).enumerate() {
         let exe_key = record.executable.to_lowercase();
@@ -352,37 +368,52 @@ pub(super) fn write_records(
         let (Some(first_piece), Some(last_piece)) = (parts.first(), parts.last()) else {
             continue;
         };
+        // An executable the account never stored cannot make a duplicate.
+        if let Some(exe) = interner.find(&record.executable)? {
+            if identities.contains(&(record.raw_start_ms, exe)) {
+                outcome.duplicates += 1;
+                continue;
+            }
+        }
+        let exe_id = interner.reference(&record.executable)?;
+        identities.insert((record.raw_start_ms, exe_id));
+        let title_id = match record.description.as_str() {
+            "" => None,
+            title => Some(interner.reference(title)?),
+        };
+        let url_id = match &record.url {
+            None => None,
+            Some(url) => Some(interner.reference(url)?),
+        };
         let stretchy = record.idle && record.duration_s > 0;
         let idle_lead = stretchy.then(|| record.idle_offset_s * 1000);
         let split_zone = (stretchy && first_piece.day != last_piece.day).then_some(zone);
-        let inserted = insert.execute(params![
+        let log_id = runs.next(record.raw_start_ms, first_piece.day);
+        insert.execute(params![
             account_id,
+            log_id,
             computer_id,
             client_id,
             session,
             record.start_ms,
-            record.raw_start_ms,
+            record.raw_start_ms - record.start_ms,
             record.duration_s,
             first_piece.day,
-            last_piece.day,
-            record.executable,
-            record.description,
-            record.url,
+            last_piece.day - first_piece.day,
+            exe_id,
+            title_id,
+            url_id,
             app_id,
             website_id,
             record.idle,
             idle_lead,
             split_zone
         ])?;
-        if inserted == 0 {
-            outcome.duplicates += 1;
-            continue;
-        }
         outcome.accepted += 1;
         outcome.redacted.add(record.redacted_by);
         let activity = website_id.unwrap_or(app_id);
         if stretchy {
-            new_idle.push((index, conn.last_insert_rowid(), activity));
+            new_idle.push((index, log_id, activity));
         }
         for p in parts {
             let len = p.end_ms - p.start_ms;
@@ -396,6 +427,8 @@ pub(super) fn write_records(
             }
         }
     }
+    interner.finish()?;
+    runs.finish(conn)?;
     let mut up_active = conn.prepare_cached(
         "INSERT INTO wf_day_active (account_id, day, client_id, computer_id, activity_id, ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -1091,37 +1124,20 @@ fn row_names(
     Ok(names)
 }
 
-/// The smallest log id of the account's records dated `from_day..=to_day`.
-/// One index seek per day that has records, rather than a walk over every
-/// record of the range.
+/// A log id at or below the smallest of the account's records dated
+/// `from_day..=to_day`, from the day bounds (one row per day).
 fn first_log_id(
     conn: &Connection,
     account_id: i64,
     from_day: i32,
     to_day: Option<i32>,
 ) -> StoreResult<Option<i64>> {
-    let bounds: (Option<i32>, Option<i32>) = conn
+    Ok(conn
         .prepare_cached(
-            "SELECT (SELECT min(day) FROM wf_records WHERE account_id = ?1 AND day >= ?2),
-                    (SELECT max(day) FROM wf_records WHERE account_id = ?1)",
+            "SELECT min(first_log_id) FROM wf_record_days
+             WHERE account_id = ?1 AND day >= ?2 AND (?3 IS NULL OR day <= ?3)",
         )?
-        .query_row(params![account_id, from_day], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-    let (Some(lo), Some(hi)) = bounds else {
-        return Ok(None);
-    };
-    let hi = to_day.map_or(hi, |t| t.min(hi));
-    let mut best: Option<i64> = None;
-    let mut stmt = conn
-        .prepare_cached("SELECT min(log_id) FROM wf_records WHERE account_id = ?1 AND day = ?2")?;
-    for day in lo..=hi {
-        let id: Option<i64> = stmt.query_row(params![account_id, day], |r| r.get(0))?;
-        if let Some(id) = id {
-            best = Some(best.map_or(id, |b| b.min(id)));
-        }
-    }
-    Ok(best)
+        .query_row(params![account_id, from_day, to_day], |r| r.get(0))?)
 }
 
 /// The activity-log page query: ?1 after, ?2 watermark, ?3/?4 day bounds,
@@ -1130,8 +1146,8 @@ fn first_log_id(
 fn log_sql(scoping: &Scoping) -> String {
     format!(
         "SELECT t.log_id, t.client_id, t.computer_id, t.session, t.start_ms, t.duration_s,
-                t.executable, t.description, t.url, t.app_id, t.website_id, t.idle
-         FROM wf_records t INDEXED BY wf_records_log
+                t.exe_id, t.title_id, t.url_id, t.app_id, t.website_id, t.idle
+         FROM wf_records t
          WHERE t.account_id = ?100 AND t.log_id > ?1
            AND (t.log_id > ?2 OR (t.day >= ?3 AND (?4 IS NULL OR t.day <= ?4)))
            AND (?5 IS NULL OR t.duration_s >= ?5)
@@ -1225,13 +1241,6 @@ impl<'c> LogNamesReader<'c> {
     }
 }
 
-/// Text column `i` of `r`, borrowed.
-fn text_column<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
-    r.get_ref(i)?
-        .as_str_or_null()
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e)))
-}
-
 fn activity_log(
     conn: &Connection,
     account_id: i64,
@@ -1240,9 +1249,7 @@ fn activity_log(
     let position = match q.position {
         Some(p) => p,
         None => {
-            let watermark: i64 = conn
-                .prepare_cached("SELECT coalesce(max(log_id), 0) FROM wf_records")?
-                .query_row([], |r| r.get(0))?;
+            let watermark = wf_runs::newest_log_id(conn)?;
             // Start just before the first record of the dates, so the walk by
             // log id does not cross the account's older history.
             let first = first_log_id(conn, account_id, q.from_day, q.to_day)?;
@@ -1265,8 +1272,10 @@ fn activity_log(
     bind_scope(&mut stmt, account_id, &q.scoping)?;
     let mut names = LogNamesReader::new(conn, account_id);
     let mut classify = Classify::new(conn, account_id)?;
-    // Each row's strings go straight from SQLite into the page's text.
-    let mut text = LogText::with_capacity(q.limit as usize * 64);
+    // Each distinct string goes into the page's text once; rows share its span.
+    let mut text = LogText::with_capacity(q.limit as usize * 16);
+    let mut strings: TextReader<'_, TextSpan> = TextReader::new(conn);
+    let empty = text.push("");
     let mut out = Vec::with_capacity(q.limit as usize);
     let mut rows = stmt.raw_query();
     while let Some(r) = rows.next()? {
@@ -1285,9 +1294,15 @@ fn activity_log(
             duration_s: r.get(5)?,
             application_id: app_id,
             website_id,
-            executable: text.push(text_column(r, 6)?.unwrap_or_default()),
-            description: text.push(text_column(r, 7)?.unwrap_or_default()),
-            url: text_column(r, 8)?.map(|u| text.push(u)),
+            executable: strings.get(r.get(6)?, |s| text.push(s))?,
+            description: match r.get::<_, Option<i64>>(7)? {
+                None => empty,
+                Some(id) => strings.get(id, |s| text.push(s))?,
+            },
+            url: match r.get::<_, Option<i64>>(8)? {
+                None => None,
+                Some(id) => Some(strings.get(id, |s| text.push(s))?),
+            },
             idle: r.get(11)?,
         });
     }
@@ -1322,8 +1337,9 @@ impl WorkforceStore for SqliteStore {
             .iter()
             .map(|r| splitter.split(r.start_ms, r.duration_s * 1000))
             .collect();
+        let texts = Arc::clone(&self.wf_texts);
         self.db
-            .write(move |conn| write_batch(conn, account_id, &batch, &pieces, &zone_name))
+            .write(move |conn| write_batch(conn, &texts, account_id, &batch, &pieces, &zone_name))
             .await
     }
 
@@ -1455,9 +1471,10 @@ impl WorkforceStore for SqliteStore {
         into: i64,
     ) -> StoreResult<MoveOutcome> {
         let actor = actor.clone();
+        let texts = Arc::clone(&self.wf_texts);
         self.db
             .write(move |conn| {
-                super::wf_directory::merge(conn, account_id, &actor, kind, (from, into))
+                super::wf_directory::merge(conn, &texts, account_id, &actor, kind, (from, into))
             })
             .await
     }
@@ -1676,12 +1693,21 @@ pub(crate) fn apply_retention(conn: &Connection, now_ms: i64) -> StoreResult<()>
         let tz = time::parse_time_zone(&zone).unwrap_or(jiff::tz::TimeZone::UTC);
         let cutoff_ms = now_ms.saturating_sub(days.saturating_mul(86_400_000));
         let cutoff_day = time::day_number(time::local_date(cutoff_ms, &tz));
-        // A record ends at most a week after its start, so `day` (indexed) finds
-        // every candidate; `end_day` keeps those that reach into retained days.
-        conn.prepare_cached(
-            "DELETE FROM wf_records WHERE account_id = ?1 AND day < ?2 AND end_day < ?2",
-        )?
-        .execute(params![account_id, cutoff_day])?;
+        // The day bounds give the log-id range of every record dated before the
+        // cut-off; the end day keeps those that reach into retained days.
+        // Deleting drops the strings no other record names (migration 0017).
+        if let Some((first, last)) = wf_runs::through_day(conn, account_id, cutoff_day - 1)? {
+            let deleted = conn
+                .prepare_cached(
+                    "DELETE FROM wf_records WHERE account_id = ?1 AND log_id BETWEEN ?3 AND ?4
+                         AND day < ?2 AND day + end_days < ?2",
+                )?
+                .execute(params![account_id, cutoff_day, first, last])?;
+            wf_runs::prune_days(conn, account_id, cutoff_day)?;
+            if deleted > 0 {
+                wf_runs::prune_runs(conn, account_id)?;
+            }
+        }
         // A stretch that ends before the cut-off day has only deleted records.
         conn.prepare_cached("DELETE FROM wf_idle_stretches WHERE account_id = ?1 AND end_ms < ?2")?
             .execute(params![
@@ -1737,8 +1763,8 @@ mod tests {
     use super::*;
     use crate::sqlite::DatabaseKey;
 
-    /// The activity log must walk the records by log id (a range on an
-    /// index), never sort an account's whole history for each page.
+    /// The activity log must walk the records by log id (a range of the
+    /// table's key), never sort an account's whole history for each page.
     #[tokio::test]
     async fn the_log_query_walks_the_account_log_index() {
         let dir = tempfile::tempdir().unwrap();
@@ -1761,7 +1787,7 @@ mod tests {
         let text = plan.join("\n");
         println!("{text}");
         assert!(
-            text.contains("USING INDEX wf_records_log (account_id=? AND log_id>?)"),
+            text.contains("USING PRIMARY KEY (account_id=? AND log_id>?)"),
             "{text}"
         );
         assert!(!text.contains("TEMP B-TREE"), "{text}");

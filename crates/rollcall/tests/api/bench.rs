@@ -128,4 +128,5 @@ async fn quick_benchmark_runs_every_stage() {
         "{tenants}"
     );
     assert!(tenants["serverRssMb"].as_f64().unwrap() > 1.0);
+    assert!(figures["diskBytesPerActivityRecord"].is_f64(), "{figures}");
 }

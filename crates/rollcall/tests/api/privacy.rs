@@ -568,3 +568,95 @@ async fn title_retention_blanks_old_titles_and_keeps_the_hours() {
         "{rows:?}"
     );
 }
+
+/// Each distinct title and URL is stored once per account (issue 18 #6): when
+/// activity retention, title retention or deleting a client leaves no record
+/// naming one, it is deleted with them, while one other records still name
+/// stays; a title sent again after its deletion is stored again.
+#[tokio::test]
+async fn a_title_no_record_names_any_more_is_deleted() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    account.capture_everything().await;
+    let tag = rollcall_core::secret::random_hex(6);
+    let [ancient, shared, old_only, erins] =
+        ["Ancient", "Shared", "OldOnly", "Erins"].map(|t| format!("{t}Title{tag}"));
+    let old_url = format!("https://old.example/OldPath{tag}");
+    let erins_url = format!("https://erin.example/ErinPath{tag}");
+    let day = 24;
+    push(
+        c,
+        &batch(
+            "dave",
+            vec![
+                record(&hours_ago(40 * day), "word.exe", &ancient, None),
+                record(&hours_ago(8 * day), "word.exe", &shared, Some(&old_url)),
+                record(&hours_ago(7 * day), "word.exe", &old_only, Some(&old_url)),
+                record(&hours_ago(3), "word.exe", &shared, None),
+            ],
+        ),
+    )
+    .await;
+    push(
+        c,
+        &batch(
+            "erin",
+            vec![record(&hours_ago(2), "excel.exe", &erins, Some(&erins_url))],
+        ),
+    )
+    .await;
+    let plain = plaintext(&server).await;
+    for s in [&ancient, &shared, &old_only, &old_url, &erins, &erins_url] {
+        assert!(contains(&plain, s), "{s} stored");
+    }
+
+    account.settings(json!({"activityRetentionDays": 30})).await;
+    put_policy(c, json!({"capture": "full", "titleRetentionDays": 5})).await;
+    server.store.maintenance(now_ms()).await.unwrap();
+    let plain = plaintext(&server).await;
+    for s in [&ancient, &old_only, &old_url] {
+        assert!(!contains(&plain, s), "{s} is named by no record any more");
+    }
+    assert!(contains(&plain, &shared), "a newer record names it");
+    let texts: Vec<String> = log_rows(c)
+        .await
+        .iter()
+        .map(|r| r["description"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(texts, ["", "", shared.as_str(), erins.as_str()]);
+
+    let (_, clients) = c.get("/admin/v1/clients").await;
+    let erin = clients["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "erin")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (status, body) = c.delete(&format!("/admin/v1/clients/{erin}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let plain = plaintext(&server).await;
+    assert!(!contains(&plain, &erins), "the deleted client's title");
+    assert!(!contains(&plain, &erins_url), "the deleted client's URL");
+    assert!(contains(&plain, &shared));
+
+    // The same strings sent again (by another client) are stored again.
+    let reply = push(
+        c,
+        &batch(
+            "frank",
+            vec![record(&hours_ago(1), "excel.exe", &erins, Some(&erins_url))],
+        ),
+    )
+    .await;
+    assert_eq!(reply["accepted"], 1);
+    let rows = log_rows(c).await;
+    let last = rows.last().unwrap();
+    assert_eq!(
+        (last["description"].as_str(), last["url"].as_str()),
+        (Some(erins.as_str()), Some(erins_url.as_str())),
+        "{rows:?}"
+    );
+}

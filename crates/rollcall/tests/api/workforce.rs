@@ -766,6 +766,70 @@ async fn a_skewed_sent_at_shifts_the_records() {
     assert_eq!(reply["duplicates"], 1);
 }
 
+/// A record's identity is (computer, session, raw start, executable) whatever
+/// batch it came in: records resent out of order among new ones, spread over
+/// days (and written by separate batches), repeated within one batch, or sent
+/// far out of order are stored once; another session or executable at the same
+/// start is another record.
+#[tokio::test]
+async fn a_record_is_a_duplicate_whatever_batch_resends_it() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let at = |days: i64, h: i8, m: i8| local("UTC", days_ago(days), h, m);
+    // Two days' hours, one record every half hour.
+    let mut first = Vec::new();
+    for days in [3, 2] {
+        for h in 8..18 {
+            for m in [0, 30] {
+                first.push(record(&at(days, h, m), 5, "a.exe", None, false));
+            }
+        }
+    }
+    let reply = push(c, &batch("ID", "UTC", "i", first.clone())).await;
+    assert_eq!(
+        (reply["accepted"].as_i64(), reply["duplicates"].as_i64()),
+        (Some(40), Some(0))
+    );
+    // Every fourth of them again, backwards, among new records (at :15, and at
+    // the same starts with another executable), one of them twice.
+    let mut mixed: Vec<Value> = first.iter().step_by(4).rev().cloned().collect();
+    mixed.push(record(&at(3, 9, 15), 5, "a.exe", None, false));
+    mixed.push(record(&at(3, 9, 15), 5, "a.exe", None, false));
+    mixed.push(record(&at(2, 8, 0), 5, "b.exe", None, false));
+    mixed.push(first[7].clone());
+    let reply = push(c, &batch("ID", "UTC", "i", mixed)).await;
+    assert_eq!(
+        (reply["accepted"].as_i64(), reply["duplicates"].as_i64()),
+        (Some(2), Some(12))
+    );
+    // Far older than anything stored, then the same again with the newest.
+    let old = vec![record(&at(20, 9, 0), 5, "a.exe", None, false)];
+    assert_eq!(
+        push(c, &batch("ID", "UTC", "i", old.clone())).await["accepted"],
+        1
+    );
+    let mut again = old;
+    again.push(first[39].clone());
+    let reply = push(c, &batch("ID", "UTC", "i", again)).await;
+    assert_eq!(
+        (reply["accepted"].as_i64(), reply["duplicates"].as_i64()),
+        (Some(0), Some(2))
+    );
+    // Another session of the computer is another set of records.
+    let mut other = batch("ID", "UTC", "i", first[..3].to_vec());
+    other["session"] = json!(2);
+    let reply = push(c, &other).await;
+    assert_eq!(
+        (reply["accepted"].as_i64(), reply["duplicates"].as_i64()),
+        (Some(3), Some(0))
+    );
+    let (log, _) = drain_log(c, &format!("startDate={}", days_ago(30))).await;
+    assert_eq!(log.len(), 40 + 2 + 1 + 3);
+    let ids: BTreeSet<i64> = log.iter().map(|r| r["logId"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), log.len(), "log ids are distinct");
+}
+
 #[tokio::test]
 async fn duplicates_are_counted_and_stored_once() {
     let server = TestServer::start().await;
