@@ -182,7 +182,8 @@ impl Api {
         let progress = Arc::new(Progress::start());
         let mut tasks = Vec::new();
         for i in 0..clients.max(1) {
-            let (mut api, bodies, progress) = (self.clone(), Arc::clone(bodies), Arc::clone(&progress));
+            let (mut api, bodies, progress) =
+                (self.clone(), Arc::clone(bodies), Arc::clone(&progress));
             api.base = self.push_bases[i % self.push_bases.len()].clone();
             tasks.push(tokio::spawn(async move {
                 let mut total = 0u64;
