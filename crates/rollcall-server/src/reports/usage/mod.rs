@@ -7,7 +7,7 @@
 //! Each report checks the caller once ([`super::access`]) and computes from data
 //! already cut down to the people the caller may see.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use jiff::tz::TimeZone;
@@ -1526,28 +1526,45 @@ fn rightsizing_of(app_id: &str, plan: RightsizingPlan, data: &InsightData) -> Ri
     }
     let names: Vec<&str> = per_event.keys().copied().collect();
     let no_events = vec![0u64; width];
-    let mut sets: HashMap<&[u64], HashSet<String>> = HashMap::new();
+    // Per distinct set of events: its names (sorted) and the tier it needs.
+    let mut sets: FxHashMap<&[u64], (Vec<String>, Option<&usage::LicenseTier>)> =
+        FxHashMap::default();
     let mut users = Vec::new();
     let mut savings = 0.0;
-    let mut seen = HashSet::new();
+    // Each person once: by slot, or by key for users without one.
+    let mut seen_slots = vec![false; masks.len() / width + 1];
+    let mut seen_keys: FxHashMap<&str, ()> = FxHashMap::default();
     for (i, u) in data.provisioned.iter().enumerate() {
         let Some(held) = u.license.as_deref().and_then(|l| def.tier(l)) else {
             continue;
         };
         let (key, slot, _) = provisioned_member(data, &dir, i);
-        if !seen.insert(key) {
+        let first = match slot {
+            Some(s) => {
+                if s >= seen_slots.len() {
+                    seen_slots.resize(s + 1, false);
+                }
+                !std::mem::replace(&mut seen_slots[s], true)
+            }
+            None => seen_keys.insert(key, ()).is_none(),
+        };
+        if !first {
             continue;
         }
         let mask = slot
             .and_then(|s| masks.get(s * width..(s + 1) * width))
             .unwrap_or(&no_events);
-        let events = sets.entry(mask).or_insert_with(|| {
-            (0..names.len())
+        let (used_events, needed) = sets.entry(mask).or_insert_with(|| {
+            let events: HashSet<String> = (0..names.len())
                 .filter(|k| mask[k / 64] & (1 << (k % 64)) != 0)
                 .map(|k| names[k].to_string())
-                .collect()
+                .collect();
+            let needed = usage_report::needed_tier(def, &events);
+            let mut sorted: Vec<String> = events.into_iter().collect();
+            sorted.sort();
+            (sorted, needed)
         });
-        let Some(needed) = usage_report::needed_tier(def, events) else {
+        let Some(needed) = *needed else {
             continue;
         };
         if needed.tier >= held.tier {
@@ -1555,14 +1572,12 @@ fn rightsizing_of(app_id: &str, plan: RightsizingPlan, data: &InsightData) -> Ri
         }
         let saving = usage_report::downgrade_saving(held, needed);
         savings += saving.unwrap_or(0.0);
-        let mut used_events: Vec<String> = events.iter().cloned().collect();
-        used_events.sort();
         users.push(RightsizingUser {
             email: key.to_string(),
             app_user_id: u.app_user_id.clone(),
             license: held.name.clone(),
             recommended_license: needed.name.clone(),
-            used_events,
+            used_events: used_events.clone(),
             annual_cost: held.annual_cost,
             recommended_annual_cost: needed.annual_cost,
             savings: saving,
