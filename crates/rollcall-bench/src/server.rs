@@ -30,21 +30,12 @@ impl Server {
             bail!("several server processes need a PostgreSQL database (--database-url)");
         }
         let dir = tempfile::tempdir()?;
-        let mut init = Command::new(&options.server_bin);
-        init.args(["admin", "init", "--json", "--data-dir"])
-            .arg(dir.path());
-        if let Some(url) = &options.database_url {
-            init.args(["--database-url", url]);
-        }
-        let out = init.output().await.context("running rollcall admin init")?;
-        if !out.status.success() {
-            bail!(
-                "rollcall admin init failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let creds: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-        let api_key = creds["apiKey"].as_str().context("no apiKey")?.to_string();
+        let api_key = admin_init(
+            &options.server_bin,
+            dir.path(),
+            options.database_url.as_deref(),
+        )
+        .await?;
 
         let mut children = Vec::new();
         let mut bases = Vec::new();
@@ -172,4 +163,31 @@ fn dir_size(dir: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// A new account made with `rollcall admin init` on `data_dir` (or the
+/// database); its superadmin's API key.
+pub(crate) async fn admin_init(
+    server_bin: &Path,
+    data_dir: &Path,
+    database_url: Option<&str>,
+) -> anyhow::Result<String> {
+    let mut init = Command::new(server_bin);
+    init.args(["admin", "init", "--json", "--data-dir"])
+        .arg(data_dir);
+    if let Some(url) = database_url {
+        init.args(["--database-url", url]);
+    }
+    let out = init.output().await.context("running rollcall admin init")?;
+    if !out.status.success() {
+        bail!(
+            "rollcall admin init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let creds: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok(creds["apiKey"]
+        .as_str()
+        .context("admin init printed no apiKey")?
+        .to_string())
 }

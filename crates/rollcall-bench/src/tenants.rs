@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use serde::Serialize;
 
 use crate::client::Api;
@@ -97,7 +97,7 @@ pub async fn measure(s: Setup<'_>) -> anyhow::Result<Figures> {
     let started = Instant::now();
     let mut keys = Vec::with_capacity(s.tenants);
     for _ in 0..s.tenants {
-        keys.push(create_account(s.server_bin, s.data_dir, s.database_url).await?);
+        keys.push(crate::server::admin_init(s.server_bin, s.data_dir, s.database_url).await?);
     }
     let create_seconds = started.elapsed().as_secs_f64();
 
@@ -225,32 +225,6 @@ async fn fill(api: Api, data: &Dataset) -> anyhow::Result<Tenant> {
     }
     let questions = usage_questions(data, &app_ids);
     Ok(Tenant { api, questions })
-}
-
-/// Another account, made with `rollcall admin init`; its API key.
-async fn create_account(
-    server_bin: &Path,
-    data_dir: &Path,
-    database_url: Option<&str>,
-) -> anyhow::Result<String> {
-    let mut init = tokio::process::Command::new(server_bin);
-    init.args(["admin", "init", "--json", "--data-dir"])
-        .arg(data_dir);
-    if let Some(url) = database_url {
-        init.args(["--database-url", url]);
-    }
-    let out = init.output().await.context("running rollcall admin init")?;
-    if !out.status.success() {
-        bail!(
-            "rollcall admin init failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let creds: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    Ok(creds["apiKey"]
-        .as_str()
-        .context("admin init printed no apiKey")?
-        .to_string())
 }
 
 /// Prints the stage's part of the table.

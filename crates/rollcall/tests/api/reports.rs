@@ -541,6 +541,21 @@ async fn client_id(c: &Client, name: &str) -> i64 {
         .unwrap()
 }
 
+/// ana's and di's agent clients with a batch each on `day`, linked to their
+/// emails (ana's written in capitals, as an admin may); their client ids.
+async fn ana_and_di_tracked(c: &Client, day: i32) -> (i64, i64) {
+    agent_push(c, &agent_batch("PC-1", "ana", day)).await;
+    agent_push(c, &agent_batch("PC-2", "di", day)).await;
+    let (ana, di) = (client_id(c, "ana").await, client_id(c, "di").await);
+    for (id, email) in [(ana, "Ana@corp.com"), (di, "di@corp.com")] {
+        let (status, body) = c
+            .patch(&format!("/admin/v1/clients/{id}"), &json!({"email": email}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    (ana, di)
+}
+
 #[tokio::test]
 async fn a_viewer_sees_only_their_groups_people_in_every_usage_report_and_the_org_chart() {
     let server = TestServer::start().await;
@@ -559,15 +574,7 @@ async fn a_viewer_sees_only_their_groups_people_in_every_usage_report_and_the_or
     };
     // ana's and di's agent clients, linked to their emails; the group holds ana only.
     let d = today() - 1;
-    agent_push(c, &agent_batch("PC-1", "ana", d)).await;
-    agent_push(c, &agent_batch("PC-2", "di", d)).await;
-    let (ana, di) = (client_id(c, "ana").await, client_id(c, "di").await);
-    for (id, email) in [(ana, "Ana@corp.com"), (di, "di@corp.com")] {
-        let (status, body) = c
-            .patch(&format!("/admin/v1/clients/{id}"), &json!({"email": email}))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-    }
+    let (ana, _di) = ana_and_di_tracked(c, d).await;
     let (status, group) = c
         .post(
             "/admin/v1/groups",
@@ -690,16 +697,7 @@ async fn a_viewers_reports_follow_their_groups_the_org_chart_and_the_provisioned
     let account = server.account().await;
     let c = &account.client;
     let app = usage_company(c).await;
-    let d = today() - 1;
-    agent_push(c, &agent_batch("PC-1", "ana", d)).await;
-    agent_push(c, &agent_batch("PC-2", "di", d)).await;
-    let (ana, di) = (client_id(c, "ana").await, client_id(c, "di").await);
-    for (id, email) in [(ana, "ana@corp.com"), (di, "di@corp.com")] {
-        let (status, body) = c
-            .patch(&format!("/admin/v1/clients/{id}"), &json!({"email": email}))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-    }
+    let (ana, di) = ana_and_di_tracked(c, today() - 1).await;
     let mut viewers = Vec::new();
     for (name, member) in [("Ana's", ana), ("Di's", di)] {
         let (status, group) = c
