@@ -157,7 +157,7 @@ pub async fn users_among(
         None => 0,
     };
     let take = if whole { listed.len() } else { size as usize };
-    let page = &listed[start.min(listed.len())..(start + take).min(listed.len())];
+    let page = &listed[start..(start + take).min(listed.len())];
     let groups: Vec<(String, EventFilter)> = def
         .groups()
         .into_iter()
@@ -240,66 +240,53 @@ fn listed_users<'a>(
     last: &SlotTimes,
     source: &str,
 ) -> Vec<Listed<'a>> {
-    let n_slots = dir.people.len() + data.emails.len();
-    // The row of each slot listed so far, and of each slot-less email.
-    let mut row_of_slot: Vec<u32> = vec![u32::MAX; n_slots];
-    let mut slotless: rollcall_core::fxhash::FxHashMap<&str, usize> = Default::default();
-    let mut out: Vec<Listed<'a>> = Vec::new();
-    let with_provisioned = matches!(source, "all" | "provisioned");
-    // Provisioned users first, in `appUserId` order, so a person's first account is kept.
+    // Each person's first provisioned account (by `appUserId`): its index in
+    // `provisioned`, by slot, and the emails without a slot already listed.
+    let mut row_of_slot: Vec<Option<usize>> = vec![None; dir.people.len() + data.emails.len()];
+    let row = |rows: &[Option<usize>], s: usize| rows.get(s).copied().flatten();
+    let mut slotless: rollcall_core::fxhash::FxHashMap<&str, ()> = Default::default();
+    let mut provisioned: Vec<Listed<'a>> = Vec::new();
     for i in 0..data.provisioned.len() {
         let (key, slot, person) = provisioned_member(data, dir, i);
-        let listed = match slot {
-            Some(s) if s < n_slots => row_of_slot[s] != u32::MAX,
-            Some(_) => false,
-            None => slotless.contains_key(key),
+        let first = match slot {
+            Some(s) => row(&row_of_slot, s).is_none(),
+            None => slotless.insert(key, ()).is_none(),
         };
-        if listed {
+        if !first {
             continue;
         }
-        match slot {
-            Some(s) if s < n_slots => row_of_slot[s] = out.len() as u32,
-            Some(_) => {}
-            None => {
-                slotless.insert(key, out.len());
-            }
+        if let Some(r) = slot.and_then(|s| row_of_slot.get_mut(s)) {
+            *r = Some(provisioned.len());
         }
-        out.push(Listed {
+        provisioned.push(Listed {
             key,
             slot,
             provisioned: Some(&data.provisioned[i]),
             person,
         });
     }
-    // The provisioned account of a slot, for the other sources.
-    let account_of = |out: &[Listed<'a>], row_of_slot: &[u32], s: usize| {
-        row_of_slot
-            .get(s)
-            .filter(|&&r| r != u32::MAX)
-            .and_then(|&r| out[r as usize].provisioned)
-    };
+    let with_provisioned = matches!(source, "all" | "provisioned");
     let others: Vec<usize> = match source {
         "events" | "all" => last.slots().collect(),
         "employees" => (0..dir.people.len()).collect(),
         _ => Vec::new(),
     };
-    let mut rest = Vec::with_capacity(others.len());
-    for s in others {
-        if with_provisioned && row_of_slot.get(s).is_some_and(|&r| r != u32::MAX) {
-            continue;
-        }
-        rest.push(Listed {
+    let rest: Vec<Listed<'a>> = others
+        .into_iter()
+        .filter(|&s| !(with_provisioned && row(&row_of_slot, s).is_some()))
+        .map(|s| Listed {
             key: data.resolver.key(s, dir, &data.emails),
             slot: Some(s),
-            provisioned: account_of(&out, &row_of_slot, s),
+            provisioned: row(&row_of_slot, s).and_then(|r| provisioned[r].provisioned),
             person: dir.people.get(s),
-        });
+        })
+        .collect();
+    if with_provisioned {
+        provisioned.extend(rest);
+        provisioned
+    } else {
+        rest
     }
-    if !with_provisioned {
-        out.clear();
-    }
-    out.extend(rest);
-    out
 }
 
 /// What a page's rows did: per row, active days in the window (any event, then
