@@ -3,7 +3,7 @@
 //! chosen-key flooding buys nothing where only the account's own credentials choose
 //! the keys, and it costs a fifth of an inactive-users report.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 const SEED: u64 = 0x517c_c1b7_2722_0a95;
@@ -48,6 +48,7 @@ impl Hasher for FxHasher {
 
 pub type FxBuildHasher = BuildHasherDefault<FxHasher>;
 pub type FxHashMap<K, V> = HashMap<K, V, FxBuildHasher>;
+pub type FxHashSet<K> = HashSet<K, FxBuildHasher>;
 
 #[cfg(test)]
 mod tests {

@@ -19,6 +19,7 @@ mod segment_ids;
 mod usage;
 mod usage_push;
 mod wf_directory;
+mod wf_hours;
 mod wf_runs;
 mod wf_texts;
 mod workforce;

@@ -11,16 +11,14 @@
 //! (client, computer) pair: a pair is in a group when its client or its computer
 //! is a member.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use rollcall_core::fxhash::FxHashMap;
 use rollcall_core::idle_stretch::{self, HistogramDelta, NewIdle, Stretch};
 use rollcall_core::time;
-use rollcall_core::workforce::{
-    passive_ms, Activity, ClassificationSet, Classifier, DaySplitter, Piece,
-};
+use rollcall_core::workforce::{Activity, ClassificationSet, Classifier, DaySplitter, Piece};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
 
@@ -30,21 +28,20 @@ use crate::audit::{Actor, AuditAction};
 use crate::error::ItemError;
 use crate::workforce::{
     sees_group, sees_member, ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch,
-    ComputerPatch, Group, GroupPatch, HoursAcc, IngestOutcome, LogComputer, LogNames, LogPosition,
-    LogRow, LogText, LogUser, Member, MoveOutcome, NewRecord, Perspective, Scoping, TextSpan,
-    WfClient, WfComputer, WorkforceStore, WorkingHoursPage, WorkingHoursQuery,
+    ComputerPatch, Group, GroupPatch, IngestOutcome, LogComputer, LogNames, LogPosition, LogRow,
+    LogText, LogUser, Member, MoveOutcome, NewRecord, Scoping, TextSpan, WfClient, WfComputer,
+    WorkforceStore, WorkingHoursPage, WorkingHoursQuery,
 };
 use crate::{now_ms, StoreError, StoreResult};
 
-const KIND_CLIENT: &str = "c";
-const KIND_COMPUTER: &str = "m";
+pub(super) const KIND_CLIENT: &str = "c";
+pub(super) const KIND_COMPUTER: &str = "m";
 
-/// The scoping condition on a table aliased `t` with `client_id`/`computer_id`
-/// columns. Parameters: ?101 client, ?102 computer, ?103 group, ?104 viewable
-/// groups (JSON array or NULL), ?100 account.
-/// The scoping conditions on rollup alias `t`, with only the clauses a query needs
-/// (absent filters cost nothing per row). Parameters ?100..?104 as [`bind_scope`].
-fn scope_sql(s: &Scoping) -> String {
+/// The scoping conditions on a table aliased `t` with `client_id`/`computer_id`
+/// columns, with only the clauses a query needs (absent filters cost nothing per
+/// row). Parameters: ?100 account, ?101 client, ?102 computer, ?103 group, ?104
+/// viewable groups (a JSON array), bound by [`bind_scope`].
+pub(super) fn scope_sql(s: &Scoping) -> String {
     let mut sql = String::new();
     if s.client_id.is_some() {
         sql.push_str(" AND t.client_id = ?101");
@@ -78,7 +75,7 @@ fn viewable_json(v: &Option<Vec<i64>>) -> Option<String> {
 }
 
 /// Binds the account (?100) and the scoping parameters that [`scope_sql`] used.
-fn bind_scope(
+pub(super) fn bind_scope(
     stmt: &mut rusqlite::CachedStatement<'_>,
     account_id: i64,
     s: &Scoping,
@@ -125,7 +122,7 @@ fn load_classifications(conn: &Connection, account_id: i64) -> StoreResult<Class
 
 /// Classifies activities for clients, caching the activity names and each
 /// client's first group for the duration of one read.
-struct Classify<'c> {
+pub(super) struct Classify<'c> {
     conn: &'c Connection,
     account_id: i64,
     classifier: Classifier,
@@ -136,7 +133,7 @@ struct Classify<'c> {
 }
 
 impl<'c> Classify<'c> {
-    fn new(conn: &'c Connection, account_id: i64) -> StoreResult<Self> {
+    pub(super) fn new(conn: &'c Connection, account_id: i64) -> StoreResult<Self> {
         Ok(Classify {
             conn,
             account_id,
@@ -147,7 +144,7 @@ impl<'c> Classify<'c> {
         })
     }
 
-    fn productivity(&mut self, client_id: i64, activity_id: i64) -> StoreResult<i8> {
+    pub(super) fn productivity(&mut self, client_id: i64, activity_id: i64) -> StoreResult<i8> {
         if let Some(p) = self.cache.get(&(client_id, activity_id)) {
             return Ok(*p);
         }
@@ -874,256 +871,6 @@ fn check_group_name(
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Rollup {
-    Span,
-    Active,
-    Idle,
-}
-
-/// Reads one rollup between a page's first (?1 day, ?3 key) and last (?2 day,
-/// ?4 key), in scope. The row-value range lets SQLite seek straight to the page:
-/// the primary key serves the users view, a (day, computer) index the computers view.
-fn rollup_sql(rollup: Rollup, perspective: Perspective, scoping: &Scoping) -> String {
-    let (table, columns) = match rollup {
-        Rollup::Span => (
-            "wf_day_span",
-            "t.first_active_ms, t.last_active_ms, t.last_any_ms",
-        ),
-        Rollup::Active => ("wf_day_active", "t.activity_id, t.ms"),
-        Rollup::Idle => ("wf_day_idle", "t.activity_id, t.offset_ms, t.len_ms, t.n"),
-    };
-    // Each view seeks its own (day, key) order; without statistics the planner
-    // would take whichever index covers the columns by the day prefix alone. The
-    // primary key of a WITHOUT ROWID table is the index `sqlite_autoindex_<table>_1`.
-    let (key_col, index) = match perspective {
-        Perspective::Users => (
-            "client_id",
-            format!("INDEXED BY sqlite_autoindex_{table}_1"),
-        ),
-        Perspective::Computers => ("computer_id", format!("INDEXED BY {table}_computer")),
-    };
-    format!(
-        "SELECT t.day, t.client_id, t.computer_id, {columns}
-         FROM {table} t {index} WHERE t.account_id = ?100
-           AND (t.day, t.{key_col}) >= (?1, ?3) AND (t.day, t.{key_col}) <= (?2, ?4)
-           {}",
-        scope_sql(scoping)
-    )
-}
-
-fn working_hours(
-    conn: &Connection,
-    account_id: i64,
-    q: &WorkingHoursQuery,
-) -> StoreResult<WorkingHoursPage> {
-    let settings = super::admin::load_settings(conn, account_id)?;
-    let limit_ms = settings
-        .passive_limit_minutes
-        .map(|m| i64::from(m) * 60_000);
-    // Grouping by (day, key) walks an index in that order instead of sorting.
-    let (key_col, index) = match q.perspective {
-        Perspective::Users => ("client_id", ""),
-        Perspective::Computers => ("computer_id", "INDEXED BY wf_day_span_computer"),
-    };
-    let unfiltered = q.scoping.client_id.is_none()
-        && q.scoping.computer_id.is_none()
-        && q.scoping.group_id.is_none()
-        && q.scoping.viewable_groups.is_none();
-    let total: i64 = if unfiltered {
-        conn.prepare_cached(&format!(
-            "SELECT coalesce(sum({}), 0) FROM wf_day_counts
-             WHERE account_id = ?1 AND day BETWEEN ?2 AND ?3",
-            match q.perspective {
-                Perspective::Users => "users",
-                Perspective::Computers => "computers",
-            }
-        ))?
-        .query_row(params![account_id, q.from_day, q.to_day], |r| r.get(0))?
-    } else {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT count(*) FROM (SELECT 1 FROM wf_day_span t {index}
-             WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {}
-             GROUP BY t.day, t.{key_col})",
-            scope_sql(&q.scoping)
-        ))?;
-        stmt.raw_bind_parameter(1, q.from_day)?;
-        stmt.raw_bind_parameter(2, q.to_day)?;
-        bind_scope(&mut stmt, account_id, &q.scoping)?;
-        let mut rows = stmt.raw_query();
-        match rows.next()? {
-            Some(r) => r.get(0)?,
-            None => 0,
-        }
-    };
-    let mut keys: Vec<(i32, i64)> = Vec::new();
-    {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT t.day, t.{key_col} FROM wf_day_span t {index}
-             WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {}
-             GROUP BY t.day, t.{key_col} ORDER BY t.day, t.{key_col} LIMIT ?3 OFFSET ?4",
-            scope_sql(&q.scoping)
-        ))?;
-        stmt.raw_bind_parameter(1, q.from_day)?;
-        stmt.raw_bind_parameter(2, q.to_day)?;
-        stmt.raw_bind_parameter(3, i64::from(q.page_size))?;
-        stmt.raw_bind_parameter(
-            4,
-            i64::from(q.page.saturating_sub(1)) * i64::from(q.page_size),
-        )?;
-        bind_scope(&mut stmt, account_id, &q.scoping)?;
-        let mut rows = stmt.raw_query();
-        while let Some(r) = rows.next()? {
-            keys.push((r.get(0)?, r.get(1)?));
-        }
-    }
-    let (Some(first), Some(last)) = (keys.first().copied(), keys.last().copied()) else {
-        return Ok(WorkingHoursPage {
-            rows: Vec::new(),
-            total: total as u64,
-        });
-    };
-    // The rollups below are read between the page's first and last (day, key),
-    // which is exactly this page's keys in scope; `slots` is a safety net. Rows
-    // come grouped by key, so the last key's slot is remembered.
-    let slots: HashMap<(i32, i64), usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
-    let mut accs: Vec<HoursAcc> = keys.iter().map(|_| HoursAcc::default()).collect();
-    let mut recent: Option<((i32, i64), Option<usize>)> = None;
-    let mut slot_of = |k: (i32, i64)| -> Option<usize> {
-        match recent {
-            Some((lk, slot)) if lk == k => slot,
-            _ => {
-                let slot = slots.get(&k).copied();
-                recent = Some((k, slot));
-                slot
-            }
-        }
-    };
-    let pick = |client: i64, computer: i64| match q.perspective {
-        Perspective::Users => (client, computer),
-        Perspective::Computers => (computer, client),
-    };
-    {
-        let mut stmt = conn.prepare_cached(&rollup_sql(Rollup::Span, q.perspective, &q.scoping))?;
-        stmt.raw_bind_parameter(1, first.0)?;
-        stmt.raw_bind_parameter(2, last.0)?;
-        stmt.raw_bind_parameter(3, first.1)?;
-        stmt.raw_bind_parameter(4, last.1)?;
-        bind_scope(&mut stmt, account_id, &q.scoping)?;
-        let mut rows = stmt.raw_query();
-        while let Some(r) = rows.next()? {
-            let (key, other) = pick(r.get(1)?, r.get(2)?);
-            let k = (r.get::<_, i32>(0)?, key);
-            let Some(a) = slot_of(k).and_then(|i| accs.get_mut(i)) else {
-                continue;
-            };
-            a.add_span(other, r.get(3)?, r.get(4)?, r.get(5)?);
-        }
-    }
-    let mut classify = Classify::new(conn, account_id)?;
-    {
-        let mut stmt =
-            conn.prepare_cached(&rollup_sql(Rollup::Active, q.perspective, &q.scoping))?;
-        stmt.raw_bind_parameter(1, first.0)?;
-        stmt.raw_bind_parameter(2, last.0)?;
-        stmt.raw_bind_parameter(3, first.1)?;
-        stmt.raw_bind_parameter(4, last.1)?;
-        bind_scope(&mut stmt, account_id, &q.scoping)?;
-        let mut rows = stmt.raw_query();
-        while let Some(r) = rows.next()? {
-            let client: i64 = r.get(1)?;
-            let (key, _) = pick(client, r.get(2)?);
-            let k = (r.get::<_, i32>(0)?, key);
-            let Some(a) = slot_of(k).and_then(|i| accs.get_mut(i)) else {
-                continue;
-            };
-            let p = classify.productivity(client, r.get(3)?)?;
-            a.add_active(p, r.get(4)?);
-        }
-    }
-    {
-        let mut stmt = conn.prepare_cached(&rollup_sql(Rollup::Idle, q.perspective, &q.scoping))?;
-        stmt.raw_bind_parameter(1, first.0)?;
-        stmt.raw_bind_parameter(2, last.0)?;
-        stmt.raw_bind_parameter(3, first.1)?;
-        stmt.raw_bind_parameter(4, last.1)?;
-        bind_scope(&mut stmt, account_id, &q.scoping)?;
-        let mut rows = stmt.raw_query();
-        while let Some(r) = rows.next()? {
-            let client: i64 = r.get(1)?;
-            let (key, _) = pick(client, r.get(2)?);
-            let k = (r.get::<_, i32>(0)?, key);
-            let Some(a) = slot_of(k).and_then(|i| accs.get_mut(i)) else {
-                continue;
-            };
-            let ms = passive_ms(r.get(4)?, r.get(5)?, limit_ms) * r.get::<_, i64>(6)?;
-            if ms == 0 {
-                continue;
-            }
-            let p = classify.productivity(client, r.get(3)?)?;
-            a.add_passive(p, ms);
-        }
-    }
-    let names = row_names(conn, account_id, q.perspective, &keys)?;
-    let out = keys
-        .into_iter()
-        .zip(accs)
-        .map(|(k, a)| {
-            let (name, groups) = names.get(&k.1).cloned().unwrap_or_default();
-            a.into_row(k.0, k.1, name, groups)
-        })
-        .collect();
-    Ok(WorkingHoursPage {
-        rows: out,
-        total: total as u64,
-    })
-}
-
-/// Names and group ids of a page's users (or computers), in two queries.
-fn row_names(
-    conn: &Connection,
-    account_id: i64,
-    perspective: Perspective,
-    keys: &[(i32, i64)],
-) -> StoreResult<HashMap<i64, (String, Vec<i64>)>> {
-    let ids: BTreeSet<i64> = keys.iter().map(|k| k.1).collect();
-    let ids = json!(ids).to_string();
-    let (sql, kind) = match perspective {
-        Perspective::Users => (
-            "SELECT id, coalesce(alias, login_domain || '\\' || name) FROM wf_clients
-             WHERE account_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
-            KIND_CLIENT,
-        ),
-        Perspective::Computers => (
-            "SELECT id, coalesce(alias, name) FROM wf_computers
-             WHERE account_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
-            KIND_COMPUTER,
-        ),
-    };
-    let mut names: HashMap<i64, (String, Vec<i64>)> = HashMap::new();
-    let mut stmt = conn.prepare_cached(sql)?;
-    for row in stmt.query_map(params![account_id, ids], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-    })? {
-        let (id, name) = row?;
-        names.insert(id, (name, Vec::new()));
-    }
-    let mut stmt = conn.prepare_cached(
-        "SELECT member_id, group_id FROM wf_group_members
-         WHERE account_id = ?1 AND kind = ?2 AND member_id IN (SELECT value FROM json_each(?3))
-         ORDER BY member_id, group_id",
-    )?;
-    for row in stmt.query_map(params![account_id, kind, ids], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-    })? {
-        let (id, group) = row?;
-        if let Some(entry) = names.get_mut(&id) {
-            entry.1.push(group);
-        }
-    }
-    Ok(names)
-}
-
 /// A log id at or below the smallest of the account's records dated
 /// `from_day..=to_day`, from the day bounds (one row per day).
 fn first_log_id(
@@ -1665,7 +1412,7 @@ impl WorkforceStore for SqliteStore {
         query: WorkingHoursQuery,
     ) -> StoreResult<WorkingHoursPage> {
         self.db
-            .read(move |conn| working_hours(conn, account_id, &query))
+            .read(move |conn| super::wf_hours::working_hours(conn, account_id, &query))
             .await
     }
 
@@ -1791,43 +1538,5 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("TEMP B-TREE"), "{text}");
-    }
-
-    /// A working-hours page reads only its own rows of each rollup, in its view's order.
-    #[tokio::test]
-    async fn rollup_reads_seek_to_the_page() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = DatabaseKey::resolve(None, dir.path()).unwrap();
-        let store = SqliteStore::open(dir.path(), key).await.unwrap();
-        for perspective in [Perspective::Users, Perspective::Computers] {
-            for rollup in [Rollup::Span, Rollup::Active, Rollup::Idle] {
-                let sql = rollup_sql(rollup, perspective, &Scoping::default());
-                let plan = store
-                    .db
-                    .read(move |conn| {
-                        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-                        let mut rows = stmt.raw_query();
-                        let mut out = Vec::new();
-                        while let Some(r) = rows.next()? {
-                            out.push(r.get::<_, String>(3)?);
-                        }
-                        Ok(out.join("\n"))
-                    })
-                    .await
-                    .unwrap();
-                let key_col = match perspective {
-                    Perspective::Users => "client_id",
-                    Perspective::Computers => "computer_id",
-                };
-                assert!(
-                    plan.contains(&format!("(day,{key_col})>(?,?) AND (day,{key_col})<(?,?)")),
-                    "{rollup:?} {perspective:?}: {plan}"
-                );
-                // Every column the view reads comes from the index it walks.
-                if perspective == Perspective::Computers && rollup != Rollup::Span {
-                    assert!(plan.contains("COVERING INDEX"), "{rollup:?}: {plan}");
-                }
-            }
-        }
     }
 }

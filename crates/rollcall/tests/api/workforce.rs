@@ -736,6 +736,131 @@ async fn a_viewer_sees_only_its_groups() {
     assert_error(status, &body, StatusCode::FORBIDDEN);
 }
 
+/// A group admits a row by its client or its computer; a page of a group's
+/// rows is cut from its members' (day, key)s in order, whoever else's rows lie
+/// between them, and a viewer of the group sees the same pages.
+#[tokio::test]
+async fn a_group_filter_pages_its_members_among_everyone_elses_rows() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let (d1, d2) = (days_ago(2), days_ago(1));
+    for day in [d1, d2] {
+        for (pc, user) in [
+            ("PC-1", "u1"),
+            ("PC-2", "u2"),
+            ("PC-3", "u3"),
+            ("PC-4", "u4"),
+        ] {
+            let at = local("UTC", day, 9, 0);
+            push(
+                c,
+                &batch(pc, "UTC", user, vec![record(&at, 20, "x.exe", None, false)]),
+            )
+            .await;
+        }
+    }
+    // u2 also works on PC-1 on the first day: that row is in through the computer.
+    let at = local("UTC", d1, 13, 0);
+    push(
+        c,
+        &batch(
+            "PC-1",
+            "UTC",
+            "u2",
+            vec![record(&at, 10, "y.exe", None, false)],
+        ),
+    )
+    .await;
+    let (_, clients) = c.get("/admin/v1/clients").await;
+    let client = |name: &str| -> i64 {
+        clients["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (_, computers) = c.get("/admin/v1/computers").await;
+    let pc1 = computers["computers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "PC-1")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (u1, u2, u3) = (client("u1"), client("u2"), client("u3"));
+    let (status, g) = c
+        .post(
+            "/admin/v1/groups",
+            &json!({"name": "Some", "clients": [u1, u3], "computers": [pc1]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{g}");
+    let group = g["id"].as_i64().unwrap();
+    let q = format!("from={d1}&to={d2}&groupId={group}");
+    let whole = users_rows(c, &format!("{q}&pageSize=150")).await;
+    let keys: Vec<(String, i64)> = whole
+        .iter()
+        .map(|r| {
+            (
+                r["date"].as_str().unwrap().to_string(),
+                r["userid"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let mut first_day = vec![u1, u2, u3];
+    first_day.sort();
+    let mut second_day = vec![u1, u3];
+    second_day.sort();
+    let expected: Vec<(String, i64)> = first_day
+        .iter()
+        .map(|&u| (format!("{d1}T00:00:00"), u))
+        .chain(second_day.iter().map(|&u| (format!("{d2}T00:00:00"), u)))
+        .collect();
+    assert_eq!(keys, expected);
+    // u2's day counts only the row on the group's computer.
+    let u2_row = &whole[first_day.iter().position(|&u| u == u2).unwrap()];
+    assert_eq!(u2_row["computers"], json!([pc1]));
+    assert_eq!(u2_row["totalTime"], 10 * 60);
+    // Pages of one and two rows give the same rows, and every page the total.
+    for size in [1usize, 2] {
+        let mut paged = Vec::new();
+        for page in 1.. {
+            let (status, body) = c
+                .get(&format!(
+                    "/reports/v2/workinghours/users?{q}&pageSize={size}&page={page}"
+                ))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["total"], expected.len(), "{body}");
+            let rows = body["activity"].as_array().unwrap();
+            if rows.is_empty() {
+                break;
+            }
+            paged.extend(rows.iter().cloned());
+        }
+        assert_eq!(paged, whole, "pages of {size}");
+    }
+    // The computers view: PC-1 (its own user and u2 on it), PC-3 both days.
+    let pcs = computers_rows(c, &format!("{q}&pageSize=150")).await;
+    assert_eq!(pcs.len(), 4, "{pcs:?}");
+    let (_, viewer) = account
+        .user_with_key("viewer", json!({"viewableGroups": [group]}))
+        .await;
+    assert_eq!(
+        users_rows(&viewer, &format!("from={d1}&to={d2}&pageSize=150")).await,
+        whole
+    );
+    assert_eq!(
+        users_rows(&viewer, &format!("{q}&pageSize=150")).await,
+        whole
+    );
+}
+
 #[tokio::test]
 async fn a_skewed_sent_at_shifts_the_records() {
     let server = TestServer::start().await;
