@@ -812,9 +812,9 @@ async fn a_group_filter_pages_its_members_among_everyone_elses_rows() {
             )
         })
         .collect();
-    let mut first_day = vec![u1, u2, u3];
+    let mut first_day = [u1, u2, u3];
     first_day.sort();
-    let mut second_day = vec![u1, u3];
+    let mut second_day = [u1, u3];
     second_day.sort();
     let expected: Vec<(String, i64)> = first_day
         .iter()
