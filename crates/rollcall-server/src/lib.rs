@@ -115,6 +115,8 @@ pub struct Inner {
     pub privacy: routes::privacy::PolicyCache,
     /// Viewers' cuts of the usage data, reused while the data stay the same.
     pub restrictions: reports::RestrictionCache,
+    /// The users report's listings, reused while the data stay the same.
+    pub users_listings: reports::usage::ListingCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -136,6 +138,7 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             privacy: routes::privacy::PolicyCache::default(),
             restrictions: reports::RestrictionCache::default(),
+            users_listings: reports::usage::ListingCache::default(),
         }))
     }
 }

@@ -11,10 +11,10 @@ use async_trait::async_trait;
 use rollcall_core::usage::AppDefinition;
 use std::sync::Arc;
 
+use rollcall_core::fxhash::FxHashMap;
 use rollcall_core::usage_bits::{EmailTable, Resolver};
 use rollcall_core::usage_report::{Directory, Employee};
 use rollcall_core::Email;
-use std::collections::HashMap;
 
 use crate::StoreResult;
 
@@ -332,7 +332,7 @@ pub struct InsightData {
     /// Email id -> person of `org` (everyone is their own person without one).
     pub resolver: Arc<Resolver>,
     /// Email id -> latest event timestamp in the app (when asked for).
-    pub last_ms: HashMap<u32, i64>,
+    pub last_ms: FxHashMap<u32, i64>,
     /// Ordered by `appUserId`; shared (cached until the users change).
     pub provisioned: Arc<Vec<ProvisionedUser>>,
     /// For each of `provisioned`, its person's index in `org`'s directory

@@ -10,7 +10,7 @@
 //! `id >= cached`, the second is keyed by snapshot, which never changes once
 //! current), so reports do no string joins.
 
-use std::collections::HashMap;
+use rollcall_core::fxhash::FxHashMap;
 use std::sync::Arc;
 
 use super::report_cache::{OrgId, ReportCaches};
@@ -932,7 +932,7 @@ fn insight_data(
             }
         }
     }
-    let mut last_ms = HashMap::new();
+    let mut last_ms = FxHashMap::default();
     if query.last_activity {
         let mut stmt = conn.prepare_cached(
             "SELECT email_id, last_ms FROM usage_last WHERE account_id = ?1 AND app = ?2",

@@ -96,13 +96,28 @@ pub(super) fn bind_scope(
     Ok(())
 }
 
-fn member_groups(conn: &Connection, account_id: i64, kind: &str, id: i64) -> StoreResult<Vec<i64>> {
+/// Group ids by member, ascending.
+type MemberGroups = FxHashMap<i64, Vec<i64>>;
+
+/// The groups of every member of `kind` (or of member `id` alone), in one query:
+/// a listing used to ask once per client or computer.
+fn member_groups_of(
+    conn: &Connection,
+    account_id: i64,
+    kind: &str,
+    id: Option<i64>,
+) -> StoreResult<MemberGroups> {
     let mut stmt = conn.prepare_cached(
-        "SELECT group_id FROM wf_group_members
-         WHERE account_id = ?1 AND kind = ?2 AND member_id = ?3 ORDER BY group_id",
+        "SELECT member_id, group_id FROM wf_group_members
+         WHERE account_id = ?1 AND kind = ?2 AND (?3 IS NULL OR member_id = ?3)
+         ORDER BY member_id, group_id",
     )?;
-    let rows = stmt.query_map(params![account_id, kind, id], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut groups = MemberGroups::default();
+    let mut rows = stmt.query(params![account_id, kind, id])?;
+    while let Some(r) = rows.next()? {
+        groups.entry(r.get(0)?).or_default().push(r.get(1)?);
+    }
+    Ok(groups)
 }
 
 fn load_classifier(conn: &Connection, account_id: i64) -> StoreResult<Classifier> {
@@ -679,9 +694,8 @@ fn merge_stretches(
 }
 
 fn client_row(
-    conn: &Connection,
-    account_id: i64,
     r: &rusqlite::Row<'_>,
+    groups: &mut MemberGroups,
     merged: &mut MergedNames,
 ) -> StoreResult<WfClient> {
     let id: i64 = r.get(0)?;
@@ -693,7 +707,7 @@ fn client_row(
         employee_email: r.get(4)?,
         first_log_ms: r.get(5)?,
         last_log_ms: r.get(6)?,
-        groups: member_groups(conn, account_id, KIND_CLIENT, id)?,
+        groups: groups.remove(&id).unwrap_or_default(),
         merged: merged.remove(&id).unwrap_or_default(),
     })
 }
@@ -735,10 +749,11 @@ pub(super) fn list_clients(
         "{CLIENT_SQL} AND (?2 IS NULL OR id = ?2) ORDER BY id"
     ))?;
     let mut merged = merged_names(conn, "wf_clients", "login_domain", account_id)?;
+    let mut groups = member_groups_of(conn, account_id, KIND_CLIENT, id)?;
     let mut rows = stmt.query(params![account_id, id])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        out.push(client_row(conn, account_id, r, &mut merged)?);
+        out.push(client_row(r, &mut groups, &mut merged)?);
     }
     Ok(out)
 }
@@ -756,6 +771,7 @@ pub(super) fn list_computers(
         "{COMPUTER_SQL} AND (?2 IS NULL OR id = ?2) ORDER BY id"
     ))?;
     let mut merged = merged_names(conn, "wf_computers", "primary_domain", account_id)?;
+    let mut groups = member_groups_of(conn, account_id, KIND_COMPUTER, id)?;
     let mut rows = stmt.query(params![account_id, id])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
@@ -771,7 +787,7 @@ pub(super) fn list_computers(
             public_ip: r.get(7)?,
             first_log_ms: r.get(8)?,
             last_log_ms: r.get(9)?,
-            groups: member_groups(conn, account_id, KIND_COMPUTER, id)?,
+            groups: groups.remove(&id).unwrap_or_default(),
             merged: merged.remove(&id).unwrap_or_default(),
         });
     }

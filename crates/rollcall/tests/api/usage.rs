@@ -1113,6 +1113,105 @@ async fn app_summaries_and_the_users_report_page_with_a_cursor() {
     assert_error(status, &body, StatusCode::BAD_REQUEST);
 }
 
+/// Each users page is cut from a listing the server keeps between requests; it
+/// must follow a new user, a provisioned account, an org chart that makes two
+/// emails one person, and a latest activity that moves.
+#[tokio::test]
+async fn the_users_report_follows_new_users_provisioning_and_the_org_chart() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let app = mail_app(c).await;
+    let t = today("UTC");
+    let users = |source: &'static str| {
+        let path = format!("/pull/v1/apps/{app}/users?dataSource={source}&pageSize=2");
+        async move {
+            let mut rows: Vec<(String, String)> = Vec::new();
+            let mut next: Option<String> = None;
+            let mut num: Option<usize> = None;
+            loop {
+                let page = match &next {
+                    Some(token) => format!("{path}&after={token}"),
+                    None => path.clone(),
+                };
+                let (status, body) = c.get(&page).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+                for u in body["users"].as_array().unwrap() {
+                    rows.push((
+                        u["email"].as_str().unwrap().to_string(),
+                        u["status"].as_str().unwrap().to_string(),
+                    ));
+                }
+                let n = body["numUsers"].as_u64().unwrap() as usize;
+                assert_eq!(*num.get_or_insert(n), n, "every page, the same total");
+                next = body["nextPageToken"].as_str().map(str::to_string);
+                if next.is_none() {
+                    assert_eq!(num, Some(rows.len()), "numUsers counts every page's rows");
+                    return rows;
+                }
+            }
+        }
+    };
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(e, s)| (e.to_string(), s.to_string()))
+            .collect()
+    };
+    push_ok(c, &app, &[(noon(t - 40, "UTC"), "b@corp.com", "created")]).await;
+    push_ok(c, &app, &[(noon(t - 1, "UTC"), "d@corp.com", "created")]).await;
+    let first = users("all").await;
+    assert_eq!(
+        first,
+        pairs(&[("b@corp.com", "Inactive"), ("d@corp.com", "Active")])
+    );
+    assert_eq!(users("all").await, first, "asked again, the same");
+    // A new user of the app.
+    push_ok(c, &app, &[(noon(t - 1, "UTC"), "a@corp.com", "read")]).await;
+    assert_eq!(
+        users("all").await,
+        pairs(&[
+            ("a@corp.com", "Active"),
+            ("b@corp.com", "Inactive"),
+            ("d@corp.com", "Active")
+        ])
+    );
+    // A provisioned account that never used it, listed by `all` but not by `events`.
+    let (status, body) = c
+        .post(
+            &format!("/services/push/v1/customer/apps/{app}/users"),
+            &json!({"provisionedUsers": [{"appUserId": "n1", "email": "c@corp.com", "license": "Basic"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        users("all").await,
+        pairs(&[
+            ("a@corp.com", "Active"),
+            ("b@corp.com", "Inactive"),
+            ("c@corp.com", "NeverUsed"),
+            ("d@corp.com", "Active"),
+        ])
+    );
+    assert_eq!(users("events").await.len(), 3);
+    // The inactive user comes back.
+    push_ok(c, &app, &[(noon(t - 1, "UTC"), "b@corp.com", "read")]).await;
+    assert_eq!(
+        users("events").await[1],
+        ("b@corp.com".into(), "Active".into())
+    );
+    // An org chart makes d@ an alias of a@'s person: one user, keyed by a@.
+    org_chart(
+        c,
+        vec![json!({"email": "a@corp.com", "team": "Sales", "additionalEmails": ["d@corp.com"]})],
+    )
+    .await;
+    assert_eq!(
+        users("events").await,
+        pairs(&[("a@corp.com", "Active"), ("b@corp.com", "Active")])
+    );
+    assert_eq!(users("employees").await, pairs(&[("a@corp.com", "Active")]));
+}
+
 #[tokio::test]
 async fn a_full_batch_of_1000_is_stored_once_and_1001_is_refused() {
     let server = TestServer::start().await;

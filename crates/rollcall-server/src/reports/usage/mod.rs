@@ -30,12 +30,14 @@ use sha2::{Digest, Sha256};
 
 use super::access;
 
+mod listing;
 mod users;
 use super::{account_zone, Money};
 use crate::access_log::Subject;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
+pub use listing::ListingCache;
 pub use users::{users, users_among, GroupActivity, UserRow, UsersQuery, UsersReport};
 
 const PAGE_PURPOSE: &str = "usage-insights-page";

@@ -4,19 +4,20 @@
 //!
 //! The report lists people by report slot (a person of the org chart, or an
 //! email outside it), so a user is found and de-duplicated without looking
-//! emails up; only the page's own rows are then measured, bitmap by bitmap,
-//! instead of resolving every person on every day of the app's history.
+//! emails up, and keeps each listing while its data stay the same
+//! ([`super::listing`]); only the page's own rows are then measured, bitmap by
+//! bitmap, instead of resolving every person on every day of the app's history.
 
 use rollcall_core::usage_bits;
-use rollcall_core::usage_report::{group_last_ms, Directory, Employee, EventFilter};
+use rollcall_core::usage_report::{group_last_ms, Employee, EventFilter};
 use rollcall_core::{time, Scope};
 use rollcall_store::access_records::AccessKind;
-use rollcall_store::usage::{EventSel, InsightData, InsightQuery, ProvisionedUser};
+use rollcall_store::usage::{EventSel, InsightData, InsightQuery};
 use serde::Deserialize;
 
 use super::{
     bounded_last, date_text, directory, load, open_page, parse_day, person_last_ms,
-    provisioned_member, query_fingerprint, seal_page, today, window, SlotTimes,
+    query_fingerprint, seal_page, today, window,
 };
 use crate::access_log::Subject;
 use crate::auth::Caller;
@@ -150,10 +151,16 @@ pub async fn users_among(
     let def = &data.app.definition;
     let dir = directory(&data);
     let last = bounded_last(&data, person_last_ms(&data), i32::MIN, as_of, &tz);
-    let mut listed = listed_users(&data, &dir, &last, source);
-    listed.sort_unstable_by(|a, b| a.key.cmp(b.key));
+    let used: Vec<usize> = match source {
+        "events" | "all" => last.slots().collect(),
+        _ => Vec::new(),
+    };
+    let listing = state
+        .users_listings
+        .listing(caller.account_id, source, &data, &dir, used);
+    let listed = &listing.rows;
     let start = match &after {
-        Some(a) => listed.partition_point(|u| u.key <= a.as_str()),
+        Some(a) => listed.partition_point(|u| u.key(&data, &dir) <= a.as_str()),
         None => 0,
     };
     let take = if whole { listed.len() } else { size as usize };
@@ -177,9 +184,9 @@ pub async fn users_among(
             Some(_) => "Inactive",
             None => "NeverUsed",
         };
-        let p = user.provisioned;
+        let p = user.provisioned.and_then(|i| data.provisioned.get(i));
         out.push(UserRow {
-            email: user.key.to_string(),
+            email: user.key(&data, &dir).to_string(),
             app_user_id: p.map(|u| u.app_user_id.clone()),
             username: p.and_then(|u| u.username.clone()),
             license: p.and_then(|u| u.license.clone()),
@@ -197,13 +204,17 @@ pub async fn users_among(
                         .map(time::format_ms),
                 })
                 .collect(),
-            person: user.person.cloned(),
+            person: user.person(&data, &dir).cloned(),
         });
     }
     let next_page_token = match page.last() {
-        Some(last) if start + page.len() < listed.len() => {
-            Some(seal_page(state, caller, app_id, &fingerprint, last.key))
-        }
+        Some(last) if start + page.len() < listed.len() => Some(seal_page(
+            state,
+            caller,
+            app_id,
+            &fingerprint,
+            last.key(&data, &dir),
+        )),
         _ => None,
     };
     // Each listed person's activity is their individual data.
@@ -221,72 +232,6 @@ pub async fn users_among(
         users: out,
         next_page_token,
     })
-}
-
-/// One user of the report: its key (the person's primary email, or the email
-/// outside the org chart), slot (none for an email without usage outside the
-/// chart), first provisioned account (by `appUserId`) and org-chart entry.
-struct Listed<'a> {
-    key: &'a str,
-    slot: Option<usize>,
-    provisioned: Option<&'a ProvisionedUser>,
-    person: Option<&'a Employee>,
-}
-
-/// Every user of `source`, each once, unordered.
-fn listed_users<'a>(
-    data: &'a InsightData,
-    dir: &'a Directory,
-    last: &SlotTimes,
-    source: &str,
-) -> Vec<Listed<'a>> {
-    // Each person's first provisioned account (by `appUserId`): its index in
-    // `provisioned`, by slot, and the emails without a slot already listed.
-    let mut row_of_slot: Vec<Option<usize>> = vec![None; dir.people.len() + data.emails.len()];
-    let row = |rows: &[Option<usize>], s: usize| rows.get(s).copied().flatten();
-    let mut slotless: rollcall_core::fxhash::FxHashMap<&str, ()> = Default::default();
-    let mut provisioned: Vec<Listed<'a>> = Vec::new();
-    for i in 0..data.provisioned.len() {
-        let (key, slot, person) = provisioned_member(data, dir, i);
-        let first = match slot {
-            Some(s) => row(&row_of_slot, s).is_none(),
-            None => slotless.insert(key, ()).is_none(),
-        };
-        if !first {
-            continue;
-        }
-        if let Some(r) = slot.and_then(|s| row_of_slot.get_mut(s)) {
-            *r = Some(provisioned.len());
-        }
-        provisioned.push(Listed {
-            key,
-            slot,
-            provisioned: Some(&data.provisioned[i]),
-            person,
-        });
-    }
-    let with_provisioned = matches!(source, "all" | "provisioned");
-    let others: Vec<usize> = match source {
-        "events" | "all" => last.slots().collect(),
-        "employees" => (0..dir.people.len()).collect(),
-        _ => Vec::new(),
-    };
-    let rest: Vec<Listed<'a>> = others
-        .into_iter()
-        .filter(|&s| !(with_provisioned && row(&row_of_slot, s).is_some()))
-        .map(|s| Listed {
-            key: data.resolver.key(s, dir, &data.emails),
-            slot: Some(s),
-            provisioned: row(&row_of_slot, s).and_then(|r| provisioned[r].provisioned),
-            person: dir.people.get(s),
-        })
-        .collect();
-    if with_provisioned {
-        provisioned.extend(rest);
-        provisioned
-    } else {
-        rest
-    }
 }
 
 /// What a page's rows did: per row, active days in the window (any event, then

@@ -22,7 +22,7 @@
 //! are kept with the text they were parsed from, and used only when the text
 //! read matches.
 
-use std::collections::HashMap;
+use rollcall_core::fxhash::FxHashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -315,9 +315,9 @@ async fn last_activity(
     account_id: i64,
     app_id: &str,
     wanted: bool,
-) -> StoreResult<HashMap<u32, i64>> {
+) -> StoreResult<FxHashMap<u32, i64>> {
     if !wanted {
-        return Ok(HashMap::new());
+        return Ok(FxHashMap::default());
     }
     let stmt = tx.prepare_cached(LAST_SQL).await?;
     Ok(tx
