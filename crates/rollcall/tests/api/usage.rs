@@ -1199,6 +1199,33 @@ async fn the_users_report_follows_new_users_provisioning_and_the_org_chart() {
         users("events").await[1],
         ("b@corp.com".into(), "Active".into())
     );
+    // Its groups: one used only before the 30-day window, one inside it.
+    let (status, body) = c
+        .get(&format!(
+            "/pull/v1/apps/{app}/users?dataSource=events&rollingWindow=30"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let b = &body["users"][1];
+    assert_eq!(b["email"], "b@corp.com");
+    let group = |name: &str| {
+        b["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["group"] == name)
+            .unwrap()
+            .clone()
+    };
+    let sent = group("Sent an Email");
+    assert_eq!(sent["activeDays"], 0);
+    assert_eq!(
+        sent["lastActivity"],
+        time::format_ms(noon(t - 40, "UTC") - 12 * HOUR)
+    );
+    let read = group("Read");
+    assert_eq!(read["activeDays"], 1);
+    assert_eq!(read["lastActivity"], time::format_ms(noon(t - 1, "UTC")));
     // An org chart makes d@ an alias of a@'s person: one user, keyed by a@.
     org_chart(
         c,
@@ -1210,6 +1237,42 @@ async fn the_users_report_follows_new_users_provisioning_and_the_org_chart() {
         pairs(&[("a@corp.com", "Active"), ("b@corp.com", "Active")])
     );
     assert_eq!(users("employees").await, pairs(&[("a@corp.com", "Active")]));
+}
+
+/// As of a past day, a user's later events do not count: their latest activity
+/// up to that day comes from the days before the report's window.
+#[tokio::test]
+async fn the_users_report_as_of_a_past_day_ignores_later_events() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let app = mail_app(c).await;
+    let t = today("UTC");
+    push_ok(
+        c,
+        &app,
+        &[
+            (noon(t - 40, "UTC"), "x@corp.com", "created"),
+            (noon(t - 1, "UTC"), "x@corp.com", "read"),
+        ],
+    )
+    .await;
+    let (status, body) = c
+        .get(&format!(
+            "/pull/v1/apps/{app}/users?dataSource=events&rollingWindow=7&asOfDate={}",
+            date(t - 20)
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["numUsers"], 1, "{body}");
+    let x = &body["users"][0];
+    assert_eq!(x["email"], "x@corp.com");
+    assert_eq!(x["status"], "Inactive");
+    let start_of_day = time::format_ms(noon(t - 40, "UTC") - 12 * HOUR);
+    assert_eq!(x["lastActivity"], start_of_day);
+    assert_eq!(x["groups"][0]["group"], "Sent an Email");
+    assert_eq!(x["groups"][0]["lastActivity"], start_of_day);
+    assert_eq!(x["groups"][1]["lastActivity"], Value::Null);
 }
 
 #[tokio::test]

@@ -127,27 +127,35 @@ pub async fn users_among(
         q.after.as_deref(),
         "after",
     )?;
-    // Whole history, so that Inactive and NeverUsed can be told apart and each
-    // group's last activity found.
-    let data = load(
-        state,
-        caller,
-        Scope::UsersRead,
-        app_id,
-        InsightQuery {
-            from_day: super::oldest_day(state, caller, &tz).await?,
-            to_day: as_of,
-            events: EventSel::All,
-            last_activity: true,
-            provisioned: true,
-            provisioned_summary: false,
-        },
-    )
-    .await?;
-    let data = match only {
-        Some(people) => people.restrict(&state.restrictions, caller.account_id, data),
-        None => data,
+    // The window's days first: a row's status needs only its latest time, and
+    // most rows find each group's latest day inside the window. The older days
+    // are read only when some row needs them (below).
+    let oldest = super::oldest_day(state, caller, &tz).await?;
+    let days = |from_day: i32, to_day: i32, last_activity: bool| InsightQuery {
+        from_day,
+        to_day,
+        events: EventSel::All,
+        last_activity,
+        provisioned: true,
+        provisioned_summary: false,
     };
+    let read = |query: InsightQuery| async move {
+        let data = load(state, caller, Scope::UsersRead, app_id, query).await?;
+        Ok::<_, ApiError>(match only {
+            Some(people) => people.restrict(&state.restrictions, caller.account_id, data),
+            None => data,
+        })
+    };
+    let mut data = read(days(from.max(oldest), as_of, true)).await?;
+    let mut whole_history = from <= oldest;
+    let end_ms = time::start_of_day_ms(time::date_of_day_number(as_of + 1), &tz);
+    if !whole_history && data.last_ms.values().any(|&ms| ms >= end_ms) {
+        // Events dated after the report's day: their people's latest day up to
+        // it comes from the days.
+        data.days
+            .extend(read(days(oldest, from - 1, false)).await?.days);
+        whole_history = true;
+    }
     let def = &data.app.definition;
     let dir = directory(&data);
     let last = bounded_last(&data, person_last_ms(&data), i32::MIN, as_of, &tz);
@@ -174,7 +182,18 @@ pub async fn users_among(
         })
         .collect();
     let slots: Vec<Option<usize>> = page.iter().map(|u| u.slot).collect();
-    let activity = PageActivity::of(&data, &groups, from, as_of, &slots);
+    let mut activity = PageActivity::of(&data, &groups, from, as_of, &slots);
+    let needs_older = page.iter().enumerate().any(|(row, user)| {
+        let used = user.slot.and_then(|s| last.get(s)).is_some();
+        used && activity.last_day[row].iter().any(Option::is_none)
+    });
+    if needs_older && !whole_history {
+        // A used group's latest day lies before the window, or the group was
+        // never used: the older days tell which.
+        data.days
+            .extend(read(days(oldest, from - 1, false)).await?.days);
+        activity = PageActivity::of(&data, &groups, from, as_of, &slots);
+    }
     let mut out = Vec::with_capacity(page.len());
     for (row, user) in page.iter().enumerate() {
         let last_ms = user.slot.and_then(|s| last.get(s));
