@@ -217,16 +217,18 @@ impl Resolver {
 pub struct Member<'a> {
     pub key: &'a str,
     pub slot: Option<usize>,
-    pub value: Option<&'a str>,
+    /// The member's value: an index of the values [`engagement`] is given.
+    pub value: Option<u32>,
 }
 
-/// Engagement of `members`: per value, how many are in `active`. Members are unique
-/// by key (the first occurrence wins); active people outside the members are counted
-/// as `outside_population`.
-pub fn engagement(members: &[Member<'_>], active: &SlotSet) -> Engagement {
+/// Engagement of `members` by their value among `values` (sorted): per value,
+/// how many are in `active`. Members are unique by key (the first occurrence
+/// wins); active people outside the members are counted as `outside_population`.
+pub fn engagement(members: &[Member<'_>], values: &[String], active: &SlotSet) -> Engagement {
     let mut seen_slots = SlotSet::default();
     let mut seen_keys: HashSet<&str> = HashSet::new();
-    let mut by_value: BTreeMap<Option<&str>, (u64, u64)> = BTreeMap::new();
+    // (population, active) per value, then for members without one.
+    let mut counts = vec![(0u64, 0u64); values.len() + 1];
     let (mut population, mut active_members) = (0u64, 0u64);
     for m in members {
         let fresh = match m.slot {
@@ -241,31 +243,30 @@ pub fn engagement(members: &[Member<'_>], active: &SlotSet) -> Engagement {
             continue;
         }
         let is_active = m.slot.is_some_and(|s| active.contains(s));
-        let entry = by_value.entry(m.value).or_insert((0, 0));
-        entry.0 += 1;
+        let at = m
+            .value
+            .map_or(values.len(), |v| (v as usize).min(values.len()));
+        counts[at].0 += 1;
         population += 1;
         if is_active {
-            entry.1 += 1;
+            counts[at].1 += 1;
             active_members += 1;
         }
     }
     let outside_population = active.iter().filter(|&s| !seen_slots.contains(s)).count() as u64;
-    let mut segments: Vec<Segment> = by_value
-        .into_iter()
-        .map(|(value, (p, a))| Segment {
-            value: value.map(String::from),
+    // In value order, people without a value last (they read better there);
+    // only values someone has.
+    let segments: Vec<Segment> = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, (p, _))| *p > 0)
+        .map(|(i, &(p, a))| Segment {
+            value: values.get(i).cloned(),
             population: p,
             active: a,
             percent: usage::percent(a, p),
         })
         .collect();
-    // BTreeMap puts None first; people without a value read better last.
-    segments.sort_by(|a, b| match (&a.value, &b.value) {
-        (None, None) => std::cmp::Ordering::Equal,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (Some(x), Some(y)) => x.cmp(y),
-    });
     Engagement {
         total: Total {
             population,
@@ -412,6 +413,7 @@ mod tests {
         set(&mut bits, 2);
         let active = r.persons(&bits);
         assert_eq!(active.count(), 2);
+        let teams = dir.field_values("team");
         let members: Vec<Member<'_>> = dir
             .people
             .iter()
@@ -419,10 +421,10 @@ mod tests {
             .map(|(i, p)| Member {
                 key: &p.email,
                 slot: Some(i),
-                value: p.field("team"),
+                value: teams.value_of(i),
             })
             .collect();
-        let e = engagement(&members, &active);
+        let e = engagement(&members, &teams.values, &active);
         assert_eq!(e.total.population, 3);
         assert_eq!(e.total.active, 1);
         assert_eq!(e.total.outside_population, 1);

@@ -4,6 +4,7 @@
 //! are computed over activity bitmaps in `usage_bits`.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +55,46 @@ impl Employee {
 pub struct Directory {
     pub people: Vec<Employee>,
     by_email: FxHashMap<String, usize>,
+    /// Each field asked for by [`Directory::field_values`], worked out once:
+    /// the directory never changes, so neither do they.
+    fields: Mutex<FxHashMap<String, Arc<FieldValues>>>,
+}
+
+/// The people of a directory by the value of one field.
+#[derive(Debug, Default, PartialEq)]
+pub struct FieldValues {
+    /// The distinct values, sorted.
+    pub values: Vec<String>,
+    /// Per person (index of `people`), the index of their value in `values`,
+    /// or [`FieldValues::NONE`] without one.
+    pub of_person: Vec<u32>,
+}
+
+impl FieldValues {
+    pub const NONE: u32 = u32::MAX;
+
+    fn new(people: &[Employee], field: &str) -> FieldValues {
+        let mut values: Vec<&str> = people.iter().filter_map(|p| p.field(field)).collect();
+        values.sort_unstable();
+        values.dedup();
+        let index: FxHashMap<&str, u32> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (*v, i as u32))
+            .collect();
+        FieldValues {
+            of_person: people
+                .iter()
+                .map(|p| p.field(field).map_or(Self::NONE, |v| index[v]))
+                .collect(),
+            values: values.into_iter().map(String::from).collect(),
+        }
+    }
+
+    /// Person `i`'s value index, if they have a value.
+    pub fn value_of(&self, i: usize) -> Option<u32> {
+        self.of_person.get(i).copied().filter(|&v| v != Self::NONE)
+    }
 }
 
 impl Directory {
@@ -68,7 +109,26 @@ impl Directory {
                 by_email.entry(alias.clone()).or_insert(i);
             }
         }
-        Directory { people, by_email }
+        Directory {
+            people,
+            by_email,
+            fields: Mutex::default(),
+        }
+    }
+
+    /// Everyone's value of `field` (an org or custom field), as indexes of the
+    /// field's distinct values: engagement counts a hundred thousand people
+    /// by integer instead of comparing their strings.
+    pub fn field_values(&self, field: &str) -> Arc<FieldValues> {
+        let kept = self.fields.lock().ok().and_then(|f| f.get(field).cloned());
+        if let Some(values) = kept {
+            return values;
+        }
+        let values = Arc::new(FieldValues::new(&self.people, field));
+        if let Ok(mut fields) = self.fields.lock() {
+            fields.insert(field.to_string(), Arc::clone(&values));
+        }
+        values
     }
 
     /// The index in `people` of the person an email belongs to.
@@ -231,6 +291,38 @@ pub fn group_last_ms(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_values_index_each_persons_value_once_per_directory() {
+        let person = |email: &str, team: Option<&str>, region: Option<&str>| Employee {
+            email: email.into(),
+            team: team.map(String::from),
+            custom_fields: region
+                .map(|r| BTreeMap::from([("Region".to_string(), r.to_string())]))
+                .unwrap_or_default(),
+            ..Employee::default()
+        };
+        let dir = Directory::new(vec![
+            person("a@x.com", Some("Sales"), Some("North")),
+            person("b@x.com", None, None),
+            person("c@x.com", Some("Eng"), Some("North")),
+            person("d@x.com", Some(""), None),
+            person("e@x.com", Some("Sales"), Some("South")),
+        ]);
+        let teams = dir.field_values("team");
+        assert_eq!(teams.values, ["Eng", "Sales"]);
+        let of: Vec<Option<u32>> = (0..5).map(|i| teams.value_of(i)).collect();
+        // An empty value is no value.
+        assert_eq!(of, [Some(1), None, Some(0), None, Some(1)]);
+        assert_eq!(teams.value_of(5), None);
+        let regions = dir.field_values("Region");
+        assert_eq!(regions.values, ["North", "South"]);
+        assert_eq!(regions.value_of(4), Some(1));
+        assert!(
+            Arc::ptr_eq(&teams, &dir.field_values("team")),
+            "worked out once"
+        );
+    }
 
     #[test]
     fn utilization_counts_only_provisioned_people() {

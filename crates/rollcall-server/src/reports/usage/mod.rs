@@ -15,8 +15,8 @@ use rollcall_core::fxhash::FxHashMap;
 use rollcall_core::usage::{self, AppDefinition, ROLLING_WINDOWS};
 use rollcall_core::usage_bits::{self, DailyPeople, Member, SlotSet};
 use rollcall_core::usage_report::{
-    self, group_last_ms, licence_cost, round2, Directory, Employee, EventFilter, Segment, Total,
-    ORG_FIELDS,
+    self, group_last_ms, licence_cost, round2, Directory, Employee, EventFilter, FieldValues,
+    Segment, Total, ORG_FIELDS,
 };
 use rollcall_core::{time, token, Scope};
 use rollcall_store::access_records::AccessKind;
@@ -871,20 +871,22 @@ fn seal_page(
 // ---------------------------------------------------------------- engagement
 
 /// The population members, their slots and their value of `by`.
+/// The members of a population with their value among `by`'s values (the
+/// directory's people by `by`).
 fn population<'a>(
     data: &'a InsightData,
     dir: &'a Directory,
     which: &str,
-    by: &str,
+    by: &FieldValues,
 ) -> Vec<Member<'a>> {
     match which {
         "provisioned" => (0..data.provisioned.len())
             .map(|i| {
-                let (key, slot, person) = provisioned_member(data, dir, i);
+                let (key, slot, _) = provisioned_member(data, dir, i);
                 Member {
                     key,
                     slot,
-                    value: person.and_then(|p| p.field(by)),
+                    value: provisioned_person(data, dir, i).and_then(|p| by.value_of(p)),
                 }
             })
             .collect(),
@@ -895,7 +897,7 @@ fn population<'a>(
             .map(|(i, p)| Member {
                 key: p.email.as_str(),
                 slot: Some(i),
-                value: p.field(by),
+                value: by.value_of(i),
             })
             .collect(),
     }
@@ -1007,8 +1009,13 @@ fn engagement_of(
     }
     group_filter(&data.app.definition, plan.group.as_deref())?;
     let dir = directory(data);
-    let members = population(data, &dir, &plan.population, &by);
-    let e = usage_bits::engagement(&members, &active_between(data, plan.from, plan.as_of));
+    let values = dir.field_values(&by);
+    let members = population(data, &dir, &plan.population, &values);
+    let e = usage_bits::engagement(
+        &members,
+        &values.values,
+        &active_between(data, plan.from, plan.as_of),
+    );
     Ok(EngagementReport {
         app_id: app_id.to_string(),
         group: plan.group,
