@@ -190,6 +190,26 @@ impl Resolver {
             .or_else(|| emails.id(email).map(|id| self.slot_of_id(id)))
     }
 
+    /// The email ids of `slot`: the person's primary and alias emails that
+    /// resolve to them, or the email outside the org chart.
+    pub fn ids_of(&self, slot: usize, dir: &Directory, emails: &EmailTable) -> Vec<u32> {
+        let mut ids: Vec<u32> = if slot < self.n_people {
+            dir.people.get(slot).map_or_else(Vec::new, |p| {
+                std::iter::once(&p.email)
+                    .chain(&p.additional_emails)
+                    .filter_map(|e| emails.id(e))
+                    .filter(|&id| self.slot_of_id(id) == slot)
+                    .collect()
+            })
+        } else {
+            let id = (slot - self.n_people) as u32;
+            emails.email(id).map(|_| id).into_iter().collect()
+        };
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// The key a slot is reported under: the person's primary email or the email.
     pub fn key<'a>(&self, slot: usize, dir: &'a Directory, emails: &'a EmailTable) -> &'a str {
         if slot < self.n_people {
@@ -371,6 +391,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_persons_ids_leave_out_an_alias_that_is_someone_elses_primary() {
+        let dir = Directory::new(vec![
+            person(
+                "ana@x.com",
+                None,
+                &["bo@x.com", "ana.d@x.com", "ana.d@x.com"],
+            ),
+            person("bo@x.com", None, &[]),
+        ]);
+        let emails = table(&["bo@x.com", "ana.d@x.com", "ana@x.com"]);
+        let r = Resolver::new(&dir, &emails);
+        assert_eq!(r.ids_of(0, &dir, &emails), [1, 2]);
+        assert_eq!(r.ids_of(1, &dir, &emails), [0]);
+    }
+
     fn table(emails: &[&str]) -> EmailTable {
         EmailTable::default().with_more(
             emails
@@ -407,6 +443,13 @@ mod tests {
         assert_eq!(r.slot_of_id(0), 0);
         assert_eq!(r.slot_of_id(3), 0);
         assert_eq!(r.key(r.slot_of_id(2), &dir, &emails), "zed@x.com");
+        assert_eq!(
+            r.ids_of(0, &dir, &emails),
+            [0, 3],
+            "ana's alias and primary"
+        );
+        assert!(r.ids_of(2, &dir, &emails).is_empty(), "cy never had usage");
+        assert_eq!(r.ids_of(r.slot_of_id(2), &dir, &emails), [2]);
         let mut bits = Vec::new();
         set(&mut bits, 0);
         set(&mut bits, 3);

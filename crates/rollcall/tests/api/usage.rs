@@ -1275,6 +1275,63 @@ async fn the_users_report_as_of_a_past_day_ignores_later_events() {
     assert_eq!(x["groups"][1]["lastActivity"], Value::Null);
 }
 
+/// Inactive in a group: each person's latest day on the group's events, over
+/// every email of theirs, older than the window; another group's later events
+/// do not count.
+#[tokio::test]
+async fn an_inactive_persons_group_activity_is_their_latest_on_any_of_their_emails() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let app = mail_app(c).await;
+    let t = today("UTC");
+    org_chart(
+        c,
+        vec![
+            json!({"email": "ana@corp.com", "team": "Sales", "additionalEmails": ["ana.d@corp.com"]}),
+            json!({"email": "bo@corp.com", "team": "Sales"}),
+        ],
+    )
+    .await;
+    push_ok(
+        c,
+        &app,
+        &[
+            (noon(t - 60, "UTC"), "ana@corp.com", "created"),
+            (noon(t - 45, "UTC"), "ana.d@corp.com", "created"),
+            (noon(t - 50, "UTC"), "ana@corp.com", "created"),
+            (noon(t - 2, "UTC"), "ana@corp.com", "read"),
+            (noon(t - 70, "UTC"), "bo@corp.com", "created"),
+        ],
+    )
+    .await;
+    let (status, body) = c
+        .get(&format!(
+            "/pull/v1/apps/{app}/inactive-users?group=Sent%20an%20Email&rollingWindow=30&population=employees"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let last: Vec<(&str, &str)> = body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["email"].as_str().unwrap(),
+                u["lastActivity"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let start_of = |day: i32| time::format_ms(noon(day, "UTC") - 12 * HOUR);
+    assert_eq!(
+        last,
+        [
+            ("ana@corp.com", start_of(t - 45).as_str()),
+            ("bo@corp.com", time::format_ms(noon(t - 70, "UTC")).as_str()),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn a_full_batch_of_1000_is_stored_once_and_1001_is_refused() {
     let server = TestServer::start().await;

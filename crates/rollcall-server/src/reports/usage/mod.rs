@@ -202,6 +202,43 @@ fn daily(data: &InsightData, filter: &EventFilter, from: i32, to: i32) -> DailyP
         .collect()
 }
 
+/// The email ids of `slots`' people, as (id, index in `slots`).
+fn ids_of_slots(data: &InsightData, dir: &Directory, slots: &[Option<usize>]) -> Vec<(u32, usize)> {
+    let mut ids = Vec::new();
+    for (i, slot) in slots.iter().enumerate() {
+        if let Some(s) = slot {
+            ids.extend(
+                data.resolver
+                    .ids_of(*s, dir, &data.emails)
+                    .into_iter()
+                    .map(|id| (id, i)),
+            );
+        }
+    }
+    ids
+}
+
+/// Per slot of `slots`, the latest day up to `to` on which a loaded bitmap
+/// holds one of its emails: a bit test per (bitmap, email) of these people
+/// only, instead of resolving everyone on every day.
+fn last_days_of(
+    data: &InsightData,
+    dir: &Directory,
+    to: i32,
+    slots: &[Option<usize>],
+) -> Vec<Option<i32>> {
+    let ids = ids_of_slots(data, dir, slots);
+    let mut last = vec![None::<i32>; slots.len()];
+    for b in data.days.iter().filter(|b| b.day <= to) {
+        for &(id, i) in &ids {
+            if usage_bits::get(&b.bits, id) {
+                last[i] = Some(last[i].map_or(b.day, |d| d.max(b.day)));
+            }
+        }
+    }
+    last
+}
+
 /// Per person (slot), the latest event timestamp.
 fn person_last_ms(data: &InsightData) -> SlotTimes {
     let mut out = SlotTimes(Vec::new());
@@ -1256,12 +1293,6 @@ fn inactive_of(
     let active = active_between(data, plan.from, as_of);
     let read_from = plan.query.from_day;
     let last = bounded_last(data, person_last_ms(data), read_from, as_of, tz);
-    // The group's last active day per person (only needed with a group).
-    let group_days = if plan.group.is_some() {
-        usage_bits::last_days(&daily(data, &EventFilter::Any, read_from, as_of))
-    } else {
-        usage_bits::LastDays::default()
-    };
     let (candidates, costs, savings) =
         inactive_members(data, &dir, plan.population == "provisioned", &active);
     let num_users = candidates.len();
@@ -1274,16 +1305,25 @@ fn inactive_of(
     } else {
         num_users.min(start + plan.size as usize)
     };
-    let users: Vec<InactiveUser> = candidates[start..end]
+    let page = &candidates[start..end];
+    // The group's last active day of the page's people (only needed with a
+    // group; the data hold only the group's events).
+    let group_days = match plan.group {
+        Some(_) => {
+            let slots: Vec<Option<usize>> = page.iter().map(|c| c.slot).collect();
+            last_days_of(data, &dir, as_of, &slots)
+        }
+        None => Vec::new(),
+    };
+    let users: Vec<InactiveUser> = page
         .iter()
         .zip(&costs[start..end])
-        .map(|(c, &annual_cost)| {
+        .enumerate()
+        .map(|(row, (c, &annual_cost))| {
             let overall = c.slot.and_then(|s| last.get(s));
-            let last_ms = if plan.group.is_some() {
-                let day = c.slot.and_then(|s| group_days.get(s));
-                group_last_ms(day, overall, tz)
-            } else {
-                overall
+            let last_ms = match plan.group {
+                Some(_) => group_last_ms(group_days[row], overall, tz),
+                None => overall,
             };
             InactiveUser {
                 email: c.key.to_string(),

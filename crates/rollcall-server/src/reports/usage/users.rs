@@ -9,14 +9,14 @@
 //! bitmap, instead of resolving every person on every day of the app's history.
 
 use rollcall_core::usage_bits;
-use rollcall_core::usage_report::{group_last_ms, Employee, EventFilter};
+use rollcall_core::usage_report::{group_last_ms, Directory, Employee, EventFilter};
 use rollcall_core::{time, Scope};
 use rollcall_store::access_records::AccessKind;
 use rollcall_store::usage::{EventSel, InsightData, InsightQuery};
 use serde::Deserialize;
 
 use super::{
-    bounded_last, date_text, directory, load, open_page, parse_day, person_last_ms,
+    bounded_last, date_text, directory, ids_of_slots, load, open_page, parse_day, person_last_ms,
     query_fingerprint, seal_page, today, window,
 };
 use crate::access_log::Subject;
@@ -182,7 +182,7 @@ pub async fn users_among(
         })
         .collect();
     let slots: Vec<Option<usize>> = page.iter().map(|u| u.slot).collect();
-    let mut activity = PageActivity::of(&data, &groups, from, as_of, &slots);
+    let mut activity = PageActivity::of(&data, &dir, &groups, from, as_of, &slots);
     let needs_older = page.iter().enumerate().any(|(row, user)| {
         let used = user.slot.and_then(|s| last.get(s)).is_some();
         used && activity.last_day[row].iter().any(Option::is_none)
@@ -192,7 +192,7 @@ pub async fn users_among(
         // never used: the older days tell which.
         data.days
             .extend(read(days(oldest, from - 1, false)).await?.days);
-        activity = PageActivity::of(&data, &groups, from, as_of, &slots);
+        activity = PageActivity::of(&data, &dir, &groups, from, as_of, &slots);
     }
     let mut out = Vec::with_capacity(page.len());
     for (row, user) in page.iter().enumerate() {
@@ -265,25 +265,14 @@ impl PageActivity {
     /// a day counts once however many of its events' bitmaps hold the id.
     fn of(
         data: &InsightData,
+        dir: &Directory,
         groups: &[(String, EventFilter)],
         from: i32,
         to: i32,
         slots: &[Option<usize>],
     ) -> PageActivity {
-        let mut rows_of_slot: rollcall_core::fxhash::FxHashMap<usize, Vec<usize>> =
-            Default::default();
-        for (row, slot) in slots.iter().enumerate() {
-            if let Some(s) = slot {
-                rows_of_slot.entry(*s).or_default().push(row);
-            }
-        }
         // (email id, row) of every email of the rows' people.
-        let mut ids: Vec<(u32, usize)> = Vec::new();
-        for id in 0..data.emails.len() as u32 {
-            if let Some(rows) = rows_of_slot.get(&data.resolver.slot_of_id(id)) {
-                ids.extend(rows.iter().map(|&row| (id, row)));
-            }
-        }
+        let ids = ids_of_slots(data, dir, slots);
         // Per row and filter (any event, then each group): the window's days as bits.
         let filters = groups.len() + 1;
         let mut window = vec![vec![0u128; filters]; slots.len()];
