@@ -20,6 +20,12 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 /// The PostgreSQL server the suite runs against, if any.
+/// The suite's PostgreSQL, for a test that needs it (such a test is
+/// `#[ignore]`d with this reason and run by `scripts/test.sh` on PostgreSQL).
+pub fn required_postgres_url() -> String {
+    postgres_url().expect("needs PostgreSQL: run under scripts/with-postgres.sh with --run-ignored")
+}
+
 pub fn postgres_url() -> Option<String> {
     std::env::var("ROLLCALL_TEST_DATABASE_URL")
         .ok()

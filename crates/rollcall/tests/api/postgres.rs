@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::{postgres_url, Client, TestDb};
+use crate::common::{required_postgres_url, Client, TestDb};
 use crate::foundation::{admin_init, spawn_serve};
 
 /// A private PostgreSQL cluster that a test may stop and start.
@@ -33,9 +33,11 @@ impl PrivateCluster {
     }
 
     /// A new cluster, started; `None` unless the suite runs on PostgreSQL.
-    fn create() -> Option<PrivateCluster> {
-        postgres_url()?;
-        let bin = PathBuf::from(std::env::var("PG_BIN").ok()?);
+    fn create() -> PrivateCluster {
+        required_postgres_url();
+        let bin = PathBuf::from(
+            std::env::var("PG_BIN").expect("PG_BIN (set by scripts/with-postgres.sh)"),
+        );
         let dir = tempfile::tempdir().unwrap();
         if is_root() {
             chown_postgres(dir.path());
@@ -54,7 +56,7 @@ impl PrivateCluster {
             .unwrap();
         assert!(out.status.success(), "{out:?}");
         cluster.start();
-        Some(cluster)
+        cluster
     }
 
     /// Serves only TLS connections with `cert`/`key` (restarts the cluster).
@@ -154,10 +156,9 @@ fn is_root() -> bool {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
 async fn requests_fail_with_503_while_postgresql_restarts_then_recover() {
-    let Some(pg) = PrivateCluster::create() else {
-        return;
-    };
+    let pg = PrivateCluster::create();
     let db = TestDb::Postgres(pg.url("disable"));
     let creds = admin_init(&db);
     let node = spawn_serve(&db).await;
@@ -206,10 +207,9 @@ fn rollcall(args: &[&str]) -> std::process::Output {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
 async fn migrate_and_serve_over_tls_verified_against_the_given_ca() {
-    let Some(pg) = PrivateCluster::create() else {
-        return;
-    };
+    let pg = PrivateCluster::create();
     let cert =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
     pg.require_tls(&cert.cert.pem(), &cert.key_pair.serialize_pem());

@@ -3,8 +3,9 @@
 //! another process commits late, one audit chain, revocation and rate limits
 //! across processes, and PostgreSQL restarting underneath.
 //!
-//! These tests need the suite to run on PostgreSQL (`ROLLCALL_TEST_DATABASE_URL`);
-//! on the embedded store one process owns its database file, so they return early.
+//! These tests need the suite to run on PostgreSQL (`ROLLCALL_TEST_DATABASE_URL`):
+//! on the embedded store one process owns its database file. They are ignored
+//! unless asked for; `scripts/test.sh` runs them on PostgreSQL.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -12,7 +13,7 @@ use jiff::Timestamp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{postgres_url, Client, TestDb, TestServer};
+use crate::common::{required_postgres_url, Client, TestDb, TestServer};
 use crate::foundation::{admin_init, spawn_serve, ServeProcess};
 
 /// Three server processes on one fresh database, and the account's superadmin
@@ -23,8 +24,8 @@ struct Cluster {
     clients: Vec<Client>,
 }
 
-async fn cluster() -> Option<Cluster> {
-    postgres_url()?;
+async fn cluster() -> Cluster {
+    required_postgres_url();
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::fresh(dir.path().to_path_buf()).await;
     let creds = admin_init(&db);
@@ -44,11 +45,11 @@ async fn cluster() -> Option<Cluster> {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    Some(Cluster {
+    Cluster {
         db,
         _nodes: nodes,
         clients,
-    })
+    }
 }
 
 const APP: &str = "/services/push/v1/customer/apps";
@@ -233,10 +234,9 @@ fn without_key(mut value: Value, key: &str) -> Value {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
 async fn pushes_through_three_processes_are_stored_exactly_once() {
-    let Some(cluster) = cluster().await else {
-        return;
-    };
+    let cluster = cluster().await;
     let c = &cluster.clients;
     let app = create_app(&c[0]).await;
     org_chart(&c[2]).await;
@@ -313,10 +313,9 @@ async fn follow(client: &Client, cursor: &mut String, seen: &mut Vec<String>) {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
 async fn a_cursor_through_one_process_sees_every_record_written_through_others_once() {
-    let Some(cluster) = cluster().await else {
-        return;
-    };
+    let cluster = cluster().await;
     let c = &cluster.clients;
     // Records are told apart by their window titles.
     crate::common::capture_everything_as(&c[0]).await;
@@ -424,10 +423,9 @@ async fn audit_ids(clients: &[Client], base: &str) -> Vec<String> {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
 async fn concurrent_admin_actions_on_three_processes_form_one_valid_chain() {
-    let Some(cluster) = cluster().await else {
-        return;
-    };
+    let cluster = cluster().await;
     let c = &cluster.clients;
     let since = rollcall_core::time::format_ms(rollcall_store::now_ms() - 60_000);
     let until = rollcall_core::time::format_ms(rollcall_store::now_ms() + 3_600_000);
@@ -488,10 +486,9 @@ async fn concurrent_admin_actions_on_three_processes_form_one_valid_chain() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
 async fn a_credential_revoked_through_one_process_is_refused_by_the_others() {
-    let Some(cluster) = cluster().await else {
-        return;
-    };
+    let cluster = cluster().await;
     let c = &cluster.clients;
     // An API key made through A works through B and C.
     let (status, me) = c[0].get("/admin/v1/consumers").await;
@@ -555,10 +552,9 @@ async fn a_credential_revoked_through_one_process_is_refused_by_the_others() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
 async fn rate_limit_settings_are_shared_and_buckets_are_per_process() {
-    let Some(cluster) = cluster().await else {
-        return;
-    };
+    let cluster = cluster().await;
     let c = &cluster.clients;
     let (status, body) = c[0]
         .patch(
