@@ -1332,6 +1332,62 @@ async fn an_inactive_persons_group_activity_is_their_latest_on_any_of_their_emai
     );
 }
 
+/// Inactive employees carry the licence of their first provisioned account (by
+/// `appUserId`), found through any of their emails; someone provisioned outside
+/// the org chart is no employee.
+#[tokio::test]
+async fn inactive_employees_carry_their_first_provisioned_licence() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let app = mail_app(c).await;
+    org_chart(
+        c,
+        vec![
+            json!({"email": "ana@corp.com", "team": "Sales", "additionalEmails": ["ana.d@corp.com"]}),
+            json!({"email": "bo@corp.com", "team": "Sales"}),
+        ],
+    )
+    .await;
+    let (status, body) = c
+        .post(
+            &format!("/services/push/v1/customer/apps/{app}/users"),
+            &json!({"provisionedUsers": [
+                {"appUserId": "b2", "email": "ana@corp.com", "license": "Pro"},
+                {"appUserId": "a1", "email": "ana.d@corp.com", "license": "Basic"},
+                {"appUserId": "c3", "email": "cy@corp.com", "license": "Pro"},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = c
+        .get(&format!(
+            "/pull/v1/apps/{app}/inactive-users?population=employees"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rows: Vec<(&str, &Value, &Value)> = body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["email"].as_str().unwrap(),
+                &u["license"],
+                &u["annualCost"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("ana@corp.com", &json!("Basic"), &json!(60.0)),
+            ("bo@corp.com", &Value::Null, &Value::Null),
+        ]
+    );
+    assert_eq!(body["potentialSavings"]["amount"], 60.0);
+}
+
 #[tokio::test]
 async fn a_full_batch_of_1000_is_stored_once_and_1001_is_refused() {
     let server = TestServer::start().await;

@@ -1133,32 +1133,39 @@ fn inactive_candidates<'a>(
     dir: &'a Directory,
     provisioned: bool,
 ) -> Vec<Candidate<'a>> {
-    let users = data.provisioned.iter().enumerate().map(|(i, u)| {
-        let (key, slot, person) = provisioned_member(data, dir, i);
-        Candidate {
-            key,
-            slot,
-            person,
-            licence: Some(u),
-        }
-    });
     if provisioned {
-        return users.collect();
+        return data
+            .provisioned
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                let (key, slot, person) = provisioned_member(data, dir, i);
+                Candidate {
+                    key,
+                    slot,
+                    person,
+                    licence: Some(u),
+                }
+            })
+            .collect();
     }
-    let mut licences: FxHashMap<&str, &ProvisionedUser> = FxHashMap::default();
-    for c in users {
-        if let Some(u) = c.licence {
-            licences.entry(c.key).or_insert(u);
+    // Each person's first provisioned user, by person index: a provisioned
+    // user outside the org chart is nobody's.
+    let mut licences: Vec<Option<&ProvisionedUser>> = vec![None; dir.people.len()];
+    for (i, u) in data.provisioned.iter().enumerate() {
+        if let Some(first) = provisioned_person(data, dir, i).and_then(|p| licences.get_mut(p)) {
+            first.get_or_insert(u);
         }
     }
     dir.people
         .iter()
+        .zip(licences)
         .enumerate()
-        .map(|(i, p)| Candidate {
+        .map(|(i, (p, licence))| Candidate {
             key: p.email.as_str(),
             slot: Some(i),
             person: Some(p),
-            licence: licences.get(p.email.as_str()).copied(),
+            licence,
         })
         .collect()
 }
