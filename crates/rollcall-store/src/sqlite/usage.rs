@@ -932,8 +932,11 @@ fn insight_data(
             }
         }
     }
+    let emails = email_table(conn, caches, account_id)?;
     let mut last_ms = FxHashMap::default();
     if query.last_activity {
+        // At most one per email: no rehashing while it fills.
+        last_ms.reserve(emails.len());
         let mut stmt = conn.prepare_cached(
             "SELECT email_id, last_ms FROM usage_last WHERE account_id = ?1 AND app = ?2",
         )?;
@@ -961,7 +964,6 @@ fn insight_data(
     } else {
         Arc::default()
     };
-    let emails = email_table(conn, caches, account_id)?;
     let resolver = resolver(caches, account_id, org.as_ref(), &emails);
     let provisioned_summary = if query.provisioned_summary {
         provisioned_summary(conn, caches, account_id, app, &rec, org.as_ref(), &emails)?
