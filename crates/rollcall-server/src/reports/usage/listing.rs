@@ -18,8 +18,9 @@ use rollcall_store::usage::{InsightData, ProvisionedUser};
 
 use super::provisioned_member;
 
-/// Listings kept (one per app, source and viewer restriction in recent use).
-const KEPT: usize = 16;
+/// Listings kept (one per app, source and viewer restriction in recent use):
+/// at 100,000 people a listing is about 2 MB.
+const KEPT: usize = 8;
 
 /// The latest listings, most recently used last.
 #[derive(Default)]
@@ -37,7 +38,7 @@ impl ListingCache {
         source: &str,
         data: &InsightData,
         dir: &Directory,
-        used: Vec<usize>,
+        used: Vec<u32>,
     ) -> Arc<Listing> {
         let made_from = MadeFrom::of(data, used);
         if let Ok(mut kept) = self.kept.lock() {
@@ -87,11 +88,11 @@ struct MadeFrom {
     provisioned: Arc<Vec<ProvisionedUser>>,
     provisioned_people: Arc<Vec<u32>>,
     dir: Option<Arc<Directory>>,
-    used: Vec<usize>,
+    used: Vec<u32>,
 }
 
 impl MadeFrom {
-    fn of(data: &InsightData, used: Vec<usize>) -> MadeFrom {
+    fn of(data: &InsightData, used: Vec<u32>) -> MadeFrom {
         MadeFrom {
             emails: Arc::clone(&data.emails),
             resolver: Arc::clone(&data.resolver),
@@ -119,47 +120,69 @@ impl MadeFrom {
 
 /// One user of a listing: where its key comes from, its slot (none for an
 /// email without usage outside the org chart) and its first provisioned account
-/// (by `appUserId`), as an index of the data's provisioned users.
+/// (by `appUserId`), as an index of the data's provisioned users. Indexes are
+/// kept as `u32` ([`NONE`] for none): a listing holds one per user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct ListedAt {
     key: KeyAt,
-    pub slot: Option<usize>,
-    pub provisioned: Option<usize>,
+    slot: u32,
+    provisioned: u32,
+}
+
+const NONE: u32 = u32::MAX;
+
+fn index(i: Option<usize>) -> u32 {
+    i.and_then(|i| u32::try_from(i).ok()).unwrap_or(NONE)
+}
+
+fn unindex(i: u32) -> Option<usize> {
+    (i != NONE).then_some(i as usize)
 }
 
 /// A user's key: the `i`th provisioned user's, or a slot's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KeyAt {
-    Provisioned(usize),
-    Slot(usize),
+    Provisioned(u32),
+    Slot(u32),
 }
 
 impl ListedAt {
+    fn new(key: KeyAt, slot: Option<usize>, provisioned: Option<usize>) -> ListedAt {
+        ListedAt {
+            key,
+            slot: index(slot),
+            provisioned: index(provisioned),
+        }
+    }
+
+    pub fn slot(&self) -> Option<usize> {
+        unindex(self.slot)
+    }
+
+    pub fn provisioned(&self) -> Option<usize> {
+        unindex(self.provisioned)
+    }
+
     /// The user's key (the person's primary email, or the email outside the
     /// org chart) in the data the listing was made from.
     pub fn key<'a>(&self, data: &'a InsightData, dir: &'a Directory) -> &'a str {
         match self.key {
-            KeyAt::Provisioned(i) => provisioned_member(data, dir, i).0,
-            KeyAt::Slot(s) => data.resolver.key(s, dir, &data.emails),
+            KeyAt::Provisioned(i) => provisioned_member(data, dir, i as usize).0,
+            KeyAt::Slot(s) => data.resolver.key(s as usize, dir, &data.emails),
         }
     }
 
     /// The user's org-chart entry.
     pub fn person<'a>(&self, data: &'a InsightData, dir: &'a Directory) -> Option<&'a Employee> {
         match self.key {
-            KeyAt::Provisioned(i) => provisioned_member(data, dir, i).2,
-            KeyAt::Slot(s) => dir.people.get(s),
+            KeyAt::Provisioned(i) => provisioned_member(data, dir, i as usize).2,
+            KeyAt::Slot(s) => dir.people.get(s as usize),
         }
     }
 }
 
 /// Every user of `source`, each once, sorted by key.
-fn sorted_users(
-    data: &InsightData,
-    dir: &Directory,
-    used: &[usize],
-    source: &str,
-) -> Vec<ListedAt> {
+fn sorted_users(data: &InsightData, dir: &Directory, used: &[u32], source: &str) -> Vec<ListedAt> {
     // Each person's first provisioned account (by `appUserId`), by slot, and
     // the emails without a slot already listed.
     let mut first_of_slot: Vec<Option<usize>> = vec![None; dir.people.len() + data.emails.len()];
@@ -180,16 +203,12 @@ fn sorted_users(
             *f = Some(i);
         }
         if with_provisioned {
-            let at = ListedAt {
-                key: KeyAt::Provisioned(i),
-                slot,
-                provisioned: Some(i),
-            };
+            let at = ListedAt::new(KeyAt::Provisioned(index(Some(i))), slot, Some(i));
             listed.push((key, at));
         }
     }
     let others: Vec<usize> = match source {
-        "events" | "all" => used.to_vec(),
+        "events" | "all" => used.iter().map(|&s| s as usize).collect(),
         "employees" => (0..dir.people.len()).collect(),
         _ => Vec::new(),
     };
@@ -198,11 +217,7 @@ fn sorted_users(
         if with_provisioned && provisioned.is_some() {
             continue;
         }
-        let at = ListedAt {
-            key: KeyAt::Slot(s),
-            slot: Some(s),
-            provisioned,
-        };
+        let at = ListedAt::new(KeyAt::Slot(index(Some(s))), Some(s), provisioned);
         listed.push((data.resolver.key(s, dir, &data.emails), at));
     }
     listed.sort_unstable_by(|a, b| a.0.cmp(b.0));

@@ -159,8 +159,8 @@ pub async fn users_among(
     let def = &data.app.definition;
     let dir = directory(&data);
     let last = bounded_last(&data, person_last_ms(&data), i32::MIN, as_of, &tz);
-    let used: Vec<usize> = match source {
-        "events" | "all" => last.slots().collect(),
+    let used: Vec<u32> = match source {
+        "events" | "all" => last.slots().filter_map(|s| u32::try_from(s).ok()).collect(),
         _ => Vec::new(),
     };
     let listing = state
@@ -181,10 +181,10 @@ pub async fn users_among(
             (g, f)
         })
         .collect();
-    let slots: Vec<Option<usize>> = page.iter().map(|u| u.slot).collect();
+    let slots: Vec<Option<usize>> = page.iter().map(|u| u.slot()).collect();
     let mut activity = PageActivity::of(&data, &dir, &groups, from, as_of, &slots);
     let needs_older = page.iter().enumerate().any(|(row, user)| {
-        let used = user.slot.and_then(|s| last.get(s)).is_some();
+        let used = user.slot().and_then(|s| last.get(s)).is_some();
         used && activity.last_day[row].iter().any(Option::is_none)
     });
     if needs_older && !whole_history {
@@ -196,14 +196,14 @@ pub async fn users_among(
     }
     let mut out = Vec::with_capacity(page.len());
     for (row, user) in page.iter().enumerate() {
-        let last_ms = user.slot.and_then(|s| last.get(s));
+        let last_ms = user.slot().and_then(|s| last.get(s));
         let active_days = activity.days[row][0];
         let status = match last_ms {
             _ if active_days > 0 => "Active",
             Some(_) => "Inactive",
             None => "NeverUsed",
         };
-        let p = user.provisioned.and_then(|i| data.provisioned.get(i));
+        let p = user.provisioned().and_then(|i| data.provisioned.get(i));
         out.push(UserRow {
             email: user.key(&data, &dir).to_string(),
             app_user_id: p.map(|u| u.app_user_id.clone()),
