@@ -113,8 +113,21 @@ impl Server {
 
 /// Starts one `rollcall serve` on `dir` (and the database, if any) and waits
 /// until it listens; the process and its address.
+///
+/// With `ROLLCALL_BENCH_SERVE_WITH` set (e.g. `heaptrack -o /tmp/profile`), the
+/// server runs under that command (split at spaces), for a profile of the whole
+/// run; the figures read from `/proc` are then the wrapper's, not the server's.
 async fn serve(options: &Options, dir: &Path) -> anyhow::Result<(Child, String)> {
-    let mut serve = Command::new(&options.server_bin);
+    let wrapper = std::env::var("ROLLCALL_BENCH_SERVE_WITH").unwrap_or_default();
+    let mut wrapper = wrapper.split_whitespace();
+    let mut serve = match wrapper.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(wrapper).arg(&options.server_bin);
+            c
+        }
+        None => Command::new(&options.server_bin),
+    };
     serve
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)

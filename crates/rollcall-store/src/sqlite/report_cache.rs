@@ -8,25 +8,38 @@
 //! that still matches, so a stale entry is never used. The caches belong to one
 //! store (one database), so nothing is keyed by path.
 //!
-//! Bounded by an estimate of their bytes: past the budget, the accounts used
-//! least recently are dropped one by one. Process-wide maps emptied wholesale
-//! past 64 accounts before, so with a thousand tenants every report of every
-//! account rebuilt its directory and email table.
+//! Bounded by the bytes the entries hold on the heap (capacities and the
+//! allocator's per-block cost counted, measured once per entry): past the
+//! budget, the entries used least recently go first, one app's entries or a
+//! whole other account at a time. The account in use loses its other apps'
+//! entries too, so one account larger than the budget keeps only its shared
+//! entries (org chart, email table, resolver) and the apps of the call in
+//! progress. Process-wide maps emptied
+//! wholesale past 64 accounts before, so with a thousand tenants every report
+//! of every account rebuilt its directory and email table; the previous
+//! estimate (a fixed size per person) counted about two thirds of what
+//! heaptrack measured, and never bounded the account in use (issue 18 #3/#4).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::mem::size_of;
 use std::sync::{Arc, Mutex};
 
 use rollcall_core::usage_bits::{EmailTable, Resolver};
-use rollcall_core::usage_report::Directory;
+use rollcall_core::usage_report::{Directory, Employee};
 
 use crate::usage::{ProvisionedSummary, ProvisionedUser};
 
 /// An org chart's identity: (snapshot id, completion time); (0, 0) without one.
 pub(crate) type OrgId = (i64, i64);
 
-/// Default budget: the large bench account (10,000 people, 20 apps) takes
-/// about 20 MB; a small tenant well under 100 KB.
-pub(crate) const DEFAULT_BUDGET: usize = 128 << 20;
+/// Default budget. As measured here, a person takes about 600 bytes in a
+/// directory and 130 in the email table, a provisioned user 360: the large
+/// bench account (10,000 people) about 7.5 MB plus 2.2 MB per app whose
+/// provisioned users a report listed, a small tenant of 200 people about
+/// 190 KB. With the page caches (96 MB) and the process's other bounded maps,
+/// this keeps a server with a thousand tenants beside the large account under
+/// 400 MB resident (332 MB measured, issue 18 #4).
+pub(crate) const DEFAULT_BUDGET: usize = 64 << 20;
 
 /// The caches of one store.
 pub(crate) struct ReportCaches {
@@ -37,21 +50,46 @@ pub(crate) struct ReportCaches {
 #[derive(Default)]
 struct State {
     accounts: HashMap<i64, Account>,
-    /// Ticks on every use; an account's `used` is the tick of its last use.
+    /// Ticks on every use; an entry's `used` is the tick of its last use.
     clock: u64,
     bytes: usize,
+}
+
+/// The bytes of one cached value, measured when the value was stored (keyed
+/// by its address, which cannot be reused while the cache holds the value).
+#[derive(Default, Clone, Copy)]
+struct Measured {
+    at: usize,
+    bytes: usize,
+}
+
+impl Measured {
+    fn of<T>(&mut self, value: Option<&Arc<T>>, measure: impl FnOnce(&T) -> usize) -> usize {
+        let at = value.map_or(0, |v| Arc::as_ptr(v) as *const () as usize);
+        if at != self.at {
+            *self = Measured {
+                at,
+                bytes: value.map_or(0, |v| measure(v)),
+            };
+        }
+        self.bytes
+    }
 }
 
 /// One account's entries.
 #[derive(Default)]
 pub(crate) struct Account {
     used: u64,
+    /// The tick of the call in progress (stamped on the apps it touches).
+    now: u64,
+    /// What the shared entries weigh, and the apps'.
     bytes: usize,
+    measured: [Measured; 3],
     pub org: Option<(OrgId, Arc<Directory>)>,
     pub emails: Arc<EmailTable>,
     pub resolver: Option<(OrgId, Arc<Resolver>)>,
     /// By public app id.
-    pub apps: HashMap<String, App>,
+    apps: HashMap<String, App>,
 }
 
 /// What an app's entries derived from its provisioned users and the org chart
@@ -61,30 +99,66 @@ pub(crate) type ProvOrg = (i64, OrgId);
 /// One app's entries; the provisioned version comes first in each key.
 #[derive(Default)]
 pub(crate) struct App {
+    used: u64,
+    bytes: usize,
+    measured: [Measured; 3],
     pub provisioned: Option<(i64, Arc<Vec<ProvisionedUser>>)>,
     pub people: Option<(ProvOrg, Arc<Vec<u32>>)>,
     pub summary: Option<(ProvOrg, Arc<ProvisionedSummary>)>,
 }
 
-impl Account {
-    /// About how many bytes the entries hold (an estimate, cheap to take).
-    fn weight(&self) -> usize {
-        let org = self.org.as_ref().map_or(0, |(_, d)| d.people.len() * 320);
-        let emails = self.emails.len() * 96;
-        let resolver = self.resolver.as_ref().map_or(0, |(_, r)| r.covered() * 4);
-        let apps: usize = self
-            .apps
-            .values()
-            .map(|a| {
-                a.provisioned.as_ref().map_or(0, |(_, p)| p.len() * 160)
-                    + a.people.as_ref().map_or(0, |(_, p)| p.len() * 4)
-                    + a.summary.as_ref().map_or(0, |(_, s)| {
-                        s.slots.len() * 4 + s.unresolved.len() * 48 + s.per_license.len() * 48
-                    })
-                    + 128
+/// What an entry costs beyond its values: the maps' slots and keys.
+const ACCOUNT_OVERHEAD: usize = 512;
+const APP_OVERHEAD: usize = 256;
+
+impl App {
+    fn weigh(&mut self) -> usize {
+        let [p, q, s] = &mut self.measured;
+        self.bytes = APP_OVERHEAD
+            + p.of(self.provisioned.as_ref().map(|e| &e.1), |v| {
+                provisioned_bytes(v)
             })
-            .sum();
-        512 + org + emails + resolver + apps
+            + q.of(self.people.as_ref().map(|e| &e.1), |v| {
+                block(v.capacity() * 4)
+            })
+            + s.of(self.summary.as_ref().map(|e| &e.1), summary_bytes);
+        self.bytes
+    }
+}
+
+impl Account {
+    /// The app's entries, if any, marked used by this call.
+    pub(crate) fn app(&mut self, app_id: &str) -> Option<&App> {
+        let now = self.now;
+        self.apps.get_mut(app_id).map(|a| {
+            a.used = now;
+            &*a
+        })
+    }
+
+    /// The app's entries (made empty when absent), marked used by this call.
+    pub(crate) fn app_mut(&mut self, app_id: &str) -> &mut App {
+        let app = self.apps.entry(app_id.to_string()).or_default();
+        app.used = self.now;
+        app
+    }
+
+    /// The shared entries' bytes (measured again only for values that changed).
+    fn weigh_shared(&mut self) -> usize {
+        let [o, e, r] = &mut self.measured;
+        ACCOUNT_OVERHEAD
+            + o.of(self.org.as_ref().map(|x| &x.1), directory_bytes)
+            + e.of(Some(&self.emails), email_table_bytes)
+            + r.of(self.resolver.as_ref().map(|x| &x.1), |r| {
+                block(r.covered() * 4)
+            })
+    }
+
+    /// The whole account's bytes.
+    fn weigh(&mut self) -> usize {
+        let apps: usize = self.apps.values_mut().map(App::weigh).sum();
+        self.bytes = self.weigh_shared() + apps;
+        self.bytes
     }
 }
 
@@ -92,6 +166,12 @@ impl Default for ReportCaches {
     fn default() -> Self {
         ReportCaches::with_budget(DEFAULT_BUDGET)
     }
+}
+
+/// The least recently used entry that may go.
+enum Victim {
+    Account(i64),
+    App(i64, String),
 }
 
 impl ReportCaches {
@@ -103,9 +183,11 @@ impl ReportCaches {
     }
 
     /// Runs `f` on the account's entries (made empty when absent), marks the
-    /// account used, then drops other accounts, least recently used first,
-    /// while the caches are over budget. A poisoned lock (a panic in `f`
-    /// elsewhere) answers `f` on empty entries, so reports read the database.
+    /// account used, then drops entries, least recently used first, while the
+    /// caches are over budget: other accounts whole, or single apps' entries
+    /// (of this account too, except those `f` touched). A poisoned lock (a
+    /// panic in `f` elsewhere) answers `f` on empty entries, so reports read
+    /// the database.
     pub(crate) fn with<R>(&self, account_id: i64, f: impl FnOnce(&mut Account) -> R) -> R {
         let Ok(mut state) = self.state.lock() else {
             return f(&mut Account::default());
@@ -114,24 +196,24 @@ impl ReportCaches {
         let now = state.clock;
         let entry = state.accounts.entry(account_id).or_default();
         entry.used = now;
+        entry.now = now;
         let before = entry.bytes;
         let out = f(entry);
-        entry.bytes = entry.weight();
-        let after = entry.bytes;
+        let after = entry.weigh();
         state.bytes = state.bytes.saturating_sub(before) + after;
-        while state.bytes > self.budget && state.accounts.len() > 1 {
-            let Some(oldest) = state
-                .accounts
-                .iter()
-                .filter(|(&id, _)| id != account_id)
-                .min_by_key(|(_, a)| a.used)
-                .map(|(&id, _)| id)
-            else {
+        while state.bytes > self.budget {
+            let Some(victim) = state.least_recently_used(account_id, now) else {
                 break;
             };
-            if let Some(gone) = state.accounts.remove(&oldest) {
-                state.bytes = state.bytes.saturating_sub(gone.bytes);
-            }
+            let freed = match victim {
+                Victim::Account(id) => state.accounts.remove(&id).map_or(0, |a| a.bytes),
+                Victim::App(id, app_id) => state.accounts.get_mut(&id).map_or(0, |a| {
+                    let freed = a.apps.remove(&app_id).map_or(0, |x| x.bytes);
+                    a.bytes = a.bytes.saturating_sub(freed);
+                    freed
+                }),
+            };
+            state.bytes = state.bytes.saturating_sub(freed);
         }
         out
     }
@@ -144,7 +226,7 @@ impl ReportCaches {
         }
     }
 
-    /// How many accounts have entries, and their estimated bytes.
+    /// How many accounts have entries, and their measured bytes.
     #[cfg(test)]
     pub(crate) fn size(&self) -> (usize, usize) {
         self.state
@@ -152,6 +234,143 @@ impl ReportCaches {
             .map(|s| (s.accounts.len(), s.bytes))
             .unwrap_or_default()
     }
+}
+
+impl State {
+    /// The entry used least recently, other than the current account's shared
+    /// entries and the apps the current call touched. An account goes whole
+    /// when it is older than each of its apps (an account is marked on every
+    /// use, so its apps went before it unless used since).
+    fn least_recently_used(&self, current: i64, now: u64) -> Option<Victim> {
+        let mut best: Option<(u64, Victim)> = None;
+        let mut consider = |used: u64, victim: Victim| {
+            if best.as_ref().is_none_or(|(b, _)| used < *b) {
+                best = Some((used, victim));
+            }
+        };
+        for (&id, account) in &self.accounts {
+            if id != current {
+                consider(account.used, Victim::Account(id));
+            }
+            for (app_id, app) in &account.apps {
+                if app.used != now {
+                    consider(app.used, Victim::App(id, app_id.clone()));
+                }
+            }
+        }
+        best.map(|(_, v)| v)
+    }
+}
+
+/// What glibc's malloc takes for a block of `n` bytes: an 8-byte header,
+/// 16-byte steps, 32 bytes at least; nothing for no block.
+fn block(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        (n + 8).next_multiple_of(16).max(32)
+    }
+}
+
+fn string_bytes(s: &String) -> usize {
+    block(s.capacity())
+}
+
+fn option_bytes(s: &Option<String>) -> usize {
+    s.as_ref().map_or(0, string_bytes)
+}
+
+/// A hash map of `n` entries of `entry` bytes (hashbrown: 7/8 full at most,
+/// a control byte per bucket).
+fn map_bytes(n: usize, entry: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let buckets = if n < 8 {
+        8
+    } else {
+        (n * 8 / 7).next_power_of_two()
+    };
+    block(buckets * (entry + 1) + 16)
+}
+
+/// A B-tree map's nodes (11 entries each) and its strings.
+fn string_btree_bytes<'a>(m: impl ExactSizeIterator<Item = (&'a String, usize)>) -> usize {
+    let nodes = m.len().div_ceil(11) * block(11 * 2 * size_of::<String>() + 16);
+    nodes + m.map(|(k, v)| string_bytes(k) + v).sum::<usize>()
+}
+
+fn employee_bytes(e: &Employee) -> usize {
+    string_bytes(&e.email)
+        + [
+            &e.first_name,
+            &e.last_name,
+            &e.team,
+            &e.location,
+            &e.title,
+            &e.manager_email,
+            &e.cost_center,
+        ]
+        .into_iter()
+        .map(option_bytes)
+        .sum::<usize>()
+        + block(e.additional_emails.capacity() * size_of::<String>())
+        + e.additional_emails.iter().map(string_bytes).sum::<usize>()
+        + string_btree_bytes(e.custom_fields.iter().map(|(k, v)| (k, string_bytes(v))))
+}
+
+fn directory_bytes(d: &Directory) -> usize {
+    let people = block(d.people.capacity() * size_of::<Employee>())
+        + d.people.iter().map(employee_bytes).sum::<usize>();
+    // The email → index map holds a copy of every email and alias.
+    let keys = d.people.iter().map(|p| {
+        block(p.email.len())
+            + p.additional_emails
+                .iter()
+                .map(|a| block(a.len()))
+                .sum::<usize>()
+    });
+    let n = d.people.iter().map(|p| 1 + p.additional_emails.len()).sum();
+    people + keys.sum::<usize>() + map_bytes(n, size_of::<(String, usize)>())
+}
+
+fn email_table_bytes(t: &EmailTable) -> usize {
+    let n = t.len();
+    // Each email twice: in the list and as the map's key.
+    let strings: usize = (0..n as u32)
+        .map(|id| 2 * block(t.email(id).map_or(0, str::len)))
+        .sum();
+    block(n * size_of::<String>()) + strings + map_bytes(n, size_of::<(String, u32)>())
+}
+
+fn provisioned_bytes(users: &Vec<ProvisionedUser>) -> usize {
+    block(users.capacity() * size_of::<ProvisionedUser>())
+        + users
+            .iter()
+            .map(|u| {
+                string_bytes(&u.app_user_id)
+                    + string_bytes(&u.email)
+                    + option_bytes(&u.username)
+                    + option_bytes(&u.license)
+                    + u.profile.as_ref().map_or(0, |p| {
+                        [&p.first_name, &p.last_name, &p.name, &p.title, &p.team]
+                            .into_iter()
+                            .map(option_bytes)
+                            .sum()
+                    })
+            })
+            .sum::<usize>()
+}
+
+fn summary_bytes(s: &ProvisionedSummary) -> usize {
+    block(s.slots.capacity() * 4)
+        + block(s.unresolved.capacity() * size_of::<String>())
+        + s.unresolved.iter().map(string_bytes).sum::<usize>()
+        + license_bytes(&s.per_license)
+}
+
+fn license_bytes(m: &BTreeMap<String, u64>) -> usize {
+    string_btree_bytes(m.keys().map(|k| (k, 0)))
 }
 
 #[cfg(test)]
@@ -164,16 +383,38 @@ mod tests {
             (0..n)
                 .map(|i| Employee {
                     email: format!("p{i}@example.com"),
+                    team: Some(format!("Team {}", i % 7)),
                     ..Employee::default()
                 })
                 .collect(),
         ))
     }
 
+    fn users(n: usize) -> Arc<Vec<ProvisionedUser>> {
+        Arc::new(
+            (0..n)
+                .map(|i| ProvisionedUser {
+                    app_user_id: format!("u{i}"),
+                    email: format!("p{i}@example.com"),
+                    username: Some(format!("user{i}")),
+                    license: None,
+                    profile: None,
+                })
+                .collect(),
+        )
+    }
+
+    /// What one account holding `directory(n)` weighs.
+    fn one_account(n: usize) -> usize {
+        let caches = ReportCaches::default();
+        caches.with(1, |a| a.org = Some(((1, 1), directory(n))));
+        caches.size().1
+    }
+
     #[test]
     fn the_least_recently_used_accounts_go_first_and_only_past_the_budget() {
-        // Room for about three accounts of 100 people.
-        let caches = ReportCaches::with_budget(3 * (512 + 100 * 320) + 100);
+        // Room for three accounts of 100 people, not four.
+        let caches = ReportCaches::with_budget(3 * one_account(100) + 100);
         for account in 1..=3 {
             caches.with(account, |a| a.org = Some(((1, 1), directory(100))));
         }
@@ -188,27 +429,70 @@ mod tests {
     }
 
     #[test]
+    fn one_account_over_the_budget_drops_its_apps_used_least_recently_but_not_the_one_in_use() {
+        let app = |n: usize| ACCOUNT_OVERHEAD + APP_OVERHEAD + provisioned_bytes(&users(n));
+        // Room for two apps' lists of 1,000 users, not three.
+        let caches = ReportCaches::with_budget(3 * app(1000) - 2 * ACCOUNT_OVERHEAD - 100);
+        for name in ["a", "b"] {
+            caches.with(1, |a| a.app_mut(name).provisioned = Some((1, users(1000))));
+        }
+        // "a" is used again, so "b" goes when "c" comes.
+        assert!(caches.with(1, |a| a.app("a").is_some()));
+        caches.with(1, |a| a.app_mut("c").provisioned = Some((1, users(1000))));
+        assert!(caches.with(1, |a| a.app("b").is_none()), "b was evicted");
+        assert!(caches.with(1, |a| a.app("a").is_some()));
+        // An app larger than the whole budget stays for the call that made it,
+        // and goes when another one is used.
+        caches.with(1, |a| a.app_mut("d").provisioned = Some((1, users(5000))));
+        assert!(caches.with(1, |a| a.app("d").is_some()));
+        assert!(caches.size().1 > caches.budget);
+        caches.with(1, |a| {
+            a.app_mut("a").people = Some(((1, (1, 1)), Arc::new(vec![1])))
+        });
+        assert!(caches.with(1, |a| a.app("d").is_none()), "d was evicted");
+        assert!(caches.size().1 <= caches.budget);
+    }
+
+    #[test]
     fn a_thousand_small_accounts_fit_beside_a_large_one() {
         let caches = ReportCaches::default();
         caches.with(0, |a| a.org = Some(((1, 1), directory(10_000))));
+        caches.with(0, |a| a.app_mut("x").provisioned = Some((1, users(6_000))));
         let small = directory(50);
         for account in 1..=1000 {
             caches.with(account, |a| a.org = Some(((1, 1), Arc::clone(&small))));
         }
         assert_eq!(caches.size().0, 1001);
-        assert!(caches.with(0, |a| a.org.is_some()));
+        assert!(caches.with(0, |a| a.org.is_some() && a.app("x").is_some()));
         assert!(caches.with(1, |a| a.org.is_some()));
     }
 
     #[test]
-    fn the_byte_count_follows_replacements() {
+    fn the_byte_count_follows_replacements_and_counts_what_the_heap_holds() {
         let caches = ReportCaches::default();
         caches.with(1, |a| a.org = Some(((1, 1), directory(1000))));
         let big = caches.size().1;
+        // Each person: the struct, the email and its copy in the map, the team.
+        let per_person = size_of::<Employee>() + 3 * 32;
+        assert!(big > 1000 * per_person, "{big}");
         caches.with(1, |a| a.org = Some(((2, 2), directory(10))));
         let small = caches.size().1;
-        assert!(small < big, "{small} < {big}");
+        assert!(small < big / 50, "{small} < {big}");
         caches.with(1, |a| a.org = None);
-        assert_eq!(caches.size().1, 512);
+        assert_eq!(caches.size().1, ACCOUNT_OVERHEAD);
+        caches.with(1, |a| a.app_mut("x").provisioned = Some((1, users(10))));
+        caches.with(1, |a| a.app_mut("x").provisioned = None);
+        assert_eq!(caches.size().1, ACCOUNT_OVERHEAD + APP_OVERHEAD);
+        caches.forget_account(1);
+        assert_eq!(caches.size(), (0, 0));
+    }
+
+    #[test]
+    fn blocks_are_counted_as_glibc_malloc_hands_them_out() {
+        assert_eq!(block(0), 0);
+        assert_eq!(block(1), 32);
+        assert_eq!(block(24), 32);
+        assert_eq!(block(25), 48);
+        assert_eq!(block(1000), 1008);
     }
 }

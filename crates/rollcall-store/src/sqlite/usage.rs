@@ -177,6 +177,8 @@ fn load_org(
                 let text: String = row.get(0)?;
                 people.push(serde_json::from_str::<Employee>(&text)?);
             }
+            // Kept: without the growth's spare room (up to half the list).
+            people.shrink_to_fit();
             let d = Arc::new(Directory::new(people));
             caches.with(account_id, |a| a.org = Some((org_id, Arc::clone(&d))));
             d
@@ -1073,8 +1075,7 @@ fn provisioned_summary(
 ) -> StoreResult<Arc<ProvisionedSummary>> {
     let key = (prov_version(conn, app)?, org_id(org));
     let cached = caches.with(account_id, |a| {
-        a.apps
-            .get(&rec.app_id)
+        a.app(&rec.app_id)
             .and_then(|x| x.summary.as_ref())
             .filter(|(k, _)| *k == key)
             .map(|(_, s)| Arc::clone(s))
@@ -1098,7 +1099,7 @@ fn provisioned_summary(
         emails,
     ));
     caches.with(account_id, |a| {
-        a.apps.entry(rec.app_id.clone()).or_default().summary = Some((key, Arc::clone(&summary)))
+        a.app_mut(&rec.app_id).summary = Some((key, Arc::clone(&summary)))
     });
     Ok(summary)
 }
@@ -1116,8 +1117,7 @@ fn provisioned_people(
 ) -> StoreResult<Arc<Vec<u32>>> {
     let key = (prov_version(conn, app)?, org_id(org));
     let cached = caches.with(account_id, |a| {
-        a.apps
-            .get(&rec.app_id)
+        a.app(&rec.app_id)
             .and_then(|x| x.people.as_ref())
             .filter(|(k, p)| *k == key && p.len() == users.len())
             .map(|(_, p)| Arc::clone(p))
@@ -1129,7 +1129,7 @@ fn provisioned_people(
     let dir = org.map_or(&empty, |o| o.directory.as_ref());
     let people = Arc::new(crate::usage::provisioned_people(users, dir));
     caches.with(account_id, |a| {
-        a.apps.entry(rec.app_id.clone()).or_default().people = Some((key, Arc::clone(&people)))
+        a.app_mut(&rec.app_id).people = Some((key, Arc::clone(&people)))
     });
     Ok(people)
 }
@@ -1144,8 +1144,7 @@ fn provisioned_users(
 ) -> StoreResult<Arc<Vec<ProvisionedUser>>> {
     let version = prov_version(conn, app)?;
     let cached = caches.with(account_id, |a| {
-        a.apps
-            .get(&rec.app_id)
+        a.app(&rec.app_id)
             .and_then(|x| x.provisioned.as_ref())
             .filter(|(v, _)| *v == version)
             .map(|(_, p)| Arc::clone(p))
@@ -1153,17 +1152,18 @@ fn provisioned_users(
     if let Some(p) = cached {
         return Ok(p);
     }
-    let users = Arc::new(
-        conn.prepare_cached(
+    let mut users = conn
+        .prepare_cached(
             "SELECT app_user_id, email, username, license, profile FROM usage_provisioned
              WHERE account_id = ?1 AND app = ?2 ORDER BY app_user_id",
         )?
         .query_map(params![account_id, app], provisioned_row)?
-        .collect::<Result<Vec<_>, _>>()?,
-    );
+        .collect::<Result<Vec<_>, _>>()?;
+    // Kept: without the growth's spare room (up to half the list).
+    users.shrink_to_fit();
+    let users = Arc::new(users);
     caches.with(account_id, |a| {
-        a.apps.entry(rec.app_id.clone()).or_default().provisioned =
-            Some((version, Arc::clone(&users)))
+        a.app_mut(&rec.app_id).provisioned = Some((version, Arc::clone(&users)))
     });
     Ok(users)
 }
