@@ -411,3 +411,18 @@ pub async fn capture_everything_as(admin: &Client) {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+/// The id of the workforce client or computer (`kind`: `clients` or
+/// `computers`) named `name`.
+pub async fn wf_id(c: &Client, kind: &str, name: &str) -> i64 {
+    let (status, body) = c.get(&format!("/admin/v1/{kind}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body[kind]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} named {name} in {body}"))["id"]
+        .as_i64()
+        .unwrap()
+}

@@ -9,7 +9,7 @@ use reqwest::{redirect, StatusCode};
 use rollcall_core::time;
 use serde_json::{json, Value};
 
-use crate::common::{assert_error, Account, Client, TestServer};
+use crate::common::{assert_error, wf_id, Account, Client, TestServer};
 
 const HOUR: i64 = 3_600_000;
 
@@ -72,18 +72,10 @@ async fn world(account: &Account) -> World {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    let (_, clients) = c.get("/admin/v1/clients").await;
-    let client_id = |name: &str| {
-        clients["clients"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["name"] == name)
-            .unwrap()["id"]
-            .as_i64()
-            .unwrap()
-    };
-    let (ana_client, bob_client) = (client_id("ana"), client_id("bob"));
+    let (ana_client, bob_client) = (
+        wf_id(c, "clients", "ana").await,
+        wf_id(c, "clients", "bob").await,
+    );
     let (status, body) = c
         .post(
             "/services/push/v1/customer/apps",

@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use rollcall_core::time;
 use serde_json::{json, Value};
 
-use crate::common::{assert_error, Client, TestServer};
+use crate::common::{assert_error, wf_id, Client, TestServer};
 
 const HOUR: i64 = 3_600_000;
 
@@ -527,26 +527,15 @@ async fn every_report_with_a_table_answers_csv_with_formulas_neutralised() {
 
 // ---------------------------------------------------------------- viewers (issue 15 Build 4)
 
-/// The id of the client named `name`.
-async fn client_id(c: &Client, name: &str) -> i64 {
-    let (status, body) = c.get("/admin/v1/clients").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["clients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["name"] == name)
-        .unwrap_or_else(|| panic!("no client {name} in {body}"))["id"]
-        .as_i64()
-        .unwrap()
-}
-
 /// ana's and di's agent clients with a batch each on `day`, linked to their
 /// emails (ana's written in capitals, as an admin may); their client ids.
 async fn ana_and_di_tracked(c: &Client, day: i32) -> (i64, i64) {
     agent_push(c, &agent_batch("PC-1", "ana", day)).await;
     agent_push(c, &agent_batch("PC-2", "di", day)).await;
-    let (ana, di) = (client_id(c, "ana").await, client_id(c, "di").await);
+    let (ana, di) = (
+        wf_id(c, "clients", "ana").await,
+        wf_id(c, "clients", "di").await,
+    );
     for (id, email) in [(ana, "Ana@corp.com"), (di, "di@corp.com")] {
         let (status, body) = c
             .patch(&format!("/admin/v1/clients/{id}"), &json!({"email": email}))

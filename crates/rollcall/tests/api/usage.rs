@@ -101,6 +101,16 @@ async fn org_chart(client: &Client, users: Vec<Value>) -> i64 {
     id
 }
 
+/// A users-report row's activity on the feature group `name`.
+fn group_of<'a>(user: &'a Value, name: &str) -> &'a Value {
+    user["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group"] == name)
+        .unwrap_or_else(|| panic!("no group {name} in {user}"))
+}
+
 fn sales(i: usize) -> String {
     format!("sales{i}@corp.com")
 }
@@ -1208,15 +1218,7 @@ async fn the_users_report_follows_new_users_provisioning_and_the_org_chart() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let b = &body["users"][1];
     assert_eq!(b["email"], "b@corp.com");
-    let group = |name: &str| {
-        b["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["group"] == name)
-            .unwrap()
-            .clone()
-    };
+    let group = |name: &str| group_of(b, name).clone();
     let sent = group("Sent an Email");
     assert_eq!(sent["activeDays"], 0);
     assert_eq!(
@@ -1558,15 +1560,7 @@ async fn per_group_last_activity_is_exact_when_the_groups_event_is_the_latest() 
     let ann = &body["users"][0];
     assert_eq!(ann["lastActivity"], time::format_ms(latest));
     assert_eq!(ann["activeDays"], 3);
-    let group = |name: &str| {
-        ann["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["group"] == name)
-            .unwrap()
-            .clone()
-    };
+    let group = |name: &str| group_of(ann, name).clone();
     let sent = group("Sent an Email");
     assert_eq!(sent["lastActivity"], time::format_ms(latest));
     assert_eq!(sent["activeDays"], 2);

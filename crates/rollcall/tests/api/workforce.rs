@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{assert_error, Account, Client, TestServer};
+use crate::common::{assert_error, wf_id, Account, Client, TestServer};
 
 /// Today's UTC date minus `days`.
 fn days_ago(days: i64) -> Date {
@@ -772,27 +772,12 @@ async fn a_group_filter_pages_its_members_among_everyone_elses_rows() {
         ),
     )
     .await;
-    let (_, clients) = c.get("/admin/v1/clients").await;
-    let client = |name: &str| -> i64 {
-        clients["clients"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["name"] == name)
-            .unwrap()["id"]
-            .as_i64()
-            .unwrap()
-    };
-    let (_, computers) = c.get("/admin/v1/computers").await;
-    let pc1 = computers["computers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["name"] == "PC-1")
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap();
-    let (u1, u2, u3) = (client("u1"), client("u2"), client("u3"));
+    let pc1 = wf_id(c, "computers", "PC-1").await;
+    let (u1, u2, u3) = (
+        wf_id(c, "clients", "u1").await,
+        wf_id(c, "clients", "u2").await,
+        wf_id(c, "clients", "u3").await,
+    );
     let (status, g) = c
         .post(
             "/admin/v1/groups",
