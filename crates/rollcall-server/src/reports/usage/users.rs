@@ -129,7 +129,10 @@ pub async fn users_among(
     )?;
     // The window's days first: a row's status needs only its latest time, and
     // most rows find each group's latest day inside the window. The older days
-    // are read only when some row needs them (below).
+    // are read only when some row needs them (below), in a second read: late
+    // events that arrive in between may count, as they would a moment later.
+    // Email ids never change, so the older bitmaps read against this first
+    // read's emails and people.
     let oldest = super::oldest_day(state, caller, &tz).await?;
     let days = |from_day: i32, to_day: i32, last_activity: bool| InsightQuery {
         from_day,
