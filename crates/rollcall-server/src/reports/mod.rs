@@ -19,6 +19,7 @@ pub mod usage;
 pub mod workforce;
 
 mod access;
+mod kept;
 mod restriction;
 
 pub use access::{visible_people, visible_people_in, Visibility};

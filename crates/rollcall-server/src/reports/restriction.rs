@@ -17,13 +17,15 @@ use rollcall_core::usage_bits::{self, EmailTable, Resolver};
 use rollcall_core::usage_report::Directory;
 use rollcall_store::usage::{provisioned_people, InsightData, ProvisionedSummary, ProvisionedUser};
 
+use super::kept::Kept;
+
 /// Cuts kept (one per viewer restriction in recent use).
 const KEPT: usize = 16;
 
 /// The latest cuts, most recently used last.
 #[derive(Default)]
 pub struct RestrictionCache {
-    cuts: Mutex<Vec<Arc<Cut>>>,
+    cuts: Kept<Cut, KEPT>,
 }
 
 impl RestrictionCache {
@@ -36,32 +38,13 @@ impl RestrictionCache {
         data: &InsightData,
         sees: impl Fn(&Directory, &str) -> bool,
     ) -> Arc<Cut> {
-        if let Some(cut) = self.find(account_id, visible, data) {
-            return cut;
-        }
-        let cut = Arc::new(Cut::new(account_id, visible.clone(), data, sees));
-        if let Ok(mut cuts) = self.cuts.lock() {
-            if cuts.len() >= KEPT {
-                cuts.remove(0);
-            }
-            cuts.push(Arc::clone(&cut));
-        }
-        cut
-    }
-
-    fn find(
-        &self,
-        account_id: i64,
-        visible: &HashSet<String>,
-        data: &InsightData,
-    ) -> Option<Arc<Cut>> {
-        let mut cuts = self.cuts.lock().ok()?;
-        let i = cuts.iter().rposition(|c| {
-            c.account_id == account_id && c.made_from(data) && c.visible == *visible
-        })?;
-        let cut = cuts.remove(i);
-        cuts.push(Arc::clone(&cut));
-        Some(cut)
+        let kept = self
+            .cuts
+            .find(|c| c.account_id == account_id && c.made_from(data) && c.visible == *visible);
+        kept.unwrap_or_else(|| {
+            self.cuts
+                .keep(Cut::new(account_id, visible.clone(), data, sees))
+        })
     }
 }
 

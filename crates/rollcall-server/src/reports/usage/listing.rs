@@ -9,7 +9,7 @@
 //! and reuses one only for the very `Arc`s and the very set of used slots it
 //! was made from (the store hands out new `Arc`s when the data change).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rollcall_core::fxhash::FxHashMap;
 use rollcall_core::usage_bits::{EmailTable, Resolver};
@@ -17,6 +17,7 @@ use rollcall_core::usage_report::{Directory, Employee};
 use rollcall_store::usage::{InsightData, ProvisionedUser};
 
 use super::provisioned_member;
+use crate::reports::kept::Kept;
 
 /// Listings kept (one per app, source and viewer restriction in recent use):
 /// at 100,000 people a listing is about 2 MB.
@@ -25,7 +26,7 @@ const KEPT: usize = 8;
 /// The latest listings, most recently used last.
 #[derive(Default)]
 pub struct ListingCache {
-    kept: Mutex<Vec<Arc<Listing>>>,
+    kept: Kept<Listing, KEPT>,
 }
 
 impl ListingCache {
@@ -41,34 +42,22 @@ impl ListingCache {
         used: Vec<u32>,
     ) -> Arc<Listing> {
         let made_from = MadeFrom::of(data, used);
-        if let Ok(mut kept) = self.kept.lock() {
-            let found = kept.iter().rposition(|l| {
-                l.account_id == account_id
-                    && l.app_id == data.app.app_id
-                    && l.source == source
-                    && l.made_from.same(&made_from)
-            });
-            if let Some(i) = found {
-                let listing = kept.remove(i);
-                kept.push(Arc::clone(&listing));
-                return listing;
-            }
+        let kept = self.kept.find(|l| {
+            l.account_id == account_id
+                && l.app_id == data.app.app_id
+                && l.source == source
+                && l.made_from.same(&made_from)
+        });
+        if let Some(listing) = kept {
+            return listing;
         }
-        let rows = sorted_users(data, dir, &made_from.used, source);
-        let listing = Arc::new(Listing {
+        self.kept.keep(Listing {
             account_id,
             app_id: data.app.app_id.clone(),
             source: source.to_string(),
+            rows: sorted_users(data, dir, &made_from.used, source),
             made_from,
-            rows,
-        });
-        if let Ok(mut kept) = self.kept.lock() {
-            if kept.len() >= KEPT {
-                kept.remove(0);
-            }
-            kept.push(Arc::clone(&listing));
-        }
-        listing
+        })
     }
 }
 
