@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use rollcall_core::time;
 use serde_json::{json, Value};
 
-use crate::common::{assert_error, wf_id, Client, TestServer};
+use crate::common::{assert_error, wf_id, Account, Client, TestServer};
 
 const HOUR: i64 = 3_600_000;
 
@@ -527,6 +527,27 @@ async fn every_report_with_a_table_answers_csv_with_formulas_neutralised() {
 
 // ---------------------------------------------------------------- viewers (issue 15 Build 4)
 
+/// A group `name` of the one client `member`, and a viewer limited to it and
+/// to `app`: the group's id and the viewer's client.
+async fn group_viewer(account: &Account, name: &str, member: i64, app: &str) -> (i64, Client) {
+    let (status, group) = account
+        .client
+        .post(
+            "/admin/v1/groups",
+            &json!({"name": name, "clients": [member]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{group}");
+    let gid = group["id"].as_i64().unwrap();
+    let (_, viewer) = account
+        .user_with_key(
+            "viewer",
+            json!({"viewableGroups": [gid], "allowedApps": [app]}),
+        )
+        .await;
+    (gid, viewer)
+}
+
 /// ana's and di's agent clients with a batch each on `day`, linked to their
 /// emails (ana's written in capitals, as an admin may); their client ids.
 async fn ana_and_di_tracked(c: &Client, day: i32) -> (i64, i64) {
@@ -564,20 +585,7 @@ async fn a_viewer_sees_only_their_groups_people_in_every_usage_report_and_the_or
     // ana's and di's agent clients, linked to their emails; the group holds ana only.
     let d = today() - 1;
     let (ana, _di) = ana_and_di_tracked(c, d).await;
-    let (status, group) = c
-        .post(
-            "/admin/v1/groups",
-            &json!({"name": "Ana's", "clients": [ana]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{group}");
-    let gid = group["id"].as_i64().unwrap();
-    let (_, viewer) = account
-        .user_with_key(
-            "viewer",
-            json!({"viewableGroups": [gid], "allowedApps": [app.clone()]}),
-        )
-        .await;
+    let (_, viewer) = group_viewer(&account, "Ana's", ana, &app).await;
 
     // Summaries: only ana (provisioned, active) counts; the other app is hidden.
     let body = summary(&viewer, "").await;
@@ -689,21 +697,7 @@ async fn a_viewers_reports_follow_their_groups_the_org_chart_and_the_provisioned
     let (ana, di) = ana_and_di_tracked(c, today() - 1).await;
     let mut viewers = Vec::new();
     for (name, member) in [("Ana's", ana), ("Di's", di)] {
-        let (status, group) = c
-            .post(
-                "/admin/v1/groups",
-                &json!({"name": name, "clients": [member]}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{group}");
-        let gid = group["id"].as_i64().unwrap();
-        let (_, viewer) = account
-            .user_with_key(
-                "viewer",
-                json!({"viewableGroups": [gid], "allowedApps": [app.clone()]}),
-            )
-            .await;
-        viewers.push((gid, viewer));
+        viewers.push(group_viewer(&account, name, member, &app).await);
     }
     let (anas, dis) = (&viewers[0], &viewers[1]);
     let engagement = |v: &Client| {
