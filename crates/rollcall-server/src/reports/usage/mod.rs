@@ -919,11 +919,12 @@ fn population<'a>(
     match which {
         "provisioned" => (0..data.provisioned.len())
             .map(|i| {
-                let (key, slot, _) = provisioned_member(data, dir, i);
+                let (key, slot, person) = provisioned_member(data, dir, i);
+                // A person's slot is their index in the directory.
                 Member {
                     key,
                     slot,
-                    value: provisioned_person(data, dir, i).and_then(|p| by.value_of(p)),
+                    value: person.and(slot).and_then(|p| by.value_of(p)),
                 }
             })
             .collect(),
