@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0015_privacy.sql"),
     include_str!("migrations/0016_employees.sql"),
     include_str!("migrations/0018_interned_records.sql"),
+    include_str!("migrations/0019_wf_day_key_versions.sql"),
 ];
 
 pub(crate) fn run(conn: &Connection) -> StoreResult<()> {

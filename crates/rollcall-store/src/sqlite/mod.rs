@@ -18,6 +18,7 @@ pub(crate) mod segment;
 mod segment_ids;
 mod usage;
 mod usage_push;
+mod wf_day_keys;
 mod wf_directory;
 mod wf_hours;
 mod wf_runs;
@@ -46,6 +47,8 @@ pub struct SqliteStore {
     report_caches: std::sync::Arc<report_cache::ReportCaches>,
     /// The writer's map of activity strings to their ids.
     wf_texts: std::sync::Arc<wf_texts::TextIds>,
+    /// Each day's working-hours keys under the group filters asked lately.
+    wf_day_keys: std::sync::Arc<wf_day_keys::DayKeysCache>,
 }
 
 impl SqliteStore {
@@ -69,6 +72,7 @@ impl SqliteStore {
             identity_emails: Default::default(),
             report_caches: Default::default(),
             wf_texts: Default::default(),
+            wf_day_keys: Default::default(),
         })
     }
 

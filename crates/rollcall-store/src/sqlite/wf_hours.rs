@@ -4,11 +4,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use rollcall_core::fxhash::FxHashSet;
 use rollcall_core::workforce::passive_ms;
 use rusqlite::{params, Connection};
 use serde_json::json;
 
+use super::wf_day_keys::{scoped_keys, DayKeysCache, GroupFilter};
 use super::workforce::{bind_scope, scope_sql, Classify, KIND_CLIENT, KIND_COMPUTER};
 use crate::workforce::{HoursAcc, Perspective, Scoping, WorkingHoursPage, WorkingHoursQuery};
 use crate::StoreResult;
@@ -53,9 +53,11 @@ fn rollup_sql(rollup: Rollup, perspective: Perspective, scoping: &Scoping) -> St
 
 /// One page of working hours. Without a group filter the page's keys come
 /// from an indexed `LIMIT`/`OFFSET` walk (and the total from the daily counts
-/// when nothing filters); with one, from [`scoped_keys`].
+/// when nothing filters); with one, from [`scoped_keys`] (each day's walk kept
+/// in `day_keys`).
 pub(super) fn working_hours(
     conn: &Connection,
+    day_keys: &DayKeysCache,
     account_id: i64,
     q: &WorkingHoursQuery,
 ) -> StoreResult<WorkingHoursPage> {
@@ -78,7 +80,7 @@ pub(super) fn working_hours(
     let offset = q.page.saturating_sub(1) as usize * q.page_size as usize;
     let (keys, runs, total) = match &members {
         Some(m) => {
-            let all = scoped_keys(conn, account_id, q, &scoping, m)?;
+            let all = scoped_keys(conn, day_keys, account_id, q, &scoping, m)?;
             let end = (offset + q.page_size as usize).min(all.keys.len());
             let start = offset.min(end);
             let runs = all.runs(start..end);
@@ -243,157 +245,6 @@ fn page_keys(
     Ok(keys)
 }
 
-/// Every (day, key) of the range that has a row a group filter admits, in
-/// order, and where keys it does not admit lie between them.
-struct ScopedKeys {
-    keys: Vec<(i32, i64)>,
-    /// Per key: some key out of scope comes between it and the one before.
-    after_gap: Vec<bool>,
-}
-
-impl ScopedKeys {
-    /// `page` (a range of `keys`) cut into runs with no key out of scope inside.
-    fn runs(&self, page: std::ops::Range<usize>) -> Vec<std::ops::Range<usize>> {
-        let base = page.start;
-        let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
-        for i in page {
-            match runs.last_mut() {
-                Some(run) if !self.after_gap[i] => run.end = i - base + 1,
-                _ => runs.push(i - base..i - base + 1),
-            }
-        }
-        runs
-    }
-}
-
-/// One walk of the range's key index, the membership checked in memory: a
-/// month is tens of thousands of rows, and a membership sub-query per row
-/// (twice, for the count and the page) cost more than the walk itself.
-fn scoped_keys(
-    conn: &Connection,
-    account_id: i64,
-    q: &WorkingHoursQuery,
-    id_scoping: &Scoping,
-    members: &GroupFilter,
-) -> StoreResult<ScopedKeys> {
-    let mut stmt = conn.prepare_cached(&scoped_keys_sql(q.perspective, id_scoping))?;
-    stmt.raw_bind_parameter(1, q.from_day)?;
-    stmt.raw_bind_parameter(2, q.to_day)?;
-    bind_scope(&mut stmt, account_id, id_scoping)?;
-    let mut out = ScopedKeys {
-        keys: Vec::new(),
-        after_gap: Vec::new(),
-    };
-    // The key being walked and whether one of its rows was admitted.
-    let mut walking: Option<((i32, i64), bool)> = None;
-    let mut gap = false;
-    let mut rows = stmt.raw_query();
-    while let Some(r) = rows.next()? {
-        let key: (i32, i64) = (r.get(0)?, r.get(1)?);
-        match walking {
-            Some((k, true)) if k == key => continue,
-            Some((k, false)) if k == key => {}
-            Some((_, admitted)) => {
-                gap |= !admitted;
-                walking = Some((key, false));
-            }
-            None => walking = Some((key, false)),
-        }
-        let other: i64 = r.get(2)?;
-        let (client, computer) = match q.perspective {
-            Perspective::Users => (key.1, other),
-            Perspective::Computers => (other, key.1),
-        };
-        if members.admits(client, computer) {
-            out.keys.push(key);
-            out.after_gap.push(gap);
-            gap = false;
-            walking = Some((key, true));
-        }
-    }
-    Ok(out)
-}
-
-/// [`scoped_keys`]' walk: (day, key, other id) in the view's index order.
-fn scoped_keys_sql(perspective: Perspective, id_scoping: &Scoping) -> String {
-    let (key_col, index) = key_index(perspective);
-    let other_col = match perspective {
-        Perspective::Users => "computer_id",
-        Perspective::Computers => "client_id",
-    };
-    format!(
-        "SELECT t.day, t.{key_col}, t.{other_col} FROM wf_day_span t {index}
-         WHERE t.account_id = ?100 AND t.day BETWEEN ?1 AND ?2 {}
-         ORDER BY t.day, t.{key_col}",
-        scope_sql(id_scoping)
-    )
-}
-
-/// The clients and computers of some groups: a rollup row is theirs when its
-/// client or its computer is a member.
-#[derive(Debug, Default)]
-struct Members {
-    clients: FxHashSet<i64>,
-    computers: FxHashSet<i64>,
-}
-
-impl Members {
-    fn of_groups(conn: &Connection, account_id: i64, groups: &[i64]) -> StoreResult<Members> {
-        let mut stmt = conn.prepare_cached(
-            "SELECT kind, member_id FROM wf_group_members
-             WHERE account_id = ?1 AND group_id IN (SELECT value FROM json_each(?2))",
-        )?;
-        let mut members = Members::default();
-        let mut rows = stmt.query(params![account_id, json!(groups).to_string()])?;
-        while let Some(r) = rows.next()? {
-            let (kind, id): (String, i64) = (r.get(0)?, r.get(1)?);
-            if kind == KIND_CLIENT {
-                members.clients.insert(id);
-            } else if kind == KIND_COMPUTER {
-                members.computers.insert(id);
-            }
-        }
-        Ok(members)
-    }
-
-    fn admits(&self, client: i64, computer: i64) -> bool {
-        self.clients.contains(&client) || self.computers.contains(&computer)
-    }
-}
-
-/// A query's group conditions: the `groupId` filter and a viewer's groups,
-/// both of which a row must pass.
-#[derive(Debug)]
-struct GroupFilter {
-    group: Option<Members>,
-    viewable: Option<Members>,
-}
-
-impl GroupFilter {
-    /// `None` when the query has no group condition.
-    fn load(conn: &Connection, account_id: i64, s: &Scoping) -> StoreResult<Option<GroupFilter>> {
-        if s.group_id.is_none() && s.viewable_groups.is_none() {
-            return Ok(None);
-        }
-        let group = match s.group_id {
-            Some(id) => Some(Members::of_groups(conn, account_id, &[id])?),
-            None => None,
-        };
-        let viewable = match &s.viewable_groups {
-            Some(ids) => Some(Members::of_groups(conn, account_id, ids)?),
-            None => None,
-        };
-        Ok(Some(GroupFilter { group, viewable }))
-    }
-
-    fn admits(&self, client: i64, computer: i64) -> bool {
-        [&self.group, &self.viewable]
-            .into_iter()
-            .flatten()
-            .all(|m| m.admits(client, computer))
-    }
-}
-
 /// Names and group ids of a page's users (or computers), in two queries.
 fn row_names(
     conn: &Connection,
@@ -442,6 +293,7 @@ fn row_names(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sqlite::wf_day_keys::walk_sql;
     use crate::sqlite::{DatabaseKey, SqliteStore};
 
     async fn empty_store() -> (tempfile::TempDir, SqliteStore) {
@@ -492,29 +344,16 @@ mod tests {
         }
     }
 
-    /// With a group filter, the page's keys come from one walk of the view's
-    /// index in order: no sort of the month's rows.
+    /// With a group filter, a day's keys come from one walk of the view's
+    /// index in order: no sort of the day's rows.
     #[tokio::test]
-    async fn scoped_keys_walk_the_views_index_in_order() {
+    async fn a_days_keys_walk_the_views_index_in_order() {
         let (_dir, store) = empty_store().await;
         for perspective in [Perspective::Users, Perspective::Computers] {
-            let sql = scoped_keys_sql(perspective, &Scoping::default());
+            let sql = walk_sql(perspective, &Scoping::default());
             let plan = query_plan(&store, sql).await;
-            assert!(plan.contains("day>? AND day<?"), "{perspective:?}: {plan}");
+            assert!(plan.contains("day=?"), "{perspective:?}: {plan}");
             assert!(!plan.contains("TEMP B-TREE"), "{perspective:?}: {plan}");
         }
-    }
-
-    #[test]
-    fn a_page_splits_into_runs_where_keys_out_of_scope_lie_between() {
-        let scoped = ScopedKeys {
-            keys: (0..5).map(|i| (1, i)).collect(),
-            after_gap: vec![false, false, true, false, true],
-        };
-        assert_eq!(scoped.runs(1..5), vec![0..1, 1..3, 3..4]);
-        // A page's first key starts a run whatever lies before it.
-        assert_eq!(scoped.runs(2..4), vec![0..2]);
-        assert_eq!(scoped.runs(0..2), vec![0..2]);
-        assert!(scoped.runs(3..3).is_empty());
     }
 }

@@ -1427,8 +1427,9 @@ impl WorkforceStore for SqliteStore {
         account_id: i64,
         query: WorkingHoursQuery,
     ) -> StoreResult<WorkingHoursPage> {
+        let day_keys = self.wf_day_keys.clone();
         self.db
-            .read(move |conn| super::wf_hours::working_hours(conn, account_id, &query))
+            .read(move |conn| super::wf_hours::working_hours(conn, &day_keys, account_id, &query))
             .await
     }
 

@@ -846,6 +846,95 @@ async fn a_group_filter_pages_its_members_among_everyone_elses_rows() {
     );
 }
 
+/// A group's pages of days already asked follow what changes on those days:
+/// a late record of a new user, a change of the group's members, a deleted
+/// user (the embedded store keeps each day's walk of its keys per filter).
+#[tokio::test]
+async fn a_group_filter_follows_late_records_members_and_deletions_of_days_asked() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let (d1, d2) = (days_ago(3), days_ago(2));
+    let work = |pc: &'static str, user: &'static str, day: Date, hour: i8| async move {
+        let at = local("UTC", day, hour, 0);
+        push(
+            c,
+            &batch(pc, "UTC", user, vec![record(&at, 20, "x.exe", None, false)]),
+        )
+        .await;
+    };
+    for day in [d1, d2] {
+        work("PC-1", "u1", day, 9).await;
+        work("PC-2", "u2", day, 9).await;
+    }
+    let (pc1, u1, u2) = (
+        wf_id(c, "computers", "PC-1").await,
+        wf_id(c, "clients", "u1").await,
+        wf_id(c, "clients", "u2").await,
+    );
+    let (status, g) = c
+        .post(
+            "/admin/v1/groups",
+            &json!({"name": "Desk one", "computers": [pc1]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{g}");
+    let group = g["id"].as_i64().unwrap();
+    let q = format!("from={d1}&to={d2}&groupId={group}&pageSize=150");
+    let keys = |rows: Vec<Value>| -> Vec<(String, i64)> {
+        rows.iter()
+            .map(|r| {
+                let date = r["date"].as_str().unwrap();
+                (date[..10].to_string(), r["userid"].as_i64().unwrap())
+            })
+            .collect()
+    };
+    let (s1, s2) = (d1.to_string(), d2.to_string());
+    assert_eq!(
+        keys(users_rows(c, &q).await),
+        vec![(s1.clone(), u1), (s2.clone(), u1)]
+    );
+
+    // A late record: a new user on the group's computer, on the first day.
+    work("PC-1", "u3", d1, 15).await;
+    let u3 = wf_id(c, "clients", "u3").await;
+    let mut first_day = [(s1.clone(), u1), (s1.clone(), u3)];
+    first_day.sort();
+    let expected: Vec<_> = first_day
+        .iter()
+        .cloned()
+        .chain([(s2.clone(), u1)])
+        .collect();
+    assert_eq!(keys(users_rows(c, &q).await), expected);
+
+    // The group takes u2 in too.
+    let (status, body) = c
+        .patch(
+            &format!("/admin/v1/groups/{group}"),
+            &json!({"clients": [u2], "computers": [pc1]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut all = vec![
+        (s1.clone(), u1),
+        (s1.clone(), u2),
+        (s1.clone(), u3),
+        (s2.clone(), u1),
+        (s2.clone(), u2),
+    ];
+    all.sort();
+    assert_eq!(keys(users_rows(c, &q).await), all);
+
+    // u1 is deleted with its records: both days lose its row.
+    let (status, body) = c.delete(&format!("/admin/v1/clients/{u1}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    all.retain(|(_, u)| *u != u1);
+    let (status, page) = c.get(&format!("/reports/v2/workinghours/users?{q}")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["total"], all.len());
+    assert_eq!(keys(users_rows(c, &q).await), all);
+}
+
 #[tokio::test]
 async fn a_skewed_sent_at_shifts_the_records() {
     let server = TestServer::start().await;
