@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use rollcall_core::fxhash::FxHashMap;
 use rollcall_core::workforce::passive_ms;
 use rusqlite::{params, Connection};
 use serde_json::json;
@@ -99,7 +100,8 @@ pub(super) fn working_hours(
         });
     }
     // Rows of the rollups come grouped by key, so the last key's slot is remembered.
-    let slots: HashMap<(i32, i64), usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let slots: FxHashMap<(i32, i64), usize> =
+        keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     let mut accs: Vec<HoursAcc> = keys.iter().map(|_| HoursAcc::default()).collect();
     let mut recent: Option<((i32, i64), Option<usize>)> = None;
     let mut slot_of = |k: (i32, i64)| -> Option<usize> {
@@ -118,46 +120,47 @@ pub(super) fn working_hours(
     };
     // Each rollup is read run by run: a run is page keys with nothing out of
     // scope between them (the whole page without a group filter), one range seek.
-    let mut each_row = |rollup: Rollup,
-                        f: &mut dyn FnMut(&rusqlite::Row<'_>, usize) -> StoreResult<()>|
-     -> StoreResult<()> {
-        for run in &runs {
-            let (first, last) = (keys[run.start], keys[run.end - 1]);
-            let mut stmt = conn.prepare_cached(&rollup_sql(rollup, q.perspective, &scoping))?;
-            stmt.raw_bind_parameter(1, first.0)?;
-            stmt.raw_bind_parameter(2, last.0)?;
-            stmt.raw_bind_parameter(3, first.1)?;
-            stmt.raw_bind_parameter(4, last.1)?;
-            bind_scope(&mut stmt, account_id, &scoping)?;
-            let mut rows = stmt.raw_query();
-            while let Some(r) = rows.next()? {
-                let (client, computer) = (r.get(1)?, r.get(2)?);
-                if !admits(client, computer) {
-                    continue;
-                }
-                let (key, _) = pick(client, computer);
-                if let Some(slot) = slot_of((r.get(0)?, key)) {
-                    f(r, slot)?;
+    let mut each_row =
+        |rollup: Rollup,
+         f: &mut dyn FnMut(&rusqlite::Row<'_>, usize, (i64, i64)) -> StoreResult<()>|
+         -> StoreResult<()> {
+            for run in &runs {
+                let (first, last) = (keys[run.start], keys[run.end - 1]);
+                let mut stmt = conn.prepare_cached(&rollup_sql(rollup, q.perspective, &scoping))?;
+                stmt.raw_bind_parameter(1, first.0)?;
+                stmt.raw_bind_parameter(2, last.0)?;
+                stmt.raw_bind_parameter(3, first.1)?;
+                stmt.raw_bind_parameter(4, last.1)?;
+                bind_scope(&mut stmt, account_id, &scoping)?;
+                let mut rows = stmt.raw_query();
+                while let Some(r) = rows.next()? {
+                    let (client, computer) = (r.get(1)?, r.get(2)?);
+                    if !admits(client, computer) {
+                        continue;
+                    }
+                    let (key, _) = pick(client, computer);
+                    if let Some(slot) = slot_of((r.get(0)?, key)) {
+                        f(r, slot, (client, computer))?;
+                    }
                 }
             }
-        }
-        Ok(())
-    };
-    each_row(Rollup::Span, &mut |r, slot| {
-        let (_, other) = pick(r.get(1)?, r.get(2)?);
+            Ok(())
+        };
+    each_row(Rollup::Span, &mut |r, slot, (client, computer)| {
+        let (_, other) = pick(client, computer);
         accs[slot].add_span(other, r.get(3)?, r.get(4)?, r.get(5)?);
         Ok(())
     })?;
     let mut classify = Classify::new(conn, account_id)?;
-    each_row(Rollup::Active, &mut |r, slot| {
-        let p = classify.productivity(r.get(1)?, r.get(3)?)?;
+    each_row(Rollup::Active, &mut |r, slot, (client, _)| {
+        let p = classify.productivity(client, r.get(3)?)?;
         accs[slot].add_active(p, r.get(4)?);
         Ok(())
     })?;
-    each_row(Rollup::Idle, &mut |r, slot| {
+    each_row(Rollup::Idle, &mut |r, slot, (client, _)| {
         let ms = passive_ms(r.get(4)?, r.get(5)?, limit_ms) * r.get::<_, i64>(6)?;
         if ms > 0 {
-            let p = classify.productivity(r.get(1)?, r.get(3)?)?;
+            let p = classify.productivity(client, r.get(3)?)?;
             accs[slot].add_passive(p, ms);
         }
         Ok(())
