@@ -14,6 +14,10 @@ use super::workforce::{bind_scope, scope_sql, Classify, KIND_CLIENT, KIND_COMPUT
 use crate::workforce::{HoursAcc, Perspective, Scoping, WorkingHoursPage, WorkingHoursQuery};
 use crate::StoreResult;
 
+/// What a page does with one rollup row of its key at `usize` (the row's
+/// client and computer already read).
+type RowFn<'f> = dyn FnMut(&rusqlite::Row<'_>, usize, (i64, i64)) -> StoreResult<()> + 'f;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rollup {
     Span,
@@ -120,32 +124,29 @@ pub(super) fn working_hours(
     };
     // Each rollup is read run by run: a run is page keys with nothing out of
     // scope between them (the whole page without a group filter), one range seek.
-    let mut each_row =
-        |rollup: Rollup,
-         f: &mut dyn FnMut(&rusqlite::Row<'_>, usize, (i64, i64)) -> StoreResult<()>|
-         -> StoreResult<()> {
-            for run in &runs {
-                let (first, last) = (keys[run.start], keys[run.end - 1]);
-                let mut stmt = conn.prepare_cached(&rollup_sql(rollup, q.perspective, &scoping))?;
-                stmt.raw_bind_parameter(1, first.0)?;
-                stmt.raw_bind_parameter(2, last.0)?;
-                stmt.raw_bind_parameter(3, first.1)?;
-                stmt.raw_bind_parameter(4, last.1)?;
-                bind_scope(&mut stmt, account_id, &scoping)?;
-                let mut rows = stmt.raw_query();
-                while let Some(r) = rows.next()? {
-                    let (client, computer) = (r.get(1)?, r.get(2)?);
-                    if !admits(client, computer) {
-                        continue;
-                    }
-                    let (key, _) = pick(client, computer);
-                    if let Some(slot) = slot_of((r.get(0)?, key)) {
-                        f(r, slot, (client, computer))?;
-                    }
+    let mut each_row = |rollup: Rollup, f: &mut RowFn<'_>| -> StoreResult<()> {
+        for run in &runs {
+            let (first, last) = (keys[run.start], keys[run.end - 1]);
+            let mut stmt = conn.prepare_cached(&rollup_sql(rollup, q.perspective, &scoping))?;
+            stmt.raw_bind_parameter(1, first.0)?;
+            stmt.raw_bind_parameter(2, last.0)?;
+            stmt.raw_bind_parameter(3, first.1)?;
+            stmt.raw_bind_parameter(4, last.1)?;
+            bind_scope(&mut stmt, account_id, &scoping)?;
+            let mut rows = stmt.raw_query();
+            while let Some(r) = rows.next()? {
+                let (client, computer) = (r.get(1)?, r.get(2)?);
+                if !admits(client, computer) {
+                    continue;
+                }
+                let (key, _) = pick(client, computer);
+                if let Some(slot) = slot_of((r.get(0)?, key)) {
+                    f(r, slot, (client, computer))?;
                 }
             }
-            Ok(())
-        };
+        }
+        Ok(())
+    };
     each_row(Rollup::Span, &mut |r, slot, (client, computer)| {
         let (_, other) = pick(client, computer);
         accs[slot].add_span(other, r.get(3)?, r.get(4)?, r.get(5)?);
