@@ -109,27 +109,50 @@ impl GroupFilter {
     }
 }
 
-/// Every (day, key) of the range that has a row a group filter admits, in
-/// order, and where keys it does not admit lie between them.
-#[derive(Debug)]
-pub(super) struct ScopedKeys {
+/// One page of the (day, key)s a group filter admits, and how many there are.
+#[derive(Debug, PartialEq)]
+pub(super) struct ScopedPage {
     pub(super) keys: Vec<(i32, i64)>,
-    /// Per key: some key out of scope comes between it and the one before.
-    after_gap: Vec<bool>,
+    /// The page cut into runs of keys with no key out of scope between them:
+    /// each run is one range seek of the rollups.
+    pub(super) runs: Vec<std::ops::Range<usize>>,
+    pub(super) total: usize,
 }
 
-impl ScopedKeys {
-    /// `page` (a range of `keys`) cut into runs with no key out of scope inside.
-    pub(super) fn runs(&self, page: std::ops::Range<usize>) -> Vec<std::ops::Range<usize>> {
-        let base = page.start;
-        let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
-        for i in page {
-            match runs.last_mut() {
-                Some(run) if !self.after_gap[i] => run.end = i - base + 1,
-                _ => runs.push(i - base..i - base + 1),
+impl ScopedPage {
+    /// Keys `offset..offset + size` of the days' walks in order.
+    fn cut(days: &[(i32, &DayKeys)], offset: usize, size: usize) -> ScopedPage {
+        let mut page = ScopedPage {
+            keys: Vec::new(),
+            runs: Vec::new(),
+            total: days.iter().map(|(_, d)| d.keys.len()).sum(),
+        };
+        let end = offset.saturating_add(size);
+        // Keys before this day, and whether keys out of scope came since the
+        // last admitted one.
+        let mut before = 0;
+        let mut gap = false;
+        for (day, walk) in days {
+            let here = before..before + walk.keys.len();
+            if here.end > offset && here.start < end {
+                for i in here.start.max(offset)..here.end.min(end) {
+                    let j = i - before;
+                    let after_gap = walk.after_gap[j] || (j == 0 && gap);
+                    let at = page.keys.len();
+                    match page.runs.last_mut() {
+                        Some(run) if !after_gap => run.end = at + 1,
+                        _ => page.runs.push(at..at + 1),
+                    }
+                    page.keys.push((*day, walk.keys[j]));
+                }
             }
+            gap = match walk.keys.is_empty() {
+                true => gap || walk.tail_gap,
+                false => walk.tail_gap,
+            };
+            before = here.end;
         }
-        runs
+        page
     }
 }
 
@@ -249,16 +272,16 @@ impl DayKeysCache {
     }
 }
 
-/// The admitted keys of the query's range under `members`: each day's kept
-/// walk while its version is unchanged, a walk of the day otherwise.
-pub(super) fn scoped_keys(
+/// The query's page of the keys `members` admit in its range: each day's
+/// kept walk while its version is unchanged, a walk of the day otherwise.
+pub(super) fn scoped_page(
     conn: &Connection,
     cache: &DayKeysCache,
     account_id: i64,
     q: &WorkingHoursQuery,
     id_scoping: &Scoping,
     members: &GroupFilter,
-) -> StoreResult<ScopedKeys> {
+) -> StoreResult<ScopedPage> {
     let days = day_versions(conn, account_id, q.from_day, q.to_day)?;
     let id = FilterId::of(account_id, q.perspective, id_scoping, members);
     let mut kept = cache.kept(&id, &days);
@@ -280,23 +303,13 @@ pub(super) fn scoped_keys(
     if !walked.is_empty() {
         cache.keep(id, walked);
     }
-    let mut out = ScopedKeys {
-        keys: Vec::new(),
-        after_gap: Vec::new(),
-    };
-    let mut gap = false;
-    for ((day, _), keys) in days.iter().zip(&kept) {
-        let Some(keys) = keys else { continue };
-        for (i, (key, after_gap)) in keys.keys.iter().zip(&keys.after_gap).enumerate() {
-            out.keys.push((*day, *key));
-            out.after_gap.push(*after_gap || (i == 0 && gap));
-        }
-        gap = match keys.keys.is_empty() {
-            true => gap || keys.tail_gap,
-            false => keys.tail_gap,
-        };
-    }
-    Ok(out)
+    let walks: Vec<(i32, &DayKeys)> = days
+        .iter()
+        .zip(&kept)
+        .filter_map(|((day, _), walk)| Some((*day, walk.as_deref()?)))
+        .collect();
+    let offset = q.page.saturating_sub(1) as usize * q.page_size as usize;
+    Ok(ScopedPage::cut(&walks, offset, q.page_size as usize))
 }
 
 /// Every day from `from` to `to` with its key version (0 when it never had one).
@@ -454,16 +467,29 @@ mod tests {
     }
 
     #[test]
-    fn a_page_splits_into_runs_where_keys_out_of_scope_lie_between() {
-        let scoped = ScopedKeys {
-            keys: (0..5).map(|i| (1, i)).collect(),
-            after_gap: vec![false, false, true, false, true],
-        };
-        assert_eq!(scoped.runs(1..5), vec![0..1, 1..3, 3..4]);
+    fn a_page_is_cut_from_the_days_with_runs_where_keys_out_of_scope_lie_between() {
+        // Day 1: keys 1, 2, then (out of scope) 3, 4; day 2: only keys out of
+        // scope; day 3: 5 right at the start, then 6 after one out of scope.
+        let d1 = day(0, &[1, 2, 4], &[false, false, true], false);
+        let d2 = day(0, &[], &[], true);
+        let d3 = day(0, &[5, 6], &[false, true], false);
+        let days = [(1, &d1), (2, &d2), (3, &d3)];
+        let page = |offset, size| ScopedPage::cut(&days, offset, size);
+        let all = page(0, 10);
+        assert_eq!(all.total, 5);
+        assert_eq!(all.keys, vec![(1, 1), (1, 2), (1, 4), (3, 5), (3, 6)]);
+        assert_eq!(all.runs, vec![0..2, 2..3, 3..4, 4..5]);
         // A page's first key starts a run whatever lies before it.
-        assert_eq!(scoped.runs(2..4), vec![0..2]);
-        assert_eq!(scoped.runs(0..2), vec![0..2]);
-        assert!(scoped.runs(3..3).is_empty());
+        let second = page(1, 2);
+        assert_eq!(second.keys, vec![(1, 2), (1, 4)]);
+        assert_eq!(second.runs, vec![0..1, 1..2]);
+        assert_eq!(page(2, 1).runs, vec![0..1]);
+        // Without the empty day between, day 3's first key follows on.
+        let days = [(1, &d1), (3, &d3)];
+        assert_eq!(ScopedPage::cut(&days, 2, 2).runs, vec![0..2]);
+        let past = page(5, 10);
+        assert!(past.keys.is_empty() && past.runs.is_empty());
+        assert_eq!(past.total, 5);
     }
 
     #[test]

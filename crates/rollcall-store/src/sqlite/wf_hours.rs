@@ -9,7 +9,7 @@ use rollcall_core::workforce::passive_ms;
 use rusqlite::{params, Connection};
 use serde_json::json;
 
-use super::wf_day_keys::{scoped_keys, DayKeysCache, GroupFilter};
+use super::wf_day_keys::{scoped_page, DayKeysCache, GroupFilter};
 use super::workforce::{bind_scope, scope_sql, Classify, KIND_CLIENT, KIND_COMPUTER};
 use crate::workforce::{HoursAcc, Perspective, Scoping, WorkingHoursPage, WorkingHoursQuery};
 use crate::StoreResult;
@@ -58,7 +58,7 @@ fn rollup_sql(rollup: Rollup, perspective: Perspective, scoping: &Scoping) -> St
 
 /// One page of working hours. Without a group filter the page's keys come
 /// from an indexed `LIMIT`/`OFFSET` walk (and the total from the daily counts
-/// when nothing filters); with one, from [`scoped_keys`] (each day's walk kept
+/// when nothing filters); with one, from [`scoped_page`] (each day's walk kept
 /// in `day_keys`).
 pub(super) fn working_hours(
     conn: &Connection,
@@ -82,16 +82,13 @@ pub(super) fn working_hours(
     };
     let admits =
         |client: i64, computer: i64| members.as_ref().is_none_or(|m| m.admits(client, computer));
-    let offset = q.page.saturating_sub(1) as usize * q.page_size as usize;
     let (keys, runs, total) = match &members {
         Some(m) => {
-            let all = scoped_keys(conn, day_keys, account_id, q, &scoping, m)?;
-            let end = (offset + q.page_size as usize).min(all.keys.len());
-            let start = offset.min(end);
-            let runs = all.runs(start..end);
-            (all.keys[start..end].to_vec(), runs, all.keys.len())
+            let page = scoped_page(conn, day_keys, account_id, q, &scoping, m)?;
+            (page.keys, page.runs, page.total)
         }
         None => {
+            let offset = q.page.saturating_sub(1) as usize * q.page_size as usize;
             let keys = page_keys(conn, account_id, q, offset)?;
             let runs = std::iter::once(0..keys.len()).collect();
             (keys, runs, count_keys(conn, account_id, q)?)
