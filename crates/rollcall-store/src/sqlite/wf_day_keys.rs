@@ -213,21 +213,19 @@ pub(crate) struct DayKeysCache {
 }
 
 impl DayKeysCache {
-    /// The kept walks of `id`'s days that are still at `versions`' version
-    /// (a day missing from `versions` is at 0).
+    /// The kept walks of `id`'s `days` that are still at the day's version
+    /// (`None` for the others).
     fn kept(&self, id: &FilterId, days: &[(i32, i64)]) -> Vec<Option<Arc<DayKeys>>> {
+        let none = || vec![None; days.len()];
         let Ok(mut filters) = self.filters.lock() else {
-            return vec![None; days.len()];
+            return none();
         };
-        let Some(at) = filters.iter().position(|f| f.id == *id) else {
-            return vec![None; days.len()];
+        let found = filters.iter().position(|f| f.id == *id);
+        let Some(entry) = found.and_then(|at| filters.remove(at)) else {
+            return none();
         };
-        // Most recently used at the back.
-        if let Some(entry) = filters.remove(at) {
-            filters.push_back(entry);
-        }
-        let entry = filters.back().expect("just pushed");
-        days.iter()
+        let kept = days
+            .iter()
             .map(|(day, version)| {
                 entry
                     .days
@@ -235,7 +233,10 @@ impl DayKeysCache {
                     .filter(|k| k.version == *version)
                     .cloned()
             })
-            .collect()
+            .collect();
+        // Most recently used at the back.
+        filters.push_back(entry);
+        kept
     }
 
     /// Keeps `walked` days of `id`, evicting the filters used least recently
@@ -244,14 +245,14 @@ impl DayKeysCache {
         let Ok(mut filters) = self.filters.lock() else {
             return;
         };
-        let mut entry = match filters.iter().position(|f| f.id == id) {
-            Some(at) => filters.remove(at).expect("found"),
-            None => FilterDays {
+        let found = filters.iter().position(|f| f.id == id);
+        let mut entry = found
+            .and_then(|at| filters.remove(at))
+            .unwrap_or_else(|| FilterDays {
                 id,
                 days: FxHashMap::default(),
                 keys: 0,
-            },
-        };
+            });
         for (day, keys) in walked {
             entry.keys += keys.keys.len();
             if let Some(old) = entry.days.insert(day, keys) {
