@@ -1029,6 +1029,107 @@ async fn a_record_is_a_duplicate_whatever_batch_resends_it() {
     assert_eq!(ids.len(), log.len(), "log ids are distinct");
 }
 
+/// Batches of one account sent at once by several agents, each also resending
+/// part of another's batch on the same computer: whichever stores a record
+/// first accepts it and every other sending counts it as a duplicate (a batch
+/// meeting stored records is stored again by the path that skips them), the
+/// rollups count each record once, and a cursor read meanwhile delivers every
+/// record exactly once.
+#[tokio::test]
+async fn concurrent_batches_with_resent_records_count_and_deliver_each_once() {
+    const WRITERS: i64 = 4;
+    const BATCHES: i64 = 10;
+    const OWN: i64 = 20;
+    const RESENT: i64 = 5;
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    account.capture_everything().await;
+    account
+        .settings(json!({"rateLimit": {"perSecond": 1000000, "burst": 1000000}}))
+        .await;
+    let c = account.client.clone();
+    let day = days_ago(1);
+    let base: Timestamp = local("UTC", day, 8, 0).parse().unwrap();
+    // Record n: 2 s, ten seconds after record n-1 (no two touch); every fifth idle.
+    let rec = move |n: i64| {
+        let start = base + jiff::SignedDuration::from_secs(n * 10);
+        json!({"start": rfc3339(start), "duration": 2, "executable": "app.exe",
+               "description": format!("r-{n}"), "idle": n % 5 == 0})
+    };
+    let first_of = |w: i64, b: i64| (w * BATCHES + b) * OWN;
+    let (status, body) = c
+        .get(&format!(
+            "/reports/v2/activitylog?startDate={day}&pageSize=50"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["activity"], json!([]));
+    let mut cursor = body["cursor"].as_str().unwrap().to_string();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let (mut accepted, mut duplicates) = (0, 0);
+                for b in 0..BATCHES {
+                    let next = first_of((w + 1) % WRITERS, b);
+                    let records: Vec<Value> = (first_of(w, b)..first_of(w, b) + OWN)
+                        .chain(next..next + RESENT)
+                        .map(rec)
+                        .collect();
+                    let body = batch("SHARED", "UTC", "agent", records);
+                    let (status, reply) = c.post("/agent/v1/activity", &body).await;
+                    assert_eq!(status, StatusCode::OK, "{reply}");
+                    accepted += reply["accepted"].as_i64().unwrap();
+                    duplicates += reply["duplicates"].as_i64().unwrap();
+                }
+                (accepted, duplicates)
+            })
+        })
+        .collect();
+    let mut seen: Vec<String> = Vec::new();
+    let mut finished = false;
+    loop {
+        let (status, body) = c
+            .get(&format!(
+                "/reports/v2/activitylog?cursor={cursor}&pageSize=50"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let page = body["activity"].as_array().unwrap();
+        seen.extend(
+            page.iter()
+                .map(|r| r["description"].as_str().unwrap().to_string()),
+        );
+        cursor = body["cursor"].as_str().unwrap().to_string();
+        if page.is_empty() {
+            if finished {
+                break;
+            }
+            finished = writers.iter().all(|w| w.is_finished());
+            tokio::task::yield_now().await;
+        }
+    }
+    let (mut accepted, mut duplicates) = (0, 0);
+    for w in writers {
+        let (a, d) = w.await.unwrap();
+        accepted += a;
+        duplicates += d;
+    }
+    let distinct = WRITERS * BATCHES * OWN;
+    assert_eq!(
+        (accepted, duplicates),
+        (distinct, WRITERS * BATCHES * RESENT)
+    );
+    let unique: BTreeSet<String> = seen.iter().cloned().collect();
+    assert_eq!(unique.len(), seen.len(), "a record was delivered twice");
+    assert_eq!(unique, (0..distinct).map(|n| format!("r-{n}")).collect());
+    // Each record once in the rollups: 2 s each, a fifth of them idle.
+    let rows = users_rows(&c, &format!("from={day}&to={day}")).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(secs(&rows[0], "activeTime", "total"), distinct * 2 * 4 / 5);
+    assert_eq!(secs(&rows[0], "passiveTime", "total"), distinct * 2 / 5);
+}
+
 #[tokio::test]
 async fn duplicates_are_counted_and_stored_once() {
     let server = TestServer::start().await;

@@ -2,9 +2,11 @@
 //! workforce advisory lock (taken first, so log ids are handed out in commit
 //! order; see the module doc of `workforce`). Every table is written with one
 //! multi-row statement per batch: the computer and client upserts, the
-//! activities, the records (`unnest … ON CONFLICT DO NOTHING RETURNING`, whose
-//! rows are exactly the records accepted), then the rollups, added to only for
-//! the records that were inserted: active and whole idle time per activity
+//! activities, the records (a binary `COPY` when none is stored yet, see
+//! `record_copy`; when one is, the batch is stored again in a new transaction
+//! with `unnest … ON CONFLICT DO NOTHING RETURNING`, whose rows are exactly
+//! the records accepted), then the rollups, added to only for the records
+//! that were inserted: active and whole idle time per activity
 //! (`wf_day_time`), the idle histogram (`wf_day_idle`), and the spans with the
 //! per-day counts of users and computers (`wf_day_counts`, one statement).
 //! New idle records join the stored idle stretches of their computer and user
@@ -15,27 +17,45 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{GenericClient, Transaction};
 use rollcall_core::idle_stretch::{self, HistogramDelta, NewIdle, Stretch};
 use rollcall_core::time;
 use rollcall_core::workforce::Piece;
+use tokio_postgres::error::SqlState;
 
+use super::record_copy::{self, Owner, RecordRow};
 use super::INGEST_LOCK;
 use crate::workforce::{ActivityBatch, IngestOutcome, NewRecord};
 use crate::{StoreError, StoreResult};
 
-/// Stores one batch inside `tx`; `pieces[i]` are record i's parts per local
-/// date, split in `zone`.
+/// How a batch's records are inserted.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Records {
+    /// A `COPY` (`record_copy`), failing (unique violation) when a record is
+    /// already stored: far cheaper per record than the speculative insertion
+    /// of `ON CONFLICT`, and every record is new unless a batch is sent again.
+    New,
+    /// `INSERT … ON CONFLICT DO NOTHING RETURNING`, which tells the records
+    /// stored from those already there.
+    SkipStored,
+}
+
+/// Stores one batch inside `tx`; `planned` is its records' plan (see
+/// [`Planned::of`]), made before the transaction, split in `zone`.
+/// `Ok(None)`: with [`Records::New`], a record was already stored and the
+/// transaction is aborted; roll it back and store the batch again with
+/// [`Records::SkipStored`].
 pub(super) async fn write_batch(
-    tx: &impl GenericClient,
+    tx: &Transaction<'_>,
     account_id: i64,
     batch: &ActivityBatch,
-    pieces: &[Vec<Piece>],
+    planned: &Planned<'_>,
     zone: &str,
-) -> StoreResult<IngestOutcome> {
+    mode: Records,
+) -> StoreResult<Option<IngestOutcome>> {
     if batch.records.is_empty() {
         // Nothing happened on the computer: no phantom computer or client.
-        return Ok(IngestOutcome::default());
+        return Ok(Some(IngestOutcome::default()));
     }
     // The lock comes first, alone: every later statement of the transaction,
     // and every id it takes, is then ordered after the previous ingest's commit.
@@ -44,18 +64,22 @@ pub(super) async fn write_batch(
         .await?;
     tx.execute(&stmt, &[&INGEST_LOCK, &lock_key(account_id)])
         .await?;
-    let keys = ActivityKeys::of(&batch.records);
-    let (who, activity_ids) =
-        tokio::try_join!(register(tx, account_id, batch), keys.upsert(tx, account_id))?;
-    let outcome = write_records(
+    let (who, activity_ids) = tokio::try_join!(
+        async { Ok(register(tx, account_id, batch).await?) },
+        planned.activity_ids(tx, account_id)
+    )?;
+    let Some(outcome) = write_records(
         tx,
         account_id,
-        who,
-        (batch.session, &batch.records),
-        pieces,
-        (zone, activity_ids),
+        (who, batch.session),
+        (planned, &activity_ids),
+        zone,
+        mode,
     )
-    .await?;
+    .await?
+    else {
+        return Ok(None);
+    };
     crate::postgres::privacy::count_redactions(
         tx,
         account_id,
@@ -63,23 +87,25 @@ pub(super) async fn write_batch(
         &outcome.redacted,
     )
     .await?;
-    Ok(outcome)
+    Ok(Some(outcome))
 }
 
-/// Stores records of one (computer, client) and session with their rollups,
-/// inside `tx`, which holds the account's ingest lock. `pieces[i]` are record
-/// i's parts per local date, split in `zone`; `activity_ids` holds every
-/// record's activities (see [`activity_ids`]).
+/// Stores the planned records of one (computer, client) and session with
+/// their rollups, inside `tx`, which holds the account's ingest lock; the
+/// records were split in `zone`, and `activity_ids` are the ids of the
+/// plan's activity keys (see [`Planned::activity_ids`]). `Ok(None)`: as for
+/// [`write_batch`].
 pub(super) async fn write_records(
-    tx: &impl GenericClient,
+    tx: &Transaction<'_>,
     account_id: i64,
-    who: (i64, i64),
-    (session, records): (i64, &[NewRecord]),
-    pieces: &[Vec<Piece>],
-    (zone, activity_ids): (&str, HashMap<ActivityKey, i64>),
-) -> StoreResult<IngestOutcome> {
+    (who, session): ((i64, i64), i64),
+    (planned, activity_ids): (&Planned<'_>, &[i64]),
+    zone: &str,
+    mode: Records,
+) -> StoreResult<Option<IngestOutcome>> {
     let (computer_id, client_id) = who;
-    let (candidates, repeated) = candidates(records, pieces, &activity_ids)?;
+    let candidates = planned.candidates(activity_ids)?;
+    let repeated = planned.repeated;
     // The stored stretches the batch's idle records may touch are read while
     // the records are inserted: a superset of those the inserted ones touch.
     let offered: Vec<NewIdle> = candidates
@@ -87,11 +113,24 @@ pub(super) async fn write_records(
         .filter(|c| c.stretchy())
         .map(|c| c.new_idle())
         .collect();
-    let (inserted, existing) = tokio::try_join!(
-        insert_records(tx, account_id, who, session, &candidates, zone),
-        touching_stretches(tx, account_id, who, &offered),
-    )?;
-    let accepted = inserted.iter().filter(|new| new.is_some()).count();
+    let insert = async {
+        match mode {
+            Records::New => copy_records(tx, account_id, who, session, &candidates, zone).await,
+            Records::SkipStored => insert_records(tx, account_id, who, session, &candidates, zone)
+                .await
+                .map(Some),
+        }
+    };
+    // Not `try_join`: when the copy meets a stored record, the read sent
+    // after it fails too (the transaction is aborted), and the copy's answer
+    // is the one that counts.
+    let (inserted, existing) =
+        tokio::join!(insert, touching_stretches(tx, account_id, who, &offered));
+    let Some(inserted) = inserted? else {
+        return Ok(None);
+    };
+    let existing = existing?;
+    let accepted = inserted.new.iter().filter(|new| **new).count();
     let mut outcome = IngestOutcome {
         accepted: accepted as u64,
         duplicates: (repeated + candidates.len() - accepted) as u64,
@@ -99,17 +138,24 @@ pub(super) async fn write_records(
     };
 
     let mut rollups = Rollups::default();
-    let mut new_idle: Vec<(&Candidate<'_>, i64)> = Vec::new();
-    for (c, log_id) in candidates.iter().zip(&inserted) {
-        if let Some(log_id) = log_id {
+    let mut new_idle: Vec<&Candidate<'_>> = Vec::new();
+    for (c, new) in candidates.iter().zip(&inserted.new) {
+        if *new {
             outcome.redacted.add(c.record.redacted_by);
             rollups.add(c);
             if c.stretchy() {
-                new_idle.push((c, *log_id));
+                new_idle.push(c);
             }
         }
     }
-    let stretches = merge_stretches(tx, account_id, who, &existing, &new_idle).await?;
+    let stretches = merge_stretches(
+        tx,
+        account_id,
+        who,
+        &existing,
+        (&new_idle, inserted.first_id),
+    )
+    .await?;
     rollups.idle = stretches.delta;
     rollups.reach_idle();
     tokio::try_join!(
@@ -122,7 +168,7 @@ pub(super) async fn write_records(
                 .map_err(StoreError::from)
         },
     )?;
-    Ok(outcome)
+    Ok(Some(outcome))
 }
 
 /// The stored stretches of (computer, client) that touch one of `news`' intervals.
@@ -225,15 +271,17 @@ struct Merged {
     changes: StretchChanges,
 }
 
-/// Plans the merge of the new idle records (with their log ids) into the
-/// stored stretches `existing`, and reads the stored records of each stretch
-/// whose origin moved, to move their histogram pieces.
+/// Plans the merge of the new idle records into the stored stretches
+/// `existing`, and reads the stored records of each stretch whose origin
+/// moved, to move their histogram pieces: those with log ids below
+/// `first_new`, the batch's first (ids of this batch are above every stored
+/// one, by the ingest lock).
 async fn merge_stretches(
     tx: &impl GenericClient,
     account_id: i64,
     (computer_id, client_id): (i64, i64),
     existing: &[Stretch],
-    new_idle: &[(&Candidate<'_>, i64)],
+    (new_idle, first_new): (&[&Candidate<'_>], i64),
 ) -> StoreResult<Merged> {
     let mut delta = HistogramDelta::default();
     if new_idle.is_empty() {
@@ -242,11 +290,9 @@ async fn merge_stretches(
             changes: StretchChanges::default(),
         });
     }
-    let news: Vec<NewIdle> = new_idle.iter().map(|(c, _)| c.new_idle()).collect();
+    let news: Vec<NewIdle> = new_idle.iter().map(|c| c.new_idle()).collect();
     let plan = idle_stretch::plan(existing, &news);
     if !plan.moved.is_empty() {
-        // Ids of this batch are above every stored one (ingest lock).
-        let first_new = new_idle.iter().map(|n| n.1).min().unwrap_or(i64::MAX);
         let stmt = tx
             .prepare_cached(
                 "SELECT start_ms, duration_s, day, split_zone, coalesce(website_id, app_id)
@@ -295,7 +341,7 @@ async fn merge_stretches(
             }
         }
     }
-    for ((c, _), offset) in new_idle.iter().zip(&plan.offsets) {
+    for (c, offset) in new_idle.iter().zip(&plan.offsets) {
         let activity = c.website_id.unwrap_or(c.app_id);
         for p in c.parts {
             delta.add(
@@ -316,35 +362,111 @@ async fn merge_stretches(
     })
 }
 
-/// The records offered to the insert, with their activity ids, and how many
-/// were left out as repeats of an earlier record of the batch (duplicates, as
-/// the embedded store counts them). Records without pieces are skipped, as there.
-fn candidates<'b>(
-    records: &'b [NewRecord],
-    pieces: &'b [Vec<Piece>],
-    activity_ids: &HashMap<ActivityKey, i64>,
-) -> StoreResult<(Vec<Candidate<'b>>, usize)> {
-    let mut seen = HashSet::new();
-    let mut repeated = 0;
-    let mut out = Vec::with_capacity(records.len());
-    for (record, parts) in records.iter().zip(pieces) {
-        if parts.is_empty() {
-            continue;
+/// What can be worked out of a batch's records before its transaction takes
+/// the ingest lock: the distinct activity keys (of every record, sorted), and
+/// the records that will be offered to the insert, each with the places of
+/// its keys, leaving out records without pieces (as the embedded store does)
+/// and repeats of an earlier record of the batch (`repeated`: duplicates, as
+/// the embedded store counts them).
+pub(super) struct Planned<'b> {
+    keys: ActivityKeys,
+    picks: Vec<Pick<'b>>,
+    repeated: usize,
+}
+
+/// A record offered to the insert, with its pieces (`pieces[i]` of record i,
+/// split per local date) and the places of its application and website in
+/// the plan's keys.
+struct Pick<'b> {
+    record: &'b NewRecord,
+    parts: &'b [Piece],
+    app: usize,
+    site: Option<usize>,
+}
+
+impl<'b> Planned<'b> {
+    pub fn of(records: &'b [NewRecord], pieces: &'b [Vec<Piece>]) -> Planned<'b> {
+        // Each record's keys, numbered as first met, then renumbered in key order.
+        let mut place: HashMap<ActivityKey, usize> = HashMap::new();
+        let mut number = |key: ActivityKey| {
+            let next = place.len();
+            *place.entry(key).or_insert(next)
+        };
+        let slots: Vec<(usize, Option<usize>)> = records
+            .iter()
+            .map(|r| (number(app_key(r)), site_key(r).map(&mut number)))
+            .collect();
+        let mut keys: Vec<(ActivityKey, usize)> = place.into_iter().collect();
+        keys.sort();
+        let mut sorted_place = vec![0; keys.len()];
+        for (i, (_, first_met)) in keys.iter().enumerate() {
+            sorted_place[*first_met] = i;
         }
-        if !seen.insert((record.raw_start_ms, record.executable.as_str())) {
-            repeated += 1;
-            continue;
+        let mut seen = HashSet::new();
+        let mut repeated = 0;
+        let mut picks = Vec::with_capacity(records.len());
+        for ((record, parts), (app, site)) in records.iter().zip(pieces).zip(slots) {
+            if parts.is_empty() {
+                continue;
+            }
+            if !seen.insert((record.raw_start_ms, record.executable.as_str())) {
+                repeated += 1;
+                continue;
+            }
+            picks.push(Pick {
+                record,
+                parts,
+                app: sorted_place[app],
+                site: site.map(|s| sorted_place[s]),
+            });
         }
-        out.push(Candidate {
-            record,
-            parts,
-            app_id: id_of(activity_ids, app_key(record))?,
-            website_id: site_key(record)
-                .map(|k| id_of(activity_ids, k))
-                .transpose()?,
-        });
+        Planned {
+            keys: ActivityKeys {
+                keys: keys.into_iter().map(|(k, _)| k).collect(),
+            },
+            picks,
+            repeated,
+        }
     }
-    Ok((out, repeated))
+
+    /// The ids of the plan's keys, in key order, inserting the new ones.
+    pub async fn activity_ids(
+        &self,
+        tx: &impl GenericClient,
+        account_id: i64,
+    ) -> StoreResult<Vec<i64>> {
+        let ids = self.keys.upsert(tx, account_id).await?;
+        self.keys
+            .keys
+            .iter()
+            .map(|key| {
+                ids.get(key)
+                    .copied()
+                    .ok_or_else(|| StoreError::Internal(format!("no id for activity {key:?}")))
+            })
+            .collect()
+    }
+
+    /// The records offered to the insert, with the ids of their activities
+    /// (`ids`: of the plan's keys, in key order).
+    fn candidates(&self, ids: &[i64]) -> StoreResult<Vec<Candidate<'b>>> {
+        let id = |place: usize| {
+            ids.get(place)
+                .copied()
+                .ok_or_else(|| StoreError::Internal(format!("no id for activity key {place}")))
+        };
+        self.picks
+            .iter()
+            .map(|p| {
+                Ok(Candidate {
+                    record: p.record,
+                    parts: p.parts,
+                    app_id: id(p.app)?,
+                    website_id: p.site.map(id).transpose()?,
+                })
+            })
+            .collect()
+    }
 }
 
 /// The advisory-lock key of an account (the two-int form; ids beyond `i32`
@@ -445,15 +567,6 @@ async fn register(
 /// An activity: kind `a` (lower-cased executable) or `w` (website domain).
 pub(super) type ActivityKey = (&'static str, String);
 
-/// The ids of `records`' activities, inserting the new ones.
-pub(super) async fn activity_ids(
-    tx: &impl GenericClient,
-    account_id: i64,
-    records: &[NewRecord],
-) -> StoreResult<HashMap<ActivityKey, i64>> {
-    Ok(ActivityKeys::of(records).upsert(tx, account_id).await?)
-}
-
 fn app_key(r: &NewRecord) -> ActivityKey {
     ("a", r.executable.to_lowercase())
 }
@@ -462,29 +575,12 @@ fn site_key(r: &NewRecord) -> Option<ActivityKey> {
     r.website.as_ref().map(|d| ("w", d.clone()))
 }
 
-fn id_of(ids: &HashMap<ActivityKey, i64>, key: ActivityKey) -> StoreResult<i64> {
-    ids.get(&key)
-        .copied()
-        .ok_or_else(|| StoreError::Internal(format!("no id for activity {key:?}")))
-}
-
-/// The distinct activities of a batch, sorted.
+/// The distinct activities of a batch, sorted (see [`Planned::of`]).
 struct ActivityKeys {
     keys: Vec<ActivityKey>,
 }
 
 impl ActivityKeys {
-    fn of(records: &[NewRecord]) -> Self {
-        let mut set: HashSet<ActivityKey> = HashSet::new();
-        for r in records {
-            set.insert(app_key(r));
-            set.extend(site_key(r));
-        }
-        let mut keys: Vec<ActivityKey> = set.into_iter().collect();
-        keys.sort();
-        ActivityKeys { keys }
-    }
-
     /// Inserts the new activities and returns every key's id, in one statement:
     /// the CTE's inserted rows plus the rows that already existed (the outer
     /// query's snapshot does not see the CTE's inserts, so none is counted twice).
@@ -581,8 +677,83 @@ impl Candidate<'_> {
     }
 }
 
+/// What inserting the candidates stored: `new[i]` tells whether candidate i
+/// was (not already there), and `first_id` is the batch's first log id (or
+/// at most it: every stored record's id is below it).
+struct Inserted {
+    new: Vec<bool>,
+    first_id: i64,
+}
+
+/// The candidates' rows, in batch order.
+fn record_rows<'b>(candidates: &[Candidate<'b>], zone: &'b str) -> Vec<RecordRow<'b>> {
+    candidates
+        .iter()
+        .map(|c| RecordRow {
+            start_ms: c.record.start_ms,
+            raw_start_ms: c.record.raw_start_ms,
+            duration_s: c.record.duration_s,
+            day: c.parts[0].day,
+            end_day: c.parts[c.parts.len() - 1].day,
+            executable: c.record.executable.as_str(),
+            description: c.record.description.as_str(),
+            url: c.record.url.as_deref(),
+            app_id: c.app_id,
+            website_id: c.website_id,
+            idle: c.record.idle,
+            idle_lead_ms: c.stretchy().then(|| c.record.idle_offset_s * 1000),
+            split_zone: (c.stretchy() && c.parts.len() > 1).then_some(zone),
+        })
+        .collect()
+}
+
+/// Copies the candidates, in batch order (so their log ids are too): all of
+/// them are stored, or none (`None`: one was already stored, and the
+/// transaction is aborted). When some take part in idle stretches, the
+/// account's newest log id is read first: the batch's ids are above it
+/// (ingest lock).
+async fn copy_records(
+    tx: &Transaction<'_>,
+    account_id: i64,
+    (computer_id, client_id): (i64, i64),
+    session: i64,
+    candidates: &[Candidate<'_>],
+    zone: &str,
+) -> StoreResult<Option<Inserted>> {
+    if candidates.is_empty() {
+        return Ok(Some(Inserted {
+            new: Vec::new(),
+            first_id: i64::MAX,
+        }));
+    }
+    // Read before the copy (which would raise it): the batch's ids are above
+    // it. Without idle records the merge does not look at it.
+    let newest = if candidates.iter().any(Candidate::stretchy) {
+        let stmt = tx
+            .prepare_cached("SELECT coalesce(max(log_id), 0) FROM wf_records WHERE account_id = $1")
+            .await?;
+        tx.query_one(&stmt, &[&account_id]).await?.get(0)
+    } else {
+        i64::MAX - 1
+    };
+    let owner = Owner {
+        account_id,
+        computer_id,
+        client_id,
+        session,
+    };
+    match record_copy::copy_records(tx, &owner, &record_rows(candidates, zone)).await {
+        Ok(_) => Ok(Some(Inserted {
+            new: vec![true; candidates.len()],
+            first_id: newest + 1,
+        })),
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Inserts the candidates with one statement, in batch order (so their log
-/// ids are too); returns, for each candidate, its log id if it was new.
+/// ids are too), skipping those already stored.
 async fn insert_records(
     tx: &impl GenericClient,
     account_id: i64,
@@ -590,39 +761,28 @@ async fn insert_records(
     session: i64,
     candidates: &[Candidate<'_>],
     zone: &str,
-) -> StoreResult<Vec<Option<i64>>> {
+) -> StoreResult<Inserted> {
     if candidates.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Inserted {
+            new: Vec::new(),
+            first_id: i64::MAX,
+        });
     }
-    let col = |f: fn(&Candidate<'_>) -> i64| candidates.iter().map(f).collect::<Vec<i64>>();
-    let start = col(|c| c.record.start_ms);
-    let raw_start = col(|c| c.record.raw_start_ms);
-    let duration = col(|c| c.record.duration_s);
-    let app = col(|c| c.app_id);
-    let day: Vec<i32> = candidates.iter().map(|c| c.parts[0].day).collect();
-    let end_day: Vec<i32> = candidates
-        .iter()
-        .map(|c| c.parts[c.parts.len() - 1].day)
-        .collect();
-    let exe: Vec<&str> = candidates
-        .iter()
-        .map(|c| c.record.executable.as_str())
-        .collect();
-    let description: Vec<&str> = candidates
-        .iter()
-        .map(|c| c.record.description.as_str())
-        .collect();
-    let url: Vec<Option<&str>> = candidates.iter().map(|c| c.record.url.as_deref()).collect();
-    let website: Vec<Option<i64>> = candidates.iter().map(|c| c.website_id).collect();
-    let idle: Vec<bool> = candidates.iter().map(|c| c.record.idle).collect();
-    let lead: Vec<Option<i64>> = candidates
-        .iter()
-        .map(|c| c.stretchy().then(|| c.record.idle_offset_s * 1000))
-        .collect();
-    let split_zone: Vec<Option<&str>> = candidates
-        .iter()
-        .map(|c| (c.stretchy() && c.parts.len() > 1).then_some(zone))
-        .collect();
+    let rows = record_rows(candidates, zone);
+    let col = |f: fn(&RecordRow<'_>) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
+    let start = col(|r| r.start_ms);
+    let raw_start = col(|r| r.raw_start_ms);
+    let duration = col(|r| r.duration_s);
+    let app = col(|r| r.app_id);
+    let day: Vec<i32> = rows.iter().map(|r| r.day).collect();
+    let end_day: Vec<i32> = rows.iter().map(|r| r.end_day).collect();
+    let exe: Vec<&str> = rows.iter().map(|r| r.executable).collect();
+    let description: Vec<&str> = rows.iter().map(|r| r.description).collect();
+    let url: Vec<Option<&str>> = rows.iter().map(|r| r.url).collect();
+    let website: Vec<Option<i64>> = rows.iter().map(|r| r.website_id).collect();
+    let idle: Vec<bool> = rows.iter().map(|r| r.idle).collect();
+    let lead: Vec<Option<i64>> = rows.iter().map(|r| r.idle_lead_ms).collect();
+    let split_zone: Vec<Option<&str>> = rows.iter().map(|r| r.split_zone).collect();
     let stmt = tx
         .prepare_cached(
             "INSERT INTO wf_records (account_id, computer_id, client_id, session, start_ms,
@@ -642,7 +802,7 @@ async fn insert_records(
              RETURNING raw_start_ms, executable, log_id",
         )
         .await?;
-    let rows = tx
+    let stored = tx
         .query(
             &stmt,
             &[
@@ -668,18 +828,22 @@ async fn insert_records(
         .await?;
     // Candidates are distinct by (raw start, executable): the identity within
     // the batch's computer and session.
-    let slot: HashMap<(i64, &str), usize> = candidates
+    let slot: HashMap<(i64, &str), usize> = rows
         .iter()
         .enumerate()
-        .map(|(i, c)| ((c.record.raw_start_ms, c.record.executable.as_str()), i))
+        .map(|(i, r)| ((r.raw_start_ms, r.executable), i))
         .collect();
-    let mut new = vec![None; candidates.len()];
-    for row in &rows {
+    let mut inserted = Inserted {
+        new: vec![false; candidates.len()],
+        first_id: i64::MAX,
+    };
+    for row in &stored {
         if let Some(i) = slot.get(&(row.get::<_, i64>(0), row.get::<_, &str>(1))) {
-            new[*i] = Some(row.get::<_, i64>(2));
+            inserted.new[*i] = true;
+            inserted.first_id = inserted.first_id.min(row.get::<_, i64>(2));
         }
     }
-    Ok(new)
+    Ok(inserted)
 }
 
 #[derive(Default)]
@@ -998,20 +1162,24 @@ mod tests {
             vec![piece(1, 1_000, 61_000, 0)],
             vec![],
         ];
-        let keys = ActivityKeys::of(&b.records);
-        assert_eq!(keys.keys.len(), 3, "{:?}", keys.keys);
-        let ids: HashMap<ActivityKey, i64> = keys.keys.iter().cloned().zip([10, 11, 20]).collect();
-        let (c, repeated) = candidates(&b.records, &pieces, &ids).unwrap();
-        assert_eq!(repeated, 1);
+        let plan = Planned::of(&b.records, &pieces);
+        // Keys of every record (skipped ones too), sorted: two applications
+        // (executables lower-cased) and a website.
+        assert_eq!(
+            plan.keys.keys,
+            vec![
+                ("a", "a.exe".to_string()),
+                ("a", "b.exe".to_string()),
+                ("w", "x.com".to_string())
+            ]
+        );
+        assert_eq!(plan.repeated, 1);
+        let c = plan.candidates(&[10, 11, 20]).unwrap();
         // Executables differ in case: two identities, one application.
         assert_eq!(c.len(), 2);
-        assert_eq!(
-            (c[0].app_id, c[0].website_id),
-            (ids[&app_key(&b.records[0])], None)
-        );
-        assert_eq!(c[1].app_id, c[0].app_id);
-        assert!(c[1].website_id.is_some());
-        assert!(candidates(&b.records, &pieces, &HashMap::new()).is_err());
+        assert_eq!((c[0].app_id, c[0].website_id), (10, None));
+        assert_eq!((c[1].app_id, c[1].website_id), (10, Some(20)));
+        assert!(plan.candidates(&[10]).is_err());
     }
 
     #[test]

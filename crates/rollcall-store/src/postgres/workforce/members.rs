@@ -8,13 +8,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{GenericClient, Transaction};
 use rollcall_core::time;
 use rollcall_core::workforce::{DaySplitter, Piece};
 
 use super::super::admin::load_settings;
 use super::super::audit;
-use super::ingest::{activity_ids, lock_key, write_records};
+use super::ingest::{lock_key, write_records, Planned, Records};
 use super::INGEST_LOCK;
 use crate::audit::{Actor, AuditAction};
 use crate::workforce::{member_side as side, Member, MemberSide as Side, MoveOutcome, NewRecord};
@@ -142,7 +142,7 @@ async fn zone_of(
 
 /// Merges member `from` into `into` inside `tx`.
 pub(super) async fn merge(
-    tx: &impl GenericClient,
+    tx: &Transaction<'_>,
     account_id: i64,
     actor: &Actor,
     kind: Member,
@@ -211,16 +211,19 @@ pub(super) async fn merge(
             .iter()
             .map(|r| splitter.split(r.start_ms, r.duration_s * 1000))
             .collect();
-        let ids = activity_ids(tx, account_id, &records).await?;
+        let planned = Planned::of(&records, &pieces);
+        let ids = planned.activity_ids(tx, account_id).await?;
+        // The computer or client moved into may hold the same records.
         let written = write_records(
             tx,
             account_id,
-            who,
-            (session, &records),
-            &pieces,
-            (&zone, ids),
+            (who, session),
+            (&planned, &ids),
+            &zone,
+            Records::SkipStored,
         )
-        .await?;
+        .await?
+        .ok_or_else(|| StoreError::Internal("skipping stored records failed".into()))?;
         outcome.records += written.accepted;
         outcome.duplicates += written.duplicates;
     }

@@ -25,10 +25,13 @@
 //!   up to the watermark are bounded by the first request's dates, later rows
 //!   (late records included) are delivered whatever their date, and a page that
 //!   finds nothing returns the position it was given.
-//! - **Counts are exact.** Records are inserted with one `unnest … ON CONFLICT DO
-//!   NOTHING RETURNING` statement per batch, so the returned rows are exactly
-//!   the records accepted, even when the same batch is retried concurrently
-//!   through another process (which waits for the lock and then sees the first
+//! - **Counts are exact.** A batch's records are first copied (`record_copy`:
+//!   binary `COPY`, all stored or none); when one is already stored the copy
+//!   fails with a unique violation, the transaction is rolled back and the
+//!   batch is stored again with one `unnest … ON CONFLICT DO NOTHING RETURNING`
+//!   statement, whose returned rows are exactly the records accepted. Either
+//!   way this holds when the same batch is retried concurrently through
+//!   another process (which waits for the lock and then sees the first
 //!   commit). The rollups are added to (`ms = t.ms + excluded.ms`) only for those
 //!   rows, in primary-key order. The per-day counts of users and computers
 //!   (`wf_day_counts`) grow when a batch's span upsert finds its (day, client)
@@ -48,6 +51,7 @@
 mod directory;
 mod ingest;
 pub(crate) mod members;
+mod record_copy;
 mod reports;
 mod sql;
 
@@ -58,6 +62,7 @@ use deadpool_postgres::GenericClient;
 use rollcall_core::time;
 use rollcall_core::workforce::{ClassificationSet, DaySplitter, Piece};
 
+use self::ingest::{Planned, Records};
 use super::snapshot::Snapshot;
 use super::usage::cache::db_tag;
 use super::PgStore;
@@ -96,8 +101,30 @@ impl WorkforceStore for PgStore {
             .iter()
             .map(|r| splitter.split(r.start_ms, r.duration_s * 1000))
             .collect();
+        // Worked out before the transaction, which soon waits for the lock.
+        let planned = Planned::of(&batch.records, &pieces);
         let tx = client.transaction().await?;
-        let outcome = ingest::write_batch(&tx, account_id, &batch, &pieces, &zone_name).await?;
+        let copied =
+            ingest::write_batch(&tx, account_id, &batch, &planned, &zone_name, Records::New)
+                .await?;
+        if let Some(outcome) = copied {
+            tx.commit().await?;
+            return Ok(outcome);
+        }
+        // A record was stored already (the batch is sent again): store the
+        // batch by the path that skips and counts those.
+        tx.rollback().await?;
+        let tx = client.transaction().await?;
+        let outcome = ingest::write_batch(
+            &tx,
+            account_id,
+            &batch,
+            &planned,
+            &zone_name,
+            Records::SkipStored,
+        )
+        .await?
+        .ok_or_else(|| StoreError::Internal("skipping stored records failed".into()))?;
         tx.commit().await?;
         Ok(outcome)
     }
