@@ -506,31 +506,7 @@ async fn the_cursor_delivers_every_record_once_while_agents_write() {
     for r in body["activity"].as_array().unwrap() {
         seen.push(r["description"].as_str().unwrap().to_string());
     }
-    let mut finished = false;
-    loop {
-        let (status, body) = c
-            .get(&format!(
-                "/reports/v2/activitylog?cursor={cursor}&pageSize=37"
-            ))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let page = body["activity"].as_array().unwrap();
-        for r in page {
-            seen.push(r["description"].as_str().unwrap().to_string());
-        }
-        if page.is_empty() {
-            assert_eq!(body["cursor"], cursor.as_str());
-            if finished {
-                break;
-            }
-            if writer.is_finished() {
-                // One more pass after the writer is done picks up the rest.
-                finished = true;
-            }
-            tokio::task::yield_now().await;
-        }
-        cursor = body["cursor"].as_str().unwrap().to_string();
-    }
+    seen.extend(follow_log(&c, &mut cursor, 37, || writer.is_finished()).await);
     let written = writer.await.unwrap();
     let unique: BTreeSet<String> = seen.iter().cloned().collect();
     assert_eq!(unique.len(), seen.len(), "a record was delivered twice");
@@ -1029,6 +1005,43 @@ async fn a_record_is_a_duplicate_whatever_batch_resends_it() {
     assert_eq!(ids.len(), log.len(), "log ids are distinct");
 }
 
+/// Follows the activity-log cursor until a page comes back empty once `done()`
+/// has said the writers finished (one more pass after them picks up the rest):
+/// the descriptions delivered, in order. An empty page returns the position it
+/// was given.
+async fn follow_log(
+    c: &Client,
+    cursor: &mut String,
+    page_size: usize,
+    done: impl Fn() -> bool,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut finished = false;
+    loop {
+        let (status, body) = c
+            .get(&format!(
+                "/reports/v2/activitylog?cursor={cursor}&pageSize={page_size}"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let page = body["activity"].as_array().unwrap();
+        seen.extend(
+            page.iter()
+                .map(|r| r["description"].as_str().unwrap().to_string()),
+        );
+        if page.is_empty() {
+            assert_eq!(body["cursor"], cursor.as_str());
+            if finished {
+                break;
+            }
+            finished = done();
+            tokio::task::yield_now().await;
+        }
+        *cursor = body["cursor"].as_str().unwrap().to_string();
+    }
+    seen
+}
+
 /// Batches of one account sent at once by several agents, each also resending
 /// part of another's batch on the same computer: whichever stores a record
 /// first accepts it and every other sending counts it as a duplicate (a batch
@@ -1086,29 +1099,10 @@ async fn concurrent_batches_with_resent_records_count_and_deliver_each_once() {
             })
         })
         .collect();
-    let mut seen: Vec<String> = Vec::new();
-    let mut finished = false;
-    loop {
-        let (status, body) = c
-            .get(&format!(
-                "/reports/v2/activitylog?cursor={cursor}&pageSize=50"
-            ))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let page = body["activity"].as_array().unwrap();
-        seen.extend(
-            page.iter()
-                .map(|r| r["description"].as_str().unwrap().to_string()),
-        );
-        cursor = body["cursor"].as_str().unwrap().to_string();
-        if page.is_empty() {
-            if finished {
-                break;
-            }
-            finished = writers.iter().all(|w| w.is_finished());
-            tokio::task::yield_now().await;
-        }
-    }
+    let seen = follow_log(&c, &mut cursor, 50, || {
+        writers.iter().all(|w| w.is_finished())
+    })
+    .await;
     let (mut accepted, mut duplicates) = (0, 0);
     for w in writers {
         let (a, d) = w.await.unwrap();
