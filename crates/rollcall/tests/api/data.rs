@@ -306,18 +306,15 @@ async fn demo_cli_fills_an_initialised_database_once_and_says_what_it_wrote() {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::fresh(dir.path().join("data")).await;
     let creds = crate::foundation::admin_init(&db);
-    let started = std::time::Instant::now();
     let out = rollcall_bin()
         .arg("demo")
         .args(db.cli_args())
         .output()
         .unwrap();
-    let took = started.elapsed();
     assert!(out.status.success(), "{}", text(&out));
     let said = text(&out);
     assert!(said.contains("194 employees in 9 teams"), "{said}");
     assert!(said.contains("60 computers"), "{said}");
-    assert!(took.as_secs() < 60, "{took:?}");
     // A second run leaves the data as it is and says why.
     let again = rollcall_bin()
         .arg("demo")
