@@ -17,6 +17,7 @@ mod access_records;
 mod admin;
 mod audit;
 mod auth;
+mod binary_copy;
 mod connect;
 mod erasure;
 mod migrations;

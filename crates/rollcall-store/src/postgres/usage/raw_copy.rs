@@ -8,19 +8,15 @@
 //! plain insert. The rows are encoded here, in the binary copy format, into
 //! one buffer sent as a single `CopyData` message.
 
-use std::io::Cursor;
-
 use deadpool_postgres::Transaction;
-use futures_util::SinkExt;
+
+use crate::postgres::binary_copy::{copy_in, CopyBuf};
 
 /// Raw row key: (timestamp, email id, event id).
 pub(super) type Key = (i64, i32, i32);
 
 const COPY_SQL: &str =
     "COPY usage_events (app, ts_ms, email_id, event_id) FROM STDIN (FORMAT binary)";
-
-/// Signature, flags (no OIDs) and an empty header extension.
-const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 
 /// Bytes of one encoded row: a field count, then a length and a value per
 /// field (two `bigint`s, two `integer`s).
@@ -34,36 +30,26 @@ pub(super) async fn copy_raw(
     app: i64,
     rows: &[Key],
 ) -> Result<u64, tokio_postgres::Error> {
-    let stmt = tx.prepare_cached(COPY_SQL).await?;
-    let sink = tx.copy_in(&stmt).await?;
-    futures_util::pin_mut!(sink);
-    sink.send(Cursor::new(encode(app, rows))).await?;
-    sink.finish().await
+    copy_in(tx, COPY_SQL, encode(app, rows)).await
 }
 
 /// `rows` of `app` in the binary copy format, trailer included.
 fn encode(app: i64, rows: &[Key]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER.len() + rows.len() * ROW_BYTES + 2);
-    out.extend_from_slice(HEADER);
-    let app = app.to_be_bytes();
+    let mut out = CopyBuf::with_capacity(rows.len() * ROW_BYTES);
     for &(ts, email, event) in rows {
-        out.extend_from_slice(&4i16.to_be_bytes());
-        out.extend_from_slice(&8i32.to_be_bytes());
-        out.extend_from_slice(&app);
-        out.extend_from_slice(&8i32.to_be_bytes());
-        out.extend_from_slice(&ts.to_be_bytes());
-        out.extend_from_slice(&4i32.to_be_bytes());
-        out.extend_from_slice(&email.to_be_bytes());
-        out.extend_from_slice(&4i32.to_be_bytes());
-        out.extend_from_slice(&event.to_be_bytes());
+        out.row(4);
+        out.bigint(Some(app));
+        out.bigint(Some(ts));
+        out.integer(email);
+        out.integer(event);
     }
-    out.extend_from_slice(&(-1i16).to_be_bytes());
-    out
+    out.finish()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{encode, HEADER, ROW_BYTES};
+    use super::{encode, ROW_BYTES};
+    use crate::postgres::binary_copy::HEADER;
 
     #[test]
     fn rows_are_encoded_in_the_binary_copy_format() {

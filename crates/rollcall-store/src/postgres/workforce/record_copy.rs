@@ -17,10 +17,9 @@
 //! The rows are encoded here, in the binary copy format, into one buffer sent
 //! as a single `CopyData` message.
 
-use std::io::Cursor;
-
 use deadpool_postgres::Transaction;
-use futures_util::SinkExt;
+
+use crate::postgres::binary_copy::{copy_in, CopyBuf};
 
 /// The columns copied, in the order each row encodes them.
 const COPY_SQL: &str = "COPY wf_records (account_id, computer_id, client_id, session, start_ms,
@@ -29,9 +28,6 @@ const COPY_SQL: &str = "COPY wf_records (account_id, computer_id, client_id, ses
 
 /// Fields of a row (`COPY_SQL`'s column list).
 const FIELDS: i16 = 17;
-
-/// Signature, flags (no OIDs) and an empty header extension.
-const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 
 /// Bytes of a row without its texts: the field count, a length per field,
 /// eleven `bigint`s, two `integer`s and a `boolean` (counted whether or not
@@ -72,11 +68,7 @@ pub(super) async fn copy_records(
     owner: &Owner,
     rows: &[RecordRow<'_>],
 ) -> Result<u64, tokio_postgres::Error> {
-    let stmt = tx.prepare_cached(COPY_SQL).await?;
-    let sink = tx.copy_in(&stmt).await?;
-    futures_util::pin_mut!(sink);
-    sink.send(Cursor::new(encode(owner, rows))).await?;
-    sink.finish().await
+    copy_in(tx, COPY_SQL, encode(owner, rows)).await
 }
 
 /// `rows` of `owner` in the binary copy format, trailer included.
@@ -90,12 +82,9 @@ fn encode(owner: &Owner, rows: &[RecordRow<'_>]) -> Vec<u8> {
                 + r.split_zone.map_or(0, str::len)
         })
         .sum();
-    let mut out = Row {
-        buf: Vec::with_capacity(HEADER.len() + rows.len() * FIXED_ROW_BYTES + texts + 2),
-    };
-    out.buf.extend_from_slice(HEADER);
+    let mut out = CopyBuf::with_capacity(rows.len() * FIXED_ROW_BYTES + texts);
     for r in rows {
-        out.buf.extend_from_slice(&FIELDS.to_be_bytes());
+        out.row(FIELDS);
         out.bigint(Some(owner.account_id));
         out.bigint(Some(owner.computer_id));
         out.bigint(Some(owner.client_id));
@@ -114,59 +103,13 @@ fn encode(owner: &Owner, rows: &[RecordRow<'_>]) -> Vec<u8> {
         out.bigint(r.idle_lead_ms);
         out.text(r.split_zone);
     }
-    out.buf.extend_from_slice(&(-1i16).to_be_bytes());
-    out.buf
-}
-
-/// The copy buffer, with one writer per field type (a length, then the value
-/// in network byte order; a NULL is the length -1 alone).
-struct Row {
-    buf: Vec<u8>,
-}
-
-impl Row {
-    fn null(&mut self) {
-        self.buf.extend_from_slice(&(-1i32).to_be_bytes());
-    }
-
-    fn bigint(&mut self, v: Option<i64>) {
-        match v {
-            Some(v) => {
-                self.buf.extend_from_slice(&8i32.to_be_bytes());
-                self.buf.extend_from_slice(&v.to_be_bytes());
-            }
-            None => self.null(),
-        }
-    }
-
-    fn integer(&mut self, v: i32) {
-        self.buf.extend_from_slice(&4i32.to_be_bytes());
-        self.buf.extend_from_slice(&v.to_be_bytes());
-    }
-
-    fn boolean(&mut self, v: bool) {
-        self.buf.extend_from_slice(&1i32.to_be_bytes());
-        self.buf.push(u8::from(v));
-    }
-
-    /// Texts go as their UTF-8 bytes (the database's encoding, checked by
-    /// the server as for any parameter).
-    fn text(&mut self, v: Option<&str>) {
-        match v {
-            Some(s) => {
-                // Request bodies are far below 2 GiB, so a text's length fits.
-                let len = i32::try_from(s.len()).unwrap_or(i32::MAX);
-                self.buf.extend_from_slice(&len.to_be_bytes());
-                self.buf.extend_from_slice(s.as_bytes());
-            }
-            None => self.null(),
-        }
-    }
+    out.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::postgres::binary_copy::HEADER;
 
     fn owner() -> Owner {
         Owner {
