@@ -20,6 +20,7 @@ use rollcall_core::fxhash::{FxHashMap, FxHashSet};
 use rusqlite::{params, Connection};
 use serde_json::json;
 
+use super::wf_hours::key_index;
 use super::workforce::{bind_scope, scope_sql, KIND_CLIENT, KIND_COMPUTER};
 use crate::workforce::{Perspective, Scoping, WorkingHoursQuery};
 use crate::StoreResult;
@@ -386,17 +387,10 @@ fn walk_day(
 
 /// [`walk_day`]'s query: (key, other id) of one day in the view's index order.
 pub(super) fn walk_sql(perspective: Perspective, id_scoping: &Scoping) -> String {
-    let (key_col, other_col, index) = match perspective {
-        Perspective::Users => (
-            "client_id",
-            "computer_id",
-            "INDEXED BY sqlite_autoindex_wf_day_span_1",
-        ),
-        Perspective::Computers => (
-            "computer_id",
-            "client_id",
-            "INDEXED BY wf_day_span_computer",
-        ),
+    let (key_col, index) = key_index(perspective);
+    let other_col = match perspective {
+        Perspective::Users => "computer_id",
+        Perspective::Computers => "client_id",
     };
     format!(
         "SELECT t.{key_col}, t.{other_col} FROM wf_day_span t {index}

@@ -179,7 +179,7 @@ pub(super) fn working_hours(
 }
 
 /// The view's key column and the index that walks (day, key) in order.
-fn key_index(perspective: Perspective) -> (&'static str, &'static str) {
+pub(super) fn key_index(perspective: Perspective) -> (&'static str, &'static str) {
     match perspective {
         Perspective::Users => ("client_id", "INDEXED BY sqlite_autoindex_wf_day_span_1"),
         Perspective::Computers => ("computer_id", "INDEXED BY wf_day_span_computer"),
