@@ -426,3 +426,40 @@ pub async fn wf_id(c: &Client, kind: &str, name: &str) -> i64 {
         .as_i64()
         .unwrap()
 }
+
+/// Follows the activity-log cursor until a page comes back empty once `done()`
+/// has said the writers finished (one more pass after them picks up the rest):
+/// the descriptions delivered, in order. An empty page returns the position it
+/// was given.
+pub async fn follow_log(
+    c: &Client,
+    cursor: &mut String,
+    page_size: usize,
+    done: impl Fn() -> bool,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut finished = false;
+    loop {
+        let (status, body) = c
+            .get(&format!(
+                "/reports/v2/activitylog?cursor={cursor}&pageSize={page_size}"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let page = body["activity"].as_array().unwrap();
+        seen.extend(
+            page.iter()
+                .map(|r| r["description"].as_str().unwrap().to_string()),
+        );
+        if page.is_empty() {
+            assert_eq!(body["cursor"], cursor.as_str());
+            if finished {
+                break;
+            }
+            finished = done();
+            tokio::task::yield_now().await;
+        }
+        *cursor = body["cursor"].as_str().unwrap().to_string();
+    }
+    seen
+}

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{required_postgres_url, Client, TestDb, TestServer};
+use crate::common::{follow_log, required_postgres_url, Client, TestDb, TestServer};
 use crate::foundation::{admin_init, spawn_serve, ServeProcess};
 
 /// Three server processes on one fresh database, and the account's superadmin
@@ -291,27 +291,6 @@ async fn pushes_through_three_processes_are_stored_exactly_once() {
     }
 }
 
-/// Follows the activity-log cursor from `cursor` until a page is empty.
-async fn follow(client: &Client, cursor: &mut String, seen: &mut Vec<String>) {
-    loop {
-        let (status, body) = client
-            .get(&format!(
-                "/reports/v2/activitylog?cursor={cursor}&pageSize=50"
-            ))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let page = body["activity"].as_array().unwrap();
-        seen.extend(
-            page.iter()
-                .map(|r| r["description"].as_str().unwrap().to_string()),
-        );
-        *cursor = body["cursor"].as_str().unwrap().to_string();
-        if page.is_empty() {
-            return;
-        }
-    }
-}
-
 #[tokio::test]
 #[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
 async fn a_cursor_through_one_process_sees_every_record_written_through_others_once() {
@@ -329,7 +308,6 @@ async fn a_cursor_through_one_process_sees_every_record_written_through_others_o
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let mut cursor = body["cursor"].as_str().unwrap().to_string();
-    let mut seen: Vec<String> = Vec::new();
 
     // B and C each run four concurrent agents; many small transactions commit
     // out of the order their rows were numbered in, if numbering were not tied
@@ -361,14 +339,14 @@ async fn a_cursor_through_one_process_sees_every_record_written_through_others_o
             })
         })
         .collect();
-    while !writers.iter().all(|w| w.is_finished()) {
-        follow(&c[0], &mut cursor, &mut seen).await;
-    }
+    let seen = follow_log(&c[0], &mut cursor, 50, || {
+        writers.iter().all(|w| w.is_finished())
+    })
+    .await;
     let mut written = BTreeSet::new();
     for w in writers {
         written.extend(w.await.unwrap());
     }
-    follow(&c[0], &mut cursor, &mut seen).await;
     let unique: BTreeSet<String> = seen.iter().cloned().collect();
     assert_eq!(unique.len(), seen.len(), "a record was delivered twice");
     assert_eq!(unique, written, "every record delivered");

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{assert_error, wf_id, Account, Client, TestServer};
+use crate::common::{assert_error, follow_log, wf_id, Account, Client, TestServer};
 
 /// Today's UTC date minus `days`.
 fn days_ago(days: i64) -> Date {
@@ -1003,43 +1003,6 @@ async fn a_record_is_a_duplicate_whatever_batch_resends_it() {
     assert_eq!(log.len(), 40 + 2 + 1 + 3);
     let ids: BTreeSet<i64> = log.iter().map(|r| r["logId"].as_i64().unwrap()).collect();
     assert_eq!(ids.len(), log.len(), "log ids are distinct");
-}
-
-/// Follows the activity-log cursor until a page comes back empty once `done()`
-/// has said the writers finished (one more pass after them picks up the rest):
-/// the descriptions delivered, in order. An empty page returns the position it
-/// was given.
-async fn follow_log(
-    c: &Client,
-    cursor: &mut String,
-    page_size: usize,
-    done: impl Fn() -> bool,
-) -> Vec<String> {
-    let mut seen = Vec::new();
-    let mut finished = false;
-    loop {
-        let (status, body) = c
-            .get(&format!(
-                "/reports/v2/activitylog?cursor={cursor}&pageSize={page_size}"
-            ))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let page = body["activity"].as_array().unwrap();
-        seen.extend(
-            page.iter()
-                .map(|r| r["description"].as_str().unwrap().to_string()),
-        );
-        if page.is_empty() {
-            assert_eq!(body["cursor"], cursor.as_str());
-            if finished {
-                break;
-            }
-            finished = done();
-            tokio::task::yield_now().await;
-        }
-        *cursor = body["cursor"].as_str().unwrap().to_string();
-    }
-    seen
 }
 
 /// Batches of one account sent at once by several agents, each also resending
