@@ -10,7 +10,8 @@ Starts `BINARY serve` on DATA_DIR, makes an API key for the viewer (the bench's
 `viewer@bench.example`) when one exists, then asks each question once to warm
 up and N more times one after another, reading utime+stime of the server from
 /proc/PID/stat around them. Prints one line per question: CPU ms per request,
-wall p50 and p99 ms. QUESTIONS is a file of `name<TAB>asker<TAB>path` lines
+wall p50 and p99 ms; then the server's peak RSS (VmHWM). QUESTIONS is a file
+of `name<TAB>asker<TAB>path` lines
 (asker: admin or viewer); without it, the benchmark's usage and viewer
 questions on the first app are asked.
 """
@@ -23,6 +24,14 @@ def cpu_ms(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) * 1000.0 / TICK
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def call(base, key, path, method="GET", body=None):
@@ -117,6 +126,7 @@ def main():
             walls.sort()
             p99 = walls[min(len(walls) - 1, int(len(walls) * 0.99))]
             print(f"{name:<46} {spent:>8.2f} {walls[len(walls) // 2]:>8.2f} {p99:>8.2f}", flush=True)
+        print(f"server peak RSS {peak_rss_mb(server.pid):.0f} MB")
     finally:
         server.terminate()
         server.wait()

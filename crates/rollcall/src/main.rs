@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod memory;
 mod ops;
 mod push;
 mod relay;
@@ -9,6 +10,7 @@ mod retry_after;
 mod secrets;
 
 fn main() -> std::process::ExitCode {
+    memory::limit_arenas();
     let cli = match config::parse() {
         Ok(cli) => cli,
         Err(e) => {
