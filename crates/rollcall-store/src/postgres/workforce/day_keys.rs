@@ -63,8 +63,8 @@ pub(super) async fn versions(
 }
 
 /// The walks of `days` (day, version) under `filter`, in one statement: each
-/// day's (key, other party) rows in the view's index order, the id filters of
-/// `id_scoping` applied in SQL and the members checked in memory.
+/// day's (key, other party) rows with the id filters of `id_scoping` applied
+/// in SQL, put in (day, key) order here and the members checked in memory.
 pub(super) async fn walk(
     tx: &impl GenericClient,
     account_id: i64,
@@ -77,14 +77,18 @@ pub(super) async fn walk(
     let rows = walk_query(&account_id, perspective, id_scoping, &day_list)
         .run(tx)
         .await?;
+    let mut rows: Vec<(i32, i64, i64)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    rows.sort_unstable();
     let mut out = Vec::with_capacity(days.len());
-    let mut rows = rows.iter().peekable();
+    let mut rows = rows.into_iter().peekable();
     for (day, version) in days {
         let mut walk = DayWalk::new(*version);
-        while let Some(r) = rows.next_if(|r| r.get::<_, i32>(0) == *day) {
-            walk.row(r.get(1), || -> StoreResult<bool> {
-                let (key, other): (i64, i64) = (r.get(1), r.get(2));
-                Ok(match perspective {
+        while let Some((_, key, other)) = rows.next_if(|r| r.0 == *day) {
+            walk.row(key, || {
+                Ok::<_, StoreError>(match perspective {
                     Perspective::Users => filter.admits(key, other),
                     Perspective::Computers => filter.admits(other, key),
                 })
@@ -95,9 +99,11 @@ pub(super) async fn walk(
     Ok(out)
 }
 
-/// [`walk`]'s statement: (day, key, other party) of the days, in (day, key)
-/// order, which the primary key (users view) or the (day, computer) index
-/// (computers view) gives without a sort.
+/// [`walk`]'s statement: (day, key, other party) of the days, found by one
+/// index range per day. Without an `ORDER BY`: `day = ANY` on the indexes'
+/// second column gives rows in no order the planner can use, and with sorting
+/// disabled in the page's snapshot an ordered walk would be a scan of every
+/// day of the account; the rows are sorted in memory instead.
 fn walk_query<'a>(
     account_id: &'a i64,
     perspective: Perspective,
@@ -116,17 +122,15 @@ fn walk_query<'a>(
          WHERE t.account_id = {account} AND t.day = ANY({days})"
     ));
     push_scope(&mut sql, &account, id_scoping);
-    sql.push(&format!(" ORDER BY t.day, t.{key}"));
     sql
 }
 
-/// The triggers of migration 20 on a real PostgreSQL, run when
-/// `ROLLCALL_TEST_DATABASE_URL` is set (`scripts/with-postgres.sh cargo
-/// nextest run -p rollcall-store day_keys`); each test makes its own database.
-/// Without the variable they pass without running.
 #[cfg(test)]
 mod tests {
+    use super::super::reports::HOURS_PLANNING;
+    use super::walk_query;
     use crate::postgres::{PgOptions, PgStore};
+    use crate::workforce::{Perspective, Scoping};
 
     /// A fresh database with the schema, or `None` without a server.
     async fn fresh_store() -> Option<PgStore> {
@@ -265,5 +269,40 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(row.get::<_, i64>(0), 2);
+    }
+
+    /// A walk of some days reads one index range per day, under the page's
+    /// planner settings (sorting off, one generic plan): not the account's
+    /// every day in order, which an `ORDER BY` would make it.
+    #[tokio::test]
+    async fn a_walk_reads_one_index_range_per_day() {
+        let Some(store) = fresh_store().await else {
+            return;
+        };
+        let mut db = store.client().await.unwrap();
+        for perspective in [Perspective::Users, Perspective::Computers] {
+            let (account, days, scoping) = (1i64, vec![10i32, 12], Scoping::default());
+            let sql = walk_query(&account, perspective, &scoping, &days).sql;
+            let tx = db.transaction().await.unwrap();
+            tx.batch_execute(&format!("{HOURS_PLANNING}; PREPARE walk AS {sql}"))
+                .await
+                .unwrap();
+            let plan: Vec<String> = tx
+                .query("EXPLAIN EXECUTE walk(1, '{10,12}')", &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let plan = plan.join("\n");
+            tx.batch_execute("DEALLOCATE walk").await.unwrap();
+            tx.rollback().await.unwrap();
+            assert!(
+                plan.lines()
+                    .any(|l| l.contains("Index Cond") && l.contains("day = ANY")),
+                "{perspective:?}: {plan}"
+            );
+            assert!(!plan.contains("Sort"), "{perspective:?}: {plan}");
+        }
     }
 }

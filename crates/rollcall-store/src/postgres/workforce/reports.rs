@@ -246,7 +246,8 @@ fn names_query<'a>(account_id: &'a i64, perspective: Perspective, ids: &'a Vec<i
 /// parameters, so each connection plans it once (a generic plan) instead of
 /// at every call: planning cost 0.2–0.3 ms per statement, about as much as
 /// running it.
-const HOURS_PLANNING: &str = "SET LOCAL enable_sort = off; SET LOCAL enable_seqscan = off;
+pub(super) const HOURS_PLANNING: &str =
+    "SET LOCAL enable_sort = off; SET LOCAL enable_seqscan = off;
      SET LOCAL plan_cache_mode = force_generic_plan";
 
 /// A working-hours page's keys and what its rows need besides: the passive
