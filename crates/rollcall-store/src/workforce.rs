@@ -1,5 +1,6 @@
 //! Workforce activity (SPEC §5): agent ingest, clients, computers, groups,
-//! classifications, working hours and the activity log.
+//! classifications, working hours and the activity log. `day_keys` holds the
+//! kept day walks of working hours under a group filter, which both backends use.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -9,6 +10,8 @@ use rollcall_core::workforce::{ClassificationSet, Split, SplitSeconds};
 
 use crate::audit::Actor;
 use crate::{now_ms, StoreError, StoreResult};
+
+pub(crate) mod day_keys;
 
 /// The computer an agent runs on, as it describes itself.
 #[derive(Debug, Clone)]

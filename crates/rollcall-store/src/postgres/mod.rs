@@ -38,6 +38,9 @@ use crate::{Store, StoreError, StoreResult};
 pub struct PgStore {
     pool: Pool,
     token_key: Vec<u8>,
+    /// Each day's working-hours keys under the group filters asked lately,
+    /// used only at the day's version read in a request's snapshot.
+    wf_day_keys: crate::workforce::day_keys::DayKeysCache,
 }
 
 impl PgStore {
@@ -49,7 +52,11 @@ impl PgStore {
         migrations::run(&mut client).await?;
         let token_key = server_secret(&client, "token_key").await?;
         drop(client);
-        Ok(PgStore { pool, token_key })
+        Ok(PgStore {
+            pool,
+            token_key,
+            wf_day_keys: Default::default(),
+        })
     }
 
     /// Applies pending migrations and returns how many ran (`rollcall migrate`).

@@ -48,7 +48,7 @@ pub struct SqliteStore {
     /// The writer's map of activity strings to their ids.
     wf_texts: std::sync::Arc<wf_texts::TextIds>,
     /// Each day's working-hours keys under the group filters asked lately.
-    wf_day_keys: std::sync::Arc<wf_day_keys::DayKeysCache>,
+    wf_day_keys: std::sync::Arc<crate::workforce::day_keys::DayKeysCache>,
 }
 
 impl SqliteStore {

@@ -9,8 +9,9 @@ use rollcall_core::workforce::passive_ms;
 use rusqlite::{params, Connection};
 use serde_json::json;
 
-use super::wf_day_keys::{scoped_page, DayKeysCache, GroupFilter};
+use super::wf_day_keys::{load_filter, scoped_page};
 use super::workforce::{bind_scope, scope_sql, Classify, KIND_CLIENT, KIND_COMPUTER};
+use crate::workforce::day_keys::DayKeysCache;
 use crate::workforce::{HoursAcc, Perspective, Scoping, WorkingHoursPage, WorkingHoursQuery};
 use crate::StoreResult;
 
@@ -70,7 +71,7 @@ pub(super) fn working_hours(
     let limit_ms = settings
         .passive_limit_minutes
         .map(|m| i64::from(m) * 60_000);
-    let members = GroupFilter::load(conn, account_id, &q.scoping)?;
+    let members = load_filter(conn, account_id, &q.scoping)?;
     // The group conditions are `members`' to check; SQL keeps the id filters.
     let scoping = match members {
         Some(_) => Scoping {

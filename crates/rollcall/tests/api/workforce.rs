@@ -911,6 +911,69 @@ async fn a_group_filter_follows_late_records_members_and_deletions_of_days_asked
     assert_eq!(keys(users_rows(c, &q).await), all);
 }
 
+/// A viewer's computers page of a day already asked follows that day's late
+/// records and its groups' members: both backends keep each day's walk of its
+/// keys per filter, the filter being the members read with the page.
+#[tokio::test]
+async fn a_viewers_computers_page_follows_late_records_and_its_groups_members() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let d = days_ago(2);
+    let work = |pc: &'static str, user: &'static str, hour: i8| async move {
+        let at = local("UTC", d, hour, 0);
+        push(
+            c,
+            &batch(pc, "UTC", user, vec![record(&at, 20, "x.exe", None, false)]),
+        )
+        .await;
+    };
+    work("PC-1", "u1", 9).await;
+    work("PC-2", "u2", 9).await;
+    let (pc1, pc2, u1) = (
+        wf_id(c, "computers", "PC-1").await,
+        wf_id(c, "computers", "PC-2").await,
+        wf_id(c, "clients", "u1").await,
+    );
+    let (status, g) = c
+        .post(
+            "/admin/v1/groups",
+            &json!({"name": "Team", "clients": [u1]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{g}");
+    let group = g["id"].as_i64().unwrap();
+    let (_, viewer) = account
+        .user_with_key("viewer", json!({"viewableGroups": [group]}))
+        .await;
+    let q = format!("from={d}&to={d}&pageSize=150");
+    let pcs = |rows: Vec<Value>| -> Vec<i64> {
+        rows.iter()
+            .map(|r| r["computerid"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(pcs(computers_rows(&viewer, &q).await), vec![pc1]);
+    // u1 works on PC-2 too, late: PC-2 comes in through its user.
+    work("PC-2", "u1", 14).await;
+    let mut both = vec![pc1, pc2];
+    both.sort();
+    assert_eq!(pcs(computers_rows(&viewer, &q).await), both);
+    // The group becomes PC-2 alone: PC-1's row goes, though no row changed.
+    let (status, body) = c
+        .patch(
+            &format!("/admin/v1/groups/{group}"),
+            &json!({"clients": [], "computers": [pc2]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, page) = viewer
+        .get(&format!("/reports/v2/workinghours/computers?{q}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(pcs(page["activity"].as_array().unwrap().clone()), vec![pc2]);
+}
+
 #[tokio::test]
 async fn a_skewed_sent_at_shifts_the_records() {
     let server = TestServer::start().await;

@@ -48,6 +48,7 @@
 //! - **Retention** deletes one account's old records and rollups in one
 //!   statement, so reports and the log agree with what remains.
 
+mod day_keys;
 mod directory;
 mod ingest;
 pub(crate) mod members;
@@ -313,7 +314,7 @@ impl WorkforceStore for PgStore {
         query: WorkingHoursQuery,
     ) -> StoreResult<WorkingHoursPage> {
         let snap = Snapshot::new(self.client().await?);
-        reports::working_hours(&snap, db_tag(self), account_id, &query).await
+        reports::working_hours(&snap, db_tag(self), &self.wf_day_keys, account_id, &query).await
     }
 
     async fn activity_log(

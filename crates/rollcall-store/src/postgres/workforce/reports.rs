@@ -7,7 +7,11 @@
 //!   `wf_day_counts`) and the page's keys; then its spans, its time rows (one
 //!   per activity with active and passive time, the histogram read only where
 //!   the passive limit cuts idle pieces), names with group ids and (computers
-//!   view) clients' first groups, with the `COMMIT`;
+//!   view) clients' first groups, with the `COMMIT`. With a group condition
+//!   (a `groupId`, a viewer's groups) the first round trip reads the groups'
+//!   members and the days' key versions instead of the count and keys, which
+//!   come from the kept day walks (`day_keys`); a day whose kept walk is
+//!   missing or stale (today's, after ingest) costs one more round trip;
 //! - an activity-log page takes two round trips (a first page three, as it
 //!   first finds where its dates start): the classification set with the
 //!   page's records, then their computers, clients and clients' first groups
@@ -25,12 +29,15 @@
 use std::collections::{BTreeSet, HashMap};
 
 use deadpool_postgres::GenericClient;
+use rollcall_core::workforce::ClassificationSet;
 use tokio_postgres::Row;
 
 use super::super::snapshot::Snapshot;
+use super::day_keys;
 use super::sql::{
     activities, limit_and_classifications, load_classifications, push_scope, Classify, Query,
 };
+use crate::workforce::day_keys::{DayKeysCache, DayPlan, FilterId, GroupFilter};
 use crate::workforce::{
     ActivityLogPage, ActivityLogQuery, HoursAcc, LogComputer, LogNames, LogPosition, LogRow,
     LogText, LogUser, Perspective, Scoping, WorkingHoursPage, WorkingHoursQuery, WorkingHoursRow,
@@ -239,19 +246,28 @@ fn names_query<'a>(account_id: &'a i64, perspective: Perspective, ids: &'a Vec<i
 /// parameters, so each connection plans it once (a generic plan) instead of
 /// at every call: planning cost 0.2–0.3 ms per statement, about as much as
 /// running it.
-const HOURS_PLANNING: &str = "SET LOCAL enable_sort = off; SET LOCAL enable_seqscan = off;
+pub(super) const HOURS_PLANNING: &str =
+    "SET LOCAL enable_sort = off; SET LOCAL enable_seqscan = off;
      SET LOCAL plan_cache_mode = force_generic_plan";
 
-/// One page of the working-hours report.
-pub(super) async fn working_hours(
+/// A working-hours page's keys and what its rows need besides: the passive
+/// limit, the classification set, the total.
+struct PageKeys {
+    limit_ms: Option<i64>,
+    set: ClassificationSet,
+    total: u64,
+    keys: Vec<(i32, i64)>,
+}
+
+/// Opens the snapshot and reads the keys of a page without a group
+/// condition, with its total, in one flight.
+async fn plain_keys(
     snap: &Snapshot,
-    db: u64,
     account_id: i64,
     q: &WorkingHoursQuery,
-) -> StoreResult<WorkingHoursPage> {
+    (limit, offset): (&i64, &i64),
+) -> StoreResult<PageKeys> {
     let tx = snap.client();
-    let limit = i64::from(q.page_size);
-    let offset = i64::from(q.page.saturating_sub(1)) * i64::from(q.page_size);
     let total_query = if unfiltered(&q.scoping) {
         day_counts_total(&account_id, q)
     } else {
@@ -261,15 +277,91 @@ pub(super) async fn working_hours(
         snap.begin_with(HOURS_PLANNING),
         limit_and_classifications(tx, account_id),
         total_query.run(tx),
-        span_keys(&account_id, q, Some((&limit, &offset))).run(tx),
+        span_keys(&account_id, q, Some((limit, offset))).run(tx),
     )?;
-    let total: i64 = total.first().map_or(0, |r| r.get(0));
-    let keys: Vec<(i32, i64)> = keys.iter().map(|r| (r.get(0), r.get(1))).collect();
+    Ok(PageKeys {
+        limit_ms,
+        set,
+        total: total.first().map_or(0, |r| r.get::<_, i64>(0)) as u64,
+        keys: keys.iter().map(|r| (r.get(0), r.get(1))).collect(),
+    })
+}
+
+/// Opens the snapshot and reads the keys of a page with a group condition
+/// from the kept day walks (`day_keys`): the members and the days' versions
+/// in the first flight, then (when some day's kept walk is missing or stale)
+/// those days' walk.
+async fn scoped_keys(
+    snap: &Snapshot,
+    day_keys: &DayKeysCache,
+    account_id: i64,
+    q: &WorkingHoursQuery,
+    offset: usize,
+) -> StoreResult<PageKeys> {
+    let tx = snap.client();
+    // The group conditions are the members' to check; SQL keeps the id filters.
+    let id_scoping = Scoping {
+        group_id: None,
+        viewable_groups: None,
+        ..q.scoping.clone()
+    };
+    let ((), (limit_ms, set), versions, filter) = tokio::try_join!(
+        snap.begin_with(HOURS_PLANNING),
+        limit_and_classifications(tx, account_id),
+        day_keys::versions(tx, account_id, q.from_day, q.to_day),
+        day_keys::load_filter(tx, account_id, &q.scoping),
+    )?;
+    let id = FilterId::of(account_id, q.perspective, &id_scoping, &filter);
+    let plan = DayPlan::new(day_keys, id, versions);
+    let missing = plan.missing();
+    let walked = match missing.is_empty() {
+        true => Vec::new(),
+        false => {
+            day_keys::walk(
+                tx,
+                account_id,
+                q.perspective,
+                &id_scoping,
+                &filter,
+                &missing,
+            )
+            .await?
+        }
+    };
+    let page = plan.page(walked, offset, q.page_size as usize);
+    Ok(PageKeys {
+        limit_ms,
+        set,
+        total: page.total as u64,
+        keys: page.keys,
+    })
+}
+
+/// One page of the working-hours report.
+pub(super) async fn working_hours(
+    snap: &Snapshot,
+    db: u64,
+    day_keys: &DayKeysCache,
+    account_id: i64,
+    q: &WorkingHoursQuery,
+) -> StoreResult<WorkingHoursPage> {
+    let tx = snap.client();
+    let limit = i64::from(q.page_size);
+    let offset = i64::from(q.page.saturating_sub(1)) * i64::from(q.page_size);
+    let PageKeys {
+        limit_ms,
+        set,
+        total,
+        keys,
+    } = match GroupFilter::groups_asked(&q.scoping) {
+        Some(_) => scoped_keys(snap, day_keys, account_id, q, offset as usize).await?,
+        None => plain_keys(snap, account_id, q, (&limit, &offset)).await?,
+    };
     let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
         snap.commit().await?;
         return Ok(WorkingHoursPage {
             rows: Vec::new(),
-            total: total as u64,
+            total,
         });
     };
     let ids: Vec<i64> = keys
@@ -331,7 +423,7 @@ pub(super) async fn working_hours(
     page.add_time(&time, &mut classify);
     Ok(WorkingHoursPage {
         rows: page.into_rows(&names),
-        total: total as u64,
+        total,
     })
 }
 
