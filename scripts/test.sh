@@ -36,7 +36,7 @@ echo "== tests on PostgreSQL"
 # the embedded run, so it reports them skipped instead of passing them.
 scripts/with-postgres.sh sh -c 'rc=0
     cargo nextest run --workspace --no-fail-fast || rc=$?
-    cargo nextest run -p rollcall --no-fail-fast --run-ignored only \
+    cargo nextest run -p rollcall -p rollcall-store --no-fail-fast --run-ignored only \
         -E "test(/^(postgres|scaleout)::/) | test(/_on_postgres$/)" || rc=$?
     exit $rc' || status=$?
 # The Debian package, from the binary the suite just built: dpkg -i, the

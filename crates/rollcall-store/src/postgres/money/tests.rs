@@ -1,6 +1,6 @@
-//! Store-level tests on a real PostgreSQL, run when `ROLLCALL_TEST_DATABASE_URL`
-//! is set (`scripts/with-postgres.sh cargo test -p rollcall-store money`); each
-//! test makes its own database. Without the variable they pass without running.
+//! Store-level tests on a real PostgreSQL, ignored without one (`scripts/test.sh`
+//! runs them under `scripts/with-postgres.sh`, which sets
+//! `ROLLCALL_TEST_DATABASE_URL`); each test makes its own database.
 //! Two `PgStore`s on one database stand for two `rollcall serve` processes.
 
 use rollcall_core::money::SpendKind;
@@ -8,9 +8,10 @@ use rollcall_core::money::SpendKind;
 use super::*;
 use crate::postgres::PgOptions;
 
-/// A fresh database with the schema and two accounts, or `None` without a server.
-async fn fresh_database() -> Option<(PgOptions, i64, i64)> {
-    let url = std::env::var("ROLLCALL_TEST_DATABASE_URL").ok()?;
+/// A fresh database with the schema and two accounts.
+async fn fresh_database() -> (PgOptions, i64, i64) {
+    let url = std::env::var("ROLLCALL_TEST_DATABASE_URL")
+        .expect("ROLLCALL_TEST_DATABASE_URL: run under scripts/with-postgres.sh");
     let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .expect("connect");
@@ -36,12 +37,12 @@ async fn fresh_database() -> Option<(PgOptions, i64, i64)> {
             .expect("account");
         accounts.push(row.get::<_, i64>(0));
     }
-    Some((options, accounts[0], accounts[1]))
+    (options, accounts[0], accounts[1])
 }
 
-async fn fresh_store() -> Option<(PgStore, i64, i64)> {
-    let (options, a, b) = fresh_database().await?;
-    Some((PgStore::open(&options).await.expect("open"), a, b))
+async fn fresh_store() -> (PgStore, i64, i64) {
+    let (options, a, b) = fresh_database().await;
+    (PgStore::open(&options).await.expect("open"), a, b)
 }
 
 fn spend(signature: &str, app: &str, created_ms: i64, units: i64) -> SpendRecord {
@@ -97,10 +98,9 @@ async fn audit_count(store: &PgStore, account_id: i64, event_type: &str) -> i64 
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
 async fn upserts_count_like_the_embedded_store_and_keep_every_field() {
-    let Some((store, a, _)) = fresh_store().await else {
-        return;
-    };
+    let (store, a, _) = fresh_store().await;
     let mut full = spend("s1", "mail", 10, 123_400);
     full.kind = SpendKind::Invoice;
     full.vendor = Some("Acme".into());
@@ -151,10 +151,9 @@ async fn upserts_count_like_the_embedded_store_and_keep_every_field() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
 async fn the_same_upload_through_two_processes_at_once_counts_exactly() {
-    let Some((options, a, _)) = fresh_database().await else {
-        return;
-    };
+    let (options, a, _) = fresh_database().await;
     let first = PgStore::open(&options).await.expect("open");
     let second = PgStore::open(&options).await.expect("open");
     let batch: Vec<SpendRecord> = (0..2_000)
@@ -202,10 +201,9 @@ async fn the_same_upload_through_two_processes_at_once_counts_exactly() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
 async fn deleting_an_app_removes_its_money_and_nothing_else() {
-    let Some((store, a, b)) = fresh_store().await else {
-        return;
-    };
+    let (store, a, b) = fresh_store().await;
     for account in [a, b] {
         store
             .put_spend(
@@ -294,10 +292,9 @@ async fn deleting_an_app_removes_its_money_and_nothing_else() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
 async fn reads_filter_by_app_and_sort_by_bytes() {
-    let Some((store, a, _)) = fresh_store().await else {
-        return;
-    };
+    let (store, a, _) = fresh_store().await;
     let records = vec![
         spend("b", "mail", 10, 5),
         spend("B", "mail", 10, 5),
@@ -354,10 +351,9 @@ async fn reads_filter_by_app_and_sort_by_bytes() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
 async fn the_summary_prefers_the_contract_in_force() {
-    let Some((store, a, _)) = fresh_store().await else {
-        return;
-    };
+    let (store, a, _) = fresh_store().await;
     let contracts = vec![
         contract("old", "mail", "2024-01-01", "2024-12-31"),
         contract("long", "mail", "2025-01-01", "2027-12-31"),
@@ -395,10 +391,9 @@ async fn the_summary_prefers_the_contract_in_force() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
 async fn files_are_found_only_under_their_contract_and_account() {
-    let Some((store, a, b)) = fresh_store().await else {
-        return;
-    };
+    let (store, a, b) = fresh_store().await;
     let contracts = vec![
         contract("c1", "mail", "2026-01-01", "2026-12-31"),
         contract("c2", "mail", "2026-01-01", "2026-12-31"),
