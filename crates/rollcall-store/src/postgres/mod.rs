@@ -24,6 +24,8 @@ mod migrations;
 mod money;
 pub(crate) mod privacy;
 mod snapshot;
+#[cfg(test)]
+mod test_db;
 mod usage;
 mod workforce;
 

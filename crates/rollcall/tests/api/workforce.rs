@@ -71,6 +71,13 @@ async fn computers_rows(client: &Client, query: &str) -> Vec<Value> {
     body["activity"].as_array().unwrap().clone()
 }
 
+/// Creates a group from `body` and returns its id.
+async fn make_group(client: &Client, body: Value) -> i64 {
+    let (status, g) = client.post("/admin/v1/groups", &body).await;
+    assert_eq!(status, StatusCode::OK, "{g}");
+    g["id"].as_i64().unwrap()
+}
+
 /// Follows the activity-log cursor until a page comes back empty; returns the rows
 /// and the final cursor.
 async fn drain_log(client: &Client, first_query: &str) -> (Vec<Value>, String) {
@@ -257,14 +264,7 @@ async fn rules_and_group_overrides_follow_precedence() {
     .await;
     let (_, clients) = c.get("/admin/v1/clients").await;
     let ana = clients["clients"][0]["id"].as_i64().unwrap();
-    let (status, g) = c
-        .post(
-            "/admin/v1/groups",
-            &json!({"name": "Marketing", "clients": [ana]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{g}");
-    let group = g["id"].as_i64().unwrap();
+    let group = make_group(c, json!({"name": "Marketing", "clients": [ana]})).await;
     let (status, body) = c
         .put(
             "/admin/v1/classifications",
@@ -673,14 +673,7 @@ async fn a_viewer_sees_only_its_groups() {
         .unwrap()["id"]
         .as_i64()
         .unwrap();
-    let (status, g) = c
-        .post(
-            "/admin/v1/groups",
-            &json!({"name": "Team A", "clients": [alice]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{g}");
-    let group = g["id"].as_i64().unwrap();
+    let group = make_group(c, json!({"name": "Team A", "clients": [alice]})).await;
     let (_, viewer) = account
         .user_with_key("viewer", json!({"viewableGroups": [group]}))
         .await;
@@ -754,14 +747,11 @@ async fn a_group_filter_pages_its_members_among_everyone_elses_rows() {
         wf_id(c, "clients", "u2").await,
         wf_id(c, "clients", "u3").await,
     );
-    let (status, g) = c
-        .post(
-            "/admin/v1/groups",
-            &json!({"name": "Some", "clients": [u1, u3], "computers": [pc1]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{g}");
-    let group = g["id"].as_i64().unwrap();
+    let group = make_group(
+        c,
+        json!({"name": "Some", "clients": [u1, u3], "computers": [pc1]}),
+    )
+    .await;
     let q = format!("from={d1}&to={d2}&groupId={group}");
     let whole = users_rows(c, &format!("{q}&pageSize=150")).await;
     let keys: Vec<(String, i64)> = whole
@@ -848,14 +838,7 @@ async fn a_group_filter_follows_late_records_members_and_deletions_of_days_asked
         wf_id(c, "clients", "u1").await,
         wf_id(c, "clients", "u2").await,
     );
-    let (status, g) = c
-        .post(
-            "/admin/v1/groups",
-            &json!({"name": "Desk one", "computers": [pc1]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{g}");
-    let group = g["id"].as_i64().unwrap();
+    let group = make_group(c, json!({"name": "Desk one", "computers": [pc1]})).await;
     let q = format!("from={d1}&to={d2}&groupId={group}&pageSize=150");
     let keys = |rows: Vec<Value>| -> Vec<(String, i64)> {
         rows.iter()
@@ -935,14 +918,7 @@ async fn a_viewers_computers_page_follows_late_records_and_its_groups_members() 
         wf_id(c, "computers", "PC-2").await,
         wf_id(c, "clients", "u1").await,
     );
-    let (status, g) = c
-        .post(
-            "/admin/v1/groups",
-            &json!({"name": "Team", "clients": [u1]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{g}");
-    let group = g["id"].as_i64().unwrap();
+    let group = make_group(c, json!({"name": "Team", "clients": [u1]})).await;
     let (_, viewer) = account
         .user_with_key("viewer", json!({"viewableGroups": [group]}))
         .await;
@@ -1350,14 +1326,7 @@ async fn clients_computers_and_groups_are_administered() {
     assert_eq!(computer["privateIp"], "10.0.0.4");
     let pc = computer["id"].as_i64().unwrap();
 
-    let (status, g) = c
-        .post(
-            "/admin/v1/groups",
-            &json!({"name": "Ops", "computers": [pc]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{g}");
-    let group = g["id"].as_i64().unwrap();
+    let group = make_group(c, json!({"name": "Ops", "computers": [pc]})).await;
     let (status, body) = c.post("/admin/v1/groups", &json!({"name": "Ops"})).await;
     assert_error(status, &body, StatusCode::CONFLICT);
     let (status, body) = c

@@ -6,24 +6,12 @@
 use rollcall_core::money::SpendKind;
 
 use super::*;
+use crate::postgres::test_db::fresh_database;
 use crate::postgres::PgOptions;
 
 /// A fresh database with the schema and two accounts.
-async fn fresh_database() -> (PgOptions, i64, i64) {
-    let url = std::env::var("ROLLCALL_TEST_DATABASE_URL")
-        .expect("ROLLCALL_TEST_DATABASE_URL: run under scripts/with-postgres.sh");
-    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
-    let name = format!("money_{}", rollcall_core::secret::random_hex(8));
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create database");
-    let (base, query) = url.split_once('?').unwrap_or((&url, ""));
-    let (server, _) = base.rsplit_once('/').expect("URL with a database");
-    let options = PgOptions::new(format!("{server}/{name}?{query}"));
+async fn fresh_accounts() -> (PgOptions, i64, i64) {
+    let options = fresh_database("money").await;
     let store = PgStore::open(&options).await.expect("open");
     let client = store.client().await.expect("client");
     let mut accounts = Vec::new();
@@ -41,7 +29,7 @@ async fn fresh_database() -> (PgOptions, i64, i64) {
 }
 
 async fn fresh_store() -> (PgStore, i64, i64) {
-    let (options, a, b) = fresh_database().await;
+    let (options, a, b) = fresh_accounts().await;
     (PgStore::open(&options).await.expect("open"), a, b)
 }
 
@@ -153,7 +141,7 @@ async fn upserts_count_like_the_embedded_store_and_keep_every_field() {
 #[tokio::test]
 #[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
 async fn the_same_upload_through_two_processes_at_once_counts_exactly() {
-    let (options, a, _) = fresh_database().await;
+    let (options, a, _) = fresh_accounts().await;
     let first = PgStore::open(&options).await.expect("open");
     let second = PgStore::open(&options).await.expect("open");
     let batch: Vec<SpendRecord> = (0..2_000)

@@ -129,25 +129,13 @@ fn walk_query<'a>(
 mod tests {
     use super::super::reports::HOURS_PLANNING;
     use super::walk_query;
-    use crate::postgres::{PgOptions, PgStore};
+    use crate::postgres::test_db::fresh_database;
+    use crate::postgres::PgStore;
     use crate::workforce::{Perspective, Scoping};
 
     /// A fresh database with the schema.
     async fn fresh_store() -> PgStore {
-        let url = std::env::var("ROLLCALL_TEST_DATABASE_URL")
-            .expect("ROLLCALL_TEST_DATABASE_URL: run under scripts/with-postgres.sh");
-        let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-        tokio::spawn(connection);
-        let name = format!("day_keys_{}", rollcall_core::secret::random_hex(8));
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create database");
-        let (base, query) = url.split_once('?').unwrap_or((&url, ""));
-        let (server, _) = base.rsplit_once('/').expect("URL with a database");
-        let options = PgOptions::new(format!("{server}/{name}?{query}"));
+        let options = fresh_database("day_keys").await;
         PgStore::open(&options).await.expect("open")
     }
 
