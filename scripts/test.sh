@@ -32,8 +32,9 @@ echo "== tests on the embedded store"
 cargo nextest run --workspace --no-fail-fast || status=$?
 echo "== tests on PostgreSQL"
 # Then the tests that need PostgreSQL itself (several processes on one
-# database, a restart underneath, pg_dump, old PostgreSQL schemas): ignored on
-# the embedded run, so it reports them skipped instead of passing them.
+# database, a restart underneath, pg_dump, old PostgreSQL schemas, the store's
+# own PostgreSQL tests): ignored on the embedded run, so it reports them skipped
+# instead of passing them.
 scripts/with-postgres.sh sh -c 'rc=0
     cargo nextest run --workspace --no-fail-fast || rc=$?
     cargo nextest run -p rollcall -p rollcall-store --no-fail-fast --run-ignored only \
