@@ -108,11 +108,7 @@ fn walk_day(
     let mut rows = stmt.raw_query();
     while let Some(r) = rows.next()? {
         walk.row(r.get(0)?, || -> StoreResult<bool> {
-            let (key, other): (i64, i64) = (r.get(0)?, r.get(1)?);
-            Ok(match perspective {
-                Perspective::Users => members.admits(key, other),
-                Perspective::Computers => members.admits(other, key),
-            })
+            Ok(members.admits_row(perspective, r.get(0)?, r.get(1)?))
         })?;
     }
     Ok(walk.finish())

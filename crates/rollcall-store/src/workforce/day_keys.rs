@@ -114,6 +114,15 @@ impl GroupFilter {
             .flatten()
             .all(|m| m.admits(client, computer))
     }
+
+    /// Whether a rollup row of the view is admitted, given as a day walk
+    /// reads it: its key (client or computer, by view) and the other party.
+    pub(crate) fn admits_row(&self, perspective: Perspective, key: i64, other: i64) -> bool {
+        match perspective {
+            Perspective::Users => self.admits(key, other),
+            Perspective::Computers => self.admits(other, key),
+        }
+    }
 }
 
 /// One page of the (day, key)s a group filter admits, and how many there are.

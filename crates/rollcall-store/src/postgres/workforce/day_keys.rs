@@ -88,10 +88,7 @@ pub(super) async fn walk(
         let mut walk = DayWalk::new(*version);
         while let Some((_, key, other)) = rows.next_if(|r| r.0 == *day) {
             walk.row(key, || {
-                Ok::<_, StoreError>(match perspective {
-                    Perspective::Users => filter.admits(key, other),
-                    Perspective::Computers => filter.admits(other, key),
-                })
+                Ok::<_, StoreError>(filter.admits_row(perspective, key, other))
             })?;
         }
         out.push((*day, walk.finish()));
