@@ -288,6 +288,12 @@ impl Account {
         let (status, body) = self.client.patch("/admin/v1/settings", &patch).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
+
+    /// Lifts the account's rate limit out of the way of a test that sends
+    /// as fast as it can.
+    pub async fn unthrottle(&self) {
+        unthrottle_as(&self.client).await;
+    }
 }
 
 /// An HTTP client that authenticates with one bearer secret.
@@ -401,6 +407,18 @@ pub fn python() -> PathBuf {
         String::from_utf8_lossy(&output.stderr)
     );
     PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}
+
+/// Lifts the rate limit of `admin`'s account out of the way of a test that
+/// sends as fast as it can.
+pub async fn unthrottle_as(admin: &Client) {
+    let (status, body) = admin
+        .patch(
+            "/admin/v1/settings",
+            &serde_json::json!({"rateLimit": {"perSecond": 1000000, "burst": 1000000}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 /// Sets the capture policy of the account `admin` (a client with scope `admin`)

@@ -38,13 +38,7 @@ async fn cluster() -> Cluster {
         .iter()
         .map(|n| Client::new(&n.base, api_key))
         .collect();
-    let (status, body) = clients[0]
-        .patch(
-            "/admin/v1/settings",
-            &json!({"rateLimit": {"perSecond": 1000000, "burst": 1000000}}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    crate::common::unthrottle_as(&clients[0]).await;
     Cluster {
         db,
         _nodes: nodes,
@@ -260,9 +254,7 @@ async fn pushes_through_three_processes_are_stored_exactly_once() {
     // One process fed the same data, one batch at a time, answers the same.
     let single = TestServer::start().await;
     let account = single.account().await;
-    account
-        .settings(json!({"rateLimit": {"perSecond": 1000000, "burst": 1000000}}))
-        .await;
+    account.unthrottle().await;
     let s = &account.client;
     let single_app = create_app(s).await;
     org_chart(s).await;

@@ -465,9 +465,7 @@ async fn the_cursor_delivers_every_record_once_while_agents_write() {
     let account = server.account().await;
     account.capture_everything().await;
     // The reader polls as fast as it can; the default rate limit would stop it.
-    account
-        .settings(json!({"rateLimit": {"perSecond": 1000000, "burst": 1000000}}))
-        .await;
+    account.unthrottle().await;
     let c = account.client.clone();
     let start_day = days_ago(3);
     let writer = {
@@ -1059,9 +1057,7 @@ async fn concurrent_batches_with_resent_records_count_and_deliver_each_once() {
     let server = TestServer::start().await;
     let account = server.account().await;
     account.capture_everything().await;
-    account
-        .settings(json!({"rateLimit": {"perSecond": 1000000, "burst": 1000000}}))
-        .await;
+    account.unthrottle().await;
     let c = account.client.clone();
     let day = days_ago(1);
     let base: Timestamp = local("UTC", day, 8, 0).parse().unwrap();
