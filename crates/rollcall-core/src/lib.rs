@@ -22,6 +22,7 @@ pub mod token;
 pub mod usage;
 pub mod usage_bits;
 pub mod usage_report;
+pub mod usage_trend;
 pub mod workforce;
 
 pub use email::Email;

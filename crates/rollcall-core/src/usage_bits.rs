@@ -2,8 +2,8 @@
 //! day) the set of email ids active that day, as a little-endian bitmap BLOB of
 //! `ceil((max_id + 1) / 8)` bytes; the per-account email table (id → email, ids are
 //! dense small integers); the [`Resolver`] that maps email ids to people of the org
-//! chart (aliases count for their person) as dense "slots"; and the figures
-//! (engagement, DAU/WAU/MAU) computed over slot sets, without string work.
+//! chart (aliases count for their person) as dense "slots"; and engagement
+//! computed over slot sets, without string work (DAU/WAU/MAU: `usage_trend`).
 //!
 //! Slots: `0..n_people` are the people of the org chart (by index in the
 //! [`Directory`]); `n_people + id` is an email outside the org chart (its own person).
@@ -12,7 +12,7 @@ use crate::fxhash::FxHashMap;
 use std::collections::{BTreeMap, HashSet};
 
 use crate::usage;
-use crate::usage_report::{DayActivity, Directory, Engagement, Segment, Total};
+use crate::usage_report::{Directory, Engagement, Segment, Total};
 
 /// Sets bit `id` of a bitmap blob, growing it on demand.
 pub fn set(bits: &mut Vec<u8>, id: u32) {
@@ -142,6 +142,9 @@ const NO_PERSON: u32 = u32::MAX;
 pub struct Resolver {
     person: Vec<u32>,
     n_people: usize,
+    /// The email ids of each person who has more than one (ascending, one
+    /// list per person): the only ids that do not each count as someone.
+    shared: Vec<Vec<u32>>,
 }
 
 impl Resolver {
@@ -149,6 +152,7 @@ impl Resolver {
         let r = Resolver {
             person: Vec::new(),
             n_people: dir.people.len(),
+            shared: Vec::new(),
         };
         r.extended(dir, emails)
     }
@@ -156,14 +160,31 @@ impl Resolver {
     /// The resolver covering emails added to the table since it was built.
     pub fn extended(&self, dir: &Directory, emails: &EmailTable) -> Resolver {
         let mut r = self.clone();
+        let mut new_person_ids = false;
         for id in r.person.len()..emails.len() {
             let p = emails
                 .email(id as u32)
                 .and_then(|e| dir.index_of(e))
                 .map_or(NO_PERSON, |i| i as u32);
+            new_person_ids |= p != NO_PERSON;
             r.person.push(p);
         }
+        if new_person_ids {
+            r.shared = shared_ids(&r.person, r.n_people);
+        }
         r
+    }
+
+    /// How many people (slots) the ids set in `ids` (words of a bitmap, bit
+    /// `id`) are: one per id, except that a person's several ids count once.
+    /// Equal to `persons(..).count()` without resolving each id.
+    pub fn count_people(&self, ids: &[u64]) -> u64 {
+        let mut n: u64 = ids.iter().map(|w| u64::from(w.count_ones())).sum();
+        for person in &self.shared {
+            let set = person.iter().filter(|&&id| word_bit(ids, id)).count() as u64;
+            n -= set.saturating_sub(1);
+        }
+        n
     }
 
     /// How many email ids it covers.
@@ -229,6 +250,35 @@ impl Resolver {
     pub fn add_persons(&self, s: &mut SlotSet, bits: &[u8]) {
         for_each(bits, |id| s.insert(self.slot_of_id(id)));
     }
+}
+
+/// Per person with more than one email id, those ids (see [`Resolver::count_people`]).
+fn shared_ids(person: &[u32], n_people: usize) -> Vec<Vec<u32>> {
+    let mut ids_of = vec![0u32; n_people];
+    for &p in person.iter().filter(|&&p| p != NO_PERSON) {
+        ids_of[p as usize] += 1;
+    }
+    let mut group_of = vec![u32::MAX; n_people];
+    let mut shared: Vec<Vec<u32>> = Vec::new();
+    for (id, &p) in person.iter().enumerate() {
+        if p == NO_PERSON || ids_of[p as usize] < 2 {
+            continue;
+        }
+        let g = &mut group_of[p as usize];
+        if *g == u32::MAX {
+            *g = shared.len() as u32;
+            shared.push(Vec::new());
+        }
+        shared[*g as usize].push(id as u32);
+    }
+    shared
+}
+
+/// Whether bit `id` of a bitmap held as words is set.
+pub fn word_bit(words: &[u64], id: u32) -> bool {
+    words
+        .get((id / 64) as usize)
+        .is_some_and(|w| w & (1 << (id % 64)) != 0)
 }
 
 /// One member of a population: its key, slot (none when it never had usage) and
@@ -300,43 +350,6 @@ pub fn engagement(members: &[Member<'_>], values: &[String], active: &SlotSet) -
 
 /// The people active on each day: day → slots.
 pub type DailyPeople = BTreeMap<i32, SlotSet>;
-
-/// The people active on at least one day of `from..=to`.
-pub fn active_between(daily: &DailyPeople, from: i32, to: i32) -> SlotSet {
-    let mut s = SlotSet::default();
-    if from <= to {
-        for set in daily.range(from..=to).map(|(_, s)| s) {
-            s.or_with(set);
-        }
-    }
-    s
-}
-
-/// DAU, WAU (7 days) and MAU (30 days) ending on `day`.
-pub fn activity_on(daily: &DailyPeople, day: i32) -> DayActivity {
-    DayActivity {
-        day,
-        dau: active_between(daily, day, day).count(),
-        wau: active_between(daily, day - 6, day).count(),
-        mau: active_between(daily, day - 29, day).count(),
-    }
-}
-
-/// The daily series of DAU/WAU/MAU for `from..=to`.
-pub fn trend(daily: &DailyPeople, from: i32, to: i32) -> Vec<DayActivity> {
-    (from..=to).map(|d| activity_on(daily, d)).collect()
-}
-
-/// Per slot, the number of days of `from..=to` on which it was active.
-pub fn active_days(daily: &DailyPeople, from: i32, to: i32, slot: usize) -> u32 {
-    if from > to {
-        return 0;
-    }
-    daily
-        .range(from..=to)
-        .filter(|(_, s)| s.contains(slot))
-        .count() as u32
-}
 
 /// Per slot, the latest day on which it was active.
 ///
@@ -477,24 +490,48 @@ mod tests {
     }
 
     #[test]
-    fn trend_counts_daily_weekly_and_monthly_users() {
+    fn last_days_keep_each_slots_latest_day() {
         let mut daily = DailyPeople::new();
         let mut a = SlotSet::default();
         a.insert(0);
         daily.insert(100, a.clone());
         let mut b = SlotSet::default();
         b.insert(1);
+        b.insert(0);
         daily.insert(95, b);
-        let s = trend(&daily, 100, 101);
-        assert_eq!((s[0].dau, s[0].wau, s[0].mau), (1, 2, 2));
-        assert_eq!((s[1].dau, s[1].wau, s[1].mau), (0, 2, 2));
-        assert_eq!(activity_on(&daily, 102).wau, 1);
-        assert_eq!(active_days(&daily, 90, 110, 0), 1);
         let last = last_days(&daily);
         assert_eq!(
             (last.get(0), last.get(1), last.get(2)),
             (Some(100), Some(95), None)
         );
         assert_eq!(last.get(1_000_000), None);
+    }
+
+    #[test]
+    fn counting_people_counts_a_persons_several_ids_once() {
+        let dir = Directory::new(vec![
+            person("ana@x.com", None, &["ana.d@x.com", "a@x.com"]),
+            person("bo@x.com", None, &[]),
+        ]);
+        let emails = table(&["ana.d@x.com", "bo@x.com", "zed@x.com", "ana@x.com"]);
+        let r = Resolver::new(&dir, &emails);
+        let count = |ids: &[u32]| {
+            let mut bytes = Vec::new();
+            ids.iter().for_each(|&id| set(&mut bytes, id));
+            let mut words = vec![0u64; bytes.len().div_ceil(8)];
+            for_each(&bytes, |id| words[id as usize / 64] |= 1 << (id % 64));
+            assert_eq!(r.count_people(&words), r.persons(&bytes).count(), "{ids:?}");
+            r.count_people(&words)
+        };
+        assert_eq!(count(&[0, 3]), 1, "ana's alias and primary");
+        assert_eq!(count(&[0, 1, 2, 3]), 3);
+        assert_eq!(count(&[2]), 1, "a stranger is someone");
+        assert_eq!(count(&[]), 0);
+        // A later email of ana's (the table grew): still one person.
+        let grown = emails.with_more(vec![(4, "a@x.com".into())]);
+        let r = r.extended(&dir, &grown);
+        let mut words = vec![0u64; 1];
+        [0u32, 3, 4].iter().for_each(|&id| words[0] |= 1 << id);
+        assert_eq!(r.count_people(&words), 1);
     }
 }

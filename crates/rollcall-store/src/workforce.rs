@@ -555,6 +555,15 @@ pub trait WorkforceStore: Send + Sync {
         id: i64,
     ) -> StoreResult<u64>;
 
+    /// The employee emails (as stored) of the clients, not merged into
+    /// another, that are members of one of `groups`: the people a viewer
+    /// limited to those groups sees in the usage reports.
+    async fn group_employee_emails(
+        &self,
+        account_id: i64,
+        groups: Vec<i64>,
+    ) -> StoreResult<Vec<String>>;
+
     /// Groups the caller may see (`viewable` `None` = all).
     async fn groups(&self, account_id: i64, viewable: Option<Vec<i64>>) -> StoreResult<Vec<Group>>;
     async fn group(

@@ -14,7 +14,6 @@ use std::collections::HashSet;
 use rollcall_core::usage_report::Directory;
 use rollcall_core::Scope;
 use rollcall_store::usage::InsightData;
-use rollcall_store::workforce::Scoping;
 
 use super::restriction::{self, RestrictionCache};
 
@@ -56,22 +55,12 @@ pub async fn visible_people_in(
     let Some(groups) = groups else {
         return Ok(Visibility::All);
     };
-    let clients = state
+    let emails = state
         .store
-        .wf_clients(
-            account_id,
-            Scoping {
-                viewable_groups: Some(groups),
-                ..Scoping::default()
-            },
-        )
+        .group_employee_emails(account_id, groups)
         .await?;
     Ok(Visibility::Only(
-        clients
-            .into_iter()
-            .filter_map(|c| c.employee_email)
-            .map(|e| e.to_lowercase())
-            .collect(),
+        emails.into_iter().map(|e| e.to_lowercase()).collect(),
     ))
 }
 

@@ -1117,6 +1117,29 @@ impl WorkforceStore for SqliteStore {
             .await
     }
 
+    async fn group_employee_emails(
+        &self,
+        account_id: i64,
+        groups: Vec<i64>,
+    ) -> StoreResult<Vec<String>> {
+        let groups = json!(groups).to_string();
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT DISTINCT c.employee_email FROM wf_group_members g
+                     JOIN wf_clients c ON c.id = g.member_id
+                     WHERE g.group_id IN (SELECT value FROM json_each(?2)) AND g.kind = ?3
+                       AND g.account_id = ?1 AND c.account_id = ?1
+                       AND c.merged_into IS NULL AND c.employee_email IS NOT NULL",
+                )?;
+                let emails = stmt
+                    .query_map(params![account_id, groups, KIND_CLIENT], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                Ok(emails)
+            })
+            .await
+    }
+
     async fn wf_client(&self, account_id: i64, scoping: Scoping, id: i64) -> StoreResult<WfClient> {
         self.db
             .read(move |conn| {

@@ -18,6 +18,7 @@ use rollcall_core::usage_report::{
     self, group_last_ms, licence_cost, round2, Directory, Employee, EventFilter, FieldValues,
     Segment, Total, ORG_FIELDS,
 };
+use rollcall_core::usage_trend::{self, DailyIds};
 use rollcall_core::{time, token, Scope};
 use rollcall_store::access_records::AccessKind;
 use rollcall_store::money::ContractSummary;
@@ -200,6 +201,16 @@ fn daily(data: &InsightData, filter: &EventFilter, from: i32, to: i32) -> DailyP
         .into_iter()
         .map(|(d, bits)| (d, data.resolver.persons(&bits)))
         .collect()
+}
+
+/// Per day of `from..=to`, the email ids active that day on any event (people
+/// are counted from them by `usage_trend`, without resolving each id).
+fn daily_ids(data: &InsightData, from: i32, to: i32) -> DailyIds {
+    let mut daily = DailyIds::new(from, to);
+    for b in &data.days {
+        daily.add(b.day, &b.bits);
+    }
+    daily
 }
 
 /// The email ids of `slots`' people, as (id, index in `slots`).
@@ -600,7 +611,7 @@ async fn details_extras(
 /// The app details from data holding at least [`summary_query`]'s.
 fn details_of(data: &InsightData, extras: DetailsExtras, as_of: i32) -> AppDetails {
     let summary = summarise(data, extras.contract, as_of);
-    let a = usage_bits::activity_on(&daily(data, &EventFilter::Any, as_of - 29, as_of), as_of);
+    let a = usage_trend::activity_on(&daily_ids(data, as_of - 29, as_of), &data.resolver, as_of);
     let def = &data.app.definition;
     let per_tier = &data.provisioned_summary.per_license;
     AppDetails {
@@ -699,9 +710,9 @@ pub async fn overview(state: &AppState, caller: &Caller) -> ApiResult<Overview> 
     {
         let summary = summarise(&data, contract, as_of);
         // A day's DAU counts its people (an alias counts for its person).
-        let days = daily(&data, &EventFilter::Any, as_of - 29, as_of);
+        let days = daily_ids(&data, as_of - 29, as_of);
         let daily_active_users = (as_of - 29..=as_of)
-            .map(|d| days.get(&d).map_or(0, SlotSet::count))
+            .map(|d| days.people_on(d, &data.resolver))
             .collect();
         let potential_savings = users_read.then(|| {
             let dir = directory(&data);
@@ -1464,13 +1475,13 @@ fn trend_plan(q: TrendQuery, tz: &TimeZone) -> ApiResult<TrendPlan> {
 fn trend_of(app_id: &str, plan: TrendPlan, data: &InsightData) -> ApiResult<TrendReport> {
     let (from, to) = (plan.from, plan.to);
     group_filter(&data.app.definition, plan.group.as_deref())?;
-    let d = daily(data, &EventFilter::Any, from - 29, to);
+    let d = daily_ids(data, from - 29, to);
     Ok(TrendReport {
         app_id: app_id.to_string(),
         group: plan.group,
         from: date_text(from),
         to: date_text(to),
-        series: usage_bits::trend(&d, from, to)
+        series: usage_trend::trend(&d, &data.resolver, from, to)
             .into_iter()
             .map(|d| TrendPoint {
                 date: date_text(d.day),

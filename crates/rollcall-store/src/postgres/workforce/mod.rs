@@ -139,6 +139,25 @@ impl WorkforceStore for PgStore {
             .collect())
     }
 
+    async fn group_employee_emails(
+        &self,
+        account_id: i64,
+        groups: Vec<i64>,
+    ) -> StoreResult<Vec<String>> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT DISTINCT c.employee_email FROM wf_group_members g
+                 JOIN wf_clients c ON c.id = g.member_id
+                 WHERE g.group_id = ANY($2) AND g.kind = 'c'
+                   AND g.account_id = $1 AND c.account_id = $1
+                   AND c.merged_into IS NULL AND c.employee_email IS NOT NULL",
+            )
+            .await?;
+        let rows = client.query(&stmt, &[&account_id, &groups]).await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     async fn wf_client(&self, account_id: i64, scoping: Scoping, id: i64) -> StoreResult<WfClient> {
         let client = self.client().await?;
         directory::list_clients(&client, account_id, Some(id))
