@@ -13,7 +13,7 @@ use std::sync::Arc;
 use jiff::tz::TimeZone;
 use rollcall_core::fxhash::FxHashMap;
 use rollcall_core::usage::{self, AppDefinition, ROLLING_WINDOWS};
-use rollcall_core::usage_bits::{self, DailyPeople, Member, SlotSet};
+use rollcall_core::usage_bits::{self, DailyPeople, Member, SlotSet, Who};
 use rollcall_core::usage_report::{
     self, group_last_ms, licence_cost, round2, Directory, Employee, EventFilter, FieldValues,
     Segment, Total, ORG_FIELDS,
@@ -324,23 +324,56 @@ fn provisioned_person(data: &InsightData, dir: &Directory, i: usize) -> Option<u
     dir.index_of(&data.provisioned.get(i)?.email)
 }
 
+/// Who the `i`th provisioned user is, found without reading their person's
+/// entry (at 100,000 users, reading each entry cost most of a report that
+/// needs only slots): a person of the data's org chart, by index, or an email
+/// outside it, with its slot when it had usage.
+#[derive(Debug, Clone, Copy)]
+enum ProvisionedWho<'a> {
+    Person(usize),
+    Outside(&'a str, Option<usize>),
+}
+
+impl<'a> ProvisionedWho<'a> {
+    fn slot(self) -> Option<usize> {
+        match self {
+            ProvisionedWho::Person(p) => Some(p),
+            ProvisionedWho::Outside(_, slot) => slot,
+        }
+    }
+
+    /// The report key: the person's primary email, or the email.
+    fn key(self, dir: &'a Directory) -> &'a str {
+        match self {
+            ProvisionedWho::Person(p) => dir.people.get(p).map_or("", |e| e.email.as_str()),
+            ProvisionedWho::Outside(email, _) => email,
+        }
+    }
+}
+
+fn provisioned_who<'a>(data: &'a InsightData, dir: &Directory, i: usize) -> ProvisionedWho<'a> {
+    match provisioned_person(data, dir, i) {
+        Some(p) => ProvisionedWho::Person(p),
+        None => {
+            let email = data.provisioned[i].email.as_str();
+            let slot = data.emails.id(email).map(|id| data.resolver.slot_of_id(id));
+            ProvisionedWho::Outside(email, slot)
+        }
+    }
+}
+
 /// The report key and slot of the `i`th provisioned user, and its person.
 fn provisioned_member<'a>(
     data: &'a InsightData,
     dir: &'a Directory,
     i: usize,
 ) -> (&'a str, Option<usize>, Option<&'a Employee>) {
-    let u = &data.provisioned[i];
-    match provisioned_person(data, dir, i) {
-        Some(p) => (dir.people[p].email.as_str(), Some(p), Some(&dir.people[p])),
-        None => (
-            u.email.as_str(),
-            data.emails
-                .id(&u.email)
-                .map(|id| data.resolver.slot_of_id(id)),
-            None,
-        ),
-    }
+    let who = provisioned_who(data, dir, i);
+    let person = match who {
+        ProvisionedWho::Person(p) => dir.people.get(p),
+        ProvisionedWho::Outside(..) => None,
+    };
+    (who.key(dir), who.slot(), person)
 }
 
 fn directory(data: &InsightData) -> Arc<Directory> {
@@ -929,23 +962,21 @@ fn population<'a>(
 ) -> Vec<Member<'a>> {
     match which {
         "provisioned" => (0..data.provisioned.len())
-            .map(|i| {
-                let (key, slot, person) = provisioned_member(data, dir, i);
+            .map(|i| match provisioned_who(data, dir, i) {
                 // A person's slot is their index in the directory.
-                Member {
-                    key,
-                    slot,
-                    value: person.and(slot).and_then(|p| by.value_of(p)),
-                }
+                ProvisionedWho::Person(p) => Member {
+                    who: Who::Slot(p),
+                    value: by.value_of(p),
+                },
+                ProvisionedWho::Outside(key, slot) => Member {
+                    who: slot.map_or(Who::Key(key), Who::Slot),
+                    value: None,
+                },
             })
             .collect(),
-        _ => dir
-            .people
-            .iter()
-            .enumerate()
-            .map(|(i, p)| Member {
-                key: p.email.as_str(),
-                slot: Some(i),
+        _ => (0..dir.people.len())
+            .map(|i| Member {
+                who: Who::Slot(i),
                 value: by.value_of(i),
             })
             .collect(),
@@ -1606,7 +1637,8 @@ fn rightsizing_of(app_id: &str, plan: RightsizingPlan, data: &InsightData) -> Ri
         let Some(held) = u.license.as_deref().and_then(|l| def.tier(l)) else {
             continue;
         };
-        let (key, slot, _) = provisioned_member(data, &dir, i);
+        let who = provisioned_who(data, &dir, i);
+        let slot = who.slot();
         let first = match slot {
             Some(s) => {
                 if s >= seen_slots.len() {
@@ -1614,7 +1646,7 @@ fn rightsizing_of(app_id: &str, plan: RightsizingPlan, data: &InsightData) -> Ri
                 }
                 !std::mem::replace(&mut seen_slots[s], true)
             }
-            None => seen_keys.insert(key, ()).is_none(),
+            None => seen_keys.insert(who.key(&dir), ()).is_none(),
         };
         if !first {
             continue;
@@ -1641,7 +1673,7 @@ fn rightsizing_of(app_id: &str, plan: RightsizingPlan, data: &InsightData) -> Ri
         let saving = usage_report::downgrade_saving(held, needed);
         savings += saving.unwrap_or(0.0);
         users.push(RightsizingUser {
-            email: key.to_string(),
+            email: who.key(&dir).to_string(),
             app_user_id: u.app_user_id.clone(),
             license: held.name.clone(),
             recommended_license: needed.name.clone(),
