@@ -478,6 +478,16 @@ pub trait UsageStore: Send + Sync {
         .await
     }
 
+    /// The latest event timestamp in the app of each of `email_ids` that has
+    /// one: what a report prints for the few people of its page, without
+    /// reading every email's ([`InsightQuery::last_activity`]).
+    async fn last_activity_of(
+        &self,
+        account_id: i64,
+        app_id: &str,
+        email_ids: Vec<u32>,
+    ) -> StoreResult<FxHashMap<u32, i64>>;
+
     /// [`UsageStore::insight_data`] of several queries on one app, in their order
     /// (by default each on its own; the embedded store reads them in one
     /// transaction, so a page's reports see one state of the data).

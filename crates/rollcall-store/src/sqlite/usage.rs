@@ -10,7 +10,7 @@
 //! `id >= cached`, the second is keyed by snapshot, which never changes once
 //! current), so reports do no string joins.
 
-use rollcall_core::fxhash::FxHashMap;
+use rollcall_core::fxhash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 
 use super::report_cache::{OrgId, ReportCaches};
@@ -864,6 +864,21 @@ impl UsageStore for SqliteStore {
         Ok(first)
     }
 
+    async fn last_activity_of(
+        &self,
+        account_id: i64,
+        app_id: &str,
+        email_ids: Vec<u32>,
+    ) -> StoreResult<FxHashMap<u32, i64>> {
+        let app_id = app_id.to_string();
+        self.db
+            .read_in_place(move |conn| {
+                let (app, _) = load_app(conn, account_id, &app_id)?;
+                last_activity_of(conn, account_id, app, &email_ids)
+            })
+            .await
+    }
+
     async fn insight_data_many(
         &self,
         account_id: i64,
@@ -881,6 +896,46 @@ impl UsageStore for SqliteStore {
             })
             .await
     }
+}
+
+/// Past this many emails, [`last_activity_of`] reads the app's every row
+/// once instead of looking each email up (a look-up costs about twenty rows).
+const LOOKUPS_MAX: usize = 4096;
+
+/// The latest timestamp in `app` of each of `email_ids` that has one.
+fn last_activity_of(
+    conn: &Connection,
+    account_id: i64,
+    app: i64,
+    email_ids: &[u32],
+) -> StoreResult<FxHashMap<u32, i64>> {
+    let mut out = FxHashMap::default();
+    if email_ids.len() > LOOKUPS_MAX {
+        let wanted: FxHashSet<u32> = email_ids.iter().copied().collect();
+        let mut stmt = conn.prepare_cached(
+            "SELECT email_id, last_ms FROM usage_last WHERE account_id = ?1 AND app = ?2",
+        )?;
+        let mut rows = stmt.query(params![account_id, app])?;
+        while let Some(r) = rows.next()? {
+            let id: u32 = r.get(0)?;
+            if wanted.contains(&id) {
+                out.insert(id, r.get(1)?);
+            }
+        }
+        return Ok(out);
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT last_ms FROM usage_last WHERE account_id = ?1 AND app = ?2 AND email_id = ?3",
+    )?;
+    for &id in email_ids {
+        let ms: Option<i64> = stmt
+            .query_row(params![account_id, app, id], |r| r.get(0))
+            .optional()?;
+        if let Some(ms) = ms {
+            out.insert(id, ms);
+        }
+    }
+    Ok(out)
 }
 
 /// What an insight of `app_id` needs, read in the caller's transaction.

@@ -873,7 +873,7 @@ pub async fn app_page(
     let trend = trend_of(app_id, trend, &data[2])?;
     let mut rest = data[3..].iter();
     let inactive = match (inactive, rest.next()) {
-        (Some(plan), Some(d)) => Some(inactive_of(state, caller, app_id, plan, d, &tz)?),
+        (Some(plan), Some(d)) => Some(inactive_of(state, caller, app_id, plan, d, &tz).await?),
         _ => None,
     };
     let rightsizing = match (rightsizing, rest.next()) {
@@ -1169,26 +1169,37 @@ struct Candidate<'a> {
     licence: Option<&'a ProvisionedUser>,
 }
 
-/// The population's members in its order: the provisioned users (each with its
-/// own licence), or every employee with the licence of their first provisioned user.
+/// The population's members without activity in `active`, in its order: the
+/// provisioned users (each with its own licence), or every employee with the
+/// licence of their first provisioned user. An active member costs a bit test
+/// (their person's entry is not read).
 fn inactive_candidates<'a>(
     data: &'a InsightData,
     dir: &'a Directory,
     provisioned: bool,
+    active: &SlotSet,
 ) -> Vec<Candidate<'a>> {
+    let is_active = |slot: Option<usize>| slot.is_some_and(|s| active.contains(s));
     if provisioned {
         return data
             .provisioned
             .iter()
             .enumerate()
-            .map(|(i, u)| {
-                let (key, slot, person) = provisioned_member(data, dir, i);
-                Candidate {
-                    key,
-                    slot,
+            .filter_map(|(i, u)| {
+                let who = provisioned_who(data, dir, i);
+                if is_active(who.slot()) {
+                    return None;
+                }
+                let person = match who {
+                    ProvisionedWho::Person(p) => dir.people.get(p),
+                    ProvisionedWho::Outside(..) => None,
+                };
+                Some(Candidate {
+                    key: who.key(dir),
+                    slot: who.slot(),
                     person,
                     licence: Some(u),
-                }
+                })
             })
             .collect();
     }
@@ -1200,15 +1211,18 @@ fn inactive_candidates<'a>(
             first.get_or_insert(u);
         }
     }
-    dir.people
-        .iter()
-        .zip(licences)
+    licences
+        .into_iter()
         .enumerate()
-        .map(|(i, (p, licence))| Candidate {
-            key: p.email.as_str(),
-            slot: Some(i),
-            person: Some(p),
-            licence,
+        .filter(|&(i, _)| !is_active(Some(i)))
+        .filter_map(|(i, licence)| {
+            let p = dir.people.get(i)?;
+            Some(Candidate {
+                key: p.email.as_str(),
+                slot: Some(i),
+                person: Some(p),
+                licence,
+            })
         })
         .collect()
 }
@@ -1223,8 +1237,7 @@ fn inactive_members<'a>(
     active: &SlotSet,
 ) -> (Vec<Candidate<'a>>, Vec<Option<f64>>, f64) {
     let def = &data.app.definition;
-    let mut candidates = inactive_candidates(data, dir, provisioned);
-    candidates.retain(|c| !c.slot.is_some_and(|s| active.contains(s)));
+    let mut candidates = inactive_candidates(data, dir, provisioned, active);
     // By key for paging; the stable sort keeps a key's first candidate first.
     candidates.sort_by(|a, b| a.key.cmp(b.key));
     candidates.dedup_by(|later, first| later.key == first.key);
@@ -1251,7 +1264,7 @@ pub async fn inactive_users(
     let tz = account_zone(state, caller.account_id).await?;
     let plan = inactive_plan(state, caller, app_id, q, whole, &tz).await?;
     let data = load(state, caller, Scope::UsersRead, app_id, plan.query.clone()).await?;
-    inactive_of(state, caller, app_id, plan, &data, &tz)
+    inactive_of(state, caller, app_id, plan, &data, &tz).await
 }
 
 /// An inactive-users report's checked parameters and its read.
@@ -1299,8 +1312,9 @@ async fn inactive_plan(
         "pageToken",
     )?;
     // Whole history of the group: its lastActivity may be older than the window.
-    // Without a group the exact per-email latest timestamps suffice, unless the
-    // report's day is past: then a later timestamp is replaced from the bitmaps.
+    // Without a group the exact per-email latest timestamps suffice (read for
+    // the page's people only, see `inactive_of`), unless the report's day is
+    // past: then a later timestamp is replaced from the bitmaps.
     let whole_history = q.group.is_some() || as_of < today(tz);
     let query = InsightQuery {
         from_day: if whole_history {
@@ -1310,7 +1324,7 @@ async fn inactive_plan(
         },
         to_day: as_of,
         events: sel(q.group.as_deref()),
-        last_activity: true,
+        last_activity: false,
         provisioned: true,
         provisioned_summary: false,
     };
@@ -1328,7 +1342,7 @@ async fn inactive_plan(
     })
 }
 
-fn inactive_of(
+async fn inactive_of(
     state: &AppState,
     caller: &Caller,
     app_id: &str,
@@ -1341,8 +1355,6 @@ fn inactive_of(
     group_filter(def, plan.group.as_deref())?;
     let dir = directory(data);
     let active = active_between(data, plan.from, as_of);
-    let read_from = plan.query.from_day;
-    let last = bounded_last(data, person_last_ms(data), read_from, as_of, tz);
     let (candidates, costs, savings) =
         inactive_members(data, &dir, plan.population == "provisioned", &active);
     let num_users = candidates.len();
@@ -1356,37 +1368,43 @@ fn inactive_of(
         num_users.min(start + plan.size as usize)
     };
     let page = &candidates[start..end];
-    // The group's last active day of the page's people (only needed with a
-    // group; the data hold only the group's events).
-    let group_days = match plan.group {
-        Some(_) => {
-            let slots: Vec<Option<usize>> = page.iter().map(|c| c.slot).collect();
-            last_days_of(data, &dir, as_of, &slots)
-        }
-        None => Vec::new(),
+    let slots: Vec<Option<usize>> = page.iter().map(|c| c.slot).collect();
+    let overall = page_last_ms(state, caller, app_id, data, &dir, &slots).await?;
+    // The latest day (of the days read: the group's only, with one) of the
+    // page's people up to the report's day: the group's last activity, and
+    // what replaces a latest time after the report's day.
+    let end_ms = time::start_of_day_ms(time::date_of_day_number(as_of + 1), tz);
+    let needs_days = plan.group.is_some() || overall.iter().flatten().any(|&ms| ms >= end_ms);
+    let page_days = match needs_days {
+        true => last_days_of(data, &dir, as_of, &slots),
+        false => Vec::new(),
     };
-    let users: Vec<InactiveUser> = page
-        .iter()
-        .zip(&costs[start..end])
-        .enumerate()
-        .map(|(row, (c, &annual_cost))| {
-            let overall = c.slot.and_then(|s| last.get(s));
-            let last_ms = match plan.group {
-                Some(_) => group_last_ms(group_days[row], overall, tz),
-                None => overall,
-            };
-            InactiveUser {
-                email: c.key.to_string(),
-                app_user_id: c.licence.map(|u| u.app_user_id.clone()),
-                first_name: c.person.and_then(|p| p.first_name.clone()),
-                last_name: c.person.and_then(|p| p.last_name.clone()),
-                team: c.person.and_then(|p| p.team.clone()),
-                license: c.licence.and_then(|u| u.license.clone()),
-                last_activity: last_ms.map(time::format_ms),
-                annual_cost,
-            }
-        })
-        .collect();
+    let users: Vec<InactiveUser> =
+        page.iter()
+            .zip(&costs[start..end])
+            .enumerate()
+            .map(|(row, (c, &annual_cost))| {
+                let overall = overall[row].and_then(|ms| match ms < end_ms {
+                    true => Some(ms),
+                    false => page_days[row]
+                        .map(|d| time::start_of_day_ms(time::date_of_day_number(d), tz)),
+                });
+                let last_ms = match plan.group {
+                    Some(_) => group_last_ms(page_days[row], overall, tz),
+                    None => overall,
+                };
+                InactiveUser {
+                    email: c.key.to_string(),
+                    app_user_id: c.licence.map(|u| u.app_user_id.clone()),
+                    first_name: c.person.and_then(|p| p.first_name.clone()),
+                    last_name: c.person.and_then(|p| p.last_name.clone()),
+                    team: c.person.and_then(|p| p.team.clone()),
+                    license: c.licence.and_then(|u| u.license.clone()),
+                    last_activity: last_ms.map(time::format_ms),
+                    annual_cost,
+                }
+            })
+            .collect();
     let next_page_token = match users.last() {
         Some(last) if end < num_users => Some(seal_page(
             state,
@@ -1418,6 +1436,37 @@ fn inactive_of(
         },
         next_page_token,
     })
+}
+
+/// The latest event time of each of `slots`' people (the latest of their
+/// emails'), read for these people only.
+async fn page_last_ms(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    data: &InsightData,
+    dir: &Directory,
+    slots: &[Option<usize>],
+) -> ApiResult<Vec<Option<i64>>> {
+    let ids = ids_of_slots(data, dir, slots);
+    let mut last = vec![None::<i64>; slots.len()];
+    if ids.is_empty() {
+        return Ok(last);
+    }
+    let stored = state
+        .store
+        .last_activity_of(
+            caller.account_id,
+            app_id,
+            ids.iter().map(|&(id, _)| id).collect(),
+        )
+        .await?;
+    for (id, row) in ids {
+        if let Some(&ms) = stored.get(&id) {
+            last[row] = Some(last[row].map_or(ms, |l: i64| l.max(ms)));
+        }
+    }
+    Ok(last)
 }
 
 // ---------------------------------------------------------------- trend

@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 
 use deadpool_postgres::GenericClient;
+use rollcall_core::fxhash::FxHashMap;
 
 /// Email ids per block.
 pub(super) const BLOCK: i32 = 128;
@@ -26,6 +27,45 @@ pub(super) const LAST_SQL: &str = "SELECT (b.block * 128 + u.i - 1)::int, u.ms
      FROM usage_last_blocks b, unnest(b.last_ms) WITH ORDINALITY AS u(ms, i)
      WHERE b.account_id = $1 AND u.ms IS NOT NULL
        AND b.app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)";
+
+/// The latest time of each of `email_ids` that has one: only their blocks are read.
+pub(super) async fn last_activity_of(
+    client: &impl GenericClient,
+    account_id: i64,
+    app_id: &str,
+    email_ids: &[u32],
+) -> crate::StoreResult<FxHashMap<u32, i64>> {
+    let mut blocks: Vec<i32> = email_ids
+        .iter()
+        .filter_map(|&id| i32::try_from(id).ok())
+        .map(|id| place(id).0)
+        .collect();
+    blocks.sort_unstable();
+    blocks.dedup();
+    let stmt = client
+        .prepare_cached(
+            "SELECT b.block, b.last_ms FROM usage_last_blocks b
+             WHERE b.account_id = $1 AND b.block = ANY($3)
+               AND b.app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)",
+        )
+        .await?;
+    let rows = client
+        .query(&stmt, &[&account_id, &app_id, &blocks])
+        .await?;
+    let stored: FxHashMap<i32, Vec<Option<i64>>> =
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let mut out = FxHashMap::default();
+    for &id in email_ids {
+        let Ok(signed) = i32::try_from(id) else {
+            continue;
+        };
+        let (block, slot) = place(signed);
+        if let Some(Some(ms)) = stored.get(&block).and_then(|b| b.get(slot)) {
+            out.insert(id, *ms);
+        }
+    }
+    Ok(out)
+}
 
 /// A block's number and an email's slot in it.
 fn place(email_id: i32) -> (i32, usize) {

@@ -265,6 +265,15 @@ impl UsageStore for PgStore {
         in_snapshot!(self, |tx| org::load(&tx, db, account_id))
     }
 
+    async fn last_activity_of(
+        &self,
+        account_id: i64,
+        app_id: &str,
+        email_ids: Vec<u32>,
+    ) -> StoreResult<rollcall_core::fxhash::FxHashMap<u32, i64>> {
+        last::last_activity_of(&self.client().await?, account_id, app_id, &email_ids).await
+    }
+
     async fn insight_data(
         &self,
         account_id: i64,
