@@ -42,10 +42,15 @@ impl DailyIds {
         if words.len() < needed {
             words.resize(needed, 0);
         }
-        for (word, chunk) in words.iter_mut().zip(bits.chunks(8)) {
+        let whole = bits.chunks_exact(8);
+        let rest = whole.remainder();
+        for (word, chunk) in words.iter_mut().zip(whole) {
+            *word |= u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        }
+        if !rest.is_empty() {
             let mut le = [0u8; 8];
-            le[..chunk.len()].copy_from_slice(chunk);
-            *word |= u64::from_le_bytes(le);
+            le[..rest.len()].copy_from_slice(rest);
+            words[needed - 1] |= u64::from_le_bytes(le);
         }
     }
 
@@ -182,6 +187,25 @@ mod tests {
         assert_eq!(daily.people_on(95, &r), 2);
         assert_eq!(daily.people_on(500, &r), 0);
         assert!(trend(&daily, &r, 5, 4).is_empty());
+    }
+
+    #[test]
+    fn a_days_words_hold_the_bits_of_every_blob_added() {
+        for len in 0..20usize {
+            let a: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            let b: Vec<u8> = (0..len / 2).map(|i| (i * 91 + 5) as u8).collect();
+            let mut daily = DailyIds::new(0, 0);
+            daily.add(0, &a);
+            daily.add(0, &b);
+            for id in 0..(len as u32 * 8 + 70) {
+                let expected = usage_bits::get(&a, id) || usage_bits::get(&b, id);
+                assert_eq!(
+                    usage_bits::word_bit(&daily.days[0], id),
+                    expected,
+                    "{len} {id}"
+                );
+            }
+        }
     }
 
     #[test]
