@@ -117,6 +117,8 @@ pub struct Inner {
     pub restrictions: reports::RestrictionCache,
     /// The users report's listings, reused while the data stay the same.
     pub users_listings: reports::usage::ListingCache,
+    /// Each provisioned list's licences as a column (right-sizing).
+    pub licences: reports::usage::LicenceCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -139,6 +141,7 @@ impl AppState {
             privacy: routes::privacy::PolicyCache::default(),
             restrictions: reports::RestrictionCache::default(),
             users_listings: reports::usage::ListingCache::default(),
+            licences: reports::usage::LicenceCache::default(),
         }))
     }
 }

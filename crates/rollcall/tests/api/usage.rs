@@ -535,6 +535,130 @@ async fn an_alias_email_counts_for_its_person() {
     assert_eq!(bo["status"], "NeverUsed");
 }
 
+/// Three tiers; a person with an alias and two accounts, one with two
+/// accounts whose first needs its tier, someone who never used the app,
+/// emails outside the org chart.
+#[tokio::test]
+async fn right_sizing_asks_each_person_once_by_the_highest_tier_they_used() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let (status, body) = c
+        .post(
+            "/services/push/v1/customer/apps",
+            &json!({
+                "name": "Suite", "category": "Office", "description": "Docs", "sso": false,
+                "events": [
+                    {"eventName": "view", "eventType": "Consume"},
+                    {"eventName": "share", "eventType": "Produce", "minLicenseTier": "Team"},
+                    {"eventName": "audit", "eventType": "Admin", "minLicenseTier": "Enterprise"}
+                ],
+                "licenseTiers": [
+                    {"name": "Basic", "tier": 0, "features": [], "annualCost": 60.0, "currency": "USD"},
+                    {"name": "Team", "tier": 1, "features": [], "annualCost": 120.0, "currency": "USD"},
+                    {"name": "Enterprise", "tier": 2, "features": [], "annualCost": 300.0, "currency": "USD"}
+                ]
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let app = body["appId"].as_str().unwrap().to_string();
+    org_chart(
+        c,
+        vec![
+            json!({"email": "ana@corp.com", "additionalEmails": ["ana.alt@corp.com"]}),
+            json!({"email": "bo@corp.com"}),
+            json!({"email": "cy@corp.com"}),
+            json!({"email": "di@corp.com"}),
+        ],
+    )
+    .await;
+    let t = now() - HOUR;
+    push_ok(
+        c,
+        &app,
+        &[
+            (t, "ana@corp.com", "view"),
+            // Through her alias: still ana's, and it needs Team.
+            (t, "ana.alt@corp.com", "share"),
+            (t, "bo@corp.com", "audit"),
+            (t, "zed@outside.com", "view"),
+        ],
+    )
+    .await;
+    let users: Vec<Value> = [
+        ("u1", "ana@corp.com", "Enterprise"),
+        ("u2", "ana.alt@corp.com", "Enterprise"),
+        ("u3", "bo@corp.com", "Enterprise"),
+        ("u4", "cy@corp.com", "Team"),
+        ("u5", "di@corp.com", "Basic"),
+        ("u6", "zed@outside.com", "Team"),
+        ("u7", "nobody@outside.com", "Enterprise"),
+        ("u8", "bo@corp.com", "Team"),
+    ]
+    .iter()
+    .map(|(id, email, tier)| json!({"appUserId": id, "email": email, "license": tier}))
+    .collect();
+    let (status, body) = c
+        .post(
+            &format!("/services/push/v1/customer/apps/{app}/users"),
+            &json!({"provisionedUsers": users}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = c
+        .get(&format!("/pull/v1/apps/{app}/rightsizing?rollingWindow=7"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rows: Vec<(&str, &str, &str, &str, Vec<&str>, f64)> = body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["appUserId"].as_str().unwrap(),
+                u["email"].as_str().unwrap(),
+                u["license"].as_str().unwrap(),
+                u["recommendedLicense"].as_str().unwrap(),
+                u["usedEvents"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.as_str().unwrap())
+                    .collect(),
+                u["savings"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    // ana once (her first account), bo not (audit needs Enterprise; his second
+    // account is him again), di not (Basic is the lowest).
+    assert_eq!(
+        rows,
+        [
+            (
+                "u1",
+                "ana@corp.com",
+                "Enterprise",
+                "Team",
+                vec!["share", "view"],
+                180.0
+            ),
+            ("u4", "cy@corp.com", "Team", "Basic", vec![], 60.0),
+            ("u6", "zed@outside.com", "Team", "Basic", vec!["view"], 60.0),
+            (
+                "u7",
+                "nobody@outside.com",
+                "Enterprise",
+                "Basic",
+                vec![],
+                240.0
+            ),
+        ],
+        "{body}"
+    );
+    assert_eq!(body["potentialSavings"]["amount"], 540.0, "{body}");
+}
+
 #[tokio::test]
 async fn regrouping_an_event_changes_past_figures() {
     let server = TestServer::start().await;

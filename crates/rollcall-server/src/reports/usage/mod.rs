@@ -1,8 +1,8 @@
 //! Usage reports (SPEC §4 "pull"): app summaries and details, per-user usage,
 //! engagement by an org field, inactive users, the DAU/WAU/MAU trend and licence
 //! right-sizing. Every figure comes from the per-(event, day) activity bitmaps
-//! through `rollcall_core::usage_bits`, counted per person (aliases resolved by
-//! email id); days are local days of the account's time zone.
+//! through `rollcall_core::usage_bits` and `usage_trend`, counted per person
+//! (aliases resolved by email id); days are local days of the account's time zone.
 //!
 //! Each report checks the caller once ([`super::access`]) and computes from data
 //! already cut down to the people the caller may see.
@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 
 use super::access;
 
+mod licences;
 mod listing;
 mod users;
 use super::{account_zone, Money};
@@ -38,6 +39,8 @@ use crate::access_log::Subject;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
+pub use licences::LicenceCache;
+use licences::Licences;
 pub use listing::ListingCache;
 pub use users::{users, users_among, GroupActivity, UserRow, UsersQuery, UsersReport};
 
@@ -877,7 +880,12 @@ pub async fn app_page(
         _ => None,
     };
     let rightsizing = match (rightsizing, rest.next()) {
-        (Some(plan), Some(d)) => Some(rightsizing_of(app_id, plan, d)),
+        (Some(plan), Some(d)) => Some(rightsizing_of(
+            app_id,
+            plan,
+            d,
+            &state.licences.of(&d.provisioned),
+        )),
         _ => None,
     };
     Ok(AppPage {
@@ -1619,7 +1627,8 @@ pub async fn rightsizing(
     let tz = account_zone(state, caller.account_id).await?;
     let plan = rightsizing_plan(q, &tz)?;
     let data = load(state, caller, Scope::UsersRead, app_id, plan.query.clone()).await?;
-    Ok(rightsizing_of(app_id, plan, &data))
+    let licences = state.licences.of(&data.provisioned);
+    Ok(rightsizing_of(app_id, plan, &data, &licences))
 }
 
 /// A right-sizing report's checked parameters and its read.
@@ -1650,40 +1659,66 @@ fn rightsizing_plan(q: RightsizingQuery, tz: &TimeZone) -> ApiResult<Rightsizing
     })
 }
 
-fn rightsizing_of(app_id: &str, plan: RightsizingPlan, data: &InsightData) -> RightsizingReport {
+fn rightsizing_of(
+    app_id: &str,
+    plan: RightsizingPlan,
+    data: &InsightData,
+    licences: &Licences,
+) -> RightsizingReport {
     let (as_of, w, from) = (plan.as_of, plan.window, plan.from);
     let def = &data.app.definition;
     let dir = directory(data);
-    // Per event, the email ids that did it in the window; then per person, the events.
+    // Per event, the email ids that did it in the window.
     let mut per_event: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
     for b in data.days.iter().filter(|b| (from..=as_of).contains(&b.day)) {
         usage_bits::or_into(per_event.entry(b.event.as_str()).or_default(), &b.bits);
     }
-    // Per person, the events as a bit mask (`width` words a slot): a set of
-    // strings per person cost most of the report. People with the same events
-    // share one set, made once.
-    let width = per_event.len().div_ceil(64).max(1);
-    let mut masks: Vec<u64> = Vec::new();
-    for (k, bits) in per_event.values().enumerate() {
-        for slot in data.resolver.persons(bits).iter() {
-            if masks.len() < (slot + 1) * width {
-                masks.resize((slot + 1) * width, 0);
-            }
-            masks[slot * width + k / 64] |= 1 << (k % 64);
-        }
-    }
     let names: Vec<&str> = per_event.keys().copied().collect();
-    let no_events = vec![0u64; width];
-    // Per distinct set of events: its names (sorted) and the tier it needs.
-    let mut sets: FxHashMap<&[u64], (Vec<String>, Option<&usage::LicenseTier>)> =
+    // Someone holding tier `h` can go lower only when they used no event that
+    // needs `h` or more: per tier held, the people who used such an event,
+    // from one union of those events' bitmaps (a person's events are worked
+    // out only for who can go lower).
+    let event_tier: Vec<Option<i64>> = names
+        .iter()
+        .map(|&name| {
+            def.events
+                .iter()
+                .filter(|e| e.event_name == name)
+                .filter_map(|e| e.min_license_tier.as_deref().and_then(|n| def.tier(n)))
+                .map(|t| t.tier)
+                .max()
+        })
+        .collect();
+    let lowest = def.license_tiers.iter().map(|t| t.tier).min();
+    let mut needing: FxHashMap<i64, SlotSet> = FxHashMap::default();
+    // A person's events as a bit mask (`width` words), found by bit tests of
+    // their own email ids; people with the same events share one set of
+    // names and the tier it needs, made once.
+    let width = names.len().div_ceil(64).max(1);
+    let events_of = |slot: Option<usize>| -> Vec<u64> {
+        let mut mask = vec![0u64; width];
+        if let Some(s) = slot {
+            let ids = data.resolver.ids_of(s, &dir, &data.emails);
+            for (k, bits) in per_event.values().enumerate() {
+                if ids.iter().any(|&id| usage_bits::get(bits, id)) {
+                    mask[k / 64] |= 1 << (k % 64);
+                }
+            }
+        }
+        mask
+    };
+    let mut sets: FxHashMap<Vec<u64>, (Vec<String>, Option<&usage::LicenseTier>)> =
         FxHashMap::default();
     let mut users = Vec::new();
     let mut savings = 0.0;
     // Each person once: by slot, or by key for users without one.
-    let mut seen_slots = vec![false; masks.len() / width + 1];
+    let mut seen_slots: Vec<bool> = Vec::new();
     let mut seen_keys: FxHashMap<&str, ()> = FxHashMap::default();
-    for (i, u) in data.provisioned.iter().enumerate() {
-        let Some(held) = u.license.as_deref().and_then(|l| def.tier(l)) else {
+    // The tier each distinct licence holds; then each user's by its index.
+    let held_tiers: Vec<Option<&usage::LicenseTier>> =
+        licences.names.iter().map(|n| def.tier(n)).collect();
+    for (i, &licence) in licences.of_user.iter().enumerate() {
+        let Some(held) = held_tiers.get(usize::from(licence)).copied().flatten() else {
             continue;
         };
         let who = provisioned_who(data, &dir, i);
@@ -1697,13 +1732,22 @@ fn rightsizing_of(app_id: &str, plan: RightsizingPlan, data: &InsightData) -> Ri
             }
             None => seen_keys.insert(who.key(&dir), ()).is_none(),
         };
-        if !first {
+        if !first || lowest.is_none_or(|l| l >= held.tier) {
             continue;
         }
-        let mask = slot
-            .and_then(|s| masks.get(s * width..(s + 1) * width))
-            .unwrap_or(&no_events);
-        let (used_events, needed) = sets.entry(mask).or_insert_with(|| {
+        let needs_held = needing.entry(held.tier).or_insert_with(|| {
+            let mut bits = Vec::new();
+            for (k, event_bits) in per_event.values().enumerate() {
+                if event_tier[k].is_some_and(|t| t >= held.tier) {
+                    usage_bits::or_into(&mut bits, event_bits);
+                }
+            }
+            data.resolver.persons(&bits)
+        });
+        if slot.is_some_and(|s| needs_held.contains(s)) {
+            continue;
+        }
+        let (used_events, needed) = sets.entry(events_of(slot)).or_insert_with_key(|mask| {
             let events: HashSet<String> = (0..names.len())
                 .filter(|k| mask[k / 64] & (1 << (k % 64)) != 0)
                 .map(|k| names[k].to_string())
@@ -1723,7 +1767,7 @@ fn rightsizing_of(app_id: &str, plan: RightsizingPlan, data: &InsightData) -> Ri
         savings += saving.unwrap_or(0.0);
         users.push(RightsizingUser {
             email: who.key(&dir).to_string(),
-            app_user_id: u.app_user_id.clone(),
+            app_user_id: data.provisioned[i].app_user_id.clone(),
             license: held.name.clone(),
             recommended_license: needed.name.clone(),
             used_events: used_events.clone(),
