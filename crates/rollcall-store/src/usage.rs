@@ -313,6 +313,61 @@ pub fn provisioned_people(users: &[ProvisionedUser], dir: &Directory) -> Vec<u32
         .collect()
 }
 
+/// Each email id's latest event time in one app, dense by id (a report reads
+/// every id's; a map cost a hash per email at 100,000 people).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LastTimes(Vec<i64>);
+
+/// No event yet (an id past the end has none either).
+const NO_TIME: i64 = i64::MIN;
+
+impl LastTimes {
+    /// The times of `(email id, time)` pairs (the latest of an id's).
+    pub fn of(pairs: impl IntoIterator<Item = (u32, i64)>) -> LastTimes {
+        let mut t = LastTimes::default();
+        for (id, ms) in pairs {
+            t.raise(id, ms);
+        }
+        t
+    }
+
+    pub fn get(&self, id: u32) -> Option<i64> {
+        self.0.get(id as usize).copied().filter(|&ms| ms != NO_TIME)
+    }
+
+    /// Keeps `ms` as the id's time when it is later than the one held.
+    pub fn raise(&mut self, id: u32, ms: i64) {
+        let at = id as usize;
+        if self.0.len() <= at {
+            self.0.resize(at + 1, NO_TIME);
+        }
+        self.0[at] = self.0[at].max(ms);
+    }
+
+    /// The ids with a time, in id order, with it.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, i64)> + '_ {
+        (0u32..)
+            .zip(&self.0)
+            .filter(|&(_, &ms)| ms != NO_TIME)
+            .map(|(id, &ms)| (id, ms))
+    }
+
+    /// Only the ids `keep` accepts.
+    pub fn only(&self, keep: impl Fn(u32) -> bool) -> LastTimes {
+        LastTimes(
+            (0u32..)
+                .zip(&self.0)
+                .map(|(id, &ms)| if keep(id) { ms } else { NO_TIME })
+                .collect(),
+        )
+    }
+
+    /// The heap bytes it holds.
+    pub fn capacity_bytes(&self) -> usize {
+        self.0.capacity() * size_of::<i64>()
+    }
+}
+
 /// The bitmap of the email ids that did `event` on local day `day` (`event` is
 /// empty for [`EventSel::Any`]).
 #[derive(Debug, Clone)]
@@ -331,8 +386,8 @@ pub struct InsightData {
     pub emails: Arc<EmailTable>,
     /// Email id -> person of `org` (everyone is their own person without one).
     pub resolver: Arc<Resolver>,
-    /// Email id -> latest event timestamp in the app (when asked for).
-    pub last_ms: FxHashMap<u32, i64>,
+    /// Each email id's latest event timestamp in the app (when asked for).
+    pub last_ms: Arc<LastTimes>,
     /// Ordered by `appUserId`; shared (cached until the users change).
     pub provisioned: Arc<Vec<ProvisionedUser>>,
     /// For each of `provisioned`, its person's index in `org`'s directory

@@ -179,8 +179,7 @@ impl Cut {
                 *byte &= m;
             }
         }
-        data.last_ms
-            .retain(|&id, _| usage_bits::get(&self.mask, id));
+        data.last_ms = Arc::new(data.last_ms.only(|id| usage_bits::get(&self.mask, id)));
         data.provisioned = Arc::clone(&provisioned.users);
         data.provisioned_people = Arc::clone(&provisioned.people);
         data.provisioned_summary = Arc::clone(&provisioned.summary);

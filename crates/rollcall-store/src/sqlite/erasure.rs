@@ -149,6 +149,8 @@ fn erase_usage(
         counts.usage_emails += 1;
     }
     for &app in apps {
+        // Its latest times changed: kept copies of them are stale now.
+        super::usage_push::bump_last_version(conn, app)?;
         let rows: Vec<(i64, i64, Vec<u8>)> = conn
             .prepare_cached(
                 "SELECT event_id, day, bits FROM usage_day_bits WHERE account_id = ?1 AND app = ?2",

@@ -27,7 +27,8 @@ use std::sync::{Arc, Mutex};
 use rollcall_core::usage_bits::{EmailTable, Resolver};
 use rollcall_core::usage_report::{Directory, Employee};
 
-use crate::usage::{ProvisionedSummary, ProvisionedUser};
+use super::usage_push::TimesWritten;
+use crate::usage::{LastTimes, ProvisionedSummary, ProvisionedUser};
 
 /// An org chart's identity: (snapshot id, completion time); (0, 0) without one.
 pub(crate) type OrgId = (i64, i64);
@@ -117,6 +118,10 @@ pub(crate) struct App {
     pub provisioned: Option<(i64, Arc<Vec<ProvisionedUser>>)>,
     pub people: Option<(ProvOrg, Arc<Vec<u32>>)>,
     pub summary: Option<(ProvOrg, Arc<ProvisionedSummary>)>,
+    /// The app's latest time per email at a version of them (`last_version`):
+    /// read once, then moved along by each push after its commit
+    /// ([`ReportCaches::times_written`]), so reports beside ingest use it too.
+    pub last: Option<(i64, Arc<LastTimes>)>,
 }
 
 /// What an entry costs beyond its values: the maps' slots and keys.
@@ -133,7 +138,9 @@ impl App {
             + q.of(self.people.as_ref().map(|e| &e.1), |v| {
                 block(v.capacity() * 4)
             })
-            + s.of(self.summary.as_ref().map(|e| &e.1), summary_bytes);
+            + s.of(self.summary.as_ref().map(|e| &e.1), summary_bytes)
+            // Grown in place by pushes: measured on every weighing (it is one block).
+            + self.last.as_ref().map_or(0, |e| block(e.1.capacity_bytes()));
         self.bytes
     }
 }
@@ -229,6 +236,32 @@ impl ReportCaches {
             state.bytes = state.bytes.saturating_sub(freed);
         }
         out
+    }
+
+    /// After a push's commit: moves the app's kept latest times to the
+    /// version the push made, when they are the version just before it
+    /// (pushes committed together may come in another order: then a read
+    /// replaces them). Nothing is kept for an app no report read.
+    pub(crate) fn times_written(&self, account_id: i64, app_id: &str, written: &TimesWritten) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let Some(app) = state
+            .accounts
+            .get_mut(&account_id)
+            .and_then(|a| a.apps.get_mut(app_id))
+        else {
+            return;
+        };
+        if let Some((version, times)) = &mut app.last {
+            if *version + 1 == written.version {
+                let times = Arc::make_mut(times);
+                for &(id, ms) in &written.times {
+                    times.raise(id, ms);
+                }
+                *version = written.version;
+            }
+        }
     }
 
     /// Drops every entry of the account (after an erasure).

@@ -259,7 +259,9 @@ impl<'c> Ingest<'c> {
         let fresh = fresh_messages(messages, |k| !stored.contains(k));
         if let Some(ready) = ready.filter(|_| fresh.iter().all(|f| *f)) {
             self.define(ready.names.iter().map(String::as_str))?;
-            let (pushed, fresh_ids) = ready.push.write(self.conn)?;
+            // The app's kept latest times fall behind this version: the next
+            // report reads them again.
+            let (pushed, fresh_ids, _) = ready.push.write(self.conn)?;
             let outcome = SegmentOutcome {
                 accepted: pushed.accepted,
                 duplicates: pushed.duplicates,
@@ -356,7 +358,7 @@ impl<'c> Ingest<'c> {
             });
         }
         let push = PreparedPush::new(self.account_id, &self.app_id, &self.events, committed);
-        let (pushed, fresh_ids) = push.write(self.conn)?;
+        let (pushed, fresh_ids, _) = push.write(self.conn)?;
         outcome.accepted = pushed.accepted;
         outcome.duplicates += pushed.duplicates;
         Ok(Written {

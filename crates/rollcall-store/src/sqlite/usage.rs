@@ -26,9 +26,10 @@ use super::usage_push::PreparedPush;
 use super::SqliteStore;
 use crate::audit::{Actor, AppAction, AuditAction};
 use crate::usage::{
-    merged_custom_fields, AppRecord, DayBits, EventSel, InsightData, InsightQuery, NewEvent,
-    OrgChanges, OrgChart, OrgMode, OrgPage, OrgSnapshotInfo, OrgSwitch, ProvisionedSummary,
-    ProvisionedUser, PushOutcome, UsageStore, UserSelection, ORG_SNAPSHOTS_KEPT,
+    merged_custom_fields, AppRecord, DayBits, EventSel, InsightData, InsightQuery, LastTimes,
+    NewEvent, OrgChanges, OrgChart, OrgMode, OrgPage, OrgSnapshotInfo, OrgSwitch,
+    ProvisionedSummary, ProvisionedUser, PushOutcome, UsageStore, UserSelection,
+    ORG_SNAPSHOTS_KEPT,
 };
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -548,12 +549,14 @@ impl UsageStore for SqliteStore {
             &self.committed_emails,
         ));
         drop(events);
-        let (outcome, fresh) = {
+        let (outcome, fresh, times) = {
             let push = Arc::clone(&push);
             self.db.write(move |conn| push.write(conn)).await?
         };
-        // The write resolved after its COMMIT: these ids are durable now.
+        // The write resolved after its COMMIT: these ids are durable now, and
+        // the times kept for reports may move to the push's version.
         push.remember(&self.committed_emails, &fresh);
+        self.report_caches.times_written(account_id, app_id, &times);
         Ok(outcome)
     }
 
@@ -938,6 +941,46 @@ fn last_activity_of(
     Ok(out)
 }
 
+/// The app's latest time per email as this read transaction sees them: the
+/// kept ones when they are of the version the transaction holds, else read
+/// (and kept when newer than those kept).
+fn last_times(
+    conn: &Connection,
+    caches: &ReportCaches,
+    account_id: i64,
+    app: i64,
+    app_id: &str,
+) -> StoreResult<Arc<LastTimes>> {
+    let version: i64 = conn
+        .prepare_cached("SELECT last_version FROM usage_apps WHERE id = ?1")?
+        .query_row([app], |r| r.get(0))?;
+    let kept = caches.with(account_id, |a| {
+        a.app(app_id)
+            .and_then(|x| x.last.as_ref())
+            .filter(|(v, _)| *v == version)
+            .map(|(_, times)| Arc::clone(times))
+    });
+    if let Some(times) = kept {
+        return Ok(times);
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT email_id, last_ms FROM usage_last WHERE account_id = ?1 AND app = ?2",
+    )?;
+    let mut times = LastTimes::default();
+    let mut rows = stmt.query(params![account_id, app])?;
+    while let Some(r) = rows.next()? {
+        times.raise(r.get(0)?, r.get(1)?);
+    }
+    let times = Arc::new(times);
+    caches.with(account_id, |a| {
+        let entry = &mut a.app_mut(app_id).last;
+        if entry.as_ref().is_none_or(|(v, _)| *v < version) {
+            *entry = Some((version, Arc::clone(&times)));
+        }
+    });
+    Ok(times)
+}
+
 /// What an insight of `app_id` needs, read in the caller's transaction.
 fn insight_data(
     conn: &Connection,
@@ -990,18 +1033,11 @@ fn insight_data(
         }
     }
     let emails = email_table(conn, caches, account_id)?;
-    let mut last_ms = FxHashMap::default();
-    if query.last_activity {
-        // At most one per email: no rehashing while it fills.
-        last_ms.reserve(emails.len());
-        let mut stmt = conn.prepare_cached(
-            "SELECT email_id, last_ms FROM usage_last WHERE account_id = ?1 AND app = ?2",
-        )?;
-        let mut rows = stmt.query(params![account_id, app])?;
-        while let Some(r) = rows.next()? {
-            last_ms.insert(r.get::<_, u32>(0)?, r.get(1)?);
-        }
-    }
+    let last_ms = if query.last_activity {
+        last_times(conn, caches, account_id, app, &rec.app_id)?
+    } else {
+        Arc::default()
+    };
     let provisioned = if query.provisioned {
         provisioned_users(conn, caches, account_id, app, &rec)?
     } else {
@@ -1221,4 +1257,134 @@ fn provisioned_users(
         a.app_mut(&rec.app_id).provisioned = Some((version, Arc::clone(&users)))
     });
     Ok(users)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::DatabaseKey;
+    use rollcall_core::Email;
+
+    async fn store_with_app() -> (tempfile::TempDir, SqliteStore, i64, String) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = DatabaseKey::resolve(None, dir.path()).expect("key");
+        let store = SqliteStore::open(dir.path(), key).await.expect("open");
+        let account = store
+            .db
+            .write(|conn| {
+                conn.execute(
+                    "INSERT INTO accounts (name, created_ms) VALUES ('a', 0)",
+                    [],
+                )?;
+                Ok(conn.last_insert_rowid())
+            })
+            .await
+            .expect("account");
+        let definition: AppDefinition = serde_json::from_value(serde_json::json!({
+            "name": "Mail", "events": [{"eventName": "sent"}]
+        }))
+        .expect("definition");
+        let app = store
+            .create_app(account, &Actor::new("t@example.com", None), definition)
+            .await
+            .expect("app");
+        (dir, store, account, app.app_id)
+    }
+
+    async fn push(store: &SqliteStore, account: i64, app: &str, events: &[(&str, i64)]) {
+        let events = events
+            .iter()
+            .enumerate()
+            .map(|(index, &(email, ts_ms))| NewEvent {
+                index,
+                ts_ms,
+                email: Email::parse(email).expect("email"),
+                event_name: "sent".into(),
+                day: 20_000,
+            })
+            .collect();
+        store.push_events(account, app, events).await.expect("push");
+    }
+
+    async fn latest(
+        store: &SqliteStore,
+        account: i64,
+        app: &str,
+    ) -> (Arc<LastTimes>, Vec<(String, i64)>) {
+        let query = InsightQuery {
+            from_day: 20_000,
+            to_day: 20_000,
+            events: EventSel::Any,
+            last_activity: true,
+            provisioned: false,
+            provisioned_summary: false,
+        };
+        let data = store.insight_data(account, app, query).await.expect("read");
+        let named = data
+            .last_ms
+            .iter()
+            .map(|(id, ms)| (data.emails.email(id).unwrap_or("?").to_string(), ms))
+            .collect();
+        (data.last_ms, named)
+    }
+
+    /// Reports use the latest times kept in memory while they are the
+    /// version their snapshot holds: pushes move them along after their
+    /// commit; a change they did not see (another writer) is read again.
+    #[tokio::test]
+    async fn kept_latest_times_follow_pushes_and_are_read_again_after_other_changes() {
+        let (_dir, store, account, app) = store_with_app().await;
+        push(&store, account, &app, &[("ana@x.com", 1_000)]).await;
+        let (first, times) = latest(&store, account, &app).await;
+        assert_eq!(times, [("ana@x.com".to_string(), 1_000)]);
+        let (again, _) = latest(&store, account, &app).await;
+        assert!(Arc::ptr_eq(&first, &again), "kept between reads");
+
+        // A push moves the kept times: a later time, an earlier one (ignored),
+        // a new email.
+        push(
+            &store,
+            account,
+            &app,
+            &[("ana@x.com", 3_000), ("bo@x.com", 2_000)],
+        )
+        .await;
+        push(&store, account, &app, &[("ana@x.com", 2_500)]).await;
+        let kept_version = store.report_caches.with(account, |a| {
+            a.app(&app).and_then(|x| x.last.as_ref()).map(|(v, _)| *v)
+        });
+        assert_eq!(
+            kept_version,
+            Some(3),
+            "moved along by both pushes, not read again"
+        );
+        let (_, times) = latest(&store, account, &app).await;
+        assert_eq!(
+            times,
+            [
+                ("ana@x.com".to_string(), 3_000),
+                ("bo@x.com".to_string(), 2_000)
+            ]
+        );
+
+        // Another writer's change, with its version: read from the database.
+        store
+            .db
+            .write(move |conn| {
+                conn.execute("UPDATE usage_last SET last_ms = 9000", [])?;
+                let app: i64 = conn.query_row("SELECT id FROM usage_apps", [], |r| r.get(0))?;
+                super::super::usage_push::bump_last_version(conn, app)?;
+                Ok(())
+            })
+            .await
+            .expect("change");
+        let (_, times) = latest(&store, account, &app).await;
+        assert_eq!(
+            times,
+            [
+                ("ana@x.com".to_string(), 9_000),
+                ("bo@x.com".to_string(), 9_000)
+            ]
+        );
+    }
 }

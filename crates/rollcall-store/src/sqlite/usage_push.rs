@@ -139,9 +139,10 @@ impl PreparedPush {
         }
     }
 
-    /// Writes the batch in the writer's transaction; returns what it stored and
-    /// the ids it had to look up or intern (those of `unknown`, in order).
-    pub fn write(&self, conn: &Connection) -> StoreResult<(PushOutcome, Vec<i64>)> {
+    /// Writes the batch in the writer's transaction; returns what it stored,
+    /// the ids it had to look up or intern (those of `unknown`, in order) and
+    /// the latest times it merged, with the app's new version of them.
+    pub fn write(&self, conn: &Connection) -> StoreResult<(PushOutcome, Vec<i64>, TimesWritten)> {
         let account_id = self.account_id;
         let app = connected_app(conn, account_id, &self.app_id)?;
         let event_ids = self.event_ids(conn, app)?;
@@ -189,7 +190,15 @@ impl PreparedPush {
                WHERE excluded.last_ms > usage_last.last_ms",
             &last,
         )?;
-        Ok((outcome, fresh))
+        let version = bump_last_version(conn, app)?;
+        let times = TimesWritten {
+            version,
+            times: last
+                .iter()
+                .filter_map(|&[_, _, email, ms]| Some((u32::try_from(email).ok()?, ms)))
+                .collect(),
+        };
+        Ok((outcome, fresh, times))
     }
 
     /// Remembers the ids a resolved write looked up or interned (those of
@@ -329,6 +338,25 @@ impl PreparedPush {
 }
 
 /// The internal id of a connected app of the account.
+/// The latest times a push merged into an app's `usage_last`, and the app's
+/// version of them that this made (see migration 0020).
+pub struct TimesWritten {
+    pub version: i64,
+    /// (email id, time): each merged as the later of it and the one stored.
+    pub times: Vec<(u32, i64)>,
+}
+
+/// Moves the app's version of its latest times (in the transaction that
+/// changes them); returns the new one.
+pub(super) fn bump_last_version(conn: &Connection, app: i64) -> StoreResult<i64> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE usage_apps SET last_version = last_version + 1 WHERE id = ?1
+             RETURNING last_version",
+        )?
+        .query_row([app], |r| r.get(0))?)
+}
+
 fn connected_app(conn: &Connection, account_id: i64, app_id: &str) -> StoreResult<i64> {
     let (app, status): (i64, String) = conn
         .prepare_cached("SELECT id, status FROM usage_apps WHERE account_id = ?1 AND app_id = ?2")?

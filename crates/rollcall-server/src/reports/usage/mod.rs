@@ -256,7 +256,7 @@ fn last_days_of(
 /// Per person (slot), the latest event timestamp.
 fn person_last_ms(data: &InsightData) -> SlotTimes {
     let mut out = SlotTimes(Vec::new());
-    for (&id, &ms) in &data.last_ms {
+    for (id, ms) in data.last_ms.iter() {
         let slot = data.resolver.slot_of_id(id);
         if out.0.len() <= slot {
             out.0.resize(slot + 1, i64::MIN);

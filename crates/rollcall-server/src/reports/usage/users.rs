@@ -152,7 +152,7 @@ pub async fn users_among(
     let mut data = read(days(from.max(oldest), as_of, true)).await?;
     let mut whole_history = from <= oldest;
     let end_ms = time::start_of_day_ms(time::date_of_day_number(as_of + 1), &tz);
-    if !whole_history && data.last_ms.values().any(|&ms| ms >= end_ms) {
+    if !whole_history && data.last_ms.iter().any(|(_, ms)| ms >= end_ms) {
         // Events dated after the report's day: their people's latest day up to
         // it comes from the days.
         data.days

@@ -22,7 +22,6 @@
 //! are kept with the text they were parsed from, and used only when the text
 //! read matches.
 
-use rollcall_core::fxhash::FxHashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -37,7 +36,7 @@ use super::apps::{app_not_found, AppRow};
 use super::cache::Cache;
 use super::last::LAST_SQL;
 use super::{org, provisioned};
-use crate::usage::{AppRecord, DayBits, EventSel, InsightData, InsightQuery, OrgChart};
+use crate::usage::{AppRecord, DayBits, EventSel, InsightData, InsightQuery, LastTimes, OrgChart};
 use crate::StoreResult;
 
 /// Parsed definitions per (database, account, public app id), with their text.
@@ -309,23 +308,21 @@ async fn day_bits(
         .collect())
 }
 
-/// Email id -> latest event timestamp in the app (empty unless `wanted`).
+/// Each email id's latest event timestamp in the app (none unless `wanted`).
 async fn last_activity(
     tx: &impl GenericClient,
     account_id: i64,
     app_id: &str,
     wanted: bool,
-) -> StoreResult<FxHashMap<u32, i64>> {
+) -> StoreResult<Arc<LastTimes>> {
     if !wanted {
-        return Ok(FxHashMap::default());
+        return Ok(Arc::default());
     }
     let stmt = tx.prepare_cached(LAST_SQL).await?;
-    Ok(tx
-        .query(&stmt, &[&account_id, &app_id])
-        .await?
-        .iter()
-        .map(|r| (r.get::<_, i32>(0) as u32, r.get(1)))
-        .collect())
+    let rows = tx.query(&stmt, &[&account_id, &app_id]).await?;
+    Ok(Arc::new(LastTimes::of(
+        rows.iter().map(|r| (r.get::<_, i32>(0) as u32, r.get(1))),
+    )))
 }
 
 /// Email tables per (database, account).
