@@ -120,12 +120,12 @@ fn window_counts(days: &[Vec<u64>], width: usize, count: impl Fn(&[u64]) -> u64)
     let mut prefix = vec![0u64; words];
     let mut union = vec![0u64; words];
     let mut out = Vec::with_capacity(n);
-    for k in 0..n {
+    for (k, day) in days.iter().enumerate() {
         let block_start = k - k % width;
         if k == block_start {
             prefix.fill(0);
         }
-        or_into(&mut prefix, &days[k]);
+        or_into(&mut prefix, day);
         let start = (k + 1).saturating_sub(width);
         if start == block_start {
             out.push(count(&prefix));

@@ -610,50 +610,38 @@ async fn right_sizing_asks_each_person_once_by_the_highest_tier_they_used() {
         .get(&format!("/pull/v1/apps/{app}/rightsizing?rollingWindow=7"))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let rows: Vec<(&str, &str, &str, &str, Vec<&str>, f64)> = body["users"]
+    let rows: Vec<Value> = body["users"]
         .as_array()
         .unwrap()
         .iter()
         .map(|u| {
-            (
-                u["appUserId"].as_str().unwrap(),
-                u["email"].as_str().unwrap(),
-                u["license"].as_str().unwrap(),
-                u["recommendedLicense"].as_str().unwrap(),
-                u["usedEvents"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|e| e.as_str().unwrap())
-                    .collect(),
-                u["savings"].as_f64().unwrap(),
-            )
+            json!([
+                u["appUserId"],
+                u["email"],
+                u["license"],
+                u["recommendedLicense"],
+                u["usedEvents"],
+                u["savings"]
+            ])
         })
         .collect();
     // ana once (her first account), bo not (audit needs Enterprise; his second
     // account is him again), di not (Basic is the lowest).
     assert_eq!(
-        rows,
-        [
-            (
+        Value::Array(rows),
+        json!([
+            [
                 "u1",
                 "ana@corp.com",
                 "Enterprise",
                 "Team",
-                vec!["share", "view"],
+                ["share", "view"],
                 180.0
-            ),
-            ("u4", "cy@corp.com", "Team", "Basic", vec![], 60.0),
-            ("u6", "zed@outside.com", "Team", "Basic", vec!["view"], 60.0),
-            (
-                "u7",
-                "nobody@outside.com",
-                "Enterprise",
-                "Basic",
-                vec![],
-                240.0
-            ),
-        ],
+            ],
+            ["u4", "cy@corp.com", "Team", "Basic", [], 60.0],
+            ["u6", "zed@outside.com", "Team", "Basic", ["view"], 60.0],
+            ["u7", "nobody@outside.com", "Enterprise", "Basic", [], 240.0]
+        ]),
         "{body}"
     );
     assert_eq!(body["potentialSavings"]["amount"], 540.0, "{body}");

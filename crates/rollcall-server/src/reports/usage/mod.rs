@@ -13,7 +13,7 @@ use std::sync::Arc;
 use jiff::tz::TimeZone;
 use rollcall_core::fxhash::FxHashMap;
 use rollcall_core::usage::{self, AppDefinition, ROLLING_WINDOWS};
-use rollcall_core::usage_bits::{self, DailyPeople, Member, SlotSet, Who};
+use rollcall_core::usage_bits::{self, DailyPeople, Member, Resolver, SlotSet, Who};
 use rollcall_core::usage_report::{
     self, group_last_ms, licence_cost, round2, Directory, Employee, EventFilter, FieldValues,
     Segment, Total, ORG_FIELDS,
@@ -1383,36 +1383,40 @@ async fn inactive_of(
     // what replaces a latest time after the report's day.
     let end_ms = time::start_of_day_ms(time::date_of_day_number(as_of + 1), tz);
     let needs_days = plan.group.is_some() || overall.iter().flatten().any(|&ms| ms >= end_ms);
-    let page_days = match needs_days {
-        true => last_days_of(data, &dir, as_of, &slots),
-        false => Vec::new(),
+    let page_days = if needs_days {
+        last_days_of(data, &dir, as_of, &slots)
+    } else {
+        Vec::new()
     };
-    let users: Vec<InactiveUser> =
-        page.iter()
-            .zip(&costs[start..end])
-            .enumerate()
-            .map(|(row, (c, &annual_cost))| {
-                let overall = overall[row].and_then(|ms| match ms < end_ms {
-                    true => Some(ms),
-                    false => page_days[row]
-                        .map(|d| time::start_of_day_ms(time::date_of_day_number(d), tz)),
-                });
-                let last_ms = match plan.group {
-                    Some(_) => group_last_ms(page_days[row], overall, tz),
-                    None => overall,
-                };
-                InactiveUser {
-                    email: c.key.to_string(),
-                    app_user_id: c.licence.map(|u| u.app_user_id.clone()),
-                    first_name: c.person.and_then(|p| p.first_name.clone()),
-                    last_name: c.person.and_then(|p| p.last_name.clone()),
-                    team: c.person.and_then(|p| p.team.clone()),
-                    license: c.licence.and_then(|u| u.license.clone()),
-                    last_activity: last_ms.map(time::format_ms),
-                    annual_cost,
+    let users: Vec<InactiveUser> = page
+        .iter()
+        .zip(&costs[start..end])
+        .enumerate()
+        .map(|(row, (c, &annual_cost))| {
+            let overall = overall[row].and_then(|ms| {
+                if ms < end_ms {
+                    Some(ms)
+                } else {
+                    let day = page_days[row]?;
+                    Some(time::start_of_day_ms(time::date_of_day_number(day), tz))
                 }
-            })
-            .collect();
+            });
+            let last_ms = match plan.group {
+                Some(_) => group_last_ms(page_days[row], overall, tz),
+                None => overall,
+            };
+            InactiveUser {
+                email: c.key.to_string(),
+                app_user_id: c.licence.map(|u| u.app_user_id.clone()),
+                first_name: c.person.and_then(|p| p.first_name.clone()),
+                last_name: c.person.and_then(|p| p.last_name.clone()),
+                team: c.person.and_then(|p| p.team.clone()),
+                license: c.licence.and_then(|u| u.license.clone()),
+                last_activity: last_ms.map(time::format_ms),
+                annual_cost,
+            }
+        })
+        .collect();
     let next_page_token = match users.last() {
         Some(last) if end < num_users => Some(seal_page(
             state,
@@ -1659,6 +1663,62 @@ fn rightsizing_plan(q: RightsizingQuery, tz: &TimeZone) -> ApiResult<Rightsizing
     })
 }
 
+/// Someone holding tier `h` can go lower only when they used no event that
+/// needs `h` or more: per tier asked, the people who used such an event, from
+/// one union of those events' bitmaps, so a person's own events are worked out
+/// only for who can go lower.
+struct NeedingTier<'a> {
+    /// Per event (the data's event names, in order): its bitmap and the
+    /// highest tier number its definitions need.
+    events: Vec<(&'a [u8], Option<i64>)>,
+    resolver: &'a Resolver,
+    made: FxHashMap<i64, SlotSet>,
+}
+
+impl<'a> NeedingTier<'a> {
+    fn new(
+        def: &AppDefinition,
+        per_event: &'a BTreeMap<&str, Vec<u8>>,
+        resolver: &'a Resolver,
+    ) -> NeedingTier<'a> {
+        let events = per_event
+            .iter()
+            .map(|(&name, bits)| {
+                let tier = def
+                    .events
+                    .iter()
+                    .filter(|e| e.event_name == name)
+                    .filter_map(|e| e.min_license_tier.as_deref().and_then(|n| def.tier(n)))
+                    .map(|t| t.tier)
+                    .max();
+                (bits.as_slice(), tier)
+            })
+            .collect();
+        NeedingTier {
+            events,
+            resolver,
+            made: FxHashMap::default(),
+        }
+    }
+
+    /// Whether `slot` used an event needing tier `tier` or more.
+    fn used(&mut self, tier: i64, slot: usize) -> bool {
+        let (events, resolver) = (&self.events, self.resolver);
+        self.made
+            .entry(tier)
+            .or_insert_with(|| {
+                let mut bits = Vec::new();
+                for (event_bits, needs) in events {
+                    if needs.is_some_and(|t| t >= tier) {
+                        usage_bits::or_into(&mut bits, event_bits);
+                    }
+                }
+                resolver.persons(&bits)
+            })
+            .contains(slot)
+    }
+}
+
 fn rightsizing_of(
     app_id: &str,
     plan: RightsizingPlan,
@@ -1674,23 +1734,8 @@ fn rightsizing_of(
         usage_bits::or_into(per_event.entry(b.event.as_str()).or_default(), &b.bits);
     }
     let names: Vec<&str> = per_event.keys().copied().collect();
-    // Someone holding tier `h` can go lower only when they used no event that
-    // needs `h` or more: per tier held, the people who used such an event,
-    // from one union of those events' bitmaps (a person's events are worked
-    // out only for who can go lower).
-    let event_tier: Vec<Option<i64>> = names
-        .iter()
-        .map(|&name| {
-            def.events
-                .iter()
-                .filter(|e| e.event_name == name)
-                .filter_map(|e| e.min_license_tier.as_deref().and_then(|n| def.tier(n)))
-                .map(|t| t.tier)
-                .max()
-        })
-        .collect();
     let lowest = def.license_tiers.iter().map(|t| t.tier).min();
-    let mut needing: FxHashMap<i64, SlotSet> = FxHashMap::default();
+    let mut needing = NeedingTier::new(def, &per_event, &data.resolver);
     // A person's events as a bit mask (`width` words), found by bit tests of
     // their own email ids; people with the same events share one set of
     // names and the tier it needs, made once.
@@ -1735,16 +1780,7 @@ fn rightsizing_of(
         if !first || lowest.is_none_or(|l| l >= held.tier) {
             continue;
         }
-        let needs_held = needing.entry(held.tier).or_insert_with(|| {
-            let mut bits = Vec::new();
-            for (k, event_bits) in per_event.values().enumerate() {
-                if event_tier[k].is_some_and(|t| t >= held.tier) {
-                    usage_bits::or_into(&mut bits, event_bits);
-                }
-            }
-            data.resolver.persons(&bits)
-        });
-        if slot.is_some_and(|s| needs_held.contains(s)) {
+        if slot.is_some_and(|s| needing.used(held.tier, s)) {
             continue;
         }
         let (used_events, needed) = sets.entry(events_of(slot)).or_insert_with_key(|mask| {
