@@ -29,13 +29,17 @@ impl DailyIds {
         }
     }
 
+    /// The index in `days` of `day`, when it is in the range.
+    fn index(&self, day: i32) -> Option<usize> {
+        usize::try_from(i64::from(day) - i64::from(self.first))
+            .ok()
+            .filter(|&k| k < self.days.len())
+    }
+
     /// Adds the ids of a bitmap blob (see [`crate::usage_bits`]) to `day`'s; a day
     /// outside the range is ignored.
     pub fn add(&mut self, day: i32, bits: &[u8]) {
-        let Some(words) = usize::try_from(i64::from(day) - i64::from(self.first))
-            .ok()
-            .and_then(|k| self.days.get_mut(k))
-        else {
+        let Some(words) = self.index(day).map(|k| &mut self.days[k]) else {
             return;
         };
         let needed = bits.len().div_ceil(8);
@@ -56,10 +60,8 @@ impl DailyIds {
 
     /// The people active on `day`.
     pub fn people_on(&self, day: i32, resolver: &Resolver) -> u64 {
-        usize::try_from(i64::from(day) - i64::from(self.first))
-            .ok()
-            .and_then(|k| self.days.get(k))
-            .map_or(0, |ids| resolver.count_people(ids))
+        self.index(day)
+            .map_or(0, |k| resolver.count_people(&self.days[k]))
     }
 }
 
@@ -73,12 +75,7 @@ pub fn trend(daily: &DailyIds, resolver: &Resolver, from: i32, to: i32) -> Vec<D
     let [dau, wau, mau] = [1, 7, 30].map(|width| window_counts(&daily.days, width, count));
     (from..=to)
         .map(|day| {
-            let at = |counts: &[u64]| {
-                usize::try_from(i64::from(day) - i64::from(daily.first))
-                    .ok()
-                    .and_then(|k| counts.get(k).copied())
-                    .unwrap_or(0)
-            };
+            let at = |counts: &[u64]| daily.index(day).map_or(0, |k| counts[k]);
             DayActivity {
                 day,
                 dau: at(&dau),

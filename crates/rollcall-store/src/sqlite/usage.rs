@@ -10,7 +10,7 @@
 //! `id >= cached`, the second is keyed by snapshot, which never changes once
 //! current), so reports do no string joins.
 
-use rollcall_core::fxhash::{FxHashMap, FxHashSet};
+use rollcall_core::fxhash::FxHashMap;
 use std::sync::Arc;
 
 use super::report_cache::{OrgId, ReportCaches};
@@ -874,10 +874,11 @@ impl UsageStore for SqliteStore {
         email_ids: Vec<u32>,
     ) -> StoreResult<FxHashMap<u32, i64>> {
         let app_id = app_id.to_string();
+        let caches = Arc::clone(&self.report_caches);
         self.db
             .read_in_place(move |conn| {
                 let (app, _) = load_app(conn, account_id, &app_id)?;
-                last_activity_of(conn, account_id, app, &email_ids)
+                last_activity_of(conn, &caches, account_id, (app, &app_id), &email_ids)
             })
             .await
     }
@@ -901,32 +902,27 @@ impl UsageStore for SqliteStore {
     }
 }
 
-/// Past this many emails, [`last_activity_of`] reads the app's every row
-/// once instead of looking each email up (a look-up costs about twenty rows).
+/// Past this many emails, [`last_activity_of`] takes the app's whole latest
+/// times ([`last_times`]: kept, or read once) instead of looking each email
+/// up (a look-up costs about twenty rows of a read).
 const LOOKUPS_MAX: usize = 4096;
 
 /// The latest timestamp in `app` of each of `email_ids` that has one.
 fn last_activity_of(
     conn: &Connection,
+    caches: &ReportCaches,
     account_id: i64,
-    app: i64,
+    (app, app_id): (i64, &str),
     email_ids: &[u32],
 ) -> StoreResult<FxHashMap<u32, i64>> {
-    let mut out = FxHashMap::default();
     if email_ids.len() > LOOKUPS_MAX {
-        let wanted: FxHashSet<u32> = email_ids.iter().copied().collect();
-        let mut stmt = conn.prepare_cached(
-            "SELECT email_id, last_ms FROM usage_last WHERE account_id = ?1 AND app = ?2",
-        )?;
-        let mut rows = stmt.query(params![account_id, app])?;
-        while let Some(r) = rows.next()? {
-            let id: u32 = r.get(0)?;
-            if wanted.contains(&id) {
-                out.insert(id, r.get(1)?);
-            }
-        }
-        return Ok(out);
+        let times = last_times(conn, caches, account_id, app, app_id)?;
+        return Ok(email_ids
+            .iter()
+            .filter_map(|&id| Some((id, times.get(id)?)))
+            .collect());
     }
+    let mut out = FxHashMap::default();
     let mut stmt = conn.prepare_cached(
         "SELECT last_ms FROM usage_last WHERE account_id = ?1 AND app = ?2 AND email_id = ?3",
     )?;

@@ -337,7 +337,6 @@ impl PreparedPush {
     }
 }
 
-/// The internal id of a connected app of the account.
 /// The latest times a push merged into an app's `usage_last`, and the app's
 /// version of them that this made (see migration 0020).
 pub struct TimesWritten {
@@ -357,6 +356,7 @@ pub(super) fn bump_last_version(conn: &Connection, app: i64) -> StoreResult<i64>
         .query_row([app], |r| r.get(0))?)
 }
 
+/// The internal id of a connected app of the account.
 fn connected_app(conn: &Connection, account_id: i64, app_id: &str) -> StoreResult<i64> {
     let (app, status): (i64, String) = conn
         .prepare_cached("SELECT id, status FROM usage_apps WHERE account_id = ?1 AND app_id = ?2")?
