@@ -39,6 +39,18 @@ pub fn or_into(acc: &mut Vec<u8>, other: &[u8]) {
     }
 }
 
+/// `acc |= other & mask`, growing `acc` on demand (ids past `mask`'s end are
+/// not set: a viewer's mask ends at the last id they may see).
+pub fn or_masked_into(acc: &mut Vec<u8>, other: &[u8], mask: &[u8]) {
+    let other = &other[..other.len().min(mask.len())];
+    if acc.len() < other.len() {
+        acc.resize(other.len(), 0);
+    }
+    for ((a, b), m) in acc.iter_mut().zip(other).zip(mask) {
+        *a |= *b & *m;
+    }
+}
+
 /// Calls `f` with every set id of a bitmap blob, in increasing order.
 pub fn for_each(bits: &[u8], mut f: impl FnMut(u32)) {
     for (i, &b) in bits.iter().enumerate() {
@@ -451,6 +463,20 @@ mod tests {
         let mut ids = Vec::new();
         for_each(&acc, |i| ids.push(i));
         assert_eq!(ids, vec![0, 1, 9]);
+    }
+
+    #[test]
+    fn a_masked_union_keeps_only_the_masks_ids() {
+        let (mut other, mut mask) = (Vec::new(), Vec::new());
+        [1, 9, 17, 40].iter().for_each(|&i| set(&mut other, i));
+        [1, 17, 20].iter().for_each(|&i| set(&mut mask, i));
+        let mut acc = Vec::new();
+        set(&mut acc, 3);
+        or_masked_into(&mut acc, &other, &mask);
+        let mut ids = Vec::new();
+        for_each(&acc, |i| ids.push(i));
+        // 40 lies past the mask's end, 9 outside it; 3 was there before.
+        assert_eq!(ids, vec![1, 3, 17]);
     }
 
     #[test]

@@ -36,25 +36,36 @@ impl DailyIds {
             .filter(|&k| k < self.days.len())
     }
 
-    /// Adds the ids of a bitmap blob (see [`crate::usage_bits`]) to `day`'s; a day
-    /// outside the range is ignored.
-    pub fn add(&mut self, day: i32, bits: &[u8]) {
+    /// Adds the ids of a bitmap blob (see [`crate::usage_bits`]) to `day`'s,
+    /// only those set in `mask` when there is one; a day outside the range is
+    /// ignored.
+    pub fn add(&mut self, day: i32, bits: &[u8], mask: Option<&[u8]>) {
         let Some(words) = self.index(day).map(|k| &mut self.days[k]) else {
             return;
         };
+        let bits = &bits[..mask.map_or(bits.len(), |m| m.len().min(bits.len()))];
         let needed = bits.len().div_ceil(8);
         if words.len() < needed {
             words.resize(needed, 0);
         }
+        // The mask's word at byte `at`, all ones without a mask.
+        let mask_word = |at: usize| {
+            mask.map_or(u64::MAX, |m| {
+                let mut le = [0u8; 8];
+                let chunk = &m[at..m.len().min(at + 8)];
+                le[..chunk.len()].copy_from_slice(chunk);
+                u64::from_le_bytes(le)
+            })
+        };
         let whole = bits.chunks_exact(8);
         let rest = whole.remainder();
-        for (word, chunk) in words.iter_mut().zip(whole) {
-            *word |= u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        for (k, (word, chunk)) in words.iter_mut().zip(whole).enumerate() {
+            *word |= u64::from_le_bytes(chunk.try_into().unwrap_or_default()) & mask_word(k * 8);
         }
         if !rest.is_empty() {
             let mut le = [0u8; 8];
             le[..rest.len()].copy_from_slice(rest);
-            words[needed - 1] |= u64::from_le_bytes(le);
+            words[needed - 1] |= u64::from_le_bytes(le) & mask_word((needed - 1) * 8);
         }
     }
 
@@ -174,9 +185,9 @@ mod tests {
     fn counts_daily_weekly_and_monthly_people() {
         let r = resolver(&[], 200);
         let mut daily = DailyIds::new(70, 101);
-        daily.add(100, &bits(&[0]));
-        daily.add(95, &bits(&[1, 130]));
-        daily.add(71, &bits(&[2]));
+        daily.add(100, &bits(&[0]), None);
+        daily.add(95, &bits(&[1, 130]), None);
+        daily.add(71, &bits(&[2]), None);
         let s = trend(&daily, &r, 100, 101);
         assert_eq!((s[0].dau, s[0].wau, s[0].mau), (1, 3, 4));
         assert_eq!((s[1].dau, s[1].wau, s[1].mau), (0, 3, 3));
@@ -192,8 +203,8 @@ mod tests {
             let a: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
             let b: Vec<u8> = (0..len / 2).map(|i| (i * 91 + 5) as u8).collect();
             let mut daily = DailyIds::new(0, 0);
-            daily.add(0, &a);
-            daily.add(0, &b);
+            daily.add(0, &a, None);
+            daily.add(0, &b, None);
             for id in 0..(len as u32 * 8 + 70) {
                 let expected = usage_bits::get(&a, id) || usage_bits::get(&b, id);
                 assert_eq!(
@@ -206,12 +217,32 @@ mod tests {
     }
 
     #[test]
+    fn a_masked_blob_adds_only_the_ids_its_mask_has() {
+        for len in 0..20usize {
+            let a: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            for mask_len in 0..22usize {
+                let mask: Vec<u8> = (0..mask_len).map(|i| (i * 53 + 101) as u8).collect();
+                let mut daily = DailyIds::new(0, 0);
+                daily.add(0, &a, Some(&mask));
+                for id in 0..(len.max(mask_len) as u32 * 8 + 70) {
+                    let expected = usage_bits::get(&a, id) && usage_bits::get(&mask, id);
+                    assert_eq!(
+                        usage_bits::word_bit(&daily.days[0], id),
+                        expected,
+                        "{len} {mask_len} {id}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn an_alias_and_its_primary_count_once_in_a_window() {
         // u0 and u3 are one person's emails.
         let r = resolver(&[("u0@x.com", &["u3@x.com"])], 10);
         let mut daily = DailyIds::new(1, 10);
-        daily.add(9, &bits(&[0]));
-        daily.add(10, &bits(&[3, 5]));
+        daily.add(9, &bits(&[0]), None);
+        daily.add(10, &bits(&[3, 5]), None);
         let a = activity_on(&daily, &r, 10);
         assert_eq!((a.dau, a.wau, a.mau), (2, 2, 2));
     }

@@ -12,8 +12,9 @@ use rollcall_core::usage::AppDefinition;
 use std::sync::Arc;
 
 use rollcall_core::fxhash::FxHashMap;
-use rollcall_core::usage_bits::{EmailTable, Resolver};
+use rollcall_core::usage_bits::{self, EmailTable, Resolver};
 use rollcall_core::usage_report::{Directory, Employee};
+use rollcall_core::usage_trend::DailyIds;
 use rollcall_core::Email;
 
 use crate::StoreResult;
@@ -370,11 +371,59 @@ impl LastTimes {
 
 /// The bitmap of the email ids that did `event` on local day `day` (`event` is
 /// empty for [`EventSel::Any`]).
+///
+/// The bitmap is shared (the embedded store keeps it between reports), so a
+/// viewer's cut does not change it: it carries the mask of the ids the viewer
+/// may see, and every way of reading the bits applies that mask.
 #[derive(Debug, Clone)]
 pub struct DayBits {
     pub event: String,
     pub day: i32,
-    pub bits: Vec<u8>,
+    bits: Arc<[u8]>,
+    mask: Option<Arc<[u8]>>,
+}
+
+impl DayBits {
+    pub fn new(event: String, day: i32, bits: Arc<[u8]>) -> DayBits {
+        DayBits {
+            event,
+            day,
+            bits,
+            mask: None,
+        }
+    }
+
+    /// Keeps only the ids set in `mask` (on top of any mask before).
+    pub fn restrict(&mut self, mask: &Arc<[u8]>) {
+        self.mask = Some(match self.mask.take() {
+            None => Arc::clone(mask),
+            Some(before) => before.iter().zip(mask.iter()).map(|(a, b)| a & b).collect(),
+        });
+    }
+
+    /// Whether email id `id` is set.
+    pub fn contains(&self, id: u32) -> bool {
+        usage_bits::get(&self.bits, id) && self.mask.as_ref().is_none_or(|m| usage_bits::get(m, id))
+    }
+
+    /// Sets in `acc` every id set here.
+    pub fn or_into(&self, acc: &mut Vec<u8>) {
+        match &self.mask {
+            None => usage_bits::or_into(acc, &self.bits),
+            Some(m) => usage_bits::or_masked_into(acc, &self.bits, m),
+        }
+    }
+
+    /// The bitmap as shared, without the mask (to tell whether it was kept).
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &Arc<[u8]> {
+        &self.bits
+    }
+
+    /// Adds the ids to `daily`'s day.
+    pub fn add_to(&self, daily: &mut DailyIds) {
+        daily.add(self.day, &self.bits, self.mask.as_deref());
+    }
 }
 
 /// Everything the insights of one app are computed from.

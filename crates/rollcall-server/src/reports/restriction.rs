@@ -57,7 +57,7 @@ pub(super) struct Cut {
     old_dir: Option<Arc<Directory>>,
     emails: Arc<EmailTable>,
     /// The visible email ids.
-    mask: Vec<u8>,
+    mask: Arc<[u8]>,
     dir: Arc<Directory>,
     resolver: Arc<Resolver>,
     provisioned: Mutex<Vec<Arc<ProvisionedCut>>>,
@@ -109,7 +109,7 @@ impl Cut {
             old_dir: org_dir(data).cloned(),
             emails: Arc::clone(&data.emails),
             resolver: Arc::new(Resolver::new(&dir, &data.emails)),
-            mask,
+            mask: mask.into(),
             dir,
             provisioned: Mutex::default(),
         }
@@ -174,10 +174,7 @@ impl Cut {
     fn apply(&self, mut data: InsightData, sees: impl Fn(&Directory, &str) -> bool) -> InsightData {
         let provisioned = self.provisioned(&data, sees);
         for b in &mut data.days {
-            b.bits.truncate(self.mask.len());
-            for (byte, m) in b.bits.iter_mut().zip(&self.mask) {
-                *byte &= m;
-            }
+            b.restrict(&self.mask);
         }
         data.last_ms = Arc::new(data.last_ms.only(|id| usage_bits::get(&self.mask, id)));
         data.provisioned = Arc::clone(&provisioned.users);

@@ -149,9 +149,11 @@ fn erase_usage(
         counts.usage_emails += 1;
     }
     for &app in apps {
-        // Its latest times changed: kept copies of them are stale now.
-        super::usage_push::bump_last_version(conn, app)?;
-        let rows: Vec<(i64, i64, Vec<u8>)> = conn
+        // Its latest times changed: kept copies of them are stale now, and so
+        // are those of the bitmaps changed below.
+        let version = super::usage_push::bump_last_version(conn, app)?;
+        let mut changed_days = BTreeSet::new();
+        let rows: Vec<(i64, i32, Vec<u8>)> = conn
             .prepare_cached(
                 "SELECT event_id, day, bits FROM usage_day_bits WHERE account_id = ?1 AND app = ?2",
             )?
@@ -163,6 +165,7 @@ fn erase_usage(
             if !crate::erasure::clear_bits(&mut bits, &ids) {
                 continue;
             }
+            changed_days.insert(day);
             if bits.iter().all(|b| *b == 0) {
                 conn.prepare_cached(
                     "DELETE FROM usage_day_bits
@@ -177,6 +180,7 @@ fn erase_usage(
                 .execute(params![account_id, app, event_id, day, bits])?;
             }
         }
+        super::usage_day_bits::set_versions(conn, (account_id, app), changed_days, version)?;
     }
     Ok(())
 }

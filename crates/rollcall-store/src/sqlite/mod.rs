@@ -17,6 +17,7 @@ mod report_cache;
 pub(crate) mod segment;
 mod segment_ids;
 mod usage;
+mod usage_day_bits;
 mod usage_push;
 mod wf_day_keys;
 mod wf_directory;

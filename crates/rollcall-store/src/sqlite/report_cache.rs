@@ -1,7 +1,8 @@
 //! What the usage reports read again and again, kept per account in the store
 //! (issue 18 #4): the current org chart's directory, the email table, the
 //! email → person resolver, and per app the provisioned users, the org-chart
-//! person of each and their summary.
+//! person of each and their summary; beside them, under a budget of their
+//! own, the apps' day bitmaps (`usage_day_bits`).
 //!
 //! Every entry carries what makes it change (org snapshot and completion time,
 //! the app's provisioned version, the table's length), and is served only when
@@ -27,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use rollcall_core::usage_bits::{EmailTable, Resolver};
 use rollcall_core::usage_report::{Directory, Employee};
 
+use super::usage_day_bits::KeptDayBits;
 use super::usage_push::TimesWritten;
 use crate::usage::{LastTimes, ProvisionedSummary, ProvisionedUser};
 
@@ -58,6 +60,8 @@ pub(crate) struct ReportCaches {
     budget: usize,
     /// [`RECENT_USES`], or fewer in tests.
     recent: u64,
+    /// The apps' day bitmaps, under a budget of their own.
+    pub day_bits: KeptDayBits,
 }
 
 #[derive(Default)]
@@ -199,6 +203,7 @@ impl ReportCaches {
             state: Mutex::new(State::default()),
             budget,
             recent: RECENT_USES,
+            day_bits: KeptDayBits::default(),
         }
     }
 
@@ -270,6 +275,7 @@ impl ReportCaches {
         if let Some(gone) = state.accounts.remove(&account_id) {
             state.bytes = state.bytes.saturating_sub(gone.bytes);
         }
+        self.day_bits.forget_account(account_id);
     }
 
     /// How many accounts have entries, and their measured bytes.

@@ -22,14 +22,14 @@ use rollcall_core::usage_report::{Directory, Employee};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::audit::append;
+use super::usage_day_bits;
 use super::usage_push::PreparedPush;
 use super::SqliteStore;
 use crate::audit::{Actor, AppAction, AuditAction};
 use crate::usage::{
-    merged_custom_fields, AppRecord, DayBits, EventSel, InsightData, InsightQuery, LastTimes,
-    NewEvent, OrgChanges, OrgChart, OrgMode, OrgPage, OrgSnapshotInfo, OrgSwitch,
-    ProvisionedSummary, ProvisionedUser, PushOutcome, UsageStore, UserSelection,
-    ORG_SNAPSHOTS_KEPT,
+    merged_custom_fields, AppRecord, EventSel, InsightData, InsightQuery, LastTimes, NewEvent,
+    OrgChanges, OrgChart, OrgMode, OrgPage, OrgSnapshotInfo, OrgSwitch, ProvisionedSummary,
+    ProvisionedUser, PushOutcome, UsageStore, UserSelection, ORG_SNAPSHOTS_KEPT,
 };
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -512,6 +512,7 @@ impl UsageStore for SqliteStore {
                 for table in [
                     "usage_events",
                     "usage_day_bits",
+                    "usage_day_versions",
                     "usage_last",
                     "usage_provisioned",
                     "usage_event_names",
@@ -1010,24 +1011,13 @@ fn insight_data(
             }
         }
     }
-    let mut days = Vec::new();
-    if query.from_day <= query.to_day {
-        let mut stmt = conn.prepare_cached(
-            "SELECT day, bits FROM usage_day_bits
-             WHERE account_id = ?1 AND app = ?2 AND event_id = ?3 AND day BETWEEN ?4 AND ?5",
-        )?;
-        for (id, name) in &names {
-            let mut rows =
-                stmt.query(params![account_id, app, id, query.from_day, query.to_day])?;
-            while let Some(r) = rows.next()? {
-                days.push(DayBits {
-                    event: name.clone(),
-                    day: r.get(0)?,
-                    bits: r.get(1)?,
-                });
-            }
-        }
-    }
+    let days = usage_day_bits::read(
+        conn,
+        &caches.day_bits,
+        (account_id, app),
+        &names,
+        (query.from_day, query.to_day),
+    )?;
     let emails = email_table(conn, caches, account_id)?;
     let last_ms = if query.last_activity {
         last_times(conn, caches, account_id, app, &rec.app_id)?
@@ -1258,6 +1248,7 @@ fn provisioned_users(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::erasure::ErasureStore;
     use crate::sqlite::DatabaseKey;
     use rollcall_core::Email;
 
@@ -1381,6 +1372,104 @@ mod tests {
                 ("ana@x.com".to_string(), 9_000),
                 ("bo@x.com".to_string(), 9_000)
             ]
+        );
+    }
+
+    async fn push_on_days(store: &SqliteStore, account: i64, app: &str, events: &[(&str, i32)]) {
+        let events = events
+            .iter()
+            .enumerate()
+            .map(|(index, &(email, day))| NewEvent {
+                index,
+                ts_ms: i64::from(day) * 86_400_000,
+                email: Email::parse(email).expect("email"),
+                event_name: "sent".into(),
+                day,
+            })
+            .collect();
+        store.push_events(account, app, events).await.expect("push");
+    }
+
+    /// (day, bitmap as shared, the emails in it).
+    type SeenDay = (i32, Arc<[u8]>, Vec<String>);
+
+    /// The "any event" bitmaps of days 20,000 and 20,001.
+    async fn day_bits(store: &SqliteStore, account: i64, app: &str) -> Vec<SeenDay> {
+        let query = InsightQuery {
+            from_day: 20_000,
+            to_day: 20_001,
+            events: EventSel::Any,
+            last_activity: false,
+            provisioned: false,
+            provisioned_summary: false,
+        };
+        let data = store.insight_data(account, app, query).await.expect("read");
+        data.days
+            .iter()
+            .map(|b| {
+                let emails = (0..data.emails.len() as u32)
+                    .filter(|&id| b.contains(id))
+                    .map(|id| data.emails.email(id).unwrap_or("?").to_string())
+                    .collect();
+                (b.day, Arc::clone(b.shared()), emails)
+            })
+            .collect()
+    }
+
+    /// Reports use the day bitmaps kept in memory while their day's version is
+    /// the one their snapshot holds: a push that changes a day's bitmaps makes
+    /// that day (only) read again, a resent push changes nothing, and an
+    /// erasure's changes are read.
+    #[tokio::test]
+    async fn kept_day_bitmaps_are_read_again_only_for_the_days_that_changed() {
+        let (_dir, store, account, app) = store_with_app().await;
+        push_on_days(
+            &store,
+            account,
+            &app,
+            &[("ana@x.com", 20_000), ("bo@x.com", 20_001)],
+        )
+        .await;
+        let first = day_bits(&store, account, &app).await;
+        let emails = |days: &[SeenDay]| {
+            days.iter()
+                .map(|(d, _, e)| (*d, e.join(" ")))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            emails(&first),
+            [(20_000, "ana@x.com".into()), (20_001, "bo@x.com".into())]
+        );
+        let again = day_bits(&store, account, &app).await;
+        assert!(Arc::ptr_eq(&first[0].1, &again[0].1) && Arc::ptr_eq(&first[1].1, &again[1].1));
+
+        // A late event for day 20,001: that day is read again, 20,000 is kept.
+        push_on_days(&store, account, &app, &[("cy@x.com", 20_001)]).await;
+        let late = day_bits(&store, account, &app).await;
+        assert!(
+            Arc::ptr_eq(&first[0].1, &late[0].1),
+            "an unchanged day stays kept"
+        );
+        assert!(!Arc::ptr_eq(&first[1].1, &late[1].1));
+        assert_eq!(emails(&late)[1], (20_001, "bo@x.com cy@x.com".into()));
+
+        // Resent: no bitmap changes, nothing is read again.
+        push_on_days(&store, account, &app, &[("cy@x.com", 20_001)]).await;
+        let resent = day_bits(&store, account, &app).await;
+        assert!(Arc::ptr_eq(&late[1].1, &resent[1].1));
+
+        // An erasure clears bits of kept bitmaps; a day left empty goes.
+        store
+            .erase_person(account, &Actor::new("t@example.com", None), "ana@x.com")
+            .await
+            .expect("erase");
+        store
+            .erase_person(account, &Actor::new("t@example.com", None), "bo@x.com")
+            .await
+            .expect("erase");
+        assert_eq!(
+            emails(&day_bits(&store, account, &app).await),
+            [(20_001, "cy@x.com".into())]
         );
     }
 }

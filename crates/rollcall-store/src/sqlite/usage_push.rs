@@ -12,12 +12,14 @@
 //! and the latest timestamps upserted in email order. A batch thus dirties a
 //! handful of pages instead of one rollup row per (event, email).
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use rollcall_core::fxhash::FxHashMap;
 use rollcall_core::usage_bits;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::usage_day_bits;
 use crate::usage::{check_event_names, NewEvent, PushOutcome};
 use crate::{StoreError, StoreResult};
 
@@ -174,7 +176,7 @@ impl PreparedPush {
             duplicates: raw.len() as u64 - accepted,
         };
 
-        self.set_day_bits(conn, app, &event_ids, &email_ids)?;
+        let changed_days = self.set_day_bits(conn, app, &event_ids, &email_ids)?;
 
         let mut last: Vec<[i64; 4]> = self
             .last_ms
@@ -191,6 +193,7 @@ impl PreparedPush {
             &last,
         )?;
         let version = bump_last_version(conn, app)?;
+        usage_day_bits::set_versions(conn, (account_id, app), changed_days, version)?;
         let times = TimesWritten {
             version,
             times: last
@@ -290,14 +293,15 @@ impl PreparedPush {
 
     /// Sets each event's email bit in its (event, day) bitmap and in the day's
     /// "any event" bitmap (event 0). Setting bits is idempotent, so duplicates need
-    /// no special case; an unchanged bitmap is not rewritten.
+    /// no special case; an unchanged bitmap is not rewritten. Returns the days
+    /// of the bitmaps it changed.
     fn set_day_bits(
         &self,
         conn: &Connection,
         app: i64,
         event_ids: &[i64],
         email_ids: &[i64],
-    ) -> StoreResult<()> {
+    ) -> StoreResult<BTreeSet<i32>> {
         let mut marks: Vec<(i64, i32, u32)> = Vec::with_capacity(self.rows.len() * 2);
         for r in &self.rows {
             let email = email_ids[r.email as usize];
@@ -316,6 +320,7 @@ impl PreparedPush {
             "INSERT OR REPLACE INTO usage_day_bits (account_id, app, event_id, day, bits)
              VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
+        let mut changed_days = BTreeSet::new();
         for group in marks.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
             let (event_id, day, _) = group[0];
             let mut bits: Vec<u8> = read
@@ -331,9 +336,10 @@ impl PreparedPush {
             }
             if changed {
                 write.execute(params![self.account_id, app, event_id, day, bits])?;
+                changed_days.insert(day);
             }
         }
-        Ok(())
+        Ok(changed_days)
     }
 }
 

@@ -187,7 +187,7 @@ fn sel(group: Option<&str>) -> EventSel {
 fn active_between(data: &InsightData, from: i32, to: i32) -> SlotSet {
     let mut bits = Vec::new();
     for b in data.days.iter().filter(|b| (from..=to).contains(&b.day)) {
-        usage_bits::or_into(&mut bits, &b.bits);
+        b.or_into(&mut bits);
     }
     data.resolver.persons(&bits)
 }
@@ -198,7 +198,7 @@ fn daily(data: &InsightData, filter: &EventFilter, from: i32, to: i32) -> DailyP
     for b in data.days.iter().filter(|b| {
         (from..=to).contains(&b.day) && (b.event.is_empty() || filter.matches(&b.event))
     }) {
-        usage_bits::or_into(per_day.entry(b.day).or_default(), &b.bits);
+        b.or_into(per_day.entry(b.day).or_default());
     }
     per_day
         .into_iter()
@@ -211,7 +211,7 @@ fn daily(data: &InsightData, filter: &EventFilter, from: i32, to: i32) -> DailyP
 fn daily_ids(data: &InsightData, from: i32, to: i32) -> DailyIds {
     let mut daily = DailyIds::new(from, to);
     for b in &data.days {
-        daily.add(b.day, &b.bits);
+        b.add_to(&mut daily);
     }
     daily
 }
@@ -245,7 +245,7 @@ fn last_days_of(
     let mut last = vec![None::<i32>; slots.len()];
     for b in data.days.iter().filter(|b| b.day <= to) {
         for &(id, i) in &ids {
-            if usage_bits::get(&b.bits, id) {
+            if b.contains(id) {
                 last[i] = Some(last[i].map_or(b.day, |d| d.max(b.day)));
             }
         }
@@ -1731,7 +1731,7 @@ fn rightsizing_of(
     // Per event, the email ids that did it in the window.
     let mut per_event: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
     for b in data.days.iter().filter(|b| (from..=as_of).contains(&b.day)) {
-        usage_bits::or_into(per_event.entry(b.event.as_str()).or_default(), &b.bits);
+        b.or_into(per_event.entry(b.event.as_str()).or_default());
     }
     let names: Vec<&str> = per_event.keys().copied().collect();
     let lowest = def.license_tiers.iter().map(|t| t.tier).min();

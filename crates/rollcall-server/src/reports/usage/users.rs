@@ -8,7 +8,6 @@
 //! ([`super::listing`]); only the page's own rows are then measured, bitmap by
 //! bitmap, instead of resolving every person on every day of the app's history.
 
-use rollcall_core::usage_bits;
 use rollcall_core::usage_report::{group_last_ms, Directory, Employee, EventFilter};
 use rollcall_core::{time, Scope};
 use rollcall_store::access_records::AccessKind;
@@ -294,7 +293,7 @@ impl PageActivity {
                 0
             };
             for &(id, row) in &ids {
-                if !usage_bits::get(&b.bits, id) {
+                if !b.contains(id) {
                     continue;
                 }
                 window[row][0] |= bit;

@@ -300,11 +300,7 @@ async fn day_bits(
     };
     Ok(rows
         .into_iter()
-        .map(|r| DayBits {
-            event: r.get(0),
-            day: r.get(1),
-            bits: r.get(2),
-        })
+        .map(|r| DayBits::new(r.get(0), r.get(1), r.get::<_, Vec<u8>>(2).into()))
         .collect())
 }
 
