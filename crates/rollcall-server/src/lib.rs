@@ -119,6 +119,8 @@ pub struct Inner {
     pub users_listings: reports::usage::ListingCache,
     /// Each provisioned list's licences as a column (right-sizing).
     pub licences: reports::usage::LicenceCache,
+    /// Populations grouped by a field (engagement).
+    pub populations: reports::usage::PopulationCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -142,6 +144,7 @@ impl AppState {
             restrictions: reports::RestrictionCache::default(),
             users_listings: reports::usage::ListingCache::default(),
             licences: reports::usage::LicenceCache::default(),
+            populations: reports::usage::PopulationCache::default(),
         }))
     }
 }

@@ -1736,3 +1736,89 @@ async fn the_latest_activity_of_hundreds_of_people_is_exact_and_never_moves_back
         assert_eq!(seen[e], time::format_ms(latest), "{e}");
     }
 }
+
+/// Engagement's populations are kept between reports: each report still
+/// follows new provisioned users, a new org chart and a provisioned user's
+/// first event.
+#[tokio::test]
+async fn engagement_follows_provisioning_the_org_chart_and_first_events_between_reports() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let app = mail_app(c).await;
+    org_chart(
+        c,
+        vec![
+            json!({"email": "ana@corp.com", "team": "Sales"}),
+            json!({"email": "bo@corp.com", "team": "Sales"}),
+            json!({"email": "cy@corp.com", "team": "Ops"}),
+        ],
+    )
+    .await;
+    let users_path = format!("/services/push/v1/customer/apps/{app}/users");
+    let provision = |users: Vec<(&str, &str)>| {
+        let users: Vec<Value> = users
+            .iter()
+            .map(|(id, email)| json!({"appUserId": id, "email": email}))
+            .collect();
+        let path = users_path.clone();
+        async move {
+            let (status, body) = c.post(&path, &json!({"provisionedUsers": users})).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+    provision(vec![("u1", "ana@corp.com"), ("u2", "cy@corp.com")]).await;
+    push_ok(c, &app, &[(now() - HOUR, "ana@corp.com", "read")]).await;
+    let figures = |body: &Value| {
+        let segments: Vec<Value> = body["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| json!([s["value"], s["population"], s["active"]]))
+            .collect();
+        json!([
+            body["total"]["population"],
+            body["total"]["active"],
+            body["total"]["outsidePopulation"],
+            segments
+        ])
+    };
+    let query = "population=provisioned&by=team&rollingWindow=7";
+    let first = engagement(c, &app, query).await;
+    assert_eq!(
+        figures(&first),
+        json!([2, 1, 0, [["Ops", 1, 0], ["Sales", 1, 1]]])
+    );
+    assert_eq!(figures(&engagement(c, &app, query).await), figures(&first));
+
+    // Another provisioned user, outside the chart, then their first event.
+    provision(vec![("u3", "zed@outside.com")]).await;
+    assert_eq!(
+        figures(&engagement(c, &app, query).await),
+        json!([3, 1, 0, [["Ops", 1, 0], ["Sales", 1, 1], [null, 1, 0]]])
+    );
+    push_ok(c, &app, &[(now() - HOUR, "zed@outside.com", "read")]).await;
+    assert_eq!(
+        figures(&engagement(c, &app, query).await),
+        json!([3, 2, 0, [["Ops", 1, 0], ["Sales", 1, 1], [null, 1, 1]]])
+    );
+
+    // A new chart moves ana to Ops; the employees' population follows too.
+    org_chart(
+        c,
+        vec![
+            json!({"email": "ana@corp.com", "team": "Ops"}),
+            json!({"email": "bo@corp.com", "team": "Sales"}),
+            json!({"email": "cy@corp.com", "team": "Ops"}),
+        ],
+    )
+    .await;
+    assert_eq!(
+        figures(&engagement(c, &app, query).await),
+        json!([3, 2, 0, [["Ops", 2, 1], [null, 1, 1]]])
+    );
+    assert_eq!(
+        figures(&engagement(c, &app, "by=team&rollingWindow=7").await),
+        json!([3, 1, 1, [["Ops", 2, 1], ["Sales", 1, 0]]])
+    );
+}

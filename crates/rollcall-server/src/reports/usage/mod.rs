@@ -33,6 +33,7 @@ use super::access;
 
 mod licences;
 mod listing;
+mod populations;
 mod users;
 use super::{account_zone, Money};
 use crate::access_log::Subject;
@@ -42,6 +43,7 @@ use crate::AppState;
 pub use licences::LicenceCache;
 use licences::Licences;
 pub use listing::ListingCache;
+pub use populations::PopulationCache;
 pub use users::{users, users_among, GroupActivity, UserRow, UsersQuery, UsersReport};
 
 const PAGE_PURPOSE: &str = "usage-insights-page";
@@ -872,7 +874,7 @@ pub async fn app_page(
         details_extras(state, caller, app_id, as_of, &tz),
     )?;
     let details = details_of(&data[0], extras, as_of);
-    let engagement = engagement_of(app_id, engagement, &data[1])?;
+    let engagement = engagement_of(state, app_id, engagement, &data[1])?;
     let trend = trend_of(app_id, trend, &data[2])?;
     let mut rest = data[3..].iter();
     let inactive = match (inactive, rest.next()) {
@@ -1043,7 +1045,7 @@ pub async fn engagement(
     let tz = account_zone(state, caller.account_id).await?;
     let plan = engagement_plan(q, &tz)?;
     let data = load(state, caller, Scope::AppsRead, app_id, plan.query.clone()).await?;
-    engagement_of(app_id, plan, &data)
+    engagement_of(state, app_id, plan, &data)
 }
 
 /// An engagement report's checked parameters and its read.
@@ -1083,6 +1085,7 @@ fn engagement_plan(q: EngagementQuery, tz: &TimeZone) -> ApiResult<EngagementPla
 }
 
 fn engagement_of(
+    state: &AppState,
     app_id: &str,
     plan: EngagementPlan,
     data: &InsightData,
@@ -1098,12 +1101,10 @@ fn engagement_of(
     group_filter(&data.app.definition, plan.group.as_deref())?;
     let dir = directory(data);
     let values = dir.field_values(&by);
-    let members = population(data, &dir, &plan.population, &values);
-    let e = usage_bits::engagement(
-        &members,
-        &values.values,
-        &active_between(data, plan.from, plan.as_of),
-    );
+    let population = state
+        .populations
+        .of(data, &dir, &plan.population, (&by, &values));
+    let e = population.engagement(&values.values, &active_between(data, plan.from, plan.as_of));
     Ok(EngagementReport {
         app_id: app_id.to_string(),
         group: plan.group,
