@@ -10,7 +10,9 @@
 //! SQLite per report (issue 18 #3).
 //!
 //! Bounded by its own byte budget: past it, the bitmaps used least recently
-//! go (down to three quarters of it, so eviction is rare).
+//! go (down to three quarters of it, so eviction is rare). A small account's
+//! bitmaps are not kept: their rows cost little to read, and a thousand
+//! tenants' worth of them took more memory in map entries than in bits.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,14 +24,23 @@ use crate::StoreResult;
 
 /// Default budget: a 90-day window of every event of one app at 100,000
 /// people (about 1,000 bitmaps of 12.5 KB) and the app summaries' 30 days of
-/// twenty apps, with room to spare.
-pub(crate) const DEFAULT_BUDGET: usize = 32 << 20;
+/// twenty apps.
+pub(crate) const DEFAULT_BUDGET: usize = 24 << 20;
 
-/// What a kept bitmap costs beyond its bytes: its map slot, key and `Arc` header.
-const ENTRY_OVERHEAD: usize = 96;
+/// What a kept bitmap costs beyond its bytes: its map slot (with the map's
+/// spare room) and its block's header and rounding.
+const ENTRY_OVERHEAD: usize = 160;
 
-/// (account, internal app id, event id, day).
-type Key = (i64, i64, i64, i32);
+/// Bitmaps shorter than this (accounts of fewer than 4,096 email ids) are
+/// read each time rather than kept.
+const MIN_KEPT: usize = 512;
+
+/// (account, public app id): never reused, unlike an internal id after an
+/// app is deleted (whose versions would start again).
+type AppKey = (i64, String);
+
+/// (event id, day).
+type DayKey = (i64, i32);
 
 struct Entry {
     version: i64,
@@ -39,7 +50,7 @@ struct Entry {
 
 #[derive(Default)]
 struct State {
-    entries: HashMap<Key, Entry>,
+    apps: HashMap<AppKey, HashMap<DayKey, Entry>>,
     clock: u64,
     bytes: usize,
 }
@@ -68,10 +79,12 @@ impl KeptDayBits {
         }
     }
 
-    /// For each (day, version) of `wanted`, the bitmap kept at exactly that version.
+    /// For each (day, version) of `wanted`, the bitmap of `event_id` kept at
+    /// exactly that version.
     fn find(
         &self,
-        (account_id, app, event_id): (i64, i64, i64),
+        (account_id, app_id): (i64, &str),
+        event_id: i64,
         wanted: &[(i32, i64)],
     ) -> Vec<Option<Arc<[u8]>>> {
         let Ok(mut state) = self.state.lock() else {
@@ -79,10 +92,13 @@ impl KeptDayBits {
         };
         state.clock += 1;
         let now = state.clock;
+        let Some(days) = state.apps.get_mut(&(account_id, app_id.to_string())) else {
+            return vec![None; wanted.len()];
+        };
         wanted
             .iter()
             .map(|&(day, version)| {
-                let e = state.entries.get_mut(&(account_id, app, event_id, day))?;
+                let e = days.get_mut(&(event_id, day))?;
                 (e.version == version).then(|| {
                     e.used = now;
                     Arc::clone(&e.bits)
@@ -93,17 +109,21 @@ impl KeptDayBits {
 
     /// Keeps `bits` at `version` unless a later version is kept already (a
     /// read in an older snapshot may come after one in a newer).
-    fn keep(&self, key: Key, version: i64, bits: &Arc<[u8]>) {
+    fn keep(&self, (account_id, app_id): (i64, &str), key: DayKey, version: i64, bits: &Arc<[u8]>) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
         let now = state.clock;
-        let freed = match state.entries.get(&key) {
+        let days = state
+            .apps
+            .entry((account_id, app_id.to_string()))
+            .or_default();
+        let freed = match days.get(&key) {
             Some(e) if e.version >= version => return,
             Some(e) => cost(&e.bits),
             None => 0,
         };
-        state.entries.insert(
+        days.insert(
             key,
             Entry {
                 version,
@@ -121,10 +141,10 @@ impl KeptDayBits {
     pub(crate) fn forget_account(&self, account_id: i64) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut freed = 0;
-        state.entries.retain(|k, e| {
-            let keep = k.0 != account_id;
+        state.apps.retain(|(account, _), days| {
+            let keep = *account != account_id;
             if !keep {
-                freed += cost(&e.bits);
+                freed += days.values().map(|e| cost(&e.bits)).sum::<usize>();
             }
             keep
         });
@@ -136,7 +156,7 @@ impl KeptDayBits {
     pub(crate) fn size(&self) -> (usize, usize) {
         self.state
             .lock()
-            .map(|s| (s.entries.len(), s.bytes))
+            .map(|s| (s.apps.values().map(HashMap::len).sum(), s.bytes))
             .unwrap_or_default()
     }
 }
@@ -144,16 +164,34 @@ impl KeptDayBits {
 impl State {
     /// Drops the bitmaps used least recently until `target` bytes remain.
     fn shrink_to(&mut self, target: usize) {
-        let mut by_use: Vec<(u64, Key)> = self.entries.iter().map(|(k, e)| (e.used, *k)).collect();
+        let mut by_use: Vec<(u64, &AppKey, DayKey)> = self
+            .apps
+            .iter()
+            .flat_map(|(app, days)| days.iter().map(move |(k, e)| (e.used, app, *k)))
+            .collect();
         by_use.sort_unstable();
-        for (_, key) in by_use {
-            if self.bytes <= target {
+        let mut gone: HashMap<AppKey, Vec<DayKey>> = HashMap::new();
+        let mut bytes = self.bytes;
+        for (_, app, key) in by_use {
+            if bytes <= target {
                 break;
             }
-            if let Some(e) = self.entries.remove(&key) {
-                self.bytes = self.bytes.saturating_sub(cost(&e.bits));
+            if let Some(e) = self.apps.get(app).and_then(|days| days.get(&key)) {
+                bytes = bytes.saturating_sub(cost(&e.bits));
+                gone.entry(app.clone()).or_default().push(key);
             }
         }
+        for (app, keys) in gone {
+            if let Some(days) = self.apps.get_mut(&app) {
+                keys.iter().for_each(|k| {
+                    days.remove(k);
+                });
+                if days.is_empty() {
+                    self.apps.remove(&app);
+                }
+            }
+        }
+        self.bytes = bytes;
     }
 }
 
@@ -163,7 +201,7 @@ impl State {
 pub(super) fn read(
     conn: &Connection,
     kept: &KeptDayBits,
-    (account_id, app): (i64, i64),
+    (account_id, app, app_id): (i64, i64, &str),
     events: &[(i64, String)],
     (from, to): (i32, i32),
 ) -> StoreResult<Vec<DayBits>> {
@@ -186,7 +224,7 @@ pub(super) fn read(
     )?;
     let mut days = Vec::new();
     for (event_id, name) in events {
-        let found = kept.find((account_id, app, *event_id), &versions);
+        let found = kept.find((account_id, app_id), *event_id, &versions);
         for (&(day, version), found) in versions.iter().zip(found) {
             let bits = match found {
                 Some(bits) => bits,
@@ -200,7 +238,9 @@ pub(super) fn read(
                         continue;
                     };
                     let bits: Arc<[u8]> = bits.into();
-                    kept.keep((account_id, app, *event_id, day), version, &bits);
+                    if bits.len() >= MIN_KEPT {
+                        kept.keep((account_id, app_id), (*event_id, day), version, &bits);
+                    }
                     bits
                 }
             };
@@ -239,15 +279,17 @@ mod tests {
     #[test]
     fn a_bitmap_is_found_only_at_its_version_and_never_replaced_by_an_older_one() {
         let kept = KeptDayBits::default();
-        let key = (1, 2, 3, 20_000);
-        kept.keep(key, 5, &bits(10));
-        assert!(kept.find((1, 2, 3), &[(20_000, 5)])[0].is_some());
-        assert!(kept.find((1, 2, 3), &[(20_000, 6)])[0].is_none());
-        assert!(kept.find((1, 2, 4), &[(20_000, 5)])[0].is_none());
+        let (app, key) = ((1, "a"), (3, 20_000));
+        kept.keep(app, key, 5, &bits(10));
+        assert!(kept.find(app, 3, &[(20_000, 5)])[0].is_some());
+        assert!(kept.find(app, 3, &[(20_000, 6)])[0].is_none());
+        assert!(kept.find(app, 4, &[(20_000, 5)])[0].is_none());
+        assert!(kept.find((1, "b"), 3, &[(20_000, 5)])[0].is_none());
+        assert!(kept.find((2, "a"), 3, &[(20_000, 5)])[0].is_none());
         // A read in an older snapshot does not push the newer bitmap out.
-        kept.keep(key, 4, &bits(20));
-        assert!(kept.find((1, 2, 3), &[(20_000, 5)])[0].is_some());
-        kept.keep(key, 6, &bits(30));
+        kept.keep(app, key, 4, &bits(20));
+        assert!(kept.find(app, 3, &[(20_000, 5)])[0].is_some());
+        kept.keep(app, key, 6, &bits(30));
         assert_eq!(kept.size(), (1, ENTRY_OVERHEAD + 30));
         kept.forget_account(1);
         assert_eq!(kept.size(), (0, 0));
@@ -256,14 +298,15 @@ mod tests {
     #[test]
     fn past_the_budget_the_bitmaps_used_least_recently_go() {
         let kept = KeptDayBits::with_budget(4 * (ENTRY_OVERHEAD + 100));
+        let app = (1, "a");
         for day in 0..4 {
-            kept.keep((1, 1, 1, day), 1, &bits(100));
+            kept.keep(app, (1, day), 1, &bits(100));
         }
         // Day 0 used again: days 1 and 2 are the oldest now.
-        assert!(kept.find((1, 1, 1), &[(0, 1)])[0].is_some());
-        kept.keep((1, 1, 1, 4), 1, &bits(100));
+        assert!(kept.find(app, 1, &[(0, 1)])[0].is_some());
+        kept.keep(app, (1, 4), 1, &bits(100));
         let found: Vec<bool> = kept
-            .find((1, 1, 1), &(0..5).map(|d| (d, 1)).collect::<Vec<_>>())
+            .find(app, 1, &(0..5).map(|d| (d, 1)).collect::<Vec<_>>())
             .iter()
             .map(Option::is_some)
             .collect();
