@@ -948,6 +948,97 @@ async fn a_viewers_computers_page_follows_late_records_and_its_groups_members() 
     assert_eq!(pcs(page["activity"].as_array().unwrap().clone()), vec![pc2]);
 }
 
+/// A computer in a group's page through one of its users counts only the
+/// group's rows: another user's time on it is left out, on every page size,
+/// with computers out of the group between the group's; its user's first group
+/// still classifies its time.
+#[tokio::test]
+async fn a_groups_computers_count_only_the_groups_rows_on_a_shared_computer() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let (d1, d2) = (days_ago(2), days_ago(1));
+    let youtube = Some("https://youtube.com/");
+    for day in [d1, d2] {
+        let at = |h| local("UTC", day, h, 0);
+        let u1 = vec![
+            record(&at(9), 20, "x.exe", None, false),
+            record(&at(10), 5, "firefox.exe", youtube, false),
+        ];
+        for (pc, user, records) in [
+            ("PC-1", "u1", u1),
+            (
+                "PC-1",
+                "u2",
+                vec![record(&at(13), 10, "x.exe", None, false)],
+            ),
+            ("PC-2", "u2", vec![record(&at(9), 15, "x.exe", None, false)]),
+            ("PC-3", "u3", vec![record(&at(9), 30, "x.exe", None, false)]),
+        ] {
+            push(c, &batch(pc, "UTC", user, records)).await;
+        }
+    }
+    let (pc1, pc3) = (
+        wf_id(c, "computers", "PC-1").await,
+        wf_id(c, "computers", "PC-3").await,
+    );
+    let (u1, u3) = (
+        wf_id(c, "clients", "u1").await,
+        wf_id(c, "clients", "u3").await,
+    );
+    let group = make_group(c, json!({"name": "Team", "clients": [u1, u3]})).await;
+    let (status, body) = c
+        .put(
+            "/admin/v1/classifications",
+            &json!({
+                "websites": [{"domain": "youtube.com", "productivity": -1}],
+                "groupOverrides": [{"groupId": group, "domain": "youtube.com", "productivity": 1}]
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, viewer) = account
+        .user_with_key("viewer", json!({"viewableGroups": [group]}))
+        .await;
+    let q = format!("from={d1}&to={d2}");
+    let whole = computers_rows(&viewer, &format!("{q}&pageSize=150")).await;
+    let mut pcs = vec![pc1, pc3];
+    pcs.sort();
+    let keys: Vec<i64> = whole
+        .iter()
+        .map(|r| r["computerid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(keys, [pcs.clone(), pcs].concat(), "{whole:?}");
+    for row in whole.iter().filter(|r| r["computerid"] == pc1) {
+        assert_eq!(row["users"], json!([u1]), "{row}");
+        assert_eq!(row["totalTime"], 25 * 60, "{row}");
+        // youtube.com is productive for the group's user.
+        assert_eq!(secs(row, "activeTime", "productive"), 5 * 60, "{row}");
+    }
+    // The admin sees u2's time on PC-1 too, youtube.com as the set says.
+    let all = computers_rows(c, &format!("{q}&pageSize=150")).await;
+    let first = all.iter().find(|r| r["computerid"] == pc1).unwrap();
+    assert_eq!(first["totalTime"], 35 * 60, "{first}");
+    assert_eq!(secs(first, "activeTime", "unproductive"), 0, "{first}");
+    // The group filter gives the viewer's rows; so do pages of one and two.
+    let by_group = format!("{q}&groupId={group}");
+    assert_eq!(
+        computers_rows(c, &format!("{by_group}&pageSize=150")).await,
+        whole
+    );
+    for size in [1usize, 2, 3] {
+        let mut paged = Vec::new();
+        for page in 1.. {
+            let rows = computers_rows(&viewer, &format!("{q}&pageSize={size}&page={page}")).await;
+            if rows.is_empty() {
+                break;
+            }
+            paged.extend(rows);
+        }
+        assert_eq!(paged, whole, "pages of {size}");
+    }
+}
+
 #[tokio::test]
 async fn a_skewed_sent_at_shifts_the_records() {
     let server = TestServer::start().await;

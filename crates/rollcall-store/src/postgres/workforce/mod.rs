@@ -1,7 +1,8 @@
 //! Workforce activity on PostgreSQL: agent ingest with its per-day rollups
 //! (`ingest`), clients, computers, groups and the classification set
-//! (`directory`), working hours and the activity log (`reports`), and the
-//! statement builder, scoping and classification they share (`sql`).
+//! (`directory`), working hours and the activity log (`reports`; under a
+//! group filter with `day_keys` and `page_runs`), and the statement builder,
+//! scoping and classification they share (`sql`).
 //!
 //! # Many processes, one database
 //!
@@ -52,6 +53,7 @@ mod day_keys;
 mod directory;
 mod ingest;
 pub(crate) mod members;
+mod page_runs;
 mod record_copy;
 mod reports;
 mod sql;

@@ -11,7 +11,9 @@
 //!   (a `groupId`, a viewer's groups) the first round trip reads the groups'
 //!   members and the days' key versions instead of the count and keys, which
 //!   come from the kept day walks (`day_keys`); a day whose kept walk is
-//!   missing or stale (today's, after ingest) costs one more round trip;
+//!   missing or stale (today's, after ingest) costs one more round trip; the
+//!   rollups are then read run by run of the page's keys and their rows
+//!   checked against the members in memory (`page_runs`);
 //! - an activity-log page takes two round trips (a first page three, as it
 //!   first finds where its dates start): the classification set with the
 //!   page's records, then their computers, clients and clients' first groups
@@ -34,6 +36,7 @@ use tokio_postgres::Row;
 
 use super::super::snapshot::Snapshot;
 use super::day_keys;
+use super::page_runs::PageRuns;
 use super::sql::{
     activities, limit_and_classifications, load_classifications, push_scope, Classify, Query,
 };
@@ -116,6 +119,37 @@ enum Rollup {
     Time,
 }
 
+/// Which rollup rows a page reads: those between its first and last (day,
+/// key), or (with a group condition) its runs of keys.
+#[derive(Clone, Copy)]
+enum PageRows<'a> {
+    Range(&'a (i32, i64), &'a (i32, i64)),
+    Runs(&'a PageRuns),
+}
+
+impl<'a> PageRows<'a> {
+    /// `FROM … WHERE …` of `table` (alias `t`) for these rows; `account` is
+    /// the placeholder bound to the account id.
+    fn clause(
+        self,
+        sql: &mut Query<'a>,
+        account: &str,
+        table: &str,
+        perspective: Perspective,
+    ) -> String {
+        match self {
+            PageRows::Range(first, last) => {
+                let range = page_range(sql, perspective, first, last);
+                format!("{table} t WHERE t.account_id = {account} AND {range}")
+            }
+            PageRows::Runs(runs) => {
+                let from = runs.rows_clause(sql, account, table, perspective);
+                format!("{from} WHERE t.account_id = {account}")
+            }
+        }
+    }
+}
+
 /// The condition selecting a page's rows on alias `t`: between the page's first
 /// and last (day, key), spelled as per-day index ranges (one day: `day = d AND
 /// key BETWEEN`; several: first day from its key, the days between, last day
@@ -142,8 +176,9 @@ fn page_range<'a>(
     }
 }
 
-/// One rollup between a page's first and last (day, key), in scope: exactly the
-/// page's rows, as (day, client, computer, …). Time comes as one row per (day,
+/// One rollup over a page's rows (`rows`), in `scoping`: the page's rows, as
+/// (day, client, computer, …); with runs, also rows the group condition drops
+/// (`scoping` then has only the id filters). Time comes as one row per (day,
 /// client, computer, activity) with its active and passive milliseconds: the
 /// passive time is the whole idle time when the passive limit (`limit_ms`,
 /// `None` = unlimited) is at or beyond where every idle piece of the row ends
@@ -155,12 +190,11 @@ fn rollup_query<'a>(
     account_id: &'a i64,
     perspective: Perspective,
     scoping: &'a Scoping,
-    (first, last): (&'a (i32, i64), &'a (i32, i64)),
+    rows: PageRows<'a>,
     limit_ms: &'a Option<i64>,
 ) -> Query<'a> {
     let mut sql = Query::new();
     let account = sql.bind(account_id);
-    let range = page_range(&mut sql, perspective, first, last);
     let (table, columns) = match rollup {
         Rollup::Span => (
             "wf_day_span",
@@ -186,9 +220,9 @@ fn rollup_query<'a>(
             }
         },
     };
+    let from = rows.clause(&mut sql, &account, table, perspective);
     sql.push(&format!(
-        "SELECT t.day, t.client_id, t.computer_id, {columns} FROM {table} t
-         WHERE t.account_id = {account} AND {range}"
+        "SELECT t.day, t.client_id, t.computer_id, {columns} FROM {from}"
     ));
     push_scope(&mut sql, &account, scoping);
     sql
@@ -196,19 +230,20 @@ fn rollup_query<'a>(
 
 /// The first (smallest) group of each client of a computers-view page's rows,
 /// read in the page's snapshot (membership changes); the users view has them
-/// from its names.
+/// from its names. With runs, clients of rows the group condition drops come
+/// too (unused).
 fn first_groups_query<'a>(
     account_id: &'a i64,
     scoping: &'a Scoping,
-    (first, last): (&'a (i32, i64), &'a (i32, i64)),
+    rows: PageRows<'a>,
 ) -> Query<'a> {
     let mut sql = Query::new();
     let account = sql.bind(account_id);
-    let range = page_range(&mut sql, Perspective::Computers, first, last);
+    let from = rows.clause(&mut sql, &account, "wf_day_span", Perspective::Computers);
     sql.push(&format!(
         "SELECT g.member_id, min(g.group_id) FROM wf_group_members g
          WHERE g.account_id = {account} AND g.kind = 'c' AND g.member_id IN
-           (SELECT t.client_id FROM wf_day_span t WHERE t.account_id = {account} AND {range}"
+           (SELECT t.client_id FROM {from}"
     ));
     push_scope(&mut sql, &account, scoping);
     sql.push(") GROUP BY g.member_id");
@@ -251,12 +286,14 @@ pub(super) const HOURS_PLANNING: &str =
      SET LOCAL plan_cache_mode = force_generic_plan";
 
 /// A working-hours page's keys and what its rows need besides: the passive
-/// limit, the classification set, the total.
+/// limit, the classification set, the total, and (with a group condition)
+/// the runs its rollups are read by.
 struct PageKeys {
     limit_ms: Option<i64>,
     set: ClassificationSet,
     total: u64,
     keys: Vec<(i32, i64)>,
+    runs: Option<PageRuns>,
 }
 
 /// Opens the snapshot and reads the keys of a page without a group
@@ -284,13 +321,14 @@ async fn plain_keys(
         set,
         total: total.first().map_or(0, |r| r.get::<_, i64>(0)) as u64,
         keys: keys.iter().map(|r| (r.get(0), r.get(1))).collect(),
+        runs: None,
     })
 }
 
 /// Opens the snapshot and reads the keys of a page with a group condition
 /// from the kept day walks (`day_keys`): the members and the days' versions
 /// in the first flight, then (when some day's kept walk is missing or stale)
-/// those days' walk.
+/// those days' walk. The page's runs keep the members for its rollup reads.
 async fn scoped_keys(
     snap: &Snapshot,
     day_keys: &DayKeysCache,
@@ -333,6 +371,7 @@ async fn scoped_keys(
         limit_ms,
         set,
         total: page.total as u64,
+        runs: Some(PageRuns::new(&page.keys, &page.runs, filter)),
         keys: page.keys,
     })
 }
@@ -353,6 +392,7 @@ pub(super) async fn working_hours(
         set,
         total,
         keys,
+        runs,
     } = match GroupFilter::groups_asked(&q.scoping) {
         Some(_) => scoped_keys(snap, day_keys, account_id, q, offset as usize).await?,
         None => plain_keys(snap, account_id, q, (&limit, &offset)).await?,
@@ -370,14 +410,24 @@ pub(super) async fn working_hours(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let bounds = (first, last);
-    let rollup = |r| rollup_query(r, &account_id, q.perspective, &q.scoping, bounds, &limit_ms);
+    // With runs the group conditions are theirs to check; SQL keeps the id
+    // filters.
+    let id_scoping = Scoping {
+        group_id: None,
+        viewable_groups: None,
+        ..q.scoping.clone()
+    };
+    let (rows, scoping) = match &runs {
+        Some(runs) => (PageRows::Runs(runs), &id_scoping),
+        None => (PageRows::Range(first, last), &q.scoping),
+    };
+    let rollup = |r| rollup_query(r, &account_id, q.perspective, scoping, rows, &limit_ms);
     // In the users view the clients are the page's ids, whose first groups
     // come with their names (sorted group ids); the computers view reads its
     // rows' clients' first groups.
     let groups_query = match q.perspective {
         Perspective::Users => None,
-        Perspective::Computers => Some(first_groups_query(&account_id, &q.scoping, bounds)),
+        Perspective::Computers => Some(first_groups_query(&account_id, scoping, rows)),
     };
     let queries = [
         rollup(Rollup::Span),
@@ -418,7 +468,7 @@ pub(super) async fn working_hours(
     };
     let mut classify = Classify::new(&set, activities, first_group);
 
-    let mut page = PageAcc::new(q.perspective, keys);
+    let mut page = PageAcc::new(q.perspective, keys, runs.as_ref());
     page.add_spans(&spans);
     page.add_time(&time, &mut classify);
     Ok(WorkingHoursPage {
@@ -428,32 +478,40 @@ pub(super) async fn working_hours(
 }
 
 /// The rows of one working-hours page, summed from its rollup rows.
-struct PageAcc {
+struct PageAcc<'r> {
     perspective: Perspective,
     keys: Vec<(i32, i64)>,
     slots: HashMap<(i32, i64), usize>,
     accs: Vec<HoursAcc>,
+    /// With a group condition, the runs whose filter a row must pass.
+    runs: Option<&'r PageRuns>,
 }
 
-impl PageAcc {
-    fn new(perspective: Perspective, keys: Vec<(i32, i64)>) -> Self {
+impl<'r> PageAcc<'r> {
+    fn new(perspective: Perspective, keys: Vec<(i32, i64)>, runs: Option<&'r PageRuns>) -> Self {
         PageAcc {
             perspective,
             slots: keys.iter().enumerate().map(|(i, k)| (*k, i)).collect(),
             accs: keys.iter().map(|_| HoursAcc::default()).collect(),
             keys,
+            runs,
         }
     }
 
-    /// The page row of a rollup row (day, client, computer, …), if any, the
-    /// other party of its (client, computer) pair, and its client.
+    /// The page row of a rollup row (day, client, computer, …), if any (none
+    /// when the group condition drops it), the other party of its (client,
+    /// computer) pair, and its client.
     fn place(&mut self, r: &Row) -> (Option<&mut HoursAcc>, i64, i64) {
         let (client, computer): (i64, i64) = (r.get(1), r.get(2));
         let (key, other) = match self.perspective {
             Perspective::Users => (client, computer),
             Perspective::Computers => (computer, client),
         };
-        let slot = self.slots.get(&(r.get(0), key)).copied();
+        let admitted = self.runs.is_none_or(|runs| runs.admits(client, computer));
+        let slot = match admitted {
+            true => self.slots.get(&(r.get(0), key)).copied(),
+            false => None,
+        };
         (slot.and_then(|i| self.accs.get_mut(i)), other, client)
     }
 
