@@ -31,7 +31,7 @@ pub(crate) const DEFAULT_BUDGET: usize = 24 << 20;
 /// spare room) and its block's header and rounding.
 const ENTRY_OVERHEAD: usize = 160;
 
-/// Bitmaps shorter than this (accounts of fewer than 4,096 email ids) are
+/// Bitmaps shorter than this (no id from 4,096 on: a small account's) are
 /// read each time rather than kept.
 const MIN_KEPT: usize = 512;
 

@@ -9,8 +9,12 @@
 //! values (`Arc`s) it was made from: the store hands out new ones when the
 //! org chart, the provisioned users or the email table change, and a viewer's
 //! cut has its own. A report then walks only the active people.
+//!
+//! Those values are held weakly: they are told apart by address (which a
+//! `Weak` keeps from being reused) without keeping a replaced org chart or
+//! list alive at 100,000 people.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use rollcall_core::usage_bits::{EmailTable, Population, Resolver};
 use rollcall_core::usage_report::{Directory, FieldValues};
@@ -28,31 +32,34 @@ pub struct PopulationCache {
     kept: Kept<KeptPopulation, KEPT>,
 }
 
-/// What a population was made from, held so the pointers cannot be reused.
+/// What a population was made from.
 struct Source {
-    dir: Arc<Directory>,
+    dir: Weak<Directory>,
     field: String,
-    /// The provisioned users, their people, and what places those outside
-    /// the org chart (for `population=provisioned`).
-    provisioned: Option<(
-        Arc<Vec<ProvisionedUser>>,
-        Arc<Vec<u32>>,
-        Arc<EmailTable>,
-        Arc<Resolver>,
-    )>,
+    /// For `population=provisioned`.
+    provisioned: Option<ProvisionedSource>,
 }
+
+/// The provisioned users, their people, and what places those outside the
+/// org chart.
+type ProvisionedSource = (
+    Weak<Vec<ProvisionedUser>>,
+    Weak<Vec<u32>>,
+    Weak<EmailTable>,
+    Weak<Resolver>,
+);
 
 impl Source {
     fn of(data: &InsightData, dir: &Arc<Directory>, which: &str, field: &str) -> Source {
         Source {
-            dir: Arc::clone(dir),
+            dir: Arc::downgrade(dir),
             field: field.to_string(),
             provisioned: (which == "provisioned").then(|| {
                 (
-                    Arc::clone(&data.provisioned),
-                    Arc::clone(&data.provisioned_people),
-                    Arc::clone(&data.emails),
-                    Arc::clone(&data.resolver),
+                    Arc::downgrade(&data.provisioned),
+                    Arc::downgrade(&data.provisioned_people),
+                    Arc::downgrade(&data.emails),
+                    Arc::downgrade(&data.resolver),
                 )
             }),
         }
@@ -62,11 +69,11 @@ impl Source {
         let provisioned = match (&self.provisioned, &other.provisioned) {
             (None, None) => true,
             (Some((u, p, e, r)), Some((u2, p2, e2, r2))) => {
-                Arc::ptr_eq(u, u2) && Arc::ptr_eq(p, p2) && Arc::ptr_eq(e, e2) && Arc::ptr_eq(r, r2)
+                u.ptr_eq(u2) && p.ptr_eq(p2) && e.ptr_eq(e2) && r.ptr_eq(r2)
             }
             _ => false,
         };
-        provisioned && Arc::ptr_eq(&self.dir, &other.dir) && self.field == other.field
+        provisioned && self.dir.ptr_eq(&other.dir) && self.field == other.field
     }
 }
 
