@@ -1746,15 +1746,14 @@ async fn engagement_follows_provisioning_the_org_chart_and_first_events_between_
     let account = server.account().await;
     let c = &account.client;
     let app = mail_app(c).await;
-    org_chart(
-        c,
+    let chart = |anas_team: &str| {
         vec![
-            json!({"email": "ana@corp.com", "team": "Sales"}),
+            json!({"email": "ana@corp.com", "team": anas_team}),
             json!({"email": "bo@corp.com", "team": "Sales"}),
             json!({"email": "cy@corp.com", "team": "Ops"}),
-        ],
-    )
-    .await;
+        ]
+    };
+    org_chart(c, chart("Sales")).await;
     let users_path = format!("/services/push/v1/customer/apps/{app}/users");
     let provision = |users: Vec<(&str, &str)>| {
         let users: Vec<Value> = users
@@ -1804,15 +1803,7 @@ async fn engagement_follows_provisioning_the_org_chart_and_first_events_between_
     );
 
     // A new chart moves ana to Ops; the employees' population follows too.
-    org_chart(
-        c,
-        vec![
-            json!({"email": "ana@corp.com", "team": "Ops"}),
-            json!({"email": "bo@corp.com", "team": "Sales"}),
-            json!({"email": "cy@corp.com", "team": "Ops"}),
-        ],
-    )
-    .await;
+    org_chart(c, chart("Ops")).await;
     assert_eq!(
         figures(&engagement(c, &app, query).await),
         json!([3, 2, 0, [["Ops", 2, 1], [null, 1, 1]]])
