@@ -393,12 +393,26 @@ impl DayBits {
         }
     }
 
-    /// Keeps only the ids set in `mask` (on top of any mask before).
-    pub fn restrict(&mut self, mask: &Arc<[u8]>) {
-        self.mask = Some(match self.mask.take() {
-            None => Arc::clone(mask),
-            Some(before) => before.iter().zip(mask.iter()).map(|(a, b)| a & b).collect(),
-        });
+    /// Keeps only the ids set in `mask` in each of `days`, on top of any mask
+    /// they carried (each distinct one and-ed with it once: a cut of a cut
+    /// shares one mask, not one per bitmap).
+    pub fn restrict_all(days: &mut [DayBits], mask: &Arc<[u8]>) {
+        // (mask before, it and `mask`)
+        let mut combined: Vec<[Arc<[u8]>; 2]> = Vec::new();
+        for day in days {
+            day.mask = Some(match day.mask.take() {
+                None => Arc::clone(mask),
+                Some(before) => match combined.iter().find(|[b, _]| Arc::ptr_eq(b, &before)) {
+                    Some([_, both]) => Arc::clone(both),
+                    None => {
+                        let both: Arc<[u8]> =
+                            before.iter().zip(mask.iter()).map(|(a, b)| a & b).collect();
+                        combined.push([before, Arc::clone(&both)]);
+                        both
+                    }
+                },
+            });
+        }
     }
 
     /// Whether email id `id` is set.
@@ -645,5 +659,33 @@ mod tests {
         assert_eq!(s.people, 3);
         assert_eq!(s.per_license.get("Pro"), Some(&2));
         assert_eq!(s.per_license.get("Basic"), Some(&1));
+    }
+
+    #[test]
+    fn a_cut_of_a_cut_keeps_the_ids_of_both_masks_in_one_shared_mask() {
+        let bits = |ids: &[u32]| -> Arc<[u8]> {
+            let mut b = Vec::new();
+            ids.iter().for_each(|&id| usage_bits::set(&mut b, id));
+            b.into()
+        };
+        let mut days: Vec<DayBits> = (0..3)
+            .map(|day| DayBits::new(String::new(), day, bits(&[1, 2, 3, 20])))
+            .collect();
+        DayBits::restrict_all(&mut days, &bits(&[1, 2, 20]));
+        DayBits::restrict_all(&mut days, &bits(&[2, 3, 4]));
+        for d in &days {
+            let ids: Vec<u32> = (0..40).filter(|&id| d.contains(id)).collect();
+            assert_eq!(ids, [2]);
+            let mut acc = Vec::new();
+            d.or_into(&mut acc);
+            let mut from_union = Vec::new();
+            usage_bits::for_each(&acc, |id| from_union.push(id));
+            assert_eq!(from_union, [2]);
+        }
+        let mask = |d: &DayBits| d.mask.clone().expect("a mask");
+        assert!(
+            Arc::ptr_eq(&mask(&days[0]), &mask(&days[2])),
+            "one mask for all"
+        );
     }
 }

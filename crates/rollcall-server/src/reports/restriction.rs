@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 
 use rollcall_core::usage_bits::{self, EmailTable, Resolver};
 use rollcall_core::usage_report::Directory;
-use rollcall_store::usage::{provisioned_people, InsightData, ProvisionedSummary, ProvisionedUser};
+use rollcall_store::usage::{
+    provisioned_people, DayBits, InsightData, ProvisionedSummary, ProvisionedUser,
+};
 
 use super::kept::Kept;
 
@@ -173,9 +175,7 @@ impl Cut {
     /// provisioned users and org-chart entries.
     fn apply(&self, mut data: InsightData, sees: impl Fn(&Directory, &str) -> bool) -> InsightData {
         let provisioned = self.provisioned(&data, sees);
-        for b in &mut data.days {
-            b.restrict(&self.mask);
-        }
+        DayBits::restrict_all(&mut data.days, &self.mask);
         data.last_ms = Arc::new(data.last_ms.only(|id| usage_bits::get(&self.mask, id)));
         data.provisioned = Arc::clone(&provisioned.users);
         data.provisioned_people = Arc::clone(&provisioned.people);
