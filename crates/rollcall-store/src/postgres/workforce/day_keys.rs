@@ -124,7 +124,7 @@ fn walk_query<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::reports::HOURS_PLANNING;
+    use super::super::reports::hours_plan;
     use super::walk_query;
     use crate::postgres::test_db::fresh_database;
     use crate::postgres::PgStore;
@@ -266,20 +266,7 @@ mod tests {
         for perspective in [Perspective::Users, Perspective::Computers] {
             let (account, days, scoping) = (1i64, vec![10i32, 12], Scoping::default());
             let sql = walk_query(&account, perspective, &scoping, &days).sql;
-            let tx = db.transaction().await.unwrap();
-            tx.batch_execute(&format!("{HOURS_PLANNING}; PREPARE walk AS {sql}"))
-                .await
-                .unwrap();
-            let plan: Vec<String> = tx
-                .query("EXPLAIN EXECUTE walk(1, '{10,12}')", &[])
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            let plan = plan.join("\n");
-            tx.batch_execute("DEALLOCATE walk").await.unwrap();
-            tx.rollback().await.unwrap();
+            let plan = hours_plan(&mut db, &sql, "(1, '{10,12}')").await;
             assert!(
                 plan.lines()
                     .any(|l| l.contains("Index Cond") && l.contains("day = ANY")),

@@ -149,7 +149,7 @@ mod tests {
     #[tokio::test]
     #[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
     async fn each_segment_is_one_index_range() {
-        use super::super::reports::HOURS_PLANNING;
+        use super::super::reports::hours_plan;
         use crate::postgres::test_db::fresh_database;
         use crate::postgres::PgStore;
 
@@ -165,21 +165,7 @@ mod tests {
                 let a = sql.bind(&account);
                 let from = runs.rows_clause(&mut sql, &a, table, perspective);
                 let sql = format!("SELECT t.day, t.client_id, t.computer_id FROM {from}");
-                let tx = db.transaction().await.unwrap();
-                tx.batch_execute(&format!("{HOURS_PLANNING}; PREPARE rows AS {sql}"))
-                    .await
-                    .unwrap();
-                let plan: Vec<String> = tx
-                    .query("EXPLAIN EXECUTE rows(1, '{10}', '{1}', '{3}')", &[])
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
-                let plan = plan.join("\n");
-                // A prepared statement outlives the transaction.
-                tx.batch_execute("DEALLOCATE rows").await.unwrap();
-                tx.rollback().await.unwrap();
+                let plan = hours_plan(&mut db, &sql, "(1, '{10}', '{1}', '{3}')").await;
                 let at = format!("{table} {perspective:?}: {plan}");
                 assert!(plan.contains("Nested Loop"), "{at}");
                 assert!(!plan.contains("Hash"), "{at}");

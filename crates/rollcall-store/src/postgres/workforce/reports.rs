@@ -285,6 +285,33 @@ pub(super) const HOURS_PLANNING: &str =
     "SET LOCAL enable_sort = off; SET LOCAL enable_seqscan = off;
      SET LOCAL plan_cache_mode = force_generic_plan";
 
+/// The plan of `sql` under [`HOURS_PLANNING`], prepared and executed with
+/// `args` (a parameter list in SQL, e.g. `(1, '{10}')`), as `EXPLAIN` prints it.
+#[cfg(test)]
+pub(super) async fn hours_plan(
+    db: &mut deadpool_postgres::Object,
+    sql: &str,
+    args: &str,
+) -> String {
+    let tx = db.transaction().await.expect("transaction");
+    tx.batch_execute(&format!("{HOURS_PLANNING}; PREPARE planned AS {sql}"))
+        .await
+        .expect("prepare");
+    let plan: Vec<String> = tx
+        .query(&format!("EXPLAIN EXECUTE planned{args}"), &[])
+        .await
+        .expect("explain")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    // A prepared statement outlives the transaction.
+    tx.batch_execute("DEALLOCATE planned")
+        .await
+        .expect("deallocate");
+    tx.rollback().await.expect("rollback");
+    plan.join("\n")
+}
+
 /// A working-hours page's keys and what its rows need besides: the passive
 /// limit, the classification set, the total, and (with a group condition)
 /// the runs its rollups are read by.
