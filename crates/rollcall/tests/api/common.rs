@@ -16,7 +16,7 @@ use rollcall_server::{AppState, ServerConfig};
 use rollcall_store::postgres::{PgOptions, PgStore};
 use rollcall_store::sqlite::{DatabaseKey, SqliteStore};
 use rollcall_store::Store;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 /// The PostgreSQL server the suite runs against, if any.
@@ -480,4 +480,19 @@ pub async fn follow_log(
         *cursor = body["cursor"].as_str().unwrap().to_string();
     }
     seen
+}
+
+/// Pushes provisioned users of `app` as (appUserId, email, licence).
+pub async fn provision(c: &Client, app: &str, users: &[(&str, &str, &str)]) {
+    let users: Vec<Value> = users
+        .iter()
+        .map(|(id, email, license)| json!({"appUserId": id, "email": email, "license": license}))
+        .collect();
+    let (status, body) = c
+        .post(
+            &format!("/services/push/v1/customer/apps/{app}/users"),
+            &json!({"provisionedUsers": users}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use rollcall_core::time;
 use serde_json::{json, Value};
 
-use crate::common::{assert_error, wf_id, Account, Client, TestServer};
+use crate::common::{assert_error, provision, wf_id, Account, Client, TestServer};
 
 const HOUR: i64 = 3_600_000;
 
@@ -62,20 +62,6 @@ async fn push(c: &Client, app: &str, events: &[(i64, &str, &str)]) {
         .post(
             &format!("/services/push/v1/customer/apps/{app}/events"),
             &json!({"events": events}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-}
-
-async fn provision(c: &Client, app: &str, users: &[(&str, &str, &str)]) {
-    let users: Vec<Value> = users
-        .iter()
-        .map(|(id, email, license)| json!({"appUserId": id, "email": email, "license": license}))
-        .collect();
-    let (status, body) = c
-        .post(
-            &format!("/services/push/v1/customer/apps/{app}/users"),
-            &json!({"provisionedUsers": users}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");

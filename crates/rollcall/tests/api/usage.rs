@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use rollcall_core::time;
 use serde_json::{json, Value};
 
-use crate::common::{assert_error, http_client, Account, Client, TestServer};
+use crate::common::{assert_error, http_client, provision, Account, Client, TestServer};
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -586,26 +586,21 @@ async fn right_sizing_asks_each_person_once_by_the_highest_tier_they_used() {
         ],
     )
     .await;
-    let users: Vec<Value> = [
-        ("u1", "ana@corp.com", "Enterprise"),
-        ("u2", "ana.alt@corp.com", "Enterprise"),
-        ("u3", "bo@corp.com", "Enterprise"),
-        ("u4", "cy@corp.com", "Team"),
-        ("u5", "di@corp.com", "Basic"),
-        ("u6", "zed@outside.com", "Team"),
-        ("u7", "nobody@outside.com", "Enterprise"),
-        ("u8", "bo@corp.com", "Team"),
-    ]
-    .iter()
-    .map(|(id, email, tier)| json!({"appUserId": id, "email": email, "license": tier}))
-    .collect();
-    let (status, body) = c
-        .post(
-            &format!("/services/push/v1/customer/apps/{app}/users"),
-            &json!({"provisionedUsers": users}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    provision(
+        c,
+        &app,
+        &[
+            ("u1", "ana@corp.com", "Enterprise"),
+            ("u2", "ana.alt@corp.com", "Enterprise"),
+            ("u3", "bo@corp.com", "Enterprise"),
+            ("u4", "cy@corp.com", "Team"),
+            ("u5", "di@corp.com", "Basic"),
+            ("u6", "zed@outside.com", "Team"),
+            ("u7", "nobody@outside.com", "Enterprise"),
+            ("u8", "bo@corp.com", "Team"),
+        ],
+    )
+    .await;
     let (status, body) = c
         .get(&format!("/pull/v1/apps/{app}/rightsizing?rollingWindow=7"))
         .await;
@@ -1754,19 +1749,16 @@ async fn engagement_follows_provisioning_the_org_chart_and_first_events_between_
         ]
     };
     org_chart(c, chart("Sales")).await;
-    let users_path = format!("/services/push/v1/customer/apps/{app}/users");
-    let provision = |users: Vec<(&str, &str)>| {
-        let users: Vec<Value> = users
-            .iter()
-            .map(|(id, email)| json!({"appUserId": id, "email": email}))
-            .collect();
-        let path = users_path.clone();
-        async move {
-            let (status, body) = c.post(&path, &json!({"provisionedUsers": users})).await;
-            assert_eq!(status, StatusCode::OK, "{body}");
-        }
-    };
-    provision(vec![("u1", "ana@corp.com"), ("u2", "cy@corp.com")]).await;
+    // Licences play no part in engagement.
+    provision(
+        c,
+        &app,
+        &[
+            ("u1", "ana@corp.com", "Basic"),
+            ("u2", "cy@corp.com", "Basic"),
+        ],
+    )
+    .await;
     push_ok(c, &app, &[(now() - HOUR, "ana@corp.com", "read")]).await;
     let figures = |body: &Value| {
         let segments: Vec<Value> = body["segments"]
@@ -1791,7 +1783,7 @@ async fn engagement_follows_provisioning_the_org_chart_and_first_events_between_
     assert_eq!(figures(&engagement(c, &app, query).await), figures(&first));
 
     // Another provisioned user, outside the chart, then their first event.
-    provision(vec![("u3", "zed@outside.com")]).await;
+    provision(c, &app, &[("u3", "zed@outside.com", "Basic")]).await;
     assert_eq!(
         figures(&engagement(c, &app, query).await),
         json!([3, 1, 0, [["Ops", 1, 0], ["Sales", 1, 1], [null, 1, 0]]])
