@@ -1278,19 +1278,26 @@ mod tests {
         (dir, store, account, app.app_id)
     }
 
-    async fn push(store: &SqliteStore, account: i64, app: &str, events: &[(&str, i64)]) {
+    /// Pushes "sent" events of (email, timestamp, local day).
+    async fn push_sent(store: &SqliteStore, account: i64, app: &str, events: &[(&str, i64, i32)]) {
         let events = events
             .iter()
             .enumerate()
-            .map(|(index, &(email, ts_ms))| NewEvent {
+            .map(|(index, &(email, ts_ms, day))| NewEvent {
                 index,
                 ts_ms,
                 email: Email::parse(email).expect("email"),
                 event_name: "sent".into(),
-                day: 20_000,
+                day,
             })
             .collect();
         store.push_events(account, app, events).await.expect("push");
+    }
+
+    /// Pushes "sent" events of (email, timestamp), all on day 20,000.
+    async fn push(store: &SqliteStore, account: i64, app: &str, events: &[(&str, i64)]) {
+        let events: Vec<_> = events.iter().map(|&(e, ts)| (e, ts, 20_000)).collect();
+        push_sent(store, account, app, &events).await;
     }
 
     async fn latest(
@@ -1375,19 +1382,13 @@ mod tests {
         );
     }
 
+    /// Pushes "sent" events of (email, day), each at its day's start.
     async fn push_on_days(store: &SqliteStore, account: i64, app: &str, events: &[(&str, i32)]) {
-        let events = events
+        let events: Vec<_> = events
             .iter()
-            .enumerate()
-            .map(|(index, &(email, day))| NewEvent {
-                index,
-                ts_ms: i64::from(day) * 86_400_000,
-                email: Email::parse(email).expect("email"),
-                event_name: "sent".into(),
-                day,
-            })
+            .map(|&(e, day)| (e, i64::from(day) * 86_400_000, day))
             .collect();
-        store.push_events(account, app, events).await.expect("push");
+        push_sent(store, account, app, &events).await;
     }
 
     /// (day, bitmap as shared, the emails in it).
