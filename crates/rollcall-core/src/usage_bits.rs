@@ -297,7 +297,7 @@ pub fn word_bit(words: &[u64], id: u32) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member<'a> {
     pub who: Who<'a>,
-    /// The member's value: an index of the values [`engagement`] is given.
+    /// The member's value: an index of the values its [`Population`] is made with.
     pub value: Option<u32>,
 }
 
@@ -311,19 +311,11 @@ pub enum Who<'a> {
     Key(&'a str),
 }
 
-/// Engagement of `members` by their value among `values` (sorted): per value,
-/// how many are in `active`. Members are unique by slot or key (the first
-/// occurrence wins); active people outside the members are counted as
-/// `outside_population`.
-pub fn engagement(members: &[Member<'_>], values: &[String], active: &SlotSet) -> Engagement {
-    Population::new(members, values.len()).engagement(values, active)
-}
-
 /// A population grouped by the values of one field, made once and asked
 /// about many active sets: each member slot's value, and how many members
 /// each value has. Engagement then walks the active people only, not every
 /// member (a hundred thousand at ten times the benchmark's data).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Population {
     /// Per slot, the index of its member's value (`n_values` for none), or
     /// [`Population::OUTSIDE`].
@@ -365,11 +357,6 @@ impl Population {
             value_of,
             members: counts,
         }
-    }
-
-    /// The heap bytes it holds.
-    pub fn capacity_bytes(&self) -> usize {
-        self.value_of.capacity() * 4 + self.members.capacity() * 8
     }
 
     /// Per value of `values` (the ones it was made with), how many members
@@ -558,7 +545,7 @@ mod tests {
                 value: teams.value_of(i),
             })
             .collect();
-        let e = engagement(&members, &teams.values, &active);
+        let e = Population::new(&members, teams.values.len()).engagement(&teams.values, &active);
         assert_eq!(e.total.population, 3);
         assert_eq!(e.total.active, 1);
         assert_eq!(e.total.outside_population, 1);
