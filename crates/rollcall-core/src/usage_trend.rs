@@ -40,32 +40,18 @@ impl DailyIds {
     /// only those set in `mask` when there is one; a day outside the range is
     /// ignored.
     pub fn add(&mut self, day: i32, bits: &[u8], mask: Option<&[u8]>) {
-        let Some(words) = self.index(day).map(|k| &mut self.days[k]) else {
+        let Some(k) = self.index(day) else {
             return;
         };
         let bits = &bits[..mask.map_or(bits.len(), |m| m.len().min(bits.len()))];
         let needed = bits.len().div_ceil(8);
+        let words = &mut self.days[k];
         if words.len() < needed {
             words.resize(needed, 0);
         }
-        // The mask's word at byte `at`, all ones without a mask.
-        let mask_word = |at: usize| {
-            mask.map_or(u64::MAX, |m| {
-                let mut le = [0u8; 8];
-                let chunk = &m[at..m.len().min(at + 8)];
-                le[..chunk.len()].copy_from_slice(chunk);
-                u64::from_le_bytes(le)
-            })
-        };
-        let whole = bits.chunks_exact(8);
-        let rest = whole.remainder();
-        for (k, (word, chunk)) in words.iter_mut().zip(whole).enumerate() {
-            *word |= u64::from_le_bytes(chunk.try_into().unwrap_or_default()) & mask_word(k * 8);
-        }
-        if !rest.is_empty() {
-            let mut le = [0u8; 8];
-            le[..rest.len()].copy_from_slice(rest);
-            words[needed - 1] |= u64::from_le_bytes(le) & mask_word((needed - 1) * 8);
+        for (i, word) in words[..needed].iter_mut().enumerate() {
+            let at = i * 8;
+            *word |= word_at(bits, at) & mask.map_or(u64::MAX, |m| word_at(m, at));
         }
     }
 
@@ -73,6 +59,19 @@ impl DailyIds {
     pub fn people_on(&self, day: i32, resolver: &Resolver) -> u64 {
         self.index(day)
             .map_or(0, |k| resolver.count_people(&self.days[k]))
+    }
+}
+
+/// The little-endian word of `bytes` at byte `at` (bytes past the end read as zero).
+fn word_at(bytes: &[u8], at: usize) -> u64 {
+    match bytes.get(at..at + 8) {
+        Some(whole) => u64::from_le_bytes(whole.try_into().unwrap_or_default()),
+        None => {
+            let tail = bytes.get(at..).unwrap_or_default();
+            let mut le = [0u8; 8];
+            le[..tail.len()].copy_from_slice(tail);
+            u64::from_le_bytes(le)
+        }
     }
 }
 
