@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use crate::usage::DayBits;
 use crate::StoreResult;
@@ -212,40 +212,44 @@ pub(super) fn read(
     let versions: Vec<(i32, i64)> = conn
         .prepare_cached(
             "SELECT day, version FROM usage_day_versions
-             WHERE account_id = ?1 AND app = ?2 AND day BETWEEN ?3 AND ?4",
+             WHERE account_id = ?1 AND app = ?2 AND day BETWEEN ?3 AND ?4 ORDER BY day",
         )?
         .query_map(params![account_id, app, from, to], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })?
         .collect::<Result<_, _>>()?;
-    let mut one = conn.prepare_cached(
-        "SELECT bits FROM usage_day_bits
-         WHERE account_id = ?1 AND app = ?2 AND event_id = ?3 AND day = ?4",
+    let mut range = conn.prepare_cached(
+        "SELECT day, bits FROM usage_day_bits
+         WHERE account_id = ?1 AND app = ?2 AND event_id = ?3 AND day BETWEEN ?4 AND ?5",
     )?;
     let mut days = Vec::new();
     for (event_id, name) in events {
+        let start = days.len();
+        // The days not kept at their version, as (day, version) in day order.
+        let mut missing = Vec::new();
         let found = kept.find((account_id, app_id), *event_id, &versions);
         for (&(day, version), found) in versions.iter().zip(found) {
-            let bits = match found {
-                Some(bits) => bits,
-                None => {
-                    let Some(bits) = one
-                        .query_row(params![account_id, app, event_id, day], |r| {
-                            r.get::<_, Vec<u8>>(0)
-                        })
-                        .optional()?
-                    else {
-                        continue;
-                    };
-                    let bits: Arc<[u8]> = bits.into();
-                    if bits.len() >= MIN_KEPT {
-                        kept.keep((account_id, app_id), (*event_id, day), version, &bits);
-                    }
-                    bits
-                }
-            };
-            days.push(DayBits::new(name.clone(), day, bits));
+            match found {
+                Some(bits) => days.push(DayBits::new(name.clone(), day, bits)),
+                None => missing.push((day, version)),
+            }
         }
+        // One range over them (beside ingest, today alone; cold, all of them).
+        if let (Some(&(first, _)), Some(&(last, _))) = (missing.first(), missing.last()) {
+            let mut rows = range.query(params![account_id, app, event_id, first, last])?;
+            while let Some(r) = rows.next()? {
+                let day: i32 = r.get(0)?;
+                let Ok(i) = missing.binary_search_by_key(&day, |&(d, _)| d) else {
+                    continue;
+                };
+                let bits: Arc<[u8]> = r.get::<_, Vec<u8>>(1)?.into();
+                if bits.len() >= MIN_KEPT {
+                    kept.keep((account_id, app_id), (*event_id, day), missing[i].1, &bits);
+                }
+                days.push(DayBits::new(name.clone(), day, bits));
+            }
+        }
+        days[start..].sort_unstable_by_key(|b| b.day);
     }
     Ok(days)
 }
