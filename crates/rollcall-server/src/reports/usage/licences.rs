@@ -7,8 +7,10 @@
 //! [`LicenceCache`] (a field of the server's state) keeps the latest columns,
 //! each found again only for the very list (`Arc`) it was made from; the store
 //! hands out a new list when the users change, and a viewer's cut has its own.
+//! The list is held weakly: told apart by address without keeping a replaced
+//! list of 100,000 users alive.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use rollcall_store::usage::ProvisionedUser;
 
@@ -28,15 +30,15 @@ impl LicenceCache {
     /// The column of `users`: a kept one, or a new one, kept.
     pub(super) fn of(&self, users: &Arc<Vec<ProvisionedUser>>) -> Arc<Licences> {
         self.kept
-            .find(|l| Arc::ptr_eq(&l.from, users))
-            .unwrap_or_else(|| self.kept.keep(Licences::new(Arc::clone(users))))
+            .find(|l| std::ptr::eq(l.from.as_ptr(), Arc::as_ptr(users)))
+            .unwrap_or_else(|| self.kept.keep(Licences::new(users)))
     }
 }
 
 /// The distinct licence names of a provisioned list and each user's, by position.
 pub(super) struct Licences {
-    /// What it was made from, held so the pointer cannot be reused.
-    from: Arc<Vec<ProvisionedUser>>,
+    /// What it was made from (a `Weak` keeps the address from being reused).
+    from: Weak<Vec<ProvisionedUser>>,
     pub names: Vec<String>,
     /// Per user, an index of `names`, or [`Licences::NONE`] without a licence.
     pub of_user: Vec<u16>,
@@ -45,7 +47,7 @@ pub(super) struct Licences {
 impl Licences {
     pub const NONE: u16 = u16::MAX;
 
-    fn new(from: Arc<Vec<ProvisionedUser>>) -> Licences {
+    fn new(from: &Arc<Vec<ProvisionedUser>>) -> Licences {
         let mut names: Vec<String> = Vec::new();
         let of_user = from
             .iter()
@@ -64,7 +66,7 @@ impl Licences {
             })
             .collect();
         Licences {
-            from,
+            from: Arc::downgrade(from),
             names,
             of_user,
         }
