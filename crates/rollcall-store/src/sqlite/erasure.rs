@@ -11,7 +11,7 @@ use rusqlite::{params, Connection};
 
 use super::audit;
 use super::usage::bump_provisioned;
-use super::wf_directory::remove_member;
+use super::workforce::remove_member;
 use super::SqliteStore;
 use crate::audit::{Actor, AuditAction};
 use crate::erasure::{ErasedCounts, ErasureStore};

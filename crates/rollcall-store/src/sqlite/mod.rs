@@ -19,11 +19,6 @@ mod segment_ids;
 mod usage;
 mod usage_day_bits;
 mod usage_push;
-mod wf_day_keys;
-mod wf_directory;
-mod wf_hours;
-mod wf_runs;
-mod wf_texts;
 mod workforce;
 
 use std::path::{Path, PathBuf};
@@ -47,7 +42,7 @@ pub struct SqliteStore {
     /// What usage reports read again and again, per account (bounded).
     report_caches: std::sync::Arc<report_cache::ReportCaches>,
     /// The writer's map of activity strings to their ids.
-    wf_texts: std::sync::Arc<wf_texts::TextIds>,
+    wf_texts: std::sync::Arc<workforce::texts::TextIds>,
     /// Each day's working-hours keys under the group filters asked lately.
     wf_day_keys: std::sync::Arc<crate::workforce::day_keys::DayKeysCache>,
 }

@@ -66,7 +66,8 @@ pub(super) fn apply_title_retention(conn: &Connection, now_ms: i64) -> StoreResu
         // start; its log-id bounds limit the scan, `start_ms` decides. Blanking
         // drops the strings no other record names (migration 0017).
         let cutoff_day = cutoff_ms.div_euclid(86_400_000) as i32 + 1;
-        let Some((first, last)) = super::wf_runs::through_day(conn, account_id, cutoff_day)? else {
+        let Some((first, last)) = super::workforce::through_day(conn, account_id, cutoff_day)?
+        else {
             continue;
         };
         conn.prepare_cached(

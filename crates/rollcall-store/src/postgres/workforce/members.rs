@@ -1,8 +1,8 @@
 //! Merging and deleting computers and clients on PostgreSQL (issue 19 #7), as
-//! the embedded store does (see its `wf_directory`): a merge deletes the merged
-//! one's activity and stores its records again under the survivor through
-//! ingest (`ingest::write_records`), so rollups, per-day counts and idle
-//! stretches stay exact; the merged row stays as an alias (`merged_into`).
+//! the embedded store does (see its `workforce::directory`): a merge deletes
+//! the merged one's activity and stores its records again under the survivor
+//! through ingest (`ingest::write_records`), so rollups, per-day counts and
+//! idle stretches stay exact; the merged row stays as an alias (`merged_into`).
 //! Both take the account's ingest lock first, so no ingest of the account
 //! interleaves and log ids stay in commit order.
 

@@ -35,14 +35,14 @@ struct Cache {
 
 /// The writer's string → id maps, per account.
 #[derive(Default)]
-pub(crate) struct TextIds {
+pub(in crate::sqlite) struct TextIds {
     cache: Mutex<Cache>,
 }
 
 impl TextIds {
     /// Starts interning the strings of one write for `account_id` (on the
     /// writer's connection, in its transaction).
-    pub(crate) fn begin<'a>(
+    pub(super) fn begin<'a>(
         &'a self,
         conn: &'a Connection,
         account_id: i64,
@@ -74,7 +74,7 @@ fn current_epoch(conn: &Connection) -> StoreResult<i64> {
 }
 
 /// Interns one write's strings and counts their new references.
-pub(crate) struct Interner<'a> {
+pub(super) struct Interner<'a> {
     conn: &'a Connection,
     account_id: i64,
     cache: MutexGuard<'a, Cache>,
@@ -86,7 +86,7 @@ pub(crate) struct Interner<'a> {
 
 impl Interner<'_> {
     /// The id of `text` if the account has it stored.
-    pub(crate) fn find(&mut self, text: &str) -> StoreResult<Option<i64>> {
+    pub(super) fn find(&mut self, text: &str) -> StoreResult<Option<i64>> {
         if let Some(id) = self
             .cache
             .accounts
@@ -108,7 +108,7 @@ impl Interner<'_> {
 
     /// The id of `text`, storing it if the account does not have it, with
     /// one more reference.
-    pub(crate) fn reference(&mut self, text: &str) -> StoreResult<i64> {
+    pub(super) fn reference(&mut self, text: &str) -> StoreResult<i64> {
         let id = match self.find(text)? {
             Some(id) => id,
             None => {
@@ -148,7 +148,7 @@ impl Interner<'_> {
     }
 
     /// Stores the references this write added.
-    pub(crate) fn finish(self) -> StoreResult<()> {
+    pub(super) fn finish(self) -> StoreResult<()> {
         let mut add = self
             .conn
             .prepare_cached("UPDATE wf_texts SET refs = refs + ?2 WHERE id = ?1")?;
@@ -161,13 +161,13 @@ impl Interner<'_> {
 
 /// The strings one read names, each read once: ids → whatever the caller
 /// makes of the text (a span of a page's text, an owned string).
-pub(crate) struct TextReader<'c, T> {
+pub(super) struct TextReader<'c, T> {
     conn: &'c Connection,
     known: FxHashMap<i64, T>,
 }
 
 impl<'c, T: Clone> TextReader<'c, T> {
-    pub(crate) fn new(conn: &'c Connection) -> Self {
+    pub(super) fn new(conn: &'c Connection) -> Self {
         TextReader {
             conn,
             known: FxHashMap::default(),
@@ -175,7 +175,7 @@ impl<'c, T: Clone> TextReader<'c, T> {
     }
 
     /// What `make` made of string `id` (made on its first request).
-    pub(crate) fn get(&mut self, id: i64, make: impl FnOnce(&str) -> T) -> StoreResult<T> {
+    pub(super) fn get(&mut self, id: i64, make: impl FnOnce(&str) -> T) -> StoreResult<T> {
         if let Some(t) = self.known.get(&id) {
             return Ok(t.clone());
         }

@@ -23,14 +23,14 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::StoreResult;
 
 /// Record identities: (raw start, executable id).
-pub(crate) type Identities = HashSet<(i64, i64), FxBuildHasher>;
+pub(super) type Identities = HashSet<(i64, i64), FxBuildHasher>;
 
 /// The raw starts of one run lie in one bucket this long (six hours). Also in
 /// migration 0017.
-pub(crate) const RUN_SPAN_MS: i64 = 6 * 3600 * 1000;
+pub(super) const RUN_SPAN_MS: i64 = 6 * 3600 * 1000;
 
 /// The last log id handed out.
-pub(crate) fn last_log_id(conn: &Connection) -> StoreResult<i64> {
+pub(super) fn last_log_id(conn: &Connection) -> StoreResult<i64> {
     Ok(conn
         .prepare_cached("SELECT last_log_id FROM wf_log_seq WHERE id = 1")?
         .query_row([], |r| r.get(0))?)
@@ -47,7 +47,7 @@ fn set_last_log_id(conn: &Connection, id: i64, account_id: i64) -> StoreResult<(
 /// The largest log id of any stored record (of every account): the last one
 /// handed out when its record is still there (one seek), else one seek per
 /// account, as records are keyed by (account, log id).
-pub(crate) fn newest_log_id(conn: &Connection) -> StoreResult<i64> {
+pub(super) fn newest_log_id(conn: &Connection) -> StoreResult<i64> {
     let last: Option<i64> = conn
         .prepare_cached(
             "SELECT s.last_log_id FROM wf_log_seq s
@@ -71,7 +71,7 @@ pub(crate) fn newest_log_id(conn: &Connection) -> StoreResult<i64> {
 
 /// The identities (raw start, executable id) a (computer, session) has stored
 /// with raw starts in `lo..=hi`, read from the runs that overlap that range.
-pub(crate) fn stored_identities(
+pub(super) fn stored_identities(
     conn: &Connection,
     account_id: i64,
     (computer_id, session): (i64, i64),
@@ -128,7 +128,7 @@ struct Bounds {
 
 /// The runs and day bounds of one write of records of one (computer, client,
 /// session), with the log ids it hands out.
-pub(crate) struct RunWriter {
+pub(super) struct RunWriter {
     account_id: i64,
     computer_id: i64,
     client_id: i64,
@@ -140,7 +140,7 @@ pub(crate) struct RunWriter {
 }
 
 impl RunWriter {
-    pub(crate) fn new(
+    pub(super) fn new(
         conn: &Connection,
         account_id: i64,
         (computer_id, client_id): (i64, i64),
@@ -160,7 +160,7 @@ impl RunWriter {
 
     /// The log id of the next record, stored with raw start `raw_ms` on local
     /// day `day`.
-    pub(crate) fn next(&mut self, raw_ms: i64, day: i32) -> i64 {
+    pub(super) fn next(&mut self, raw_ms: i64, day: i32) -> i64 {
         self.last_log_id += 1;
         let id = self.last_log_id;
         self.first_new.get_or_insert(id);
@@ -185,7 +185,7 @@ impl RunWriter {
     }
 
     /// Stores the runs, the day bounds and the high-water mark.
-    pub(crate) fn finish(self, conn: &Connection) -> StoreResult<()> {
+    pub(super) fn finish(self, conn: &Connection) -> StoreResult<()> {
         if self.first_new.is_none() {
             return Ok(());
         }
@@ -221,7 +221,7 @@ impl RunWriter {
 
 /// The log-id ranges holding the records of computer (`column` =
 /// "computer_id") or client ("client_id") `id`.
-pub(crate) fn member_ranges(
+pub(super) fn member_ranges(
     conn: &Connection,
     account_id: i64,
     column: &str,
@@ -247,7 +247,7 @@ pub(crate) fn member_ranges(
 
 /// The log-id range holding every record of the account dated on or before
 /// `day` (`None` when there is none).
-pub(crate) fn through_day(
+pub(in crate::sqlite) fn through_day(
     conn: &Connection,
     account_id: i64,
     day: i32,
@@ -263,7 +263,7 @@ pub(crate) fn through_day(
 
 /// Forgets the day bounds before `day` that no record is dated on any more
 /// (after retention deleted records).
-pub(crate) fn prune_days(conn: &Connection, account_id: i64, day: i32) -> StoreResult<()> {
+pub(super) fn prune_days(conn: &Connection, account_id: i64, day: i32) -> StoreResult<()> {
     conn.prepare_cached(
         "DELETE FROM wf_record_days AS d
          WHERE d.account_id = ?1 AND d.day < ?2
@@ -277,7 +277,7 @@ pub(crate) fn prune_days(conn: &Connection, account_id: i64, day: i32) -> StoreR
 }
 
 /// Forgets the runs whose ranges hold no record of their computer any more.
-pub(crate) fn prune_runs(conn: &Connection, account_id: i64) -> StoreResult<()> {
+pub(super) fn prune_runs(conn: &Connection, account_id: i64) -> StoreResult<()> {
     conn.prepare_cached(
         "DELETE FROM wf_record_runs AS u
          WHERE u.account_id = ?1

@@ -1,7 +1,7 @@
 //! Merging and deleting computers and clients in SQLite (issue 19 #7).
 //!
 //! A merge deletes the merged one's activity and stores its records again
-//! under the survivor through the ingest path (`workforce::write_records`), so
+//! under the survivor through the ingest path (`ingest::write_records`), so
 //! the rollups, the per-day counts and the idle stretches stay exactly what
 //! ingest would have made of the records had the agent sent them there; a
 //! record the survivor already had is a duplicate and dropped. The merged row
@@ -15,12 +15,12 @@ use rollcall_core::time;
 use rollcall_core::workforce::{DaySplitter, Piece};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::admin::load_settings;
-use super::audit;
-use super::wf_runs::member_ranges;
-use super::wf_texts::TextIds;
-use super::workforce::write_records;
+use super::ingest::write_records;
+use super::runs::member_ranges;
+use super::texts::TextIds;
 use crate::audit::{Actor, AuditAction};
+use crate::sqlite::admin::load_settings;
+use crate::sqlite::audit;
 use crate::workforce::{member_side as side, Member, MemberSide as Side, MoveOutcome, NewRecord};
 use crate::{StoreError, StoreResult};
 
@@ -250,7 +250,7 @@ pub(super) fn merge(
 
 /// Removes member `id`, its activity, its group memberships and the
 /// identities merged into it, unaudited; returns how many records went.
-pub(super) fn remove_member(
+pub(in crate::sqlite) fn remove_member(
     conn: &Connection,
     account_id: i64,
     kind: Member,

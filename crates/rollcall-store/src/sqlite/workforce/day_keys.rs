@@ -13,8 +13,8 @@
 use rusqlite::{params, Connection};
 use serde_json::json;
 
-use super::wf_hours::key_index;
-use super::workforce::{bind_scope, scope_sql};
+use super::hours::key_index;
+use super::scope::{bind_scope, scope_sql};
 use crate::workforce::day_keys::{
     day_versions, DayKeys, DayKeysCache, DayPlan, DayWalk, FilterId, GroupFilter, ScopedPage,
 };
@@ -138,7 +138,7 @@ mod tests {
     #[test]
     fn a_days_version_moves_with_its_keys_only() {
         let conn = Connection::open_in_memory().unwrap();
-        super::super::migrations::run(&conn).unwrap();
+        crate::sqlite::migrations::run(&conn).unwrap();
         let versions = || {
             let mut stmt = conn
                 .prepare("SELECT day, version FROM wf_day_key_versions ORDER BY day")

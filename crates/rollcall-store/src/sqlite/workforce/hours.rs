@@ -9,8 +9,9 @@ use rollcall_core::workforce::passive_ms;
 use rusqlite::{params, Connection};
 use serde_json::json;
 
-use super::wf_day_keys::{load_filter, scoped_page};
-use super::workforce::{bind_scope, scope_sql, Classify, KIND_CLIENT, KIND_COMPUTER};
+use super::classify::Classify;
+use super::day_keys::{load_filter, scoped_page};
+use super::scope::{bind_scope, scope_sql, KIND_CLIENT, KIND_COMPUTER};
 use crate::workforce::day_keys::DayKeysCache;
 use crate::workforce::{HoursAcc, Perspective, Scoping, WorkingHoursPage, WorkingHoursQuery};
 use crate::StoreResult;
@@ -67,7 +68,7 @@ pub(super) fn working_hours(
     account_id: i64,
     q: &WorkingHoursQuery,
 ) -> StoreResult<WorkingHoursPage> {
-    let settings = super::admin::load_settings(conn, account_id)?;
+    let settings = crate::sqlite::admin::load_settings(conn, account_id)?;
     let limit_ms = settings
         .passive_limit_minutes
         .map(|m| i64::from(m) * 60_000);
@@ -294,8 +295,8 @@ fn row_names(
 
 #[cfg(test)]
 mod tests {
+    use super::super::day_keys::walk_sql;
     use super::*;
-    use crate::sqlite::wf_day_keys::walk_sql;
     use crate::sqlite::{DatabaseKey, SqliteStore};
 
     async fn empty_store() -> (tempfile::TempDir, SqliteStore) {
