@@ -151,7 +151,7 @@ fn erase_usage(
     for &app in apps {
         // Its latest times changed: kept copies of them are stale now, and so
         // are those of the bitmaps changed below.
-        let version = super::usage_push::bump_last_version(conn, app)?;
+        let version = super::usage::push::bump_last_version(conn, app)?;
         let mut changed_days = BTreeSet::new();
         let rows: Vec<(i64, i32, Vec<u8>)> = conn
             .prepare_cached(
@@ -180,7 +180,7 @@ fn erase_usage(
                 .execute(params![account_id, app, event_id, day, bits])?;
             }
         }
-        super::usage_day_bits::set_versions(conn, (account_id, app), changed_days, version)?;
+        super::usage::day_bits::set_versions(conn, (account_id, app), changed_days, version)?;
     }
     Ok(())
 }

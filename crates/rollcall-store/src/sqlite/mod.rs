@@ -13,12 +13,9 @@ mod migrations;
 mod money;
 pub mod ops;
 mod privacy;
-mod report_cache;
 pub(crate) mod segment;
 mod segment_ids;
 mod usage;
-mod usage_day_bits;
-mod usage_push;
 mod workforce;
 
 use std::path::{Path, PathBuf};
@@ -36,11 +33,11 @@ pub struct SqliteStore {
     pub(crate) db: Db,
     token_key: Vec<u8>,
     path: PathBuf,
-    committed_emails: std::sync::Arc<usage_push::CommittedEmails>,
+    committed_emails: std::sync::Arc<usage::push::CommittedEmails>,
     /// The tracking API's identities' emails read by this process.
     identity_emails: segment_ids::IdentityEmails,
     /// What usage reports read again and again, per account (bounded).
-    report_caches: std::sync::Arc<report_cache::ReportCaches>,
+    report_caches: std::sync::Arc<usage::report_cache::ReportCaches>,
     /// The writer's map of activity strings to their ids.
     wf_texts: std::sync::Arc<workforce::texts::TextIds>,
     /// Each day's working-hours keys under the group filters asked lately.

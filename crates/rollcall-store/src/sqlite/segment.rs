@@ -11,8 +11,8 @@ use rollcall_core::segment::Profile;
 use rollcall_core::Email;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::usage::push::{CommittedEmails, PreparedPush};
 use super::usage::{bump_provisioned, load_app, sync_event_names};
-use super::usage_push::{CommittedEmails, PreparedPush};
 use super::SqliteStore;
 use crate::admin::RateLimit;
 use crate::segment::{

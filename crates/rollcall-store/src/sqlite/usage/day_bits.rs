@@ -25,7 +25,7 @@ use crate::StoreResult;
 /// Default budget: a 90-day window of every event of one app at 100,000
 /// people (about 1,000 bitmaps of 12.5 KB) and the app summaries' 30 days of
 /// twenty apps.
-pub(crate) const DEFAULT_BUDGET: usize = 24 << 20;
+pub(super) const DEFAULT_BUDGET: usize = 24 << 20;
 
 /// What a kept bitmap costs beyond its bytes: its map slot (with the map's
 /// spare room) and its block's header and rounding.
@@ -56,7 +56,7 @@ struct State {
 }
 
 /// The kept bitmaps of one store.
-pub(crate) struct KeptDayBits {
+pub(super) struct KeptDayBits {
     state: Mutex<State>,
     budget: usize,
 }
@@ -72,7 +72,7 @@ fn cost(bits: &[u8]) -> usize {
 }
 
 impl KeptDayBits {
-    pub(crate) fn with_budget(budget: usize) -> KeptDayBits {
+    pub(super) fn with_budget(budget: usize) -> KeptDayBits {
         KeptDayBits {
             state: Mutex::default(),
             budget,
@@ -138,7 +138,7 @@ impl KeptDayBits {
     }
 
     /// Drops every bitmap of the account.
-    pub(crate) fn forget_account(&self, account_id: i64) {
+    pub(super) fn forget_account(&self, account_id: i64) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut freed = 0;
         state.apps.retain(|(account, _), days| {
@@ -153,7 +153,7 @@ impl KeptDayBits {
 
     /// (bitmaps kept, their bytes).
     #[cfg(test)]
-    pub(crate) fn size(&self) -> (usize, usize) {
+    pub(super) fn size(&self) -> (usize, usize) {
         self.state
             .lock()
             .map(|s| (s.apps.values().map(HashMap::len).sum(), s.bytes))
@@ -256,7 +256,7 @@ pub(super) fn read(
 
 /// Records, in the transaction that changed them, that the app's bitmaps of
 /// `days` are now at `version` (the app's new `last_version`).
-pub(super) fn set_versions(
+pub(in crate::sqlite) fn set_versions(
     conn: &Connection,
     (account_id, app): (i64, i64),
     days: impl IntoIterator<Item = i32>,

@@ -28,12 +28,12 @@ use std::sync::{Arc, Mutex};
 use rollcall_core::usage_bits::{EmailTable, Resolver};
 use rollcall_core::usage_report::{Directory, Employee};
 
-use super::usage_day_bits::KeptDayBits;
-use super::usage_push::TimesWritten;
+use super::day_bits::KeptDayBits;
+use super::push::TimesWritten;
 use crate::usage::{LastTimes, ProvisionedSummary, ProvisionedUser};
 
 /// An org chart's identity: (snapshot id, completion time); (0, 0) without one.
-pub(crate) type OrgId = (i64, i64);
+pub(super) type OrgId = (i64, i64);
 
 /// Default budget. As measured here, a person takes about 600 bytes in a
 /// directory and 130 in the email table, a provisioned user 360: the large
@@ -42,7 +42,7 @@ pub(crate) type OrgId = (i64, i64);
 /// 190 KB. With the page caches (96 MB) and the process's other bounded maps,
 /// this keeps a server with a thousand tenants beside the large account under
 /// 400 MB resident (332 MB measured, issue 18 #4).
-pub(crate) const DEFAULT_BUDGET: usize = 64 << 20;
+pub(super) const DEFAULT_BUDGET: usize = 64 << 20;
 
 /// How many uses back the account in use keeps its apps' entries whatever the
 /// budget: one report asks the caches about six times per app it reads, so a
@@ -55,13 +55,13 @@ pub(crate) const DEFAULT_BUDGET: usize = 64 << 20;
 const RECENT_USES: u64 = 256;
 
 /// The caches of one store.
-pub(crate) struct ReportCaches {
+pub(in crate::sqlite) struct ReportCaches {
     state: Mutex<State>,
     budget: usize,
     /// [`RECENT_USES`], or fewer in tests.
     recent: u64,
     /// The apps' day bitmaps, under a budget of their own.
-    pub day_bits: KeptDayBits,
+    pub(super) day_bits: KeptDayBits,
 }
 
 #[derive(Default)]
@@ -95,7 +95,7 @@ impl Measured {
 
 /// One account's entries.
 #[derive(Default)]
-pub(crate) struct Account {
+pub(super) struct Account {
     used: u64,
     /// The tick of the call in progress (stamped on the apps it touches).
     now: u64,
@@ -111,11 +111,11 @@ pub(crate) struct Account {
 
 /// What an app's entries derived from its provisioned users and the org chart
 /// depend on: (provisioned version, org chart).
-pub(crate) type ProvOrg = (i64, OrgId);
+pub(super) type ProvOrg = (i64, OrgId);
 
 /// One app's entries; the provisioned version comes first in each key.
 #[derive(Default)]
-pub(crate) struct App {
+pub(super) struct App {
     used: u64,
     bytes: usize,
     measured: [Measured; 3],
@@ -151,7 +151,7 @@ impl App {
 
 impl Account {
     /// The app's entries, if any, marked used by this call.
-    pub(crate) fn app(&mut self, app_id: &str) -> Option<&App> {
+    pub(super) fn app(&mut self, app_id: &str) -> Option<&App> {
         let now = self.now;
         self.apps.get_mut(app_id).map(|a| {
             a.used = now;
@@ -160,7 +160,7 @@ impl Account {
     }
 
     /// The app's entries (made empty when absent), marked used by this call.
-    pub(crate) fn app_mut(&mut self, app_id: &str) -> &mut App {
+    pub(super) fn app_mut(&mut self, app_id: &str) -> &mut App {
         let app = self.apps.entry(app_id.to_string()).or_default();
         app.used = self.now;
         app
@@ -198,7 +198,7 @@ enum Victim {
 }
 
 impl ReportCaches {
-    pub(crate) fn with_budget(budget: usize) -> ReportCaches {
+    pub(super) fn with_budget(budget: usize) -> ReportCaches {
         ReportCaches {
             state: Mutex::new(State::default()),
             budget,
@@ -213,7 +213,7 @@ impl ReportCaches {
     /// (of this account too, except those `f` touched). A poisoned lock (a
     /// panic in `f` elsewhere) answers `f` on empty entries, so reports read
     /// the database.
-    pub(crate) fn with<R>(&self, account_id: i64, f: impl FnOnce(&mut Account) -> R) -> R {
+    pub(super) fn with<R>(&self, account_id: i64, f: impl FnOnce(&mut Account) -> R) -> R {
         let Ok(mut state) = self.state.lock() else {
             return f(&mut Account::default());
         };
@@ -247,7 +247,7 @@ impl ReportCaches {
     /// version the push made, when they are the version just before it
     /// (pushes committed together may come in another order: then a read
     /// replaces them). Nothing is kept for an app no report read.
-    pub(crate) fn times_written(&self, account_id: i64, app_id: &str, written: &TimesWritten) {
+    pub(super) fn times_written(&self, account_id: i64, app_id: &str, written: &TimesWritten) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
@@ -270,7 +270,7 @@ impl ReportCaches {
     }
 
     /// Drops every entry of the account (after an erasure).
-    pub(crate) fn forget_account(&self, account_id: i64) {
+    pub(in crate::sqlite) fn forget_account(&self, account_id: i64) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(gone) = state.accounts.remove(&account_id) {
             state.bytes = state.bytes.saturating_sub(gone.bytes);
@@ -280,7 +280,7 @@ impl ReportCaches {
 
     /// How many accounts have entries, and their measured bytes.
     #[cfg(test)]
-    pub(crate) fn size(&self) -> (usize, usize) {
+    pub(super) fn size(&self) -> (usize, usize) {
         self.state
             .lock()
             .map(|s| (s.accounts.len(), s.bytes))

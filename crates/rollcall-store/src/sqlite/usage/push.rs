@@ -19,7 +19,7 @@ use rollcall_core::fxhash::FxHashMap;
 use rollcall_core::usage_bits;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::usage_day_bits;
+use super::day_bits;
 use crate::usage::{check_event_names, NewEvent, PushOutcome};
 use crate::{StoreError, StoreResult};
 
@@ -28,7 +28,7 @@ use crate::{StoreError, StoreResult};
 /// erasure renames one and forgets the account here), so a push may trust them
 /// without a lookup. Bounded; cleared when full.
 #[derive(Default)]
-pub struct CommittedEmails {
+pub(in crate::sqlite) struct CommittedEmails {
     ids: Mutex<FxHashMap<i64, FxHashMap<String, i64>>>,
 }
 
@@ -37,7 +37,7 @@ const COMMITTED_MAX: usize = 300_000;
 
 impl CommittedEmails {
     /// Forgets the account's ids (an erasure renamed one of its emails).
-    pub(crate) fn forget_account(&self, account_id: i64) {
+    pub(in crate::sqlite) fn forget_account(&self, account_id: i64) {
         let mut all = self.ids.lock().unwrap_or_else(|p| p.into_inner());
         all.remove(&account_id);
     }
@@ -67,7 +67,7 @@ struct Row {
 }
 
 /// A batch of events made ready for the writer outside it.
-pub struct PreparedPush {
+pub(in crate::sqlite) struct PreparedPush {
     account_id: i64,
     app_id: String,
     /// The id of each distinct email of the batch, or -1 when not known to be committed.
@@ -82,7 +82,7 @@ pub struct PreparedPush {
 }
 
 impl PreparedPush {
-    pub fn new(
+    pub(in crate::sqlite) fn new(
         account_id: i64,
         app_id: &str,
         events: &[NewEvent],
@@ -144,7 +144,10 @@ impl PreparedPush {
     /// Writes the batch in the writer's transaction; returns what it stored,
     /// the ids it had to look up or intern (those of `unknown`, in order) and
     /// the latest times it merged, with the app's new version of them.
-    pub fn write(&self, conn: &Connection) -> StoreResult<(PushOutcome, Vec<i64>, TimesWritten)> {
+    pub(in crate::sqlite) fn write(
+        &self,
+        conn: &Connection,
+    ) -> StoreResult<(PushOutcome, Vec<i64>, TimesWritten)> {
         let account_id = self.account_id;
         let app = connected_app(conn, account_id, &self.app_id)?;
         let event_ids = self.event_ids(conn, app)?;
@@ -193,7 +196,7 @@ impl PreparedPush {
             &last,
         )?;
         let version = bump_last_version(conn, app)?;
-        usage_day_bits::set_versions(conn, (account_id, app), changed_days, version)?;
+        day_bits::set_versions(conn, (account_id, app), changed_days, version)?;
         let times = TimesWritten {
             version,
             times: last
@@ -206,7 +209,7 @@ impl PreparedPush {
 
     /// Remembers the ids a resolved write looked up or interned (those of
     /// `unknown`, in order): committed now.
-    pub fn remember(&self, committed: &CommittedEmails, fresh: &[i64]) {
+    pub(in crate::sqlite) fn remember(&self, committed: &CommittedEmails, fresh: &[i64]) {
         if fresh.is_empty() {
             return;
         }
@@ -345,7 +348,7 @@ impl PreparedPush {
 
 /// The latest times a push merged into an app's `usage_last`, and the app's
 /// version of them that this made (see migration 0020).
-pub struct TimesWritten {
+pub(in crate::sqlite) struct TimesWritten {
     pub version: i64,
     /// (email id, time): each merged as the later of it and the one stored.
     pub times: Vec<(u32, i64)>,
@@ -353,7 +356,7 @@ pub struct TimesWritten {
 
 /// Moves the app's version of its latest times (in the transaction that
 /// changes them); returns the new one.
-pub(super) fn bump_last_version(conn: &Connection, app: i64) -> StoreResult<i64> {
+pub(in crate::sqlite) fn bump_last_version(conn: &Connection, app: i64) -> StoreResult<i64> {
     Ok(conn
         .prepare_cached(
             "UPDATE usage_apps SET last_version = last_version + 1 WHERE id = ?1

@@ -1,0 +1,240 @@
+//! The store's usage reads end to end: the latest times and the day bitmaps
+//! kept in memory follow pushes and erasures, and are read again only when
+//! their version moved.
+
+use std::sync::Arc;
+
+use rollcall_core::usage::AppDefinition;
+use rollcall_core::Email;
+
+use crate::audit::Actor;
+use crate::erasure::ErasureStore;
+use crate::sqlite::{DatabaseKey, SqliteStore};
+use crate::usage::{EventSel, InsightQuery, LastTimes, NewEvent, UsageStore};
+
+async fn store_with_app() -> (tempfile::TempDir, SqliteStore, i64, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = DatabaseKey::resolve(None, dir.path()).expect("key");
+    let store = SqliteStore::open(dir.path(), key).await.expect("open");
+    let account = store
+        .db
+        .write(|conn| {
+            conn.execute(
+                "INSERT INTO accounts (name, created_ms) VALUES ('a', 0)",
+                [],
+            )?;
+            Ok(conn.last_insert_rowid())
+        })
+        .await
+        .expect("account");
+    let definition: AppDefinition = serde_json::from_value(serde_json::json!({
+        "name": "Mail", "events": [{"eventName": "sent"}]
+    }))
+    .expect("definition");
+    let app = store
+        .create_app(account, &Actor::new("t@example.com", None), definition)
+        .await
+        .expect("app");
+    (dir, store, account, app.app_id)
+}
+
+/// Pushes "sent" events of (email, timestamp, local day).
+async fn push_sent(store: &SqliteStore, account: i64, app: &str, events: &[(&str, i64, i32)]) {
+    let events = events
+        .iter()
+        .enumerate()
+        .map(|(index, &(email, ts_ms, day))| NewEvent {
+            index,
+            ts_ms,
+            email: Email::parse(email).expect("email"),
+            event_name: "sent".into(),
+            day,
+        })
+        .collect();
+    store.push_events(account, app, events).await.expect("push");
+}
+
+/// Pushes "sent" events of (email, timestamp), all on day 20,000.
+async fn push(store: &SqliteStore, account: i64, app: &str, events: &[(&str, i64)]) {
+    let events: Vec<_> = events.iter().map(|&(e, ts)| (e, ts, 20_000)).collect();
+    push_sent(store, account, app, &events).await;
+}
+
+async fn latest(
+    store: &SqliteStore,
+    account: i64,
+    app: &str,
+) -> (Arc<LastTimes>, Vec<(String, i64)>) {
+    let query = InsightQuery {
+        from_day: 20_000,
+        to_day: 20_000,
+        events: EventSel::Any,
+        last_activity: true,
+        provisioned: false,
+        provisioned_summary: false,
+    };
+    let data = store.insight_data(account, app, query).await.expect("read");
+    let named = data
+        .last_ms
+        .iter()
+        .map(|(id, ms)| (data.emails.email(id).unwrap_or("?").to_string(), ms))
+        .collect();
+    (data.last_ms, named)
+}
+
+/// Reports use the latest times kept in memory while they are the
+/// version their snapshot holds: pushes move them along after their
+/// commit; a change they did not see (another writer) is read again.
+#[tokio::test]
+async fn kept_latest_times_follow_pushes_and_are_read_again_after_other_changes() {
+    let (_dir, store, account, app) = store_with_app().await;
+    push(&store, account, &app, &[("ana@x.com", 1_000)]).await;
+    let (first, times) = latest(&store, account, &app).await;
+    assert_eq!(times, [("ana@x.com".to_string(), 1_000)]);
+    let (again, _) = latest(&store, account, &app).await;
+    assert!(Arc::ptr_eq(&first, &again), "kept between reads");
+
+    // A push moves the kept times: a later time, an earlier one (ignored),
+    // a new email.
+    push(
+        &store,
+        account,
+        &app,
+        &[("ana@x.com", 3_000), ("bo@x.com", 2_000)],
+    )
+    .await;
+    push(&store, account, &app, &[("ana@x.com", 2_500)]).await;
+    let kept_version = store.report_caches.with(account, |a| {
+        a.app(&app).and_then(|x| x.last.as_ref()).map(|(v, _)| *v)
+    });
+    assert_eq!(
+        kept_version,
+        Some(3),
+        "moved along by both pushes, not read again"
+    );
+    let (_, times) = latest(&store, account, &app).await;
+    assert_eq!(
+        times,
+        [
+            ("ana@x.com".to_string(), 3_000),
+            ("bo@x.com".to_string(), 2_000)
+        ]
+    );
+
+    // Another writer's change, with its version: read from the database.
+    store
+        .db
+        .write(move |conn| {
+            conn.execute("UPDATE usage_last SET last_ms = 9000", [])?;
+            let app: i64 = conn.query_row("SELECT id FROM usage_apps", [], |r| r.get(0))?;
+            super::push::bump_last_version(conn, app)?;
+            Ok(())
+        })
+        .await
+        .expect("change");
+    let (_, times) = latest(&store, account, &app).await;
+    assert_eq!(
+        times,
+        [
+            ("ana@x.com".to_string(), 9_000),
+            ("bo@x.com".to_string(), 9_000)
+        ]
+    );
+}
+
+/// Pushes "sent" events of (email, day), each at its day's start.
+async fn push_on_days(store: &SqliteStore, account: i64, app: &str, events: &[(&str, i32)]) {
+    let events: Vec<_> = events
+        .iter()
+        .map(|&(e, day)| (e, i64::from(day) * 86_400_000, day))
+        .collect();
+    push_sent(store, account, app, &events).await;
+}
+
+/// (day, bitmap as shared, the emails in it).
+type SeenDay = (i32, Arc<[u8]>, Vec<String>);
+
+/// The "any event" bitmaps of days 20,000 and 20,001.
+async fn day_bits(store: &SqliteStore, account: i64, app: &str) -> Vec<SeenDay> {
+    let query = InsightQuery {
+        from_day: 20_000,
+        to_day: 20_001,
+        events: EventSel::Any,
+        last_activity: false,
+        provisioned: false,
+        provisioned_summary: false,
+    };
+    let data = store.insight_data(account, app, query).await.expect("read");
+    data.days
+        .iter()
+        .map(|b| {
+            let emails = (0..data.emails.len() as u32)
+                .filter(|&id| b.contains(id))
+                .map(|id| data.emails.email(id).unwrap_or("?").to_string())
+                .collect();
+            (b.day, Arc::clone(b.shared()), emails)
+        })
+        .collect()
+}
+
+/// Reports use the day bitmaps kept in memory while their day's version is
+/// the one their snapshot holds: a push that changes a day's bitmaps makes
+/// that day (only) read again, a resent push changes nothing, and an
+/// erasure's changes are read.
+#[tokio::test]
+async fn kept_day_bitmaps_are_read_again_only_for_the_days_that_changed() {
+    let (_dir, store, account, app) = store_with_app().await;
+    // 4,096 people first, on a day the reads leave out: the emails below
+    // get ids past them, so their bitmaps are long enough to be kept.
+    let filler: Vec<String> = (0..4096).map(|i| format!("p{i}@x.com")).collect();
+    let early: Vec<(&str, i32)> = filler.iter().map(|e| (e.as_str(), 19_000)).collect();
+    push_on_days(&store, account, &app, &early).await;
+    push_on_days(
+        &store,
+        account,
+        &app,
+        &[("ana@x.com", 20_000), ("bo@x.com", 20_001)],
+    )
+    .await;
+    let first = day_bits(&store, account, &app).await;
+    let emails = |days: &[SeenDay]| {
+        days.iter()
+            .map(|(d, _, e)| (*d, e.join(" ")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        emails(&first),
+        [(20_000, "ana@x.com".into()), (20_001, "bo@x.com".into())]
+    );
+    let again = day_bits(&store, account, &app).await;
+    assert!(Arc::ptr_eq(&first[0].1, &again[0].1) && Arc::ptr_eq(&first[1].1, &again[1].1));
+
+    // A late event for day 20,001: that day is read again, 20,000 is kept.
+    push_on_days(&store, account, &app, &[("cy@x.com", 20_001)]).await;
+    let late = day_bits(&store, account, &app).await;
+    assert!(
+        Arc::ptr_eq(&first[0].1, &late[0].1),
+        "an unchanged day stays kept"
+    );
+    assert!(!Arc::ptr_eq(&first[1].1, &late[1].1));
+    assert_eq!(emails(&late)[1], (20_001, "bo@x.com cy@x.com".into()));
+
+    // Resent: no bitmap changes, nothing is read again.
+    push_on_days(&store, account, &app, &[("cy@x.com", 20_001)]).await;
+    let resent = day_bits(&store, account, &app).await;
+    assert!(Arc::ptr_eq(&late[1].1, &resent[1].1));
+
+    // An erasure clears bits of kept bitmaps; a day left empty goes.
+    store
+        .erase_person(account, &Actor::new("t@example.com", None), "ana@x.com")
+        .await
+        .expect("erase");
+    store
+        .erase_person(account, &Actor::new("t@example.com", None), "bo@x.com")
+        .await
+        .expect("erase");
+    assert_eq!(
+        emails(&day_bits(&store, account, &app).await),
+        [(20_001, "cy@x.com".into())]
+    );
+}
