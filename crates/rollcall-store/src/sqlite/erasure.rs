@@ -130,6 +130,11 @@ fn erase_usage(
     if ids.is_empty() {
         return Ok(());
     }
+    // Pending latest times go into usage_last first, where the rows of the
+    // erased emails are deleted below.
+    for &app in apps {
+        super::usage::fold_latest_times(conn, (account_id, app))?;
+    }
     for &id in &ids {
         for &app in apps {
             counts.usage_events += conn

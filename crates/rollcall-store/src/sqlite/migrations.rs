@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0019_wf_day_key_versions.sql"),
     include_str!("migrations/0020_usage_last_version.sql"),
     include_str!("migrations/0021_usage_day_versions.sql"),
+    include_str!("migrations/0022_usage_last_pending.sql"),
 ];
 
 pub(crate) fn run(conn: &Connection) -> StoreResult<()> {

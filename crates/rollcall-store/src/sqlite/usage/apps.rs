@@ -202,6 +202,7 @@ pub(super) fn delete(
         "usage_day_bits",
         "usage_day_versions",
         "usage_last",
+        "usage_last_pending",
         "usage_provisioned",
         "usage_event_names",
     ] {

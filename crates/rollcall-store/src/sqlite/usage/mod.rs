@@ -28,6 +28,7 @@ use rollcall_core::usage::AppDefinition;
 use rollcall_core::usage_report::Employee;
 
 pub(super) use apps::{load_app, sync_event_names};
+pub(super) use last::fold as fold_latest_times;
 pub(super) use provisioned::bump_provisioned;
 
 use super::SqliteStore;

@@ -19,7 +19,7 @@ use rollcall_core::fxhash::FxHashMap;
 use rollcall_core::usage_bits;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::day_bits;
+use super::{day_bits, last};
 use crate::usage::{check_event_names, NewEvent, PushOutcome};
 use crate::{StoreError, StoreResult};
 
@@ -181,28 +181,19 @@ impl PreparedPush {
 
         let changed_days = self.set_day_bits(conn, app, &event_ids, &email_ids)?;
 
-        let mut last: Vec<[i64; 4]> = self
+        let mut last: Vec<(u32, i64)> = self
             .last_ms
             .iter()
             .zip(&email_ids)
-            .map(|(&ms, &email)| [account_id, app, email, ms])
-            .collect();
+            .map(|(&ms, &email)| Ok((email_slot(email)?, ms)))
+            .collect::<StoreResult<_>>()?;
         last.sort_unstable();
-        insert_rows(
-            conn,
-            "INSERT INTO usage_last (account_id, app, email_id, last_ms) VALUES ",
-            " ON CONFLICT (account_id, app, email_id) DO UPDATE SET last_ms = excluded.last_ms
-               WHERE excluded.last_ms > usage_last.last_ms",
-            &last,
-        )?;
+        last::append(conn, (account_id, app), &last)?;
         let version = bump_last_version(conn, app)?;
         day_bits::set_versions(conn, (account_id, app), changed_days, version)?;
         let times = TimesWritten {
             version,
-            times: last
-                .iter()
-                .filter_map(|&[_, _, email, ms]| Some((u32::try_from(email).ok()?, ms)))
-                .collect(),
+            times: last,
         };
         Ok((outcome, fresh, times))
     }
@@ -307,9 +298,7 @@ impl PreparedPush {
     ) -> StoreResult<BTreeSet<i32>> {
         let mut marks: Vec<(i64, i32, u32)> = Vec::with_capacity(self.rows.len() * 2);
         for r in &self.rows {
-            let email = email_ids[r.email as usize];
-            let id = u32::try_from(email)
-                .map_err(|_| StoreError::Internal(format!("email id {email} out of range")))?;
+            let id = email_slot(email_ids[r.email as usize])?;
             marks.push((event_ids[r.name as usize], r.day, id));
             marks.push((0, r.day, id));
         }
@@ -344,6 +333,11 @@ impl PreparedPush {
         }
         Ok(changed_days)
     }
+}
+
+/// An email id as its bit in the day bitmaps (ids are dense).
+fn email_slot(email: i64) -> StoreResult<u32> {
+    u32::try_from(email).map_err(|_| StoreError::Internal(format!("email id {email} out of range")))
 }
 
 /// The latest times a push merged into an app's `usage_last`, and the app's
@@ -392,7 +386,7 @@ fn multi_row_sql<const N: usize>(head: &str, tail: &str, rows: usize) -> String 
 
 /// Inserts integer rows in chunks of [`CHUNK`] (the rest one by one, so the
 /// statement cache holds two statements); returns the rows changed.
-fn insert_rows<const N: usize>(
+pub(super) fn insert_rows<const N: usize>(
     conn: &Connection,
     head: &str,
     tail: &str,

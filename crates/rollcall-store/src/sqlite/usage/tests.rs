@@ -2,6 +2,7 @@
 //! kept in memory follow pushes and erasures, and are read again only when
 //! their version moved.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rollcall_core::usage::AppDefinition;
@@ -125,8 +126,9 @@ async fn kept_latest_times_follow_pushes_and_are_read_again_after_other_changes(
     store
         .db
         .write(move |conn| {
-            conn.execute("UPDATE usage_last SET last_ms = 9000", [])?;
             let app: i64 = conn.query_row("SELECT id FROM usage_apps", [], |r| r.get(0))?;
+            super::last::fold(conn, (account, app))?;
+            conn.execute("UPDATE usage_last SET last_ms = 9000", [])?;
             super::push::bump_last_version(conn, app)?;
             Ok(())
         })
@@ -140,6 +142,78 @@ async fn kept_latest_times_follow_pushes_and_are_read_again_after_other_changes(
             ("bo@x.com".to_string(), 9_000)
         ]
     );
+}
+
+/// Latest times wait in pending rows until an app has `FOLD_AT` of them;
+/// before, at and after the fold every read sees each email's latest time
+/// (late, older times never win), and an erasure removes a pending one.
+#[tokio::test]
+async fn latest_times_are_the_same_before_and_after_their_pending_rows_fold() {
+    let (_dir, store, account, app) = store_with_app().await;
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    let app_id: &str = &app;
+    let check = |expected: BTreeMap<String, i64>, pushes: i64| {
+        let store = &store;
+        async move {
+            // Read from the database, not from the kept copy.
+            store.report_caches.forget_account(account);
+            let (_, times) = latest(store, account, app_id).await;
+            let times: BTreeMap<String, i64> = times.into_iter().collect();
+            assert_eq!(times, expected, "after {pushes} pushes");
+            let (pending, looked_up) = store
+                .db
+                .read(move |conn| {
+                    let app: i64 = conn.query_row("SELECT id FROM usage_apps", [], |r| r.get(0))?;
+                    let pending: i64 =
+                        conn.query_row("SELECT count(*) FROM usage_last_pending", [], |r| {
+                            r.get(0)
+                        })?;
+                    let ids: Vec<u32> = (0..=40).collect();
+                    Ok((pending, super::last::look_up(conn, (account, app), &ids)?))
+                })
+                .await
+                .expect("read");
+            assert!(pending < super::last::FOLD_AT, "{pending} pending rows");
+            assert_eq!(looked_up.len(), expected.len(), "after {pushes} pushes");
+            let mut looked: Vec<i64> = looked_up.into_values().collect();
+            let mut wanted: Vec<i64> = expected.values().copied().collect();
+            looked.sort_unstable();
+            wanted.sort_unstable();
+            assert_eq!(looked, wanted, "look-ups after {pushes} pushes");
+        }
+    };
+    for n in 0..super::last::FOLD_AT + 10 {
+        // Each push: a new time for one of 30 people, and an older one
+        // (late data) for another.
+        let fresh = format!("p{}@x.com", n % 30);
+        let late = format!("p{}@x.com", (n + 7) % 30);
+        let ms = 1_000_000 + n * 1_000;
+        push(&store, account, &app, &[(&fresh, ms), (&late, 5)]).await;
+        for (email, t) in [(fresh, ms), (late, 5)] {
+            let at = expected.entry(email).or_insert(t);
+            *at = (*at).max(t);
+        }
+        if [
+            0,
+            1,
+            super::last::FOLD_AT - 2,
+            super::last::FOLD_AT - 1,
+            super::last::FOLD_AT + 9,
+        ]
+        .contains(&n)
+        {
+            check(expected.clone(), n + 1).await;
+        }
+    }
+
+    // An erasure of someone whose latest time is still pending.
+    push(&store, account, &app, &[("p3@x.com", 99_000_000)]).await;
+    store
+        .erase_person(account, &Actor::new("admin@x.com", None), "p3@x.com")
+        .await
+        .expect("erase");
+    expected.remove("p3@x.com");
+    check(expected, super::last::FOLD_AT + 11).await;
 }
 
 /// Pushes "sent" events of (email, day), each at its day's start.
