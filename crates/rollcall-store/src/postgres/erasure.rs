@@ -2,14 +2,15 @@
 //! transaction holding the account's workforce lock, the usage bitmap rows
 //! locked as they are rewritten (so a concurrent push's OR is not lost).
 //!
-//! Caches: this process's usage caches are cleared. Those of other processes
-//! on the same database are keyed by versions the erasure moves: each app's
-//! provisioned version, and the current org snapshot's completion time (moved
-//! on by 1 ms), so their directories, resolvers and summaries rebuild. Their
-//! email tables may still name the erased email's tombstoned id, which no
-//! rollup refers to any more, so no report shows it; their email-id caches may
-//! still map the email to that id, so a push of the same email through such a
-//! process before its cache is cleared lands on the tombstone (docs/privacy.md).
+//! Caches: this store's caches of emails and people are cleared. Those of other
+//! processes (or other stores) on the same database are keyed by versions the
+//! erasure moves: each app's provisioned version, and the current org
+//! snapshot's completion time (moved on by 1 ms), so their directories,
+//! resolvers and summaries rebuild. Their email tables may still name the
+//! erased email's tombstoned id, which no rollup refers to any more, so no
+//! report shows it; their email-id caches may still map the email to that id,
+//! so a push of the same email through such a process before its cache is
+//! cleared lands on the tombstone (docs/privacy.md).
 
 use std::collections::BTreeSet;
 
@@ -52,7 +53,7 @@ impl ErasureStore for PgStore {
         )
         .await?;
         tx.commit().await?;
-        super::usage::clear_caches();
+        self.caches.forget_people();
         Ok(Some(counts))
     }
 }

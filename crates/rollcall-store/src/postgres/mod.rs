@@ -18,6 +18,7 @@ mod admin;
 mod audit;
 mod auth;
 mod binary_copy;
+mod caches;
 mod connect;
 mod erasure;
 mod migrations;
@@ -28,6 +29,8 @@ mod snapshot;
 mod test_db;
 mod usage;
 mod workforce;
+
+use std::sync::Arc;
 
 use deadpool_postgres::{Object, Pool};
 
@@ -40,6 +43,9 @@ use crate::{Store, StoreError, StoreResult};
 pub struct PgStore {
     pool: Pool,
     token_key: Vec<u8>,
+    /// The report caches, email ids and push queues, shared by this store's
+    /// requests (and by the push workers it starts).
+    caches: Arc<caches::PgCaches>,
     /// Each day's working-hours keys under the group filters asked lately,
     /// used only at the day's version read in a request's snapshot.
     wf_day_keys: crate::workforce::day_keys::DayKeysCache,
@@ -57,6 +63,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             token_key,
+            caches: Default::default(),
             wf_day_keys: Default::default(),
         })
     }

@@ -1,4 +1,4 @@
-//! Group commit of the pushes one process receives for one app.
+//! Group commit of the pushes one store receives for one app.
 //!
 //! Concurrent pushes to one app mostly touch the same rollup rows (the latest
 //! timestamps of the busy emails, the bitmaps of the current days), which each
@@ -16,22 +16,26 @@
 //! and each of its batches is tried again alone, so one batch's failure never
 //! becomes another's.
 //!
-//! Only pushes waiting in this process are grouped; nothing outlives the
-//! requests (the queue holds no data another process could make stale), and
-//! the groups of different processes stay exact together through the lock
-//! order `push` describes.
+//! The queues are the store's ([`PushQueues`], kept beside its caches in
+//! [`PgCaches`]), so every request of the store joins the same ones. Only
+//! pushes waiting in this store are grouped; nothing outlives the requests (the
+//! queue holds no data another process could make stale), and the groups of
+//! different processes (or stores) stay exact together through the lock order
+//! `push` describes.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use deadpool_postgres::Pool;
 use tokio::sync::oneshot;
 
+use super::super::caches::PgCaches;
+use super::email_ids::EmailIds;
 use super::push::{self, Raw};
 use crate::usage::{NewEvent, PushOutcome};
 use crate::{StoreError, StoreResult};
 
-/// Workers writing one app's groups at once per process: while one group
+/// Workers writing one app's groups at once per store: while one group
 /// commits (or waits for its flush), the next one's raw rows are already
 /// being inserted by a second backend (its rollup writes then wait for the
 /// first's row locks). With one worker, every push to an app ran on one
@@ -42,8 +46,8 @@ const MAX_WORKERS: usize = 2;
 /// A worker stops adding batches to a group once it holds this many events.
 const MAX_GROUP_EVENTS: usize = 8_000;
 
-/// (database, account, public app id).
-type AppKey = (u64, i64, String);
+/// (account, public app id).
+type AppKey = (i64, String);
 
 /// A push waiting for its answer.
 struct Waiting {
@@ -58,28 +62,27 @@ struct Queue {
     workers: usize,
 }
 
-fn queues() -> &'static Mutex<HashMap<AppKey, Queue>> {
-    static QUEUES: OnceLock<Mutex<HashMap<AppKey, Queue>>> = OnceLock::new();
-    QUEUES.get_or_init(|| Mutex::new(HashMap::new()))
-}
+/// Every app's queue, of one store.
+#[derive(Default)]
+pub(in crate::postgres) struct PushQueues(Mutex<HashMap<AppKey, Queue>>);
 
 fn poisoned() -> StoreError {
     StoreError::Internal("the push queue is poisoned".into())
 }
 
 /// Stores `events` in the app (all or nothing), grouped with the pushes to
-/// the same app waiting in this process.
+/// the same app waiting in this store (`caches`' queues).
 pub(super) async fn push(
     pool: &Pool,
-    db: u64,
+    caches: &Arc<PgCaches>,
     account_id: i64,
     app_id: &str,
     events: Vec<NewEvent>,
 ) -> StoreResult<PushOutcome> {
-    let key: AppKey = (db, account_id, app_id.to_string());
+    let key: AppKey = (account_id, app_id.to_string());
     let (answer, answered) = oneshot::channel();
     let start_worker = {
-        let mut queues = queues().lock().map_err(|_| poisoned())?;
+        let mut queues = caches.push_queues.0.lock().map_err(|_| poisoned())?;
         let queue = queues.entry(key.clone()).or_default();
         queue.waiting.push(Waiting { events, answer });
         let start = queue.workers < MAX_WORKERS;
@@ -93,6 +96,7 @@ pub(super) async fn push(
         let worker = Worker {
             key,
             pool: pool.clone(),
+            caches: Arc::clone(caches),
             stopped: false,
         };
         tokio::spawn(worker.run());
@@ -106,6 +110,8 @@ pub(super) async fn push(
 struct Worker {
     key: AppKey,
     pool: Pool,
+    /// The store's queues and email ids.
+    caches: Arc<PgCaches>,
     /// Whether [`Worker::take`] found the queue empty and stopped counting this
     /// worker.
     stopped: bool,
@@ -119,7 +125,7 @@ impl Drop for Worker {
         if self.stopped {
             return;
         }
-        let Ok(mut queues) = queues().lock() else {
+        let Ok(mut queues) = self.caches.push_queues.0.lock() else {
             return;
         };
         if let Some(queue) = queues.get_mut(&self.key) {
@@ -142,7 +148,7 @@ impl Worker {
     /// stops counting, when nothing waits (decided under the lock a push
     /// joins the queue under, so no push is left without a worker).
     fn take(&mut self) -> Option<Vec<Waiting>> {
-        let Ok(mut queues) = queues().lock() else {
+        let Ok(mut queues) = self.caches.push_queues.0.lock() else {
             return None;
         };
         let queue = queues.get_mut(&self.key)?;
@@ -170,15 +176,16 @@ impl Worker {
     /// Writes `group` in one transaction (each batch alone if that fails) and
     /// answers its pushes.
     async fn write(&self, group: Vec<Waiting>) {
-        let (db, account_id, app_id) = &self.key;
+        let (account_id, app_id) = &self.key;
+        let ids = &self.caches.email_ids;
         let batches: Vec<&[NewEvent]> = group.iter().map(|w| w.events.as_slice()).collect();
-        let answers = match transaction(&self.pool, *db, *account_id, app_id, &batches).await {
+        let answers = match transaction(&self.pool, ids, *account_id, app_id, &batches).await {
             Ok(answers) => answers,
             Err(e) if group.len() == 1 => vec![Err(e)],
             Err(_) => {
                 let mut answers = Vec::with_capacity(group.len());
                 for batch in &batches {
-                    let one = transaction(&self.pool, *db, *account_id, app_id, &[batch]).await;
+                    let one = transaction(&self.pool, ids, *account_id, app_id, &[batch]).await;
                     answers.push(one.and_then(|mut a| a.pop().unwrap_or_else(|| Err(lost()))));
                 }
                 answers
@@ -203,7 +210,7 @@ fn lost() -> StoreError {
 /// rows as new ones, and if one was already stored, again skipping those.
 async fn transaction(
     pool: &Pool,
-    db: u64,
+    ids: &EmailIds,
     account_id: i64,
     app_id: &str,
     batches: &[&[NewEvent]],
@@ -211,7 +218,7 @@ async fn transaction(
     let mut client = super::super::checkout(pool).await?;
     for raw in [Raw::New, Raw::SkipStored] {
         let tx = client.transaction().await?;
-        if let Some(answers) = push::push_group(tx, db, account_id, app_id, batches, raw).await? {
+        if let Some(answers) = push::push_group(tx, ids, account_id, app_id, batches, raw).await? {
             return Ok(answers);
         }
     }

@@ -5,17 +5,17 @@
 //! everything comes from one snapshot (the email table covers every id the
 //! bitmaps hold):
 //! - one flight — `BEGIN`, the app's row, the org chart's head, the email-table
-//!   tail, the bitmaps, the last-activity times and `COMMIT` — when this process
+//!   tail, the bitmaps, the last-activity times and `COMMIT` — when this store
 //!   has everything else cached (the bitmaps and last activity name the app by
 //!   its public id, so they need not wait for its row; a feature group's events
-//!   come from the definition this process parsed last, checked against the row);
+//!   come from the definition this store parsed last, checked against the row);
 //! - otherwise (something turned out missing: the group's events were not the
 //!   guessed ones, the org chart's people, the provisioned users or their
 //!   summary are not cached for the versions read), a new snapshot in two
 //!   flights: the same first queries with `BEGIN`, then what is missing with
 //!   `COMMIT`.
 //!
-//! Caches (see `cache`): the email table is append-only (rows never change), so
+//! Caches (the store's, see `super::super::caches`): the email table is append-only (rows never change), so
 //! each request reads only the rows past the cached length — rows another process
 //! added are picked up by the next read; resolvers are keyed by the org snapshot
 //! (immutable once current) and extended as the table grows; parsed definitions
@@ -31,27 +31,25 @@ use rollcall_core::usage_bits::{EmailTable, Resolver};
 use rollcall_core::usage_report::Directory;
 use tokio_postgres::Row;
 
+use super::super::caches::{AppKey, OrgKey, PgCaches};
 use super::super::snapshot::Snapshot;
 use super::apps::{app_not_found, AppRow};
-use super::cache::Cache;
 use super::last::LAST_SQL;
 use super::{org, provisioned};
 use crate::usage::{AppRecord, DayBits, EventSel, InsightData, InsightQuery, LastTimes, OrgChart};
 use crate::StoreResult;
 
-/// Parsed definitions per (database, account, public app id), with their text.
-type AppKey = (u64, i64, String);
-static DEFINITIONS: Cache<AppKey, Arc<(String, AppDefinition)>> = Cache::new(256);
-
 /// The app's definition parsed from `text`, reusing the last parse of the same text.
-fn definition(key: AppKey, text: &str) -> StoreResult<AppDefinition> {
-    if let Some(known) = DEFINITIONS.get(&key) {
+fn definition(caches: &PgCaches, key: AppKey, text: &str) -> StoreResult<AppDefinition> {
+    if let Some(known) = caches.definitions.get(&key) {
         if known.0 == text {
             return Ok(known.1.clone());
         }
     }
     let def: AppDefinition = serde_json::from_str(text)?;
-    DEFINITIONS.put(key, Arc::new((text.to_string(), def.clone())));
+    caches
+        .definitions
+        .put(key, Arc::new((text.to_string(), def.clone())));
     Ok(def)
 }
 
@@ -82,7 +80,7 @@ async fn maybe<T>(f: Option<impl Future<Output = StoreResult<T>>>) -> StoreResul
 /// something was missing (read it again, in a new snapshot, without).
 pub(super) async fn insight_data(
     snap: &Snapshot,
-    db: u64,
+    caches: &PgCaches,
     account_id: i64,
     app_id: &str,
     query: &InsightQuery,
@@ -101,9 +99,10 @@ pub(super) async fn insight_data(
             tx.prepare_cached(sql).await?;
         }
     }
-    let key: AppKey = (db, account_id, app_id.to_string());
+    let key: AppKey = (account_id, app_id.to_string());
     let guess = match &query.events {
-        EventSel::Group(_) => DEFINITIONS
+        EventSel::Group(_) => caches
+            .definitions
             .get(&key)
             .and_then(|known| group_events(&known.1, &query.events)),
         _ => None,
@@ -113,7 +112,7 @@ pub(super) async fn insight_data(
         snap.begin(),
         app_row(tx, account_id, app_id),
         org::head(tx, account_id),
-        email_tail(tx, db, account_id),
+        email_tail(tx, caches, account_id),
         maybe(guessed.then(|| day_bits(tx, account_id, app_id, query, guess.as_deref()))),
         last_activity(tx, account_id, app_id, query.last_activity),
         maybe(commit_early.then(|| snap.commit())),
@@ -125,7 +124,7 @@ pub(super) async fn insight_data(
         rec: AppRecord {
             app_id: app_id.to_string(),
             status: app.get(2),
-            definition: definition(key, app.get(3))?,
+            definition: definition(caches, key, app.get(3))?,
             created_ms: app.get(4),
             updated_ms: app.get(5),
         },
@@ -134,15 +133,15 @@ pub(super) async fn insight_data(
     // The second flight: what the first showed to be missing, and COMMIT.
     let names = group_events(&app.rec.definition, &query.events);
     let refetch = !guessed || names != guess;
-    // Some(None): a chart whose people this process has not cached.
+    // Some(None): a chart whose people this store has not cached.
     let directory = org_head
         .as_ref()
-        .map(|h| org::cached_directory(db, account_id, h));
+        .map(|h| org::cached_directory(caches, account_id, h));
     let org_key = org_head.as_ref().map(|h| (h.id(), h.completed_ms()));
     let users =
-        (query.provisioned).then(|| provisioned::cached_users(db, account_id, &app).ok_or(()));
+        (query.provisioned).then(|| provisioned::cached_users(caches, account_id, &app).ok_or(()));
     let summary = (query.provisioned_summary)
-        .then(|| provisioned::cached_summary(db, account_id, &app, org_key).ok_or(()));
+        .then(|| provisioned::cached_summary(caches, account_id, &app, org_key).ok_or(()));
     let missing = refetch
         || matches!(directory, Some(None))
         || matches!(users, Some(Err(())))
@@ -170,10 +169,13 @@ pub(super) async fn insight_data(
     let (days_again, people, user_list, summary_rows, _) = tokio::try_join!(
         maybe(refetch.then(|| day_bits(tx, account_id, app_id, query, names.as_deref()))),
         maybe(match (&org_head, &directory) {
-            (Some(h), Some(None)) => Some(org::directory(tx, db, account_id, h)),
+            (Some(h), Some(None)) => Some(org::directory(tx, caches, account_id, h)),
             _ => None,
         }),
-        maybe(matches!(users, Some(Err(()))).then(|| provisioned::users(tx, db, account_id, &app))),
+        maybe(
+            matches!(users, Some(Err(())))
+                .then(|| provisioned::users(tx, caches, account_id, &app))
+        ),
         maybe(
             matches!(summary, Some(Err(())))
                 .then(|| provisioned::summary_rows(tx, account_id, &app))
@@ -187,8 +189,8 @@ pub(super) async fn insight_data(
         (Some(head), _) => Some(head.chart(people.unwrap_or_default())),
         (None, _) => None,
     };
-    let emails = tail.into_table(db, account_id);
-    let resolver = resolver(db, account_id, org.as_ref(), &emails);
+    let emails = tail.into_table(caches, account_id);
+    let resolver = resolver(caches, account_id, org.as_ref(), &emails);
     let provisioned = match users {
         Some(Ok(u)) => u,
         Some(Err(())) => user_list.unwrap_or_default(),
@@ -197,7 +199,7 @@ pub(super) async fn insight_data(
     let provisioned_summary = match (summary, summary_rows) {
         (Some(Ok(s)), _) => s,
         (Some(Err(())), Some(rows)) => {
-            provisioned::summarise(db, account_id, &app, org.as_ref(), &emails, &rows)
+            provisioned::summarise(caches, account_id, &app, org.as_ref(), &emails, &rows)
         }
         _ => Arc::default(),
     };
@@ -321,10 +323,6 @@ async fn last_activity(
     )))
 }
 
-/// Email tables per (database, account).
-type AccountKey = (u64, i64);
-pub(super) static EMAILS: Cache<AccountKey, Arc<EmailTable>> = Cache::new(64);
-
 /// The cached email table and the rows past it in the caller's snapshot.
 struct EmailTail {
     cached: Arc<EmailTable>,
@@ -334,15 +332,17 @@ struct EmailTail {
 impl EmailTail {
     /// The account's email table, covering at least every email of the
     /// snapshot the tail was read in.
-    fn into_table(self, db: u64, account_id: i64) -> Arc<EmailTable> {
+    fn into_table(self, caches: &PgCaches, account_id: i64) -> Arc<EmailTable> {
         if self.more.is_empty() {
             return self.cached;
         }
         let table = Arc::new(self.cached.with_more(self.more));
         // Another request may have cached a longer table meanwhile; keep the longest.
-        EMAILS.put_unless((db, account_id), Arc::clone(&table), |old| {
-            old.len() >= table.len()
-        });
+        caches
+            .emails
+            .put_unless(account_id, Arc::clone(&table), |old| {
+                old.len() >= table.len()
+            });
         table
     }
 }
@@ -351,8 +351,12 @@ const EMAILS_SQL: &str =
     "SELECT id, email FROM usage_emails WHERE account_id = $1 AND id >= $2 ORDER BY id";
 
 /// The rows of the account's email table past the cached prefix.
-async fn email_tail(tx: &impl GenericClient, db: u64, account_id: i64) -> StoreResult<EmailTail> {
-    let cached = EMAILS.get(&(db, account_id)).unwrap_or_default();
+async fn email_tail(
+    tx: &impl GenericClient,
+    caches: &PgCaches,
+    account_id: i64,
+) -> StoreResult<EmailTail> {
+    let cached = caches.emails.get(&account_id).unwrap_or_default();
     let known = i32::try_from(cached.len()).unwrap_or(i32::MAX);
     let stmt = tx.prepare_cached(EMAILS_SQL).await?;
     let more = tx
@@ -364,13 +368,9 @@ async fn email_tail(tx: &impl GenericClient, db: u64, account_id: i64) -> StoreR
     Ok(EmailTail { cached, more })
 }
 
-/// Resolvers per (database, account, org snapshot, completion).
-type ResolverKey = (u64, i64, i64, i64);
-pub(super) static RESOLVERS: Cache<ResolverKey, Arc<Resolver>> = Cache::new(64);
-
 /// Email id -> person of `org`, covering at least `emails`.
 fn resolver(
-    db: u64,
+    caches: &PgCaches,
     account_id: i64,
     org: Option<&OrgChart>,
     emails: &EmailTable,
@@ -380,12 +380,14 @@ fn resolver(
         Some(o) => (o.directory.as_ref(), o.id, o.completed_ms),
         None => (&empty, 0, 0),
     };
-    let key: ResolverKey = (db, account_id, snap, done);
-    let r = match RESOLVERS.get(&key) {
+    let key: OrgKey = (account_id, snap, done);
+    let r = match caches.resolvers.get(&key) {
         Some(r) if r.covered() >= emails.len() => return r,
         Some(r) => Arc::new(r.extended(dir, emails)),
         None => Arc::new(Resolver::new(dir, emails)),
     };
-    RESOLVERS.put_unless(key, Arc::clone(&r), |old| old.covered() >= r.covered());
+    caches
+        .resolvers
+        .put_unless(key, Arc::clone(&r), |old| old.covered() >= r.covered());
     r
 }

@@ -18,18 +18,17 @@
 //!   (`push`), so they are dense and become visible in id order;
 //! - the org chart's current snapshot changes under a per-account advisory lock
 //!   (`org`);
-//! - in-process caches (`cache`, `email_ids`) only hold immutable data or are
-//!   keyed by versions read in the same transaction as the data, so a write
-//!   through another process is seen on the next read.
+//! - the store's in-process caches (`super::caches`, `email_ids`) only hold
+//!   immutable data or are keyed by versions read in the same transaction as
+//!   the data, so a write through another process is seen on the next read.
 //!
 //! Every statement is scoped to the account and to the app's internal id, which is
 //! only ever looked up within the account (the raw events, `usage_events`, are
 //! keyed by the app id alone: migration 0005).
 
 mod apps;
-pub(super) mod cache;
-mod combine;
-mod email_ids;
+pub(super) mod combine;
+pub(super) mod email_ids;
 mod insight;
 pub(super) mod last;
 mod org;
@@ -37,17 +36,6 @@ mod provisioned;
 mod push;
 mod raw_copy;
 mod segment;
-
-/// Empties this process's usage caches of emails and people (after an
-/// erasure; other processes' entries are keyed by versions it moved).
-pub(crate) fn clear_caches() {
-    email_ids::clear();
-    insight::EMAILS.clear();
-    insight::RESOLVERS.clear();
-    org::DIRECTORIES.clear();
-    provisioned::LISTS.clear();
-    provisioned::SUMMARIES.clear();
-}
 
 use async_trait::async_trait;
 use rollcall_core::usage::AppDefinition;
@@ -148,7 +136,7 @@ impl UsageStore for PgStore {
         app_id: &str,
         events: Vec<NewEvent>,
     ) -> StoreResult<PushOutcome> {
-        combine::push(&self.pool, cache::db_tag(self), account_id, app_id, events).await
+        combine::push(&self.pool, &self.caches, account_id, app_id, events).await
     }
 
     async fn upsert_provisioned(
@@ -261,8 +249,7 @@ impl UsageStore for PgStore {
     }
 
     async fn org_chart(&self, account_id: i64) -> StoreResult<Option<OrgChart>> {
-        let db = cache::db_tag(self);
-        in_snapshot!(self, |tx| org::load(&tx, db, account_id))
+        in_snapshot!(self, |tx| org::load(&tx, &self.caches, account_id))
     }
 
     async fn last_activity_of(
@@ -280,17 +267,17 @@ impl UsageStore for PgStore {
         app_id: &str,
         query: InsightQuery,
     ) -> StoreResult<InsightData> {
-        let db = cache::db_tag(self);
+        let caches = &self.caches;
         // One flight when everything else is cached; else again, in two.
         let snap = Snapshot::new(self.client().await?);
         if let Some(data) =
-            insight::insight_data(&snap, db, account_id, app_id, &query, true).await?
+            insight::insight_data(&snap, caches, account_id, app_id, &query, true).await?
         {
             return Ok(data);
         }
         drop(snap);
         let snap = Snapshot::new(self.client().await?);
-        insight::insight_data(&snap, db, account_id, app_id, &query, false)
+        insight::insight_data(&snap, caches, account_id, app_id, &query, false)
             .await?
             .ok_or_else(|| crate::StoreError::Internal("an insight read came back empty".into()))
     }

@@ -16,7 +16,7 @@ use deadpool_postgres::GenericClient;
 use rollcall_core::usage_report::{Directory, Employee};
 
 use super::super::audit;
-use super::cache::Cache;
+use super::super::caches::{OrgKey, PgCaches};
 use crate::audit::{Actor, AuditAction};
 use crate::usage::{
     merged_custom_fields, OrgChanges, OrgChart, OrgMode, OrgPage, OrgSnapshotInfo, OrgSwitch,
@@ -373,10 +373,6 @@ pub(super) async fn activate(
     }
 }
 
-/// Completed org charts per (database, account, snapshot id, completion time).
-type OrgKey = (u64, i64, i64, i64);
-pub(super) static DIRECTORIES: Cache<OrgKey, Arc<Directory>> = Cache::new(64);
-
 /// The current snapshot's row: what identifies its (immutable) content.
 pub(super) struct OrgHead {
     id: i64,
@@ -394,8 +390,8 @@ impl OrgHead {
         self.completed_ms
     }
 
-    fn key(&self, db: u64, account_id: i64) -> OrgKey {
-        (db, account_id, self.id, self.completed_ms)
+    fn key(&self, account_id: i64) -> OrgKey {
+        (account_id, self.id, self.completed_ms)
     }
 
     /// The chart, with its people.
@@ -432,20 +428,24 @@ pub(super) async fn head(
         }))
 }
 
-/// The cached people of `head`, if this process has read them.
-pub(super) fn cached_directory(db: u64, account_id: i64, head: &OrgHead) -> Option<Arc<Directory>> {
-    DIRECTORIES.get(&head.key(db, account_id))
+/// The cached people of `head`, if this store has read them.
+pub(super) fn cached_directory(
+    caches: &PgCaches,
+    account_id: i64,
+    head: &OrgHead,
+) -> Option<Arc<Directory>> {
+    caches.directories.get(&head.key(account_id))
 }
 
 /// The people of `head`, read (in the caller's snapshot) and cached.
 pub(super) async fn directory(
     client: &impl GenericClient,
-    db: u64,
+    caches: &PgCaches,
     account_id: i64,
     head: &OrgHead,
 ) -> StoreResult<Arc<Directory>> {
     let d = Arc::new(load_directory(client, account_id, head.id).await?);
-    DIRECTORIES.put(head.key(db, account_id), Arc::clone(&d));
+    caches.directories.put(head.key(account_id), Arc::clone(&d));
     Ok(d)
 }
 
@@ -456,15 +456,15 @@ pub(super) const DIRECTORY_SQL: &str =
 /// The account's current org chart.
 pub(super) async fn load(
     client: &impl GenericClient,
-    db: u64,
+    caches: &PgCaches,
     account_id: i64,
 ) -> StoreResult<Option<OrgChart>> {
     let Some(head) = head(client, account_id).await? else {
         return Ok(None);
     };
-    let directory = match cached_directory(db, account_id, &head) {
+    let directory = match cached_directory(caches, account_id, &head) {
         Some(d) => d,
-        None => directory(client, db, account_id, &head).await?,
+        None => directory(client, caches, account_id, &head).await?,
     };
     Ok(Some(head.chart(directory)))
 }

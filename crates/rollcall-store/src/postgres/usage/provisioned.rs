@@ -10,8 +10,8 @@ use rollcall_core::usage_bits::EmailTable;
 use rollcall_core::usage_report::Directory;
 use tokio_postgres::Row;
 
+use super::super::caches::{ListKey, PgCaches, SummaryKey};
 use super::apps::{disconnected, load_app, AppRow, Lock};
-use super::cache::Cache;
 use crate::usage::{OrgChart, ProvisionedSummary, ProvisionedUser, UserSelection};
 use crate::{now_ms, StoreResult};
 
@@ -150,33 +150,33 @@ pub(super) async fn delete(
     Ok(n)
 }
 
-/// Provisioned user lists per (database, account, app, provisioned version).
-type ListKey = (u64, i64, i64, i64);
-pub(super) static LISTS: Cache<ListKey, Arc<Vec<ProvisionedUser>>> = Cache::new(256);
-
 /// The statement [`users`] runs, to prepare it ahead of a flight.
 pub(super) const USERS_SQL: &str =
     "SELECT app_user_id, email, username, license, profile FROM usage_provisioned
      WHERE account_id = $1 AND app = $2 ORDER BY app_user_id";
 
-/// The cached users of `app` as of its `prov_version`, if this process has them.
+fn list_key(account_id: i64, app: &AppRow) -> ListKey {
+    (account_id, app.id, app.prov_version)
+}
+
+/// The cached users of `app` as of its `prov_version`, if this store has them.
 pub(super) fn cached_users(
-    db: u64,
+    caches: &PgCaches,
     account_id: i64,
     app: &AppRow,
 ) -> Option<Arc<Vec<ProvisionedUser>>> {
-    LISTS.get(&(db, account_id, app.id, app.prov_version))
+    caches.lists.get(&list_key(account_id, app))
 }
 
 /// The app's users ordered by `appUserId`, as of `app.prov_version` (read in the
 /// caller's snapshot).
 pub(super) async fn users(
     tx: &impl GenericClient,
-    db: u64,
+    caches: &PgCaches,
     account_id: i64,
     app: &AppRow,
 ) -> StoreResult<Arc<Vec<ProvisionedUser>>> {
-    if let Some(users) = cached_users(db, account_id, app) {
+    if let Some(users) = cached_users(caches, account_id, app) {
         return Ok(users);
     }
     let stmt = tx.prepare_cached(USERS_SQL).await?;
@@ -187,31 +187,25 @@ pub(super) async fn users(
             .map(user)
             .collect::<Vec<_>>(),
     );
-    LISTS.put(
-        (db, account_id, app.id, app.prov_version),
-        Arc::clone(&users),
-    );
+    caches
+        .lists
+        .put(list_key(account_id, app), Arc::clone(&users));
     Ok(users)
 }
 
-/// Summaries per (database, account, app, provisioned version, org snapshot,
-/// completion): all of them change whenever the summary may.
-type SummaryKey = (u64, i64, i64, i64, i64, i64);
-pub(super) static SUMMARIES: Cache<SummaryKey, Arc<ProvisionedSummary>> = Cache::new(4096);
-
-fn summary_key(db: u64, account_id: i64, app: &AppRow, org: Option<(i64, i64)>) -> SummaryKey {
+fn summary_key(account_id: i64, app: &AppRow, org: Option<(i64, i64)>) -> SummaryKey {
     let (snap, done) = org.unwrap_or((0, 0));
-    (db, account_id, app.id, app.prov_version, snap, done)
+    (account_id, app.id, app.prov_version, snap, done)
 }
 
 /// The cached summary of `app` under the org chart `org` ((id, completion)).
 pub(super) fn cached_summary(
-    db: u64,
+    caches: &PgCaches,
     account_id: i64,
     app: &AppRow,
     org: Option<(i64, i64)>,
 ) -> Option<Arc<ProvisionedSummary>> {
-    SUMMARIES.get(&summary_key(db, account_id, app, org))
+    caches.summaries.get(&summary_key(account_id, app, org))
 }
 
 /// The statement [`summary_rows`] runs, to prepare it ahead of a flight.
@@ -231,7 +225,7 @@ pub(super) async fn summary_rows(
 /// Distinct people (aliases resolved through `org`) and users per licence, from
 /// [`summary_rows`]; cached.
 pub(super) fn summarise(
-    db: u64,
+    caches: &PgCaches,
     account_id: i64,
     app: &AppRow,
     org: Option<&OrgChart>,
@@ -246,7 +240,7 @@ pub(super) fn summarise(
         dir,
         emails,
     ));
-    let key = summary_key(db, account_id, app, org.map(|o| (o.id, o.completed_ms)));
-    SUMMARIES.put(key, Arc::clone(&summary));
+    let key = summary_key(account_id, app, org.map(|o| (o.id, o.completed_ms)));
+    caches.summaries.put(key, Arc::clone(&summary));
     summary
 }

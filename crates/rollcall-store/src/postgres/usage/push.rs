@@ -1,7 +1,7 @@
 //! The write path of usage events.
 //!
 //! A push runs in one transaction, with the other pushes to the same app this
-//! process holds at that moment (a group, see `combine`; a group writes as the
+//! store holds at that moment (a group, see `combine`; a group writes as the
 //! batches one after the other would). Pushes to one app run concurrently
 //! (across processes too) and stay exact because every push takes its locks in
 //! one global order and every rollup update is idempotent:
@@ -28,7 +28,7 @@
 //!
 //! Steady state it costs six round trips after `BEGIN`, whatever the group
 //! size: lock and load the app; its defined event names and the ids of the
-//! group's emails this process has not met yet (`email_ids` caches the others),
+//! group's emails this store has not met yet (`email_ids` caches the others),
 //! pipelined; the copy's start, then its rows; the latest-time blocks, locked
 //! and read; the two rollup writes and the `COMMIT`, pipelined (the rollup
 //! rows, which concurrent pushes queue on, are locked only from then to the
@@ -43,7 +43,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
 
 use super::apps::{disconnected, load_app, Lock};
-use super::email_ids;
+use super::email_ids::EmailIds;
 use super::last;
 use super::raw_copy::{self, Key};
 use crate::usage::{check_event_names, NewEvent, PushOutcome};
@@ -59,7 +59,7 @@ use crate::{StoreError, StoreResult};
 /// already stored, nothing was (push again with [`Raw::SkipStored`]).
 pub(super) async fn push_group(
     tx: Transaction<'_>,
-    db: u64,
+    email_ids: &EmailIds,
     account_id: i64,
     app_id: &str,
     batches: &[&[NewEvent]],
@@ -75,7 +75,7 @@ pub(super) async fn push_group(
         .collect();
     emails.sort_unstable();
     emails.dedup();
-    let mut ids = email_ids::get(db, account_id, &emails);
+    let mut ids = email_ids.get(account_id, &emails);
     let unknown: Vec<&str> = emails
         .iter()
         .copied()
@@ -85,7 +85,7 @@ pub(super) async fn push_group(
         defined_events(&tx, account_id, app.id),
         lookup_emails(&tx, account_id, &unknown),
     )?;
-    email_ids::put(db, account_id, &found);
+    email_ids.put(account_id, &found);
     ids.extend(found);
     let mut answers: Vec<StoreResult<PushOutcome>> = batches
         .iter()

@@ -16,8 +16,9 @@ use rollcall_core::usage::AppDefinition;
 use rollcall_core::Email;
 
 use super::apps::{disconnected, load_app, sync_event_names, Lock};
+use super::email_ids::EmailIds;
 use super::push::{self, Raw};
-use super::{cache, PgStore};
+use super::PgStore;
 use crate::segment::{
     auto_definition, fresh_messages, sorted_keys, Action, Alias, Identify, Message, MessageKey,
     SegmentOutcome, SegmentStore, WriteKey, MAX_LINKED_IDENTITIES,
@@ -79,7 +80,7 @@ impl SegmentStore for PgStore {
         }
         commit_with_events(
             tx,
-            cache::db_tag(self),
+            &self.caches.email_ids,
             account_id,
             app_id,
             &events,
@@ -93,15 +94,22 @@ impl SegmentStore for PgStore {
 /// Writes the resolved events with the native push's write path, which commits `tx`.
 async fn commit_with_events(
     tx: Transaction<'_>,
-    db: u64,
+    email_ids: &EmailIds,
     account_id: i64,
     app_id: &str,
     events: &[NewEvent],
     outcome: &mut SegmentOutcome,
 ) -> StoreResult<()> {
-    let answers = push::push_group(tx, db, account_id, app_id, &[events], Raw::SkipStored)
-        .await?
-        .ok_or_else(|| crate::StoreError::Internal("a push skipping stored rows failed".into()))?;
+    let answers = push::push_group(
+        tx,
+        email_ids,
+        account_id,
+        app_id,
+        &[events],
+        Raw::SkipStored,
+    )
+    .await?
+    .ok_or_else(|| crate::StoreError::Internal("a push skipping stored rows failed".into()))?;
     for answer in answers {
         let pushed = answer?;
         outcome.accepted += pushed.accepted;

@@ -44,8 +44,9 @@
 //! - **Reads** of a report page run in one read-only REPEATABLE READ
 //!   transaction, so its queries agree with each other.
 //! - **One cache, of immutable rows.** Activities (id -> kind and key) never
-//!   change once inserted, so they are cached per database and account; all
-//!   else (the classification set, groups, names) is read with each page.
+//!   change once inserted, so they are cached per account (in the store's
+//!   caches, `super::caches`); all else (the classification set, groups,
+//!   names) is read with each page.
 //! - **Retention** deletes one account's old records and rollups in one
 //!   statement, so reports and the log agree with what remains.
 
@@ -67,7 +68,6 @@ use rollcall_core::workforce::{ClassificationSet, DaySplitter, Piece};
 
 use self::ingest::{Planned, Records};
 use super::snapshot::Snapshot;
-use super::usage::cache::db_tag;
 use super::PgStore;
 use crate::audit::Actor;
 use crate::workforce::{
@@ -335,7 +335,7 @@ impl WorkforceStore for PgStore {
         query: WorkingHoursQuery,
     ) -> StoreResult<WorkingHoursPage> {
         let snap = Snapshot::new(self.client().await?);
-        reports::working_hours(&snap, db_tag(self), &self.wf_day_keys, account_id, &query).await
+        reports::working_hours(&snap, &self.caches, &self.wf_day_keys, account_id, &query).await
     }
 
     async fn activity_log(
@@ -344,7 +344,7 @@ impl WorkforceStore for PgStore {
         query: ActivityLogQuery,
     ) -> StoreResult<ActivityLogPage> {
         let snap = Snapshot::new(self.client().await?);
-        reports::activity_log(&snap, db_tag(self), account_id, &query).await
+        reports::activity_log(&snap, &self.caches, account_id, &query).await
     }
 }
 

@@ -34,6 +34,7 @@ use deadpool_postgres::GenericClient;
 use rollcall_core::workforce::ClassificationSet;
 use tokio_postgres::Row;
 
+use super::super::caches::PgCaches;
 use super::super::snapshot::Snapshot;
 use super::day_keys;
 use super::page_runs::PageRuns;
@@ -406,7 +407,7 @@ async fn scoped_keys(
 /// One page of the working-hours report.
 pub(super) async fn working_hours(
     snap: &Snapshot,
-    db: u64,
+    caches: &PgCaches,
     day_keys: &DayKeysCache,
     account_id: i64,
     q: &WorkingHoursQuery,
@@ -481,8 +482,13 @@ pub(super) async fn working_hours(
         },
         snap.commit(),
     )?;
-    let activities =
-        activities(tx, db, account_id, time.iter().map(|r| r.get::<_, i64>(3))).await?;
+    let activities = activities(
+        tx,
+        caches,
+        account_id,
+        time.iter().map(|r| r.get::<_, i64>(3)),
+    )
+    .await?;
     let first_group: HashMap<i64, i64> = match q.perspective {
         Perspective::Users => names
             .iter()
@@ -743,7 +749,7 @@ const LOG_PLANNING: &str = "SET LOCAL enable_sort = off";
 /// One page of the activity log.
 pub(super) async fn activity_log(
     snap: &Snapshot,
-    db: u64,
+    caches: &PgCaches,
     account_id: i64,
     q: &ActivityLogQuery,
 ) -> StoreResult<ActivityLogPage> {
@@ -772,7 +778,7 @@ pub(super) async fn activity_log(
     let names = Names::load(snap, account_id, &computer_ids, &client_ids).await?;
     let activities = activities(
         tx,
-        db,
+        caches,
         account_id,
         rows.iter()
             .map(|r| r.get::<_, Option<i64>>(10).unwrap_or_else(|| r.get(9))),

@@ -5,7 +5,7 @@
 //!
 //! Activities (`wf_activities`) are immutable once inserted (ids are never
 //! reused, rows never change or go), so their kinds and keys are cached per
-//! (database, account) and only ids not seen before are read; a client's first
+//! account in the store's caches and only ids not seen before are read; a client's first
 //! group changes with group membership, so it is read in the report's snapshot.
 
 use std::collections::HashMap;
@@ -16,7 +16,7 @@ use rollcall_core::workforce::{Activity, ClassificationSet, Classifier};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
-use super::super::usage::cache::Cache;
+use super::super::caches::{ActivityMap, PgCaches};
 use crate::workforce::Scoping;
 use crate::{StoreError, StoreResult};
 
@@ -143,20 +143,15 @@ pub(super) async fn limit_and_classifications(
     Ok((limit_ms, set))
 }
 
-/// Activities per (database, account): id -> kind and key.
-type ActivityMap = Arc<HashMap<i64, Activity>>;
-static ACTIVITIES: Cache<(u64, i64), ActivityMap> = Cache::new(64);
-
 /// The activities of `ids`: from the cache, reading only ids not seen before.
 /// Rows are immutable, so this may run outside the report's snapshot.
 pub(super) async fn activities(
     client: &impl GenericClient,
-    db: u64,
+    caches: &PgCaches,
     account_id: i64,
     ids: impl IntoIterator<Item = i64>,
 ) -> StoreResult<ActivityMap> {
-    let key = (db, account_id);
-    let cached = ACTIVITIES.get(&key).unwrap_or_default();
+    let cached = caches.activities.get(&account_id).unwrap_or_default();
     let mut missing: Vec<i64> = ids
         .into_iter()
         .filter(|i| !cached.contains_key(i))
@@ -178,7 +173,9 @@ pub(super) async fn activities(
             .map(|r| (r.get(0), activity(r.get(1), r.get(2)))),
     );
     let map = Arc::new(map);
-    ACTIVITIES.put_unless(key, Arc::clone(&map), |old| old.len() >= map.len());
+    caches
+        .activities
+        .put_unless(account_id, Arc::clone(&map), |old| old.len() >= map.len());
     Ok(map)
 }
 
