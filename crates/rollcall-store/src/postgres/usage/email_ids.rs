@@ -157,7 +157,7 @@ mod tests {
         // Known emails count once.
         cache.put(3, &ids(&[("c@x.com", 1)]));
         assert_eq!(cache.get(1, &["b@x.com"]).len(), 1);
-        // An account larger than the cache keeps only its newest mappings.
+        // An account larger than the cache starts again with the mappings just read.
         let many: Vec<(String, i32)> = (0..5).map(|i| (format!("{i}@y.com"), i)).collect();
         let many: HashMap<String, i32> = many.into_iter().collect();
         cache.put(4, &many);

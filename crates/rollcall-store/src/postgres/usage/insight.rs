@@ -15,12 +15,12 @@
 //!   flights: the same first queries with `BEGIN`, then what is missing with
 //!   `COMMIT`.
 //!
-//! Caches (the store's, see `super::super::caches`): the email table is append-only (rows never change), so
-//! each request reads only the rows past the cached length — rows another process
-//! added are picked up by the next read; resolvers are keyed by the org snapshot
-//! (immutable once current) and extended as the table grows; parsed definitions
-//! are kept with the text they were parsed from, and used only when the text
-//! read matches.
+//! Caches (the store's, see `super::super::caches`): the email table is
+//! append-only (rows never change), so each request reads only the rows past
+//! the cached length — rows another process added are picked up by the next
+//! read; resolvers are keyed by the org snapshot (immutable once current) and
+//! extended as the table grows; parsed definitions are kept with the text they
+//! were parsed from, and used only when the text read matches.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -5,8 +5,9 @@
 //!
 //! Activities (`wf_activities`) are immutable once inserted (ids are never
 //! reused, rows never change or go), so their kinds and keys are cached per
-//! account in the store's caches and only ids not seen before are read; a client's first
-//! group changes with group membership, so it is read in the report's snapshot.
+//! account in the store's caches and only ids not seen before are read; a
+//! client's first group changes with group membership, so it is read in the
+//! report's snapshot.
 
 use std::collections::HashMap;
 use std::sync::Arc;
