@@ -11,7 +11,7 @@ use rollcall_core::segment::Profile;
 use rollcall_core::Email;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::usage::push::{CommittedEmails, PreparedPush};
+use super::usage::push::{CommittedEmails, PreparedPush, TimesWritten};
 use super::usage::{bump_provisioned, load_app, sync_event_names};
 use super::SqliteStore;
 use crate::admin::RateLimit;
@@ -72,9 +72,13 @@ impl SegmentStore for SqliteStore {
             })
             .await?;
         // The write resolved after its COMMIT: these email ids are durable now,
-        // and the identities it renamed have their new email.
+        // the times kept for reports may move to its version, and the
+        // identities it renamed have their new email.
         if let Some((push, fresh)) = written.push {
             push.remember(&self.committed_emails, &fresh);
+        }
+        if let Some(times) = &written.times {
+            self.report_caches.times_written(account_id, &app_id, times);
         }
         self.identity_emails
             .forget(account_id, &app_id, &written.renamed);
@@ -209,6 +213,8 @@ struct Written {
     outcome: SegmentOutcome,
     /// The native write, for remembering its email ids once committed.
     push: Option<(PreparedPush, Vec<i64>)>,
+    /// The latest times it wrote, to move the kept ones along once committed.
+    times: Option<TimesWritten>,
     /// Identities given an email.
     renamed: Vec<String>,
 }
@@ -259,9 +265,7 @@ impl<'c> Ingest<'c> {
         let fresh = fresh_messages(messages, |k| !stored.contains(k));
         if let Some(ready) = ready.filter(|_| fresh.iter().all(|f| *f)) {
             self.define(ready.names.iter().map(String::as_str))?;
-            // The app's kept latest times fall behind this version: the next
-            // report reads them again.
-            let (pushed, fresh_ids, _) = ready.push.write(self.conn)?;
+            let (pushed, fresh_ids, times) = ready.push.write(self.conn)?;
             let outcome = SegmentOutcome {
                 accepted: pushed.accepted,
                 duplicates: pushed.duplicates,
@@ -270,6 +274,7 @@ impl<'c> Ingest<'c> {
             return Ok(Written {
                 outcome,
                 push: Some((ready.push, fresh_ids)),
+                times: Some(times),
                 renamed: Vec::new(),
             });
         }
@@ -354,16 +359,18 @@ impl<'c> Ingest<'c> {
             return Ok(Written {
                 outcome,
                 push: None,
+                times: None,
                 renamed: self.renamed,
             });
         }
         let push = PreparedPush::new(self.account_id, &self.app_id, &self.events, committed);
-        let (pushed, fresh_ids, _) = push.write(self.conn)?;
+        let (pushed, fresh_ids, times) = push.write(self.conn)?;
         outcome.accepted = pushed.accepted;
         outcome.duplicates += pushed.duplicates;
         Ok(Written {
             outcome,
             push: Some((push, fresh_ids)),
+            times: Some(times),
             renamed: self.renamed,
         })
     }

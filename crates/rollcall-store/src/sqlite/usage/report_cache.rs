@@ -126,7 +126,15 @@ pub(super) struct App {
     /// read once, then moved along by each push after its commit
     /// ([`ReportCaches::times_written`]), so reports beside ingest use it too.
     pub last: Option<(i64, Arc<LastTimes>)>,
+    /// Pushes' times of versions past the one after `last`'s (their commit
+    /// came in the same group as an earlier push whose caller has not passed
+    /// them on yet), applied once the versions between are; at most
+    /// [`EARLY_MAX`] pushes' worth, not counted in the budget.
+    early: Vec<(i64, Vec<(u32, i64)>)>,
 }
+
+/// Most pushes' times an app holds for versions not yet reached.
+const EARLY_MAX: usize = 8;
 
 /// What an entry costs beyond its values: the maps' slots and keys.
 const ACCOUNT_OVERHEAD: usize = 512;
@@ -244,10 +252,16 @@ impl ReportCaches {
     }
 
     /// After a push's commit: moves the app's kept latest times to the
-    /// version the push made, when they are the version just before it
-    /// (pushes committed together may come in another order: then a read
-    /// replaces them). Nothing is kept for an app no report read.
-    pub(super) fn times_written(&self, account_id: i64, app_id: &str, written: &TimesWritten) {
+    /// version the push made, once they are the version just before it.
+    /// Pushes committed in one group pass their times on in any order, so a
+    /// version ahead of that waits (bounded) for those between. Nothing is
+    /// kept for an app no report read.
+    pub(in crate::sqlite) fn times_written(
+        &self,
+        account_id: i64,
+        app_id: &str,
+        written: &TimesWritten,
+    ) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
@@ -258,14 +272,31 @@ impl ReportCaches {
         else {
             return;
         };
-        if let Some((version, times)) = &mut app.last {
-            if *version + 1 == written.version {
-                let times = Arc::make_mut(times);
-                for &(id, ms) in &written.times {
-                    times.raise(id, ms);
-                }
-                *version = written.version;
+        let Some((version, times)) = &mut app.last else {
+            return;
+        };
+        app.early.retain(|(v, _)| *v > *version);
+        if written.version > *version + 1 {
+            if app.early.len() < EARLY_MAX {
+                app.early.push((written.version, written.times.clone()));
             }
+            return;
+        }
+        if written.version <= *version {
+            return;
+        }
+        let times = Arc::make_mut(times);
+        let raise = |times: &mut LastTimes, pairs: &[(u32, i64)]| {
+            for &(id, ms) in pairs {
+                times.raise(id, ms);
+            }
+        };
+        raise(times, &written.times);
+        *version = written.version;
+        while let Some(at) = app.early.iter().position(|(v, _)| *v == *version + 1) {
+            let (next, pairs) = app.early.swap_remove(at);
+            raise(times, &pairs);
+            *version = next;
         }
     }
 
@@ -462,6 +493,48 @@ mod tests {
         let caches = ReportCaches::default();
         caches.with(1, |a| a.org = Some(((1, 1), directory(n))));
         caches.size().1
+    }
+
+    /// Pushes committed in one group pass their times on in any order: a
+    /// version ahead waits for those between and is then applied, in order.
+    #[test]
+    fn pushes_times_passed_on_out_of_order_move_the_kept_times_in_order() {
+        let caches = ReportCaches::default();
+        caches.with(1, |a| {
+            a.app_mut("app").last = Some((10, Arc::new(LastTimes::of([(0, 100)]))))
+        });
+        let kept = || {
+            caches.with(1, |a| {
+                let (v, t) = a.app("app").and_then(|x| x.last.clone()).expect("kept");
+                (v, [0, 1, 2, 3].map(|id| t.get(id)))
+            })
+        };
+        let written = |version, times: &[(u32, i64)]| TimesWritten {
+            version,
+            times: times.to_vec(),
+        };
+        caches.times_written(1, "app", &written(12, &[(2, 300)]));
+        caches.times_written(1, "app", &written(13, &[(0, 400)]));
+        assert_eq!(
+            kept(),
+            (10, [Some(100), None, None, None]),
+            "11 not seen yet"
+        );
+        caches.times_written(1, "app", &written(11, &[(1, 200), (0, 50)]));
+        assert_eq!(kept(), (13, [Some(400), Some(200), Some(300), None]));
+        // Already in the kept times (a read took them): ignored.
+        caches.times_written(1, "app", &written(13, &[(3, 999)]));
+        assert_eq!(kept().0, 13);
+        assert_eq!(kept().1[3], None);
+        // A version whose predecessor never comes (its caller failed) is
+        // never applied, and the waiting ones stay bounded.
+        for v in 15..15 + 2 * EARLY_MAX as i64 {
+            caches.times_written(1, "app", &written(v, &[(3, v)]));
+        }
+        assert_eq!(kept(), (13, [Some(400), Some(200), Some(300), None]));
+        caches.with(1, |a| {
+            assert_eq!(a.app("app").map(|x| x.early.len()), Some(EARLY_MAX))
+        });
     }
 
     #[test]
