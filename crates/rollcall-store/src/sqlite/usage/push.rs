@@ -9,8 +9,9 @@
 //! and writes: raw rows in key order with multi-row `INSERT OR IGNORE` (the
 //! changed-row count gives `accepted`), a read-modify-write of the batch's few
 //! distinct (event, day) bitmaps (plus the per-day "any event" bitmap, event 0),
-//! and the latest timestamps upserted in email order. A batch thus dirties a
-//! handful of pages instead of one rollup row per (event, email).
+//! and the latest timestamps as one pending row (folded into `usage_last` every
+//! so many pushes, see `last`). A batch thus dirties a handful of pages instead
+//! of one rollup row per (event, email).
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -340,8 +341,8 @@ fn email_slot(email: i64) -> StoreResult<u32> {
     u32::try_from(email).map_err(|_| StoreError::Internal(format!("email id {email} out of range")))
 }
 
-/// The latest times a push merged into an app's `usage_last`, and the app's
-/// version of them that this made (see migration 0020).
+/// The latest times a push wrote for an app (pending, see `last`), and the
+/// app's version of them that this made (see migration 0020).
 pub(in crate::sqlite) struct TimesWritten {
     pub version: i64,
     /// (email id, time): each merged as the later of it and the one stored.
