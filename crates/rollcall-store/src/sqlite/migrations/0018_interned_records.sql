@@ -6,7 +6,7 @@
 -- more, so nothing a policy, retention or erasure removed stays behind.
 -- wf_text_state.epoch changes (to a random value) whenever a string is deleted
 -- and whenever the writer adds strings: the writer's in-memory string → id map
--- is trusted only while the epoch it last saw is unchanged (see wf_texts.rs).
+-- is trusted only while the epoch it last saw is unchanged (see sqlite/workforce/texts.rs).
 CREATE TABLE wf_texts (
     id INTEGER PRIMARY KEY,
     account_id INTEGER NOT NULL,

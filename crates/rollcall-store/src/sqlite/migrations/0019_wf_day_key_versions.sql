@@ -3,7 +3,7 @@
 -- is added, removed, or moved to another day, client or computer, whatever
 -- statement does it (ingest, merges, erasure, retention). Readers keep each
 -- day's keys under a group filter and use them while the version they read in
--- their own snapshot is unchanged (`wf_day_keys.rs`). A day without a row is
+-- their own snapshot is unchanged (`sqlite/workforce/day_keys.rs`). A day without a row is
 -- at version 0; rows are never deleted, so a version never comes back.
 CREATE TABLE wf_day_key_versions (
     account_id INTEGER NOT NULL,

@@ -1,7 +1,7 @@
 -- Per app and local day, the version its day bitmaps (`usage_day_bits`) are
 -- at: set to the app's new `last_version` by every transaction that changes
 -- one of them (a push, an erasure). The store keeps bitmaps in memory with the
--- version they were read at (sqlite/usage_day_bits.rs), and a read uses them
+-- version they were read at (sqlite/usage/day_bits.rs), and a read uses them
 -- only when its own snapshot holds that version. A day without a row has no
 -- bitmap.
 CREATE TABLE usage_day_versions (

@@ -1,4 +1,4 @@
--- Latest times a push has not folded into usage_last yet (sqlite/usage_last.rs):
+-- Latest times a push has not folded into usage_last yet (sqlite/usage/last.rs):
 -- a push appends its batch's (email id, latest time) pairs as one compact row
 -- instead of upserting a usage_last row per email, and every 64th pending row
 -- of an app folds them all into usage_last in one pass. An email's latest time
