@@ -201,9 +201,7 @@ fn read_all(conn: &Connection, (account_id, app): (i64, i64)) -> StoreResult<Las
     while let Some(r) = rows.next()? {
         times.raise(r.get(0)?, r.get(1)?);
     }
-    for (id, ms) in pending(conn, (account_id, app))? {
-        times.raise(id, ms);
-    }
+    each_pending(conn, (account_id, app), |id, ms| times.raise(id, ms))?;
     Ok(times)
 }
 
