@@ -1,6 +1,7 @@
 //! Workforce activity (SPEC §5): agent ingest, clients, computers, groups,
 //! classifications, working hours and the activity log. `day_keys` holds the
-//! kept day walks of working hours under a group filter, which both backends use.
+//! kept day walks of working hours under a group filter, which both backends
+//! use; `member_emails` the kept emails a viewer limited to groups sees.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use crate::audit::Actor;
 use crate::{now_ms, StoreError, StoreResult};
 
 pub(crate) mod day_keys;
+pub mod member_emails;
 
 /// The computer an agent runs on, as it describes itself.
 #[derive(Debug, Clone)]
@@ -555,14 +557,16 @@ pub trait WorkforceStore: Send + Sync {
         id: i64,
     ) -> StoreResult<u64>;
 
-    /// The employee emails (as stored) of the clients, not merged into
+    /// The employee emails (lower-cased) of the clients, not merged into
     /// another, that are members of one of `groups`: the people a viewer
-    /// limited to those groups sees in the usage reports.
+    /// limited to those groups sees in the usage reports. The embedded store
+    /// hands out the same set while the account's memberships stay as they
+    /// are (see [`member_emails`]).
     async fn group_employee_emails(
         &self,
         account_id: i64,
         groups: Vec<i64>,
-    ) -> StoreResult<Vec<String>>;
+    ) -> StoreResult<member_emails::EmailSet>;
 
     /// Groups the caller may see (`viewable` `None` = all).
     async fn groups(&self, account_id: i64, viewable: Option<Vec<i64>>) -> StoreResult<Vec<Group>>;

@@ -9,11 +9,10 @@
 //! row and count follows.
 //! Workforce reports pass the groups to the store, which filters by them.
 
-use std::collections::HashSet;
-
 use rollcall_core::usage_report::Directory;
 use rollcall_core::Scope;
 use rollcall_store::usage::InsightData;
+use rollcall_store::workforce::member_emails::EmailSet;
 
 use super::restriction::{self, RestrictionCache};
 
@@ -37,7 +36,7 @@ pub enum Visibility {
     All,
     /// Only these emails (lower-case; each resolved to its person through the
     /// org chart when a report is computed).
-    Only(HashSet<String>),
+    Only(EmailSet),
 }
 
 /// The people of the caller's viewable groups (every person without a restriction).
@@ -59,9 +58,7 @@ pub async fn visible_people_in(
         .store
         .group_employee_emails(account_id, groups)
         .await?;
-    Ok(Visibility::Only(
-        emails.into_iter().map(|e| e.to_lowercase()).collect(),
-    ))
+    Ok(Visibility::Only(emails))
 }
 
 impl Visibility {

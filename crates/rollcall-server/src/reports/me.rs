@@ -9,6 +9,7 @@
 //! request names a person: [`Me`] is resolved from the caller alone.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use rollcall_core::{login, time, Role, Scope};
 use rollcall_store::access_records::{client_subject, email_subject, AccessRecordRow};
@@ -289,7 +290,7 @@ pub async fn usage(
     let apps = state.store.list_apps(me.reader.account_id).await?;
     // The report is computed over the employee alone (their row is the same
     // as in the whole report: a person's figures depend only on their events).
-    let only = Visibility::Only(me.emails.iter().cloned().collect());
+    let only = Visibility::Only(Arc::new(me.emails.iter().cloned().collect()));
     let mut out = Vec::new();
     for app in apps {
         let r = usage_report::users_among(

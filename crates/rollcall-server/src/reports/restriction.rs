@@ -6,11 +6,11 @@
 //! people that is milliseconds of work, the same for every report a viewer asks
 //! while the chart, the emails and the users stay as they are, so the
 //! [`RestrictionCache`] (a field of the server's state) keeps the latest cuts,
-//! keyed by account and the exact set of visible emails, and reuses one only
-//! for the very `Arc`s it was made from (the store hands out new ones when the
-//! data change).
+//! keyed by account and the exact set of visible emails (found first by
+//! pointer: the store hands out the same set while the groups' members stay),
+//! and reuses one only for the very `Arc`s it was made from (the store hands
+//! out new ones when the data change).
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use rollcall_core::usage_bits::{self, EmailTable, Resolver};
@@ -18,6 +18,7 @@ use rollcall_core::usage_report::Directory;
 use rollcall_store::usage::{
     provisioned_people, DayBits, InsightData, ProvisionedSummary, ProvisionedUser,
 };
+use rollcall_store::workforce::member_emails::EmailSet;
 
 use super::kept::Kept;
 
@@ -36,16 +37,16 @@ impl RestrictionCache {
     fn cut(
         &self,
         account_id: i64,
-        visible: &HashSet<String>,
+        visible: &EmailSet,
         data: &InsightData,
         sees: impl Fn(&Directory, &str) -> bool,
     ) -> Arc<Cut> {
         let kept = self
             .cuts
-            .find(|c| c.account_id == account_id && c.made_from(data) && c.visible == *visible);
+            .find(|c| c.account_id == account_id && c.made_from(data) && c.sees_as(visible));
         kept.unwrap_or_else(|| {
             self.cuts
-                .keep(Cut::new(account_id, visible.clone(), data, sees))
+                .keep(Cut::new(account_id, Arc::clone(visible), data, sees))
         })
     }
 }
@@ -54,7 +55,7 @@ impl RestrictionCache {
 /// table, and the cuts of the provisioned lists it has been asked for.
 pub(super) struct Cut {
     account_id: i64,
-    visible: HashSet<String>,
+    visible: EmailSet,
     /// What it was made from, held so the pointers cannot be reused.
     old_dir: Option<Arc<Directory>>,
     emails: Arc<EmailTable>,
@@ -81,7 +82,7 @@ fn org_dir(data: &InsightData) -> Option<&Arc<Directory>> {
 impl Cut {
     fn new(
         account_id: i64,
-        visible: HashSet<String>,
+        visible: EmailSet,
         data: &InsightData,
         sees: impl Fn(&Directory, &str) -> bool,
     ) -> Cut {
@@ -115,6 +116,12 @@ impl Cut {
             dir,
             provisioned: Mutex::default(),
         }
+    }
+
+    /// Whether this was made for the people `visible`: the very set, or one
+    /// equal to it.
+    fn sees_as(&self, visible: &EmailSet) -> bool {
+        Arc::ptr_eq(&self.visible, visible) || self.visible == *visible
     }
 
     /// Whether `data` has the org chart and email table this was made from.
@@ -192,7 +199,7 @@ impl Cut {
 pub(super) fn restrict(
     cache: &RestrictionCache,
     account_id: i64,
-    visible: &HashSet<String>,
+    visible: &EmailSet,
     data: InsightData,
     sees: impl Fn(&Directory, &str) -> bool + Copy,
 ) -> InsightData {

@@ -42,6 +42,8 @@ pub struct SqliteStore {
     wf_texts: std::sync::Arc<workforce::texts::TextIds>,
     /// Each day's working-hours keys under the group filters asked lately.
     wf_day_keys: std::sync::Arc<crate::workforce::day_keys::DayKeysCache>,
+    /// The employee emails of the group lists viewers asked for lately.
+    wf_member_emails: std::sync::Arc<crate::workforce::member_emails::MemberEmailsCache>,
 }
 
 impl SqliteStore {
@@ -66,6 +68,7 @@ impl SqliteStore {
             report_caches: Default::default(),
             wf_texts: Default::default(),
             wf_day_keys: Default::default(),
+            wf_member_emails: Default::default(),
         })
     }
 

@@ -748,6 +748,39 @@ async fn a_viewers_reports_follow_their_groups_the_org_chart_and_the_provisioned
     assert_eq!(provisioned(&anas.1).await, 2);
     assert_eq!(provisioned(&dis.1).await, 1);
     assert_eq!(segments(&engagement(&dis.1).await), [("-Ops".into(), 1)]);
+
+    // The groups' people are kept too: they follow a client's new email, a
+    // merge (the memberships move to the survivor) and a deletion.
+    let (status, body) = c
+        .patch(
+            &format!("/admin/v1/clients/{di}"),
+            &json!({"email": "bo@corp.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        segments(&engagement(&anas.1).await),
+        [("Sales".into(), 1), ("Support".into(), 1)]
+    );
+    assert_eq!(segments(&engagement(&dis.1).await), [("Sales".into(), 1)]);
+    let (status, body) = c
+        .post(
+            &format!("/admin/v1/clients/{di}/merge"),
+            &json!({"into": ana}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        segments(&engagement(&anas.1).await),
+        [("Support".into(), 1)]
+    );
+    assert_eq!(segments(&engagement(&dis.1).await), [("Support".into(), 1)]);
+    let (status, body) = c.delete(&format!("/admin/v1/clients/{ana}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for viewer in [&anas.1, &dis.1] {
+        let e = engagement(viewer).await;
+        assert_eq!(e["total"]["population"], 0, "nobody left: {e}");
+    }
 }
 
 #[tokio::test]

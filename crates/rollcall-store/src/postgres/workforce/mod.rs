@@ -61,6 +61,8 @@ mod sql;
 
 pub(crate) use directory::overridden_groups_exist;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use rollcall_core::time;
@@ -70,6 +72,7 @@ use self::ingest::{Planned, Records};
 use super::snapshot::Snapshot;
 use super::PgStore;
 use crate::audit::Actor;
+use crate::workforce::member_emails::{email_set, EmailSet};
 use crate::workforce::{
     sees_group, sees_member, ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch,
     ComputerPatch, Group, GroupPatch, IngestOutcome, Member, MoveOutcome, Scoping, WfClient,
@@ -145,7 +148,7 @@ impl WorkforceStore for PgStore {
         &self,
         account_id: i64,
         groups: Vec<i64>,
-    ) -> StoreResult<Vec<String>> {
+    ) -> StoreResult<EmailSet> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
@@ -157,7 +160,7 @@ impl WorkforceStore for PgStore {
             )
             .await?;
         let rows = client.query(&stmt, &[&account_id, &groups]).await?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        Ok(Arc::new(email_set(rows.iter().map(|r| r.get(0)))))
     }
 
     async fn wf_client(&self, account_id: i64, scoping: Scoping, id: i64) -> StoreResult<WfClient> {

@@ -1,12 +1,17 @@
 //! Groups and their members (`wf_groups`, `wf_group_members`), and the check
-//! that group overrides name groups that exist.
+//! that group overrides name groups that exist, and the employee emails of
+//! a viewer's groups.
+
+use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::json;
 
 use super::scope::{KIND_CLIENT, KIND_COMPUTER};
 use crate::audit::{Actor, AuditAction};
 use crate::error::ItemError;
 use crate::sqlite::audit;
+use crate::workforce::member_emails::{email_set, group_key, EmailSet, MemberEmailsCache};
 use crate::workforce::{sees_group, Group, GroupPatch};
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -239,12 +244,24 @@ pub(super) fn delete(
     Ok(())
 }
 
-/// The employee emails of the (unmerged) clients in `groups` (a JSON array).
+/// The employee emails of the (unmerged) clients in `groups`: the kept set
+/// while the account's membership version (migration 0023's triggers) is the
+/// one this snapshot holds, else read and kept.
 pub(super) fn employee_emails(
     conn: &Connection,
+    cache: &MemberEmailsCache,
     account_id: i64,
-    groups: &str,
-) -> StoreResult<Vec<String>> {
+    groups: Vec<i64>,
+) -> StoreResult<EmailSet> {
+    let groups = group_key(groups);
+    let version: i64 = conn
+        .prepare_cached("SELECT version FROM wf_member_versions WHERE account_id = ?1")?
+        .query_row([account_id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    if let Some(emails) = cache.find(account_id, &groups, version) {
+        return Ok(emails);
+    }
     let mut stmt = conn.prepare_cached(
         "SELECT DISTINCT c.employee_email FROM wf_group_members g
          JOIN wf_clients c ON c.id = g.member_id
@@ -253,7 +270,120 @@ pub(super) fn employee_emails(
            AND c.merged_into IS NULL AND c.employee_email IS NOT NULL",
     )?;
     let emails = stmt
-        .query_map(params![account_id, groups, KIND_CLIENT], |r| r.get(0))?
+        .query_map(
+            params![account_id, json!(groups).to_string(), KIND_CLIENT],
+            |r| r.get(0),
+        )?
         .collect::<rusqlite::Result<Vec<String>>>()?;
+    let emails = Arc::new(email_set(emails));
+    cache.keep(account_id, groups, version, Arc::clone(&emails));
     Ok(emails)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The triggers move an account's membership version with every change a
+    /// viewer's people depend on, and not when ingest only widens a client's
+    /// seen times; the kept set is used only at its version.
+    #[test]
+    fn the_membership_version_moves_with_the_groups_people_only() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::sqlite::migrations::run(&conn).unwrap();
+        let version = || -> i64 {
+            conn.query_row(
+                "SELECT coalesce((SELECT version FROM wf_member_versions WHERE account_id = 1), 0)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        let cache = MemberEmailsCache::default();
+        let emails = |groups: Vec<i64>| {
+            let mut e: Vec<String> = employee_emails(&conn, &cache, 1, groups)
+                .unwrap()
+                .iter()
+                .cloned()
+                .collect();
+            e.sort();
+            e
+        };
+        let client =
+            "INSERT INTO wf_clients (account_id, login_domain, name, first_log_ms, last_log_ms)
+                      VALUES (1, 'corp', ?1, 0, 0)
+                      ON CONFLICT (account_id, login_domain, name) DO UPDATE SET
+                          last_log_ms = max(last_log_ms, excluded.last_log_ms)";
+        conn.execute(client, ["ana"]).unwrap();
+        conn.execute(client, ["di"]).unwrap();
+        let v = version();
+        conn.execute(client, ["ana"]).unwrap();
+        assert_eq!(version(), v, "a known client seen again");
+        conn.execute(
+            "UPDATE wf_clients SET alias = 'A', first_log_ms = 1 WHERE name = 'ana'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(version(), v, "an alias or seen time");
+
+        conn.execute(
+            "UPDATE wf_clients SET employee_email = 'Ana@Corp.com' WHERE name = 'ana'",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE wf_clients SET employee_email = 'di@corp.com' WHERE name = 'di'",
+            [],
+        )
+        .unwrap();
+        assert!(version() > v, "an employee email");
+        conn.execute(
+            "INSERT INTO wf_group_members (account_id, group_id, kind, member_id)
+             SELECT 1, 5, 'c', id FROM wf_clients WHERE name = 'ana'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(emails(vec![5]), ["ana@corp.com"]);
+        let kept = employee_emails(&conn, &cache, 1, vec![5, 5]).unwrap();
+        assert!(
+            Arc::ptr_eq(&kept, &employee_emails(&conn, &cache, 1, vec![5]).unwrap()),
+            "the same set while nothing changed"
+        );
+
+        conn.execute(
+            "INSERT INTO wf_group_members (account_id, group_id, kind, member_id)
+             SELECT 1, 5, 'c', id FROM wf_clients WHERE name = 'di'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(emails(vec![5]), ["ana@corp.com", "di@corp.com"]);
+        conn.execute(
+            "UPDATE wf_clients SET employee_email = 'bo@corp.com' WHERE name = 'di'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(emails(vec![5]), ["ana@corp.com", "bo@corp.com"]);
+        conn.execute(
+            "UPDATE wf_clients SET merged_into = (SELECT id FROM wf_clients WHERE name = 'ana')
+             WHERE name = 'di'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(emails(vec![5]), ["ana@corp.com"]);
+        conn.execute("DELETE FROM wf_group_members WHERE group_id = 5", [])
+            .unwrap();
+        assert!(emails(vec![5]).is_empty());
+        let v = version();
+        conn.execute(
+            "INSERT INTO wf_group_members (account_id, group_id, kind, member_id)
+             SELECT 1, 6, 'c', id FROM wf_clients WHERE name = 'ana'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(version(), v + 1, "a membership");
+        conn.execute("DELETE FROM wf_clients WHERE name = 'ana'", [])
+            .unwrap();
+        assert_eq!(version(), v + 2, "a client gone");
+        assert!(emails(vec![6]).is_empty(), "a deleted client");
+    }
 }

@@ -33,7 +33,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rollcall_core::workforce::ClassificationSet;
-use serde_json::json;
 
 pub(super) use directory::remove_member;
 pub(super) use groups::overridden_groups_exist;
@@ -42,6 +41,7 @@ pub(super) use runs::through_day;
 
 use super::SqliteStore;
 use crate::audit::Actor;
+use crate::workforce::member_emails::EmailSet;
 use crate::workforce::{
     sees_group, ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch, ComputerPatch,
     Group, GroupPatch, IngestOutcome, Member, MoveOutcome, Scoping, WfClient, WfComputer,
@@ -69,10 +69,10 @@ impl WorkforceStore for SqliteStore {
         &self,
         account_id: i64,
         groups: Vec<i64>,
-    ) -> StoreResult<Vec<String>> {
-        let groups = json!(groups).to_string();
+    ) -> StoreResult<EmailSet> {
+        let cache = self.wf_member_emails.clone();
         self.db
-            .read(move |conn| groups::employee_emails(conn, account_id, &groups))
+            .read(move |conn| groups::employee_emails(conn, &cache, account_id, groups))
             .await
     }
 
