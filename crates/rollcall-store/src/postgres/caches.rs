@@ -1,7 +1,8 @@
 //! The store's in-process caches ([`PgCaches`], a field of [`PgStore`]), shared
 //! by the requests of one store: parsed app definitions, email tables,
 //! resolvers, org-chart directories, provisioned user lists and summaries
-//! (usage), activities (workforce), the interned email ids pushes have met
+//! (usage), activities and the employee emails of viewers' groups
+//! (workforce, `workforce::member_emails`), the interned email ids pushes have met
 //! (`usage::email_ids`) and the queues of pushes waiting to be written together
 //! (`usage::combine`).
 //!
@@ -33,6 +34,7 @@ use rollcall_core::workforce::Activity;
 use super::usage::combine::PushQueues;
 use super::usage::email_ids::EmailIds;
 use crate::usage::{ProvisionedSummary, ProvisionedUser};
+use crate::workforce::member_emails::MemberEmailsCache;
 
 /// (account, public app id): a parsed definition, with its text.
 pub(super) type AppKey = (i64, String);
@@ -63,6 +65,8 @@ pub(super) struct PgCaches {
     /// Per account.
     pub(super) activities: Lru<i64, ActivityMap>,
     pub(super) email_ids: EmailIds,
+    /// The employee emails of the group lists viewers asked for lately.
+    pub(super) member_emails: MemberEmailsCache,
     /// Not a cache: the pushes of this store's requests waiting for a worker.
     pub(super) push_queues: PushQueues,
 }
@@ -78,6 +82,7 @@ impl Default for PgCaches {
             summaries: Lru::new(4096),
             activities: Lru::new(64),
             email_ids: EmailIds::default(),
+            member_emails: MemberEmailsCache::default(),
             push_queues: PushQueues::default(),
         }
     }

@@ -3,9 +3,11 @@
 //! write lock what they read: a group being changed or deleted is locked
 //! `FOR UPDATE`, and the groups a classification set overrides are locked
 //! `FOR SHARE` until it is stored, so no write is lost to, or refers to a group
-//! removed by, a concurrent one on another process.
+//! removed by, a concurrent one on another process. The employee emails of a
+//! viewer's groups are kept at the account's membership version.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use deadpool_postgres::GenericClient;
 use rollcall_core::workforce::ClassificationSet;
@@ -15,6 +17,7 @@ use super::super::audit;
 use super::sql::{KIND_CLIENT, KIND_COMPUTER};
 use crate::audit::{Actor, AuditAction};
 use crate::error::ItemError;
+use crate::workforce::member_emails::{email_set, group_key, EmailSet, MemberEmailsCache};
 use crate::workforce::{ClientPatch, ComputerPatch, Group, GroupPatch, WfClient, WfComputer};
 use crate::{now_ms, StoreError, StoreResult};
 
@@ -566,5 +569,167 @@ pub(crate) async fn overridden_groups_exist(
             message: "group overrides name groups that do not exist".into(),
             items,
         })
+    }
+}
+
+/// The employee emails of the (unmerged) clients in `groups`: the kept set
+/// while the account's membership version (migration 21's triggers) is the one
+/// read first, else read and kept. Read at READ COMMITTED, the emails may be
+/// newer than the version they are kept at, never older: a reader that sees
+/// that version again gets the newer set, and one that sees the next version
+/// reads again.
+pub(super) async fn employee_emails(
+    client: &impl GenericClient,
+    cache: &MemberEmailsCache,
+    account_id: i64,
+    groups: Vec<i64>,
+) -> StoreResult<EmailSet> {
+    let groups = group_key(groups);
+    let stmt = client
+        .prepare_cached("SELECT version FROM wf_member_versions WHERE account_id = $1")
+        .await?;
+    let version: i64 = client
+        .query_opt(&stmt, &[&account_id])
+        .await?
+        .map_or(0, |r| r.get(0));
+    if let Some(emails) = cache.find(account_id, &groups, version) {
+        return Ok(emails);
+    }
+    let stmt = client
+        .prepare_cached(
+            "SELECT DISTINCT c.employee_email FROM wf_group_members g
+             JOIN wf_clients c ON c.id = g.member_id
+             WHERE g.group_id = ANY($2) AND g.kind = 'c'
+               AND g.account_id = $1 AND c.account_id = $1
+               AND c.merged_into IS NULL AND c.employee_email IS NOT NULL",
+        )
+        .await?;
+    let rows = client.query(&stmt, &[&account_id, &groups]).await?;
+    let emails = Arc::new(email_set(rows.iter().map(|r| r.get(0))));
+    cache.keep(account_id, groups, version, Arc::clone(&emails));
+    Ok(emails)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::postgres::test_db::fresh_database;
+    use crate::postgres::PgStore;
+
+    /// The triggers move an account's membership version with every change a
+    /// viewer's people depend on, and not when ingest's upsert only widens a
+    /// client's seen times; the kept set is used only at its version.
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
+    async fn the_membership_version_moves_with_the_groups_people_only() {
+        let options = fresh_database("member_versions").await;
+        let store = PgStore::open(&options).await.expect("open");
+        let db = store.client().await.unwrap();
+        let db = &db;
+        let exec = |sql: &'static str| async move { db.execute(sql, &[]).await.unwrap() };
+        let account: i64 = db
+            .query_one(
+                "INSERT INTO accounts (name, created_ms) VALUES ('a', 0) RETURNING id",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let version = || async move {
+            db.query_opt(
+                "SELECT version FROM wf_member_versions WHERE account_id = $1",
+                &[&account],
+            )
+            .await
+            .unwrap()
+            .map_or(0, |r| r.get::<_, i64>(0))
+        };
+        let cache = MemberEmailsCache::default();
+        let cache = &cache;
+        let emails = |groups: Vec<i64>| async move {
+            let mut e: Vec<String> = employee_emails(db, cache, account, groups)
+                .await
+                .unwrap()
+                .iter()
+                .cloned()
+                .collect();
+            e.sort();
+            e
+        };
+        let upsert_client = |name: &'static str| async move {
+            db.execute(
+                "INSERT INTO wf_clients (account_id, login_domain, name, first_log_ms, last_log_ms)
+                 VALUES ($1, 'corp', $2, 0, 0)
+                 ON CONFLICT (account_id, lower(login_domain), lower(name)) DO UPDATE SET
+                     last_log_ms = GREATEST(wf_clients.last_log_ms, excluded.last_log_ms)",
+                &[&account, &name],
+            )
+            .await
+            .unwrap()
+        };
+        upsert_client("ana").await;
+        upsert_client("di").await;
+        let group: i64 = db
+            .query_one(
+                "INSERT INTO wf_groups (account_id, name, created_ms) VALUES ($1, 'g', 0)
+                 RETURNING id",
+                &[&account],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let v = version().await;
+        upsert_client("ana").await;
+        exec("UPDATE wf_clients SET alias = 'A', first_log_ms = 1 WHERE name = 'ana'").await;
+        exec("UPDATE wf_clients SET employee_email = NULL WHERE name = 'ana'").await;
+        assert_eq!(
+            version().await,
+            v,
+            "seen again, an alias, an unchanged email"
+        );
+
+        exec("UPDATE wf_clients SET employee_email = 'Ana@Corp.com' WHERE name = 'ana'").await;
+        exec("UPDATE wf_clients SET employee_email = 'di@corp.com' WHERE name = 'di'").await;
+        assert_eq!(version().await, v + 2, "two employee emails");
+        let join = |name: &'static str| async move {
+            db.execute(
+                "INSERT INTO wf_group_members (account_id, group_id, kind, member_id)
+                 SELECT account_id, $1, 'c', id FROM wf_clients WHERE name = $2",
+                &[&group, &name],
+            )
+            .await
+            .unwrap()
+        };
+        join("ana").await;
+        assert_eq!(emails(vec![group]).await, ["ana@corp.com"]);
+        let kept = employee_emails(db, cache, account, vec![group, group])
+            .await
+            .unwrap();
+        let again = employee_emails(db, cache, account, vec![group])
+            .await
+            .unwrap();
+        assert!(
+            Arc::ptr_eq(&kept, &again),
+            "the same set while nothing changed"
+        );
+
+        join("di").await;
+        assert_eq!(emails(vec![group]).await, ["ana@corp.com", "di@corp.com"]);
+        exec("UPDATE wf_clients SET employee_email = 'bo@corp.com' WHERE name = 'di'").await;
+        assert_eq!(emails(vec![group]).await, ["ana@corp.com", "bo@corp.com"]);
+        exec(
+            "UPDATE wf_clients SET merged_into = (SELECT id FROM wf_clients WHERE name = 'ana')
+             WHERE name = 'di'",
+        )
+        .await;
+        assert_eq!(emails(vec![group]).await, ["ana@corp.com"]);
+        let v = version().await;
+        exec("DELETE FROM wf_group_members").await;
+        assert_eq!(version().await, v + 1, "one bump for the statement");
+        assert!(emails(vec![group]).await.is_empty());
+        join("ana").await;
+        exec("DELETE FROM wf_clients WHERE name = 'ana'").await;
+        assert_eq!(version().await, v + 3, "a membership, a client gone");
+        assert!(emails(vec![group]).await.is_empty(), "a deleted client");
     }
 }

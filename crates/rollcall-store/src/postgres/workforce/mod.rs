@@ -61,8 +61,6 @@ mod sql;
 
 pub(crate) use directory::overridden_groups_exist;
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use rollcall_core::time;
@@ -72,7 +70,7 @@ use self::ingest::{Planned, Records};
 use super::snapshot::Snapshot;
 use super::PgStore;
 use crate::audit::Actor;
-use crate::workforce::member_emails::{email_set, EmailSet};
+use crate::workforce::member_emails::EmailSet;
 use crate::workforce::{
     sees_group, sees_member, ActivityBatch, ActivityLogPage, ActivityLogQuery, ClientPatch,
     ComputerPatch, Group, GroupPatch, IngestOutcome, Member, MoveOutcome, Scoping, WfClient,
@@ -150,17 +148,7 @@ impl WorkforceStore for PgStore {
         groups: Vec<i64>,
     ) -> StoreResult<EmailSet> {
         let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT DISTINCT c.employee_email FROM wf_group_members g
-                 JOIN wf_clients c ON c.id = g.member_id
-                 WHERE g.group_id = ANY($2) AND g.kind = 'c'
-                   AND g.account_id = $1 AND c.account_id = $1
-                   AND c.merged_into IS NULL AND c.employee_email IS NOT NULL",
-            )
-            .await?;
-        let rows = client.query(&stmt, &[&account_id, &groups]).await?;
-        Ok(Arc::new(email_set(rows.iter().map(|r| r.get(0)))))
+        directory::employee_emails(&client, &self.caches.member_emails, account_id, groups).await
     }
 
     async fn wf_client(&self, account_id: i64, scoping: Scoping, id: i64) -> StoreResult<WfClient> {
