@@ -54,6 +54,7 @@ impl ErasureStore for PgStore {
         .await?;
         tx.commit().await?;
         self.caches.forget_people();
+        self.caches.member_emails.forget_account(account_id);
         Ok(Some(counts))
     }
 }

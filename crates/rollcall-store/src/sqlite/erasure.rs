@@ -48,6 +48,7 @@ impl ErasureStore for SqliteStore {
             self.report_caches.forget_account(account_id);
             self.committed_emails.forget_account(account_id);
             self.identity_emails.forget_account(account_id);
+            self.wf_member_emails.forget_account(account_id);
         }
         Ok(erased)
     }

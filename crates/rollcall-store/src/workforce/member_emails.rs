@@ -93,6 +93,14 @@ impl MemberEmailsCache {
             emails,
         });
     }
+
+    /// Drops the account's sets (after an erasure, so no erased email stays in
+    /// memory until a viewer asks again).
+    pub fn forget_account(&self, account_id: i64) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|e| e.account_id != account_id);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -120,6 +128,15 @@ mod tests {
         assert!(
             cache.find(7, &groups, 4).is_none(),
             "a set met at another version is dropped"
+        );
+
+        cache.keep(7, groups.clone(), 5, Arc::clone(&emails));
+        cache.keep(8, groups.clone(), 5, Arc::clone(&emails));
+        cache.forget_account(7);
+        assert!(cache.find(7, &groups, 5).is_none(), "forgotten");
+        assert!(
+            cache.find(8, &groups, 5).is_some(),
+            "another account's stays"
         );
     }
 
