@@ -39,10 +39,17 @@ CREATE TRIGGER wf_clients_removed AFTER DELETE ON wf_clients BEGIN
         ON CONFLICT DO UPDATE SET version = version + 1;
 END;
 
+-- Only when a watched column really changes (as on PostgreSQL); the new
+-- account is bumped too only when the client moved to another.
 CREATE TRIGGER wf_clients_changed
-AFTER UPDATE OF account_id, employee_email, merged_into ON wf_clients BEGIN
+AFTER UPDATE OF account_id, employee_email, merged_into ON wf_clients
+WHEN OLD.account_id IS NOT NEW.account_id
+    OR OLD.employee_email IS NOT NEW.employee_email
+    OR OLD.merged_into IS NOT NEW.merged_into
+BEGIN
     INSERT INTO wf_member_versions (account_id, version) VALUES (OLD.account_id, 1)
         ON CONFLICT DO UPDATE SET version = version + 1;
-    INSERT INTO wf_member_versions (account_id, version) VALUES (NEW.account_id, 1)
+    INSERT INTO wf_member_versions (account_id, version)
+        SELECT NEW.account_id, 1 WHERE NEW.account_id IS NOT OLD.account_id
         ON CONFLICT DO UPDATE SET version = version + 1;
 END;

@@ -324,7 +324,12 @@ mod tests {
             [],
         )
         .unwrap();
-        assert_eq!(version(), v, "an alias or seen time");
+        conn.execute(
+            "UPDATE wf_clients SET employee_email = NULL WHERE name = 'ana'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(version(), v, "an alias, a seen time, an unchanged email");
 
         conn.execute(
             "UPDATE wf_clients SET employee_email = 'Ana@Corp.com' WHERE name = 'ana'",
@@ -336,7 +341,7 @@ mod tests {
             [],
         )
         .unwrap();
-        assert!(version() > v, "an employee email");
+        assert_eq!(version(), v + 2, "two employee emails");
         conn.execute(
             "INSERT INTO wf_group_members (account_id, group_id, kind, member_id)
              SELECT 1, 5, 'c', id FROM wf_clients WHERE name = 'ana'",
@@ -385,5 +390,16 @@ mod tests {
             .unwrap();
         assert_eq!(version(), v + 2, "a client gone");
         assert!(emails(vec![6]).is_empty(), "a deleted client");
+        conn.execute("UPDATE wf_clients SET account_id = 2 WHERE name = 'di'", [])
+            .unwrap();
+        assert_eq!(version(), v + 3, "a client leaving the account");
+        let other: i64 = conn
+            .query_row(
+                "SELECT version FROM wf_member_versions WHERE account_id = 2",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(other, 1, "and joining another");
     }
 }
