@@ -4,7 +4,7 @@ on one data directory when the machine is shared (wall times swing with other
 load; the server's own CPU time per request does much less).
 
 Usage: report-cpu.py BINARY DATA_DIR API_KEY [--calls N] [--viewer-email E]
-                     [--questions FILE]
+                     [--questions FILE] [--database-url URL]
 
 Starts `BINARY serve` on DATA_DIR, makes an API key for the viewer (the bench's
 `viewer@bench.example`) when one exists, then asks each question once to warm
@@ -13,7 +13,9 @@ up and N more times one after another, reading utime+stime of the server from
 wall p50 and p99 ms; then the server's peak RSS (VmHWM). QUESTIONS is a file
 of `name<TAB>asker<TAB>path` lines
 (asker: admin or viewer); without it, the benchmark's usage and viewer
-questions on the first app are asked.
+questions on the first app are asked. With --database-url the server runs on
+that PostgreSQL database (a held `bench --database-url … --hold` one, say) and
+DATA_DIR is not used; its CPU figure is then the server's share only.
 """
 import argparse, json, os, socket, subprocess, sys, time, urllib.request
 
@@ -85,11 +87,12 @@ def main():
     p.add_argument("--calls", type=int, default=20)
     p.add_argument("--viewer-email", default="viewer@bench.example")
     p.add_argument("--questions")
+    p.add_argument("--database-url")
     a = p.parse_args()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([a.binary, "serve", "--listen", f"127.0.0.1:{port}",
-                               "--data-dir", a.data_dir],
+    store = ["--database-url", a.database_url] if a.database_url else ["--data-dir", a.data_dir]
+    server = subprocess.Popen([a.binary, "serve", "--listen", f"127.0.0.1:{port}", *store],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(600):

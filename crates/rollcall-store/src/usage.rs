@@ -4,7 +4,8 @@
 //! The maths of the insights lives in `rollcall_core::usage_bits`; a backend only
 //! hands over the per-(event, day) activity bitmaps of one app, the account's email
 //! table and the org chart's resolver ([`InsightData`]), so every backend computes
-//! the same figures.
+//! the same figures. `kept_day_bits` holds the bitmaps both backends keep in
+//! memory between reports.
 
 use crate::audit::{Actor, AppAction, AuditAction};
 use async_trait::async_trait;
@@ -18,6 +19,8 @@ use rollcall_core::usage_trend::DailyIds;
 use rollcall_core::Email;
 
 use crate::StoreResult;
+
+pub(crate) mod kept_day_bits;
 
 /// A connected app as stored.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,7 +2,8 @@
 //! by the requests of one store: parsed app definitions, email tables,
 //! resolvers, org-chart directories, provisioned user lists and summaries
 //! (usage), activities and the employee emails of viewers' groups
-//! (workforce, `workforce::member_emails`), the interned email ids pushes have met
+//! (workforce, `workforce::member_emails`), the apps' day bitmaps
+//! (`usage::day_bits`, kept at their rows' `xmin`), the interned email ids pushes have met
 //! (`usage::email_ids`) and the queues of pushes waiting to be written together
 //! (`usage::combine`).
 //!
@@ -33,6 +34,7 @@ use rollcall_core::workforce::Activity;
 
 use super::usage::combine::PushQueues;
 use super::usage::email_ids::EmailIds;
+use crate::usage::kept_day_bits::{KeptDayBits, Versions};
 use crate::usage::{ProvisionedSummary, ProvisionedUser};
 use crate::workforce::member_emails::MemberEmailsCache;
 
@@ -67,6 +69,8 @@ pub(super) struct PgCaches {
     pub(super) email_ids: EmailIds,
     /// The employee emails of the group lists viewers asked for lately.
     pub(super) member_emails: MemberEmailsCache,
+    /// The apps' day bitmaps read lately, at their rows' versions (`usage::day_bits`).
+    pub(super) day_bits: KeptDayBits,
     /// Not a cache: the pushes of this store's requests waiting for a worker.
     pub(super) push_queues: PushQueues,
 }
@@ -83,6 +87,7 @@ impl Default for PgCaches {
             activities: Lru::new(64),
             email_ids: EmailIds::default(),
             member_emails: MemberEmailsCache::default(),
+            day_bits: KeptDayBits::new(Versions::Unordered),
             push_queues: PushQueues::default(),
         }
     }

@@ -55,6 +55,7 @@ impl ErasureStore for PgStore {
         tx.commit().await?;
         self.caches.forget_people();
         self.caches.member_emails.forget_account(account_id);
+        self.caches.day_bits.forget_account(account_id);
         Ok(Some(counts))
     }
 }

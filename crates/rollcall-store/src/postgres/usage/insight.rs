@@ -34,9 +34,9 @@ use tokio_postgres::Row;
 use super::super::caches::{AppKey, OrgKey, PgCaches};
 use super::super::snapshot::Snapshot;
 use super::apps::{app_not_found, AppRow};
-use super::last::LAST_SQL;
-use super::{org, provisioned};
-use crate::usage::{AppRecord, DayBits, EventSel, InsightData, InsightQuery, LastTimes, OrgChart};
+use super::last::{self, LAST_SQL};
+use super::{day_bits, org, provisioned};
+use crate::usage::{AppRecord, EventSel, InsightData, InsightQuery, LastTimes, OrgChart};
 use crate::StoreResult;
 
 /// The app's definition parsed from `text`, reusing the last parse of the same text.
@@ -94,7 +94,7 @@ pub(super) async fn insight_data(
             org::HEAD_SQL,
             EMAILS_SQL,
             LAST_SQL,
-            bits_sql(&query.events),
+            day_bits::sql(&query.events),
         ] {
             tx.prepare_cached(sql).await?;
         }
@@ -113,7 +113,13 @@ pub(super) async fn insight_data(
         app_row(tx, account_id, app_id),
         org::head(tx, account_id),
         email_tail(tx, caches, account_id),
-        maybe(guessed.then(|| day_bits(tx, account_id, app_id, query, guess.as_deref()))),
+        maybe(guessed.then(|| day_bits::read(
+            tx,
+            &caches.day_bits,
+            (account_id, app_id),
+            query,
+            guess.as_deref()
+        ))),
         last_activity(tx, account_id, app_id, query.last_activity),
         maybe(commit_early.then(|| snap.commit())),
     )?;
@@ -151,7 +157,7 @@ pub(super) async fn insight_data(
     }
     let mut sql = Vec::new();
     if refetch {
-        sql.push(DAY_BITS_GROUP_SQL);
+        sql.push(day_bits::GROUP_SQL);
     }
     if matches!(directory, Some(None)) {
         sql.push(org::DIRECTORY_SQL);
@@ -167,7 +173,13 @@ pub(super) async fn insight_data(
         tx.prepare_cached(s).await?;
     }
     let (days_again, people, user_list, summary_rows, _) = tokio::try_join!(
-        maybe(refetch.then(|| day_bits(tx, account_id, app_id, query, names.as_deref()))),
+        maybe(refetch.then(|| day_bits::read(
+            tx,
+            &caches.day_bits,
+            (account_id, app_id),
+            query,
+            names.as_deref()
+        ))),
         maybe(match (&org_head, &directory) {
             (Some(h), Some(None)) => Some(org::directory(tx, caches, account_id, h)),
             _ => None,
@@ -229,83 +241,6 @@ async fn app_row(
     Ok(tx.query_opt(&stmt, &[&account_id, &app_id]).await?)
 }
 
-/// The per-day bitmaps of any event.
-const DAY_BITS_ANY_SQL: &str = "SELECT '', day, bits FROM usage_day_bits
-     WHERE account_id = $1
-       AND app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)
-       AND event_id = 0 AND day BETWEEN $3 AND $4 ORDER BY day";
-
-/// The bitmaps of every event, per event in id order and day.
-const DAY_BITS_ALL_SQL: &str = "SELECT n.name, d.day, d.bits FROM usage_event_names n,
-     LATERAL (SELECT day, bits FROM usage_day_bits b
-              WHERE b.account_id = n.account_id AND b.app = n.app
-                AND b.event_id = n.event_id AND b.day BETWEEN $3 AND $4
-              OFFSET 0) AS d
-     WHERE n.account_id = $1
-       AND n.app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)
-     ORDER BY n.event_id, d.day";
-
-/// The statement [`day_bits`] runs for `sel`.
-fn bits_sql(sel: &EventSel) -> &'static str {
-    match sel {
-        EventSel::Any => DAY_BITS_ANY_SQL,
-        EventSel::All => DAY_BITS_ALL_SQL,
-        EventSel::Group(_) => DAY_BITS_GROUP_SQL,
-    }
-}
-
-/// The bitmaps of a feature group's events (`$5`), per event in id order and day.
-const DAY_BITS_GROUP_SQL: &str = "SELECT n.name, d.day, d.bits FROM usage_event_names n,
-     LATERAL (SELECT day, bits FROM usage_day_bits b
-              WHERE b.account_id = n.account_id AND b.app = n.app
-                AND b.event_id = n.event_id AND b.day BETWEEN $3 AND $4
-              OFFSET 0) AS d
-     WHERE n.account_id = $1 AND n.app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)
-       AND n.name = ANY($5::text[])
-     ORDER BY n.event_id, d.day";
-
-/// The bitmaps of the selected events on days `from_day..=to_day`, per event (in
-/// event-id order) and day; `names` are the group's events for
-/// [`EventSel::Group`]. The app is named by its public id (a subquery finds its
-/// internal one). Per event one primary-key range scan: the lateral subquery
-/// (`OFFSET 0` keeps it from being flattened) stops the planner from scanning
-/// all the app's days and filtering, which it may choose on stale statistics.
-async fn day_bits(
-    tx: &impl GenericClient,
-    account_id: i64,
-    app_id: &str,
-    query: &InsightQuery,
-    names: Option<&[String]>,
-) -> StoreResult<Vec<DayBits>> {
-    let (from, to) = (query.from_day, query.to_day);
-    if from > to {
-        return Ok(Vec::new());
-    }
-    let rows = match &query.events {
-        EventSel::Any => {
-            let stmt = tx.prepare_cached(DAY_BITS_ANY_SQL).await?;
-            tx.query(&stmt, &[&account_id, &app_id, &from, &to]).await?
-        }
-        EventSel::All => {
-            let stmt = tx.prepare_cached(DAY_BITS_ALL_SQL).await?;
-            tx.query(&stmt, &[&account_id, &app_id, &from, &to]).await?
-        }
-        EventSel::Group(_) => {
-            let names = names.unwrap_or_default();
-            if names.is_empty() {
-                return Ok(Vec::new());
-            }
-            let stmt = tx.prepare_cached(DAY_BITS_GROUP_SQL).await?;
-            tx.query(&stmt, &[&account_id, &app_id, &from, &to, &names])
-                .await?
-        }
-    };
-    Ok(rows
-        .into_iter()
-        .map(|r| DayBits::new(r.get(0), r.get(1), r.get::<_, Vec<u8>>(2).into()))
-        .collect())
-}
-
 /// Each email id's latest event timestamp in the app (none unless `wanted`).
 async fn last_activity(
     tx: &impl GenericClient,
@@ -318,8 +253,8 @@ async fn last_activity(
     }
     let stmt = tx.prepare_cached(LAST_SQL).await?;
     let rows = tx.query(&stmt, &[&account_id, &app_id]).await?;
-    Ok(Arc::new(LastTimes::of(
-        rows.iter().map(|r| (r.get::<_, i32>(0) as u32, r.get(1))),
+    Ok(Arc::new(last::times_of(
+        rows.iter().map(|r| (r.get(0), r.get(1))),
     )))
 }
 

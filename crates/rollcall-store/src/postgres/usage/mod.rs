@@ -28,6 +28,7 @@
 
 mod apps;
 pub(super) mod combine;
+pub(super) mod day_bits;
 pub(super) mod email_ids;
 mod insight;
 pub(super) mod last;

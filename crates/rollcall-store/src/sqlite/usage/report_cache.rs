@@ -28,8 +28,8 @@ use std::sync::{Arc, Mutex};
 use rollcall_core::usage_bits::{EmailTable, Resolver};
 use rollcall_core::usage_report::{Directory, Employee};
 
-use super::day_bits::KeptDayBits;
 use super::push::TimesWritten;
+use crate::usage::kept_day_bits::{KeptDayBits, Versions};
 use crate::usage::{LastTimes, ProvisionedSummary, ProvisionedUser};
 
 /// An org chart's identity: (snapshot id, completion time); (0, 0) without one.
@@ -211,7 +211,7 @@ impl ReportCaches {
             state: Mutex::new(State::default()),
             budget,
             recent: RECENT_USES,
-            day_bits: KeptDayBits::default(),
+            day_bits: KeptDayBits::new(Versions::Growing),
         }
     }
 

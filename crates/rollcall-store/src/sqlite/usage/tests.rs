@@ -216,99 +216,11 @@ async fn latest_times_are_the_same_before_and_after_their_pending_rows_fold() {
     check(expected, super::last::FOLD_AT + 11).await;
 }
 
-/// Pushes "sent" events of (email, day), each at its day's start.
-async fn push_on_days(store: &SqliteStore, account: i64, app: &str, events: &[(&str, i32)]) {
-    let events: Vec<_> = events
-        .iter()
-        .map(|&(e, day)| (e, i64::from(day) * 86_400_000, day))
-        .collect();
-    push_sent(store, account, app, &events).await;
-}
-
-/// (day, bitmap as shared, the emails in it).
-type SeenDay = (i32, Arc<[u8]>, Vec<String>);
-
-/// The "any event" bitmaps of days 20,000 and 20,001.
-async fn day_bits(store: &SqliteStore, account: i64, app: &str) -> Vec<SeenDay> {
-    let query = InsightQuery {
-        from_day: 20_000,
-        to_day: 20_001,
-        events: EventSel::Any,
-        last_activity: false,
-        provisioned: false,
-        provisioned_summary: false,
-    };
-    let data = store.insight_data(account, app, query).await.expect("read");
-    data.days
-        .iter()
-        .map(|b| {
-            let emails = (0..data.emails.len() as u32)
-                .filter(|&id| b.contains(id))
-                .map(|id| data.emails.email(id).unwrap_or("?").to_string())
-                .collect();
-            (b.day, Arc::clone(b.shared()), emails)
-        })
-        .collect()
-}
-
 /// Reports use the day bitmaps kept in memory while their day's version is
-/// the one their snapshot holds: a push that changes a day's bitmaps makes
-/// that day (only) read again, a resent push changes nothing, and an
-/// erasure's changes are read.
+/// the one their snapshot holds (`crate::usage::kept_day_bits::scenario`).
 #[tokio::test]
 async fn kept_day_bitmaps_are_read_again_only_for_the_days_that_changed() {
-    let (_dir, store, account, app) = store_with_app().await;
-    // 4,096 people first, on a day the reads leave out: the emails below
-    // get ids past them, so their bitmaps are long enough to be kept.
-    let filler: Vec<String> = (0..4096).map(|i| format!("p{i}@x.com")).collect();
-    let early: Vec<(&str, i32)> = filler.iter().map(|e| (e.as_str(), 19_000)).collect();
-    push_on_days(&store, account, &app, &early).await;
-    push_on_days(
-        &store,
-        account,
-        &app,
-        &[("ana@x.com", 20_000), ("bo@x.com", 20_001)],
-    )
-    .await;
-    let first = day_bits(&store, account, &app).await;
-    let emails = |days: &[SeenDay]| {
-        days.iter()
-            .map(|(d, _, e)| (*d, e.join(" ")))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        emails(&first),
-        [(20_000, "ana@x.com".into()), (20_001, "bo@x.com".into())]
-    );
-    let again = day_bits(&store, account, &app).await;
-    assert!(Arc::ptr_eq(&first[0].1, &again[0].1) && Arc::ptr_eq(&first[1].1, &again[1].1));
-
-    // A late event for day 20,001: that day is read again, 20,000 is kept.
-    push_on_days(&store, account, &app, &[("cy@x.com", 20_001)]).await;
-    let late = day_bits(&store, account, &app).await;
-    assert!(
-        Arc::ptr_eq(&first[0].1, &late[0].1),
-        "an unchanged day stays kept"
-    );
-    assert!(!Arc::ptr_eq(&first[1].1, &late[1].1));
-    assert_eq!(emails(&late)[1], (20_001, "bo@x.com cy@x.com".into()));
-
-    // Resent: no bitmap changes, nothing is read again.
-    push_on_days(&store, account, &app, &[("cy@x.com", 20_001)]).await;
-    let resent = day_bits(&store, account, &app).await;
-    assert!(Arc::ptr_eq(&late[1].1, &resent[1].1));
-
-    // An erasure clears bits of kept bitmaps; a day left empty goes.
-    store
-        .erase_person(account, &Actor::new("t@example.com", None), "ana@x.com")
-        .await
-        .expect("erase");
-    store
-        .erase_person(account, &Actor::new("t@example.com", None), "bo@x.com")
-        .await
-        .expect("erase");
-    assert_eq!(
-        emails(&day_bits(&store, account, &app).await),
-        [(20_001, "cy@x.com".into())]
-    );
+    let (_dir, store, account, _) = store_with_app().await;
+    crate::usage::kept_day_bits::scenario::kept_bitmaps_follow_their_days(&store, account, false)
+        .await;
 }
