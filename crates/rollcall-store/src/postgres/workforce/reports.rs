@@ -581,6 +581,8 @@ impl<'r> PageAcc<'r> {
 /// `workforce`), and the walk starts just before the first record of the dates,
 /// so it does not cross the account's older history. The first record is found
 /// with one index seek per day that has records, not a walk over the range.
+/// The watermark is an ordered `LIMIT 1`, not `max`: for an account the
+/// statistics have not seen, that was planned as a scan of all its records.
 async fn first_position(
     tx: &impl GenericClient,
     account_id: i64,
@@ -588,7 +590,8 @@ async fn first_position(
 ) -> StoreResult<LogPosition> {
     let stmt = tx
         .prepare_cached(
-            "SELECT coalesce((SELECT max(log_id) FROM wf_records WHERE account_id = $1), 0),
+            "SELECT coalesce((SELECT log_id FROM wf_records WHERE account_id = $1
+                              ORDER BY log_id DESC LIMIT 1), 0),
                     (SELECT min(m.first)
                      FROM generate_series(
                               (SELECT min(day) FROM wf_records
