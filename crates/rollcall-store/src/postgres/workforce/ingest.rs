@@ -1237,4 +1237,52 @@ mod tests {
         assert_eq!(d2.last_any, 170_000);
         assert_eq!(r.spans[&1].last_any, 100_000);
     }
+
+    /// The newest log id, read under the ingest lock, is one backward index
+    /// seek even for an account the statistics have not seen (as `max`, it
+    /// was planned as a scan of all the account's records).
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
+    async fn the_newest_log_id_of_an_account_unknown_to_the_statistics_is_one_seek() {
+        let options = crate::postgres::test_db::fresh_database("newest_log_id").await;
+        let store = crate::postgres::PgStore::open(&options)
+            .await
+            .expect("open");
+        let db = store.client().await.expect("client");
+        let add = |account: i64| {
+            format!(
+                "INSERT INTO wf_records (account_id, computer_id, client_id, session, start_ms,
+                     raw_start_ms, duration_s, day, end_day, executable, description, app_id, idle)
+                 SELECT {account}, 1, 1, 1, i, i, 1, 0, 0, 'x', '', 1, false
+                 FROM generate_series(1, 20000) AS i"
+            )
+        };
+        db.batch_execute(&format!("{}; ANALYZE wf_records; {}", add(1), add(2)))
+            .await
+            .expect("records");
+        db.batch_execute(&format!(
+            "SET plan_cache_mode = force_custom_plan; PREPARE newest(bigint) AS {NEWEST_LOG_ID_SQL}"
+        ))
+        .await
+        .expect("prepare");
+        let plan: Vec<String> = db
+            .query(
+                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE newest(2)",
+                &[],
+            )
+            .await
+            .expect("explain")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let plan = plan.join("\n");
+        assert!(plan.contains("Index Only Scan Backward"), "{plan}");
+        assert!(!plan.contains("rows=20000"), "{plan}");
+        let newest: i64 = db
+            .query_one("EXECUTE newest(2)", &[])
+            .await
+            .expect("newest")
+            .get(0);
+        assert_eq!(newest, 40_000);
+    }
 }
