@@ -39,33 +39,34 @@ const ANY_SQL: &str = "SELECT '', 0, day, xmin::text::bigint,
        AND app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)
        AND event_id = 0 AND day BETWEEN $3 AND $4 ORDER BY day";
 
-/// The bitmaps of every event, per event in id order and day.
-const ALL_SQL: &str = "SELECT n.name, n.event_id, d.day, d.version,
-            CASE WHEN n.event_id < $6
-                      AND ($5::bigint[])[n.event_id * ($4 - $3 + 1) + d.day - $3 + 1] = d.version
-                 THEN NULL ELSE d.bits END
-     FROM usage_event_names n,
-     LATERAL (SELECT day, xmin::text::bigint AS version, bits FROM usage_day_bits b
-              WHERE b.account_id = n.account_id AND b.app = n.app
-                AND b.event_id = n.event_id AND b.day BETWEEN $3 AND $4
-              OFFSET 0) AS d
-     WHERE n.account_id = $1
-       AND n.app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)
-     ORDER BY n.event_id, d.day";
+/// The bitmaps of the events (all, or those `$filter` keeps), per event in
+/// id order and day.
+macro_rules! per_event_sql {
+    ($filter:literal) => {
+        concat!(
+            "SELECT n.name, n.event_id, d.day, d.version,
+                    CASE WHEN n.event_id < $6
+                              AND ($5::bigint[])[n.event_id * ($4 - $3 + 1) + d.day - $3 + 1]
+                                  = d.version
+                         THEN NULL ELSE d.bits END
+             FROM usage_event_names n,
+             LATERAL (SELECT day, xmin::text::bigint AS version, bits FROM usage_day_bits b
+                      WHERE b.account_id = n.account_id AND b.app = n.app
+                        AND b.event_id = n.event_id AND b.day BETWEEN $3 AND $4
+                      OFFSET 0) AS d
+             WHERE n.account_id = $1
+               AND n.app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)",
+            $filter,
+            " ORDER BY n.event_id, d.day"
+        )
+    };
+}
 
-/// The bitmaps of a feature group's events (`$7`), per event in id order and day.
-pub(super) const GROUP_SQL: &str = "SELECT n.name, n.event_id, d.day, d.version,
-            CASE WHEN n.event_id < $6
-                      AND ($5::bigint[])[n.event_id * ($4 - $3 + 1) + d.day - $3 + 1] = d.version
-                 THEN NULL ELSE d.bits END
-     FROM usage_event_names n,
-     LATERAL (SELECT day, xmin::text::bigint AS version, bits FROM usage_day_bits b
-              WHERE b.account_id = n.account_id AND b.app = n.app
-                AND b.event_id = n.event_id AND b.day BETWEEN $3 AND $4
-              OFFSET 0) AS d
-     WHERE n.account_id = $1 AND n.app = (SELECT id FROM usage_apps WHERE account_id = $1 AND app_id = $2)
-       AND n.name = ANY($7::text[])
-     ORDER BY n.event_id, d.day";
+/// The bitmaps of every event.
+const ALL_SQL: &str = per_event_sql!("");
+
+/// The bitmaps of a feature group's events (`$7`).
+pub(super) const GROUP_SQL: &str = per_event_sql!(" AND n.name = ANY($7::text[])");
 
 /// The statement [`read`] runs for `sel`.
 pub(super) fn sql(sel: &EventSel) -> &'static str {
