@@ -20,7 +20,9 @@
 //! the cached length — rows another process added are picked up by the next
 //! read; resolvers are keyed by the org snapshot (immutable once current) and
 //! extended as the table grows; parsed definitions are kept with the text they
-//! were parsed from, and used only when the text read matches.
+//! were parsed from, and used only when the text read matches; the day bitmaps
+//! are kept at their rows' `xmin`, and only the rows it moved come back
+//! (`day_bits`).
 
 use std::future::Future;
 use std::sync::Arc;
