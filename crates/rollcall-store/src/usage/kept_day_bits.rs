@@ -12,7 +12,11 @@
 //! - PostgreSQL, the row's `xmin` (the transaction that wrote that version of
 //!   the row), which writers need not maintain but which does not grow: a
 //!   bitmap is replaced by whichever version was read last
-//!   ([`Versions::Unordered`]).
+//!   ([`Versions::Unordered`]). `xmin` is 32 bits and comes round again after
+//!   2^32 transactions, so a bitmap whose bytes were last read from the
+//!   database more than [`OFFERED_FOR`] ago is not offered for a match
+//!   ([`KeptDayBits::kept_between`]) but read again: no PostgreSQL gets through
+//!   4 billion transactions in an hour.
 //!
 //! Bounded by its own byte budget: past it, the bitmaps used least recently
 //! go (down to three quarters of it, so eviction is rare). A small account's
@@ -21,6 +25,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Default budget: a 90-day window of every event of one app at 100,000
 /// people (about 1,000 bitmaps of 12.5 KB) and the app summaries' 30 days of
@@ -34,6 +39,10 @@ const ENTRY_OVERHEAD: usize = 160;
 /// Bitmaps shorter than this (no id from 4,096 on: a small account's) are
 /// read each time rather than kept.
 pub(crate) const MIN_KEPT: usize = 512;
+
+/// How long after its bytes were read a bitmap is offered for a version match
+/// by [`KeptDayBits::kept_between`].
+pub(crate) const OFFERED_FOR: Duration = Duration::from_secs(3600);
 
 /// (account, public app id): never reused, unlike an internal id after an
 /// app is deleted (whose versions would start again).
@@ -62,6 +71,8 @@ struct Entry {
     version: i64,
     bits: Arc<[u8]>,
     used: u64,
+    /// When its bytes were last read from the database.
+    read_at: Instant,
 }
 
 #[derive(Default)]
@@ -76,6 +87,8 @@ pub(crate) struct KeptDayBits {
     state: Mutex<State>,
     budget: usize,
     versions: Versions,
+    /// [`OFFERED_FOR`] (shorter in tests).
+    offered_for: Duration,
 }
 
 fn cost(bits: &[u8]) -> usize {
@@ -92,6 +105,7 @@ impl KeptDayBits {
             state: Mutex::default(),
             budget,
             versions,
+            offered_for: OFFERED_FOR,
         }
     }
 
@@ -123,9 +137,10 @@ impl KeptDayBits {
             .collect()
     }
 
-    /// Every bitmap of the app kept for a day of `from..=to`, whatever its
-    /// version (each counts as used): for a store that asks the database
-    /// which of them are still current.
+    /// Every bitmap of the app kept for a day of `from..=to` whose bytes were
+    /// read less than [`OFFERED_FOR`] ago, whatever its version (each counts
+    /// as used): for a store that asks the database which of them are still
+    /// current.
     pub(crate) fn kept_between(
         &self,
         (account_id, app_id): AppKey<'_>,
@@ -140,7 +155,9 @@ impl KeptDayBits {
             return Vec::new();
         };
         days.iter_mut()
-            .filter(|((_, day), _)| (from..=to).contains(day))
+            .filter(|((_, day), e)| {
+                (from..=to).contains(day) && e.read_at.elapsed() < self.offered_for
+            })
             .map(|(&key, e)| {
                 e.used = now;
                 Kept {
@@ -152,9 +169,10 @@ impl KeptDayBits {
             .collect()
     }
 
-    /// Keeps `bits` at `version` (for [`Versions::Growing`], unless a later
-    /// version is kept already: a read in an older snapshot may come after
-    /// one in a newer). Bitmaps shorter than [`MIN_KEPT`] are not kept.
+    /// Keeps `bits`, just read from the database, at `version` (for
+    /// [`Versions::Growing`], unless a later version is kept already: a read in
+    /// an older snapshot may come after one in a newer). Bitmaps shorter than
+    /// [`MIN_KEPT`] are not kept.
     pub(crate) fn keep(
         &self,
         (account_id, app_id): AppKey<'_>,
@@ -173,8 +191,11 @@ impl KeptDayBits {
             .apps
             .entry((account_id, app_id.to_string()))
             .or_default();
-        let freed = match days.get(&key) {
-            Some(e) if e.version == version => return,
+        let freed = match days.get_mut(&key) {
+            Some(e) if e.version == version => {
+                e.read_at = Instant::now();
+                return;
+            }
             Some(e) if e.version > version && self.versions == Versions::Growing => return,
             Some(e) => cost(&e.bits),
             None => 0,
@@ -185,6 +206,7 @@ impl KeptDayBits {
                 version,
                 bits: Arc::clone(bits),
                 used: now,
+                read_at: Instant::now(),
             },
         );
         state.bytes = state.bytes.saturating_sub(freed) + cost(bits);
@@ -307,6 +329,20 @@ mod tests {
         days.sort_unstable();
         assert_eq!(days, [10, 11]);
         assert!(kept.kept_between((1, "b"), (0, 100)).is_empty());
+    }
+
+    #[test]
+    fn a_bitmap_read_too_long_ago_is_offered_again_once_read_again() {
+        let mut kept = KeptDayBits::new(Versions::Unordered);
+        kept.offered_for = Duration::from_millis(50);
+        let app = (1, "a");
+        kept.keep(app, (1, 10), 7, &bits(MIN_KEPT));
+        assert_eq!(kept.kept_between(app, (10, 10)).len(), 1);
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(kept.kept_between(app, (10, 10)).is_empty());
+        // Read from the database again, at the same version.
+        kept.keep(app, (1, 10), 7, &bits(MIN_KEPT));
+        assert_eq!(kept.kept_between(app, (10, 10)).len(), 1);
     }
 
     #[test]

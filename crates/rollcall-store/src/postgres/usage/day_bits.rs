@@ -13,9 +13,8 @@
 //! insight's first flight.
 //!
 //! `xmin` is a 32-bit counter, so a row rewritten exactly 2^32 transactions
-//! later would carry the same one again. A kept bitmap is matched by the row's
-//! key and `xmin` together, and a kept bitmap nobody read for that long has
-//! long been pushed out of a budget of a few dozen megabytes by then.
+//! later would carry the same one again: a kept bitmap is offered for a match
+//! only for an hour after its bytes were read (`kept_day_bits::OFFERED_FOR`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
