@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 /// Default budget: a 90-day window of every event of one app at 100,000
 /// people (about 1,000 bitmaps of 12.5 KB) and the app summaries' 30 days of
 /// twenty apps.
-pub(crate) const DEFAULT_BUDGET: usize = 24 << 20;
+const DEFAULT_BUDGET: usize = 24 << 20;
 
 /// What a kept bitmap costs beyond its bytes: its map slot (with the map's
 /// spare room) and its block's header and rounding.
@@ -38,11 +38,11 @@ const ENTRY_OVERHEAD: usize = 160;
 
 /// Bitmaps shorter than this (no id from 4,096 on: a small account's) are
 /// read each time rather than kept.
-pub(crate) const MIN_KEPT: usize = 512;
+const MIN_KEPT: usize = 512;
 
 /// How long after its bytes were read a bitmap is offered for a version match
 /// by [`KeptDayBits::kept_between`].
-pub(crate) const OFFERED_FOR: Duration = Duration::from_secs(3600);
+const OFFERED_FOR: Duration = Duration::from_secs(3600);
 
 /// (account, public app id): never reused, unlike an internal id after an
 /// app is deleted (whose versions would start again).
