@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 
 use crate::usage::kept_day_bits::{DayKey, Kept, KeptDayBits};
 use crate::usage::{DayBits, EventSel, InsightQuery};
@@ -137,31 +138,18 @@ pub(super) async fn read(
     let app = (account_id, app_id);
     let known = Known::of(kept.kept_between(app, (from, to)), (from, to));
     let stmt = tx.prepare_cached(sql(&query.events)).await?;
-    let rows = match names {
-        Some(names) => {
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
-                &account_id,
-                &app_id,
-                &from,
-                &to,
-                &known.versions,
-                &known.events,
-                &names,
-            ];
-            tx.query(&stmt, &params).await?
-        }
-        None => {
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
-                &account_id,
-                &app_id,
-                &from,
-                &to,
-                &known.versions,
-                &known.events,
-            ];
-            tx.query(&stmt, &params).await?
-        }
-    };
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+        &account_id,
+        &app_id,
+        &from,
+        &to,
+        &known.versions,
+        &known.events,
+    ];
+    if let Some(names) = &names {
+        params.push(names);
+    }
+    let rows = tx.query(&stmt, &params).await?;
     rows.into_iter()
         .map(|r| {
             let key: DayKey = (i64::from(r.get::<_, i32>(1)), r.get(2));
