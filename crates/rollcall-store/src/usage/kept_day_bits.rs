@@ -433,13 +433,13 @@ pub(crate) mod scenario {
         days.iter().map(|(d, _, e)| (*d, e.join(" "))).collect()
     }
 
-    /// A new app of `account` in `store`, of one event ("sent", in group
-    /// "g"): reports use the
-    /// day bitmaps kept in memory while their version is the one their
-    /// snapshot holds. A push that changes a day's bitmaps makes that day
-    /// (only) read again; a resent push changes no bit (PostgreSQL's upsert
-    /// still writes the rows again, so there it is read again:
-    /// `resent_rewrites`); an erasure's changes are read.
+    /// A new app of `account` in `store`, of one event ("sent", in group "g"):
+    /// reports use the day bitmaps kept in memory while their version is the
+    /// one their snapshot holds, for any event, every event and a group. A
+    /// push that changes a day's bitmaps makes that day (only) read again; a
+    /// resent push changes no bit (PostgreSQL's upsert still writes the rows
+    /// again, so there it is read again: `resent_rewrites`); an erasure's
+    /// changes are read.
     pub(crate) async fn kept_bitmaps_follow_their_days(
         store: &(impl UsageStore + ErasureStore),
         account: i64,
