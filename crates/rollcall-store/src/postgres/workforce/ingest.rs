@@ -707,15 +707,15 @@ fn record_rows<'b>(candidates: &[Candidate<'b>], zone: &'b str) -> Vec<RecordRow
         .collect()
 }
 
+/// The account's newest log id (0 without records).
+const NEWEST_LOG_ID_SQL: &str = "SELECT coalesce((SELECT log_id FROM wf_records
+     WHERE account_id = $1 ORDER BY log_id DESC LIMIT 1), 0)";
+
 /// Copies the candidates, in batch order (so their log ids are too): all of
 /// them are stored, or none (`None`: one was already stored, and the
 /// transaction is aborted). When some take part in idle stretches, the
 /// account's newest log id is read first: the batch's ids are above it
 /// (ingest lock).
-/// The account's newest log id (0 without records).
-const NEWEST_LOG_ID_SQL: &str = "SELECT coalesce((SELECT log_id FROM wf_records
-     WHERE account_id = $1 ORDER BY log_id DESC LIMIT 1), 0)";
-
 async fn copy_records(
     tx: &Transaction<'_>,
     account_id: i64,
