@@ -2,7 +2,7 @@
 //! `ROLLCALL_TEST_DATABASE_URL` (`scripts/with-postgres.sh` sets it; the tests
 //! that need it are `#[ignore]`d and `scripts/test.sh` runs them there).
 
-use super::PgOptions;
+use super::{PgOptions, PgStore};
 
 /// Creates an empty database named after `prefix` and returns its options
 /// (the schema comes when a store opens it).
@@ -21,4 +21,11 @@ pub(crate) async fn fresh_database(prefix: &str) -> PgOptions {
     let (base, query) = url.split_once('?').unwrap_or((&url, ""));
     let (server, _) = base.rsplit_once('/').expect("URL with a database");
     PgOptions::new(format!("{server}/{name}?{query}"))
+}
+
+/// A store opened on a [`fresh_database`] named after `prefix`.
+pub(crate) async fn fresh_store(prefix: &str) -> PgStore {
+    PgStore::open(&fresh_database(prefix).await)
+        .await
+        .expect("open")
 }

@@ -126,15 +126,8 @@ fn walk_query<'a>(
 mod tests {
     use super::super::reports::hours_plan;
     use super::walk_query;
-    use crate::postgres::test_db::fresh_database;
-    use crate::postgres::PgStore;
+    use crate::postgres::test_db::fresh_store;
     use crate::workforce::{Perspective, Scoping};
-
-    /// A fresh database with the schema.
-    async fn fresh_store() -> PgStore {
-        let options = fresh_database("day_keys").await;
-        PgStore::open(&options).await.expect("open")
-    }
 
     /// The triggers bump a day's version when a key appears, goes or moves,
     /// and not when ingest's upsert only widens an existing key's span; a
@@ -142,7 +135,7 @@ mod tests {
     #[tokio::test]
     #[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
     async fn a_days_version_moves_with_its_keys_only() {
-        let store = fresh_store().await;
+        let store = fresh_store("day_keys").await;
         let db = store.client().await.unwrap();
         let versions = || async {
             db.query(
@@ -220,7 +213,7 @@ mod tests {
     #[tokio::test]
     #[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
     async fn concurrent_changes_of_a_day_each_get_a_version() {
-        let store = fresh_store().await;
+        let store = fresh_store("day_keys").await;
         let mut a = store.client().await.unwrap();
         let mut b = store.client().await.unwrap();
         let ta = a.transaction().await.unwrap();
@@ -261,7 +254,7 @@ mod tests {
     #[tokio::test]
     #[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
     async fn a_walk_reads_one_index_range_per_day() {
-        let store = fresh_store().await;
+        let store = fresh_store("day_keys").await;
         let mut db = store.client().await.unwrap();
         for perspective in [Perspective::Users, Perspective::Computers] {
             let (account, days, scoping) = (1i64, vec![10i32, 12], Scoping::default());

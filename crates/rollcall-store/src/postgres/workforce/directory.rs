@@ -613,8 +613,7 @@ pub(super) async fn employee_emails(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::postgres::test_db::fresh_database;
-    use crate::postgres::PgStore;
+    use crate::postgres::test_db::fresh_store;
 
     /// The triggers move an account's membership version with every change a
     /// viewer's people depend on, and not when ingest's upsert only widens a
@@ -622,8 +621,7 @@ mod tests {
     #[tokio::test]
     #[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
     async fn the_membership_version_moves_with_the_groups_people_only() {
-        let options = fresh_database("member_versions").await;
-        let store = PgStore::open(&options).await.expect("open");
+        let store = fresh_store("member_versions").await;
         let db = store.client().await.unwrap();
         let db = &db;
         let exec = |sql: &'static str| async move { db.execute(sql, &[]).await.unwrap() };

@@ -1244,10 +1244,7 @@ mod tests {
     #[tokio::test]
     #[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
     async fn the_newest_log_id_of_an_account_unknown_to_the_statistics_is_one_seek() {
-        let options = crate::postgres::test_db::fresh_database("newest_log_id").await;
-        let store = crate::postgres::PgStore::open(&options)
-            .await
-            .expect("open");
+        let store = crate::postgres::test_db::fresh_store("newest_log_id").await;
         let db = store.client().await.expect("client");
         let add = |account: i64| {
             format!(

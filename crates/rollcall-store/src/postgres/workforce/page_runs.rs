@@ -150,11 +150,9 @@ mod tests {
     #[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
     async fn each_segment_is_one_index_range() {
         use super::super::reports::hours_plan;
-        use crate::postgres::test_db::fresh_database;
-        use crate::postgres::PgStore;
+        use crate::postgres::test_db::fresh_store;
 
-        let options = fresh_database("page_runs").await;
-        let store = PgStore::open(&options).await.expect("open");
+        let store = fresh_store("page_runs").await;
         let mut db = store.client().await.unwrap();
         let run = 0..2;
         let runs = PageRuns::new(&[(10, 1), (10, 3)], std::slice::from_ref(&run), filter());

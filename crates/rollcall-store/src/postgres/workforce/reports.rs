@@ -821,8 +821,7 @@ fn log_row(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::postgres::test_db::fresh_database;
-    use crate::postgres::PgStore;
+    use crate::postgres::test_db::fresh_store;
 
     /// The computers view's span rows look up their clients' first groups one
     /// index range each, under the page's planner settings and on tables
@@ -832,8 +831,7 @@ mod tests {
     #[tokio::test]
     #[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
     async fn a_span_rows_first_group_is_one_index_range() {
-        let options = fresh_database("first_group").await;
-        let store = PgStore::open(&options).await.expect("open");
+        let store = fresh_store("first_group").await;
         let mut db = store.client().await.unwrap();
         let (account, limit, scoping) = (1i64, None, Scoping::default());
         let (first, last) = ((10, 1), (11, 3));
