@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (19, include_str!("migrations/0019_merged_into_indexes.sql")),
     (20, include_str!("migrations/0020_wf_day_key_versions.sql")),
     (21, include_str!("migrations/0021_wf_member_versions.sql")),
+    (22, include_str!("migrations/0022_wf_record_days.sql")),
 ];
 
 /// How many migrations a new database gets (what `rollcall migrate` reports first).

@@ -72,13 +72,19 @@ pub(super) async fn apply_title_retention(
             continue;
         };
         let cutoff_ms = now_ms.saturating_sub(i64::from(days) * 86_400_000);
-        // `day` (a local date, indexed) is at most a day after the UTC date of
-        // the start; it bounds the scan, `start_ms` decides.
+        // `day` (a local date) is at most a day after the UTC date of the
+        // start: the day bounds of the days up to it bound the scan,
+        // `start_ms` decides.
         let cutoff_day = cutoff_ms.div_euclid(86_400_000) as i32 + 1;
         client
             .execute(
                 "UPDATE wf_records SET description = '', url = NULL
-                 WHERE account_id = $1 AND day <= $2 AND start_ms < $3
+                 WHERE account_id = $1
+                   AND log_id BETWEEN (SELECT min(first_log_id) FROM wf_record_days
+                                       WHERE account_id = $1 AND day <= $2)
+                                  AND (SELECT max(last_log_id) FROM wf_record_days
+                                       WHERE account_id = $1 AND day <= $2)
+                   AND day <= $2 AND start_ms < $3
                    AND (description <> '' OR url IS NOT NULL)",
                 &[&account_id, &cutoff_day, &cutoff_ms],
             )

@@ -1492,6 +1492,117 @@ async fn retention_deletes_old_activity_and_reports_agree() {
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
+/// Where the log's first page starts for its dates, it finds every record
+/// dated on them: records sent late for an earlier day (through a fresh batch
+/// and through one that resends stored records), and a long record that
+/// retention keeps because it reaches past the cut-off.
+#[tokio::test]
+async fn the_log_finds_a_dates_late_records_and_those_retention_keeps() {
+    let server = TestServer::start().await;
+    let account = server.account().await;
+    let c = &account.client;
+    let at = |days: i64, h: i8| local("UTC", days_ago(days), h, 0);
+    let exes = |rows: &[Value]| -> BTreeSet<String> {
+        rows.iter()
+            .map(|r| r["executable"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let recent = record(&at(1, 9), 10, "recent.exe", None, false);
+    push(c, &batch("LATE", "UTC", "l", vec![recent.clone()])).await;
+    // Three days back, after the newer day was stored.
+    push(
+        c,
+        &batch(
+            "LATE",
+            "UTC",
+            "l",
+            vec![record(&at(3, 9), 10, "late.exe", None, false)],
+        ),
+    )
+    .await;
+    // Two days back, in a batch that resends a stored record.
+    let reply = push(
+        c,
+        &batch(
+            "LATE",
+            "UTC",
+            "l",
+            vec![recent, record(&at(2, 9), 10, "resent.exe", None, false)],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (reply["accepted"].as_i64(), reply["duplicates"].as_i64()),
+        (Some(1), Some(1))
+    );
+    // Seven days back at 20:00, for three days: it ends inside the retention.
+    push(
+        c,
+        &batch(
+            "LATE",
+            "UTC",
+            "l",
+            vec![
+                record(&at(7, 20), 3 * 24 * 60, "long.exe", None, false),
+                record(&at(8, 9), 10, "old.exe", None, false),
+            ],
+        ),
+    )
+    .await;
+    let on = |days: i64| format!("startDate={0}&endDate={0}", days_ago(days));
+    assert_eq!(
+        exes(&drain_log(c, &on(3)).await.0),
+        BTreeSet::from(["late.exe".into()])
+    );
+    assert_eq!(
+        exes(&drain_log(c, &on(2)).await.0),
+        BTreeSet::from(["resent.exe".into()])
+    );
+    let from_three = drain_log(c, &format!("startDate={}", days_ago(3))).await.0;
+    assert_eq!(
+        exes(&from_three),
+        BTreeSet::from(["late.exe".into(), "resent.exe".into(), "recent.exe".into()])
+    );
+
+    account.settings(json!({"activityRetentionDays": 5})).await;
+    server
+        .store
+        .maintenance(Timestamp::now().as_millisecond())
+        .await
+        .unwrap();
+    assert_eq!(
+        exes(&drain_log(c, &on(7)).await.0),
+        BTreeSet::from(["long.exe".into()])
+    );
+    assert!(drain_log(c, &on(8)).await.0.is_empty());
+    let everything = drain_log(c, &format!("startDate={}", days_ago(30))).await.0;
+    assert_eq!(
+        exes(&everything),
+        BTreeSet::from([
+            "long.exe".into(),
+            "late.exe".into(),
+            "resent.exe".into(),
+            "recent.exe".into()
+        ])
+    );
+    // Records stored after retention ran are placed as before.
+    let after = push(
+        c,
+        &batch(
+            "LATE",
+            "UTC",
+            "l",
+            vec![record(&at(4, 9), 10, "later.exe", None, false)],
+        ),
+    )
+    .await;
+    assert_eq!(after["accepted"], 1);
+    assert_eq!(
+        exes(&drain_log(c, &on(4)).await.0),
+        BTreeSet::from(["later.exe".into()])
+    );
+}
+
 #[tokio::test]
 async fn an_idle_stretch_across_midnight_spends_its_passive_limit_once() {
     let server = TestServer::start().await;

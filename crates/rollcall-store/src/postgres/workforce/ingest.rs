@@ -8,7 +8,8 @@
 //! the records accepted), then the rollups, added to only for the records
 //! that were inserted: active and whole idle time per activity
 //! (`wf_day_time`), the idle histogram (`wf_day_idle`), and the spans with the
-//! per-day counts of users and computers (`wf_day_counts`, one statement).
+//! per-day counts of users and computers (`wf_day_counts`, one statement),
+//! and the day bounds of the records' log ids (`record_days`).
 //! New idle records join the stored idle stretches of their computer and user
 //! (`wf_idle_stretches`, see rollcall-core's `idle_stretch`): the histogram
 //! counts each piece at its offset into its stretch, and the stored records of
@@ -24,6 +25,7 @@ use rollcall_core::workforce::Piece;
 use tokio_postgres::error::SqlState;
 
 use super::record_copy::{self, Owner, RecordRow};
+use super::record_days;
 use super::INGEST_LOCK;
 use crate::workforce::{ActivityBatch, IngestOutcome, NewRecord};
 use crate::{StoreError, StoreResult};
@@ -139,10 +141,12 @@ pub(super) async fn write_records(
 
     let mut rollups = Rollups::default();
     let mut new_idle: Vec<&Candidate<'_>> = Vec::new();
+    let mut new_days: Vec<i32> = Vec::new();
     for (c, new) in candidates.iter().zip(&inserted.new) {
         if *new {
             outcome.redacted.add(c.record.redacted_by);
             rollups.add(c);
+            new_days.push(c.parts[0].day);
             if c.stretchy() {
                 new_idle.push(c);
             }
@@ -164,6 +168,11 @@ pub(super) async fn write_records(
             stretches
                 .changes
                 .write(tx, account_id, who)
+                .await
+                .map_err(StoreError::from)
+        },
+        async {
+            record_days::widen(tx, account_id, new_days, inserted.first_id)
                 .await
                 .map_err(StoreError::from)
         },
@@ -678,8 +687,8 @@ impl Candidate<'_> {
 }
 
 /// What inserting the candidates stored: `new[i]` tells whether candidate i
-/// was (not already there), and `first_id` is the batch's first log id (or
-/// at most it: every stored record's id is below it).
+/// was (not already there), and `first_id` is the batch's first log id or
+/// less: no stored record's id is below it.
 struct Inserted {
     new: Vec<bool>,
     first_id: i64,
@@ -713,9 +722,8 @@ const NEWEST_LOG_ID_SQL: &str = "SELECT coalesce((SELECT log_id FROM wf_records
 
 /// Copies the candidates, in batch order (so their log ids are too): all of
 /// them are stored, or none (`None`: one was already stored, and the
-/// transaction is aborted). When some take part in idle stretches, the
-/// account's newest log id is read first: the batch's ids are above it
-/// (ingest lock).
+/// transaction is aborted). The account's newest log id is read first: the
+/// batch's ids are above it (ingest lock).
 async fn copy_records(
     tx: &Transaction<'_>,
     account_id: i64,
@@ -731,17 +739,13 @@ async fn copy_records(
         }));
     }
     // Read before the copy (which would raise it): the batch's ids are above
-    // it. Without idle records the merge does not look at it. Written as one
-    // backward index seek: as `max(log_id)`, an account the statistics have
-    // not seen yet (its first ingest, or a table autovacuum has not analysed)
-    // was planned as a scan of all its records, under the ingest lock, so
-    // ingest slowed as the account grew.
-    let newest = if candidates.iter().any(Candidate::stretchy) {
-        let stmt = tx.prepare_cached(NEWEST_LOG_ID_SQL).await?;
-        tx.query_one(&stmt, &[&account_id]).await?.get(0)
-    } else {
-        i64::MAX - 1
-    };
+    // it, for the idle merge and the day bounds. Written as one backward
+    // index seek: as `max(log_id)`, an account the statistics have not seen
+    // yet (its first ingest, or a table autovacuum has not analysed) was
+    // planned as a scan of all its records, under the ingest lock, so ingest
+    // slowed as the account grew.
+    let stmt = tx.prepare_cached(NEWEST_LOG_ID_SQL).await?;
+    let newest: i64 = tx.query_one(&stmt, &[&account_id]).await?.get(0);
     let owner = Owner {
         account_id,
         computer_id,

@@ -56,6 +56,7 @@ mod ingest;
 pub(crate) mod members;
 mod page_runs;
 mod record_copy;
+mod record_days;
 mod reports;
 mod sql;
 
@@ -354,11 +355,18 @@ pub(crate) async fn apply_retention(client: &impl GenericClient, now_ms: i64) ->
         .await?;
     let delete = client
         .prepare_cached(
-            // A record ends at most a week after its start, so `day` (indexed)
-            // finds every candidate; `end_day` keeps those that reach into
-            // retained days.
-            "WITH records AS (
-                 DELETE FROM wf_records WHERE account_id = $1 AND day < $2 AND end_day < $2),
+            // The day bounds give the log-id range of every record dated
+            // before the cut-off; `end_day` keeps those that reach into
+            // retained days. The bounds of days no record can be dated on any
+            // more go (`record_days::kept_from`, $4).
+            "WITH bounds AS (
+                 SELECT min(first_log_id) AS first, max(last_log_id) AS last
+                 FROM wf_record_days WHERE account_id = $1 AND day < $2),
+             records AS (
+                 DELETE FROM wf_records WHERE account_id = $1
+                     AND log_id BETWEEN (SELECT first FROM bounds) AND (SELECT last FROM bounds)
+                     AND day < $2 AND end_day < $2),
+             days AS (DELETE FROM wf_record_days WHERE account_id = $1 AND day < $4),
              spans AS (DELETE FROM wf_day_span WHERE account_id = $1 AND day < $2),
              time AS (DELETE FROM wf_day_time WHERE account_id = $1 AND day < $2),
              counts AS (DELETE FROM wf_day_counts WHERE account_id = $1 AND day < $2),
@@ -375,7 +383,15 @@ pub(crate) async fn apply_retention(client: &impl GenericClient, now_ms: i64) ->
         let cutoff_day = time::day_number(time::local_date(cutoff_ms, &tz));
         let cutoff_start_ms = time::start_of_day_ms(time::date_of_day_number(cutoff_day), &tz);
         client
-            .execute(&delete, &[&account_id, &cutoff_day, &cutoff_start_ms])
+            .execute(
+                &delete,
+                &[
+                    &account_id,
+                    &cutoff_day,
+                    &cutoff_start_ms,
+                    &record_days::kept_from(cutoff_day),
+                ],
+            )
             .await?;
     }
     Ok(())

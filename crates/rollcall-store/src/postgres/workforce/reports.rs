@@ -579,10 +579,10 @@ impl<'r> PageAcc<'r> {
 /// Where a first log request starts: the watermark is the account's newest log
 /// id now (ids are per-account commit order, see the module doc of
 /// `workforce`), and the walk starts just before the first record of the dates,
-/// so it does not cross the account's older history. The first record is found
-/// with one index seek per day that has records, not a walk over the range.
-/// The watermark is an ordered `LIMIT 1`, not `max`: for an account the
-/// statistics have not seen, that was planned as a scan of all its records.
+/// as the day bounds place it (`record_days`), so it does not cross the
+/// account's older history. The watermark is an ordered `LIMIT 1`, not `max`:
+/// for an account the statistics have not seen, that was planned as a scan of
+/// all its records.
 async fn first_position(
     tx: &impl GenericClient,
     account_id: i64,
@@ -592,14 +592,8 @@ async fn first_position(
         .prepare_cached(
             "SELECT coalesce((SELECT log_id FROM wf_records WHERE account_id = $1
                               ORDER BY log_id DESC LIMIT 1), 0),
-                    (SELECT min(m.first)
-                     FROM generate_series(
-                              (SELECT min(day) FROM wf_records
-                               WHERE account_id = $1 AND day >= $2),
-                              LEAST((SELECT max(day) FROM wf_records WHERE account_id = $1),
-                                    $3)) AS d(day),
-                          LATERAL (SELECT min(r.log_id) AS first FROM wf_records r
-                                   WHERE r.account_id = $1 AND r.day = d.day) m)",
+                    (SELECT min(first_log_id) FROM wf_record_days
+                     WHERE account_id = $1 AND day BETWEEN $2 AND $3)",
         )
         .await?;
     let row = tx
