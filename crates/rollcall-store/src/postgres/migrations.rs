@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (20, include_str!("migrations/0020_wf_day_key_versions.sql")),
     (21, include_str!("migrations/0021_wf_member_versions.sql")),
     (22, include_str!("migrations/0022_wf_record_days.sql")),
+    (23, include_str!("migrations/0023_wf_record_runs.sql")),
 ];
 
 /// How many migrations a new database gets (what `rollcall migrate` reports first).

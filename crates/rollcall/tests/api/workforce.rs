@@ -1495,7 +1495,8 @@ async fn retention_deletes_old_activity_and_reports_agree() {
 /// Where the log's first page starts for its dates, it finds every record
 /// dated on them: records sent late for an earlier day (through a fresh batch
 /// and through one that resends stored records), and a long record that
-/// retention keeps because it reaches past the cut-off.
+/// retention keeps because it reaches past the cut-off. Records retention
+/// kept stay duplicates when sent again.
 #[tokio::test]
 async fn the_log_finds_a_dates_late_records_and_those_retention_keeps() {
     let server = TestServer::start().await;
@@ -1584,6 +1585,24 @@ async fn the_log_finds_a_dates_late_records_and_those_retention_keeps() {
             "resent.exe".into(),
             "recent.exe".into()
         ])
+    );
+    // What retention kept is still known: sent again, it is a duplicate.
+    let again = push(
+        c,
+        &batch(
+            "LATE",
+            "UTC",
+            "l",
+            vec![
+                record(&at(1, 9), 10, "recent.exe", None, false),
+                record(&at(2, 9), 10, "resent.exe", None, false),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (again["accepted"].as_i64(), again["duplicates"].as_i64()),
+        (Some(0), Some(2))
     );
     // Records stored after retention ran are placed as before.
     let after = push(

@@ -2,14 +2,13 @@
 //! workforce advisory lock (taken first, so log ids are handed out in commit
 //! order; see the module doc of `workforce`). Every table is written with one
 //! multi-row statement per batch: the computer and client upserts, the
-//! activities, the records (a binary `COPY` when none is stored yet, see
-//! `record_copy`; when one is, the batch is stored again in a new transaction
-//! with `unnest … ON CONFLICT DO NOTHING RETURNING`, whose rows are exactly
-//! the records accepted), then the rollups, added to only for the records
-//! that were inserted: active and whole idle time per activity
-//! (`wf_day_time`), the idle histogram (`wf_day_idle`), and the spans with the
-//! per-day counts of users and computers (`wf_day_counts`, one statement),
-//! and the day bounds of the records' log ids (`record_days`).
+//! activities, the records not stored yet (their stored identities are read
+//! through the runs, `record_runs`; the rest go in one binary `COPY`, see
+//! `record_copy`), then the rollups, added to only for the records that were
+//! inserted: active and whole idle time per activity (`wf_day_time`), the
+//! idle histogram (`wf_day_idle`), and the spans with the per-day counts of
+//! users and computers (`wf_day_counts`, one statement), and the runs and day
+//! bounds of the records' log ids (`record_runs`, `record_days`).
 //! New idle records join the stored idle stretches of their computer and user
 //! (`wf_idle_stretches`, see rollcall-core's `idle_stretch`): the histogram
 //! counts each piece at its offset into its stretch, and the stored records of
@@ -22,42 +21,26 @@ use deadpool_postgres::{GenericClient, Transaction};
 use rollcall_core::idle_stretch::{self, HistogramDelta, NewIdle, Stretch};
 use rollcall_core::time;
 use rollcall_core::workforce::Piece;
-use tokio_postgres::error::SqlState;
 
 use super::record_copy::{self, Owner, RecordRow};
 use super::record_days;
+use super::record_runs;
 use super::INGEST_LOCK;
 use crate::workforce::{ActivityBatch, IngestOutcome, NewRecord};
 use crate::{StoreError, StoreResult};
 
-/// How a batch's records are inserted.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Records {
-    /// A `COPY` (`record_copy`), failing (unique violation) when a record is
-    /// already stored: far cheaper per record than the speculative insertion
-    /// of `ON CONFLICT`, and every record is new unless a batch is sent again.
-    New,
-    /// `INSERT … ON CONFLICT DO NOTHING RETURNING`, which tells the records
-    /// stored from those already there.
-    SkipStored,
-}
-
 /// Stores one batch inside `tx`; `planned` is its records' plan (see
 /// [`Planned::of`]), made before the transaction, split in `zone`.
-/// `Ok(None)`: with [`Records::New`], a record was already stored and the
-/// transaction is aborted; roll it back and store the batch again with
-/// [`Records::SkipStored`].
 pub(super) async fn write_batch(
     tx: &Transaction<'_>,
     account_id: i64,
     batch: &ActivityBatch,
     planned: &Planned<'_>,
     zone: &str,
-    mode: Records,
-) -> StoreResult<Option<IngestOutcome>> {
+) -> StoreResult<IngestOutcome> {
     if batch.records.is_empty() {
         // Nothing happened on the computer: no phantom computer or client.
-        return Ok(Some(IngestOutcome::default()));
+        return Ok(IngestOutcome::default());
     }
     // The lock comes first, alone: every later statement of the transaction,
     // and every id it takes, is then ordered after the previous ingest's commit.
@@ -70,18 +53,14 @@ pub(super) async fn write_batch(
         async { Ok(register(tx, account_id, batch).await?) },
         planned.activity_ids(tx, account_id)
     )?;
-    let Some(outcome) = write_records(
+    let outcome = write_records(
         tx,
         account_id,
         (who, batch.session),
         (planned, &activity_ids),
         zone,
-        mode,
     )
-    .await?
-    else {
-        return Ok(None);
-    };
+    .await?;
     crate::postgres::privacy::count_redactions(
         tx,
         account_id,
@@ -89,22 +68,20 @@ pub(super) async fn write_batch(
         &outcome.redacted,
     )
     .await?;
-    Ok(Some(outcome))
+    Ok(outcome)
 }
 
-/// Stores the planned records of one (computer, client) and session with
-/// their rollups, inside `tx`, which holds the account's ingest lock; the
-/// records were split in `zone`, and `activity_ids` are the ids of the
-/// plan's activity keys (see [`Planned::activity_ids`]). `Ok(None)`: as for
-/// [`write_batch`].
+/// Stores the planned records of one (computer, client) and session that are
+/// not stored yet, with their rollups, inside `tx`, which holds the account's
+/// ingest lock; the records were split in `zone`, and `activity_ids` are the
+/// ids of the plan's activity keys (see [`Planned::activity_ids`]).
 pub(super) async fn write_records(
     tx: &Transaction<'_>,
     account_id: i64,
     (who, session): ((i64, i64), i64),
     (planned, activity_ids): (&Planned<'_>, &[i64]),
     zone: &str,
-    mode: Records,
-) -> StoreResult<Option<IngestOutcome>> {
+) -> StoreResult<IngestOutcome> {
     let (computer_id, client_id) = who;
     let candidates = planned.candidates(activity_ids)?;
     let repeated = planned.repeated;
@@ -115,23 +92,10 @@ pub(super) async fn write_records(
         .filter(|c| c.stretchy())
         .map(|c| c.new_idle())
         .collect();
-    let insert = async {
-        match mode {
-            Records::New => copy_records(tx, account_id, who, session, &candidates, zone).await,
-            Records::SkipStored => insert_records(tx, account_id, who, session, &candidates, zone)
-                .await
-                .map(Some),
-        }
-    };
-    // Not `try_join`: when the copy meets a stored record, the read sent
-    // after it fails too (the transaction is aborted), and the copy's answer
-    // is the one that counts.
-    let (inserted, existing) =
-        tokio::join!(insert, touching_stretches(tx, account_id, who, &offered));
-    let Some(inserted) = inserted? else {
-        return Ok(None);
-    };
-    let existing = existing?;
+    let (inserted, existing) = tokio::try_join!(
+        insert_new(tx, account_id, who, session, &candidates, zone),
+        touching_stretches(tx, account_id, who, &offered)
+    )?;
     let accepted = inserted.new.iter().filter(|new| **new).count();
     let mut outcome = IngestOutcome {
         accepted: accepted as u64,
@@ -176,8 +140,18 @@ pub(super) async fn write_records(
                 .await
                 .map_err(StoreError::from)
         },
+        async {
+            let raws = candidates
+                .iter()
+                .zip(&inserted.new)
+                .filter(|(_, new)| **new)
+                .map(|(c, _)| c.record.raw_start_ms);
+            record_runs::add(tx, account_id, who, session, raws, inserted.first_id)
+                .await
+                .map_err(StoreError::from)
+        },
     )?;
-    Ok(Some(outcome))
+    Ok(outcome)
 }
 
 /// The stored stretches of (computer, client) that touch one of `news`' intervals.
@@ -694,10 +668,12 @@ struct Inserted {
     first_id: i64,
 }
 
-/// The candidates' rows, in batch order.
-fn record_rows<'b>(candidates: &[Candidate<'b>], zone: &'b str) -> Vec<RecordRow<'b>> {
+/// The rows of `candidates`, in their order.
+fn record_rows<'b>(
+    candidates: impl Iterator<Item = &'b Candidate<'b>>,
+    zone: &'b str,
+) -> Vec<RecordRow<'b>> {
     candidates
-        .iter()
         .map(|c| RecordRow {
             start_ms: c.record.start_ms,
             raw_start_ms: c.record.raw_start_ms,
@@ -716,144 +692,63 @@ fn record_rows<'b>(candidates: &[Candidate<'b>], zone: &'b str) -> Vec<RecordRow
         .collect()
 }
 
-/// The account's newest log id (0 without records).
+/// The account's newest log id (0 without records). One backward index seek,
+/// not `max(log_id)`: for an account the statistics have not seen yet (its
+/// first ingest, or a table autovacuum has not analysed) that was planned as a
+/// scan of all its records, under the ingest lock.
 const NEWEST_LOG_ID_SQL: &str = "SELECT coalesce((SELECT log_id FROM wf_records
      WHERE account_id = $1 ORDER BY log_id DESC LIMIT 1), 0)";
 
-/// Copies the candidates, in batch order (so their log ids are too): all of
-/// them are stored, or none (`None`: one was already stored, and the
-/// transaction is aborted). The account's newest log id is read first: the
-/// batch's ids are above it (ingest lock).
-async fn copy_records(
+/// Stores the candidates not stored yet, in batch order (so their log ids are
+/// too), with one binary `COPY` (`record_copy`). First, in one flight, the
+/// account's newest log id (the batch's ids are above it: ingest lock) and
+/// the identities the computer and session stored with raw starts in the
+/// batch's range (`record_runs`) are read.
+async fn insert_new(
     tx: &Transaction<'_>,
     account_id: i64,
     (computer_id, client_id): (i64, i64),
     session: i64,
     candidates: &[Candidate<'_>],
     zone: &str,
-) -> StoreResult<Option<Inserted>> {
-    if candidates.is_empty() {
-        return Ok(Some(Inserted {
-            new: Vec::new(),
-            first_id: i64::MAX,
-        }));
-    }
-    // Read before the copy (which would raise it): the batch's ids are above
-    // it, for the idle merge and the day bounds. Written as one backward
-    // index seek: as `max(log_id)`, an account the statistics have not seen
-    // yet (its first ingest, or a table autovacuum has not analysed) was
-    // planned as a scan of all its records, under the ingest lock, so ingest
-    // slowed as the account grew.
-    let stmt = tx.prepare_cached(NEWEST_LOG_ID_SQL).await?;
-    let newest: i64 = tx.query_one(&stmt, &[&account_id]).await?.get(0);
-    let owner = Owner {
-        account_id,
-        computer_id,
-        client_id,
-        session,
-    };
-    match record_copy::copy_records(tx, &owner, &record_rows(candidates, zone)).await {
-        Ok(_) => Ok(Some(Inserted {
-            new: vec![true; candidates.len()],
-            first_id: newest + 1,
-        })),
-        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Inserts the candidates with one statement, in batch order (so their log
-/// ids are too), skipping those already stored.
-async fn insert_records(
-    tx: &impl GenericClient,
-    account_id: i64,
-    (computer_id, client_id): (i64, i64),
-    session: i64,
-    candidates: &[Candidate<'_>],
-    zone: &str,
 ) -> StoreResult<Inserted> {
-    if candidates.is_empty() {
+    let raws = candidates.iter().map(|c| c.record.raw_start_ms);
+    let (Some(lo), Some(hi)) = (raws.clone().min(), raws.max()) else {
         return Ok(Inserted {
             new: Vec::new(),
             first_id: i64::MAX,
         });
-    }
-    let rows = record_rows(candidates, zone);
-    let col = |f: fn(&RecordRow<'_>) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
-    let start = col(|r| r.start_ms);
-    let raw_start = col(|r| r.raw_start_ms);
-    let duration = col(|r| r.duration_s);
-    let app = col(|r| r.app_id);
-    let day: Vec<i32> = rows.iter().map(|r| r.day).collect();
-    let end_day: Vec<i32> = rows.iter().map(|r| r.end_day).collect();
-    let exe: Vec<&str> = rows.iter().map(|r| r.executable).collect();
-    let description: Vec<&str> = rows.iter().map(|r| r.description).collect();
-    let url: Vec<Option<&str>> = rows.iter().map(|r| r.url).collect();
-    let website: Vec<Option<i64>> = rows.iter().map(|r| r.website_id).collect();
-    let idle: Vec<bool> = rows.iter().map(|r| r.idle).collect();
-    let lead: Vec<Option<i64>> = rows.iter().map(|r| r.idle_lead_ms).collect();
-    let split_zone: Vec<Option<&str>> = rows.iter().map(|r| r.split_zone).collect();
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO wf_records (account_id, computer_id, client_id, session, start_ms,
-                 raw_start_ms, duration_s, day, end_day, executable, description, url, app_id,
-                 website_id, idle, idle_lead_ms, split_zone)
-             SELECT $1, $2, $3, $4, u.start_ms, u.raw_start_ms, u.duration_s, u.day, u.end_day,
-                 u.executable, u.description, u.url, u.app_id, u.website_id, u.idle,
-                 u.idle_lead_ms, u.split_zone
-             FROM unnest($5::bigint[], $6::bigint[], $7::bigint[], $8::int[], $9::int[],
-                         $10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[],
-                         $15::bool[], $16::bigint[], $17::text[])
-                 WITH ORDINALITY AS u(start_ms, raw_start_ms, duration_s, day, end_day,
-                                      executable, description, url, app_id, website_id, idle,
-                                      idle_lead_ms, split_zone, ord)
-             ORDER BY u.ord
-             ON CONFLICT (account_id, computer_id, session, raw_start_ms, executable) DO NOTHING
-             RETURNING raw_start_ms, executable, log_id",
-        )
-        .await?;
-    let stored = tx
-        .query(
-            &stmt,
-            &[
-                &account_id,
-                &computer_id,
-                &client_id,
-                &session,
-                &start,
-                &raw_start,
-                &duration,
-                &day,
-                &end_day,
-                &exe,
-                &description,
-                &url,
-                &app,
-                &website,
-                &idle,
-                &lead,
-                &split_zone,
-            ],
-        )
-        .await?;
+    };
+    let newest = tx.prepare_cached(NEWEST_LOG_ID_SQL).await?;
+    let (newest, stored) = tokio::try_join!(
+        async { tx.query_one(&newest, &[&account_id]).await },
+        record_runs::stored_identities(tx, account_id, (computer_id, session), (lo, hi)),
+    )?;
+    let newest: i64 = newest.get(0);
     // Candidates are distinct by (raw start, executable): the identity within
     // the batch's computer and session.
-    let slot: HashMap<(i64, &str), usize> = rows
+    let new: Vec<bool> = candidates
         .iter()
-        .enumerate()
-        .map(|(i, r)| ((r.raw_start_ms, r.executable), i))
+        .map(|c| {
+            stored.is_empty()
+                || !stored.contains(&(c.record.raw_start_ms, c.record.executable.clone()))
+        })
         .collect();
-    let mut inserted = Inserted {
-        new: vec![false; candidates.len()],
-        first_id: i64::MAX,
-    };
-    for row in &stored {
-        if let Some(i) = slot.get(&(row.get::<_, i64>(0), row.get::<_, &str>(1))) {
-            inserted.new[*i] = true;
-            inserted.first_id = inserted.first_id.min(row.get::<_, i64>(2));
-        }
+    let fresh = candidates.iter().zip(&new).filter(|(_, n)| **n);
+    let rows = record_rows(fresh.map(|(c, _)| c), zone);
+    if !rows.is_empty() {
+        let owner = Owner {
+            account_id,
+            computer_id,
+            client_id,
+            session,
+        };
+        record_copy::copy_records(tx, &owner, &rows).await?;
     }
-    Ok(inserted)
+    Ok(Inserted {
+        new,
+        first_id: newest + 1,
+    })
 }
 
 #[derive(Default)]
@@ -1285,5 +1180,83 @@ mod tests {
             .expect("newest")
             .get(0);
         assert_eq!(newest, 40_000);
+    }
+
+    /// Runs: a resent record is found through the run of the write that
+    /// stored it, whatever batch carries it; retention forgets the runs whose
+    /// records it deleted and keeps the others.
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: scripts/test.sh runs it under scripts/with-postgres.sh"]
+    async fn runs_find_resent_records_and_retention_forgets_only_emptied_ones() {
+        use crate::workforce::WorkforceStore;
+        let store = crate::postgres::test_db::fresh_store("record_runs").await;
+        let db = store.client().await.expect("client");
+        let account: i64 = db
+            .query_one(
+                "INSERT INTO accounts (name, created_ms, activity_retention_days)
+                 VALUES ('a', 0, 30) RETURNING id",
+                &[],
+            )
+            .await
+            .expect("account")
+            .get(0);
+        let now = 1_800_000_000_000_i64;
+        let day = 86_400_000;
+        let minutes = |from: i64, n: i64| {
+            (0..n).map(move |i| record(from + i * 60_000, "a.exe", None, false))
+        };
+        let in_utc = |records: Vec<NewRecord>| {
+            let mut b = batch(records);
+            b.computer.time_zone = Some("UTC".into());
+            b
+        };
+        let ingest = |records: Vec<NewRecord>| {
+            let store = &store;
+            let b = in_utc(records);
+            async move {
+                let o = store.ingest_activity(account, b).await.expect("ingest");
+                (o.accepted, o.duplicates)
+            }
+        };
+        let old = now - 100 * day;
+        let recent = now - 2 * day;
+        assert_eq!(ingest(minutes(old, 30).collect()).await, (30, 0));
+        assert_eq!(ingest(minutes(recent, 30).collect()).await, (30, 0));
+        // Both writes' records again, among new ones, in one batch.
+        let mixed: Vec<NewRecord> = minutes(old + 20 * 60_000, 20)
+            .chain(minutes(recent + 25 * 60_000, 10))
+            .collect();
+        assert_eq!(ingest(mixed).await, (15, 15));
+        async fn runs(db: &deadpool_postgres::Object) -> Vec<(i64, i64)> {
+            db.query(
+                "SELECT min_raw_ms, max_raw_ms FROM wf_record_runs ORDER BY min_raw_ms",
+                &[],
+            )
+            .await
+            .expect("runs")
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+        }
+        assert_eq!(
+            runs(&db).await,
+            vec![
+                (old, old + 29 * 60_000),
+                (old + 30 * 60_000, old + 39 * 60_000),
+                (recent, recent + 29 * 60_000),
+                (recent + 30 * 60_000, recent + 34 * 60_000),
+            ]
+        );
+        super::super::apply_retention(&db, now)
+            .await
+            .expect("retention");
+        assert_eq!(
+            runs(&db).await,
+            vec![
+                (recent, recent + 29 * 60_000),
+                (recent + 30 * 60_000, recent + 34 * 60_000),
+            ]
+        );
+        assert_eq!(ingest(minutes(recent, 35).collect()).await, (0, 35));
     }
 }

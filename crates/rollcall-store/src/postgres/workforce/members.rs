@@ -14,7 +14,7 @@ use rollcall_core::workforce::{DaySplitter, Piece};
 
 use super::super::admin::load_settings;
 use super::super::audit;
-use super::ingest::{lock_key, write_records, Planned, Records};
+use super::ingest::{lock_key, write_records, Planned};
 use super::INGEST_LOCK;
 use crate::audit::{Actor, AuditAction};
 use crate::workforce::{member_side as side, Member, MemberSide as Side, MoveOutcome, NewRecord};
@@ -93,6 +93,7 @@ async fn delete_activity(
         "wf_day_time",
         "wf_day_idle",
         "wf_idle_stretches",
+        "wf_record_runs",
     ] {
         tx.execute(
             &format!(
@@ -214,16 +215,8 @@ pub(super) async fn merge(
         let planned = Planned::of(&records, &pieces);
         let ids = planned.activity_ids(tx, account_id).await?;
         // The computer or client moved into may hold the same records.
-        let written = write_records(
-            tx,
-            account_id,
-            (who, session),
-            (&planned, &ids),
-            &zone,
-            Records::SkipStored,
-        )
-        .await?
-        .ok_or_else(|| StoreError::Internal("skipping stored records failed".into()))?;
+        let written =
+            write_records(tx, account_id, (who, session), (&planned, &ids), &zone).await?;
         outcome.records += written.accepted;
         outcome.duplicates += written.duplicates;
     }

@@ -26,18 +26,17 @@
 //!   up to the watermark are bounded by the first request's dates, later rows
 //!   (late records included) are delivered whatever their date, and a page that
 //!   finds nothing returns the position it was given.
-//! - **Counts are exact.** A batch's records are first copied (`record_copy`:
-//!   binary `COPY`, all stored or none); when one is already stored the copy
-//!   fails with a unique violation, the transaction is rolled back and the
-//!   batch is stored again with one `unnest … ON CONFLICT DO NOTHING RETURNING`
-//!   statement, whose returned rows are exactly the records accepted. Either
-//!   way this holds when the same batch is retried concurrently through
-//!   another process (which waits for the lock and then sees the first
-//!   commit). The rollups are added to (`ms = t.ms + excluded.ms`) only for those
-//!   rows, in primary-key order. The per-day counts of users and computers
-//!   (`wf_day_counts`) grow when a batch's span upsert finds its (day, client)
-//!   or (day, computer) new; under the lock no other ingest of the account can
-//!   add the same pair meanwhile, so each pair is counted once.
+//! - **Counts are exact.** Under the lock, a batch reads the identities its
+//!   computer and session already stored in its raw starts' range (through
+//!   the runs, `record_runs`) and copies only the others (`record_copy`:
+//!   binary `COPY`); the lock makes this hold when the same batch is retried
+//!   concurrently through another process (which waits for the lock and then
+//!   sees the first commit). The rollups are added to
+//!   (`ms = t.ms + excluded.ms`) only for the records copied, in primary-key
+//!   order. The per-day counts of users and computers (`wf_day_counts`) grow
+//!   when a batch's span upsert finds its (day, client) or (day, computer)
+//!   new; under the lock no other ingest of the account can add the same pair
+//!   meanwhile, so each pair is counted once.
 //! - **Administration** locks what it reads before writing: a group being
 //!   changed or deleted `FOR UPDATE`, the groups a classification set overrides
 //!   `FOR SHARE`. Audit events are appended in the same transaction.
@@ -57,6 +56,7 @@ pub(crate) mod members;
 mod page_runs;
 mod record_copy;
 mod record_days;
+mod record_runs;
 mod reports;
 mod sql;
 
@@ -67,7 +67,7 @@ use deadpool_postgres::GenericClient;
 use rollcall_core::time;
 use rollcall_core::workforce::{ClassificationSet, DaySplitter, Piece};
 
-use self::ingest::{Planned, Records};
+use self::ingest::Planned;
 use super::snapshot::Snapshot;
 use super::PgStore;
 use crate::audit::Actor;
@@ -109,27 +109,7 @@ impl WorkforceStore for PgStore {
         // Worked out before the transaction, which soon waits for the lock.
         let planned = Planned::of(&batch.records, &pieces);
         let tx = client.transaction().await?;
-        let copied =
-            ingest::write_batch(&tx, account_id, &batch, &planned, &zone_name, Records::New)
-                .await?;
-        if let Some(outcome) = copied {
-            tx.commit().await?;
-            return Ok(outcome);
-        }
-        // A record was stored already (the batch is sent again): store the
-        // batch by the path that skips and counts those.
-        tx.rollback().await?;
-        let tx = client.transaction().await?;
-        let outcome = ingest::write_batch(
-            &tx,
-            account_id,
-            &batch,
-            &planned,
-            &zone_name,
-            Records::SkipStored,
-        )
-        .await?
-        .ok_or_else(|| StoreError::Internal("skipping stored records failed".into()))?;
+        let outcome = ingest::write_batch(&tx, account_id, &batch, &planned, &zone_name).await?;
         tx.commit().await?;
         Ok(outcome)
     }
@@ -344,7 +324,8 @@ impl WorkforceStore for PgStore {
 /// local days before the cut-off day go from the rollups, and raw records whose
 /// last day is before it, so the reports and the log agree with what remains.
 /// One statement per account, so each account's deletion is atomic (whether or
-/// not the caller runs this in a transaction). Ingest refuses records older
+/// not the caller runs this in a transaction), then one forgetting the runs
+/// left empty (`record_runs::prune`). Ingest refuses records older
 /// than the retention, so it does not write the rows deleted here.
 pub(crate) async fn apply_retention(client: &impl GenericClient, now_ms: i64) -> StoreResult<()> {
     let accounts = client
@@ -365,14 +346,16 @@ pub(crate) async fn apply_retention(client: &impl GenericClient, now_ms: i64) ->
              records AS (
                  DELETE FROM wf_records WHERE account_id = $1
                      AND log_id BETWEEN (SELECT first FROM bounds) AND (SELECT last FROM bounds)
-                     AND day < $2 AND end_day < $2),
+                     AND day < $2 AND end_day < $2
+                 RETURNING 1),
              days AS (DELETE FROM wf_record_days WHERE account_id = $1 AND day < $4),
              spans AS (DELETE FROM wf_day_span WHERE account_id = $1 AND day < $2),
              time AS (DELETE FROM wf_day_time WHERE account_id = $1 AND day < $2),
              counts AS (DELETE FROM wf_day_counts WHERE account_id = $1 AND day < $2),
              -- A stretch that ends before the cut-off day has only deleted records.
-             stretches AS (DELETE FROM wf_idle_stretches WHERE account_id = $1 AND end_ms < $3)
-             DELETE FROM wf_day_idle WHERE account_id = $1 AND day < $2",
+             stretches AS (DELETE FROM wf_idle_stretches WHERE account_id = $1 AND end_ms < $3),
+             idle AS (DELETE FROM wf_day_idle WHERE account_id = $1 AND day < $2)
+             SELECT count(*) FROM records",
         )
         .await?;
     for row in accounts {
@@ -382,8 +365,8 @@ pub(crate) async fn apply_retention(client: &impl GenericClient, now_ms: i64) ->
         let cutoff_ms = now_ms.saturating_sub(days.saturating_mul(86_400_000));
         let cutoff_day = time::day_number(time::local_date(cutoff_ms, &tz));
         let cutoff_start_ms = time::start_of_day_ms(time::date_of_day_number(cutoff_day), &tz);
-        client
-            .execute(
+        let deleted: i64 = client
+            .query_one(
                 &delete,
                 &[
                     &account_id,
@@ -392,7 +375,13 @@ pub(crate) async fn apply_retention(client: &impl GenericClient, now_ms: i64) ->
                     &record_days::kept_from(cutoff_day),
                 ],
             )
-            .await?;
+            .await?
+            .get(0);
+        // Then the runs whose records are all gone: runs an interrupted pass
+        // leaves behind only read nothing.
+        if deleted > 0 {
+            record_runs::prune(client, account_id).await?;
+        }
     }
     Ok(())
 }

@@ -1,18 +1,11 @@
 //! A batch's new activity records as one `COPY wf_records … FROM STDIN
 //! (FORMAT binary)`.
 //!
-//! The plain path (`INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING
-//! RETURNING`) pays, per record, a speculative insertion (a probe of the
-//! identity index before the heap insert, and a second WAL record confirming
-//! it), the executor's projection of seventeen parameter arrays, a sort by
-//! ordinality and a returned row. COPY stores the rows through PostgreSQL's
-//! multi-insert path (a page of rows per heap WAL record) in the order they
-//! are sent, so log ids follow batch order as before. The identity index is
-//! still checked row by row: a record already stored makes the copy fail
-//! with a unique violation, and the caller then stores the batch again by the
-//! plain path, which counts what was stored (as `usage/raw_copy.rs` does for
-//! raw usage rows). Under the account's ingest lock no other transaction is
-//! inserting records of the account, so the copy never waits on one.
+//! COPY stores the rows through PostgreSQL's multi-insert path (a page of
+//! rows per heap WAL record) in the order they are sent, so log ids follow
+//! batch order. The caller has already left out the records that are stored
+//! (`record_runs`), under the account's ingest lock, so no other transaction
+//! is inserting records of the account meanwhile.
 //!
 //! The rows are encoded here, in the binary copy format, into one buffer sent
 //! as a single `CopyData` message.
@@ -61,8 +54,7 @@ pub(super) struct Owner {
 }
 
 /// Copies `rows` into `wf_records` inside the caller's transaction, in order,
-/// and returns how many were stored (all of them, or an error: a unique
-/// violation when one was already stored).
+/// and returns how many were stored.
 pub(super) async fn copy_records(
     tx: &Transaction<'_>,
     owner: &Owner,
