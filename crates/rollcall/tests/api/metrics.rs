@@ -162,8 +162,10 @@ fn events(now: i64, n: usize) -> Value {
     json!({ "events": events })
 }
 
-fn activity(records: usize, broken: bool) -> Value {
-    let base = Timestamp::now() - jiff::SignedDuration::from_hours(5);
+/// `records` one-minute records from five hours before `now_ms`: the same
+/// batch whenever `now_ms` is the same (so a second sending is all duplicates).
+fn activity(now_ms: i64, records: usize, broken: bool) -> Value {
+    let base = Timestamp::from_millisecond(now_ms).unwrap() - jiff::SignedDuration::from_hours(5);
     let records: Vec<Value> = (0..records)
         .map(|i| {
             let start = base + jiff::SignedDuration::from_mins(i as i64);
@@ -256,10 +258,14 @@ async fn both_scrapes_count_exactly_what_was_done() {
 
     // Activity: 4 accepted, 4 duplicates, a batch of 3 refused.
     for _ in 0..2 {
-        let (status, body) = admin.post("/agent/v1/activity", &activity(4, false)).await;
+        let (status, body) = admin
+            .post("/agent/v1/activity", &activity(now, 4, false))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    let (status, body) = admin.post("/agent/v1/activity", &activity(3, true)).await;
+    let (status, body) = admin
+        .post("/agent/v1/activity", &activity(now, 3, true))
+        .await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Provisioned users: 2 accepted.
