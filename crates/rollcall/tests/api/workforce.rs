@@ -1508,47 +1508,28 @@ async fn the_log_finds_a_dates_late_records_and_those_retention_keeps() {
             .map(|r| r["executable"].as_str().unwrap().to_string())
             .collect()
     };
+    // Every batch comes from one computer and user.
+    let send =
+        |records: Vec<Value>| async move { push(c, &batch("LATE", "UTC", "l", records)).await };
     let recent = record(&at(1, 9), 10, "recent.exe", None, false);
-    push(c, &batch("LATE", "UTC", "l", vec![recent.clone()])).await;
+    send(vec![recent.clone()]).await;
     // Three days back, after the newer day was stored.
-    push(
-        c,
-        &batch(
-            "LATE",
-            "UTC",
-            "l",
-            vec![record(&at(3, 9), 10, "late.exe", None, false)],
-        ),
-    )
-    .await;
+    send(vec![record(&at(3, 9), 10, "late.exe", None, false)]).await;
     // Two days back, in a batch that resends a stored record.
-    let reply = push(
-        c,
-        &batch(
-            "LATE",
-            "UTC",
-            "l",
-            vec![recent, record(&at(2, 9), 10, "resent.exe", None, false)],
-        ),
-    )
+    let reply = send(vec![
+        recent,
+        record(&at(2, 9), 10, "resent.exe", None, false),
+    ])
     .await;
     assert_eq!(
         (reply["accepted"].as_i64(), reply["duplicates"].as_i64()),
         (Some(1), Some(1))
     );
     // Seven days back at 20:00, for three days: it ends inside the retention.
-    push(
-        c,
-        &batch(
-            "LATE",
-            "UTC",
-            "l",
-            vec![
-                record(&at(7, 20), 3 * 24 * 60, "long.exe", None, false),
-                record(&at(8, 9), 10, "old.exe", None, false),
-            ],
-        ),
-    )
+    send(vec![
+        record(&at(7, 20), 3 * 24 * 60, "long.exe", None, false),
+        record(&at(8, 9), 10, "old.exe", None, false),
+    ])
     .await;
     let on = |days: i64| format!("startDate={0}&endDate={0}", days_ago(days));
     assert_eq!(
@@ -1587,34 +1568,17 @@ async fn the_log_finds_a_dates_late_records_and_those_retention_keeps() {
         ])
     );
     // What retention kept is still known: sent again, it is a duplicate.
-    let again = push(
-        c,
-        &batch(
-            "LATE",
-            "UTC",
-            "l",
-            vec![
-                record(&at(1, 9), 10, "recent.exe", None, false),
-                record(&at(2, 9), 10, "resent.exe", None, false),
-            ],
-        ),
-    )
+    let again = send(vec![
+        record(&at(1, 9), 10, "recent.exe", None, false),
+        record(&at(2, 9), 10, "resent.exe", None, false),
+    ])
     .await;
     assert_eq!(
         (again["accepted"].as_i64(), again["duplicates"].as_i64()),
         (Some(0), Some(2))
     );
     // Records stored after retention ran are placed as before.
-    let after = push(
-        c,
-        &batch(
-            "LATE",
-            "UTC",
-            "l",
-            vec![record(&at(4, 9), 10, "later.exe", None, false)],
-        ),
-    )
-    .await;
+    let after = send(vec![record(&at(4, 9), 10, "later.exe", None, false)]).await;
     assert_eq!(after["accepted"], 1);
     assert_eq!(
         exes(&drain_log(c, &on(4)).await.0),
