@@ -1,7 +1,8 @@
 //! Workforce activity (SPEC §5): agent ingest, clients, computers, groups,
 //! classifications, working hours and the activity log. `day_keys` holds the
 //! kept day walks of working hours under a group filter, which both backends
-//! use; `member_emails` the kept emails a viewer limited to groups sees.
+//! use; `member_emails` the kept emails a viewer limited to groups sees;
+//! `record_runs` what both stores' runs of records share.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::{now_ms, StoreError, StoreResult};
 
 pub(crate) mod day_keys;
 pub mod member_emails;
+pub(crate) mod record_runs;
 
 /// The computer an agent runs on, as it describes itself.
 #[derive(Debug, Clone)]

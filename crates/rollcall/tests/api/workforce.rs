@@ -108,6 +108,18 @@ async fn drain_log(client: &Client, first_query: &str) -> (Vec<Value>, String) {
     }
 }
 
+/// Sets the account's activity retention and runs maintenance now.
+async fn retain_activity_days(server: &TestServer, account: &Account, days: u32) {
+    account
+        .settings(json!({"activityRetentionDays": days}))
+        .await;
+    server
+        .store
+        .maintenance(Timestamp::now().as_millisecond())
+        .await
+        .unwrap();
+}
+
 fn row_for(rows: &[Value], date: Date) -> &Value {
     rows.iter()
         .find(|r| r["date"] == format!("{date}T00:00:00"))
@@ -1465,12 +1477,7 @@ async fn retention_deletes_old_activity_and_reports_agree() {
     .await;
     let q = format!("from={old}&to={recent}");
     assert_eq!(users_rows(c, &q).await.len(), 2);
-    account.settings(json!({"activityRetentionDays": 5})).await;
-    server
-        .store
-        .maintenance(Timestamp::now().as_millisecond())
-        .await
-        .unwrap();
+    retain_activity_days(&server, &account, 5).await;
     let rows = users_rows(c, &q).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["date"], format!("{recent}T00:00:00"));
@@ -1546,12 +1553,7 @@ async fn the_log_finds_a_dates_late_records_and_those_retention_keeps() {
         BTreeSet::from(["late.exe".into(), "resent.exe".into(), "recent.exe".into()])
     );
 
-    account.settings(json!({"activityRetentionDays": 5})).await;
-    server
-        .store
-        .maintenance(Timestamp::now().as_millisecond())
-        .await
-        .unwrap();
+    retain_activity_days(&server, &account, 5).await;
     assert_eq!(
         exes(&drain_log(c, &on(7)).await.0),
         BTreeSet::from(["long.exe".into()])

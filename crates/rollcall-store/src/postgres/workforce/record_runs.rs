@@ -11,9 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use deadpool_postgres::GenericClient;
 
-/// The raw starts of one run lie in one bucket this long (six hours; also in
-/// migration 0023 and the embedded store's runs).
-const RUN_SPAN_MS: i64 = 6 * 3600 * 1000;
+use crate::workforce::record_runs::{merged_ranges, RUN_SPAN_MS};
 
 /// Record identities within one (computer, session): (raw start, executable).
 pub(super) type Identities = HashSet<(i64, String)>;
@@ -67,7 +65,8 @@ pub(super) async fn stored_identities(
                AND computer_id = $4 AND session = $5 AND raw_start_ms BETWEEN $6 AND $7",
         )
         .await?;
-    for (first, last) in merged(ranges) {
+    // The runs of one write share its range: each is read once.
+    for (first, last) in merged_ranges(ranges) {
         let rows = tx
             .query(
                 &records,
@@ -77,19 +76,6 @@ pub(super) async fn stored_identities(
         out.extend(rows.iter().map(|r| (r.get(0), r.get(1))));
     }
     Ok(out)
-}
-
-/// `ranges`, sorted by start, with those that overlap or touch made one (the
-/// runs of one write share its range).
-fn merged(ranges: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
-    let mut out: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());
-    for (first, last) in ranges {
-        match out.last_mut() {
-            Some(m) if first <= m.1.saturating_add(1) => m.1 = m.1.max(last),
-            _ => out.push((first, last)),
-        }
-    }
-    out
 }
 
 /// Records the runs of the records this transaction stored for
@@ -168,25 +154,4 @@ pub(super) async fn prune(
         .await?;
     client.execute(&stmt, &[&account_id]).await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::merged;
-
-    #[test]
-    fn overlapping_and_touching_ranges_are_read_once() {
-        assert_eq!(
-            merged(vec![
-                (1, 10),
-                (1, 10),
-                (5, 12),
-                (13, 20),
-                (30, 31),
-                (31, 40)
-            ]),
-            vec![(1, 20), (30, 40)]
-        );
-        assert_eq!(merged(Vec::new()), Vec::new());
-    }
 }

@@ -20,14 +20,11 @@ use std::collections::{BTreeMap, HashSet};
 use rollcall_core::fxhash::{FxBuildHasher, FxHashMap};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::workforce::record_runs::{merged_ranges, RUN_SPAN_MS};
 use crate::StoreResult;
 
 /// Record identities: (raw start, executable id).
 pub(super) type Identities = HashSet<(i64, i64), FxBuildHasher>;
-
-/// The raw starts of one run lie in one bucket this long (six hours). Also in
-/// migration 0017.
-pub(super) const RUN_SPAN_MS: i64 = 6 * 3600 * 1000;
 
 /// The last log id handed out.
 pub(super) fn last_log_id(conn: &Connection) -> StoreResult<i64> {
@@ -227,7 +224,7 @@ pub(super) fn member_ranges(
     column: &str,
     id: i64,
 ) -> StoreResult<Vec<(i64, i64)>> {
-    let mut ranges: Vec<(i64, i64)> = conn
+    let ranges: Vec<(i64, i64)> = conn
         .prepare_cached(&format!(
             "SELECT first_log_id, last_log_id FROM wf_record_runs
              WHERE account_id = ?1 AND {column} = ?2 ORDER BY first_log_id"
@@ -235,14 +232,7 @@ pub(super) fn member_ranges(
         .query_map(params![account_id, id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     // Overlapping or touching ranges are read once.
-    let mut merged: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());
-    for (first, last) in ranges.drain(..) {
-        match merged.last_mut() {
-            Some(m) if first <= m.1 + 1 => m.1 = m.1.max(last),
-            _ => merged.push((first, last)),
-        }
-    }
-    Ok(merged)
+    Ok(merged_ranges(ranges))
 }
 
 /// The log-id range holding every record of the account dated on or before
