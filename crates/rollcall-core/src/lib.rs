@@ -23,6 +23,7 @@ pub mod usage;
 pub mod usage_bits;
 pub mod usage_report;
 pub mod usage_trend;
+pub mod varint;
 pub mod workforce;
 
 pub use email::Email;

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0021_usage_day_versions.sql"),
     include_str!("migrations/0022_usage_last_pending.sql"),
     include_str!("migrations/0023_wf_member_versions.sql"),
+    include_str!("migrations/0024_wf_text_refs_pending.sql"),
 ];
 
 pub(crate) fn run(conn: &Connection) -> StoreResult<()> {

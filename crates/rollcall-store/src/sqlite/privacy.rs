@@ -64,12 +64,14 @@ pub(super) fn apply_title_retention(conn: &Connection, now_ms: i64) -> StoreResu
         let cutoff_ms = now_ms.saturating_sub(i64::from(days) * 86_400_000);
         // `day` (a local date) is at most a day after the UTC date of the
         // start; its log-id bounds limit the scan, `start_ms` decides. Blanking
-        // drops the strings no other record names (migration 0017).
+        // drops the strings no other record names (migration 0024, once the
+        // pending references are folded).
         let cutoff_day = cutoff_ms.div_euclid(86_400_000) as i32 + 1;
         let Some((first, last)) = super::workforce::through_day(conn, account_id, cutoff_day)?
         else {
             continue;
         };
+        super::workforce::fold_text_refs(conn, account_id)?;
         conn.prepare_cached(
             "UPDATE wf_records SET title_id = NULL, url_id = NULL
              WHERE account_id = ?1 AND log_id BETWEEN ?4 AND ?5 AND day <= ?2 AND start_ms < ?3

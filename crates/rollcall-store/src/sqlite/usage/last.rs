@@ -17,6 +17,7 @@
 use std::sync::Arc;
 
 use rollcall_core::fxhash::FxHashMap;
+use rollcall_core::varint;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::push::insert_rows;
@@ -240,8 +241,8 @@ fn encode(times: &[(u32, i64)]) -> Vec<u8> {
     out.extend_from_slice(&base.to_le_bytes());
     let mut previous = 0u32;
     for &(id, ms) in times {
-        put_varint(&mut out, u64::from(id.wrapping_sub(previous)));
-        put_varint(&mut out, ms.wrapping_sub(base) as u64);
+        varint::put(&mut out, u64::from(id.wrapping_sub(previous)));
+        varint::put(&mut out, ms.wrapping_sub(base) as u64);
         previous = id;
     }
     out
@@ -254,33 +255,12 @@ fn decode(bytes: &[u8], mut each: impl FnMut(u32, i64)) -> StoreResult<()> {
     let base = i64::from_le_bytes(*base);
     let mut id = 0u32;
     while !rest.is_empty() {
-        let step = take_varint(&mut rest).ok_or_else(corrupt)?;
-        let since = take_varint(&mut rest).ok_or_else(corrupt)?;
+        let step = varint::take(&mut rest).ok_or_else(corrupt)?;
+        let since = varint::take(&mut rest).ok_or_else(corrupt)?;
         id = id.wrapping_add(u32::try_from(step).map_err(|_| corrupt())?);
         each(id, base.wrapping_add(since as i64));
     }
     Ok(())
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&b, rest) = bytes.split_first()?;
-        *bytes = rest;
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            return Some(v);
-        }
-    }
-    None
 }
 
 #[cfg(test)]

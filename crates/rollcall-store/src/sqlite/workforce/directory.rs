@@ -56,7 +56,9 @@ fn delete_activity(conn: &Connection, account_id: i64, s: &Side, id: i64) -> Sto
         .query_map(params![account_id, id], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     // The member's records lie in its runs' log-id ranges; deleting them
-    // drops the strings no other record names (triggers of migration 0017).
+    // drops the strings no other record names (triggers of migration 0024,
+    // once the pending references are folded).
+    super::text_refs::fold(conn, account_id)?;
     let mut records = 0;
     {
         let mut delete = conn.prepare_cached(&format!(

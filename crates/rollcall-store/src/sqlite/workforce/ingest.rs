@@ -16,21 +16,11 @@ use rollcall_core::workforce::{DaySplitter, Piece};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::runs;
-use super::texts::TextIds;
+use super::texts::{ActivityKind, TextIds};
 use crate::sqlite::admin::load_settings;
 use crate::sqlite::SqliteStore;
 use crate::workforce::{ActivityBatch, IngestOutcome, NewRecord};
 use crate::{StoreError, StoreResult};
-
-fn activity_id(conn: &Connection, account_id: i64, kind: &str, key: &str) -> StoreResult<i64> {
-    Ok(conn
-        .prepare_cached(
-            "INSERT INTO wf_activities (account_id, kind, key) VALUES (?1, ?2, ?3)
-             ON CONFLICT (account_id, kind, key) DO UPDATE SET key = excluded.key
-             RETURNING id",
-        )?
-        .query_row(params![account_id, kind, key], |r| r.get(0))?)
-}
 
 #[derive(Default)]
 struct SpanAcc {
@@ -164,8 +154,6 @@ pub(super) fn write_records(
     pieces: &[Vec<Piece>],
     zone: &str,
 ) -> StoreResult<IngestOutcome> {
-    let mut app_ids: HashMap<String, i64> = HashMap::new();
-    let mut site_ids: HashMap<String, i64> = HashMap::new();
     let mut active: HashMap<(i32, i64), i64> = HashMap::new();
     // New idle records of positive length: (record index, log id, activity).
     let mut new_idle: Vec<(usize, i64, i64)> = Vec::new();
@@ -189,25 +177,10 @@ pub(super) fn write_records(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?;
     for (index, (record, parts)) in records.iter().zip(pieces).enumerate() {
-        let exe_key = record.executable.to_lowercase();
-        let app_id = match app_ids.get(&exe_key) {
-            Some(id) => *id,
-            None => {
-                let id = activity_id(conn, account_id, "a", &exe_key)?;
-                app_ids.insert(exe_key, id);
-                id
-            }
-        };
+        let app_id = interner.activity(ActivityKind::App, &record.executable.to_lowercase())?;
         let website_id = match &record.website {
             None => None,
-            Some(domain) => Some(match site_ids.get(domain) {
-                Some(id) => *id,
-                None => {
-                    let id = activity_id(conn, account_id, "w", domain)?;
-                    site_ids.insert(domain.clone(), id);
-                    id
-                }
-            }),
+            Some(domain) => Some(interner.activity(ActivityKind::Website, domain)?),
         };
         let (Some(first_piece), Some(last_piece)) = (parts.first(), parts.last()) else {
             continue;

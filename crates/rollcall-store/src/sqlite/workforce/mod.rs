@@ -27,6 +27,7 @@ mod log;
 mod retention;
 mod runs;
 mod scope;
+mod text_refs;
 pub(super) mod texts;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub(super) use directory::remove_member;
 pub(super) use groups::overridden_groups_exist;
 pub(super) use retention::apply_retention;
 pub(super) use runs::through_day;
+pub(super) use text_refs::fold as fold_text_refs;
 
 use super::SqliteStore;
 use crate::audit::Actor;

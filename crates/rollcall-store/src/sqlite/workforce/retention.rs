@@ -22,8 +22,10 @@ pub(in crate::sqlite) fn apply_retention(conn: &Connection, now_ms: i64) -> Stor
         let cutoff_day = time::day_number(time::local_date(cutoff_ms, &tz));
         // The day bounds give the log-id range of every record dated before the
         // cut-off; the end day keeps those that reach into retained days.
-        // Deleting drops the strings no other record names (migration 0017).
+        // Deleting drops the strings no other record names (migration 0024,
+        // once the pending references are folded).
         if let Some((first, last)) = runs::through_day(conn, account_id, cutoff_day - 1)? {
+            super::text_refs::fold(conn, account_id)?;
             let deleted = conn
                 .prepare_cached(
                     "DELETE FROM wf_records WHERE account_id = ?1 AND log_id BETWEEN ?3 AND ?4

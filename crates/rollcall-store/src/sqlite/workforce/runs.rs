@@ -1,5 +1,5 @@
 //! Where activity records lie in log order, kept in small side tables instead
-//! of an index entry per record (migration 0017):
+//! of an index entry per record (migration 0018):
 //!
 //! - log ids come from one high-water mark (`wf_log_seq`), so they are never
 //!   reused and follow commit order;

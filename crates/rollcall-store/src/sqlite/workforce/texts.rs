@@ -1,5 +1,5 @@
 //! The strings of activity records (executables, window titles, URLs), each
-//! stored once per account in `wf_texts` and named by id (migration 0017).
+//! stored once per account in `wf_texts` and named by id (migration 0018).
 //!
 //! The writer keeps a bounded map string → id per account ([`TextIds`], a
 //! field of the store) so that a string seen before costs no look-up. The map
@@ -10,9 +10,12 @@
 //! stored epoch different from the map's, and the next write empties the map
 //! rather than use ids that were never committed.
 //!
-//! The reference counts (`refs`) of new records are added here once per batch;
-//! triggers subtract them when records are deleted or blanked and delete
-//! strings no record names any more.
+//! The same map holds the ids of the account's activities (`wf_activities`:
+//! lowercased executables and website domains, never deleted), added to under
+//! the same epoch.
+//!
+//! The references of new records are counted here and appended once per write
+//! ([`super::text_refs`]).
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -30,6 +33,8 @@ struct Cache {
     /// The `wf_text_state.epoch` the map agrees with.
     epoch: Option<i64>,
     accounts: FxHashMap<i64, FxHashMap<String, i64>>,
+    /// Activity ids per (account, kind).
+    activities: FxHashMap<(i64, ActivityKind), FxHashMap<String, i64>>,
     len: usize,
 }
 
@@ -54,6 +59,7 @@ impl TextIds {
         let epoch = current_epoch(conn)?;
         if cache.epoch != Some(epoch) || cache.len > MAX_CACHED {
             cache.accounts.clear();
+            cache.activities.clear();
             cache.len = 0;
             cache.epoch = Some(epoch);
         }
@@ -73,7 +79,26 @@ fn current_epoch(conn: &Connection) -> StoreResult<i64> {
         .query_row([], |r| r.get(0))?)
 }
 
-/// Interns one write's strings and counts their new references.
+/// What an activity is: an application (by lowercased executable) or a website
+/// (by domain).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum ActivityKind {
+    App,
+    Website,
+}
+
+impl ActivityKind {
+    /// Its `wf_activities.kind`.
+    fn code(self) -> &'static str {
+        match self {
+            ActivityKind::App => "a",
+            ActivityKind::Website => "w",
+        }
+    }
+}
+
+/// Interns one write's strings and activities and counts the strings' new
+/// references.
 pub(super) struct Interner<'a> {
     conn: &'a Connection,
     account_id: i64,
@@ -112,16 +137,7 @@ impl Interner<'_> {
         let id = match self.find(text)? {
             Some(id) => id,
             None => {
-                if !self.bumped {
-                    self.bumped = true;
-                    let epoch: i64 = self
-                        .conn
-                        .prepare_cached(
-                            "UPDATE wf_text_state SET epoch = random() WHERE id = 1 RETURNING epoch",
-                        )?
-                        .query_row([], |r| r.get(0))?;
-                    self.cache.epoch = Some(epoch);
-                }
+                self.bump_epoch()?;
                 let id: i64 = self
                     .conn
                     .prepare_cached(
@@ -137,6 +153,57 @@ impl Interner<'_> {
         Ok(id)
     }
 
+    /// The id of the account's activity `key` of `kind`, stored if new.
+    pub(super) fn activity(&mut self, kind: ActivityKind, key: &str) -> StoreResult<i64> {
+        let known = self.cache.activities.get(&(self.account_id, kind));
+        if let Some(id) = known.and_then(|m| m.get(key)) {
+            return Ok(*id);
+        }
+        let stored: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM wf_activities WHERE account_id = ?1 AND kind = ?2 AND key = ?3",
+            )?
+            .query_row(params![self.account_id, kind.code(), key], |r| r.get(0))
+            .optional()?;
+        let id = match stored {
+            Some(id) => id,
+            None => {
+                self.bump_epoch()?;
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO wf_activities (account_id, kind, key) VALUES (?1, ?2, ?3)
+                         RETURNING id",
+                    )?
+                    .query_row(params![self.account_id, kind.code(), key], |r| r.get(0))?
+            }
+        };
+        let cache = &mut *self.cache;
+        cache
+            .activities
+            .entry((self.account_id, kind))
+            .or_default()
+            .insert(key.to_string(), id);
+        cache.len += 1;
+        Ok(id)
+    }
+
+    /// Moves the epoch before this write's first new string or activity, so
+    /// that the map is dropped if the write does not commit.
+    fn bump_epoch(&mut self) -> StoreResult<()> {
+        if !self.bumped {
+            self.bumped = true;
+            let epoch: i64 = self
+                .conn
+                .prepare_cached(
+                    "UPDATE wf_text_state SET epoch = random() WHERE id = 1 RETURNING epoch",
+                )?
+                .query_row([], |r| r.get(0))?;
+            self.cache.epoch = Some(epoch);
+        }
+        Ok(())
+    }
+
     fn remember(&mut self, text: &str, id: i64) {
         let cache = &mut *self.cache;
         cache
@@ -149,13 +216,7 @@ impl Interner<'_> {
 
     /// Stores the references this write added.
     pub(super) fn finish(self) -> StoreResult<()> {
-        let mut add = self
-            .conn
-            .prepare_cached("UPDATE wf_texts SET refs = refs + ?2 WHERE id = ?1")?;
-        for (id, n) in &self.refs {
-            add.execute(params![id, n])?;
-        }
-        Ok(())
+        super::text_refs::append(self.conn, self.account_id, &self.refs)
     }
 }
 
