@@ -116,6 +116,144 @@ mod tests {
         assert_eq!(encode(&pairs).len(), 2 * 800 + 1);
     }
 
+    mod store {
+        use super::super::FOLD_AT;
+        use crate::sqlite::workforce::remove_member;
+        use crate::sqlite::{DatabaseKey, SqliteStore};
+        use crate::workforce::{
+            ActivityBatch, ClientInfo, ComputerInfo, Member, NewRecord, WorkforceStore,
+        };
+
+        fn batch(n: i64) -> ActivityBatch {
+            let record = |offset: i64, title: String| NewRecord {
+                start_ms: 1_765_000_000_000 + n * 600_000 + offset,
+                raw_start_ms: 1_765_000_000_000 + n * 600_000 + offset,
+                duration_s: 60,
+                executable: "word.exe".into(),
+                description: title,
+                url: None,
+                website: None,
+                idle: false,
+                idle_offset_s: 0,
+                redacted_by: 0,
+            };
+            ActivityBatch {
+                computer: ComputerInfo {
+                    name: "PC".into(),
+                    primary_domain: "corp".into(),
+                    os: String::new(),
+                    time_zone: None,
+                    private_ip: String::new(),
+                    public_ip: String::new(),
+                },
+                client: ClientInfo {
+                    login_domain: "CORP".into(),
+                    name: "u".into(),
+                },
+                session: 1,
+                records: vec![
+                    record(0, "shared".into()),
+                    record(60_000, format!("only in batch {n}")),
+                ],
+                redaction_keys: Vec::new(),
+            }
+        }
+
+        /// (stored refs of `text`, its pending references, pending rows).
+        async fn refs_of(store: &SqliteStore, account: i64, text: &'static str) -> (i64, i64, i64) {
+            store
+                .db
+                .write(move |conn| {
+                    let stored: i64 = conn.query_row(
+                        "SELECT coalesce(sum(refs), 0) FROM wf_texts WHERE text = ?1",
+                        [text],
+                        |r| r.get(0),
+                    )?;
+                    let id: Option<i64> = conn
+                        .query_row("SELECT id FROM wf_texts WHERE text = ?1", [text], |r| {
+                            r.get(0)
+                        })
+                        .ok();
+                    let mut pending = 0;
+                    let mut rows = 0;
+                    let mut stmt = conn
+                        .prepare("SELECT refs FROM wf_text_refs_pending WHERE account_id = ?1")?;
+                    let mut found = stmt.query([account])?;
+                    while let Some(r) = found.next()? {
+                        rows += 1;
+                        super::super::decode(r.get_ref(0)?.as_blob().unwrap(), |i, n| {
+                            if Some(i) == id {
+                                pending += n;
+                            }
+                        })?;
+                    }
+                    Ok((stored, pending, rows))
+                })
+                .await
+                .unwrap()
+        }
+
+        /// Every write's references count, through the fold at the 64th
+        /// pending row; deleting the records folds first, so their strings go.
+        #[tokio::test]
+        async fn references_fold_at_the_64th_write_and_deleting_records_drops_their_strings() {
+            let dir = tempfile::tempdir().unwrap();
+            let key = DatabaseKey::resolve(None, dir.path()).unwrap();
+            let store = SqliteStore::open(dir.path(), key).await.unwrap();
+            let account = store
+                .db
+                .write(|conn| {
+                    conn.execute(
+                        "INSERT INTO accounts (name, created_ms) VALUES ('a', 0)",
+                        [],
+                    )?;
+                    Ok(conn.last_insert_rowid())
+                })
+                .await
+                .unwrap();
+            let writes = FOLD_AT + 5;
+            for n in 0..writes {
+                let outcome = store.ingest_activity(account, batch(n)).await.unwrap();
+                assert_eq!(outcome.accepted, 2);
+                let (stored, pending, rows) = refs_of(&store, account, "shared").await;
+                assert_eq!(stored + pending, n + 1);
+                assert_eq!(rows, (n + 1) % FOLD_AT, "folded at the 64th");
+                let (stored, pending, _) = refs_of(&store, account, "word.exe").await;
+                assert_eq!(stored + pending, 2 * (n + 1), "twice a write");
+            }
+            let (stored, pending, _) = refs_of(&store, account, "shared").await;
+            assert_eq!((stored, pending), (FOLD_AT, 5));
+            // A resend adds no reference.
+            store.ingest_activity(account, batch(0)).await.unwrap();
+            let (stored, pending, _) = refs_of(&store, account, "shared").await;
+            assert_eq!(stored + pending, writes);
+
+            let client = store
+                .db
+                .write(|conn| Ok(conn.query_row("SELECT id FROM wf_clients", [], |r| r.get(0))?))
+                .await
+                .unwrap();
+            store
+                .db
+                .write(move |conn| remove_member(conn, account, Member::Client, client))
+                .await
+                .unwrap();
+            let left: (i64, i64) = store
+                .db
+                .write(|conn| {
+                    Ok(conn.query_row(
+                        "SELECT (SELECT count(*) FROM wf_texts),
+                                (SELECT count(*) FROM wf_text_refs_pending)",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?)
+                })
+                .await
+                .unwrap();
+            assert_eq!(left, (0, 0), "no string outlives the records naming it");
+        }
+    }
+
     #[test]
     fn a_cut_row_is_an_error_not_a_panic() {
         let bytes = encode(&[(300, 2), (900, 1)]);
