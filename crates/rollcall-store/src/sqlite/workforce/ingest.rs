@@ -15,6 +15,7 @@ use rollcall_core::time;
 use rollcall_core::workforce::{DaySplitter, Piece};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::record_rows::{self, RecordRow};
 use super::runs;
 use super::texts::{ActivityKind, TextIds};
 use crate::sqlite::admin::load_settings;
@@ -170,12 +171,7 @@ pub(super) fn write_records(
         _ => Default::default(),
     };
     let mut runs = runs::RunWriter::new(conn, account_id, (computer_id, client_id), session)?;
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO wf_records (account_id, log_id, computer_id, client_id, session, start_ms,
-             raw_skew_ms, duration_s, day, end_days, exe_id, title_id, url_id, app_id,
-             website_id, idle, idle_lead_ms, split_zone)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-    )?;
+    let mut rows: Vec<RecordRow<'_>> = Vec::with_capacity(records.len());
     for (index, (record, parts)) in records.iter().zip(pieces).enumerate() {
         let app_id = interner.activity(ActivityKind::App, &record.executable.to_lowercase())?;
         let website_id = match &record.website {
@@ -206,26 +202,26 @@ pub(super) fn write_records(
         let idle_lead = stretchy.then(|| record.idle_offset_s * 1000);
         let split_zone = (stretchy && first_piece.day != last_piece.day).then_some(zone);
         let log_id = runs.next(record.raw_start_ms, first_piece.day);
-        insert.execute(params![
+        rows.push(RecordRow {
             account_id,
             log_id,
             computer_id,
             client_id,
             session,
-            record.start_ms,
-            record.raw_start_ms - record.start_ms,
-            record.duration_s,
-            first_piece.day,
-            last_piece.day - first_piece.day,
+            start_ms: record.start_ms,
+            raw_skew_ms: record.raw_start_ms - record.start_ms,
+            duration_s: record.duration_s,
+            day: first_piece.day,
+            end_days: last_piece.day - first_piece.day,
             exe_id,
             title_id,
             url_id,
             app_id,
             website_id,
-            record.idle,
-            idle_lead,
-            split_zone
-        ])?;
+            idle: record.idle,
+            idle_lead_ms: idle_lead,
+            split_zone,
+        });
         outcome.accepted += 1;
         outcome.redacted.add(record.redacted_by);
         let activity = website_id.unwrap_or(app_id);
@@ -244,6 +240,7 @@ pub(super) fn write_records(
             }
         }
     }
+    record_rows::insert(conn, &rows)?;
     interner.finish()?;
     runs.finish(conn)?;
     let mut up_active = conn.prepare_cached(

@@ -24,6 +24,7 @@ mod groups;
 mod hours;
 mod ingest;
 mod log;
+mod record_rows;
 mod retention;
 mod runs;
 mod scope;
