@@ -28,6 +28,7 @@ use serde::Serialize;
 
 pub use data::Scale;
 use measure::{time_reports, Percentiles, Timings};
+use procfs::{ThreadBusy, ThreadSample};
 use stream::{Bodies, Steadiness};
 
 /// What to run.
@@ -82,6 +83,8 @@ pub struct Report {
     /// server when bodies are streamed).
     pub harness_peak_rss_mb: f64,
     pub harness_cpu_seconds: f64,
+    /// The embedded writer thread over each ingest stage (empty on PostgreSQL).
+    pub writer_busy: Vec<ThreadBusy>,
     pub loaded: Option<loaded::Figures>,
     pub tenants: Option<tenants::Figures>,
     /// Growth of the data directory over the activity stage per record stored.
@@ -136,6 +139,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let empty_disk = server.disk_bytes().await?;
     eprintln!("bench: pushing {} usage events", dataset.usage_events);
     let server_cpu = procfs::cpu_seconds(server.pid());
+    let writer = ThreadSample::of(server.pid(), procfs::WRITER_THREAD);
     let started = Instant::now();
     let (accepted, progress) = api
         .push_all(&usage_bodies, options.clients, "accepted")
@@ -143,6 +147,11 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         .context("pushing usage events")?;
     let usage = Throughput::new("usage events", accepted, started);
     let server_cpu = procfs::cpu_seconds(server.pid()) - server_cpu;
+    let mut writer_busy = Vec::new();
+    let usage_writer = ThreadSample::of(server.pid(), procfs::WRITER_THREAD);
+    if let (Some(then), Some(now)) = (&writer, &usage_writer) {
+        writer_busy.push(now.since(then, "usage events"));
+    }
     drop(usage_bodies);
     let usage_disk = server.disk_bytes().await?.saturating_sub(empty_disk);
 
@@ -168,8 +177,15 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         dataset.activity_records
     );
     let before_activity = server.disk_bytes().await?;
+    let writer = ThreadSample::of(server.pid(), procfs::WRITER_THREAD);
     let (activity, private_activity, activity_steadiness) =
         privacy::compare(&api, &dataset, options.clients, options.stream).await?;
+    if let (Some(then), Some(now)) = (
+        &writer,
+        &ThreadSample::of(server.pid(), procfs::WRITER_THREAD),
+    ) {
+        writer_busy.push(now.since(then, "activity records (both policies)"));
+    }
     // Both policies' records are stored (two sessions): divide by all of them.
     let activity_disk = server.disk_bytes().await?.saturating_sub(before_activity);
     let activity_stored = activity.items + private_activity.items;
@@ -260,6 +276,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         ],
         harness_peak_rss_mb: procfs::status_mb(None, "VmHWM:"),
         harness_cpu_seconds: procfs::cpu_seconds(None),
+        writer_busy,
         loaded,
         tenants,
         disk_bytes_per_activity_record: activity_disk as f64 / activity_stored.max(1) as f64,
@@ -342,4 +359,23 @@ fn print_scale(r: &Report) {
         "{:.1} bytes per activity record (the data directory's growth over the activity stage)",
         r.disk_bytes_per_activity_record
     );
+    print_writer_busy(&r.writer_busy);
+}
+
+/// The embedded writer thread's share of each stage's wall time (nothing on
+/// PostgreSQL): near 100% on a CPU or waiting for one, the writer bounds it.
+pub fn print_writer_busy(busy: &[ThreadBusy]) {
+    if busy.is_empty() {
+        return;
+    }
+    println!(
+        "\n{:<46} {:>12} {:>12}",
+        "the one writer thread over the stage", "on a CPU %", "runnable %"
+    );
+    for b in busy {
+        println!(
+            "{:<46} {:>12.0} {:>12.0}",
+            b.stage, b.on_cpu_percent, b.runnable_percent
+        );
+    }
 }

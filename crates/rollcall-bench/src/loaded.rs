@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::client::Api;
 use crate::data::{Body, Dataset, Question, EVENTS_PER_REQUEST, RECORDS_PER_REQUEST};
 use crate::measure::{time_reports, Percentiles, Timings};
-use crate::procfs::cpu_seconds;
+use crate::procfs::{cpu_seconds, ThreadBusy, ThreadSample, WRITER_THREAD};
 use crate::stream::Bodies;
 
 /// How long the ingests run before the reports are timed (to reach their pace).
@@ -44,6 +44,8 @@ pub struct Figures {
     /// server's and the harness's (its senders, generators and report calls).
     pub server_cpu_percent: f64,
     pub harness_cpu_percent: f64,
+    /// The embedded writer thread over the stage (`None` on PostgreSQL).
+    pub writer: Option<ThreadBusy>,
 }
 
 /// A paced ingest: the rate it was asked for and the rate acknowledged.
@@ -90,6 +92,7 @@ pub struct Setup<'a> {
 /// Runs both ingests at half their maximum rates while timing every question.
 pub async fn measure(s: Setup<'_>) -> anyhow::Result<Figures> {
     let cpu = (cpu_seconds(s.server_pid), cpu_seconds(None));
+    let writer = ThreadSample::of(s.server_pid, WRITER_THREAD);
     let started = Instant::now();
     let (stop, stopped) = watch::channel(None);
     let usage = tokio::spawn(paced(
@@ -121,6 +124,9 @@ pub async fn measure(s: Setup<'_>) -> anyhow::Result<Figures> {
     let cpu_percent = |now: f64, then: f64| 100.0 * (now - then) / wall;
     let server_cpu_percent = cpu_percent(cpu_seconds(s.server_pid), cpu.0);
     let harness_cpu_percent = cpu_percent(cpu_seconds(None), cpu.1);
+    let writer = writer
+        .zip(ThreadSample::of(s.server_pid, WRITER_THREAD))
+        .map(|(then, now)| now.since(&then, "beside the reports (issue 18 #2)"));
     let loaded = timings.percentiles();
     let reports = s
         .quiet
@@ -143,6 +149,7 @@ pub async fn measure(s: Setup<'_>) -> anyhow::Result<Figures> {
         reports,
         server_cpu_percent,
         harness_cpu_percent,
+        writer,
     })
 }
 
@@ -250,6 +257,7 @@ pub fn print(f: &Figures) {
         "CPU over the stage: server {:.0}%, harness {:.0}% of one core",
         f.server_cpu_percent, f.harness_cpu_percent
     );
+    crate::print_writer_busy(f.writer.as_slice());
     println!(
         "\n{:<46} {:>9} {:>9} {:>7}",
         "report while ingesting", "quiet p50", "p50", "ratio"
