@@ -619,6 +619,50 @@ pub trait WorkforceStore: Send + Sync {
     ) -> StoreResult<ActivityLogPage>;
 }
 
+/// Records and batches for the stores' tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::{ActivityBatch, ClientInfo, ComputerInfo, NewRecord};
+
+    /// A minute of `exe` from `start_ms` (as sent), untitled, on a page of
+    /// `website` when one is given.
+    pub(crate) fn record(start_ms: i64, exe: &str, website: Option<&str>, idle: bool) -> NewRecord {
+        NewRecord {
+            start_ms,
+            raw_start_ms: start_ms,
+            duration_s: 60,
+            executable: exe.into(),
+            description: String::new(),
+            url: website.map(|w| format!("https://{w}/")),
+            website: website.map(Into::into),
+            idle,
+            idle_offset_s: 0,
+            redacted_by: 0,
+        }
+    }
+
+    /// `records` of user `CORP\u` on computer `PC` of `corp`, session 1.
+    pub(crate) fn batch(records: Vec<NewRecord>) -> ActivityBatch {
+        ActivityBatch {
+            computer: ComputerInfo {
+                name: "PC".into(),
+                primary_domain: "corp".into(),
+                os: String::new(),
+                time_zone: None,
+                private_ip: String::new(),
+                public_ip: String::new(),
+            },
+            client: ClientInfo {
+                login_domain: "CORP".into(),
+                name: "u".into(),
+            },
+            session: 1,
+            records,
+            redaction_keys: Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -139,3 +139,28 @@ impl Store for SqliteStore {
         })
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::{DatabaseKey, SqliteStore};
+
+    /// A fresh embedded store in a temporary directory (kept while the
+    /// returned handle lives) with one account; returns the account's id.
+    pub(crate) async fn store_with_account() -> (tempfile::TempDir, SqliteStore, i64) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = DatabaseKey::resolve(None, dir.path()).expect("key");
+        let store = SqliteStore::open(dir.path(), key).await.expect("open");
+        let account = store
+            .db
+            .write(|conn| {
+                conn.execute(
+                    "INSERT INTO accounts (name, created_ms) VALUES ('a', 0)",
+                    [],
+                )?;
+                Ok(conn.last_insert_rowid())
+            })
+            .await
+            .expect("account");
+        (dir, store, account)
+    }
+}

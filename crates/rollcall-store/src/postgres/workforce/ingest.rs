@@ -1007,42 +1007,7 @@ impl Rollups {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workforce::{ClientInfo, ComputerInfo};
-
-    fn record(start_ms: i64, exe: &str, website: Option<&str>, idle: bool) -> NewRecord {
-        NewRecord {
-            start_ms,
-            raw_start_ms: start_ms,
-            duration_s: 60,
-            executable: exe.into(),
-            description: String::new(),
-            url: website.map(|w| format!("https://{w}/")),
-            website: website.map(Into::into),
-            idle,
-            idle_offset_s: 0,
-            redacted_by: 0,
-        }
-    }
-
-    fn batch(records: Vec<NewRecord>) -> ActivityBatch {
-        ActivityBatch {
-            computer: ComputerInfo {
-                name: "PC".into(),
-                primary_domain: "corp".into(),
-                os: String::new(),
-                time_zone: None,
-                private_ip: String::new(),
-                public_ip: String::new(),
-            },
-            client: ClientInfo {
-                login_domain: "CORP".into(),
-                name: "u".into(),
-            },
-            session: 1,
-            records,
-            redaction_keys: Vec::new(),
-        }
-    }
+    use crate::workforce::fixtures::{batch, record};
 
     fn piece(day: i32, start_ms: i64, end_ms: i64, offset_ms: i64) -> Piece {
         Piece {

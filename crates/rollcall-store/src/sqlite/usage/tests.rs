@@ -10,24 +10,11 @@ use rollcall_core::Email;
 
 use crate::audit::Actor;
 use crate::erasure::ErasureStore;
-use crate::sqlite::{DatabaseKey, SqliteStore};
+use crate::sqlite::SqliteStore;
 use crate::usage::{EventSel, InsightQuery, LastTimes, NewEvent, UsageStore};
 
 async fn store_with_app() -> (tempfile::TempDir, SqliteStore, i64, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let key = DatabaseKey::resolve(None, dir.path()).expect("key");
-    let store = SqliteStore::open(dir.path(), key).await.expect("open");
-    let account = store
-        .db
-        .write(|conn| {
-            conn.execute(
-                "INSERT INTO accounts (name, created_ms) VALUES ('a', 0)",
-                [],
-            )?;
-            Ok(conn.last_insert_rowid())
-        })
-        .await
-        .expect("account");
+    let (dir, store, account) = crate::sqlite::tests::store_with_account().await;
     let definition: AppDefinition = serde_json::from_value(serde_json::json!({
         "name": "Mail", "events": [{"eventName": "sent"}]
     }))

@@ -118,45 +118,23 @@ mod tests {
 
     mod store {
         use super::super::FOLD_AT;
+        use crate::sqlite::tests::store_with_account;
         use crate::sqlite::workforce::remove_member;
-        use crate::sqlite::{DatabaseKey, SqliteStore};
-        use crate::workforce::{
-            ActivityBatch, ClientInfo, ComputerInfo, Member, NewRecord, WorkforceStore,
-        };
+        use crate::sqlite::SqliteStore;
+        use crate::workforce::fixtures::{self, record};
+        use crate::workforce::{ActivityBatch, Member, NewRecord, WorkforceStore};
 
+        /// Write `n`'s two records: one titled "shared", one titled for `n` only.
         fn batch(n: i64) -> ActivityBatch {
-            let record = |offset: i64, title: String| NewRecord {
-                start_ms: 1_765_000_000_000 + n * 600_000 + offset,
-                raw_start_ms: 1_765_000_000_000 + n * 600_000 + offset,
-                duration_s: 60,
-                executable: "word.exe".into(),
+            let start = 1_765_000_000_000 + n * 600_000;
+            let titled = |offset: i64, title: String| NewRecord {
                 description: title,
-                url: None,
-                website: None,
-                idle: false,
-                idle_offset_s: 0,
-                redacted_by: 0,
+                ..record(start + offset, "word.exe", None, false)
             };
-            ActivityBatch {
-                computer: ComputerInfo {
-                    name: "PC".into(),
-                    primary_domain: "corp".into(),
-                    os: String::new(),
-                    time_zone: None,
-                    private_ip: String::new(),
-                    public_ip: String::new(),
-                },
-                client: ClientInfo {
-                    login_domain: "CORP".into(),
-                    name: "u".into(),
-                },
-                session: 1,
-                records: vec![
-                    record(0, "shared".into()),
-                    record(60_000, format!("only in batch {n}")),
-                ],
-                redaction_keys: Vec::new(),
-            }
+            fixtures::batch(vec![
+                titled(0, "shared".into()),
+                titled(60_000, format!("only in batch {n}")),
+            ])
         }
 
         /// (stored refs of `text`, its pending references, pending rows).
@@ -197,20 +175,7 @@ mod tests {
         /// pending row; deleting the records folds first, so their strings go.
         #[tokio::test]
         async fn references_fold_at_the_64th_write_and_deleting_records_drops_their_strings() {
-            let dir = tempfile::tempdir().unwrap();
-            let key = DatabaseKey::resolve(None, dir.path()).unwrap();
-            let store = SqliteStore::open(dir.path(), key).await.unwrap();
-            let account = store
-                .db
-                .write(|conn| {
-                    conn.execute(
-                        "INSERT INTO accounts (name, created_ms) VALUES ('a', 0)",
-                        [],
-                    )?;
-                    Ok(conn.last_insert_rowid())
-                })
-                .await
-                .unwrap();
+            let (_dir, store, account) = store_with_account().await;
             let writes = FOLD_AT + 5;
             for n in 0..writes {
                 let outcome = store.ingest_activity(account, batch(n)).await.unwrap();
