@@ -10,6 +10,7 @@ use crate::StoreResult;
 /// Records a multi-row statement stores (18 parameters each).
 const CHUNK: usize = 64;
 
+/// Columns of a record's row.
 const COLUMNS: usize = 18;
 
 const HEAD: &str = "INSERT INTO wf_records (account_id, log_id, computer_id, client_id, session,
