@@ -233,31 +233,27 @@ pub(super) fn look_up(
 }
 
 /// `times` (in email order) as the earliest time, then per pair the email
-/// id's step from the previous one and the time's distance from the earliest,
-/// both as LEB128 varints: about 6 bytes a pair instead of a row.
+/// id's step from the previous one and the time's distance from the earliest
+/// (`varint::put_steps`): about 6 bytes a pair instead of a row.
 fn encode(times: &[(u32, i64)]) -> Vec<u8> {
     let base = times.iter().map(|&(_, ms)| ms).min().unwrap_or(0);
     let mut out = Vec::with_capacity(8 + 7 * times.len());
     out.extend_from_slice(&base.to_le_bytes());
-    let mut previous = 0u32;
-    for &(id, ms) in times {
-        varint::put(&mut out, u64::from(id.wrapping_sub(previous)));
-        varint::put(&mut out, ms.wrapping_sub(base) as u64);
-        previous = id;
-    }
+    let pairs = times
+        .iter()
+        .map(|&(id, ms)| (u64::from(id), ms.wrapping_sub(base) as u64));
+    varint::put_steps(&mut out, pairs);
     out
 }
 
 /// Calls `each` with every pair of an [`encode`]d row.
 fn decode(bytes: &[u8], mut each: impl FnMut(u32, i64)) -> StoreResult<()> {
     let corrupt = || StoreError::Internal("a pending latest-times row is corrupt".into());
-    let (base, mut rest) = bytes.split_first_chunk::<8>().ok_or_else(corrupt)?;
+    let (base, rest) = bytes.split_first_chunk::<8>().ok_or_else(corrupt)?;
     let base = i64::from_le_bytes(*base);
-    let mut id = 0u32;
-    while !rest.is_empty() {
-        let step = varint::take(&mut rest).ok_or_else(corrupt)?;
-        let since = varint::take(&mut rest).ok_or_else(corrupt)?;
-        id = id.wrapping_add(u32::try_from(step).map_err(|_| corrupt())?);
+    for pair in varint::steps(rest) {
+        let (id, since) = pair.map_err(|_| corrupt())?;
+        let id = u32::try_from(id).map_err(|_| corrupt())?;
         each(id, base.wrapping_add(since as i64));
     }
     Ok(())

@@ -67,27 +67,20 @@ pub(in crate::sqlite) fn fold(conn: &Connection, account_id: i64) -> StoreResult
 }
 
 /// `pairs` (in id order, counts positive) as, per pair, the id's step from the
-/// previous one and the count, both varints: about 3 bytes a string.
+/// previous one and the count (`varint::put_steps`): about 2 bytes a string.
 fn encode(pairs: &[(i64, i64)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(3 * pairs.len());
-    let mut previous = 0i64;
-    for &(id, n) in pairs {
-        varint::put(&mut out, id.wrapping_sub(previous) as u64);
-        varint::put(&mut out, n as u64);
-        previous = id;
-    }
+    varint::put_steps(&mut out, pairs.iter().map(|&(id, n)| (id as u64, n as u64)));
     out
 }
 
 /// Calls `each` with every pair of an [`encode`]d row.
-fn decode(mut bytes: &[u8], mut each: impl FnMut(i64, i64)) -> StoreResult<()> {
-    let corrupt = || StoreError::Internal("a pending string-references row is corrupt".into());
-    let mut id = 0i64;
-    while !bytes.is_empty() {
-        let step = varint::take(&mut bytes).ok_or_else(corrupt)?;
-        let n = varint::take(&mut bytes).ok_or_else(corrupt)?;
-        id = id.wrapping_add(step as i64);
-        each(id, n as i64);
+fn decode(bytes: &[u8], mut each: impl FnMut(i64, i64)) -> StoreResult<()> {
+    for pair in varint::steps(bytes) {
+        let (id, n) = pair.map_err(|_| {
+            StoreError::Internal("a pending string-references row is corrupt".into())
+        })?;
+        each(id as i64, n as i64);
     }
     Ok(())
 }
