@@ -28,7 +28,7 @@ use serde::Serialize;
 
 pub use data::Scale;
 use measure::{time_reports, Percentiles, Timings};
-use procfs::{ThreadBusy, ThreadSample};
+use procfs::ThreadBusy;
 use stream::{Bodies, Steadiness};
 
 /// What to run.
@@ -139,7 +139,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let empty_disk = server.disk_bytes().await?;
     eprintln!("bench: pushing {} usage events", dataset.usage_events);
     let server_cpu = procfs::cpu_seconds(server.pid());
-    let writer = ThreadSample::of(server.pid(), procfs::WRITER_THREAD);
+    let writer = procfs::writer_sample(server.pid());
     let started = Instant::now();
     let (accepted, progress) = api
         .push_all(&usage_bodies, options.clients, "accepted")
@@ -147,11 +147,10 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         .context("pushing usage events")?;
     let usage = Throughput::new("usage events", accepted, started);
     let server_cpu = procfs::cpu_seconds(server.pid()) - server_cpu;
-    let mut writer_busy = Vec::new();
-    let usage_writer = ThreadSample::of(server.pid(), procfs::WRITER_THREAD);
-    if let (Some(then), Some(now)) = (&writer, &usage_writer) {
-        writer_busy.push(now.since(then, "usage events"));
-    }
+    let mut writer_busy: Vec<ThreadBusy> =
+        procfs::writer_busy_since(writer, server.pid(), "usage events")
+            .into_iter()
+            .collect();
     drop(usage_bodies);
     let usage_disk = server.disk_bytes().await?.saturating_sub(empty_disk);
 
@@ -177,15 +176,14 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         dataset.activity_records
     );
     let before_activity = server.disk_bytes().await?;
-    let writer = ThreadSample::of(server.pid(), procfs::WRITER_THREAD);
+    let writer = procfs::writer_sample(server.pid());
     let (activity, private_activity, activity_steadiness) =
         privacy::compare(&api, &dataset, options.clients, options.stream).await?;
-    if let (Some(then), Some(now)) = (
-        &writer,
-        &ThreadSample::of(server.pid(), procfs::WRITER_THREAD),
-    ) {
-        writer_busy.push(now.since(then, "activity records (both policies)"));
-    }
+    writer_busy.extend(procfs::writer_busy_since(
+        writer,
+        server.pid(),
+        "activity records (both policies)",
+    ));
     // Both policies' records are stored (two sessions): divide by all of them.
     let activity_disk = server.disk_bytes().await?.saturating_sub(before_activity);
     let activity_stored = activity.items + private_activity.items;

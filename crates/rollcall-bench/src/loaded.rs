@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::client::Api;
 use crate::data::{Body, Dataset, Question, EVENTS_PER_REQUEST, RECORDS_PER_REQUEST};
 use crate::measure::{time_reports, Percentiles, Timings};
-use crate::procfs::{cpu_seconds, ThreadBusy, ThreadSample, WRITER_THREAD};
+use crate::procfs::{cpu_seconds, writer_busy_since, writer_sample, ThreadBusy};
 use crate::stream::Bodies;
 
 /// How long the ingests run before the reports are timed (to reach their pace).
@@ -92,7 +92,7 @@ pub struct Setup<'a> {
 /// Runs both ingests at half their maximum rates while timing every question.
 pub async fn measure(s: Setup<'_>) -> anyhow::Result<Figures> {
     let cpu = (cpu_seconds(s.server_pid), cpu_seconds(None));
-    let writer = ThreadSample::of(s.server_pid, WRITER_THREAD);
+    let writer = writer_sample(s.server_pid);
     let started = Instant::now();
     let (stop, stopped) = watch::channel(None);
     let usage = tokio::spawn(paced(
@@ -124,9 +124,7 @@ pub async fn measure(s: Setup<'_>) -> anyhow::Result<Figures> {
     let cpu_percent = |now: f64, then: f64| 100.0 * (now - then) / wall;
     let server_cpu_percent = cpu_percent(cpu_seconds(s.server_pid), cpu.0);
     let harness_cpu_percent = cpu_percent(cpu_seconds(None), cpu.1);
-    let writer = writer
-        .zip(ThreadSample::of(s.server_pid, WRITER_THREAD))
-        .map(|(then, now)| now.since(&then, "beside the reports (issue 18 #2)"));
+    let writer = writer_busy_since(writer, s.server_pid, "beside the reports (issue 18 #2)");
     let loaded = timings.percentiles();
     let reports = s
         .quiet

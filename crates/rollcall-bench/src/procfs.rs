@@ -39,7 +39,7 @@ pub fn cpu_seconds(pid: Option<u32>) -> f64 {
 }
 
 /// The embedded store's one writer thread, which bounds its ingest.
-pub const WRITER_THREAD: &str = "rollcall-writer";
+const WRITER_THREAD: &str = "rollcall-writer";
 
 /// A thread's scheduler figures at one moment (`/proc/PID/task/TID/schedstat`).
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +92,21 @@ impl ThreadSample {
             runnable_percent: share(self.runnable_ns, earlier.runnable_ns),
         }
     }
+}
+
+/// The server's writer thread now (`None` without one).
+pub fn writer_sample(pid: Option<u32>) -> Option<ThreadSample> {
+    ThreadSample::of(pid, WRITER_THREAD)
+}
+
+/// How the server's writer thread spent the time since `earlier` (a
+/// [`writer_sample`]) was taken, as `stage`; `None` without one.
+pub fn writer_busy_since(
+    earlier: Option<ThreadSample>,
+    pid: Option<u32>,
+    stage: &str,
+) -> Option<ThreadBusy> {
+    Some(writer_sample(pid)?.since(&earlier?, stage))
 }
 
 /// `sysconf(_SC_CLK_TCK)`, which is 100 on every Linux the harness runs on.
